@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AlgoStudioConfig(AppConfig):
+    name = "algo_studio"

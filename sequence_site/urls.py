@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+
+from sequence_site.api import api, not_found_view
+
+urlpatterns = [
+    path("v1/", api.urls),
+    re_path(r"^v1/(?P<path>.*)$", not_found_view),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("", include("sequence_site.dashboard_urls")),
+]

@@ -1,0 +1,3 @@
+"""Models of strategies."""
+
+from __future__ import annotations

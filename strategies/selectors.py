@@ -1,0 +1,3 @@
+"""selectors of strategies (see STYLE.md)."""
+
+from __future__ import annotations

@@ -1,0 +1,95 @@
+"""Shared fixtures: clients `owner` and `stranger`, their keys, and an API caller.
+
+Tests run against the machine's real PostgreSQL and Redis (`make test` points DATABASE_URL and
+REDIS_URL at them); nothing here swaps in SQLite, eager Celery or an in-memory channel layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client as HttpClient
+
+from sequence_site import services
+from sequence_site.models import Client, Mode
+from sequence_site.services import CreatedKey
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql":
+        raise pytest.UsageError(
+            f"Tests run against PostgreSQL, not {engine}: use `make test` or set DATABASE_URL=postgres://..."
+        )
+
+
+@dataclass
+class ApiCaller:
+    """Calls /v1 with an optional bearer key and returns (status, json body)."""
+
+    http: HttpClient
+    key: str | None = None
+
+    def request(self, method: str, path: str, *, json: Any = None, key: str | None = None, **extra: Any):
+        headers = dict(extra.pop("headers", {}))
+        token = key if key is not None else self.key
+        if token is not None:
+            headers.setdefault("Authorization", f"Bearer {token}")
+        kwargs: dict[str, Any] = {"headers": headers, **extra}
+        if json is not None:
+            kwargs["data"] = json
+            kwargs["content_type"] = "application/json"
+        response = getattr(self.http, method.lower())(path, **kwargs)
+        body = response.json() if response.get("Content-Type", "").startswith("application/json") else None
+        return response.status_code, body
+
+    def get(self, path: str, **kwargs: Any):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any):
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any):
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any):
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def owner(db) -> Client:
+    return services.client_get_or_create(name="Owner Capital")
+
+
+@pytest.fixture
+def stranger(db) -> Client:
+    return services.client_get_or_create(name="Stranger Trading")
+
+
+@pytest.fixture
+def sandbox_key(owner: Client) -> CreatedKey:
+    return services.api_key_create(client=owner, mode=Mode.SANDBOX, name="owner sandbox")
+
+
+@pytest.fixture
+def live_key(owner: Client) -> CreatedKey:
+    return services.api_key_create(client=owner, mode=Mode.LIVE, name="owner live")
+
+
+@pytest.fixture
+def stranger_sandbox_key(stranger: Client) -> CreatedKey:
+    return services.api_key_create(client=stranger, mode=Mode.SANDBOX, name="stranger sandbox")
+
+
+@pytest.fixture
+def api(client: HttpClient, sandbox_key: CreatedKey) -> ApiCaller:
+    """An API caller authenticated with the owner's sandbox key (override per call with key=...)."""
+    return ApiCaller(http=client, key=sandbox_key.plaintext)
+
+
+@pytest.fixture
+def anon_api(client: HttpClient) -> ApiCaller:
+    return ApiCaller(http=client)
