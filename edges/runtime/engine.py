@@ -1,0 +1,98 @@
+"""The process-wide wasmtime Engine and the cache of compiled modules keyed by artifact sha256."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+import wasmtime
+
+if TYPE_CHECKING:
+    from edges.runtime.module import CompiledAlgo
+
+_engine: wasmtime.Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def _new_engine() -> wasmtime.Engine:
+    config = wasmtime.Config()
+    # Fuel bounds every callback (see RuntimeLimits.fuel_per_callback); it has no measurable call
+    # cost and, unlike an epoch deadline, needs no ticker thread and is deterministic in replays.
+    config.consume_fuel = True
+    # No shared memories: an algo is single-threaded and its memory belongs to one store.
+    config.wasm_threads = False
+    return wasmtime.Engine(config)
+
+
+def get_engine() -> wasmtime.Engine:
+    """The one Engine of this process (created on first use). Engines are thread-safe."""
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                _engine = _new_engine()
+    return _engine
+
+
+class ModuleCache:
+    """LRU of compiled, validated modules keyed by sha256 hex. Thread-safe.
+
+    Compiling costs milliseconds; every (deployment, symbol) instance of the same artifact shares
+    one compiled module.
+    """
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[str, CompiledAlgo] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, sha256: str) -> CompiledAlgo | None:
+        with self._lock:
+            item = self._items.get(sha256)
+            if item is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(sha256)
+            self.hits += 1
+            return item
+
+    def put(self, compiled: CompiledAlgo) -> None:
+        with self._lock:
+            self._items[compiled.info.sha256] = compiled
+            self._items.move_to_end(compiled.info.sha256)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.hits = 0
+            self.misses = 0
+
+    def __contains__(self, sha256: object) -> bool:
+        with self._lock:
+            return sha256 in self._items
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+MODULE_CACHE = ModuleCache()
+
+
+def _reset_after_fork() -> None:
+    # A forked child must not reuse the parent's engine (its compiler threads did not survive the
+    # fork); modules compiled by that engine go with it.
+    global _engine, _engine_lock
+    _engine = None
+    _engine_lock = threading.Lock()
+    MODULE_CACHE._items.clear()
+    MODULE_CACHE._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

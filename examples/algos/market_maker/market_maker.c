@@ -1,0 +1,336 @@
+/*
+ * market_maker.c — a small two-sided market maker for Sequence (ABI v1, wasm32, no libc).
+ *
+ * On every book update it cancels its quotes and places one bid and one ask on the tick grid around
+ * a reservation price:  mid + depth skew (top-of-book imbalance over MM_DEPTH_LEVELS levels)
+ *                           - inventory skew (net position / max position).
+ * A side is not quoted when a fill there could take |position| beyond MM_MAX_POS_1E8.
+ *
+ * Every parameter is a compile-time constant; override any with -D, e.g.
+ *   python -m ziglang cc ... -DMM_TICK_1E9=10000000 -DMM_ORDER_QTY_1E8=50000000 market_maker.c
+ */
+#include "seq_abi.h"
+
+/* Price grid: 0.001 (price_1e9). Must match the venue's tick, or every order is rejected ERR_BAD_PRICE. */
+#ifndef MM_TICK_1E9
+#define MM_TICK_1E9 1000000LL
+#endif
+/* Quote size per side: 1.0 (qty_1e8). */
+#ifndef MM_ORDER_QTY_1E8
+#define MM_ORDER_QTY_1E8 100000000LL
+#endif
+/* Maximum absolute net position: 5.0 (qty_1e8). */
+#ifndef MM_MAX_POS_1E8
+#define MM_MAX_POS_1E8 500000000LL
+#endif
+/* Minimum width of our own quotes (ask - bid), in ticks. When the market is wider we join its touch. */
+#ifndef MM_MIN_SPREAD_TICKS
+#define MM_MIN_SPREAD_TICKS 1
+#endif
+/* Reservation-price shift, in ticks, at full book imbalance (all depth on one side). */
+#ifndef MM_DEPTH_SKEW_TICKS
+#define MM_DEPTH_SKEW_TICKS 1
+#endif
+/* Reservation-price shift, in ticks, at full inventory (|position| == max position). */
+#ifndef MM_INV_SKEW_TICKS
+#define MM_INV_SKEW_TICKS 2
+#endif
+/* Book levels per side summed for the imbalance; level 0 comes from on_book's arguments, deeper
+ * levels cost one book_level() host call each. 1 = top of book only, no extra calls. */
+#ifndef MM_DEPTH_LEVELS
+#define MM_DEPTH_LEVELS 3
+#endif
+/* Log quotes on every Nth book update (and the first), and the 1st and every Nth rejected placement. */
+#ifndef MM_LOG_EVERY
+#define MM_LOG_EVERY 1000
+#endif
+/* on_timer arrives about once per second of event time: print a summary every N calls. */
+#ifndef MM_STATS_EVERY_TIMERS
+#define MM_STATS_EVERY_TIMERS 60
+#endif
+
+/* Prices above this are ignored: keeps tick rounding and mid arithmetic far from int64 overflow. */
+#define MM_MAX_PRICE_1E9 (1LL << 62)
+
+/* ---- own counters ---- */
+static uint64_t g_updates;
+static uint64_t g_fills;
+static uint64_t g_place_errors;
+static uint64_t g_rejects;
+static int64_t g_bought_1e8; /* total bought, qty_1e8 */
+static int64_t g_sold_1e8;   /* total sold, qty_1e8 */
+static uint64_t g_timers;
+
+/* ---- tiny formatting (no libc) ----
+ * One static line buffer: callbacks never nest, and a static buffer costs no stack or zeroing. */
+static char g_buf[192];
+static int32_t g_len;
+
+/* Keep the formatting helpers out of line: inlined at every call site they would triple the binary. */
+#define NOINLINE __attribute__((noinline))
+
+NOINLINE static void put_str(const char *s) {
+    while (*s != '\0' && g_len < (int32_t)sizeof g_buf) g_buf[g_len++] = *s++;
+}
+
+NOINLINE static void put_char(char c) {
+    if (g_len < (int32_t)sizeof g_buf) g_buf[g_len++] = c;
+}
+
+/* Unsigned magnitude, so INT64_MIN prints correctly. */
+NOINLINE static void put_u64(uint64_t v) {
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0) put_char(tmp[--n]);
+}
+
+NOINLINE static void put_i64(int64_t v) {
+    if (v < 0) {
+        put_char('-');
+        put_u64((uint64_t)0 - (uint64_t)v);
+    } else {
+        put_u64((uint64_t)v);
+    }
+}
+
+/* Fixed point value with `scale_digits` decimals (9 for prices, 8 for quantities); trailing zeros
+ * are trimmed but at least `min_decimals` are kept. */
+NOINLINE static void put_fixed(int64_t v, int scale_digits, int min_decimals) {
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    uint64_t scale = 1;
+    for (int i = 0; i < scale_digits; i++) scale *= 10;
+    if (v < 0) put_char('-');
+    put_u64(mag / scale);
+    uint64_t frac = mag % scale;
+    int decimals = scale_digits;
+    while (decimals > min_decimals && frac % 10 == 0) {
+        frac /= 10;
+        decimals--;
+    }
+    if (decimals == 0) return;
+    put_char('.');
+    char tmp[9];
+    for (int i = decimals - 1; i >= 0; i--) {
+        tmp[i] = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    for (int i = 0; i < decimals; i++) put_char(tmp[i]);
+}
+
+/* Decimals the tick needs (0.001 -> 3), so "1.800" prints with the grid's precision. */
+static int price_decimals(void) {
+    int64_t t = MM_TICK_1E9;
+    int d = 9;
+    while (d > 0 && t % 10 == 0) {
+        t /= 10;
+        d--;
+    }
+    return d;
+}
+
+NOINLINE static void put_price(int64_t px_1e9) { put_fixed(px_1e9, 9, price_decimals()); }
+NOINLINE static void put_qty(int64_t qty_1e8) { put_fixed(qty_1e8, 8, 0); }
+NOINLINE static void emit(int32_t level) { seq_log(level, g_buf, g_len); }
+
+static const char *side_name(int32_t side) { return side == SEQ_SIDE_BUY ? "BUY" : "SELL"; }
+
+static const char *place_error_name(int64_t err) {
+    switch (err) {
+    case SEQ_ERR_BAD_SIDE: return "BAD_SIDE";
+    case SEQ_ERR_BAD_PRICE: return "BAD_PRICE";
+    case SEQ_ERR_BAD_QTY: return "BAD_QTY";
+    case SEQ_ERR_RISK: return "RISK";
+    case SEQ_ERR_RATE: return "RATE";
+    case SEQ_ERR_HALTED: return "HALTED";
+    default: return "UNKNOWN";
+    }
+}
+
+static const char *reject_reason_name(int32_t reason) {
+    switch (reason) {
+    case SEQ_REJECT_BAD_PRICE: return "BAD_PRICE";
+    case SEQ_REJECT_BAD_QTY: return "BAD_QTY";
+    case SEQ_REJECT_RISK_LIMIT: return "RISK_LIMIT";
+    case SEQ_REJECT_POST_ONLY_WOULD_CROSS: return "POST_ONLY_WOULD_CROSS";
+    case SEQ_REJECT_VENUE_REJECT: return "VENUE_REJECT";
+    case SEQ_REJECT_SELF_TRADE: return "SELF_TRADE";
+    case SEQ_REJECT_MARKET_CLOSED: return "MARKET_CLOSED";
+    default: return "UNKNOWN";
+    }
+}
+
+/* ---- strategy ---- */
+
+/* Inputs stay below ~1.5 * MM_MAX_PRICE_1E9 (prices < 2^62 plus half a spread and a few ticks of
+ * skew), so `+ tick - 1` cannot overflow. Negative inputs round towards zero; callers drop them. */
+static int64_t floor_tick(int64_t px) { return px - px % MM_TICK_1E9; }
+static int64_t ceil_tick(int64_t px) { return floor_tick(px + MM_TICK_1E9 - 1); }
+
+/* Totals saturate instead of overflowing (signed overflow is undefined behaviour in C). */
+static int64_t sat_add(int64_t a, int64_t b) {
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) return b > 0 ? __INT64_MAX__ : -__INT64_MAX__ - 1;
+    return r;
+}
+
+/* Rounds to the nearest integer and clamps to +-limit, before any float->int conversion (a plain
+ * conversion of an out-of-range double traps in wasm). */
+static int64_t clamp_round(double x, int64_t limit) {
+    if (x != x) return 0; /* NaN */
+    if (x > (double)limit) return limit;
+    if (x < -(double)limit) return -limit;
+    return (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
+}
+
+/* Book imbalance in [-1, 1]: +1 when all displayed depth is on the bid. Summed in double so huge
+ * quantities cannot overflow; it only chooses a skew in whole ticks. */
+static double depth_imbalance(int64_t bid_qty, int64_t ask_qty) {
+    double b = bid_qty > 0 ? (double)bid_qty : 0.0;
+    double a = ask_qty > 0 ? (double)ask_qty : 0.0;
+    for (int32_t i = 1; i < MM_DEPTH_LEVELS; i++) {
+        int64_t bq = seq_book_level(SEQ_SIDE_BUY, i, SEQ_LEVEL_QTY);
+        int64_t aq = seq_book_level(SEQ_SIDE_SELL, i, SEQ_LEVEL_QTY);
+        if (bq > 0) b += (double)bq;
+        if (aq > 0) a += (double)aq;
+        if (bq <= 0 && aq <= 0) break; /* both sides exhausted */
+    }
+    return (a + b) > 0.0 ? (b - a) / (a + b) : 0.0;
+}
+
+static void place(int32_t side, int64_t px, int log_it) {
+    int64_t r = seq_place_order(side, px, MM_ORDER_QTY_1E8);
+    g_len = 0;
+    if (r > 0) {
+        if (!log_it) return;
+        put_str(side_name(side));
+        put_str(": order=");
+        put_i64(r);
+        put_str(" @");
+        put_price(px);
+        emit(SEQ_LOG_INFO);
+        return;
+    }
+    /* A persistent error (say RISK) would repeat on every update: warn on the 1st and every Nth. */
+    g_place_errors++;
+    if (g_place_errors != 1 && g_place_errors % MM_LOG_EVERY != 0) return;
+    put_str(side_name(side));
+    put_str(" rejected: ");
+    put_str(place_error_name(r));
+    put_str(" (");
+    put_i64(r);
+    put_str(") @");
+    put_price(px);
+    put_str(" errors=");
+    put_u64(g_place_errors);
+    emit(SEQ_LOG_WARN);
+}
+
+SEQ_EXPORT(sequence_abi_version) int32_t sequence_abi_version(void) { return SEQ_ABI_VERSION; }
+
+SEQ_EXPORT(on_init) void on_init(void) {
+    g_len = 0;
+    put_str("market_maker hello: tick=");
+    put_price(MM_TICK_1E9);
+    put_str(" size=");
+    put_qty(MM_ORDER_QTY_1E8);
+    put_str(" max_pos=");
+    put_qty(MM_MAX_POS_1E8);
+    emit(SEQ_LOG_INFO);
+}
+
+SEQ_EXPORT(on_book)
+void on_book(int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty, int64_t ts_ns) {
+    (void)ts_ns;
+    int log_it = g_updates % MM_LOG_EVERY == 0;
+    g_updates++;
+
+    seq_cancel_all();
+    /* One-sided, crossed or absurd books carry no usable mid: stay out until it is sane again. */
+    if (bid_px <= 0 || ask_px <= bid_px || ask_px >= MM_MAX_PRICE_1E9) return;
+
+    /* bid + spread / 2: forming bid + ask could overflow. */
+    int64_t spread = ask_px - bid_px;
+    int64_t mid = bid_px + spread / 2;
+
+    int64_t pos = seq_position_1e8();
+    double inv = (double)pos / (double)MM_MAX_POS_1E8; /* 1.0 at full long inventory */
+    if (inv > 1.0) inv = 1.0;
+    if (inv < -1.0) inv = -1.0;
+    int64_t skew_ticks = clamp_round(
+        MM_DEPTH_SKEW_TICKS * depth_imbalance(bid_qty, ask_qty) - MM_INV_SKEW_TICKS * inv, 1000000);
+    int64_t reservation = mid + skew_ticks * MM_TICK_1E9;
+
+    /* Half our quote width: the market's own spread (so a balanced book quotes the touch), but never
+     * narrower than MM_MIN_SPREAD_TICKS. Rounding outwards to the grid below keeps a 1-tick market
+     * quoted at its touch. */
+    int64_t width = MM_MIN_SPREAD_TICKS * MM_TICK_1E9;
+    if (spread > width) width = spread;
+    int64_t half = width / 2;
+
+    int64_t my_bid = floor_tick(reservation - half);
+    int64_t my_ask = ceil_tick(reservation - half + width); /* >= my_bid + width, even for odd widths */
+    /* Never cross the market: a skew can push the reservation past the opposite touch. */
+    if (my_bid >= ask_px) my_bid = floor_tick(ask_px - 1);
+    if (my_ask <= bid_px) my_ask = ceil_tick(bid_px + 1);
+
+    /* Quote a side only if a full fill there keeps |position| within the limit. */
+    if (my_bid > 0 && pos <= MM_MAX_POS_1E8 - MM_ORDER_QTY_1E8) place(SEQ_SIDE_BUY, my_bid, log_it);
+    if (pos >= -MM_MAX_POS_1E8 + MM_ORDER_QTY_1E8) place(SEQ_SIDE_SELL, my_ask, log_it);
+}
+
+SEQ_EXPORT(on_fill)
+void on_fill(int64_t order_id, int32_t side, int64_t price_1e9, int64_t qty_1e8, int64_t ts_ns) {
+    (void)ts_ns;
+    g_fills++;
+    if (side == SEQ_SIDE_BUY) g_bought_1e8 = sat_add(g_bought_1e8, qty_1e8);
+    else g_sold_1e8 = sat_add(g_sold_1e8, qty_1e8);
+    g_len = 0;
+    put_str(side_name(side));
+    put_str(" FILL: order=");
+    put_i64(order_id);
+    put_str(" qty=");
+    put_qty(qty_1e8);
+    put_str(" @");
+    put_price(price_1e9);
+    put_str(" pos=");
+    put_qty(seq_position_1e8());
+    emit(SEQ_LOG_INFO);
+}
+
+SEQ_EXPORT(on_reject) void on_reject(int64_t order_id, int32_t reason_code) {
+    g_rejects++;
+    g_len = 0;
+    put_str("REJECT: order=");
+    put_i64(order_id);
+    put_str(" reason=");
+    put_str(reject_reason_name(reason_code));
+    put_str(" (");
+    put_i64(reason_code);
+    put_str(")");
+    emit(SEQ_LOG_WARN);
+}
+
+SEQ_EXPORT(on_timer) void on_timer(int64_t ts_ns) {
+    (void)ts_ns;
+    if (++g_timers % MM_STATS_EVERY_TIMERS != 0) return;
+    g_len = 0;
+    put_str("STATS: updates=");
+    put_u64(g_updates);
+    put_str(" fills=");
+    put_u64(g_fills);
+    put_str(" bought=");
+    put_qty(g_bought_1e8);
+    put_str(" sold=");
+    put_qty(g_sold_1e8);
+    put_str(" pos=");
+    put_qty(seq_position_1e8());
+    put_str(" open=");
+    put_i64(seq_open_order_count());
+    put_str(" rejects=");
+    put_u64(g_rejects);
+    emit(SEQ_LOG_INFO);
+}
