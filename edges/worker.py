@@ -1,0 +1,431 @@
+"""The edge worker: one venue, one mode. Reconciles algos to the database, feeds them market data,
+reports what they do.
+
+The tick path (`EdgeWorker.step`) touches no database: it polls the venue adapter and calls
+`AlgoSlot.on_book`. Everything else (reconcile, reports, log batches, quotes) runs on timers in
+`EdgeRunner.run`, a single-threaded loop that can drive several edges for `make run`; in production
+each venue's edge is its own process on its own host (`manage.py run_edge --venue kraken --live`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import close_old_connections
+
+from edges import services
+from edges.dispatch import AlgoSlot, SlotState
+from edges.models import Edge
+from edges.runtime import AlgoLoadError, CompiledAlgo, load_module
+from edges.selectors import Assignment, artifact_bytes, edge_assignments
+from edges.services import AlgoReport, LogLine, TraceRecord
+from edges.venues.adapter import SimVenueAdapter
+from edges.venues.instruments import SPOT_VENUES, instruments_for_venue
+from edges.venues.simulator import BookSnapshot
+from sequence_site.realtime import edge_nudge_channel
+
+logger = logging.getLogger(__name__)
+
+RECONCILE_EVERY_NS = 2_000_000_000  # a nudge makes it immediate; this bounds a lost nudge
+REPORT_EVERY_NS = 1_000_000_000
+METRICS_EVERY_NS = 5_000_000_000
+LOG_FLUSH_EVERY_NS = 20_000_000  # logs reach followers within tens of milliseconds
+QUOTES_EVERY_NS = 200_000_000
+MAX_LOG_LINES_PER_SECOND = 200  # per algo; beyond it lines are counted and dropped
+MAX_MESSAGE_CHARS = 1024
+
+
+class _Buffer:
+    """The edge's log and trace buffer (the `SlotSink` of its slots), with a per-algo rate limit."""
+
+    def __init__(self) -> None:
+        self.logs: list[LogLine] = []
+        self.traces: list[TraceRecord] = []
+        self._window: dict[Any, tuple[int, int, int]] = {}  # key -> (second, lines, dropped)
+
+    def log(self, slot: AlgoSlot, ts_ns: int, level: str, message: str) -> None:
+        second = ts_ns // 1_000_000_000
+        window_second, lines, dropped = self._window.get(slot.key, (second, 0, 0))
+        if window_second != second:
+            if dropped:
+                self.logs.append(
+                    LogLine(
+                        slot.key,
+                        slot.symbol,
+                        ts_ns,
+                        "WARN",
+                        f"{dropped} log lines dropped (over {MAX_LOG_LINES_PER_SECOND}/s)",
+                    )
+                )
+            window_second, lines, dropped = second, 0, 0
+        if lines >= MAX_LOG_LINES_PER_SECOND:
+            self._window[slot.key] = (window_second, lines, dropped + 1)
+            return
+        self._window[slot.key] = (window_second, lines + 1, dropped)
+        self.logs.append(LogLine(slot.key, slot.symbol, ts_ns, level, message[:MAX_MESSAGE_CHARS]))
+
+    def trace(self, slot: AlgoSlot, record: dict[str, Any]) -> None:
+        self.traces.append(TraceRecord(deployment_id=slot.key, symbol=slot.symbol, **record))
+
+    def take(self) -> tuple[list[LogLine], list[TraceRecord]]:
+        logs, traces = self.logs, self.traces
+        self.logs, self.traces = [], []
+        return logs, traces
+
+
+class _Held:
+    """What the edge holds for one assignment: its slot (None when the module was refused)."""
+
+    __slots__ = (
+        "row_id",
+        "deployment_id",
+        "artifact_id",
+        "generation",
+        "slot",
+        "rejected_reason",
+        "started_at",
+    )
+
+    def __init__(self, assignment: Assignment) -> None:
+        self.row_id = assignment.row_id
+        self.deployment_id = assignment.deployment_id
+        self.artifact_id = assignment.artifact_id
+        self.generation = 0
+        self.slot: AlgoSlot | None = None
+        self.rejected_reason: str | None = None
+        self.started_at: datetime | None = None
+
+
+class EdgeWorker:
+    """One venue edge (simulated venue) in one mode."""
+
+    def __init__(
+        self,
+        *,
+        venue: str,
+        is_sandbox: bool,
+        seed: str | int | None = None,
+        mean_interval_ms: float | None = None,
+    ) -> None:
+        self.venue = venue
+        self.is_sandbox = is_sandbox
+        self.edge_id = f"venue-edge-{venue}"
+        instruments = [i for i in instruments_for_venue(venue) if i.active]
+        self.symbols = [i.symbol for i in instruments]
+        self.algo_capable = venue in SPOT_VENUES
+        intervals = {s: int(mean_interval_ms * 1_000_000) for s in self.symbols} if mean_interval_ms else None
+        self.adapter = SimVenueAdapter(
+            venue,
+            seed=seed if seed is not None else self.edge_id,
+            start_ns=time.time_ns(),
+            symbols=self.symbols,
+            mean_interval_ns=intervals,
+        )
+        self.adapter.set_fill_callback(self._on_fill)
+        self.buffer = _Buffer()
+        self.held: dict[int, _Held] = {}
+        self.running: dict[str, list[AlgoSlot]] = {}
+        self._by_account: dict[str, AlgoSlot] = {}
+        self._compiled: dict[int, CompiledAlgo] = {}
+        self._dirty_quotes: set[str] = set()
+        self.edge: Edge | None = None
+
+    # -- hot path ------------------------------------------------------------------------------
+    def step(self, now_ns: int, max_events: int = 10_000) -> int:
+        """Deliver every market update due by ``now_ns``. Returns how many there were."""
+        updates = self.adapter.poll(now_ns, max_events)
+        running = self.running
+        dirty = self._dirty_quotes
+        for symbol, snap in updates:
+            dirty.add(symbol)
+            slots = running.get(symbol)
+            if slots:
+                for slot in slots:
+                    slot.on_book(snap)
+        if updates and any(
+            slot.state is not SlotState.RUNNING for slots in running.values() for slot in slots
+        ):
+            self._index()  # an algo paused itself: stop dispatching to it
+        return len(updates)
+
+    def _on_fill(self, account: str, symbol: str, fill: Any) -> None:
+        slot = self._by_account.get(account)
+        if slot is not None:
+            slot.on_venue_fill(fill)
+
+    def _index(self) -> None:
+        running: dict[str, list[AlgoSlot]] = {}
+        for held in self.held.values():
+            if held.slot is not None and held.slot.state is SlotState.RUNNING:
+                running.setdefault(held.slot.symbol, []).append(held.slot)
+        self.running = running
+
+    # -- control (database) --------------------------------------------------------------------
+    def register(self) -> None:
+        self.edge = services.edge_register(
+            edge_id=self.edge_id,
+            venue=self.venue,
+            is_sandbox=self.is_sandbox,
+            symbols=self.symbols,
+            algo_capable=self.algo_capable,
+        )
+
+    def reconcile(self) -> None:
+        """Load, start, stop and unload algos until the edge holds what the database says."""
+        assert self.edge is not None
+        assignments = edge_assignments(edge=self.edge) if self.algo_capable else []
+        wanted = {a.row_id: a for a in assignments}
+        for row_id in [r for r in self.held if r not in wanted]:
+            self._unload(row_id)
+        now_ns = self.adapter.now_ns
+        for assignment in assignments:
+            held = self.held.get(assignment.row_id)
+            if held is not None and held.artifact_id != assignment.artifact_id:
+                self._unload(assignment.row_id)  # a new version: load it fresh
+                held = None
+            if held is None:
+                held = self._load(assignment)
+            if held.generation == assignment.generation:
+                continue
+            held.generation = assignment.generation
+            slot = held.slot
+            if slot is None:
+                continue
+            if assignment.desired_state == "running":
+                slot.start(now_ns)
+                held.started_at = datetime.now(UTC) if slot.state is SlotState.RUNNING else None
+            else:
+                slot.stop()
+                held.started_at = None
+        self._index()
+
+    def _load(self, assignment: Assignment) -> _Held:
+        held = _Held(assignment)
+        self.held[assignment.row_id] = held
+        try:
+            compiled = self._compiled.get(assignment.artifact_id)
+            if compiled is None:
+                compiled = load_module(artifact_bytes(artifact_id=assignment.artifact_id))
+                self._compiled[assignment.artifact_id] = compiled
+        except AlgoLoadError as exc:
+            held.rejected_reason = str(exc)
+            return held
+        account = f"row-{assignment.row_id}"
+        slot = AlgoSlot(
+            key=assignment.deployment_id,
+            symbol=assignment.symbol,
+            venue=self.adapter,
+            account=account,
+            compiled=compiled,
+            sink=self.buffer,
+        )
+        if slot.state is SlotState.REJECTED:
+            held.rejected_reason = slot.pause_reason
+            return held
+        held.slot = slot
+        self._by_account[account] = slot
+        return held
+
+    def _unload(self, row_id: int) -> None:
+        held = self.held.pop(row_id)
+        if held.slot is not None:
+            held.slot.close()
+            self._by_account.pop(held.slot.account, None)
+
+    def reports(self) -> list[AlgoReport]:
+        out = []
+        for held in self.held.values():
+            slot = held.slot
+            if slot is None:
+                out.append(
+                    AlgoReport(
+                        row_id=held.row_id,
+                        applied_generation=held.generation,
+                        status="rejected",
+                        pause_reason=held.rejected_reason,
+                        started_at=None,
+                        position_1e8=0,
+                        realized_pnl_1e9=0,
+                        session_realized_pnl_1e9=0,
+                        unrealized_pnl_1e9=0,
+                        callback_latency_ns=0,
+                        update_count=0,
+                        order_count=0,
+                        fill_count=0,
+                        reject_count=0,
+                        trade_count=0,
+                    )
+                )
+                continue
+            book = slot.positions
+            out.append(
+                AlgoReport(
+                    row_id=held.row_id,
+                    applied_generation=held.generation,
+                    status=slot.state.value,
+                    pause_reason=slot.pause_reason,
+                    started_at=held.started_at if slot.state is SlotState.RUNNING else None,
+                    position_1e8=book.position_1e8,
+                    realized_pnl_1e9=book.realized_pnl_1e9,
+                    session_realized_pnl_1e9=book.session_realized_pnl_1e9,
+                    unrealized_pnl_1e9=book.unrealized_pnl_1e9,
+                    callback_latency_ns=slot.take_latency_p50(),
+                    update_count=slot.update_count,
+                    order_count=book.order_count,
+                    fill_count=book.fill_count,
+                    reject_count=book.reject_count,
+                    trade_count=book.trade_count,
+                )
+            )
+        return out
+
+    def report(self, *, metrics: bool) -> None:
+        assert self.edge is not None
+        services.edge_report(edge=self.edge, reports=self.reports(), metrics=metrics)
+
+    def flush_logs(self) -> None:
+        assert self.edge is not None
+        logs, traces = self.buffer.take()
+        if logs or traces:
+            services.edge_logs_flush(edge=self.edge, logs=logs, traces=traces)
+
+    def quotes(self) -> dict[str, str]:
+        """Current books of the symbols that changed since the last call, as JSON per symbol."""
+        out = {}
+        for symbol in self._dirty_quotes:
+            snap = self.adapter.book(symbol)
+            if snap is not None:
+                out[f"{self.venue}:{symbol}"] = json.dumps(quote_payload(self.venue, symbol, snap))
+        self._dirty_quotes.clear()
+        return out
+
+    def shutdown(self) -> None:
+        for row_id in list(self.held):
+            self._unload(row_id)
+        if self.edge is not None:
+            services.edge_disconnect(edge=self.edge)
+
+
+def quote_payload(venue: str, symbol: str, snap: BookSnapshot, depth: int = 10) -> dict[str, Any]:
+    """What the markets API and the price stream read: top of book plus ``depth`` levels a side."""
+    return {
+        "venue": venue,
+        "symbol": symbol,
+        "ts_ns": snap.ts_ns,
+        "bid_px_1e9": snap.bid_px,
+        "bid_qty_1e8": snap.bid_qty,
+        "ask_px_1e9": snap.ask_px,
+        "ask_qty_1e8": snap.ask_qty,
+        "bids": [list(level) for level in snap.bids[:depth]],
+        "asks": [list(level) for level in snap.asks[:depth]],
+    }
+
+
+def quotes_key(*, is_sandbox: bool) -> str:
+    """Redis hash of current quotes per mode: field ``<venue>:<symbol>`` -> JSON (`quote_payload`)."""
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    return f"{prefix}:quotes:{'test' if is_sandbox else 'live'}"
+
+
+class EdgeRunner:
+    """Runs one or more edges in one process until SIGTERM/SIGINT."""
+
+    def __init__(self, workers: Sequence[EdgeWorker]) -> None:
+        self.workers = list(workers)
+        self.stopping = threading.Event()
+        self.nudged = threading.Event()
+        self._redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+
+    def _listen_for_nudges(self) -> None:
+        channels = {edge_nudge_channel(venue=w.venue, is_sandbox=w.is_sandbox) for w in self.workers}
+        while not self.stopping.is_set():
+            try:
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(*channels)
+                while not self.stopping.is_set():
+                    if pubsub.get_message(timeout=0.5) is not None:
+                        self.nudged.set()
+            except redis.RedisError:
+                logger.warning("nudge listener lost Redis; retrying (reconcile passes continue)")
+                self.stopping.wait(1.0)
+
+    def _guarded(self, what: str, fn: Any) -> None:
+        """Database trouble must not stop the market-data loop: log, drop stale connections, go on."""
+        try:
+            fn()
+        except Exception:
+            logger.exception("edge %s failed; retrying on the next pass", what)
+            close_old_connections()
+
+    def run(self) -> None:
+        for worker in self.workers:
+            worker.register()
+            worker.reconcile()
+        threading.Thread(target=self._listen_for_nudges, name="edge-nudges", daemon=True).start()
+        now = time.time_ns()
+        next_reconcile = now + RECONCILE_EVERY_NS
+        next_report = now
+        next_metrics = now + METRICS_EVERY_NS
+        next_logs = now
+        next_quotes = now
+        logger.info(
+            "edges up: %s",
+            ", ".join(f"{w.edge_id} ({'sandbox' if w.is_sandbox else 'live'})" for w in self.workers),
+        )
+        try:
+            while not self.stopping.is_set():
+                now = time.time_ns()
+                for worker in self.workers:
+                    worker.step(now)
+                if self.nudged.is_set() or now >= next_reconcile:
+                    self.nudged.clear()
+                    for worker in self.workers:
+                        self._guarded("reconcile", worker.reconcile)
+                    next_reconcile = now + RECONCILE_EVERY_NS
+                    next_report = now  # report the new state at once
+                if now >= next_logs:
+                    for worker in self.workers:
+                        self._guarded("log flush", worker.flush_logs)
+                    next_logs = now + LOG_FLUSH_EVERY_NS
+                if now >= next_report:
+                    metrics = now >= next_metrics
+                    for worker in self.workers:
+                        self._guarded("report", lambda w=worker, m=metrics: w.report(metrics=m))
+                    next_report = now + REPORT_EVERY_NS
+                    if metrics:
+                        next_metrics = now + METRICS_EVERY_NS
+                if now >= next_quotes:
+                    self._guarded("quotes", self._publish_quotes)
+                    next_quotes = now + QUOTES_EVERY_NS
+                self._sleep(now, min(next_logs, next_report, next_quotes, next_reconcile))
+        finally:
+            for worker in self.workers:
+                self._guarded("shutdown", worker.flush_logs)
+                self._guarded("shutdown", worker.shutdown)
+
+    def _sleep(self, now: int, next_timer: int) -> None:
+        due = [t for w in self.workers if (t := w.adapter.next_ts()) is not None]
+        wake = min([next_timer, *due])
+        delay = max(0.0005, min(0.05, (wake - time.time_ns()) / 1e9))
+        self.nudged.wait(delay)
+
+    def _publish_quotes(self) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for worker in self.workers:
+            quotes = worker.quotes()
+            if quotes:
+                pipe.hset(quotes_key(is_sandbox=worker.is_sandbox), mapping=quotes)
+        pipe.execute()

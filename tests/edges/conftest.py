@@ -1,0 +1,139 @@
+"""Fixtures for edge tests: algos built from source, and real `run_edge` processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import wasmtime
+from django.conf import settings
+
+from sequence_markets.algo_build import build_c
+
+REPO = Path(__file__).resolve().parents[2]
+# The example market maker quoting 0.5 ETH on a 0.01 grid: Coinbase ETH/USD's tick and a legal size.
+MM_ETH_ARGS = ["-DMM_TICK_1E9=10000000", "-DMM_ORDER_QTY_1E8=50000000", "-DMM_LOG_EVERY=50"]
+
+
+@pytest.fixture(scope="session")
+def market_maker_wasm(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    out = tmp_path_factory.mktemp("mm") / "mm.wasm"
+    build_c(
+        REPO / "examples/algos/market_maker/market_maker.c",
+        out,
+        include_dirs=[REPO / "examples/algos/include"],
+        extra_args=MM_ETH_ARGS,
+    )
+    return out.read_bytes()
+
+
+def wat(source: str) -> bytes:
+    return wasmtime.wat2wasm(source)
+
+
+# An algo that buys one lot far above the ask on its first update (so it fills at once as a taker),
+# logs every update, and traps (unreachable) once it has seen `trap_after` updates (0: never).
+def scripted_algo(*, trap_after: int = 0, qty_1e8: int = 1_000_000, log: bool = True) -> bytes:
+    trap = (
+        f"(if (i64.ge_s (global.get $n) (i64.const {trap_after})) (then unreachable))" if trap_after else ""
+    )
+    log_call = "(call $log (i32.const 1) (i32.const 0) (i32.const 6))" if log else ""
+    return wat(f"""
+    (module
+      (import "seq" "place_order" (func $place (param i32 i64 i64) (result i64)))
+      (import "seq" "log" (func $log (param i32 i32 i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "update")
+      (global $n (mut i64) (i64.const 0))
+      (func (export "on_book") (param $bp i64) (param $bq i64) (param $ap i64) (param $aq i64) (param $ts i64)
+        (global.set $n (i64.add (global.get $n) (i64.const 1)))
+        {log_call}
+        (if (i64.eq (global.get $n) (i64.const 1))
+          (then (drop (call $place (i32.const 0) (i64.mul (local.get $ap) (i64.const 2)) (i64.const {qty_1e8})))))
+        {trap}))
+    """)
+
+
+class EdgeProcess:
+    """A real `manage.py run_edge` process against the test database and Redis."""
+
+    def __init__(self, venues: list[str], *, mean_interval_ms: float = 20.0) -> None:
+        self.venues = venues
+        self.mean_interval_ms = mean_interval_ms
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"edge-{os.getpid()}-{'-'.join(venues)}.log"
+
+    def env(self) -> dict[str, str]:
+        db = settings.DATABASES["default"]
+        env = dict(os.environ)
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        )
+        env["REDIS_URL"] = settings.REDIS_URL
+        env["CHANNEL_LAYER_PREFIX"] = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+        return env
+
+    def start(self) -> EdgeProcess:
+        args = [sys.executable, str(REPO / "manage.py"), "run_edge", "--sandbox"]
+        for venue in self.venues:
+            args += ["--venue", venue]
+        args += ["--mean-interval-ms", str(self.mean_interval_ms)]
+        self.process = subprocess.Popen(
+            args, env=self.env(), cwd=REPO, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT
+        )
+        from edges.models import Edge
+
+        wait_for(
+            lambda: (
+                Edge.objects.filter(edge_id__in=[f"venue-edge-{v}" for v in self.venues], is_sandbox=True)
+                .connected()
+                .filter(pid=self.process.pid)
+                .count()
+                == len(self.venues)
+            ),
+            timeout=30,
+            what=f"edge process to register ({self.output()})",
+        )
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=20)
+        self.process = None
+        return code
+
+    def output(self) -> str:
+        return self.log_path.read_text()[-3000:] if self.log_path.exists() else ""
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float = 15.0, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def edge_process(transactional_db) -> Iterator[Callable[..., EdgeProcess]]:
+    started: list[EdgeProcess] = []
+
+    def start(*venues: str, mean_interval_ms: float = 20.0) -> EdgeProcess:
+        edge = EdgeProcess(list(venues), mean_interval_ms=mean_interval_ms).start()
+        started.append(edge)
+        return edge
+
+    yield start
+    for edge in started:
+        if edge.process is not None:
+            edge.stop(signal.SIGKILL)

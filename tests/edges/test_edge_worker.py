@@ -1,0 +1,160 @@
+"""The edge worker as a real process (`manage.py run_edge`) against the real database and Redis."""
+
+from __future__ import annotations
+
+import signal
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from algo_studio import selectors, services
+from algo_studio.models import AlgoLog, AlgoTrace, DeploymentEdge, MetricSample
+from edges.models import Edge
+from sequence_site.scope import Scope
+from tests.edges.conftest import scripted_algo, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def rows(deployment):
+    return list(DeploymentEdge.objects.filter(deployment=deployment, removed=False).select_related("edge"))
+
+
+def statuses(deployment) -> set[str]:
+    return {row.effective_status for row in rows(deployment)}
+
+
+def test_edge_registers_heartbeats_and_goes_away(edge_process):
+    edge = edge_process("coinbase")
+    row = Edge.objects.get(edge_id="venue-edge-coinbase", is_sandbox=True)
+    assert row.venue == "coinbase" and row.algo_capable and "ETH/USD" in row.symbols
+    first = row.last_heartbeat
+    wait_for(lambda: Edge.objects.get(pk=row.pk).last_heartbeat > first, what="a heartbeat")
+    edge.stop()
+    row.refresh_from_db()
+    assert not row.is_connected
+
+
+def test_edge_is_gone_when_heartbeats_stop(db):
+    edge = Edge.objects.create(
+        edge_id="venue-edge-x", venue="kraken", is_sandbox=True, last_heartbeat=timezone.now()
+    )
+    assert Edge.objects.connected().filter(pk=edge.pk).exists()
+    Edge.objects.filter(pk=edge.pk).update(last_heartbeat=timezone.now() - timedelta(seconds=30))
+    assert not Edge.objects.connected().filter(pk=edge.pk).exists()
+
+
+def test_deploy_start_stop_restart_delete(edge_process, owner, market_maker_wasm):
+    edge = edge_process("coinbase")
+    scope = Scope(client=owner, is_sandbox=True)
+    result = services.algo_deploy(scope=scope, symbol="ETH-USD", wasm=market_maker_wasm)
+    assert (result.pushed_to, result.capable_edges) == (1, 1)
+    deployment = result.deployment
+    wait_for(lambda: statuses(deployment) == {"accepted"}, what="the edge to load the algo stopped")
+
+    assert services.deployment_start(deployment=deployment) == 1
+    wait_for(
+        lambda: (r := rows(deployment)[0]).status == "running" and r.update_count > 20 and r.order_count > 0,
+        what="updates and orders while running",
+    )
+    wait_for(
+        lambda: AlgoLog.objects.filter(deployment=deployment, message__startswith="BUY: ").exists(),
+        what="the algo's own log lines",
+    )
+    wait_for(
+        lambda: AlgoTrace.objects.filter(deployment=deployment, callback_type="on_book").exists(),
+        what="traces",
+    )
+    running_row = rows(deployment)[0]
+    assert running_row.callback_latency_ns > 0 and running_row.last_heartbeat is not None
+    assert running_row.started_at is not None
+
+    services.deployment_stop(deployment=deployment)
+    wait_for(lambda: statuses(deployment) == {"accepted"}, what="the edge to stop the algo")
+    stopped_updates = rows(deployment)[0].update_count
+
+    # Desired state lives in the database: a restarted edge comes back with the algo still stopped.
+    edge.stop()
+    edge = edge_process("coinbase")
+    wait_for(
+        lambda: rows(deployment)[0].applied_generation == rows(deployment)[0].generation, what="reconcile"
+    )
+    wait_for(
+        lambda: rows(deployment)[0].last_heartbeat > timezone.now() - timedelta(seconds=2), what="a report"
+    )
+    assert statuses(deployment) == {"accepted"}
+    assert rows(deployment)[0].update_count == 0  # a fresh process, and the algo never ran in it
+
+    services.deployment_start(deployment=deployment)
+    wait_for(
+        lambda: statuses(deployment) == {"running"} and rows(deployment)[0].update_count > 5, what="restart"
+    )
+    assert stopped_updates > 0
+
+    services.deployment_delete(deployment=deployment)
+    assert not AlgoLog.objects.filter(deployment=deployment).exists()
+    assert not MetricSample.objects.filter(deployment=deployment).exists()
+    assert selectors.algos(scope=scope) == []
+    # The edge unloads it, and no late batch brings logs back.
+    wait_for(
+        lambda: (
+            DeploymentEdge.objects.get(deployment=deployment).last_heartbeat
+            < timezone.now() - timedelta(seconds=1.5)
+        ),
+        what="the edge to stop reporting the deleted algo",
+    )
+    assert not AlgoLog.objects.filter(deployment=deployment).exists()
+
+
+def test_a_trap_pauses_one_algo_and_the_others_carry_on(edge_process, owner):
+    edge_process("coinbase", mean_interval_ms=10)
+    scope = Scope(client=owner, is_sandbox=True)
+    bad = services.algo_deploy(
+        scope=scope, symbol="ETH/USD", wasm=scripted_algo(trap_after=5), start_immediately=True
+    )
+    good = services.algo_deploy(scope=scope, symbol="BTC/USD", wasm=scripted_algo(), start_immediately=True)
+    wait_for(lambda: statuses(bad.deployment) == {"paused"}, what="the trapping algo to be paused")
+    paused = rows(bad.deployment)[0]
+    assert "unreachable" in paused.pause_reason
+    assert AlgoLog.objects.filter(
+        deployment=bad.deployment, level="ERROR", message__contains="algo paused"
+    ).exists()
+    wait_for(
+        lambda: rows(good.deployment)[0].update_count > paused.update_count + 20,
+        what="the other algo to go on",
+    )
+    assert statuses(good.deployment) == {"running"}
+    assert rows(good.deployment)[0].fill_count == 1 and rows(good.deployment)[0].position_1e8 == 1_000_000
+    wait_for(
+        lambda: AlgoLog.objects.filter(
+            deployment=good.deployment, message__startswith="BUY FILL: order=1 "
+        ).exists(),
+        what="the edge's fill line",
+    )
+
+    # It stays paused (no silent restart) until the user starts it again, which re-arms it.
+    assert statuses(bad.deployment) == {"paused"}
+    services.deployment_start(deployment=bad.deployment)
+    wait_for(
+        lambda: (
+            rows(bad.deployment)[0].applied_generation == rows(bad.deployment)[0].generation
+            and statuses(bad.deployment) in ({"running"}, {"paused"})
+        ),
+        what="the re-armed algo",
+    )
+
+
+def test_a_nudge_applies_changes_faster_than_the_reconcile_pass(edge_process, owner):
+    edge_process("coinbase")
+    scope = Scope(client=owner, is_sandbox=True)
+    deployment = services.algo_deploy(scope=scope, symbol="ETH/USD", wasm=scripted_algo()).deployment
+    wait_for(
+        lambda: statuses(deployment) == {"accepted"}, timeout=1.5, what="the nudged edge to load the algo"
+    )
+
+
+def test_sigterm_disconnects_the_edge(edge_process):
+    edge = edge_process("kraken")
+    assert edge.stop(signal.SIGTERM) == 0
+    assert not Edge.objects.get(edge_id="venue-edge-kraken", is_sandbox=True).is_connected
