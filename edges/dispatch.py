@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from decimal import Decimal
 from time import perf_counter_ns
 from typing import Any, Protocol
 
@@ -44,35 +43,42 @@ class SlotSink(Protocol):
     def trace(self, slot: AlgoSlot, record: dict[str, Any]) -> None: ...
 
 
+class OrderPort(Protocol):
+    """Where one algo's orders on one symbol go: the simulated venue's ``MatchingEngine`` for that
+    (account, symbol), or a live connector's equivalent. Immediate fills come back in the result's
+    ``fills``; later fills reach the slot through ``AlgoSlot.on_venue_fill``."""
+
+    @property
+    def open_order_count(self) -> int: ...
+
+    def submit(self, side: int, price_1e9: int, qty_1e8: int, ts_ns: int, order_id: int) -> Any: ...
+
+    def cancel(self, order_id: int) -> bool: ...
+
+    def cancel_all(self) -> list[int]: ...
+
+
 class VenuePort(Protocol):
-    """The part of a venue adapter a slot uses (SimVenueAdapter implements it)."""
+    """The part of a venue adapter a slot needs: its order port (SimVenueAdapter implements it)."""
 
-    def submit(
-        self,
-        symbol: str,
-        side: int,
-        price_1e9: int,
-        qty_1e8: int,
-        order_id: int,
-        *,
-        account: str,
-        ts_ns: int | None = None,
-    ) -> Any: ...
+    def engine(self, symbol: str, *, account: str) -> OrderPort: ...
 
-    def cancel(self, symbol: str, order_id: int, *, account: str) -> bool: ...
 
-    def cancel_all(self, symbol: str, *, account: str) -> list[int]: ...
-
-    def engine(self, symbol: str, *, account: str) -> Any: ...
+def _fixed(value: int, digits: int) -> str:
+    sign = "-" if value < 0 else ""
+    whole, frac = divmod(abs(value), 10**digits)
+    if not frac:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{frac:0{digits}d}".rstrip("0")
 
 
 def format_price(price_1e9: int) -> str:
-    """1800000000 -> "1.8" (exact, no float)."""
-    return format(Decimal(price_1e9).scaleb(-9).normalize(), "f")
+    """1800000000 -> "1.8" (exact: integer arithmetic, no float)."""
+    return _fixed(price_1e9, 9)
 
 
 def format_qty(qty_1e8: int) -> str:
-    return format(Decimal(qty_1e8).scaleb(-8).normalize(), "f")
+    return _fixed(qty_1e8, 8)
 
 
 class AlgoSlot:
@@ -94,6 +100,7 @@ class AlgoSlot:
         "latencies",
         "last_latency_ns",
         "started_ts_ns",
+        "orders",
         "_book",
         "_now",
         "_next_order_id",
@@ -103,7 +110,7 @@ class AlgoSlot:
         "_actions",
         "_trace_logs",
         "_trace_every_ns",
-        "_next_trace_ns",
+        "_next_trace",
         "_next_timer_ns",
         "_has_fill",
         "_has_reject",
@@ -131,6 +138,8 @@ class AlgoSlot:
         self.limits = limits
         self.sink = sink
         self.positions = PositionBook(algo=str(account), symbol=symbol)
+        # Orders go straight to this (account, symbol)'s engine: no per-order adapter look-ups.
+        self.orders: OrderPort = venue.engine(symbol, account=account)
         self.state = SlotState.ACCEPTED
         self.pause_reason: str | None = None
         self.update_count = 0
@@ -146,7 +155,7 @@ class AlgoSlot:
         self._actions: list[str] = []
         self._trace_logs: list[str] = []
         self._trace_every_ns = trace_every_ns
-        self._next_trace_ns = 0
+        self._next_trace = {"on_book": 0, "on_fill": 0, "on_reject": 0}  # event time of the next trace
         self._next_timer_ns = 0
         info = compiled.info
         self._has_fill = info.has_on_fill
@@ -202,7 +211,7 @@ class AlgoSlot:
             self.instance = None
 
     def _cancel_everything(self) -> None:
-        cancelled = self.venue.cancel_all(self.symbol, account=self.account)
+        cancelled = self.orders.cancel_all()
         if cancelled:
             self.positions.on_cancel(len(cancelled))
 
@@ -221,8 +230,9 @@ class AlgoSlot:
         self.update_count += 1
         instance = self.instance
         assert instance is not None
-        if ts >= self._next_trace_ns:
-            self._next_trace_ns = ts + self._trace_every_ns
+        next_trace = self._next_trace
+        if ts >= next_trace["on_book"]:
+            next_trace["on_book"] = ts + self._trace_every_ns
             self._traced_call("on_book", instance.on_book, (bid, snap.bid_qty, ask, snap.ask_qty, ts))
         else:
             self._in_callback = True
@@ -277,11 +287,24 @@ class AlgoSlot:
         self._queue.clear()
 
     def _dispatch(self, name: str, args: tuple[int, ...]) -> None:
+        """Deliver on_fill/on_reject; traced at most once per trace interval per callback type."""
         instance = self.instance
         assert instance is not None
-        self._traced_call(name, getattr(instance, name), args)
-        if self._queue:
-            return  # the caller's loop (or the next on_book) drains the rest
+        fn = getattr(instance, name)
+        if self._now >= self._next_trace[name]:
+            self._next_trace[name] = self._now + self._trace_every_ns
+            self._traced_call(name, fn, args)
+            return
+        self._in_callback = True
+        t0 = perf_counter_ns()
+        try:
+            fn(*args)
+        except AlgoTrap as trap:
+            self._in_callback = False
+            self.pause(trap.reason)
+            return
+        self._in_callback = False
+        self.last_latency_ns = perf_counter_ns() - t0
 
     def _call(self, fn: Callable[..., None], *args: int) -> None:
         self._in_callback = True
@@ -373,15 +396,15 @@ class AlgoSlot:
         order_id = self._next_order_id
         self._next_order_id = order_id + 1
         self.positions.on_order()
-        result = self.venue.submit(
-            self.symbol, side, price_1e9, qty_1e8, order_id, account=self.account, ts_ns=self._now
-        )
+        result = self.orders.submit(side, price_1e9, qty_1e8, self._now, order_id)
         if self._tracing:
             action = f"place_{'bid' if side == 0 else 'ask'}@{format_price(price_1e9)}"
             self._actions.append(
                 action if result.accepted else f"{action} rejected({result.error or result.reason})"
             )
         if result.accepted:
+            for fill in result.fills:  # immediate (taker) fills: on_fill is queued until we return
+                self.on_venue_fill(fill)
             return order_id
         self.positions.on_reject()
         side_word = "BUY" if side == 0 else "SELL"
@@ -399,7 +422,7 @@ class AlgoSlot:
         return order_id
 
     def cancel_order(self, order_id: int) -> int:
-        ok = self.venue.cancel(self.symbol, order_id, account=self.account)
+        ok = self.orders.cancel(order_id)
         if self._tracing:
             self._actions.append(f"cancel#{order_id}")
         if ok:
@@ -421,16 +444,11 @@ class AlgoSlot:
         return self.positions.position_1e8
 
     def open_order_count(self) -> int:
-        return int(self.venue.engine(self.symbol, account=self.account).open_order_count)
+        return int(self.orders.open_order_count)
 
     def book_level(self, side: int, index: int, which: int) -> int:
         book = self._book
-        if book is None:
-            return 0
-        levels = book.bids if side == 0 else book.asks
-        if index >= len(levels):
-            return 0
-        return levels[index][which]
+        return book.level(side, index, which) if book is not None else 0
 
     def now_ns(self) -> int:
         return self._now
