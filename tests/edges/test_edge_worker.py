@@ -76,13 +76,9 @@ def test_deploy_start_stop_restart_delete(edge_process, owner, market_maker_wasm
 
     # Desired state lives in the database: a restarted edge comes back with the algo still stopped.
     edge.stop()
+    restarted_at = timezone.now()
     edge = edge_process("coinbase")
-    wait_for(
-        lambda: rows(deployment)[0].applied_generation == rows(deployment)[0].generation, what="reconcile"
-    )
-    wait_for(
-        lambda: rows(deployment)[0].last_heartbeat > timezone.now() - timedelta(seconds=2), what="a report"
-    )
+    wait_for(lambda: rows(deployment)[0].last_heartbeat > restarted_at, what="a report from the new process")
     assert statuses(deployment) == {"accepted"}
     assert rows(deployment)[0].update_count == 0  # a fresh process, and the algo never ran in it
 
