@@ -187,6 +187,10 @@ def deployment_create(
     venue = _check_venue(venue)
     if (wasm is None) == (bundle_id is None):
         raise InvalidInput("Send exactly one of wasm_base64 or bundle_id.")
+    # Refuse before storing anything: a failed deploy changes nothing.
+    edges = list(capable_edges(is_sandbox=scope.is_sandbox, venue=venue))
+    _require_edges(edges, scope=scope, venue=venue, symbols=parsed)
+    _require_free_symbols(scope, parsed)
     bundle = None
     if bundle_id is not None:
         bundle = (
@@ -202,9 +206,6 @@ def deployment_create(
     else:
         assert wasm is not None
         artifact = artifact_store(client=scope.client, wasm=wasm)
-
-    edges = list(capable_edges(is_sandbox=scope.is_sandbox, venue=venue))
-    _require_edges(edges, scope=scope, venue=venue, symbols=parsed)
     desired = DesiredState.RUNNING if start_immediately else DesiredState.STOPPED
     try:
         with transaction.atomic():
@@ -231,20 +232,25 @@ def deployment_create(
                 deployment, "deploy", to_state=desired, venue=venue, edges_notified=pushed_to, actor=actor
             )
             nudge_edges_on_commit(venues=venues, is_sandbox=scope.is_sandbox)
-    except IntegrityError:
-        taken = (
-            DeploymentSymbol.objects.filter(
-                client=scope.client, is_sandbox=scope.is_sandbox, symbol__in=parsed, active=True
-            )
-            .select_related("deployment")
-            .first()
-        )
-        where = f" by {taken.deployment.deployment_id}" if taken else ""
-        raise Conflict(
-            f"{taken.symbol if taken else 'A symbol'} is already deployed{where}: "
-            "delete it first or deploy a new version to it."
-        ) from None
+    except IntegrityError:  # a concurrent deploy took a symbol between the check and the insert
+        _require_free_symbols(scope, parsed)
+        raise
     return DeployResult(deployment=deployment, pushed_to=pushed_to, capable_edges=len(edges))
+
+
+def _require_free_symbols(scope: Scope, symbols: list[str]) -> None:
+    taken = (
+        DeploymentSymbol.objects.filter(
+            client=scope.client, is_sandbox=scope.is_sandbox, symbol__in=symbols, active=True
+        )
+        .select_related("deployment")
+        .first()
+    )
+    if taken is not None:
+        raise Conflict(
+            f"{taken.symbol} is already deployed by {taken.deployment.deployment_id}: "
+            "delete that deployment first, or deploy a new version to it."
+        )
 
 
 def _require_edges(edges: list[Edge], *, scope: Scope, venue: str | None, symbols: list[str]) -> None:
@@ -300,10 +306,10 @@ def deployment_redeploy(
     """A new version of a deployment's artifact: edges reload it, stopped unless start_immediately."""
     venue = _check_venue(venue)
     scope = Scope(client=deployment.client, is_sandbox=deployment.is_sandbox)
-    artifact = artifact_store(client=deployment.client, wasm=wasm)
     symbols = list(deployment.symbol_rows.values_list("symbol", flat=True))
     edges = list(capable_edges(is_sandbox=deployment.is_sandbox, venue=venue))
     _require_edges(edges, scope=scope, venue=venue, symbols=symbols)
+    artifact = artifact_store(client=deployment.client, wasm=wasm)
     desired = DesiredState.RUNNING if start_immediately else DesiredState.STOPPED
     with transaction.atomic():
         Deployment.objects.filter(pk=deployment.pk).update(

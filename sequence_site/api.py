@@ -140,3 +140,13 @@ def not_found_view(request: HttpRequest, path: str = "") -> HttpResponse:
     return error_response(
         request, status=404, code="not_found", message=f"No endpoint {request.method} /v1/{path}."
     )
+
+
+# -- the apps' routers (imported last: they use the schemas and errors above) --------------------
+from algo_studio.api import router as algo_router  # noqa: E402
+
+api.add_router("", algo_router)
+
+from strategies.api import router as strategies_router  # noqa: E402
+
+api.add_router("/strategies", strategies_router)
