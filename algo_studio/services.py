@@ -438,5 +438,7 @@ def deployment_delete(*, deployment: Deployment, venue: str | None = None, actor
             for model in (AlgoLog, AlgoTrace, MetricSample):
                 model.objects.filter(deployment=deployment, edge_id__in=edge_ids).delete()
         _record(deployment, "delete", venue=venue, actor=actor)
+        if whole:
+            publish_on_commit(f"deployment.{deployment.id}.logs", {"type": "deployment.deleted"})
         nudge_edges_on_commit(venues=venues, is_sandbox=deployment.is_sandbox)
     return whole

@@ -158,7 +158,8 @@ def edge_logs_flush(*, edge: Edge, logs: Sequence[LogLine] = (), traces: Sequenc
     )
     kept = [line for line in logs if line.deployment_id in live_ids]
     with transaction.atomic():
-        AlgoLog.objects.bulk_create(
+        # PostgreSQL (and SQLite >= 3.35) return the new ids: followers use them as a cursor.
+        stored = AlgoLog.objects.bulk_create(
             AlgoLog(
                 deployment_id=line.deployment_id,
                 edge_id=edge.edge_id,
@@ -184,23 +185,31 @@ def edge_logs_flush(*, edge: Edge, logs: Sequence[LogLine] = (), traces: Sequenc
             for t in traces
             if t.deployment_id in live_ids
         )
-    _fan_out_logs(edge, kept)
-    return len(kept)
+    _fan_out_logs(stored)
+    return len(stored)
 
 
-def _fan_out_logs(edge: Edge, lines: Sequence[LogLine]) -> None:
-    """Live followers get each batch as one message per deployment (after the rows are committed,
-    so a follower that re-reads the database never misses a line it was sent)."""
+def _fan_out_logs(lines: Sequence[AlgoLog]) -> None:
+    """Live followers get each batch as one message per deployment, sent after the rows are
+    committed, so a follower that reads the database by id never misses a line it was sent."""
     by_deployment: dict[Any, list[dict[str, Any]]] = {}
     for line in lines:
-        by_deployment.setdefault(line.deployment_id, []).append(
-            {
-                "ts_ns": line.ts_ns,
-                "level": line.level,
-                "message": line.message,
-                "edge_id": edge.edge_id,
-                "symbol": line.symbol,
-            }
-        )
+        by_deployment.setdefault(line.deployment_id, []).append(log_event(line))
     for deployment_id, entries in by_deployment.items():
-        group_send(f"deployment.{deployment_id}.logs", {"type": "log.lines", "lines": entries})
+        group_send(logs_group(deployment_id), {"type": "log.lines", "lines": entries})
+
+
+def logs_group(deployment_id: Any) -> str:
+    return f"deployment.{deployment_id}.logs"
+
+
+def log_event(line: AlgoLog) -> dict[str, Any]:
+    """One log line as followers (websocket, dashboard) receive it."""
+    return {
+        "id": line.pk,
+        "ts_ns": line.ts_ns,
+        "level": line.level,
+        "message": line.message,
+        "edge_id": line.edge_id,
+        "symbol": line.symbol,
+    }

@@ -5,3 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 websocket_urlpatterns: list[Any] = []
+
+from algo_studio.routing import websocket_urlpatterns as algo_websockets  # noqa: E402
+
+websocket_urlpatterns += algo_websockets
