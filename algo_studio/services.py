@@ -419,6 +419,9 @@ def deployment_delete(*, deployment: Deployment, venue: str | None = None, actor
     """
     venue = _check_venue(venue)
     with transaction.atomic():
+        # Edges lock the deployment row while storing a log batch: holding it here means no batch
+        # lands between removing the logs and committing (see edges.services.edge_logs_flush).
+        Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
         rows = deployment.edge_rows.filter(removed=False)
         if venue:
             rows = rows.filter(edge__venue=venue)

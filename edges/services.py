@@ -153,11 +153,25 @@ def edge_logs_flush(*, edge: Edge, logs: Sequence[LogLine] = (), traces: Sequenc
     batch must not bring any back. Returns how many lines were stored.
     """
     deployment_ids = {line.deployment_id for line in logs} | {t.deployment_id for t in traces}
-    live_ids = set(
-        Deployment.objects.filter(pk__in=deployment_ids, deleted_at__isnull=True).values_list("pk", flat=True)
-    )
-    kept = [line for line in logs if line.deployment_id in live_ids]
     with transaction.atomic():
+        # Lock the deployments while checking and inserting: a concurrent delete (which updates
+        # deleted_at, then removes the logs) either waits for this batch and removes it too, or
+        # commits first and this batch sees the deployment deleted. No late line survives a delete.
+        list(
+            Deployment.objects.select_for_update()
+            .filter(pk__in=deployment_ids)
+            .order_by("pk")
+            .values_list("pk")
+        )
+        live_ids = set(
+            DeploymentEdge.objects.filter(
+                edge=edge,
+                removed=False,
+                deployment_id__in=deployment_ids,
+                deployment__deleted_at__isnull=True,
+            ).values_list("deployment_id", flat=True)
+        )
+        kept = [line for line in logs if line.deployment_id in live_ids]
         # PostgreSQL (and SQLite >= 3.35) return the new ids: followers use them as a cursor.
         stored = AlgoLog.objects.bulk_create(
             AlgoLog(

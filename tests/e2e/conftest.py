@@ -1,0 +1,74 @@
+"""Real processes for end-to-end tests: daphne and a Celery worker on the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.edges.conftest import REPO, EdgeProcess, edge_process, market_maker_wasm, wait_for  # noqa: F401
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Process:
+    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"{name}-{os.getpid()}.log"
+        self.process = subprocess.Popen(
+            args, env=env, cwd=REPO, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def output(self) -> str:
+        return self.log.read_text()[-3000:] if self.log.exists() else ""
+
+
+@pytest.fixture
+def daphne(transactional_db) -> Iterator[str]:
+    """A real daphne serving the ASGI app on a free port; yields its base URL."""
+    port = free_port()
+    env = EdgeProcess([]).env()
+    proc = Process("daphne", [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+                              "sequence_site.asgi:application"], env)  # fmt: skip
+
+    def up() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return proc.process.poll() is not None
+
+    wait_for(up, timeout=30, what="daphne to listen")
+    assert proc.process.poll() is None, proc.output()
+    yield f"http://127.0.0.1:{port}"
+    proc.stop()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db) -> Iterator[Process]:
+    env = EdgeProcess([]).env()
+    proc = Process("celery", [str(Path(sys.executable).parent / "celery"), "-A", "sequence_site", "worker",
+                              "-Q", "default,backtests,strategies", "-P", "solo", "-l", "info"], env)  # fmt: skip
+    wait_for(
+        lambda: "ready" in proc.output() or proc.process.poll() is not None, timeout=30, what="celery worker"
+    )
+    assert proc.process.poll() is None, proc.output()
+    yield proc
+    proc.stop()
