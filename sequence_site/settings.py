@@ -6,9 +6,11 @@ first; the real environment overrides it.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from sequence_site.env import env_bool, env_int, env_key32, env_list, env_str, load_dotenv
 
@@ -81,6 +83,9 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
     )
 }
+# Parallel test runs on one machine each need their own test database (default test_<name>).
+if test_db_name := env_str("TEST_DATABASE_NAME", ""):
+    DATABASES["default"]["TEST"] = {"NAME": test_db_name}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # Several processes (web, workers, edges) share the file: wait on locks instead of failing.
@@ -108,12 +113,72 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "backtests.*": {"queue": "backtests"},
+    # Exact names win over globs: the strategies janitors must run even when every `strategies`
+    # slot is busy supervising a process.
+    "strategies.janitor": {"queue": "default"},
+    "strategies.retry_due": {"queue": "default"},
     "strategies.*": {"queue": "strategies"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = env_str(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number of seconds.") from None
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be above 0.")
+    return value
+
+
+# Hosted strategies (strategies/, docs/strategies.md). Supervisors are Celery tasks on the
+# `strategies` queue, or `strategies.<region>` when a latency target maps to a region here
+# ("coinbase=us-east-1,kalshi=eu-west-1"): run `celery -A sequence_site worker -Q strategies.us-east-1`
+# on the hosts of that region.
+SEQUENCE_PUBLIC_API_URL = env_str("SEQUENCE_PUBLIC_API_URL", "http://127.0.0.1:8000")
+STRATEGY_RUN_DIR = Path(env_str("STRATEGY_RUN_DIR", str(VAR_DIR / "strategy-runs")))
+STRATEGY_PYTHON = env_str("STRATEGY_PYTHON", sys.executable)
+STRATEGY_PLACEMENT_REGIONS = {
+    target.partition("=")[0].strip().lower(): target.partition("=")[2].strip()
+    for target in env_list("STRATEGY_PLACEMENT_REGIONS", [])
+    if "=" in target
+}
+STRATEGY_DEFAULT_MEMORY_MB = env_int("STRATEGY_DEFAULT_MEMORY_MB", 512, minimum=64)
+STRATEGY_MAX_MEMORY_MB = env_int("STRATEGY_MAX_MEMORY_MB", 4096, minimum=64)
+STRATEGY_CPU_SECONDS = env_int("STRATEGY_CPU_SECONDS", 0, minimum=0)  # 0: no CPU-time limit
+STRATEGY_OPEN_FILES = env_int("STRATEGY_OPEN_FILES", 1024, minimum=16)
+STRATEGY_MAX_UPLOAD_MB = env_int("STRATEGY_MAX_UPLOAD_MB", 20, minimum=1)
+STRATEGY_MAX_UNPACKED_MB = env_int("STRATEGY_MAX_UNPACKED_MB", 50, minimum=1)
+STRATEGY_MAX_FILES = env_int("STRATEGY_MAX_FILES", 5000, minimum=1)
+STRATEGY_HEARTBEAT_SECONDS = _env_seconds("STRATEGY_HEARTBEAT_SECONDS", 1.0)
+STRATEGY_HEARTBEAT_TIMEOUT_SECONDS = _env_seconds("STRATEGY_HEARTBEAT_TIMEOUT_SECONDS", 30.0)
+STRATEGY_STOP_GRACE_SECONDS = _env_seconds("STRATEGY_STOP_GRACE_SECONDS", 10.0)
+STRATEGY_BACKOFF_BASE_SECONDS = _env_seconds("STRATEGY_BACKOFF_BASE_SECONDS", 1.0)
+STRATEGY_BACKOFF_MAX_SECONDS = _env_seconds("STRATEGY_BACKOFF_MAX_SECONDS", 300.0)
+STRATEGY_BACKOFF_RESET_SECONDS = _env_seconds("STRATEGY_BACKOFF_RESET_SECONDS", 300.0)
+STRATEGY_DISPATCH_RETRY_SECONDS = _env_seconds("STRATEGY_DISPATCH_RETRY_SECONDS", 60.0)
+STRATEGY_JANITOR_SECONDS = _env_seconds("STRATEGY_JANITOR_SECONDS", 5.0)
+STRATEGY_LOG_RETENTION_DAYS = env_int("STRATEGY_LOG_RETENTION_DAYS", 14, minimum=1)
+
+# Periodic janitors (one `celery beat` per installation). They go to the `default` queue so they
+# still run when every `strategies` slot is busy supervising a long-lived process.
+CELERY_BEAT_SCHEDULE = {
+    "strategies-janitor": {
+        "task": "strategies.janitor",
+        "schedule": STRATEGY_JANITOR_SECONDS,
+        "options": {"queue": "default", "expires": STRATEGY_JANITOR_SECONDS * 2},
+    },
+}
+
+# Backtests (backtests/, docs/backtests.md): the Parquet market-data store, and how often a running
+# job writes its progress to the database and the channel layer.
+MARKET_DATA_DIR = Path(env_str("MARKET_DATA_DIR", str(VAR_DIR / "market-data")))
+BACKTEST_PROGRESS_SECONDS = _env_seconds("BACKTEST_PROGRESS_SECONDS", 0.5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -132,6 +197,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Front-end packages installed by `npm ci` (package.json; the Makefile's venv step runs it), served as
+# /static/vendor/<package>/...: e.g. chart.js's dist/chart.umd.min.js. Absent before `npm ci`.
+if (BASE_DIR / "node_modules").is_dir():
+    STATICFILES_DIRS.append(("vendor", BASE_DIR / "node_modules"))
 STATIC_ROOT = VAR_DIR / "staticfiles"
 # Serve straight from the app/static folders (no collectstatic step for `make run`).
 WHITENOISE_USE_FINDERS = True
