@@ -151,10 +151,8 @@ class EdgeWorker:
             if slots:
                 for slot in slots:
                     slot.on_book(snap)
-        if updates and any(
-            slot.state is not SlotState.RUNNING for slots in running.values() for slot in slots
-        ):
-            self._index()  # an algo paused itself: stop dispatching to it
+        # An algo that paused itself stays in `running` until the next reconcile re-indexes;
+        # AlgoSlot.on_book returns at once for it, cheaper than checking every slot on every poll.
         return len(updates)
 
     def _on_fill(self, account: str, symbol: str, fill: Any) -> None:
