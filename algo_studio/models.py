@@ -45,7 +45,8 @@ class Bundle(models.Model):
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="bundles")
     is_sandbox = models.BooleanField()
     name = models.CharField(max_length=200, blank=True)
-    artifact = models.ForeignKey(WasmArtifact, on_delete=models.PROTECT, related_name="bundles")
+    # RESTRICT: an artifact in use can't be deleted on its own, but goes with its client.
+    artifact = models.ForeignKey(WasmArtifact, on_delete=models.RESTRICT, related_name="bundles")
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
@@ -60,7 +61,7 @@ class Deployment(models.Model):
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="deployments")
     is_sandbox = models.BooleanField()
     name = models.CharField(max_length=200, null=True, blank=True)
-    artifact = models.ForeignKey(WasmArtifact, on_delete=models.PROTECT, related_name="deployments")
+    artifact = models.ForeignKey(WasmArtifact, on_delete=models.RESTRICT, related_name="deployments")
     bundle = models.ForeignKey(Bundle, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     venue = models.CharField(max_length=40, null=True, blank=True)  # None: every algo-capable venue
     created_at = models.DateTimeField(auto_now_add=True)
