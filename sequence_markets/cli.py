@@ -14,6 +14,7 @@ from collections.abc import Sequence as Seq
 from typing import Any
 
 from sequence_markets import __version__
+from sequence_markets.cli_algo import add_algo_commands
 from sequence_markets.client import Sequence, SequenceError
 from sequence_markets.config import Config, key_mode
 
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     whoami = sub.add_parser("whoami", parents=[common], help="which client and mode your key acts as")
     whoami.set_defaults(func=cmd_whoami)
+
+    add_algo_commands(sub, common)
     return parser
 
 
