@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sequence
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/9
 PYTEST_ARGS       ?=
 
-.PHONY: run test lint fmt bench venv services migrate seed clean
+.PHONY: run test lint fmt bench venv services migrate seed clean browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,25 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-venv: $(STAMP)
+# Browser libraries (chart.js, ...) from the npm registry into node_modules/, served as
+# /static/vendor/<package>/... (settings.STATICFILES_DIRS). Pinned by package-lock.json; skipped
+# when there is no package.json.
+NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json 2>/dev/null | cksum | cut -d' ' -f1)
+
+$(NODE_STAMP): $(wildcard package.json package-lock.json)
+	@if [ -f package.json ]; then \
+		command -v npm >/dev/null || { echo "npm is required to install package.json's browser libraries" >&2; exit 1; }; \
+		if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --silent; else npm install --no-audit --no-fund --silent; fi; \
+		rm -f node_modules/.installed-*; touch $@; \
+	fi
+
+venv: $(STAMP) $(NODE_STAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; its own browser
+# download does not work here). Fails loudly when it cannot be installed: the browser tests never skip.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	@command -v chromium >/dev/null || { echo "chromium is not installed and could not be installed" >&2; exit 1; }
 
 .env:
 	$(PYTHON) scripts/make_env.py .env
@@ -29,7 +47,7 @@ services:
 run: venv .env
 	$(BIN)/python -m sequence_site.devrun
 
-test: venv .env services
+test: venv .env services browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CHANNEL_LAYER_PREFIX=sequence-test \
 		$(BIN)/pytest $(PYTEST_ARGS)
 

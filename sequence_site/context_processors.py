@@ -24,7 +24,12 @@ def _nav(request: HttpRequest) -> list[dict[str, Any]]:
             url = reverse(name)
         except NoReverseMatch:
             continue
-        items.append({"label": label, "url": url, "active": request.path.startswith(url)})
+        items.append({"label": label, "url": url, "active": False})
+    # The longest matching prefix is the current section (/algos/deployments/ is Deployments,
+    # not Algo Studio as well).
+    matches = [item for item in items if request.path.startswith(item["url"])]
+    if matches:
+        max(matches, key=lambda item: len(item["url"]))["active"] = True
     return items
 
 

@@ -12,5 +12,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("algos/", include("algo_studio.urls")),
+    path("edges/", include("edges.urls")),
     path("", include("sequence_site.dashboard_urls")),
 ]

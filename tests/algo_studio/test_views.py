@@ -1,0 +1,414 @@
+"""Algo Studio pages (Django test client): login, scoping, upload, lifecycle buttons, metrics JSON.
+
+The pages call the same services as the API, so these tests check what the browser gets and what
+the database holds afterwards (deployment rows, edge rows, transition rows), not the services' rules.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client as HttpClient
+from django.urls import reverse
+from django.utils import timezone
+
+from algo_studio import services
+from algo_studio.models import (
+    AlgoLog,
+    AlgoTrace,
+    Deployment,
+    DeploymentEdge,
+    DeploymentTransition,
+    MetricSample,
+    WasmArtifact,
+)
+from sequence_site import services as site_services
+from sequence_site.middleware import SESSION_MODE_KEY
+from sequence_site.models import Client
+from sequence_site.scope import Scope
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(client: HttpClient, owner: Client) -> HttpClient:
+    """The test client logged in as a member of ``owner`` (sandbox mode, the default)."""
+    user = get_user_model().objects.create_user(username="alice", password="pw-alice-123")
+    site_services.client_add_member(client=owner, user=user)
+    client.force_login(user)
+    return client
+
+
+def _live(http: HttpClient) -> None:
+    session = http.session
+    session[SESSION_MODE_KEY] = "live"
+    session.save()
+
+
+def _deploy(owner: Client, wasm: bytes, *, symbol: str = "BTC/USD", is_sandbox: bool = True) -> Deployment:
+    return services.algo_deploy(
+        scope=Scope(client=owner, is_sandbox=is_sandbox), symbol=symbol, wasm=wasm
+    ).deployment
+
+
+def _upload(http: HttpClient, wasm: bytes, *, filename: str, symbol: str = "", venue: str = ""):
+    return http.post(
+        reverse("algo_studio:upload"),
+        {"wasm": SimpleUploadedFile(filename, wasm, "application/wasm"), "symbol": symbol, "venue": venue},
+    )
+
+
+def _url(name: str, deployment: Deployment) -> str:
+    return reverse(f"algo_studio:{name}", kwargs={"deployment_id": deployment.deployment_id})
+
+
+# -- access -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["algo_studio:algos", "algo_studio:deployments", "algo_studio:algos_live", "edges:list"]
+)
+def test_pages_require_login(client: HttpClient, name: str) -> None:
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_user_without_client_gets_403(client: HttpClient) -> None:
+    user = get_user_model().objects.create_user(username="nobody", password="pw")
+    client.force_login(user)
+    assert client.get(reverse("algo_studio:algos")).status_code == 403
+
+
+def test_navigation_shows_algo_studio_deployments_and_edges(browser: HttpClient) -> None:
+    page = browser.get(reverse("dashboard:home")).content.decode()
+    for label, name in (
+        ("Algo Studio", "algo_studio:algos"),
+        ("Deployments", "algo_studio:deployments"),
+        ("Edges", "edges:list"),
+    ):
+        assert f'href="{reverse(name)}"' in page and label in page
+
+
+def test_other_clients_deployment_is_404_everywhere(
+    browser: HttpClient, stranger: Client, sandbox_edges, wasm: bytes
+) -> None:
+    theirs = _deploy(stranger, wasm)
+    for name in ("deployment", "deployment_live", "traces", "metrics", "history"):
+        assert browser.get(_url(name, theirs)).status_code == 404, name
+    for name in ("start", "stop", "delete", "rename"):
+        assert browser.post(_url(name, theirs)).status_code == 404, name
+    theirs.refresh_from_db()
+    assert theirs.deleted_at is None
+    assert list(DeploymentTransition.objects.filter(deployment=theirs).values_list("action", flat=True)) == [
+        "deploy"
+    ]
+
+
+def test_other_modes_deployment_is_404(
+    browser: HttpClient, owner: Client, sandbox_edges, live_edges, wasm: bytes
+) -> None:
+    live = _deploy(owner, wasm, is_sandbox=False)
+    sandbox = _deploy(owner, wasm, symbol="ETH/USD")
+    assert browser.get(_url("deployment", live)).status_code == 404
+    assert browser.post(_url("start", live)).status_code == 404
+    assert browser.get(_url("deployment", sandbox)).status_code == 200
+    _live(browser)
+    assert browser.get(_url("deployment", live)).status_code == 200
+    assert browser.get(_url("deployment", sandbox)).status_code == 404
+    page = browser.get(reverse("algo_studio:algos")).content.decode()
+    assert "BTC/USD" in page and "ETH/USD" not in page
+
+
+def test_unknown_deployment_id_is_404(browser: HttpClient) -> None:
+    url = reverse("algo_studio:deployment", kwargs={"deployment_id": "dep_not-a-uuid"})
+    assert browser.get(url).status_code == 404
+
+
+# -- upload -------------------------------------------------------------------------------------
+
+
+def test_upload_detects_symbol_from_filename_and_deploys_stopped(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
+) -> None:
+    response = _upload(browser, wasm, filename="algo_btc_usd.wasm")
+    deployment = Deployment.objects.get(client=owner)
+    assert response.status_code == 302
+    assert response["Location"] == _url("deployment", deployment)
+    assert deployment.is_sandbox
+    assert list(deployment.symbol_rows.values_list("symbol", flat=True)) == ["BTC/USD"]
+    rows = DeploymentEdge.objects.filter(deployment=deployment)
+    # BTC/USD trades on kraken and coinbase (kalshi is not algo-capable).
+    assert sorted(rows.values_list("edge__venue", flat=True)) == ["coinbase", "kraken"]
+    assert set(rows.values_list("desired_state", flat=True)) == {"stopped"}
+    transition = DeploymentTransition.objects.get(deployment=deployment)
+    assert (transition.action, transition.to_state, transition.actor) == (
+        "deploy",
+        "stopped",
+        "dashboard:alice",
+    )
+    page = browser.get(response["Location"]).content.decode()
+    assert "BTC/USD: deployed (pushed to 2/2 capable edges) - stopped (click Start to begin)." in page
+
+
+def test_upload_with_typed_symbol_and_one_venue(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
+) -> None:
+    response = _upload(browser, wasm, filename="whatever.wasm", symbol="eth-usd", venue="coinbase")
+    assert response.status_code == 302
+    deployment = Deployment.objects.get(client=owner)
+    assert deployment.venue == "coinbase"
+    assert list(deployment.symbol_rows.values_list("symbol", flat=True)) == ["ETH/USD"]
+    assert list(deployment.edge_rows.values_list("edge__venue", flat=True)) == ["coinbase"]
+
+
+def test_typed_symbol_wins_over_filename(browser: HttpClient, owner: Client, sandbox_edges, wasm) -> None:
+    assert _upload(browser, wasm, filename="algo_btc_usd.wasm", symbol="XRP/USD").status_code == 302
+    assert Deployment.objects.get(client=owner).symbol_rows.get().symbol == "XRP/USD"
+
+
+def _assert_nothing_stored(owner: Client) -> None:
+    assert not WasmArtifact.objects.filter(client=owner).exists()
+    assert not Deployment.objects.filter(client=owner).exists()
+    assert not DeploymentTransition.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "symbol", "message"),
+    [
+        ("algo_btc_usd.wasm", b"not a wasm module", "", "Invalid algo"),
+        ("algo.wasm", None, "", "Could not read a symbol from the file name"),
+        ("algo.wasm", None, "BTCUSD", "Bad symbol"),
+        ("algo_btc_usd.wasm", None, "", None),  # with venue=binance below
+    ],
+    ids=["bad-file", "no-symbol", "bad-symbol", "bad-venue"],
+)
+def test_upload_errors_are_shown_and_nothing_is_stored(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes, filename, content, symbol, message
+) -> None:
+    venue = "binance" if message is None else ""
+    response = _upload(browser, content or wasm, filename=filename, symbol=symbol, venue=venue)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'data-testid="upload-errors"' in page
+    assert (message or "Unknown venue &#x27;binance&#x27;") in page
+    _assert_nothing_stored(owner)
+
+
+def test_upload_over_one_mib_is_refused(browser: HttpClient, owner: Client, sandbox_edges) -> None:
+    response = _upload(browser, b"\0asm" + b"\0" * (1024 * 1024), filename="algo_btc_usd.wasm")
+    assert response.status_code == 400
+    assert "over the 1 MiB limit" in response.content.decode()
+    _assert_nothing_stored(owner)
+
+
+def test_upload_without_connected_edge_is_refused(browser: HttpClient, owner: Client, wasm: bytes) -> None:
+    response = _upload(browser, wasm, filename="algo_btc_usd.wasm")
+    assert response.status_code == 400
+    assert "No algo-capable sandbox edges are connected" in response.content.decode()
+    _assert_nothing_stored(owner)
+
+
+def test_upload_empty_file(browser: HttpClient, owner: Client, sandbox_edges) -> None:
+    response = _upload(browser, b"", filename="algo_btc_usd.wasm")
+    assert response.status_code == 400
+    assert "empty" in response.content.decode()
+    _assert_nothing_stored(owner)
+
+
+# -- lifecycle ----------------------------------------------------------------------------------
+
+
+def test_start_stop_delete_through_the_services(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
+) -> None:
+    deployment = _deploy(owner, wasm)
+    AlgoLog.objects.create(
+        deployment=deployment,
+        edge_id="venue-edge-kraken",
+        symbol="BTC/USD",
+        ts_ns=1,
+        level="INFO",
+        message="hi",
+    )
+    rows = DeploymentEdge.objects.filter(deployment=deployment)
+
+    response = browser.post(_url("start", deployment))
+    assert response.status_code == 302 and response["Location"] == _url("deployment", deployment)
+    assert set(rows.values_list("desired_state", flat=True)) == {"running"}
+    assert "Started: 2 edges notified." in browser.get(response["Location"]).content.decode()
+
+    browser.post(_url("stop", deployment), {"venue": "kraken"})
+    assert dict(rows.values_list("edge__venue", "desired_state")) == {
+        "kraken": "stopped",
+        "coinbase": "running",
+    }
+
+    table = browser.get(_url("history", deployment)).content.decode()
+    assert table.index("<td>stop</td>") < table.index("<td>start</td>") < table.index("<td>deploy</td>")
+    assert "dashboard:alice" in table
+
+    response = browser.post(_url("delete", deployment))
+    assert response.status_code == 302 and response["Location"] == reverse("algo_studio:algos")
+    deployment.refresh_from_db()
+    assert deployment.deleted_at is not None
+    assert not AlgoLog.objects.filter(deployment=deployment).exists()
+    assert set(rows.values_list("removed", flat=True)) == {True}
+    history = DeploymentTransition.objects.filter(deployment=deployment).order_by("id")
+    assert [(t.action, t.to_state, t.venue, t.edges_notified) for t in history] == [
+        ("deploy", "stopped", None, 2),
+        ("start", "running", None, 2),
+        ("stop", "stopped", "kraken", 1),
+        ("delete", "", None, 0),
+    ]
+    assert {t.actor for t in history[1:]} == {"dashboard:alice"}
+    assert browser.get(_url("deployment", deployment)).status_code == 404
+
+
+def test_start_with_htmx_answers_the_live_panel(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
+) -> None:
+    deployment = _deploy(owner, wasm)
+    response = browser.post(_url("start", deployment), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'data-testid="status"' in body
+    assert 'id="action-flash" hx-swap-oob="true"' in body and "Started: 2 edges notified." in body
+
+
+def test_illegal_action_shows_the_service_message(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
+) -> None:
+    deployment = _deploy(owner, wasm)
+    response = browser.post(_url("start", deployment), {"venue": "binance"}, follow=True)
+    assert "Unknown venue &#x27;binance&#x27;" in response.content.decode()
+    assert set(deployment.edge_rows.values_list("desired_state", flat=True)) == {"stopped"}
+    assert list(DeploymentTransition.objects.values_list("action", flat=True)) == ["deploy"]
+
+
+def test_start_and_stop_one_symbol_from_the_algo_list(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
+) -> None:
+    deployment = _deploy(owner, wasm)
+    response = browser.post(
+        _url("start", deployment), {"symbol": "BTC/USD", "next": reverse("algo_studio:algos")}
+    )
+    assert response["Location"] == reverse("algo_studio:algos")
+    assert set(deployment.edge_rows.values_list("desired_state", flat=True)) == {"running"}
+    # An outside `next` is ignored.
+    response = browser.post(_url("stop", deployment), {"next": "https://evil.example/"})
+    assert response["Location"] == _url("deployment", deployment)
+
+
+def test_delete_one_venue_keeps_the_deployment(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
+) -> None:
+    deployment = _deploy(owner, wasm)
+    response = browser.post(_url("delete", deployment), {"venue": "kraken"})
+    assert response["Location"] == _url("deployment", deployment)
+    deployment.refresh_from_db()
+    assert deployment.deleted_at is None
+    assert dict(deployment.edge_rows.values_list("edge__venue", "removed")) == {
+        "kraken": True,
+        "coinbase": False,
+    }
+
+
+def test_rename(browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes) -> None:
+    deployment = _deploy(owner, wasm)
+    browser.post(_url("rename", deployment), {"name": "  BTC maker  "})
+    deployment.refresh_from_db()
+    assert deployment.name == "BTC maker"
+    assert DeploymentTransition.objects.filter(deployment=deployment, action="rename").exists()
+    assert "BTC maker" in browser.get(reverse("algo_studio:deployments")).content.decode()
+
+
+# -- pages and partials -------------------------------------------------------------------------
+
+
+def test_algo_list_and_detail_pages(browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes) -> None:
+    deployment = _deploy(owner, wasm)
+    DeploymentEdge.objects.filter(deployment=deployment, edge__venue="kraken").update(
+        status="paused", pause_reason="trap: unreachable", applied_generation=1, update_count=42
+    )
+    page = browser.get(reverse("algo_studio:algos")).content.decode()
+    assert 'hx-get="/algos/live/"' in page and 'hx-trigger="every 2s"' in page
+    assert "BTC/USD" in page and "trap: unreachable" in page
+    assert 'class="pill paused"' in page
+    live = browser.get(reverse("algo_studio:algos_live")).content.decode()
+    assert "venue-edge-kraken" in live and "<html" not in live
+
+    detail = browser.get(_url("deployment", deployment)).content.decode()
+    assert f'data-ws-path="/v1/deployments/{deployment.deployment_id}/logs/stream"' in detail
+    assert "This cannot be undone." in detail
+    assert "/static/vendor/chart.js/dist/chart.umd.min.js" in detail
+    assert '<option value="venue-edge-coinbase">' in detail
+    partial = browser.get(_url("deployment_live", deployment)).content.decode()
+    assert 'data-testid="status">paused<' in partial
+
+
+def test_traces_partial(browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes) -> None:
+    deployment = _deploy(owner, wasm)
+    for kind in ("on_book", "on_fill"):
+        AlgoTrace.objects.create(
+            deployment=deployment,
+            edge_id="venue-edge-kraken",
+            symbol="BTC/USD",
+            callback_type=kind,
+            ts_ns=1_710_700_000_000_000_000,
+            latency_ns=38_000,
+            input={"best_bid": "3450.50"},
+            output={"actions": ["place_bid@3450.40"]},
+            logs=["quoting"],
+        )
+    body = browser.get(_url("traces", deployment)).content.decode()
+    assert body.count("<code>on_") == 2
+    assert "place_bid@3450.40" in body and "38.0 µs" in body and "quoting" in body
+    only_fills = browser.get(_url("traces", deployment), {"type": "on_fill"}).content.decode()
+    assert only_fills.count("<code>on_") == 1
+
+
+def test_metrics_json(browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes) -> None:
+    deployment = _deploy(owner, wasm)
+    now = timezone.now()
+    for i, edge_id in enumerate(("venue-edge-kraken", "venue-edge-coinbase")):
+        MetricSample.objects.create(
+            deployment=deployment,
+            edge_id=edge_id,
+            symbol="BTC/USD",
+            ts=now - timezone.timedelta(seconds=30),
+            position_1e8=100_000_000,
+            realized_pnl_1e9=1_000_000_000 * (i + 1),
+            unrealized_pnl_1e9=0,
+            callback_latency_ns=40_000 + 2_000 * i,
+            fill_count=3,
+        )
+    body = browser.get(_url("metrics", deployment)).json()
+    assert body["deployment_id"] == deployment.deployment_id and body["interval"] == "5s"
+    [point] = body["series"]
+    assert point["position_1e8"] == 200_000_000
+    assert point["realized_pnl_1e9"] == 3_000_000_000
+    assert point["callback_latency_ns"] == 41_000
+    assert point["fill_count"] == 6
+    one_edge = browser.get(_url("metrics", deployment), {"edge_id": "venue-edge-kraken", "interval": "1m"})
+    assert one_edge.json()["series"][0]["realized_pnl_1e9"] == 1_000_000_000
+    bad = browser.get(_url("metrics", deployment), {"interval": "fortnight"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["message"].startswith("Bad interval")
+
+
+def test_metrics_json_requires_login(client: HttpClient, owner: Client, sandbox_edges, wasm: bytes) -> None:
+    deployment = _deploy(owner, wasm)
+    assert client.get(_url("metrics", deployment)).status_code == 302
+
+
+def test_edges_page(browser: HttpClient, sandbox_edges, live_edges) -> None:
+    from edges.models import Edge
+
+    Edge.objects.filter(edge_id="venue-edge-kalshi").update(last_heartbeat=None)
+    page = browser.get(reverse("edges:list")).content.decode()
+    assert page.index('data-testid="edges-sandbox"') < page.index('data-testid="edges-live"')
+    assert page.count("pill connected") == 4
+    assert page.count("pill disconnected") == 1
+    assert "never" in page

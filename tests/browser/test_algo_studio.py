@@ -1,0 +1,129 @@
+"""Issue 4's browser test: real Chromium logs in, uploads an example .wasm, clicks Start, and sees the
+status turn running and new log lines arrive in the live tail without the page reloading."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from algo_studio.models import Deployment, DeploymentTransition
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+SCREENSHOTS = Path(os.environ.get("TMPDIR", "/tmp"))
+
+
+def test_upload_start_and_watch_logs(
+    live_server_process, edge_process, member, page, market_maker_wasm: bytes, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    edge_process("coinbase")  # a real sandbox Coinbase edge: trades ETH/USD
+    base = live_server_process.url
+    problems: list[str] = []
+    # A failed load is reported with its URL by the response hook (the favicon may be missing).
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"console: {m.text}")
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"{r.status} {r.url}") if r.status >= 400 and "favicon" not in r.url else None
+        ),
+    )
+
+    # Log in through the login form; it sends us on to Algo Studio.
+    page.goto(f"{base}/algos/")
+    assert "/login/" in page.url
+    page.fill("input[name=username]", member.username)
+    page.fill("input[name=password]", member.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/algos/")
+    expect(page.locator("h1")).to_have_text("Algo Studio")
+
+    # Upload: the symbol is read from the file name in the browser before anything is sent.
+    wasm = tmp_path / "algo_eth_usd.wasm"
+    wasm.write_bytes(market_maker_wasm)
+    page.set_input_files("#wasm-file", str(wasm))
+    expect(page.locator("#symbol")).to_have_value("ETH/USD")
+    expect(page.locator("#symbol-hint")).to_contain_text("detected from the file name")
+    page.click("[data-testid=deploy]")
+
+    # Deployed stopped, on the deployment's page.
+    page.wait_for_url(f"{base}/algos/deployments/dep_*/")
+    deployment = Deployment.objects.get(client=member.client)
+    assert list(deployment.symbol_rows.values_list("symbol", flat=True)) == ["ETH/USD"]
+    expect(page.locator(".flash.success")).to_contain_text("deployed (pushed to 1/1 capable edges) - stopped")
+    status = page.locator("[data-testid=status]")
+    expect(status).to_have_text("accepted", timeout=20_000)  # the edge loaded it, not running
+    expect(page.locator("[data-testid=log-state]")).to_have_text("● live")
+
+    # Start: an htmx request; the page itself never reloads (the marker survives).
+    page.evaluate("window.__noReload = true")
+    first_new_id = page.evaluate(
+        "Math.max(0, ...[...document.querySelectorAll('#logtail .line')].map(e => +e.dataset.id))"
+    )
+    page.click("[data-testid=start]")
+    expect(page.locator("#action-flash")).to_contain_text("Started: 1 edge notified.")
+    expect(status).to_have_text("running", timeout=20_000)
+    expect(status).to_have_class("pill running")
+
+    new_lines = page.locator("#logtail .line")
+    page.wait_for_function(
+        f"[...document.querySelectorAll('#logtail .line')].some(e => +e.dataset.id > {first_new_id})"
+    )
+    # The market maker quotes ("BUY: ...") every 50th update with the test build's flags.
+    expect(page.locator("#logtail .line .msg", has_text="BUY")).not_to_have_count(0, timeout=30_000)
+    expect(page.locator("[data-testid=history] tbody tr").first).to_contain_text("start")
+    assert page.evaluate("window.__noReload") is True, "the page reloaded"
+    assert new_lines.count() <= 500
+    assert deployment.edge_rows.get().desired_state == "running"
+    assert list(
+        DeploymentTransition.objects.filter(deployment=deployment).values_list("action", flat=True)
+    ) == [
+        "deploy",
+        "start",
+    ]
+
+    # The per-edge table fills in as the edge reports (htmx polling, still no reload).
+    edges = page.locator("[data-testid=edges] tbody tr").first
+    expect(edges).to_contain_text("venue-edge-coinbase")
+    page.wait_for_function(
+        "document.getElementById('charts') && typeof Chart !== 'undefined'"
+        " && Chart.getChart('chart-latency').data.labels.length > 0",
+        timeout=30_000,
+    )
+    page.screenshot(path=str(SCREENSHOTS / "algo_studio_running.png"), full_page=True)
+
+    # The algo list shows it running too.
+    page.goto(f"{base}/algos/")
+    expect(
+        page.locator("[data-testid=algos] tr[data-symbol='ETH/USD'] [data-testid=algo-status]")
+    ).to_have_text("running")
+    page.screenshot(path=str(SCREENSHOTS / "algo_studio_list.png"), full_page=True)
+
+    # Stop, then Delete behind a dialog that says it cannot be undone.
+    page.goto(f"{base}/algos/deployments/{deployment.deployment_id}/")
+    page.click("[data-testid=stop]")
+    expect(status).to_have_text("accepted", timeout=20_000)
+    page.click("[data-testid=delete]")
+    dialog = page.locator("[data-testid=delete-dialog]")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("This cannot be undone.")
+    page.screenshot(path=str(SCREENSHOTS / "algo_studio_delete.png"))
+    page.click("[data-testid=confirm-delete]")
+    page.wait_for_url(f"{base}/algos/")
+    expect(page.locator(".flash.success")).to_contain_text("Deleted")
+    expect(page.locator("[data-testid=algos]")).to_contain_text("No algos deployed")
+    deployment.refresh_from_db()
+    assert deployment.deleted_at is not None
+
+    assert not problems, problems
