@@ -146,7 +146,3 @@ def not_found_view(request: HttpRequest, path: str = "") -> HttpResponse:
 from algo_studio.api import router as algo_router  # noqa: E402
 
 api.add_router("", algo_router)
-
-from strategies.api import router as strategies_router  # noqa: E402
-
-api.add_router("/strategies", strategies_router)
