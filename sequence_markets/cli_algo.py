@@ -468,8 +468,8 @@ def follow(
         except WebSocketError as exc:
             ws.close()
             _note(args, f"stream error ({exc}); reconnecting")
-        except BaseException:
-            ws.close()
+        except BaseException:  # Ctrl-C: leave at once, without waiting for the server's close frame
+            ws.close(timeout=0.1)
             raise
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
