@@ -9,8 +9,13 @@ Measures, in one run on one core:
   2. the same module driven through wasmtime-py's convenient `Func.__call__` with Python host
      functions (the naive path), same host work, as the baseline;
   3. book updates per second through one algo, end to end: the venue steps (matching the algo's
-     resting orders), the slot dispatches, the algo quotes.
-Prints a Markdown table for docs/benchmarks.md. No Django needed.
+     resting orders), the slot dispatches, the algo quotes;
+  4. where the time of one update goes (a separate, instrumented pass: its timers cost a little):
+     the venue step (simulator + matching the resting orders), fill delivery (accounting, the fill
+     log line, the algo's on_fill with its log call), and slot.on_book (the on_book callback, plus
+     on_timer about every other update); and the floor: the same module with a host whose methods
+     do nothing, i.e. what the wasm calls and host-call crossings cost by themselves.
+Prints Markdown tables for docs/benchmarks.md. No Django needed.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ sys.path.insert(0, str(REPO))
 import wasmtime  # noqa: E402
 
 from edges.dispatch import AlgoSlot  # noqa: E402
-from edges.runtime import get_engine, load_module  # noqa: E402
+from edges.runtime import AlgoInstance, get_engine, load_module  # noqa: E402
 from edges.venues.adapter import SimVenueAdapter  # noqa: E402
 from sequence_markets.algo_build import build_c  # noqa: E402
 
@@ -80,18 +85,104 @@ def fast_path(wasm: bytes, n: int) -> tuple[list[int], float, int]:
         slot.on_book(next(updates)[1])
     slot.latencies = []
     t0 = time.perf_counter()
-    done = 0
-    for _symbol, snap in updates:
+    for done, (_symbol, snap) in enumerate(updates, 1):
         slot.on_book(snap)
         if len(slot.latencies) >= 4000:
             samples.extend(slot.latencies)
             slot.latencies = []
-        done += 1
         if done == n:
             break
     elapsed = time.perf_counter() - t0
     samples.extend(slot.latencies)
     return samples, n / elapsed, slot.positions.order_count
+
+
+class TrivialHost:
+    """A host that does nothing (but hand out order ids): the floor under the real host work."""
+
+    def __init__(self) -> None:
+        self.next_id = 0
+
+    def place_order(self, side: int, price_1e9: int, qty_1e8: int) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    def cancel_order(self, order_id: int) -> int:
+        return 0
+
+    def cancel_all(self) -> None:
+        return None
+
+    def log(self, level: int, message: str) -> None:
+        return None
+
+    def position_1e8(self) -> int:
+        return 0
+
+    def open_order_count(self) -> int:
+        return 0
+
+    def book_level(self, side: int, index: int, which: int) -> int:
+        return 100_000_000
+
+    def now_ns(self) -> int:
+        return 0
+
+
+def split_path(wasm: bytes, n: int) -> dict[str, float]:
+    """Where one update's time goes: medians (µs) of each part, timed around each part."""
+    venue = SimVenueAdapter("coinbase", seed=42, start_ns=START, symbols=["ETH/USD"])
+    slot = AlgoSlot(key="split", symbol="ETH/USD", venue=venue, account="split", compiled=load_module(wasm),
+                    sink=QuietSink(), trace_every_ns=10**18)  # fmt: skip
+    clock = time.perf_counter_ns
+    fill_ns: list[int] = []
+
+    def on_fill(account: str, symbol: str, fill: Any) -> None:
+        t0 = clock()
+        slot.on_venue_fill(fill)
+        fill_ns.append(clock() - t0)
+
+    venue.set_fill_callback(on_fill)
+    slot.start(START)
+    updates = venue.updates()
+    for _ in range(2000):
+        slot.on_book(next(updates)[1])
+    fill_ns.clear()
+    step_ns, book_ns = [], []
+    for _ in range(n):
+        before = len(fill_ns)
+        t0 = clock()
+        _symbol, snap = next(updates)
+        t1 = clock()
+        slot.on_book(snap)
+        book_ns.append(clock() - t1)
+        step_ns.append(t1 - t0 - sum(fill_ns[before:]))
+    return {
+        "venue step: simulator + matching resting orders": percentile(step_ns, 0.5),
+        "fill delivery, per fill: accounting, log line, on_fill + its 2 host calls": percentile(fill_ns, 0.5),
+        "fills per update": len(fill_ns) / n,
+        "slot.on_book: on_book + its 8 host calls (+ on_timer on ~1/2 of updates)": percentile(book_ns, 0.5),
+    }
+
+
+def floor_path(wasm: bytes, n: int) -> tuple[float, float]:
+    """p50 (µs) of on_book and on_fill with a do-nothing host: wasm + crossings + runtime only."""
+    venue = SimVenueAdapter("coinbase", seed=42, start_ns=START, symbols=["ETH/USD"])
+    instance = AlgoInstance(load_module(wasm), TrivialHost())
+    instance.on_init()
+    clock = time.perf_counter_ns
+    books, fills = [], []
+    for i, (_symbol, snap) in enumerate(venue.updates()):
+        if i == n:
+            break
+        t0 = clock()
+        instance.on_book(snap.bid_px, snap.bid_qty, snap.ask_px, snap.ask_qty, snap.ts_ns)
+        t1 = clock()
+        instance.on_fill(i + 1, i & 1, snap.bid_px, 50_000_000, snap.ts_ns)
+        t2 = clock()
+        books.append(t1 - t0)
+        fills.append(t2 - t1)
+    return percentile(books[n // 10 :], 0.5), percentile(fills[n // 10 :], 0.5)
 
 
 def naive_path(wasm: bytes, n: int) -> list[int]:
@@ -133,7 +224,7 @@ def naive_path(wasm: bytes, n: int) -> list[int]:
         samples.append(time.perf_counter_ns() - t0)
         if i == n:
             break
-    return samples[min(200, n // 10):]
+    return samples[min(200, n // 10) :]
 
 
 def main() -> None:
@@ -144,10 +235,15 @@ def main() -> None:
     args = parser.parse_args()
     wasm = build()
     rounds = []
+    splits: list[dict[str, float]] = []
+    floors = []
     for _ in range(args.rounds):
         fast, rate, orders = fast_path(wasm, args.updates)
         naive = naive_path(wasm, args.naive_updates)
-        rounds.append((percentile(fast, 0.5), percentile(fast, 0.99), rate, percentile(naive, 0.5), percentile(naive, 0.99)))
+        fast_p50, fast_p99 = percentile(fast, 0.5), percentile(fast, 0.99)
+        rounds.append((fast_p50, fast_p99, rate, percentile(naive, 0.5), percentile(naive, 0.99)))
+        splits.append(split_path(wasm, min(args.updates, 20_000)))
+        floors.append(floor_path(wasm, min(args.updates, 20_000)))
     med = [statistics.median(r[i] for r in rounds) for i in range(5)]
     print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d')}, wasm {len(wasm)} B, {args.rounds} rounds (medians)")  # fmt: skip
@@ -156,6 +252,16 @@ def main() -> None:
     print(f"| edge dispatch (raw fast path) | {med[0]:.1f} µs | {med[1]:.1f} µs | {med[2]:,.0f} |")
     print(f"| naive `Func.__call__` (baseline) | {med[3]:.1f} µs | {med[4]:.1f} µs | — |")
     print(f"speed-up at p50: {med[3] / med[0]:.1f}x; orders sent in the last fast round: {orders:,}")
+    print()
+    print("| one update, part by part (instrumented pass; medians) | µs |")
+    print("|---|---|")
+    for key in splits[0]:
+        value = statistics.median(s[key] for s in splits)
+        print(f"| {key} | {value:.2f} |" if key == "fills per update" else f"| {key} | {value:.1f} |")
+    floor_book = statistics.median(f[0] for f in floors)
+    floor_fill = statistics.median(f[1] for f in floors)
+    print(f"| floor: on_book p50 with a do-nothing host (8 host calls) | {floor_book:.1f} |")
+    print(f"| floor: on_fill p50 with a do-nothing host (2 host calls) | {floor_fill:.1f} |")
 
 
 if __name__ == "__main__":

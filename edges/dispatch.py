@@ -72,13 +72,25 @@ def _fixed(value: int, digits: int) -> str:
     return f"{sign}{whole}.{frac:0{digits}d}".rstrip("0")
 
 
+_PRICE_TEXT: dict[int, str] = {}  # format_price's memo: a market trades near a few hundred prices
+_PRICE_TEXT_MAX = 4096
+
+
 def format_price(price_1e9: int) -> str:
     """1800000000 -> "1.8" (exact: integer arithmetic, no float)."""
-    return _fixed(price_1e9, 9)
+    text = _PRICE_TEXT.get(price_1e9)
+    if text is None:
+        if len(_PRICE_TEXT) >= _PRICE_TEXT_MAX:
+            _PRICE_TEXT.clear()
+        text = _PRICE_TEXT[price_1e9] = _fixed(price_1e9, 9)
+    return text
 
 
 def format_qty(qty_1e8: int) -> str:
     return _fixed(qty_1e8, 8)
+
+
+_RUNNING = SlotState.RUNNING
 
 
 class AlgoSlot:
@@ -221,18 +233,18 @@ class AlgoSlot:
         self._book = snap
         ts = self._now = snap.ts_ns
         bid, ask = snap.bid_px, snap.ask_px
+        # PositionBook.mark, inlined (this runs on every update of every algo)
         if bid and ask:
-            self.positions.mark((bid + ask) // 2)
+            self.positions.mark_price_1e9 = (bid + ask) // 2
         elif bid or ask:
-            self.positions.mark(bid or ask)
-        if self.state is not SlotState.RUNNING:
+            self.positions.mark_price_1e9 = bid or ask
+        if self.state is not _RUNNING:
             return
         self.update_count += 1
         instance = self.instance
         assert instance is not None
-        next_trace = self._next_trace
-        if ts >= next_trace["on_book"]:
-            next_trace["on_book"] = ts + self._trace_every_ns
+        if ts >= self._next_trace["on_book"]:
+            self._next_trace["on_book"] = ts + self._trace_every_ns
             self._traced_call("on_book", instance.on_book, (bid, snap.bid_qty, ask, snap.ask_qty, ts))
         else:
             self._in_callback = True
@@ -250,24 +262,25 @@ class AlgoSlot:
                 self.latencies.append(latency)
         if self._queue:
             self._drain()
-        if self._has_timer and ts >= self._next_timer_ns and self.state is SlotState.RUNNING:
+        if self._has_timer and ts >= self._next_timer_ns and self.state is _RUNNING:
             self._next_timer_ns = ts + _TIMER_EVERY_NS
             self._call(instance.on_timer, ts)
 
     def on_venue_fill(self, fill: Fill) -> None:
         """A fill of one of this algo's orders (from the adapter's fill callback)."""
-        self.positions.apply_fill(fill)
-        side = "BUY" if fill.side == 0 else "SELL"
+        side, price, qty, ts = fill.side, fill.price_1e9, fill.qty_1e8, fill.ts_ns
+        positions = self.positions
+        positions.on_fill(side, price, qty, fill.fee_1e9)
         self.sink.log(
             self,
-            fill.ts_ns,
+            ts,
             "INFO",
-            f"{side} FILL: order={fill.order_id} qty={fill.qty_1e8} @${format_price(fill.price_1e9)} "
-            f"{fill.liquidity} fee={format_price(fill.fee_1e9)} pos={self.positions.position_1e8}",
+            f"{'BUY' if side == 0 else 'SELL'} FILL: order={fill.order_id} qty={qty} @${format_price(price)} "
+            f"{fill.liquidity} fee={format_price(fill.fee_1e9)} pos={positions.position_1e8}",
         )
-        if not self._has_fill or self.state is not SlotState.RUNNING:
+        if not self._has_fill or self.state is not _RUNNING:
             return
-        args = (fill.order_id, fill.side, fill.price_1e9, fill.qty_1e8, fill.ts_ns)
+        args = (fill.order_id, side, price, qty, ts)
         if self._in_callback:
             self._queue.append(("on_fill", args))
         else:
@@ -275,7 +288,7 @@ class AlgoSlot:
 
     def _drain(self) -> None:
         delivered = 0
-        while self._queue and self.state is SlotState.RUNNING:
+        while self._queue and self.state is _RUNNING:
             name, args = self._queue.pop(0)
             self._dispatch(name, args)
             delivered += 1
@@ -290,13 +303,13 @@ class AlgoSlot:
         """Deliver on_fill/on_reject; traced at most once per trace interval per callback type."""
         instance = self.instance
         assert instance is not None
-        fn = getattr(instance, name)
+        fn = instance.on_fill if name == "on_fill" else instance.on_reject
         if self._now >= self._next_trace[name]:
             self._next_trace[name] = self._now + self._trace_every_ns
             self._traced_call(name, fn, args)
             return
+        # Not timed: latency samples (and last_latency_ns) are of on_book, the market-data path.
         self._in_callback = True
-        t0 = perf_counter_ns()
         try:
             fn(*args)
         except AlgoTrap as trap:
@@ -304,7 +317,6 @@ class AlgoSlot:
             self.pause(trap.reason)
             return
         self._in_callback = False
-        self.last_latency_ns = perf_counter_ns() - t0
 
     def _call(self, fn: Callable[..., None], *args: int) -> None:
         self._in_callback = True
@@ -387,7 +399,7 @@ class AlgoSlot:
 
     # -- the AlgoHost side (called from inside the wasm callback) -------------------------------
     def place_order(self, side: int, price_1e9: int, qty_1e8: int) -> int:
-        if self.state is not SlotState.RUNNING:
+        if self.state is not _RUNNING:
             if self._tracing:
                 self._actions.append(
                     f"place_{'bid' if side == 0 else 'ask'}@{format_price(price_1e9)} refused(halted)"
@@ -395,7 +407,7 @@ class AlgoSlot:
             return ERR_HALTED
         order_id = self._next_order_id
         self._next_order_id = order_id + 1
-        self.positions.on_order()
+        self.positions.order_count += 1  # PositionBook.on_order, inlined
         result = self.orders.submit(side, price_1e9, qty_1e8, self._now, order_id)
         if self._tracing:
             action = f"place_{'bid' if side == 0 else 'ask'}@{format_price(price_1e9)}"
@@ -403,8 +415,10 @@ class AlgoSlot:
                 action if result.accepted else f"{action} rejected({result.error or result.reason})"
             )
         if result.accepted:
-            for fill in result.fills:  # immediate (taker) fills: on_fill is queued until we return
-                self.on_venue_fill(fill)
+            fills = result.fills
+            if fills:
+                for fill in fills:  # immediate (taker) fills: on_fill is queued until we return
+                    self.on_venue_fill(fill)
             return order_id
         self.positions.on_reject()
         side_word = "BUY" if side == 0 else "SELL"
@@ -433,7 +447,9 @@ class AlgoSlot:
     def cancel_all(self) -> None:
         if self._tracing:
             self._actions.append("cancel_all")
-        self._cancel_everything()
+        cancelled = self.orders.cancel_all()
+        if cancelled:
+            self.positions.cancel_count += len(cancelled)  # PositionBook.on_cancel, inlined
 
     def log(self, level: int, message: str) -> None:
         if self._tracing:

@@ -51,8 +51,11 @@ def _proto(name: str, restype: Any, *argtypes: Any, release_gil: bool = False) -
 
 
 # error* wasmtime_func_call_unchecked(context*, const func*, val_raw* args_and_results, size_t, trap**)
-# This one releases the GIL: other Python threads of the edge run while wasm computes (up to a few
-# ms with the default fuel); each host callback takes the GIL back (~0.1 µs per call into wasm).
+# This one keeps the GIL too. Releasing it would let other Python threads run while wasm computes,
+# but every host callback would then have to take it back (a mutex and condition-variable round
+# trip, ~0.1-0.3 µs per host call; an on_book makes about ten). A callback's compute is bounded by
+# its fuel (5,000,000 units: ~1-2 ms), below the interpreter's own switch interval (5 ms); the
+# edge's only other thread waits on Redis.
 _func_call_unchecked = _proto(
     "wasmtime_func_call_unchecked",
     c_void_p,
@@ -61,7 +64,6 @@ _func_call_unchecked = _proto(
     c_void_p,
     c_size_t,
     c_void_p,
-    release_gil=True,
 )
 # error* wasmtime_context_set_fuel(context*, uint64) / wasmtime_context_get_fuel(context*, uint64*)
 _set_fuel = _proto("wasmtime_context_set_fuel", c_void_p, c_void_p, c_uint64)
@@ -93,11 +95,35 @@ _EXTERN_MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
 
 # The callback type wasmtime calls for an unchecked host function:
 #   trap* cb(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t* args_and_results, size_t n)
-# declared with `int64_t*` for the buffer (same ABI: a pointer) so the callback indexes words
-# directly: argument/result i is `args[2 * i]`. Returning 0 means success; returning the address of
-# a trap from new_trap() makes the calling wasm trap with it.
-HostCallback = CFUNCTYPE(c_size_t, c_void_p, c_void_p, POINTER(c_int64), c_size_t)
-HostFn = Callable[[int | None, int | None, Any, int], int]
+# The buffer arrives as a plain address (`size_t`: the same ABI as a pointer). Declaring it
+# `POINTER(c_int64)` would make ctypes build a new pointer object on every call; instead the
+# callback looks the address up in an ArgViews, which hands back a cached word array over it:
+# argument/result i is `args[2 * i]`. Returning 0 means success; returning the address of a trap
+# from new_trap() makes the calling wasm trap with it.
+HostCallback = CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_size_t, c_size_t)
+HostFn = Callable[[int | None, int | None, int, int], int]
+
+# Host functions take at most 3 arguments and return at most 1 result: 3 slots of 2 words.
+_ArgWords = c_int64 * (3 * WORDS_PER_SLOT)
+_MAX_VIEWS = 256
+
+
+class ArgViews(dict):  # type: ignore[type-arg]
+    """address -> word array over the argument/result buffer at that address.
+
+    wasmtime passes a buffer on its own native stack, so the address depends only on how deep the
+    wasm stack is at the call: an algo shows a handful of distinct addresses. `views[addr]` is one
+    C-level dict look-up when the address was seen before; a new one gets a new array (~0.3 µs).
+    The arrays do not own memory and are only indexed while the callback that got the address runs.
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, addr: int) -> Any:
+        if len(self) >= _MAX_VIEWS:  # an algo recursing through host calls: stay bounded
+            self.clear()
+        view = self[addr] = _ArgWords.from_address(addr)
+        return view
 
 
 class RawFailure(NamedTuple):
@@ -159,6 +185,26 @@ def memory_bytes(caller: int | None, memory_addr: int, ptr: int, length: int) ->
     if length == 0:
         return b""
     return ctypes.string_at(_memory_data(ctx, memory_addr) + ptr, length)
+
+
+def memory_base(ctx: int, memory_addr: int) -> int:
+    """Address of byte 0 of a memory. Stable for the memory's lifetime only because the engine is
+    configured with memory_may_move off (see engine.py); otherwise a memory.grow could move it."""
+    return int(_memory_data(ctx, memory_addr) or 0)
+
+
+def memory_size(ctx: int, memory_addr: int) -> int:
+    """Current size of a memory in bytes (it only ever grows)."""
+    return int(_memory_data_size(ctx, memory_addr))
+
+
+def memory_view(base: int, size: int) -> memoryview:
+    """A byte view of `size` bytes at `base` (a memory that does not move: see memory_base).
+
+    It does not keep the memory alive: read it only while the store lives (inside its callbacks).
+    Slicing it and decoding the slice costs a fraction of a ctypes.string_at call.
+    """
+    return memoryview((ctypes.c_char * size).from_address(base)).cast("B")
 
 
 def func_addr(func: wasmtime.Func) -> int:

@@ -23,6 +23,11 @@ def _new_engine() -> wasmtime.Engine:
     config.consume_fuel = True
     # No shared memories: an algo is single-threaded and its memory belongs to one store.
     config.wasm_threads = False
+    # A linear memory keeps its base address when it grows (it grows inside its virtual
+    # reservation, 4 GiB for a wasm32 memory on 64-bit hosts, far above the memory cap), so the
+    # runtime reads log() bytes from a base address taken once per instance instead of asking
+    # wasmtime for it on every call.
+    config.memory_may_move = False
     return wasmtime.Engine(config)
 
 

@@ -27,6 +27,11 @@ from edges.runtime.validation import check_memory_fits, load_module, summarize_w
 _MASK32 = _raw.MASK32
 _SIGN32 = 0x80000000
 _WARN = int(abi.LogLevel.WARN)
+_ERR_RATE = abi.ERR_RATE
+_ERR_BAD_SIDE = abi.ERR_BAD_SIDE
+_ERR_BAD_PRICE = abi.ERR_BAD_PRICE
+_ERR_BAD_QTY = abi.ERR_BAD_QTY
+_MAX_LOG_BYTES = abi.MAX_LOG_BYTES
 
 # Short, author-facing words for wasmtime's trap codes (out of fuel is reported separately).
 _TRAP_WORDS: dict[wasmtime.TrapCode, str] = {
@@ -79,8 +84,16 @@ class AlgoInstance:
         self._pending_exc: BaseException | None = None  # KeyboardInterrupt & co, re-raised after
         self._busy = False
         self._callback = "the start function"
-        self._actions = self._log_lines = self._host_calls = 0
-        self._memory_addr = 0  # known once instantiation returns; log() copes before that
+        # What is left of this callback's budgets; each import counts itself down.
+        self._calls_left = self._max_host_calls
+        self._actions_left = self._max_actions
+        self._logs_left = self._max_logs
+        # Linear memory, known once instantiation returns (log() copes before that). The engine
+        # never moves a memory (engine.py: memory_may_move off), so the base address stays valid;
+        # memories only grow, so `_mem_size` is a lower bound, re-read when a log() reaches past it.
+        self._memory_addr = 0
+        self._mem_size = 0
+        self._mem_view: memoryview | None = None  # the whole memory as bytes, renewed as it grows
 
         engine = get_engine()
         store = wasmtime.Store(engine)
@@ -93,6 +106,8 @@ class AlgoInstance:
         self._store = store
         self._raw = _raw.RawStore(store)
         self._words = self._raw.words
+        self._call = self._raw.call
+        self._views = _raw.ArgViews()  # the imports' argument buffers, by address
 
         linker = wasmtime.Linker(engine)
         self._linker = linker
@@ -205,6 +220,8 @@ class AlgoInstance:
             setattr(self, name, 0)
         self.__dict__.pop("_exports", None)
         self.__dict__.pop("_memory", None)
+        self._mem_view = None
+        self._mem_size = 0
         self._raw = None  # type: ignore[assignment]
         self._store = None  # type: ignore[assignment]
         self._linker = None  # type: ignore[assignment]
@@ -213,22 +230,27 @@ class AlgoInstance:
     # -- calling into wasm -------------------------------------------------------------------
 
     def _run(self, func: int, nslots: int, name: str) -> None:
-        if self._trap is not None:
-            raise self._trap.with_traceback(None)
-        if self._busy:
-            raise AlgoReentryError(
-                f"{name} called while {self._callback} is running on the same algo instance; "
-                "queue the event and deliver it after the running callback returns"
-            )
+        if self._trap is not None or self._busy:
+            self._refuse(name)
         self._busy = True
         self._callback = name
-        self._actions = self._log_lines = self._host_calls = 0
+        self._calls_left = self._max_host_calls
+        self._actions_left = self._max_actions
+        self._logs_left = self._max_logs
         try:
-            failure = self._raw.call(func, nslots, self._fuel)
+            failure = self._call(func, nslots, self._fuel)
         finally:
             self._busy = False
         if failure is not None:
             raise self._fail(failure)
+
+    def _refuse(self, name: str) -> None:
+        if self._trap is not None:
+            raise self._trap.with_traceback(None)
+        raise AlgoReentryError(
+            f"{name} called while {self._callback} is running on the same algo instance; "
+            "queue the event and deliver it after the running callback returns"
+        )
 
     def _fail(self, failure: _raw.RawFailure) -> AlgoTrap:
         """Turn a failed call into the AlgoTrap that pauses the algo, and remember it."""
@@ -279,6 +301,7 @@ class AlgoInstance:
         self._exports = exports  # keeps the Func/Memory objects whose addresses we call
         self._memory: wasmtime.Memory = exports[abi.MEMORY_EXPORT]  # type: ignore[assignment]
         self._memory_addr = _raw.memory_addr(self._memory)
+        self._refresh_memory_view()
 
         def addr(name: str) -> int:
             func = exports.get(name)
@@ -293,10 +316,12 @@ class AlgoInstance:
 
     # -- the `seq` imports -------------------------------------------------------------------
     #
-    # Each runs as a raw callback: fn(env, caller, args, nargs) -> 0 or a trap address. Argument i
+    # Each runs as a raw callback: fn(env, caller, addr, nargs) -> 0 or a trap address, where addr
+    # is the argument/result buffer; `self._views[addr]` is a cached word array over it. Argument i
     # is args[2*i] (an i32 is its low 32 bits); the result goes to args[0]. Every one catches
     # BaseException itself: an exception escaping a ctypes callback would be printed and ignored,
-    # and wasm would carry on with garbage in the result slot.
+    # and wasm would carry on with garbage in the result slot. The budgets count down: one load,
+    # one store and one compare per call.
 
     def _import_functions(self) -> dict[str, _raw.HostFn]:
         return {
@@ -310,39 +335,45 @@ class AlgoInstance:
             "now_ns": self._imp_now_ns,
         }
 
-    def _imp_place_order(self, _env: Any, _caller: Any, args: Any, _n: int) -> int:
+    def _imp_place_order(self, _env: Any, _caller: Any, addr: int, _n: int) -> int:
         try:
-            self._host_calls += 1
-            if self._host_calls > self._max_host_calls:
+            left = self._calls_left - 1
+            self._calls_left = left
+            if left < 0:
                 return self._too_many_host_calls("place_order")
-            self._actions += 1
-            if self._actions > self._max_actions:
-                args[0] = abi.ERR_RATE
+            args = self._views[addr]
+            left = self._actions_left - 1
+            self._actions_left = left
+            if left < 0:
+                args[0] = _ERR_RATE
                 self._rate_limited("place_order")
                 return 0
             side = args[0] & _MASK32
             price = args[2]
             qty = args[4]
             if side > 1:
-                args[0] = abi.ERR_BAD_SIDE
+                args[0] = _ERR_BAD_SIDE
             elif price <= 0:
-                args[0] = abi.ERR_BAD_PRICE
+                args[0] = _ERR_BAD_PRICE
             elif qty <= 0:
-                args[0] = abi.ERR_BAD_QTY
+                args[0] = _ERR_BAD_QTY
             else:
                 args[0] = self._h_place_order(side, price, qty)
             return 0
         except BaseException as exc:
             return self._host_failed("place_order", exc)
 
-    def _imp_cancel_order(self, _env: Any, _caller: Any, args: Any, _n: int) -> int:
+    def _imp_cancel_order(self, _env: Any, _caller: Any, addr: int, _n: int) -> int:
         try:
-            self._host_calls += 1
-            if self._host_calls > self._max_host_calls:
+            left = self._calls_left - 1
+            self._calls_left = left
+            if left < 0:
                 return self._too_many_host_calls("cancel_order")
-            self._actions += 1
-            if self._actions > self._max_actions:
-                args[0] = abi.ERR_RATE
+            args = self._views[addr]
+            left = self._actions_left - 1
+            self._actions_left = left
+            if left < 0:
+                args[0] = _ERR_RATE
                 self._rate_limited("cancel_order")
                 return 0
             args[0] = self._h_cancel_order(args[0])
@@ -350,13 +381,15 @@ class AlgoInstance:
         except BaseException as exc:
             return self._host_failed("cancel_order", exc)
 
-    def _imp_cancel_all(self, _env: Any, _caller: Any, _args: Any, _n: int) -> int:
+    def _imp_cancel_all(self, _env: Any, _caller: Any, _addr: int, _n: int) -> int:
         try:
-            self._host_calls += 1
-            if self._host_calls > self._max_host_calls:
+            left = self._calls_left - 1
+            self._calls_left = left
+            if left < 0:
                 return self._too_many_host_calls("cancel_all")
-            self._actions += 1
-            if self._actions > self._max_actions:
+            left = self._actions_left - 1
+            self._actions_left = left
+            if left < 0:
                 self._rate_limited("cancel_all")
                 return 0
             self._h_cancel_all()
@@ -364,60 +397,71 @@ class AlgoInstance:
         except BaseException as exc:
             return self._host_failed("cancel_all", exc)
 
-    def _imp_log(self, _env: Any, caller: Any, args: Any, _n: int) -> int:
+    def _imp_log(self, _env: Any, caller: Any, addr: int, _n: int) -> int:
         try:
-            self._host_calls += 1
-            if self._host_calls > self._max_host_calls:
+            left = self._calls_left - 1
+            self._calls_left = left
+            if left < 0:
                 return self._too_many_host_calls("log")
+            args = self._views[addr]
             level = ((args[0] & _MASK32) ^ _SIGN32) - _SIGN32
             ptr = args[2] & _MASK32  # i32 pointers and lengths are unsigned
             length = args[4] & _MASK32
-            data = _raw.memory_bytes(caller, self._memory_addr, ptr, length)
-            if data is None:
+            if ptr + length > self._mem_size and not self._log_in_bounds(caller, ptr, length):
                 reason = f"log(): pointer out of bounds (ptr={ptr}, len={length}) in {self._callback}"
                 self._pending = AlgoTrap("trap", reason, self._callback)
                 return _raw.new_trap(reason)
-            self._log_lines += 1
-            if self._log_lines > self._max_logs:
-                if self._log_lines == self._max_logs + 1:
+            left = self._logs_left - 1
+            self._logs_left = left
+            if left < 0:
+                if left == -1:
                     self._h_log(
                         _WARN,
                         f"log(): more than {self._max_logs} lines in {self._callback}; "
                         "further lines of this callback are dropped",
                     )
                 return 0
-            if length > abi.MAX_LOG_BYTES:
-                data = data[: abi.MAX_LOG_BYTES]
-            self._h_log(min(max(level, 0), 3), data.decode("utf-8", "replace"))
+            if length > _MAX_LOG_BYTES:
+                length = _MAX_LOG_BYTES
+            view = self._mem_view
+            if view is not None:
+                text = str(view[ptr : ptr + length], "utf-8", "replace")
+            else:  # the start function, before instantiation returned: through the caller
+                text = (_raw.memory_bytes(caller, 0, ptr, length) or b"").decode("utf-8", "replace")
+            self._h_log(0 if level < 0 else 3 if level > 3 else level, text)
             return 0
         except BaseException as exc:
             return self._host_failed("log", exc)
 
-    def _imp_position(self, _env: Any, _caller: Any, args: Any, _n: int) -> int:
+    def _imp_position(self, _env: Any, _caller: Any, addr: int, _n: int) -> int:
         try:
-            self._host_calls += 1
-            if self._host_calls > self._max_host_calls:
+            left = self._calls_left - 1
+            self._calls_left = left
+            if left < 0:
                 return self._too_many_host_calls("position_1e8")
-            args[0] = self._h_position()
+            self._views[addr][0] = self._h_position()
             return 0
         except BaseException as exc:
             return self._host_failed("position_1e8", exc)
 
-    def _imp_open_order_count(self, _env: Any, _caller: Any, args: Any, _n: int) -> int:
+    def _imp_open_order_count(self, _env: Any, _caller: Any, addr: int, _n: int) -> int:
         try:
-            self._host_calls += 1
-            if self._host_calls > self._max_host_calls:
+            left = self._calls_left - 1
+            self._calls_left = left
+            if left < 0:
                 return self._too_many_host_calls("open_order_count")
-            args[0] = self._h_open_orders()
+            self._views[addr][0] = self._h_open_orders()
             return 0
         except BaseException as exc:
             return self._host_failed("open_order_count", exc)
 
-    def _imp_book_level(self, _env: Any, _caller: Any, args: Any, _n: int) -> int:
+    def _imp_book_level(self, _env: Any, _caller: Any, addr: int, _n: int) -> int:
         try:
-            self._host_calls += 1
-            if self._host_calls > self._max_host_calls:
+            left = self._calls_left - 1
+            self._calls_left = left
+            if left < 0:
                 return self._too_many_host_calls("book_level")
+            args = self._views[addr]
             side = args[0] & _MASK32
             index = args[2] & _MASK32
             which = args[4] & _MASK32
@@ -430,20 +474,35 @@ class AlgoInstance:
         except BaseException as exc:
             return self._host_failed("book_level", exc)
 
-    def _imp_now_ns(self, _env: Any, _caller: Any, args: Any, _n: int) -> int:
+    def _imp_now_ns(self, _env: Any, _caller: Any, addr: int, _n: int) -> int:
         try:
-            self._host_calls += 1
-            if self._host_calls > self._max_host_calls:
+            left = self._calls_left - 1
+            self._calls_left = left
+            if left < 0:
                 return self._too_many_host_calls("now_ns")
-            args[0] = self._h_now_ns()
+            self._views[addr][0] = self._h_now_ns()
             return 0
         except BaseException as exc:
             return self._host_failed("now_ns", exc)
 
+    def _log_in_bounds(self, caller: Any, ptr: int, length: int) -> bool:
+        """Slow path of log()'s bounds check: the memory may have grown since we last looked."""
+        if not self._memory_addr:  # the start function: instantiation has not returned yet
+            return _raw.memory_bytes(caller, 0, ptr, length) is not None
+        self._refresh_memory_view()
+        return ptr + length <= self._mem_size
+
+    def _refresh_memory_view(self) -> None:
+        ctx, addr = self._raw.ctx, self._memory_addr
+        size = _raw.memory_size(ctx, addr)
+        if size != self._mem_size or self._mem_view is None:
+            self._mem_size = size
+            self._mem_view = _raw.memory_view(_raw.memory_base(ctx, addr), size) if size else None
+
     # Rare paths, kept out of the imports above.
 
     def _rate_limited(self, what: str) -> None:
-        if self._actions == self._max_actions + 1:  # say it once per callback
+        if self._actions_left == -1:  # say it once per callback
             self._h_log(
                 _WARN,
                 f"{what}(): more than {self._max_actions} order actions in {self._callback}; "

@@ -97,6 +97,8 @@ _NO_FILLS: tuple[Fill, ...] = ()
 _QTY_BPS: Final = QTY_SCALE * 10_000  # price_1e9 * qty_1e8 * bps / this = fee_1e9
 _KALSHI_DIV: Final = 100 * QTY_SCALE * PRICE_SCALE * 10_000_000  # → whole cents
 _CENT_1E9: Final = 10_000_000
+# The hot paths build results with tuple.__new__ directly: half the cost of a NamedTuple's __new__.
+_tuple_new = tuple.__new__
 
 
 class Fill(NamedTuple):
@@ -365,15 +367,18 @@ class MatchingEngine:
             del self._orders[o.order_id]
             if listed:
                 self._unlist(o)
-        return Fill(
-            o.order_id,
-            o.side,
-            price,
-            qty,
-            fee_1e9(self.instrument, price, qty, liquidity),
-            ts,
-            liquidity,
-            o.leaves_1e8,
+        return _tuple_new(
+            Fill,
+            (
+                o.order_id,
+                o.side,
+                price,
+                qty,
+                fee_1e9(self.instrument, price, qty, liquidity),
+                ts,
+                liquidity,
+                o.leaves_1e8,
+            ),
         )
 
     # ------------------------------------------------------------------------------------------
@@ -455,8 +460,17 @@ class MatchingEngine:
         if dormant:
             return SubmitResult(order_id, True, 0, 0, _NO_FILLS, qty_1e8, True)
 
-        fills: list[Fill] = []
         book = self._book
+        # The common case, a passive order: it does not reach the opposite touch, so nothing fills
+        # and the depth levels are not even built.
+        if book is None or (
+            (not book.ask_px or price_1e9 < book.ask_px)
+            if side == BUY
+            else (not book.bid_px or price_1e9 > book.bid_px)
+        ):
+            self._list(o)
+            return _tuple_new(SubmitResult, (order_id, True, 0, 0, _NO_FILLS, qty_1e8, False))
+        fills: list[Fill] = []
         if book is not None:
             levels = book.asks if side == BUY else book.bids
             taken = self._taken_asks if side == BUY else self._taken_bids
@@ -491,8 +505,11 @@ class MatchingEngine:
 
     def cancel_all(self) -> list[int]:
         """Cancel every open order; returns the cancelled ids in submission order."""
-        ids = list(self._orders)
-        self._orders.clear()
+        orders = self._orders
+        if not orders:
+            return []
+        ids = list(orders)
+        orders.clear()
         self._buys.clear()
         self._sells.clear()
         self._best_buy = _NO_BUY

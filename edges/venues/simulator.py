@@ -107,13 +107,17 @@ class BookSnapshot:
     @property
     def bids(self) -> tuple[Level, ...]:
         """Bid levels, best (highest) first; () when the book has no bids."""
+        # The simulator creates snapshots with _bids None ("not built yet"); other code that
+        # builds them through object.__new__ may leave the slot unset.
         try:
-            return self._bids
+            levels = self._bids
         except AttributeError:
-            pass
+            levels = None
+        if levels is not None:
+            return levels
         px = self.bid_px
         if px == 0:
-            levels: tuple[Level, ...] = ()
+            levels = ()
         else:
             limit, pairs = self._bshape
             out = [(px, self.bid_qty)]
@@ -129,13 +133,17 @@ class BookSnapshot:
     @property
     def asks(self) -> tuple[Level, ...]:
         """Ask levels, best (lowest) first; () when the book has no asks."""
+        # The simulator creates snapshots with _asks None ("not built yet"); other code that
+        # builds them through object.__new__ may leave the slot unset.
         try:
-            return self._asks
+            levels = self._asks
         except AttributeError:
-            pass
+            levels = None
+        if levels is not None:
+            return levels
         px = self.ask_px
         if px == 0:
-            levels: tuple[Level, ...] = ()
+            levels = ()
         else:
             limit, pairs = self._ashape
             out = [(px, self.ask_qty)]
@@ -169,7 +177,12 @@ class BookSnapshot:
 
     def level(self, side: int, index: int, which: int) -> int:
         """The ABI's `book_level`: side 0 bids / 1 asks, index 0 = best, which 0 = price_1e9,
-        1 = qty_1e8. Returns 0 when the level does not exist or an argument is out of range."""
+        1 = qty_1e8. Returns 0 when the level does not exist or an argument is out of range.
+
+        On the simulator's snapshots a deeper level is read straight from the depth shape (the
+        offsets grow, so level i exists iff its own price is within the bound): an algo reading a
+        few levels per update does not build the whole `bids`/`asks` tuples.
+        """
         if which != 0 and which != 1:
             return 0
         if index == 0:
@@ -178,13 +191,32 @@ class BookSnapshot:
             if side == 1:
                 return self.ask_qty if which else self.ask_px
             return 0
-        if side == 0:
-            levels = self.bids
-        elif side == 1:
-            levels = self.asks
-        else:
+        if index < 0 or (side != 0 and side != 1):
             return 0
-        if 0 < index < len(levels):
+        if type(self) is BookSnapshot:
+            if side == 0:
+                if self._bids is None:  # a simulator snapshot whose levels are not built yet
+                    px = self.bid_px
+                    if not px:
+                        return 0
+                    limit, pairs = self._bshape
+                    if index > len(pairs):
+                        return 0
+                    off, qty = pairs[index - 1]
+                    p = px - off
+                    return 0 if p < limit else qty if which else p
+            elif self._asks is None:
+                px = self.ask_px
+                if not px:
+                    return 0
+                limit, pairs = self._ashape
+                if index > len(pairs):
+                    return 0
+                off, qty = pairs[index - 1]
+                p = px + off
+                return 0 if p > limit else qty if which else p
+        levels = self.bids if side == 0 else self.asks
+        if index < len(levels):
             return levels[index][which]
         return 0
 
@@ -506,4 +538,5 @@ def _events(
                 snap.ask_px = snap.ask_qty = 0
         snap._bshape = b_shape_out
         snap._ashape = a_shape_out
+        snap._bids = snap._asks = None
         yield snap

@@ -23,7 +23,9 @@ from edges.venues.matching import (
     REJECT_VENUE_REJECT,
     SELL,
     TAKER,
+    Fill,
     MatchingEngine,
+    SubmitResult,
     fee_1e9,
 )
 from edges.venues.simulator import BookSnapshot, MarketSimulator
@@ -382,3 +384,29 @@ def test_engine_is_deterministic_against_the_simulator() -> None:
 
     a = run(5)
     assert a and a == run(5) and a != run(6)
+
+
+def test_a_passive_order_rests_without_reading_the_depth() -> None:
+    # Orders that do not reach the opposite touch take the fast path: no fills, no depth built.
+    eng = engine()
+    snap = MarketSimulator(BTC, 5, 0).next_event()
+    eng.on_book(snap)
+    buy = eng.submit(BUY, snap.bid_px, qty("0.1"), 1, 1)
+    sell = eng.submit(SELL, snap.ask_px + BTC.tick_1e9, qty("0.1"), 1, 2)
+    assert buy == SubmitResult(1, True, 0, 0, (), qty("0.1"), False)
+    assert sell == SubmitResult(2, True, 0, 0, (), qty("0.1"), False)
+    assert type(buy) is SubmitResult and buy.accepted and buy.fills == ()
+    assert snap._bids is None and snap._asks is None
+    assert [o.order_id for o in eng.open_orders()] == [1, 2]
+    assert eng.open_buy_qty_1e8 == eng.open_sell_qty_1e8 == qty("0.1")
+    # touching the opposite side is not passive: it fills as a taker
+    taker = eng.submit(BUY, snap.ask_px, qty("0.1"), 1, 3)
+    assert taker.fills and taker.fills[0].liquidity == TAKER and type(taker.fills[0]) is Fill
+
+
+def test_cancel_all_with_nothing_open_returns_an_empty_list() -> None:
+    eng = engine()
+    assert eng.cancel_all() == []
+    eng.on_book(BASE)
+    eng.submit(BUY, px("99.9"), qty("0.1"), 1, 1)
+    assert eng.cancel_all() == [1] and eng.cancel_all() == []

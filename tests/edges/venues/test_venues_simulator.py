@@ -241,3 +241,26 @@ def test_the_package_imports_no_django() -> None:
         "print(bad)"
     )
     assert _run_python(code) == "[]"
+
+
+@pytest.mark.parametrize(
+    ("venue", "symbol"),
+    [
+        ("coinbase", "ETH/USD"),
+        ("kalshi", "KXBTC-26DEC31-B100K-NO"),  # a mirrored token
+        ("kalshi", "KXBTC-26DEC31-B250K-YES"),  # asks only
+    ],
+)
+def test_level_reads_depth_without_building_it_and_agrees_with_the_levels(venue: str, symbol: str) -> None:
+    inst = get_instrument(venue, symbol)
+    lazy, built = MarketSimulator(inst, 3, START_NS), MarketSimulator(inst, 3, START_NS)
+    for _ in range(3_000):
+        a, b = lazy.next_event(), built.next_event()
+        levels = (b.bids, b.asks)  # built first on `b`: level() then reads the tuples
+        for side in (0, 1):
+            for index in range(-1, inst.depth_levels + 2):
+                for which in (0, 1):
+                    expected = levels[side][index][which] if 0 <= index < len(levels[side]) else 0
+                    assert a.level(side, index, which) == expected == b.level(side, index, which)
+        assert a._bids is None and a._asks is None  # `a` never built its depth tuples
+        assert a == b
