@@ -1,3 +1,58 @@
-"""selectors of backtests (see STYLE.md)."""
+"""Reads about backtests, always scoped to one client and mode."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db.models import QuerySet
+
+from backtests.lifecycle import JobStatus
+from backtests.models import BacktestJob
+from sequence_site.errors import NotFound
+from sequence_site.scope import Scope
+
+
+def backtests(*, scope: Scope) -> QuerySet[BacktestJob]:
+    """The scope's jobs, newest first (results text deferred: it can be megabytes)."""
+    return (
+        BacktestJob.objects.filter(client=scope.client, is_sandbox=scope.is_sandbox)
+        .select_related("deployment")
+        .defer("results_json")
+        .order_by("-created_at")
+    )
+
+
+def backtest_get(*, scope: Scope, job_id: str) -> BacktestJob:
+    """404 for unknown ids and for another client's or another mode's jobs (never 403: a key must
+    not learn that someone else's job exists)."""
+    job = BacktestJob.objects.filter(pk=job_id, client=scope.client, is_sandbox=scope.is_sandbox).first()
+    if job is None:
+        raise NotFound(f"Backtest {job_id} not found.")
+    return job
+
+
+def backtest_status(job: BacktestJob) -> dict[str, Any]:
+    """The spec's status body (shared by GET /v1/backtest/{id}, the live push and the dashboard)."""
+    return {
+        "job_id": job.id,
+        "status": job.status,
+        "progress_pct": job.progress_pct,
+        "events_processed": job.events_processed,
+        "total_events": job.total_events,
+        "error": job.error,
+    }
+
+
+def backtest_results(*, job: BacktestJob) -> dict[str, Any]:
+    """The stored results with the job id; 404 unless the job completed (as the spec says)."""
+    if job.status != JobStatus.COMPLETED or not job.results_json:
+        raise NotFound(f"Backtest {job.id} has no results: it is {job.status}.")
+    return {"job_id": job.id, **json.loads(job.results_json)}
+
+
+def backtest_results_bytes(*, job: BacktestJob) -> bytes:
+    """The canonical results JSON exactly as stored (what determinism is checked on)."""
+    if job.status != JobStatus.COMPLETED or not job.results_json:
+        raise NotFound(f"Backtest {job.id} has no results: it is {job.status}.")
+    return job.results_json.encode()

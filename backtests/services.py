@@ -1,3 +1,256 @@
-"""services of backtests (see STYLE.md)."""
+"""Every write about backtests: submit, cancel, and the run itself (called by the Celery task).
+
+The REST API, the dashboard form and the CLI (through the API) submit and cancel through these
+functions; the worker runs ``backtest_run``.
+"""
 
 from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from algo_studio.selectors import deployment_get, deployment_symbols
+from backtests.lifecycle import JobStatus, transition
+from backtests.models import BacktestJob
+from backtests.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec, results_json
+from backtests.selectors import backtest_status
+from backtests.store import MarketDataStore
+from edges.runtime import AlgoLoadError
+from edges.venues.instruments import SPOT_VENUES, get_instrument
+from sequence_site.errors import InvalidInput, InvalidTransition
+from sequence_site.realtime import group_send, publish_on_commit
+from sequence_site.scope import Scope
+from sequence_site.symbols import Symbol
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CAPITAL_USD = Decimal(100_000)
+DEFAULT_SEED = 42
+DEFAULT_DAYS = 7  # a range with one end omitted spans a week
+MAX_DAYS = 366
+EARLIEST = date(2000, 1, 1)
+MAX_CAPITAL_USD = Decimal(10) ** 12
+MAX_SEED = 2**63 - 1
+# A deployment without a venue runs on every algo-capable edge; its backtest needs one book, so
+# it replays the first spot venue's (documented in docs/backtests.md).
+DEFAULT_VENUE = "coinbase"
+
+
+def progress_group(job_id: str) -> str:
+    """The channel-layer group a job's progress is pushed to."""
+    return f"backtest.{job_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    start: date
+    end: date
+
+
+def _date_range(start: date | None, end: date | None, *, today: date) -> _Range:
+    if start is None and end is None:
+        end = today - timedelta(days=1)
+    if start is None:
+        assert end is not None
+        start = end - timedelta(days=DEFAULT_DAYS - 1)
+    if end is None:
+        end = min(start + timedelta(days=DEFAULT_DAYS - 1), today)
+    if end < start:
+        raise InvalidInput(f"end_date {end} is before start_date {start}.")
+    if start < EARLIEST:
+        raise InvalidInput(f"start_date {start} is before {EARLIEST}: there is no market data that old.")
+    if end > today:
+        raise InvalidInput(
+            f"end_date {end} is in the future (today is {today} UTC): a backtest replays history."
+        )
+    days = (end - start).days + 1
+    if days > MAX_DAYS:
+        raise InvalidInput(f"The range is {days} days; at most {MAX_DAYS} days per backtest.")
+    return _Range(start, end)
+
+
+def _capital(value: Any) -> Decimal:
+    try:
+        capital = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise InvalidInput("capital_usd must be a number.") from None
+    if not capital.is_finite() or capital <= 0:
+        raise InvalidInput("capital_usd must be above 0.")
+    if capital > MAX_CAPITAL_USD:
+        raise InvalidInput(f"capital_usd must be at most {MAX_CAPITAL_USD:,}.")
+    return capital.quantize(Decimal("0.000001"))
+
+
+def backtest_create(
+    *,
+    scope: Scope,
+    deployment_id: str,
+    symbols: list[str] | None = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    capital_usd: Any = DEFAULT_CAPITAL_USD,
+    seed: int = DEFAULT_SEED,
+    today: date | None = None,
+) -> BacktestJob:
+    """Validate and queue a backtest of one of the scope's deployments.
+
+    404 for a deployment that is unknown, deleted, another client's or another mode's; 400 for a
+    symbol the deployment does not trade, a bad or absurd date range, capital <= 0, a bad seed.
+    """
+    deployment = deployment_get(scope=scope, deployment_id=deployment_id)
+    traded = deployment_symbols(deployment)
+    if symbols:
+        chosen = []
+        for text in symbols:
+            symbol = Symbol.parse(text).slash
+            if symbol not in traded:
+                raise InvalidInput(
+                    f"{symbol} is not a symbol of {deployment.deployment_id} (it trades {', '.join(traded)})."
+                )
+            if symbol not in chosen:
+                chosen.append(symbol)
+    else:
+        chosen = traded
+    if not chosen:
+        raise InvalidInput(f"{deployment.deployment_id} has no symbols to backtest.")
+    venue = deployment.venue or DEFAULT_VENUE
+    if venue not in SPOT_VENUES:
+        raise InvalidInput(f"Backtests replay spot venues ({', '.join(SPOT_VENUES)}), not {venue}.")
+    for symbol in chosen:
+        try:
+            get_instrument(venue, symbol)
+        except KeyError:
+            raise InvalidInput(
+                f"{venue} does not list {symbol}: there is no market data to replay."
+            ) from None
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise InvalidInput(f"seed must be an integer from 0 to {MAX_SEED}.")
+    span = _date_range(start_date, end_date, today=today or datetime.now(UTC).date())
+    capital = _capital(capital_usd)
+
+    for _attempt in range(5):  # bt_<8 hex>: a collision is rare, and retried
+        try:
+            with transaction.atomic():
+                job = BacktestJob.objects.create(
+                    client=scope.client,
+                    is_sandbox=scope.is_sandbox,
+                    deployment=deployment,
+                    artifact=deployment.artifact,
+                    venue=venue,
+                    symbols=chosen,
+                    start_date=span.start,
+                    end_date=span.end,
+                    capital_usd=capital,
+                    seed=seed,
+                )
+                _enqueue_on_commit(job.id)
+            return job
+        except IntegrityError:
+            continue
+    raise InvalidInput("Could not allocate a job id; try again.")
+
+
+def _enqueue_on_commit(job_id: str) -> None:
+    from backtests.tasks import run_backtest
+
+    transaction.on_commit(lambda: run_backtest.delay(job_id))
+
+
+def backtest_cancel(*, job: BacktestJob) -> BacktestJob:
+    """Cancel a queued or running job (409 once it finished). A running worker notices at its next
+    progress write (every ``BACKTEST_PROGRESS_SECONDS``) and stops."""
+    transition(job, JobStatus.CANCELLED, note="cancelled by the user")
+    publish_on_commit(progress_group(job.id), {"type": "backtest.progress", **backtest_status(job)})
+    return job
+
+
+def _publish(job: BacktestJob) -> None:
+    group_send(progress_group(job.id), {"type": "backtest.progress", **backtest_status(job)})
+
+
+def _spec(job: BacktestJob) -> ReplaySpec:
+    return ReplaySpec(
+        instruments=tuple(get_instrument(job.venue, s) for s in job.symbols),
+        first_day=job.start_date,
+        last_day=job.end_date,
+        seed=int(job.seed),
+        capital_1e9=int(Decimal(job.capital_usd) * 1_000_000_000),
+    )
+
+
+def backtest_run(*, job_id: str, worker: str = "") -> None:
+    """Run a queued job to the end (the Celery task's body). Claims it with a conditional update,
+    so a duplicate delivery or a job cancelled while queued does nothing."""
+    job = BacktestJob.objects.select_related("artifact").filter(pk=job_id).first()
+    if job is None or job.status != JobStatus.QUEUED:
+        return
+    try:
+        transition(job, JobStatus.RUNNING, worker=worker[:200])
+    except InvalidTransition:
+        return
+    _publish(job)
+    started = time.monotonic()
+    interval = float(settings.BACKTEST_PROGRESS_SECONDS)
+    last_write = started
+
+    def progress(processed: int) -> bool:
+        nonlocal last_write
+        now = time.monotonic()
+        if now - last_write < interval:
+            return True
+        last_write = now
+        changed = BacktestJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            events_processed=processed
+        )
+        job.events_processed = processed
+        _publish(job)
+        return bool(changed)  # 0 rows: the job was cancelled under us
+
+    try:
+        replay = Replay(
+            wasm=bytes(job.artifact.wasm),
+            spec=_spec(job),
+            store=MarketDataStore(settings.MARKET_DATA_DIR),
+            progress=progress,
+        )
+        job.total_events = replay.prepare()
+        BacktestJob.objects.filter(pk=job.pk).update(total_events=job.total_events)
+        _publish(job)
+        results = replay.run()
+    except AlgoLoadError as exc:
+        _fail(job, f"algo could not be loaded: {exc}", 0)
+    except ReplayFailed as exc:
+        _fail(job, exc.message, exc.events_processed)
+    except ReplayCancelled as exc:
+        BacktestJob.objects.filter(pk=job.pk).update(events_processed=exc.events_processed)
+    except Exception:
+        logger.exception("backtest %s crashed", job.pk)
+        _fail(job, "internal error while running the backtest (see the worker's log)", job.events_processed)
+    else:
+        try:
+            transition(
+                job,
+                JobStatus.COMPLETED,
+                events_processed=replay.processed,
+                results_json=results_json(results),
+                metrics=results["metrics"],
+                run_seconds=round(time.monotonic() - started, 3),
+            )
+        except InvalidTransition:
+            return  # cancelled in the last moments: the user's word wins
+        _publish(job)
+
+
+def _fail(job: BacktestJob, message: str, processed: int) -> None:
+    try:
+        transition(job, JobStatus.FAILED, error=message, events_processed=processed, note=message)
+    except InvalidTransition:
+        return
+    _publish(job)

@@ -15,6 +15,7 @@ from typing import Any
 
 from sequence_markets import __version__
 from sequence_markets.cli_algo import add_algo_commands
+from sequence_markets.cli_backtest import add_backtest_commands
 from sequence_markets.client import Sequence, SequenceError
 from sequence_markets.config import Config, key_mode
 
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     whoami.set_defaults(func=cmd_whoami)
 
     add_algo_commands(sub, common)
+    add_backtest_commands(sub, common)
     return parser
 
 

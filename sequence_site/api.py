@@ -146,3 +146,8 @@ def not_found_view(request: HttpRequest, path: str = "") -> HttpResponse:
 from algo_studio.api import router as algo_router  # noqa: E402
 
 api.add_router("", algo_router)
+
+
+from backtests.api import router as backtests_router  # noqa: E402
+
+api.add_router("/backtest", backtests_router)

@@ -6,6 +6,12 @@ from typing import Any
 
 websocket_urlpatterns: list[Any] = []
 
+
 from algo_studio.routing import websocket_urlpatterns as algo_websockets  # noqa: E402
 
 websocket_urlpatterns += algo_websockets
+
+from backtests.routing import websocket_urlpatterns as backtests_websockets  # noqa: E402
+
+websocket_urlpatterns += backtests_websockets
+

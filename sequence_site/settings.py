@@ -184,6 +184,8 @@ CELERY_BEAT_SCHEDULE = {
 # Backtests (backtests/, docs/backtests.md): the Parquet market-data store, and how often a running
 # job writes its progress to the database and the channel layer.
 MARKET_DATA_DIR = Path(env_str("MARKET_DATA_DIR", str(VAR_DIR / "market-data")))
+# Edges record the books they see into MARKET_DATA_DIR, so past sessions can be backtested.
+EDGE_RECORD_MARKET_DATA = env_bool("EDGE_RECORD_MARKET_DATA", True)
 BACKTEST_PROGRESS_SECONDS = _env_seconds("BACKTEST_PROGRESS_SECONDS", 0.5)
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -14,5 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("algos/", include("algo_studio.urls")),
     path("edges/", include("edges.urls")),
+    path("backtests/", include("backtests.urls")),
     path("", include("sequence_site.dashboard_urls")),
 ]

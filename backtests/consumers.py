@@ -1,0 +1,86 @@
+"""Live progress of one backtest over a websocket: ``ws://HOST/v1/backtest/{job_id}/stream``.
+
+Authentication: ``Authorization: Bearer seq_...`` in the handshake (CLI, scripts) or the dashboard
+session. The server sends the current status at once, then every ``backtest.progress`` event the
+worker pushes (the same body as ``GET /v1/backtest/{job_id}``), and closes after a final status.
+Unknown jobs, and jobs of another client or mode, close with 4404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from backtests import selectors
+from backtests.lifecycle import FINAL
+from backtests.services import progress_group
+from sequence_site.errors import DomainError
+from sequence_site.middleware import SESSION_MODE_KEY
+from sequence_site.scope import Scope
+from sequence_site.selectors import client_for_user
+from sequence_site.services import api_key_authenticate
+
+
+def _scope_from(handshake: dict[str, Any]) -> Scope | None:
+    headers = dict(handshake.get("headers") or [])
+    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        try:
+            return api_key_authenticate(token=token.strip())
+        except DomainError:
+            return None
+    user = handshake.get("user")
+    if user is None or not user.is_authenticated:
+        return None
+    client = client_for_user(user=user)
+    if client is None:
+        return None
+    session = handshake.get("session")
+    is_sandbox = (session.get(SESSION_MODE_KEY, "test") if session is not None else "test") != "live"
+    return Scope(client=client, is_sandbox=is_sandbox)
+
+
+@database_sync_to_async
+def _status(handshake: dict[str, Any], job_id: str) -> dict[str, Any] | None:
+    scope = _scope_from(handshake)
+    if scope is None:
+        return None
+    try:
+        return selectors.backtest_status(selectors.backtest_get(scope=scope, job_id=job_id))
+    except DomainError:
+        return None
+
+
+class BacktestProgressConsumer(AsyncJsonWebsocketConsumer):
+    group: str | None = None
+
+    async def connect(self) -> None:
+        job_id = self.scope["url_route"]["kwargs"]["job_id"]
+        # Join before reading the status: an event pushed in between arrives (late) rather than never.
+        self.group = progress_group(job_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        status = await _status(self.scope, job_id)
+        if status is None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+            await self.close(code=4404)
+            return
+        await self.accept()
+        await self.send_json(status)
+        if status["status"] in FINAL:
+            await self.close()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def backtest_progress(self, event: dict[str, Any]) -> None:
+        body = {k: v for k, v in event.items() if k != "type"}
+        await self.send_json(body)
+        if body.get("status") in FINAL:
+            await self.close()

@@ -1,0 +1,201 @@
+"""Backtest replay speed: the C market maker over one simulated month of Coinbase ETH/USD, end to end
+in the Celery job on a real worker, plus the per-event cost split.
+
+    .venv/bin/python bench/backtest_replay.py [--days 31] [--split-days 2] [--no-worker]
+
+Uses the configured database and Redis (DATABASE_URL, REDIS_URL; run `manage.py migrate` first) and
+the configured MARKET_DATA_DIR (the month is generated there on the first run and reused after).
+Steps:
+  1. builds examples/algos/market_maker (C -> wasm, quoting 0.5 ETH on the 0.01 grid);
+  2. starts `celery -A sequence_site worker -Q backtests -P solo` as a subprocess (one core);
+  3. submits the month through `backtest_create` (the API's service) twice: a cold run (simulated
+     days generated and cached) and a warm run (read from Parquet). The job's own timing
+     (`run_seconds`: claim to completion, preparation included) gives events/s;
+  4. replays `--split-days` days in this process with the profiled loop: decode / matching /
+     callback / accounting in ns per event.
+Prints a Markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sequence_site.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+
+from algo_studio.models import Deployment, DeploymentSymbol  # noqa: E402
+from algo_studio.services import artifact_store  # noqa: E402
+from backtests.models import BacktestJob  # noqa: E402
+from backtests.replay import Replay, ReplaySpec  # noqa: E402
+from backtests.services import backtest_create  # noqa: E402
+from backtests.store import MarketDataStore  # noqa: E402
+from edges.venues.instruments import get_instrument  # noqa: E402
+from sequence_markets.algo_build import build_c  # noqa: E402
+from sequence_site.models import Client  # noqa: E402
+from sequence_site.scope import Scope  # noqa: E402
+from sequence_site.services import client_get_or_create  # noqa: E402
+
+VENUE, SYMBOL = "coinbase", "ETH/USD"
+FIRST = date(2026, 1, 1)
+MM_ARGS = ["-DMM_TICK_1E9=10000000", "-DMM_ORDER_QTY_1E8=50000000"]
+
+
+def build() -> bytes:
+    out = Path(tempfile.mkdtemp()) / "mm.wasm"
+    build_c(
+        REPO / "examples/algos/market_maker/market_maker.c",
+        out,
+        include_dirs=[REPO / "examples/algos/include"],
+        extra_args=MM_ARGS,
+    )
+    return out.read_bytes()
+
+
+def deployment(client: Client, wasm: bytes) -> Deployment:
+    """The bench client's sandbox deployment on ETH/USD (reused across runs)."""
+    artifact = artifact_store(client=client, wasm=wasm)
+    row = DeploymentSymbol.objects.filter(client=client, is_sandbox=True, symbol=SYMBOL, active=True).first()
+    if row is not None:
+        Deployment.objects.filter(pk=row.deployment_id).update(artifact=artifact, venue=VENUE)
+        return Deployment.objects.get(pk=row.deployment_id)
+    dep = Deployment.objects.create(
+        client=client, is_sandbox=True, artifact=artifact, venue=VENUE, name="bench"
+    )
+    DeploymentSymbol.objects.create(deployment=dep, client=client, is_sandbox=True, symbol=SYMBOL)
+    return dep
+
+
+def run_job(scope: Scope, dep: Deployment, days: int, seed: int) -> BacktestJob:
+    t0 = time.monotonic()
+    job = backtest_create(
+        scope=scope,
+        deployment_id=dep.deployment_id,
+        start_date=FIRST,
+        end_date=FIRST + timedelta(days=days - 1),
+        seed=seed,
+    )
+    while True:
+        job.refresh_from_db()
+        if job.status in ("completed", "failed", "cancelled"):
+            break
+        time.sleep(0.5)
+    wall = time.monotonic() - t0
+    if job.status != "completed":
+        raise SystemExit(f"{job.id} {job.status}: {job.error}")
+    print(
+        f"  {job.id}: {job.total_events:,} events, job {job.run_seconds:.1f} s, submit-to-done {wall:.1f} s",
+        file=sys.stderr,
+    )
+    return job
+
+
+def split(wasm: bytes, days: int, seed: int) -> tuple[int, dict[str, int], float]:
+    spec = ReplaySpec(
+        instruments=(get_instrument(VENUE, SYMBOL),),
+        first_day=FIRST,
+        last_day=FIRST + timedelta(days=days - 1),
+        seed=seed,
+        capital_1e9=100_000 * 10**9,
+    )
+    replay = Replay(wasm=wasm, spec=spec, store=MarketDataStore(settings.MARKET_DATA_DIR))
+    n = replay.prepare()
+    t0 = time.perf_counter()
+    replay.run(profile=True)
+    return n, replay.timings_ns, time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--days", type=int, default=31)
+    parser.add_argument("--split-days", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--no-worker", action="store_true", help="use a worker that is already running")
+    args = parser.parse_args()
+
+    wasm = build()
+    client = client_get_or_create(name="Backtest Bench")
+    scope = Scope(client=client, is_sandbox=True)
+    dep = deployment(client, wasm)
+    worker = None
+    if not args.no_worker:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "sequence_site",
+                "worker",
+                "-Q",
+                "backtests",
+                "-P",
+                "solo",
+                "-c",
+                "1",
+                "--loglevel",
+                "WARNING",
+                "-n",
+                f"bench-{os.getpid()}@%h",
+            ],
+            cwd=REPO,
+            start_new_session=True,
+        )
+    try:
+        cached = MarketDataStore(settings.MARKET_DATA_DIR).sim_path(VENUE, SYMBOL, FIRST, args.seed).exists()
+        print(
+            f"month of {VENUE} {SYMBOL}, seed {args.seed} ({'cached' if cached else 'not generated yet'})",
+            file=sys.stderr,
+        )
+        first = run_job(scope, dep, args.days, args.seed)
+        warm = run_job(scope, dep, args.days, args.seed)
+    finally:
+        if worker is not None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+    n, t, dt = split(wasm, args.split_days, args.seed)
+    total_ns = sum(t.values())
+
+    eps = warm.total_events / warm.run_seconds
+    print(
+        f"\nmachine: {platform.machine()} Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{date.today()}; worker: celery solo pool (one core)\n"
+    )
+    print("| run | events | job time | events/s |")
+    print("|---|---|---|---|")
+    label = "first run (days generated)" if not cached else "first run (days already cached)"
+    print(
+        f"| {label} | {first.total_events:,} | {first.run_seconds:.1f} s | "
+        f"{first.total_events / first.run_seconds:,.0f} |"
+    )
+    print(f"| warm run (Parquet cache) | {warm.total_events:,} | {warm.run_seconds:.1f} s | {eps:,.0f} |")
+    print(
+        f"\ntarget ≥ 250,000 events/s: {'met' if eps >= 250_000 else 'NOT met'} ({eps / 250_000:.0%} of it)\n"
+    )
+    print(
+        f"cost split, profiled loop over {args.split_days} day(s) = {n:,} events "
+        f"({n / dt:,.0f} events/s with the stage clocks):\n"
+    )
+    print("| stage | ns/event | share |")
+    print("|---|---|---|")
+    for stage in ("decode", "matching", "callback", "accounting"):
+        print(f"| {stage} | {t[stage] / n:,.0f} | {t[stage] / total_ns:.0%} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The Parquet store: recorder, CSV import, simulated days (no database)."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pyarrow.parquet as pq
+import pytest
+
+from backtests.importer import ImportError_, parse_csv, parse_timestamp
+from backtests.store import MarketDataStore, Recorder, day_bounds_ns
+from edges.venues.instruments import get_instrument
+from edges.venues.simulator import BookSnapshot, MarketSimulator
+
+
+def test_recorder_writes_per_day_segments_that_read_back_identical(tmp_path):
+    inst = get_instrument("coinbase", "ETH/USD")
+    start = day_bounds_ns(date(2026, 2, 1))[1] - 10_000_000_000  # ten seconds before midnight
+    snaps = list(MarketSimulator(inst, 1, start).generate(start, start + 20_000_000_000))
+    assert len(snaps) > 10
+    rec = Recorder(tmp_path, venue="coinbase", flush_rows=3)
+    for snap in snaps:
+        rec.record("ETH/USD", snap)
+    rec.close()
+    store = MarketDataStore(tmp_path)
+    back = []
+    for day in (date(2026, 2, 1), date(2026, 2, 2)):
+        data = store.day_data("coinbase", "ETH/USD", day, seed=0)
+        assert data.source == "recorded" and data.paths
+        table = store.read_day(data)
+        for row in table.to_pylist():
+            bids = tuple((row[f"bid_px_{i}"], row[f"bid_qty_{i}"]) for i in range(5) if row[f"bid_px_{i}"])
+            asks = tuple((row[f"ask_px_{i}"], row[f"ask_qty_{i}"]) for i in range(5) if row[f"ask_px_{i}"])
+            back.append(BookSnapshot(row["ts_ns"], bids, asks))
+    assert [(s.ts_ns, s.bids[:5], s.asks[:5]) for s in snaps] == [(s.ts_ns, s.bids, s.asks) for s in back]
+    assert all(p.name.startswith("rec-") for p in rec.files_written)
+
+
+def test_simulated_day_is_generated_once_and_is_deterministic(tmp_path):
+    inst = get_instrument("kraken", "ETH/USDC")
+    a, b = MarketDataStore(tmp_path / "a"), MarketDataStore(tmp_path / "b")
+    day = date(2026, 1, 5)
+    path = a.ensure_simulated(inst, day, 42)
+    mtime = path.stat().st_mtime_ns
+    assert a.ensure_simulated(inst, day, 42) == path and path.stat().st_mtime_ns == mtime  # cached
+    assert pq.read_table(path).equals(pq.read_table(b.ensure_simulated(inst, day, 42)))
+    assert not pq.read_table(path).equals(pq.read_table(a.ensure_simulated(inst, day, 43)))
+    table = pq.read_table(path)
+    start, end = day_bounds_ns(day)
+    ts = table.column("ts_ns").to_pylist()
+    assert ts[0] == start and ts[-1] < end and ts == sorted(ts)
+    assert 20_000 < table.num_rows < 30_000  # kraken ETH/USDC: ~25,000 updates a day
+
+
+def test_csv_import_parses_exactly_and_rejects_bad_lines(tmp_path):
+    table = parse_csv(io.StringIO(
+        "timestamp,bid_px,bid_qty,ask_px,ask_qty,bid_px_1,bid_qty_1\n"
+        "1772409601.5,100.01,0.5,100.02,1.25,100.00,3\n"
+        "2026-03-02T00:00:02Z,,,100.02,1,,\n"
+    ))  # fmt: skip
+    rows = table.to_pylist()
+    assert rows[0]["ts_ns"] == 1_772_409_601_500_000_000 and rows[0]["bid_px_0"] == 100_010_000_000
+    assert rows[0]["ask_qty_0"] == 125_000_000 and rows[0]["bid_px_1"] == 100_000_000_000
+    assert rows[1]["ts_ns"] == parse_timestamp("1772409602000") and rows[1]["bid_px_0"] == 0
+    with pytest.raises(ImportError_, match="line 2: crossed book"):
+        parse_csv(io.StringIO("timestamp,bid_px,bid_qty,ask_px,ask_qty\n1,2,1,1,1\n"))
+    with pytest.raises(ImportError_, match="missing column"):
+        parse_csv(io.StringIO("ts,bid\n1,2\n"))
+    with pytest.raises(ImportError_, match="line 3"):
+        parse_csv(io.StringIO("timestamp,bid_px,bid_qty,ask_px,ask_qty\n1,1,1,2,1\nnope,1,1,2,1\n"))
