@@ -412,3 +412,19 @@ def test_edges_page(browser: HttpClient, sandbox_edges, live_edges) -> None:
     assert page.count("pill connected") == 4
     assert page.count("pill disconnected") == 1
     assert "never" in page
+
+
+def test_deployment_page_links_to_a_backtest_of_it(client, django_user_model, owner, sandbox_edges, wasm):
+    from algo_studio import services
+    from sequence_site import services as site_services
+    from sequence_site.scope import Scope
+
+    user = django_user_model.objects.create_user(username="bt-link", password="x" * 12)
+    site_services.client_add_member(client=owner, user=user)
+    client.force_login(user)
+    deployment = services.algo_deploy(scope=Scope(client=owner, is_sandbox=True), symbol="XRP/USD", wasm=wasm).deployment
+    page = client.get(f"/algos/deployments/{deployment.deployment_id}/").content.decode()
+    link = f"/backtests/?deployment={deployment.deployment_id}"
+    assert link in page
+    form = client.get(link).content.decode()
+    assert f'value="{deployment.deployment_id}" selected' in form or f'"{deployment.deployment_id}" selected' in form
