@@ -59,8 +59,12 @@ class QuietSink:
 
 def build() -> bytes:
     out = Path(tempfile.mkdtemp()) / "mm.wasm"
-    build_c(REPO / "examples/algos/market_maker/market_maker.c", out,
-            include_dirs=[REPO / "examples/algos/include"], extra_args=MM_ARGS)  # fmt: skip
+    build_c(
+        REPO / "examples/algos/market_maker/market_maker.c",
+        out,
+        include_dirs=[REPO / "examples/algos/include"],
+        extra_args=MM_ARGS,
+    )
     return out.read_bytes()
 
 
@@ -74,8 +78,15 @@ def fast_path(wasm: bytes, n: int) -> tuple[list[int], float, int]:
     venue = SimVenueAdapter("coinbase", seed=42, start_ns=START, symbols=["ETH/USD"])
     sink = QuietSink()
     # trace_every_ns huge: tracing samples 1/s of event time on a real edge; keep it out of the figure.
-    slot = AlgoSlot(key="bench", symbol="ETH/USD", venue=venue, account="bench", compiled=load_module(wasm),
-                    sink=sink, trace_every_ns=10**18)  # fmt: skip
+    slot = AlgoSlot(
+        key="bench",
+        symbol="ETH/USD",
+        venue=venue,
+        account="bench",
+        compiled=load_module(wasm),
+        sink=sink,
+        trace_every_ns=10**18,
+    )
     venue.set_fill_callback(lambda account, symbol, fill: slot.on_venue_fill(fill))
     slot.start(START)
     samples: list[int] = []
@@ -132,8 +143,15 @@ class TrivialHost:
 def split_path(wasm: bytes, n: int) -> dict[str, float]:
     """Where one update's time goes: medians (µs) of each part, timed around each part."""
     venue = SimVenueAdapter("coinbase", seed=42, start_ns=START, symbols=["ETH/USD"])
-    slot = AlgoSlot(key="split", symbol="ETH/USD", venue=venue, account="split", compiled=load_module(wasm),
-                    sink=QuietSink(), trace_every_ns=10**18)  # fmt: skip
+    slot = AlgoSlot(
+        key="split",
+        symbol="ETH/USD",
+        venue=venue,
+        account="split",
+        compiled=load_module(wasm),
+        sink=QuietSink(),
+        trace_every_ns=10**18,
+    )
     clock = time.perf_counter_ns
     fill_ns: list[int] = []
 
@@ -188,8 +206,15 @@ def floor_path(wasm: bytes, n: int) -> tuple[float, float]:
 def naive_path(wasm: bytes, n: int) -> list[int]:
     """The same algo, host work and book, through Func.__call__ and wasmtime-py host functions."""
     venue = SimVenueAdapter("coinbase", seed=42, start_ns=START, symbols=["ETH/USD"])
-    slot = AlgoSlot(key="naive", symbol="ETH/USD", venue=venue, account="naive", compiled=load_module(wasm),
-                    sink=QuietSink(), trace_every_ns=10**18)  # fmt: skip
+    slot = AlgoSlot(
+        key="naive",
+        symbol="ETH/USD",
+        venue=venue,
+        account="naive",
+        compiled=load_module(wasm),
+        sink=QuietSink(),
+        trace_every_ns=10**18,
+    )
     slot.start(START)  # the slot is only the host here: its own instance is not called
     engine = get_engine()
     store = wasmtime.Store(engine)
@@ -245,8 +270,10 @@ def main() -> None:
         splits.append(split_path(wasm, min(args.updates, 20_000)))
         floors.append(floor_path(wasm, min(args.updates, 20_000)))
     med = [statistics.median(r[i] for r in rounds) for i in range(5)]
-    print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d')}, wasm {len(wasm)} B, {args.rounds} rounds (medians)")  # fmt: skip
+    print(
+        f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}, wasm {len(wasm)} B, {args.rounds} rounds (medians)"
+    )
     print("| path | on_book p50 | on_book p99 | updates/s through one algo |")
     print("|---|---|---|---|")
     print(f"| edge dispatch (raw fast path) | {med[0]:.1f} µs | {med[1]:.1f} µs | {med[2]:,.0f} |")

@@ -45,7 +45,8 @@ from sequence_site.scope import Scope  # noqa: E402
 
 LOGGER = wasmtime.wat2wasm("""(module (import "seq" "log" (func $log (param i32 i32 i32)))
   (memory (export "memory") 1) (data (i32.const 0) "tick")
-  (func (export "on_book") (param i64 i64 i64 i64 i64) (call $log (i32.const 1) (i32.const 0) (i32.const 4))))""")
+  (func (export "on_book") (param i64 i64 i64 i64 i64)
+    (call $log (i32.const 1) (i32.const 0) (i32.const 4))))""")
 
 
 def free_port() -> int:
@@ -94,20 +95,47 @@ def main() -> None:
     bin_dir = Path(sys.executable).parent
     port = free_port()
     procs = [
-        subprocess.Popen([sys.executable, str(REPO / "manage.py"), "run_edge", "--sandbox", "--venue", "coinbase",
-                          "--mean-interval-ms", "20"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT),
-        subprocess.Popen([str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port), "sequence_site.asgi:application"],
-                         env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT),
-    ]  # fmt: skip
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO / "manage.py"),
+                "run_edge",
+                "--sandbox",
+                "--venue",
+                "coinbase",
+                "--mean-interval-ms",
+                "20",
+            ],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port), "sequence_site.asgi:application"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        ),
+    ]
     try:
-        wait(lambda: Edge.objects.filter(edge_id="venue-edge-coinbase", is_sandbox=True).connected().exists(), 30, "edge")
+        wait(
+            lambda: Edge.objects.filter(edge_id="venue-edge-coinbase", is_sandbox=True).connected().exists(),
+            30,
+            "edge",
+        )
         wait(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 30, "daphne")
         scope = Scope(client=client, is_sandbox=True)
         for old in client.deployments.filter(deleted_at__isnull=True):
             algo_services.deployment_delete(deployment=old)
-        deployment = algo_services.algo_deploy(scope=scope, symbol="ETH/USD", wasm=LOGGER, start_immediately=True).deployment
-        ws = connect(f"ws://127.0.0.1:{port}/v1/deployments/{deployment.deployment_id}/logs/stream?backlog=0",
-                     {"Authorization": f"Bearer {key}"})  # fmt: skip
+        deployment = algo_services.algo_deploy(
+            scope=scope, symbol="ETH/USD", wasm=LOGGER, start_immediately=True
+        ).deployment
+        ws = connect(
+            f"ws://127.0.0.1:{port}/v1/deployments/{deployment.deployment_id}/logs/stream?backlog=0",
+            {"Authorization": f"Bearer {key}"},
+        )
         assert ws.recv_json(timeout=10)["type"] == "hello"
         delays: list[int] = []
         while len(delays) < args.lines:
@@ -117,15 +145,22 @@ def main() -> None:
         ws.close()
         floor = redis_floor()
         delays = delays[50:]  # skip the start-up transient
-        print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}, "
-              f"{time.strftime('%Y-%m-%d')}, database {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
-              f"{len(delays)} lines at ~50 lines/s")  # fmt: skip
+        engine = settings.DATABASES["default"]["ENGINE"].rsplit(".")[-1]
+        print(
+            f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}, "
+            f"{time.strftime('%Y-%m-%d')}, database {engine}, "
+            f"{len(delays)} lines at ~50 lines/s"
+        )
         print("| path | p50 | p90 | p99 |")
         print("|---|---|---|---|")
-        print(f"| algo log() -> websocket follower | {pct(delays, .5):.1f} ms | {pct(delays, .9):.1f} ms | "
-              f"{pct(delays, .99):.1f} ms |")  # fmt: skip
-        print(f"| baseline: Redis PUBLISH -> SUBSCRIBE | {pct(floor, .5):.2f} ms | {pct(floor, .9):.2f} ms | "
-              f"{pct(floor, .99):.2f} ms |")  # fmt: skip
+        print(
+            f"| algo log() -> websocket follower | {pct(delays, 0.5):.1f} ms | {pct(delays, 0.9):.1f} ms | "
+            f"{pct(delays, 0.99):.1f} ms |"
+        )
+        print(
+            f"| baseline: Redis PUBLISH -> SUBSCRIBE | {pct(floor, 0.5):.2f} ms | {pct(floor, 0.9):.2f} ms | "
+            f"{pct(floor, 0.99):.2f} ms |"
+        )
         print(f"mean {statistics.mean(delays) / 1e6:.1f} ms; target p50 < 50 ms")
         algo_services.deployment_delete(deployment=deployment)
     finally:

@@ -22,9 +22,12 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections
 
+from backtests.store import Recorder
 from edges import services
 from edges.dispatch import AlgoSlot, SlotState
+from edges.graph_orders import GraphOrders
 from edges.models import Edge
+from edges.price_fanout import PriceFanout
 from edges.runtime import AlgoLoadError, CompiledAlgo, load_module
 from edges.selectors import Assignment, artifact_bytes, edge_assignments
 from edges.services import AlgoReport, LogLine, TraceRecord
@@ -40,6 +43,7 @@ REPORT_EVERY_NS = 1_000_000_000
 METRICS_EVERY_NS = 5_000_000_000
 LOG_FLUSH_EVERY_NS = 20_000_000  # logs reach followers within tens of milliseconds
 QUOTES_EVERY_NS = 200_000_000
+RECORDING_FLUSH_EVERY_NS = 300_000_000_000  # a crash loses at most 5 minutes of recorded books
 MAX_LOG_LINES_PER_SECOND = 200  # per algo; beyond it lines are counted and dropped
 MAX_MESSAGE_CHARS = 1024
 
@@ -115,6 +119,7 @@ class EdgeWorker:
         is_sandbox: bool,
         seed: str | int | None = None,
         mean_interval_ms: float | None = None,
+        record_market_data: bool = False,
     ) -> None:
         self.venue = venue
         self.is_sandbox = is_sandbox
@@ -131,6 +136,7 @@ class EdgeWorker:
             mean_interval_ns=intervals,
         )
         self.adapter.set_fill_callback(self._on_fill)
+        self.graph_orders = GraphOrders(self.adapter)  # execution graphs' orders (trading app)
         self.buffer = _Buffer()
         self.held: dict[int, _Held] = {}
         self.running: dict[str, list[AlgoSlot]] = {}
@@ -138,6 +144,13 @@ class EdgeWorker:
         self._compiled: dict[int, CompiledAlgo] = {}
         self._dirty_quotes: set[str] = set()
         self.edge: Edge | None = None
+        # Market data as it is seen, for backtests of past sessions (backtests.store). Written
+        # from the runner's timer, never from the tick path; flush_rows is only a memory bound.
+        self.recorder = (
+            Recorder(settings.MARKET_DATA_DIR, venue=venue, flush_rows=500_000)
+            if record_market_data
+            else None
+        )
 
     # -- hot path ------------------------------------------------------------------------------
     def step(self, now_ns: int, max_events: int = 10_000) -> int:
@@ -145,8 +158,11 @@ class EdgeWorker:
         updates = self.adapter.poll(now_ns, max_events)
         running = self.running
         dirty = self._dirty_quotes
+        record = self.recorder.record if self.recorder is not None else None
         for symbol, snap in updates:
             dirty.add(symbol)
+            if record is not None:
+                record(symbol, snap)  # a list append; files are written by flush_recording()
             slots = running.get(symbol)
             if slots:
                 for slot in slots:
@@ -156,6 +172,9 @@ class EdgeWorker:
         return len(updates)
 
     def _on_fill(self, account: str, symbol: str, fill: Any) -> None:
+        if GraphOrders.owns(account):
+            self.graph_orders.on_fill(account, fill)
+            return
         slot = self._by_account.get(account)
         if slot is not None:
             slot.on_venue_fill(fill)
@@ -205,6 +224,19 @@ class EdgeWorker:
                 slot.stop()
                 held.started_at = None
         self._index()
+
+    # -- execution graphs' orders (trading app): desired state in, fills and states out ----------
+    def reconcile_orders(self) -> None:
+        from trading.selectors import edge_open_orders
+
+        self.graph_orders.apply(edge_open_orders(venue=self.venue, paper=self.is_sandbox))
+
+    def flush_orders(self) -> None:
+        from trading.services import orders_report
+
+        self.graph_orders.flush(
+            lambda **batch: orders_report(venue=self.venue, paper=self.is_sandbox, **batch)
+        )
 
     def _load(self, assignment: Assignment) -> _Held:
         held = _Held(assignment)
@@ -306,7 +338,13 @@ class EdgeWorker:
         self._dirty_quotes.clear()
         return out
 
+    def flush_recording(self) -> None:
+        """Write what was recorded since the last flush as Parquet segments (backtests read them)."""
+        if self.recorder is not None:
+            self.recorder.flush()
+
     def shutdown(self) -> None:
+        self.flush_recording()
         for row_id in list(self.held):
             self._unload(row_id)
         if self.edge is not None:
@@ -342,6 +380,7 @@ class EdgeRunner:
         self.stopping = threading.Event()
         self.nudged = threading.Event()
         self._redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+        self._fanout: PriceFanout | None = None
 
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -372,6 +411,8 @@ class EdgeRunner:
         for worker in self.workers:
             worker.register()
             worker.reconcile()
+            self._guarded("order reconcile", worker.reconcile_orders)
+        self._fanout = PriceFanout()
         threading.Thread(target=self._listen_for_nudges, name="edge-nudges", daemon=True).start()
         now = time.time_ns()
         next_reconcile = now + RECONCILE_EVERY_NS
@@ -379,6 +420,7 @@ class EdgeRunner:
         next_metrics = now + METRICS_EVERY_NS
         next_logs = now
         next_quotes = now
+        next_recording = now + RECORDING_FLUSH_EVERY_NS
         logger.info(
             "edges up: %s",
             ", ".join(f"{w.edge_id} ({'sandbox' if w.is_sandbox else 'live'})" for w in self.workers),
@@ -392,11 +434,14 @@ class EdgeRunner:
                     self.nudged.clear()
                     for worker in self.workers:
                         self._guarded("reconcile", worker.reconcile)
+                        self._guarded("order reconcile", worker.reconcile_orders)
                     next_reconcile = now + RECONCILE_EVERY_NS
                     next_report = now  # report the new state at once
                 if now >= next_logs:
                     for worker in self.workers:
                         self._guarded("log flush", worker.flush_logs)
+                        if worker.graph_orders.pending:
+                            self._guarded("order report", worker.flush_orders)
                     next_logs = now + LOG_FLUSH_EVERY_NS
                 if now >= next_report:
                     metrics = now >= next_metrics
@@ -408,10 +453,17 @@ class EdgeRunner:
                 if now >= next_quotes:
                     self._guarded("quotes", self._publish_quotes)
                     next_quotes = now + QUOTES_EVERY_NS
+                if now >= next_recording:
+                    for worker in self.workers:
+                        self._guarded("recording", worker.flush_recording)
+                    next_recording = now + RECORDING_FLUSH_EVERY_NS
                 self._sleep(now, min(next_logs, next_report, next_quotes, next_reconcile))
         finally:
+            if self._fanout is not None:
+                self._fanout.close()
             for worker in self.workers:
                 self._guarded("shutdown", worker.flush_logs)
+                self._guarded("shutdown", worker.flush_orders)
                 self._guarded("shutdown", worker.shutdown)
 
     def _sleep(self, now: int, next_timer: int) -> None:
@@ -426,4 +478,6 @@ class EdgeRunner:
             quotes = worker.quotes()
             if quotes:
                 pipe.hset(quotes_key(is_sandbox=worker.is_sandbox), mapping=quotes)
+                if self._fanout is not None:
+                    self._fanout.publish(is_sandbox=worker.is_sandbox, quotes=quotes)
         pipe.execute()

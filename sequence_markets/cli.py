@@ -16,6 +16,7 @@ from typing import Any
 from sequence_markets import __version__
 from sequence_markets.cli_algo import add_algo_commands
 from sequence_markets.cli_backtest import add_backtest_commands
+from sequence_markets.cli_strategy import add_strategy_commands
 from sequence_markets.client import Sequence, SequenceError
 from sequence_markets.config import Config, key_mode
 
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_algo_commands(sub, common)
     add_backtest_commands(sub, common)
+    add_strategy_commands(sub, common)
     return parser
 
 

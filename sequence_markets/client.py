@@ -7,6 +7,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -97,6 +98,156 @@ class Sequence:
     def whoami(self) -> dict[str, Any]:
         """The client and mode (``test`` = sandbox, ``live``) this key acts as."""
         return self.request("GET", "/keys/me")
+
+    # -- markets, quotes, the price stream --------------------------------------------------------
+    def markets(
+        self,
+        venue: str,
+        *,
+        limit: int | None = None,
+        order: str | None = None,
+        active: bool | None = None,
+        expand: str | None = None,
+    ) -> dict[str, Any]:
+        """``{"venue", "count", "markets": [...]}``. Prediction venues (kalshi, polymarket) list
+        markets with ``slug``, ``liquidity``, ``volume``, ``yes_token_id``, ``no_token_id``,
+        ``outcome_name``, ``is_placeholder_outcome``, ``tick_size``, ``min_notional``, ``status``;
+        ``order="volume"|"liquidity"`` sorts descending; ``expand="outcomes"`` gives one row per
+        outcome of a multi-outcome Polymarket event. Spot venues list their pairs."""
+        params = {"venue": venue, "limit": limit, "order": order, "active": active, "expand": expand}
+        return self.request("GET", "/markets", params=params)
+
+    def quote(self, symbol: str, depth: int = 5, *, venue: str | None = None) -> dict[str, Any]:
+        """The live book of ``symbol`` (a spot pair like ``"BTC-USD"`` or a prediction token id):
+        ``{"nbbo": {"bid", "ask", "bid_size", "ask_size", "mid", "venue", ...}, "bids": [...],
+        "asks": [...]}`` with ``depth`` levels a side (``{"price", "size", "venue"}``, best first).
+        Prices are decimals (prediction markets: 0.01–0.99); a missing side is ``None``. Raises
+        ``SequenceError`` 404 for an unknown symbol, 503 when no edge publishes it."""
+        return self.request("GET", "/quotes", params={"symbol": symbol, "depth": depth, "venue": venue})
+
+    def stream(
+        self,
+        channels: list[str],
+        *,
+        duration_s: float | None = None,
+        max_msgs: int | None = None,
+        include_control: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """Subscribe to ``channels`` (``"prices:{symbol}"``) over the ``/v1/stream`` websocket and
+        yield messages ``{"channel": "prices:SYM", "data": {"bid", "ask", "mid", "bid_size",
+        "ask_size", "venue", "symbol", "ts_ns"}}`` until ``duration_s`` passed or ``max_msgs``
+        price messages were yielded (either may be None: unbounded). ``include_control`` also
+        yields the welcome, ack and heartbeat messages. Raises ``SequenceError`` when the
+        connection is refused or a channel is not accepted."""
+        from sequence_markets.ws import WebSocketClosed, WebSocketError, WebSocketHandshakeError, connect
+
+        url = self.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/v1/stream"
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        try:
+            ws = connect(url, {"Authorization": f"Bearer {self.api_key}"}, timeout=self.timeout)
+        except WebSocketHandshakeError as exc:
+            status = 401 if exc.status == 403 else exc.status
+            raise SequenceError(
+                status,
+                f"the stream refused the connection (HTTP {exc.status}): check the API key",
+                "stream_refused",
+            ) from None
+        except WebSocketError as exc:
+            raise SequenceError(0, str(exc), "unreachable") from None
+        count = 0
+        try:
+            ws.send_json({"op": "subscribe", "channels": list(channels)})
+            while max_msgs is None or count < max_msgs:
+                wait = 30.0 if deadline is None else deadline - time.monotonic()
+                if wait <= 0:
+                    return
+                try:
+                    msg = ws.recv_json(timeout=min(wait, 30.0))
+                except TimeoutError:
+                    continue
+                if not isinstance(msg, dict):
+                    continue
+                if msg.get("type") == "ack" and msg.get("errors"):
+                    first = msg["errors"][0]
+                    raise SequenceError(400, f"{first.get('channel')}: {first.get('message')}", "bad_channel")
+                if msg.get("channel") and msg.get("data"):
+                    count += 1
+                    yield msg
+                elif include_control:
+                    yield msg
+        except WebSocketClosed as exc:
+            raise SequenceError(
+                0, f"the stream closed ({exc.code} {exc.reason})".strip(), "stream_closed"
+            ) from None
+        finally:
+            ws.close()
+
+    # -- execution graphs, fills, positions -------------------------------------------------------
+    @staticmethod
+    def node(
+        node_id: str,
+        symbol: str,
+        side: str,
+        qty: float | str,
+        *,
+        venue: str,
+        limit_price: float | str,
+        instrument_type: str | None = None,
+        urgency: str = "normal",
+        activation: str = "root",
+    ) -> dict[str, Any]:
+        """One node of an execution graph (a limit order): ``side`` "buy"/"sell", ``qty`` in units
+        (shares, contracts, coins), ``limit_price`` as a decimal (prediction markets: 0.01–0.99, on
+        the venue's tick). ``instrument_type="prediction"`` is required for kalshi and polymarket.
+        ``activation`` is informational: nodes no edge targets are roots and fire at submit."""
+        out: dict[str, Any] = {
+            "node_id": node_id,
+            "symbol": symbol,
+            "side": side,
+            "qty": qty,
+            "venue": venue,
+            "limit_price": limit_price,
+            "urgency": urgency,
+            "activation": activation,
+        }
+        if instrument_type is not None:
+            out["instrument_type"] = instrument_type
+        return out
+
+    def graph(
+        self,
+        nodes: list[dict[str, Any]],
+        edges: list[dict[str, Any]] | None = None,
+        sandbox: bool | None = None,
+    ) -> dict[str, Any]:
+        """Submit an execution graph; returns ``{"graph_id", "status", "node_count", "edge_count",
+        "sandbox", "warnings"}``. ``edges`` are ``{"parent", "child", "trigger": "filled" |
+        "completed"}``: the child activates on the parent's first fill / once it is completely
+        filled. A ``seq_test_`` key always paper-trades; ``sandbox=True`` paper-trades with a live
+        key. Validation is all-or-nothing: on a 4xx nothing was submitted."""
+        body: dict[str, Any] = {"nodes": nodes, "edges": edges or []}
+        if sandbox is not None:
+            body["sandbox"] = sandbox
+        return self.request("POST", "/graphs", json_body=body)
+
+    def graph_status(self, graph_id: str) -> dict[str, Any]:
+        """The graph's ``status`` (active, completed, cancelled, failed) and each node's. It lags
+        fills slightly: to detect fills use ``fills()`` and ``node_order_id``."""
+        return self.request("GET", f"/graphs/{urllib.parse.quote(graph_id, safe='')}")
+
+    def cancel(self, graph_id: str) -> dict[str, Any]:
+        """Cancel an active graph (working orders come off the book, pending nodes never fire)."""
+        return self.request("POST", f"/graphs/{urllib.parse.quote(graph_id, safe='')}/cancel")
+
+    def fills(self, symbol: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """``{"fills": [...]}`` newest first; each has ``node_order_id``
+        (``graph:{graph_id}:{node_id}:{n}``), ``symbol``, ``venue``, ``side``, ``price``, ``qty``,
+        ``qty_1e8``, ``price_1e9``, ``fee_1e9``, ``ts_ns``."""
+        return self.request("GET", "/fills", params={"symbol": symbol, "limit": limit})
+
+    def positions(self) -> dict[str, Any]:
+        """``{"positions": [...]}``: net position and realized PnL per venue and symbol."""
+        return self.request("GET", "/positions")
 
 
 def _query_value(value: Any) -> Any:

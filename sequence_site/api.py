@@ -147,7 +147,14 @@ from algo_studio.api import router as algo_router  # noqa: E402
 
 api.add_router("", algo_router)
 
+from strategies.api import router as strategies_router  # noqa: E402
+
+api.add_router("/strategies", strategies_router)
 
 from backtests.api import router as backtests_router  # noqa: E402
 
 api.add_router("/backtest", backtests_router)
+
+from trading.api import router as trading_router  # noqa: E402
+
+api.add_router("", trading_router)

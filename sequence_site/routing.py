@@ -6,6 +6,9 @@ from typing import Any
 
 websocket_urlpatterns: list[Any] = []
 
+from strategies.routing import websocket_urlpatterns as strategies_websockets  # noqa: E402
+
+websocket_urlpatterns += strategies_websockets
 
 from algo_studio.routing import websocket_urlpatterns as algo_websockets  # noqa: E402
 
@@ -15,3 +18,6 @@ from backtests.routing import websocket_urlpatterns as backtests_websockets  # n
 
 websocket_urlpatterns += backtests_websockets
 
+from trading.routing import websocket_urlpatterns as trading_websockets  # noqa: E402
+
+websocket_urlpatterns += trading_websockets

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "channels",
     "sequence_site",
     "edges",
+    "trading",
     "algo_studio",
     "strategies",
     "backtests",

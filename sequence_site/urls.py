@@ -12,6 +12,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("strategies/", include("strategies.urls")),
     path("algos/", include("algo_studio.urls")),
     path("edges/", include("edges.urls")),
     path("backtests/", include("backtests.urls")),

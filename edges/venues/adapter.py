@@ -267,6 +267,14 @@ class SimVenueAdapter:
         eng = self._engines.get((account, self._canonical(symbol).symbol))
         return eng.cancel_all() if eng is not None else []
 
+    def release_account(self, account: str, symbol: str) -> None:
+        """Forget the engine of (account, symbol), open orders included: for accounts that live as
+        long as one order (the execution graphs' orders). Not to be called from a fill callback."""
+        inst = self._canonical(symbol)
+        eng = self._engines.pop((account, inst.symbol), None)
+        if eng is not None:
+            self._engines_by_symbol[inst.symbol].remove((account, eng))
+
     def set_fill_callback(self, callback: FillCallback | None) -> None:
         self._callback = callback
 

@@ -22,12 +22,17 @@ def communicator(path: str, key: str | None) -> WebsocketCommunicator:
 
 @pytest.fixture
 def deployment(owner, sandbox_edges, wasm):
-    return services.algo_deploy(scope=Scope(client=owner, is_sandbox=True), symbol="XRP/USD", wasm=wasm).deployment
+    return services.algo_deploy(
+        scope=Scope(client=owner, is_sandbox=True), symbol="XRP/USD", wasm=wasm
+    ).deployment
 
 
 def store(deployment, *messages: str, edge_id: str = "venue-edge-kraken") -> None:
     edge = Edge.objects.get(edge_id=edge_id, is_sandbox=True)
-    edge_logs_flush(edge=edge, logs=[LogLine(deployment.pk, "XRP/USD", 1_000 + i, "INFO", m) for i, m in enumerate(messages)])
+    edge_logs_flush(
+        edge=edge,
+        logs=[LogLine(deployment.pk, "XRP/USD", 1_000 + i, "INFO", m) for i, m in enumerate(messages)],
+    )
 
 
 async def test_backlog_then_live_lines(deployment, sandbox_key):
@@ -92,7 +97,10 @@ async def test_a_foreign_browser_origin_is_refused(deployment, sandbox_key):
     ws = WebsocketCommunicator(
         application,
         f"/v1/deployments/{deployment.deployment_id}/logs/stream",
-        headers=[(b"origin", b"https://evil.example"), (b"authorization", f"Bearer {sandbox_key.plaintext}".encode())],
+        headers=[
+            (b"origin", b"https://evil.example"),
+            (b"authorization", f"Bearer {sandbox_key.plaintext}".encode()),
+        ],
     )
     connected, _ = await ws.connect()
     assert not connected

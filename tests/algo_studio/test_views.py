@@ -422,9 +422,14 @@ def test_deployment_page_links_to_a_backtest_of_it(client, django_user_model, ow
     user = django_user_model.objects.create_user(username="bt-link", password="x" * 12)
     site_services.client_add_member(client=owner, user=user)
     client.force_login(user)
-    deployment = services.algo_deploy(scope=Scope(client=owner, is_sandbox=True), symbol="XRP/USD", wasm=wasm).deployment
+    deployment = services.algo_deploy(
+        scope=Scope(client=owner, is_sandbox=True), symbol="XRP/USD", wasm=wasm
+    ).deployment
     page = client.get(f"/algos/deployments/{deployment.deployment_id}/").content.decode()
     link = f"/backtests/?deployment={deployment.deployment_id}"
     assert link in page
     form = client.get(link).content.decode()
-    assert f'value="{deployment.deployment_id}" selected' in form or f'"{deployment.deployment_id}" selected' in form
+    assert (
+        f'value="{deployment.deployment_id}" selected' in form
+        or f'"{deployment.deployment_id}" selected' in form
+    )

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -68,6 +69,7 @@ class EdgeProcess:
         self.mean_interval_ms = mean_interval_ms
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"edge-{os.getpid()}-{'-'.join(venues)}.log"
+        self.market_data_dir = Path(tempfile.mkdtemp(prefix="edge-market-data-"))
 
     def env(self) -> dict[str, str]:
         db = settings.DATABASES["default"]
@@ -77,6 +79,8 @@ class EdgeProcess:
         )
         env["REDIS_URL"] = settings.REDIS_URL
         env["CHANNEL_LAYER_PREFIX"] = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+        # Each edge records into its own folder: tests never write into the repository's var/.
+        env["MARKET_DATA_DIR"] = str(self.market_data_dir)
         return env
 
     def start(self) -> EdgeProcess:

@@ -154,3 +154,27 @@ def test_sigterm_disconnects_the_edge(edge_process):
     edge = edge_process("kraken")
     assert edge.stop(signal.SIGTERM) == 0
     assert not Edge.objects.get(edge_id="venue-edge-kraken", is_sandbox=True).is_connected
+
+
+def test_the_edge_records_what_it_sees_for_backtests(edge_process):
+    """What the edge saw is in the market-data store after it stops (the shutdown flush), in the
+    columns backtests replay."""
+    import pyarrow.parquet as pq
+
+    edge = edge_process("coinbase", mean_interval_ms=10)
+    wait_for(
+        lambda: (
+            Edge.objects.get(edge_id="venue-edge-coinbase", is_sandbox=True).last_heartbeat
+            > timezone.now() - timedelta(seconds=1)
+        ),
+        what="a running edge",
+    )
+    import time
+
+    time.sleep(1.0)
+    assert edge.stop() == 0
+    files = sorted(edge.market_data_dir.rglob("rec-*.parquet"))
+    assert files, f"nothing recorded under {edge.market_data_dir}"
+    table = pq.read_table(files[0])
+    assert table.num_rows > 0 and "ts_ns" in table.column_names
+    assert any("ETH" in str(path) for path in files)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from edges.venues.instruments import VENUES
@@ -22,6 +24,12 @@ class Command(BaseCommand):
         mode = parser.add_mutually_exclusive_group(required=True)
         mode.add_argument("--sandbox", action="store_true", help="a sandbox edge (seq_test_ deployments)")
         mode.add_argument("--live", action="store_true", help="a live edge (seq_live_ deployments)")
+        parser.add_argument(
+            "--record",
+            action=argparse.BooleanOptionalAction,
+            default=settings.EDGE_RECORD_MARKET_DATA,
+            help="record book updates to MARKET_DATA_DIR for backtests (default: EDGE_RECORD_MARKET_DATA)",
+        )
         parser.add_argument("--seed", default=None, help="market-data seed (default: the edge id)")
         parser.add_argument(
             "--mean-interval-ms",
@@ -44,6 +52,7 @@ class Command(BaseCommand):
                 is_sandbox=True,
                 seed=options["seed"],
                 mean_interval_ms=options["mean_interval_ms"],
+                record_market_data=options["record"],
             )
             for venue in venues
         ]

@@ -1,0 +1,183 @@
+"""Live log tail of one strategy over a websocket: a database catch-up after a cursor, then live lines.
+
+Two doors, one consumer: ``/v1/strategies/<id>/logs/stream`` for the CLI (``Authorization: Bearer``
+key) and ``/ws/strategies/<id>/logs/`` for the dashboard (session login, current sandbox/live mode).
+Query: ``run_id`` (the run to start from; default the latest), ``after`` (the cursor within that
+run) and ``follow``: ``latest`` (switch to each new run as the strategy restarts; the default without
+``run_id``) or ``run`` (that run only; the default with ``run_id``).
+
+Server messages, all JSON:
+
+    {"type": "lines", "run_id": "...", "lines": [{"seq": 1, "ts": "...", "stream": "stdout", "line": "..."}]}
+    {"type": "run", "run_id": "...", "previous_run_id": "..." | null}      a new run is being followed
+    {"type": "strategy", "status": "failed", "action": "crash", "run_id": "...", "reason": "..."}
+        (also once right after the catch-up, with "action": "snapshot": where the strategy stands)
+    {"type": "error", "status": 401 | 404 | 400, "message": "..."}          then the socket closes
+
+Exactly once and in order: lines are sent only when their ``seq`` is the cursor + 1. Live events
+that skip ahead (a follower that fell behind and lost fan-out messages) trigger a catch-up from
+the database instead, where every line is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+from uuid import UUID
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from sequence_site.errors import AuthenticationFailed, DomainError
+from sequence_site.middleware import SESSION_MODE_KEY
+from sequence_site.scope import Scope
+from sequence_site.selectors import client_for_user
+from sequence_site.services import api_key_authenticate
+from strategies import selectors, services
+from strategies.models import Strategy, StrategyRun
+from strategies.schemas import LogLineOut
+
+CATCH_UP_PAGE = 1000
+
+
+def _line(row: Any) -> dict[str, Any]:
+    data = LogLineOut.of(row)
+    data["ts"] = data["ts"].isoformat()
+    return data
+
+
+class StrategyLogConsumer(AsyncJsonWebsocketConsumer):
+    groups: list[str] = []
+
+    async def connect(self) -> None:
+        # Accepted only once subscribed: a client that sees the handshake succeed misses nothing.
+        # Refusals are accepted too, to say why in an error message before closing.
+        scope = await database_sync_to_async(self._authenticate)()
+        if scope is None:
+            await self._refuse(4401, 401, "Authenticate with `Authorization: Bearer <API key>` or log in.")
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        try:
+            after = int((query.get("after") or ["0"])[0])
+            if not 0 <= after <= selectors.MAX_CURSOR:
+                raise ValueError
+        except ValueError:
+            await self._refuse(4400, 400, "after must be 0 or a cursor (a line's seq).")
+            return
+        pinned = (query.get("run_id") or [""])[0] or None
+        follow = (query.get("follow") or ["run" if pinned else "latest"])[0]
+        if follow not in ("run", "latest"):
+            await self._refuse(4400, 400, "follow must be 'run' or 'latest'.")
+            return
+        try:
+            strategy_id, run_id = await database_sync_to_async(self._resolve)(
+                scope, self.scope["url_route"]["kwargs"]["strategy_id"], pinned
+            )
+        except DomainError as exc:
+            await self._refuse(4000 + exc.status, exc.status, exc.message)
+            return
+        self.strategy_id = strategy_id
+        self.pinned = follow == "run"
+        self.run_id: str | None = run_id
+        self.cursor = after
+        self.left_runs: set[str] = set()
+        self.group = services.group_name(strategy_id)
+        # Join before reading the database, so nothing committed in between is missed.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.groups = [self.group]
+        await self.accept()
+        await self._catch_up()
+        # A newer run may have started (and even ended) before we joined: catch it up too, then
+        # say where the strategy stands, so a follower of a strategy that just stopped knows.
+        latest, status = await database_sync_to_async(self._latest)()
+        if not self.pinned and latest is not None and latest != self.run_id:
+            await self._follow(latest)
+            await self._catch_up()
+        await self.send_json(
+            {"type": "strategy", "status": status, "action": "snapshot", "run_id": latest, "reason": ""}
+        )
+
+    def _latest(self) -> tuple[str | None, str]:
+        run_id = (
+            StrategyRun.objects.filter(strategy_id=self.strategy_id)
+            .order_by("-created_at")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        status = (
+            Strategy.objects.filter(pk=self.strategy_id).values_list("status", flat=True).first() or "deleted"
+        )
+        return (str(run_id) if run_id else None), status
+
+    async def _refuse(self, close_code: int, status: int, message: str) -> None:
+        await self.accept()
+        await self.send_json({"type": "error", "status": status, "message": message})
+        await self.close(code=close_code)
+
+    def _authenticate(self) -> Scope | None:
+        for name, value in self.scope.get("headers", []):
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin1").strip().partition(" ")
+                if scheme.lower() != "bearer":
+                    return None
+                try:
+                    return api_key_authenticate(token=token.strip())
+                except AuthenticationFailed:
+                    return None
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return None
+        client = client_for_user(user=user)
+        if client is None:
+            return None
+        session = self.scope.get("session")
+        mode = session.get(SESSION_MODE_KEY, "test") if session is not None else "test"
+        return Scope(client=client, is_sandbox=mode != "live")
+
+    def _resolve(self, scope: Scope, strategy_id: str, run_id: str | None) -> tuple[UUID, str | None]:
+        strategy = selectors.strategy_get(scope=scope, strategy_id=strategy_id)
+        run = selectors.strategy_run_get(strategy=strategy, run_id=run_id)
+        return strategy.pk, (str(run.pk) if run is not None else None)
+
+    def _page(self, run_id: str, after: int) -> tuple[list[dict[str, Any]], bool]:
+        run = StrategyRun.objects.filter(pk=run_id, strategy_id=self.strategy_id).first()
+        page = selectors.strategy_log_page(run=run, after=after, limit=CATCH_UP_PAGE)
+        return [_line(row) for row in page.lines], page.has_more
+
+    async def _catch_up(self) -> None:
+        while self.run_id is not None:
+            lines, more = await database_sync_to_async(self._page)(self.run_id, self.cursor)
+            if lines:
+                await self.send_json({"type": "lines", "run_id": self.run_id, "lines": lines})
+                self.cursor = lines[-1]["seq"]
+            if not more:
+                return
+
+    async def _follow(self, run_id: str) -> None:
+        previous, self.run_id, self.cursor = self.run_id, run_id, 0
+        if previous is not None:
+            self.left_runs.add(previous)
+        await self.send_json({"type": "run", "run_id": run_id, "previous_run_id": previous})
+
+    # -- channel-layer events (one handler per type) ------------------------------------------
+    async def log_lines(self, event: dict[str, Any]) -> None:
+        run_id = event["run_id"]
+        if run_id != self.run_id:
+            if self.pinned or run_id in self.left_runs:
+                return
+            await self._follow(run_id)  # the strategy restarted: a new run id
+        fresh = [line for line in event["lines"] if line["seq"] > self.cursor]
+        if not fresh:
+            return
+        if fresh[0]["seq"] != self.cursor + 1:
+            await self._catch_up()  # we missed fan-out messages; the database has every line
+            return
+        await self.send_json({"type": "lines", "run_id": run_id, "lines": fresh})
+        self.cursor = fresh[-1]["seq"]
+
+    async def strategy_changed(self, event: dict[str, Any]) -> None:
+        await self.send_json(
+            {"type": "strategy", **{k: event.get(k) for k in ("status", "action", "run_id", "reason")}}
+        )
+        if event.get("status") == "deleted":
+            await self.close(code=4410)

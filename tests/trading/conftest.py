@@ -1,0 +1,124 @@
+"""Fixtures for markets, quotes, graphs and the price stream.
+
+Every test here uses its own channel-layer prefix, so the quote hash, the price groups and the edge
+nudges of this run never mix with another engineer's test run on the same Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+
+from edges import services as edge_services
+from edges.models import Edge
+from edges.venues.instruments import get_instrument
+from edges.worker import quotes_key
+from tests.e2e.conftest import daphne  # noqa: F401 - a real daphne for the stream and the SDK
+from tests.edges.conftest import edge_process  # noqa: F401 - real run_edge processes
+
+
+@pytest.fixture(autouse=True)
+def isolated_prefix(settings) -> Iterator[str]:
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    prefix = f"seqtest-trading-{os.getpid()}"
+    layers["default"]["CONFIG"]["prefix"] = prefix
+    settings.CHANNEL_LAYERS = layers
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(quotes_key(is_sandbox=True), quotes_key(is_sandbox=False))
+    yield prefix
+    client.delete(quotes_key(is_sandbox=True), quotes_key(is_sandbox=False))
+
+
+def quote_payload(
+    venue: str, symbol: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]]
+) -> dict[str, Any]:
+    def level(p: str, q: str) -> list[int]:
+        return [round(float(p) * 1e9), round(float(q) * 1e8)]
+
+    b = [level(*x) for x in bids]
+    a = [level(*x) for x in asks]
+    return {
+        "venue": venue,
+        "symbol": symbol,
+        "ts_ns": time.time_ns(),
+        "bid_px_1e9": b[0][0] if b else 0,
+        "bid_qty_1e8": b[0][1] if b else 0,
+        "ask_px_1e9": a[0][0] if a else 0,
+        "ask_qty_1e8": a[0][1] if a else 0,
+        "bids": b,
+        "asks": a,
+    }
+
+
+@pytest.fixture
+def publish_quote() -> Callable[..., dict[str, Any]]:
+    """Write a book into the edges' quote hash, as an edge would."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+
+    def publish(
+        venue: str,
+        symbol: str,
+        bids: list[tuple[str, str]],
+        asks: list[tuple[str, str]],
+        *,
+        sandbox: bool = True,
+    ) -> dict[str, Any]:
+        payload = quote_payload(venue, get_instrument(venue, symbol).symbol, bids, asks)
+        client.hset(quotes_key(is_sandbox=sandbox), f"{venue}:{payload['symbol']}", json.dumps(payload))
+        return payload
+
+    return publish
+
+
+@pytest.fixture
+def sandbox_edges(db) -> list[Edge]:
+    """Edge rows that look connected (graph submits check that a sandbox edge is up)."""
+    return [
+        edge_services.edge_register(
+            edge_id=f"venue-edge-{v}",
+            venue=v,
+            is_sandbox=True,
+            symbols=[],
+            algo_capable=v in ("kraken", "coinbase"),
+        )
+        for v in ("kraken", "coinbase", "kalshi", "polymarket")
+    ]
+
+
+@pytest.fixture
+def strategy_runner(transactional_db, settings, tmp_path) -> Iterator[Any]:
+    """A real Celery worker on the `strategies` queue (as tests/strategies' `runner`), short timings."""
+    from celery.contrib.testing.worker import start_worker
+
+    import strategies.tasks  # noqa: F401 - registers the tasks
+    from sequence_site.celery import app as celery_app
+    from strategies.lifecycle import StrategyStatus
+    from strategies.models import Strategy
+
+    settings.STRATEGY_HEARTBEAT_SECONDS = 0.2
+    settings.STRATEGY_HEARTBEAT_TIMEOUT_SECONDS = 5.0
+    settings.STRATEGY_STOP_GRACE_SECONDS = 1.5
+    settings.STRATEGY_BACKOFF_BASE_SECONDS = 30.0
+    settings.STRATEGY_RUN_DIR = tmp_path / "runs"
+    with celery_app.connection_for_write() as conn:
+        for queue in ("strategies", "default"):
+            with contextlib.suppress(Exception):
+                conn.default_channel.queue_purge(queue)
+    with start_worker(
+        celery_app, queues=["strategies", "default"], pool="threads", concurrency=4,
+        perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING",
+    ) as worker:  # fmt: skip
+        yield worker
+        Strategy.objects.filter(
+            status__in=[StrategyStatus.RUNNING, StrategyStatus.STOPPING, StrategyStatus.QUEUED]
+        ).delete()
+        time.sleep(1.0)

@@ -1,0 +1,189 @@
+"""Execution graphs, the orders edges work for them, fills and positions.
+
+Units follow the rest of the platform: prices ×1e9 (`*_1e9`), quantities ×1e8 (`*_1e8`), money
+×1e9. Every row carries ``(client, is_sandbox)`` — the mode of the key that created it — and every
+read filters on both. ``paper`` says where the orders execute: paper-filled by a sandbox edge's
+simulated venue (always for sandbox keys; for live keys when they ask for ``sandbox=True``), or on
+the venue through a live connector.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+
+from sequence_site.models import Client
+from trading.lifecycle import GraphStatus, NodeStatus, OrderDesired, OrderStatus, Trigger
+
+
+def new_graph_id() -> str:
+    return f"graph_{secrets.token_hex(8)}"
+
+
+class Side(models.TextChoices):
+    BUY = "buy", "Buy"
+    SELL = "sell", "Sell"
+
+
+class InstrumentType(models.TextChoices):
+    SPOT = "spot", "Spot"
+    PREDICTION = "prediction", "Prediction"
+
+
+class Urgency(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+
+
+class Graph(models.Model):
+    graph_id = models.CharField(max_length=40, unique=True, default=new_graph_id)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="graphs")
+    is_sandbox = models.BooleanField()
+    paper = models.BooleanField()
+    status = models.CharField(max_length=12, choices=GraphStatus.choices, default=GraphStatus.ACTIVE)
+    node_count = models.PositiveIntegerField()
+    edge_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["client", "is_sandbox", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.graph_id
+
+
+class Node(models.Model):
+    graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="nodes")
+    node_id = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=100)
+    venue = models.CharField(max_length=20)
+    instrument_type = models.CharField(max_length=12, choices=InstrumentType.choices)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    qty_1e8 = models.BigIntegerField()
+    limit_price_1e9 = models.BigIntegerField()
+    urgency = models.CharField(max_length=8, choices=Urgency.choices, default=Urgency.NORMAL)
+    is_root = models.BooleanField()
+    status = models.CharField(max_length=12, choices=NodeStatus.choices, default=NodeStatus.PENDING)
+    filled_qty_1e8 = models.BigIntegerField(default=0)
+    # Σ price_1e9 × qty_1e8 of the fills: the average fill price without rounding drift.
+    filled_notional_raw = models.DecimalField(max_digits=40, decimal_places=0, default=0)
+    fees_1e9 = models.BigIntegerField(default=0)
+    reason = models.CharField(max_length=200, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["graph", "node_id"], name="trading_node_unique_id")]
+
+    def __str__(self) -> str:
+        return f"{self.graph_id}:{self.node_id}"
+
+
+class GraphEdge(models.Model):
+    """`child` activates when `parent` reaches `trigger` (all of a child's parents must)."""
+
+    graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="edges")
+    parent = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="child_edges")
+    child = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="parent_edges")
+    trigger = models.CharField(max_length=12, choices=Trigger.choices, default=Trigger.FILLED)
+    fired = models.BooleanField(default=False)
+
+
+class GraphEvent(models.Model):
+    """Every status change of a graph (node_id "") or of one of its nodes."""
+
+    graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="events")
+    node_id = models.CharField(max_length=64, blank=True)
+    from_status = models.CharField(max_length=12)
+    to_status = models.CharField(max_length=12)
+    reason = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class Order(models.Model):
+    """One order an edge must work: desired state set by services, observed state by the edge."""
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="orders")
+    graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="orders")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    is_sandbox = models.BooleanField()
+    paper = models.BooleanField()
+    venue = models.CharField(max_length=20)
+    symbol = models.CharField(max_length=100)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    price_1e9 = models.BigIntegerField()
+    qty_1e8 = models.BigIntegerField()
+    seq = models.PositiveIntegerField(default=1)  # n in node_order_id graph:{graph}:{node}:{n}
+    desired_state = models.CharField(max_length=8, choices=OrderDesired.choices, default=OrderDesired.WORKING)
+    status = models.CharField(max_length=12, choices=OrderStatus.choices, default=OrderStatus.NEW)
+    filled_qty_1e8 = models.BigIntegerField(default=0)
+    leaves_qty_1e8 = models.BigIntegerField()
+    dormant = models.BooleanField(default=False)  # Polymarket under $1 notional: rests, never fills
+    reject_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # The edge's reconcile query: open orders of one venue and mode.
+            models.Index(
+                fields=["venue", "paper"],
+                name="trading_order_open",
+                condition=models.Q(status__in=["new", "working"]),
+            )
+        ]
+
+    @property
+    def node_order_id(self) -> str:
+        return f"graph:{self.graph.graph_id}:{self.node.node_id}:{self.seq}"
+
+
+class Fill(models.Model):
+    fill_id = models.CharField(max_length=80, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fills")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    is_sandbox = models.BooleanField()
+    paper = models.BooleanField()
+    node_order_id = models.CharField(max_length=200)
+    venue = models.CharField(max_length=20)
+    symbol = models.CharField(max_length=100)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    price_1e9 = models.BigIntegerField()
+    qty_1e8 = models.BigIntegerField()
+    fee_1e9 = models.BigIntegerField()
+    liquidity = models.CharField(max_length=5)
+    ts_ns = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["client", "is_sandbox", "symbol", "-ts_ns"])]
+
+
+class Position(models.Model):
+    """Net position of a client per (mode, paper, venue, symbol), average-cost PnL."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    is_sandbox = models.BooleanField()
+    paper = models.BooleanField()
+    venue = models.CharField(max_length=20)
+    symbol = models.CharField(max_length=100)
+    position_1e8 = models.BigIntegerField(default=0)
+    # Σ price_1e9 × signed qty_1e8 of the open position, and realized PnL at the same scale (1e17).
+    cost_raw = models.DecimalField(max_digits=40, decimal_places=0, default=0)
+    realized_raw = models.DecimalField(max_digits=40, decimal_places=0, default=0)
+    fees_1e9 = models.BigIntegerField(default=0)
+    fill_count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "is_sandbox", "paper", "venue", "symbol"], name="trading_position_unique"
+            )
+        ]

@@ -1,0 +1,330 @@
+"""Reads of the trading app: markets, quotes (from the edges' Redis hash), graphs, fills,
+positions, and the open orders an edge must work."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from edges.venues.instruments import (
+    PREDICTION_VENUES,
+    PRICE_SCALE,
+    QTY_SCALE,
+    VENUES,
+    Instrument,
+    find_instruments,
+    get_instrument,
+    markets,
+)
+from edges.worker import quotes_key
+from sequence_site.errors import InvalidInput, NotFound, Unavailable
+from sequence_site.scope import Scope
+from trading.lifecycle import OrderStatus
+from trading.models import Fill, Graph, Node, Order, Position
+
+
+def display_symbol(symbol: str) -> str:
+    """Spot pairs answer in hyphen form (BTC-USD) like every non-algo endpoint; tokens as they are."""
+    return symbol.replace("/", "-")
+
+
+def px(value_1e9: int | None) -> float | None:
+    """A price as a JSON number (None for a missing side). Integer / 1e9 is correctly rounded, so
+    0.33 prints as 0.33."""
+    return value_1e9 / PRICE_SCALE if value_1e9 else None
+
+
+def qty(value_1e8: int | None) -> float | None:
+    return value_1e8 / QTY_SCALE if value_1e8 is not None else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Markets
+
+
+def market_list(
+    *, venue: str, limit: int, order: str | None, active: bool | None, expand: str | None
+) -> list[dict[str, Any]]:
+    """/v1/markets rows. Prediction venues list their markets; spot venues list their pairs."""
+    v = (venue or "").lower()
+    if v not in VENUES:
+        raise InvalidInput(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
+    if order not in (None, "volume", "liquidity"):
+        raise InvalidInput(f"order must be 'volume' or 'liquidity', not {order!r}")
+    if expand not in (None, "", "outcomes"):
+        raise InvalidInput(f"expand must be 'outcomes', not {expand!r}")
+    if v in PREDICTION_VENUES:
+        rows = markets(v, expand_outcomes=expand == "outcomes", active=active, order=order)  # type: ignore[arg-type]
+        for row in rows:
+            _decorate(row, v)
+            for outcome in row.get("outcomes") or ():
+                _decorate(outcome, v)
+        return rows[:limit]
+    from edges.venues.instruments import instruments_for_venue
+
+    rows = []
+    for inst in instruments_for_venue(v):
+        if active is not None and inst.active != active:
+            continue
+        rows.append(
+            {
+                "venue": v,
+                "symbol": display_symbol(inst.symbol),
+                "slug": display_symbol(inst.symbol).lower(),
+                "instrument_type": "spot",
+                "tick_size": str(Decimal(inst.tick_1e9) / PRICE_SCALE),
+                "lot_size": str(Decimal(inst.lot_1e8) / QTY_SCALE),
+                "min_qty": str(Decimal(inst.min_qty_1e8) / QTY_SCALE),
+                "min_notional": "0",
+                "status": "active" if inst.active else "closed",
+                "active": inst.active,
+            }
+        )
+    return rows[:limit]
+
+
+def _decorate(row: dict[str, Any], venue: str) -> None:
+    """The fields the spec's strategies use on top of the catalog's: symbol, instrument type,
+    minimum notional, status."""
+    row["symbol"] = row.get("yes_token_id")
+    row["instrument_type"] = "prediction"
+    row["min_notional"] = "1" if venue == "polymarket" else "0"
+    row["status"] = "active" if row.get("active") else "closed"
+
+
+# --------------------------------------------------------------------------------------------------
+# Quotes
+
+
+@cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def resolve_symbol(symbol: str, venue: str | None = None) -> tuple[Instrument, ...]:
+    """The instruments a user's symbol means (a spot pair is listed on several venues)."""
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise InvalidInput("symbol is required")
+    symbol = symbol.strip()
+    if venue:
+        v = venue.lower()
+        if v not in VENUES:
+            raise InvalidInput(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
+        try:
+            return (get_instrument(v, symbol),)
+        except KeyError:
+            raise NotFound(f"unknown symbol {symbol!r} on {v}") from None
+    found = find_instruments(symbol)
+    if not found:
+        raise NotFound(
+            f"unknown symbol {symbol!r}: use a spot pair (BTC-USD) or a prediction token id "
+            "(yes_token_id / no_token_id from /v1/markets)"
+        )
+    return found
+
+
+def raw_quotes(*, is_sandbox: bool, instruments: tuple[Instrument, ...]) -> list[dict[str, Any]]:
+    """The edges' latest books (quote_payload dicts) for these instruments; missing ones skipped."""
+    fields = [f"{i.venue}:{i.symbol}" for i in instruments]
+    try:
+        values = _redis().hmget(quotes_key(is_sandbox=is_sandbox), fields)
+    except redis.RedisError:
+        raise Unavailable("the quote cache (Redis) is unreachable") from None
+    return [json.loads(v) for v in values if v]
+
+
+def quote_get(*, scope: Scope, symbol: str, depth: int = 5, venue: str | None = None) -> dict[str, Any]:
+    """NBBO across the venues listing `symbol` plus the top `depth` levels per side (merged across
+    venues, best first). Unavailable (503) when no edge has published the symbol in this mode."""
+    instruments = resolve_symbol(symbol, venue)
+    books = raw_quotes(is_sandbox=scope.is_sandbox, instruments=instruments)
+    if not books:
+        mode = "sandbox" if scope.is_sandbox else "live"
+        raise Unavailable(
+            f"no {mode} quote for {symbol}: no {'/'.join(i.venue for i in instruments)} edge has published it"
+        )
+    best_bid = max((b for b in books if b["bid_px_1e9"]), key=lambda b: b["bid_px_1e9"], default=None)
+    best_ask = min((b for b in books if b["ask_px_1e9"]), key=lambda b: b["ask_px_1e9"], default=None)
+    bids = sorted(((p, q, b["venue"]) for b in books for p, q in b["bids"]), key=lambda level: -level[0])[
+        :depth
+    ]
+    asks = sorted(((p, q, b["venue"]) for b in books for p, q in b["asks"]), key=lambda level: level[0])[
+        :depth
+    ]
+    bid = best_bid["bid_px_1e9"] if best_bid else 0
+    ask = best_ask["ask_px_1e9"] if best_ask else 0
+    inst = instruments[0]
+    return {
+        "symbol": display_symbol(inst.symbol),
+        "instrument_type": inst.kind,
+        "nbbo": {
+            "bid": px(bid),
+            "ask": px(ask),
+            "bid_size": qty(best_bid["bid_qty_1e8"]) if best_bid else None,
+            "ask_size": qty(best_ask["ask_qty_1e8"]) if best_ask else None,
+            "mid": px((bid + ask) // 2) if bid and ask else None,
+            "venue": (best_bid or best_ask)["venue"],
+            "bid_venue": best_bid["venue"] if best_bid else None,
+            "ask_venue": best_ask["venue"] if best_ask else None,
+            "bid_px_1e9": bid,
+            "ask_px_1e9": ask,
+            "ts_ns": max(b["ts_ns"] for b in books),
+        },
+        "bids": [{"price": px(p), "size": qty(q), "venue": v} for p, q, v in bids],
+        "asks": [{"price": px(p), "size": qty(q), "venue": v} for p, q, v in asks],
+        "tick_size": str(Decimal(inst.tick_1e9) / PRICE_SCALE),
+        "venues": sorted(b["venue"] for b in books),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Graphs, fills, positions
+
+
+def graph_get(*, scope: Scope, graph_id: str) -> Graph:
+    graph = Graph.objects.filter(client=scope.client, is_sandbox=scope.is_sandbox, graph_id=graph_id).first()
+    if graph is None:
+        raise NotFound(f"no graph {graph_id!r}")
+    return graph
+
+
+def _avg_price(node: Node) -> float | None:
+    if not node.filled_qty_1e8:
+        return None
+    return px(int(node.filled_notional_raw) // node.filled_qty_1e8)
+
+
+def graph_detail(*, graph: Graph) -> dict[str, Any]:
+    nodes = list(graph.nodes.order_by("pk"))
+    orders = {o.node_id: o for o in Order.objects.filter(graph=graph).order_by("seq")}
+    by_pk = {n.pk: n.node_id for n in nodes}
+    return {
+        "graph_id": graph.graph_id,
+        "status": graph.status,
+        "sandbox": graph.paper,
+        "node_count": graph.node_count,
+        "edge_count": graph.edge_count,
+        "created_at": graph.created_at,
+        "updated_at": graph.updated_at,
+        "nodes": [
+            {
+                "node_id": n.node_id,
+                "symbol": display_symbol(n.symbol),
+                "venue": n.venue,
+                "instrument_type": n.instrument_type,
+                "side": n.side,
+                "qty": qty(n.qty_1e8),
+                "qty_1e8": n.qty_1e8,
+                "limit_price": px(n.limit_price_1e9),
+                "limit_price_1e9": n.limit_price_1e9,
+                "urgency": n.urgency,
+                "activation": "root" if n.is_root else "edge",
+                "status": n.status,
+                "filled_qty_1e8": n.filled_qty_1e8,
+                "avg_fill_price": _avg_price(n),
+                "fees_1e9": n.fees_1e9,
+                "reason": n.reason,
+                "node_order_id": (
+                    f"graph:{graph.graph_id}:{n.node_id}:{orders[n.pk].seq}" if n.pk in orders else None
+                ),
+                "order_status": orders[n.pk].status if n.pk in orders else None,
+                "dormant": orders[n.pk].dormant if n.pk in orders else False,
+            }
+            for n in nodes
+        ],
+        "edges": [
+            {"parent": by_pk[e.parent_id], "child": by_pk[e.child_id], "trigger": e.trigger, "fired": e.fired}
+            for e in graph.edges.order_by("pk")
+        ],
+    }
+
+
+def graph_list(*, scope: Scope, limit: int = 50) -> list[Graph]:
+    return list(
+        Graph.objects.filter(client=scope.client, is_sandbox=scope.is_sandbox).order_by("-created_at")[:limit]
+    )
+
+
+def fill_list(*, scope: Scope, symbol: str | None, limit: int) -> list[dict[str, Any]]:
+    rows = Fill.objects.filter(client=scope.client, is_sandbox=scope.is_sandbox)
+    if symbol:
+        instruments = find_instruments(symbol.strip())
+        if not instruments:
+            raise NotFound(f"unknown symbol {symbol!r}")
+        rows = rows.filter(symbol=instruments[0].symbol)
+    return [
+        {
+            "fill_id": f.fill_id,
+            "node_order_id": f.node_order_id,
+            "symbol": display_symbol(f.symbol),
+            "venue": f.venue,
+            "side": f.side,
+            "price": px(f.price_1e9),
+            "price_1e9": f.price_1e9,
+            "qty": qty(f.qty_1e8),
+            "qty_1e8": f.qty_1e8,
+            "fee_1e9": f.fee_1e9,
+            "liquidity": f.liquidity,
+            "sandbox": f.paper,
+            "ts_ns": f.ts_ns,
+            "created_at": f.created_at,
+        }
+        for f in rows.order_by("-ts_ns", "-pk")[:limit]
+    ]
+
+
+def position_list(*, scope: Scope) -> list[dict[str, Any]]:
+    out = []
+    for p in Position.objects.filter(client=scope.client, is_sandbox=scope.is_sandbox).order_by(
+        "venue", "symbol"
+    ):
+        cost = int(p.cost_raw)
+        out.append(
+            {
+                "symbol": display_symbol(p.symbol),
+                "venue": p.venue,
+                "sandbox": p.paper,
+                "position_1e8": p.position_1e8,
+                "position": qty(p.position_1e8),
+                "avg_entry_price_1e9": cost // p.position_1e8 if p.position_1e8 else 0,
+                "realized_pnl_1e9": int(p.realized_raw) // QTY_SCALE - p.fees_1e9,
+                "fees_1e9": p.fees_1e9,
+                "fill_count": p.fill_count,
+                "updated_at": p.updated_at,
+            }
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# What an edge works
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """An order an edge must hold (desired ``working``) or take down (desired ``cancel``)."""
+
+    pk: int
+    symbol: str
+    side: str
+    price_1e9: int
+    leaves_qty_1e8: int
+    filled_qty_1e8: int
+    desired_state: str
+    status: str
+
+
+def edge_open_orders(*, venue: str, paper: bool) -> list[OpenOrder]:
+    """Every non-terminal order of `venue` in this mode (one indexed query per reconcile pass)."""
+    rows = Order.objects.filter(
+        venue=venue, paper=paper, status__in=[OrderStatus.NEW, OrderStatus.WORKING]
+    ).values_list(
+        "pk", "symbol", "side", "price_1e9", "leaves_qty_1e8", "filled_qty_1e8", "desired_state", "status"
+    )
+    return [OpenOrder(*row) for row in rows.order_by("pk")]

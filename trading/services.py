@@ -1,0 +1,674 @@
+"""Every write of the trading app: submitting and cancelling execution graphs, and applying what
+edges report (order acknowledgements, fills, cancels), which is also where child nodes activate.
+
+A graph is validated completely before anything is written and then stored in one transaction:
+nothing is ever half-submitted. Root nodes get their orders at submit; a child gets its order in
+the same transaction that records the parent fill firing its trigger. Orders are desired state;
+the venue's edge picks them up on its next reconcile pass (nudged on commit, so within tens of
+milliseconds) and reports back through `orders_report`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from edges.models import Edge
+from edges.venues.instruments import (
+    PREDICTION_VENUES,
+    PRICE_SCALE,
+    QTY_SCALE,
+    VENUES,
+    Instrument,
+    get_instrument,
+)
+from sequence_site.errors import DomainError, InvalidInput, InvalidTransition, Unavailable
+from sequence_site.realtime import nudge_edges_on_commit
+from sequence_site.scope import Scope
+from trading.lifecycle import (
+    GRAPH_DONE,
+    NODE_DONE,
+    GraphStatus,
+    NodeStatus,
+    OrderDesired,
+    OrderStatus,
+    Trigger,
+    graph_transition,
+    node_transition,
+)
+from trading.models import Fill, Graph, GraphEdge, InstrumentType, Node, Order, Position, Side, Urgency
+
+MAX_NODES = 100
+MAX_EDGES = 500
+_PRED_MIN = Decimal("0.01")
+_PRED_MAX = Decimal("0.99")
+_TRIGGER_ALIASES = {
+    "filled": Trigger.FILLED,
+    "fill": Trigger.FILLED,
+    "on_fill": Trigger.FILLED,
+    "completed": Trigger.COMPLETED,
+    "complete": Trigger.COMPLETED,
+    "on_complete": Trigger.COMPLETED,
+}
+
+
+class NoLiveConnector(DomainError):
+    """A live order for a venue without a configured live connector: refused, never dropped."""
+
+    status = 422
+    code = "no_live_connector"
+
+
+def live_connector_configured(venue: str) -> bool:
+    """Live venue connectors are not built yet: ``LIVE_VENUE_CONNECTORS`` (a list of venues, empty
+    by default) is where one would be switched on."""
+    return venue in getattr(settings, "LIVE_VENUE_CONNECTORS", ())
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation
+
+
+@dataclass(slots=True)
+class NodeSpec:
+    node_id: str
+    instrument: Instrument
+    side: str
+    qty_1e8: int
+    limit_price_1e9: int
+    urgency: str
+    dormant: bool
+
+
+@dataclass(slots=True)
+class EdgeSpec:
+    parent: str
+    child: str
+    trigger: str
+
+
+@dataclass(slots=True)
+class GraphSpec:
+    nodes: list[NodeSpec]
+    edges: list[EdgeSpec]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _decimal(value: Any, *, what: str, node_id: str) -> Decimal:
+    if isinstance(value, bool) or value is None:
+        raise InvalidInput(f"node {node_id!r}: {what} must be a number, got {value!r}")
+    try:
+        number = Decimal(str(value).strip()) if isinstance(value, (int, float, str)) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        raise InvalidInput(f"node {node_id!r}: {what} must be a number, got {value!r}")
+    return number
+
+
+def _fmt(value_1e9: int, scale: int = PRICE_SCALE) -> str:
+    return format((Decimal(value_1e9) / scale).normalize(), "f")
+
+
+def _node_spec(raw: Any, index: int) -> NodeSpec:
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"nodes[{index}] must be an object")
+    node_id = raw.get("node_id")
+    if not isinstance(node_id, str) or not node_id.strip() or len(node_id) > 64:
+        raise InvalidInput(f"nodes[{index}].node_id must be a non-empty string of at most 64 characters")
+    node_id = node_id.strip()
+    venue = raw.get("venue")
+    if not isinstance(venue, str) or not venue.strip():
+        raise InvalidInput(f"node {node_id!r}: venue is required (one of {', '.join(VENUES)})")
+    venue = venue.strip().lower()
+    if venue not in VENUES:
+        raise InvalidInput(
+            f"node {node_id!r}: unknown venue {raw.get('venue')!r}; known: {', '.join(VENUES)}"
+        )
+    itype = raw.get("instrument_type")
+    if itype is None or itype == "":
+        if venue in PREDICTION_VENUES:
+            raise InvalidInput(
+                f"node {node_id!r}: instrument_type='prediction' is required for {venue} "
+                "(kalshi and polymarket): without it the graph engine assumes spot and cannot route "
+                f"the order to the {venue} edge."
+            )
+        itype = InstrumentType.SPOT
+    if itype not in InstrumentType.values:
+        raise InvalidInput(f"node {node_id!r}: instrument_type must be 'spot' or 'prediction', not {itype!r}")
+    expected = InstrumentType.PREDICTION if venue in PREDICTION_VENUES else InstrumentType.SPOT
+    if itype != expected:
+        raise InvalidInput(
+            f"node {node_id!r}: {venue} trades {expected} instruments, not {itype} "
+            f"(set instrument_type={expected.value!r})"
+        )
+    symbol = raw.get("symbol")
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise InvalidInput(f"node {node_id!r}: symbol is required")
+    try:
+        inst = get_instrument(venue, symbol.strip())
+    except KeyError:
+        hint = (
+            "a market's yes_token_id or no_token_id from /v1/markets"
+            if venue in PREDICTION_VENUES
+            else "e.g. BTC-USD"
+        )
+        raise InvalidInput(f"node {node_id!r}: unknown symbol {symbol!r} on {venue} ({hint})") from None
+    if not inst.active:
+        raise InvalidInput(f"node {node_id!r}: {symbol} on {venue} is closed (inactive market)")
+    side = raw.get("side")
+    side = side.strip().lower() if isinstance(side, str) else side
+    if side not in Side.values:
+        raise InvalidInput(f"node {node_id!r}: side must be 'buy' or 'sell', not {raw.get('side')!r}")
+
+    qty = _decimal(raw.get("qty"), what="qty", node_id=node_id)
+    if qty <= 0:
+        raise InvalidInput(f"node {node_id!r}: qty must be > 0, got {raw.get('qty')!r}")
+    qty_scaled = qty * QTY_SCALE
+    if qty_scaled != qty_scaled.to_integral_value():
+        raise InvalidInput(f"node {node_id!r}: qty {raw.get('qty')!r} has more than 8 decimals")
+    qty_1e8 = int(qty_scaled)
+    if qty_1e8 % inst.lot_1e8:
+        raise InvalidInput(
+            f"node {node_id!r}: qty {_fmt(qty_1e8, QTY_SCALE)} is not a multiple of {venue}'s lot size "
+            f"{_fmt(inst.lot_1e8, QTY_SCALE)} for {symbol}"
+        )
+    if qty_1e8 < inst.min_qty_1e8 or qty_1e8 > inst.max_qty_1e8:
+        raise InvalidInput(
+            f"node {node_id!r}: qty {_fmt(qty_1e8, QTY_SCALE)} is outside {venue}'s limits "
+            f"{_fmt(inst.min_qty_1e8, QTY_SCALE)}..{_fmt(inst.max_qty_1e8, QTY_SCALE)}"
+        )
+
+    if raw.get("limit_price") is None:
+        raise InvalidInput(
+            f"node {node_id!r}: limit_price is required (market orders are not supported: to take "
+            "liquidity, cross the spread by a tick with urgency='high')"
+        )
+    price = _decimal(raw.get("limit_price"), what="limit_price", node_id=node_id)
+    if inst.is_prediction and not _PRED_MIN <= price <= _PRED_MAX:
+        raise InvalidInput(
+            f"node {node_id!r}: limit_price {raw.get('limit_price')!r} is outside 0.01..0.99: prediction "
+            "prices are probabilities in the venue's natural cents"
+        )
+    price_scaled = price * PRICE_SCALE
+    if price <= 0 or price_scaled != price_scaled.to_integral_value():
+        raise InvalidInput(
+            f"node {node_id!r}: limit_price {raw.get('limit_price')!r} must be > 0 with at most 9 decimals"
+        )
+    price_1e9 = int(price_scaled)
+    if price_1e9 % inst.tick_1e9:
+        below = price_1e9 // inst.tick_1e9 * inst.tick_1e9
+        raise InvalidInput(
+            f"node {node_id!r}: limit_price {_fmt(price_1e9)} is off {venue}'s tick grid for {symbol} "
+            f"(tick {_fmt(inst.tick_1e9)}; nearest below {_fmt(below)}, above {_fmt(below + inst.tick_1e9)})"
+        )
+    if not inst.min_price_1e9 <= price_1e9 <= inst.max_price_1e9:
+        raise InvalidInput(
+            f"node {node_id!r}: limit_price {_fmt(price_1e9)} is outside {venue}'s price bounds for "
+            f"{symbol} ({_fmt(inst.min_price_1e9)}..{_fmt(inst.max_price_1e9)})"
+        )
+    urgency = raw.get("urgency") or Urgency.NORMAL
+    if urgency not in Urgency.values:
+        raise InvalidInput(f"node {node_id!r}: urgency must be low, normal or high, not {urgency!r}")
+    dormant = price_1e9 * qty_1e8 < inst.min_notional_1e9 * QTY_SCALE
+    return NodeSpec(node_id, inst, side, qty_1e8, price_1e9, urgency, dormant)
+
+
+def _edge_spec(raw: Any, index: int) -> EdgeSpec:
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"edges[{index}] must be an object with parent, child and trigger")
+    parent = raw.get("parent", raw.get("from", raw.get("source")))
+    child = raw.get("child", raw.get("to", raw.get("target")))
+    if not isinstance(parent, str) or not isinstance(child, str):
+        raise InvalidInput(f"edges[{index}] needs 'parent' and 'child' node ids")
+    trigger = _TRIGGER_ALIASES.get(str(raw.get("trigger") or "filled").lower())
+    if trigger is None:
+        raise InvalidInput(
+            f"edges[{index}].trigger must be 'filled' or 'completed', not {raw.get('trigger')!r}"
+        )
+    return EdgeSpec(parent, child, trigger)
+
+
+def graph_validate(*, nodes: Any, edges: Any) -> GraphSpec:
+    """Check a whole graph; raise `InvalidInput` naming the first problem. Writes nothing."""
+    if not isinstance(nodes, list) or not nodes:
+        raise InvalidInput("nodes must be a non-empty list")
+    if len(nodes) > MAX_NODES:
+        raise InvalidInput(f"a graph has at most {MAX_NODES} nodes")
+    edges = [] if edges is None else edges
+    if not isinstance(edges, list):
+        raise InvalidInput("edges must be a list")
+    if len(edges) > MAX_EDGES:
+        raise InvalidInput(f"a graph has at most {MAX_EDGES} edges")
+    specs = [_node_spec(raw, i) for i, raw in enumerate(nodes)]
+    ids = [s.node_id for s in specs]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise InvalidInput(f"duplicate node_id: {', '.join(duplicates)}")
+    known = set(ids)
+    edge_specs = [_edge_spec(raw, i) for i, raw in enumerate(edges)]
+    seen: set[tuple[str, str]] = set()
+    for i, e in enumerate(edge_specs):
+        missing = [n for n in (e.parent, e.child) if n not in known]
+        if missing:
+            raise InvalidInput(f"edges[{i}] names a node that is not in the graph: {', '.join(missing)}")
+        if e.parent == e.child:
+            raise InvalidInput(f"edges[{i}]: node {e.parent!r} cannot trigger itself (cycle)")
+        if (e.parent, e.child) in seen:
+            raise InvalidInput(f"edges[{i}] repeats {e.parent} -> {e.child}")
+        seen.add((e.parent, e.child))
+    # Kahn: whatever cannot be ordered sits on a cycle.
+    indegree = {n: 0 for n in ids}
+    children: dict[str, list[str]] = defaultdict(list)
+    for e in edge_specs:
+        indegree[e.child] += 1
+        children[e.parent].append(e.child)
+    ready = [n for n, d in indegree.items() if d == 0]
+    ordered = 0
+    while ready:
+        n = ready.pop()
+        ordered += 1
+        for c in children[n]:
+            indegree[c] -= 1
+            if indegree[c] == 0:
+                ready.append(c)
+    if ordered != len(ids):
+        cyclic = sorted(n for n, d in indegree.items() if d > 0)
+        raise InvalidInput(f"the graph has a cycle through: {', '.join(cyclic)}")
+    warnings = [
+        f"node {s.node_id!r}: notional {_fmt(s.qty_1e8 * s.limit_price_1e9 // QTY_SCALE)} is under "
+        f"{s.instrument.venue}'s $1 minimum: the order is accepted but rests and never fills"
+        for s in specs
+        if s.dormant
+    ]
+    return GraphSpec(specs, edge_specs, warnings)
+
+
+# --------------------------------------------------------------------------------------------------
+# Submit and cancel
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    graph: Graph
+    warnings: list[str]
+
+
+def _check_routing(spec: GraphSpec, *, paper: bool) -> None:
+    venues = sorted({s.instrument.venue for s in spec.nodes})
+    if not paper:
+        for venue in venues:
+            if not live_connector_configured(venue):
+                raise NoLiveConnector(
+                    f"no live connector for venue {venue}: live orders cannot be routed. Use a "
+                    "seq_test_ key or sandbox=True to paper-trade against the simulated venue."
+                )
+        return
+    up = set(
+        Edge.objects.connected().filter(is_sandbox=True, venue__in=venues).values_list("venue", flat=True)
+    )
+    down = [v for v in venues if v not in up]
+    if down:
+        raise Unavailable(
+            f"no sandbox edge is running for {', '.join(down)}: the order would never be worked"
+        )
+
+
+def _new_order(node: Node, graph: Graph) -> Order:
+    return Order(
+        node=node,
+        graph=graph,
+        client_id=graph.client_id,
+        is_sandbox=graph.is_sandbox,
+        paper=graph.paper,
+        venue=node.venue,
+        symbol=node.symbol,
+        side=node.side,
+        price_1e9=node.limit_price_1e9,
+        qty_1e8=node.qty_1e8,
+        leaves_qty_1e8=node.qty_1e8,
+    )
+
+
+def _activate(node: Node, graph: Graph, reason: str) -> Order:
+    node_transition(node, to=NodeStatus.WORKING, reason=reason, activated_at=timezone.now())
+    order = _new_order(node, graph)
+    order.save()
+    return order
+
+
+def graph_submit(*, scope: Scope, nodes: Any, edges: Any = None, sandbox: bool | None = None) -> Submitted:
+    """Validate and store a graph; roots' orders are created now. A ``seq_test_`` key always
+    paper-trades whatever ``sandbox`` says; a live key paper-trades only with ``sandbox=True``."""
+    spec = graph_validate(nodes=nodes, edges=edges)
+    paper = scope.is_sandbox or bool(sandbox)
+    _check_routing(spec, paper=paper)
+    targets = {e.child for e in spec.edges}
+    with transaction.atomic():
+        graph = Graph.objects.create(
+            client=scope.client,
+            is_sandbox=scope.is_sandbox,
+            paper=paper,
+            node_count=len(spec.nodes),
+            edge_count=len(spec.edges),
+        )
+        by_id: dict[str, Node] = {}
+        for s in spec.nodes:
+            by_id[s.node_id] = Node(
+                graph=graph,
+                node_id=s.node_id,
+                symbol=s.instrument.symbol,
+                venue=s.instrument.venue,
+                instrument_type=s.instrument.kind,
+                side=s.side,
+                qty_1e8=s.qty_1e8,
+                limit_price_1e9=s.limit_price_1e9,
+                urgency=s.urgency,
+                is_root=s.node_id not in targets,
+            )
+        Node.objects.bulk_create(by_id.values())
+        GraphEdge.objects.bulk_create(
+            GraphEdge(graph=graph, parent=by_id[e.parent], child=by_id[e.child], trigger=e.trigger)
+            for e in spec.edges
+        )
+        for node in by_id.values():
+            if node.is_root:
+                _activate(node, graph, "root: fired at submit")
+        nudge_edges_on_commit(venues={s.instrument.venue for s in spec.nodes}, is_sandbox=paper)
+    return Submitted(graph=graph, warnings=spec.warnings)
+
+
+def graph_cancel(*, graph: Graph) -> Graph:
+    """Cancel an active graph: pending nodes at once, working orders through their edge (the node
+    turns ``cancelled`` when the edge confirms, or ``filled`` if a fill got there first).
+    Cancelling a cancelled graph changes nothing; a completed or failed one is a conflict."""
+    with transaction.atomic():
+        graph = Graph.objects.select_for_update().get(pk=graph.pk)
+        if graph.status == GraphStatus.CANCELLED:
+            return graph
+        if graph.status != GraphStatus.ACTIVE:
+            raise InvalidTransition(f"graph {graph.graph_id} is {graph.status}: nothing to cancel")
+        graph_transition(graph, to=GraphStatus.CANCELLED, reason="cancelled by client")
+        _wind_down(graph, reason="graph cancelled")
+    return graph
+
+
+def _wind_down(graph: Graph, *, reason: str) -> None:
+    """Cancel what is left of a graph that is no longer active: pending nodes now, open orders by
+    asking their edges."""
+    for node in Node.objects.select_for_update().filter(graph=graph, status=NodeStatus.PENDING):
+        node_transition(node, to=NodeStatus.CANCELLED, reason=reason)
+    open_orders = Order.objects.filter(graph=graph, status__in=[OrderStatus.NEW, OrderStatus.WORKING])
+    venues = set(open_orders.values_list("venue", flat=True))
+    if open_orders.update(desired_state=OrderDesired.CANCEL):
+        nudge_edges_on_commit(venues=venues, is_sandbox=graph.paper)
+
+
+# --------------------------------------------------------------------------------------------------
+# What edges report
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """An order's new observed state: ``working`` (placed; `dormant` when it can never fill),
+    ``rejected`` (`reason`), ``cancelled``."""
+
+    order_pk: int
+    status: str
+    dormant: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FillReport:
+    """One fill. `filled_after_1e8` is the order's cumulative filled quantity after it, which
+    makes the fill id stable when an edge reports the same fill twice (after a restart)."""
+
+    order_pk: int
+    side: str
+    price_1e9: int
+    qty_1e8: int
+    fee_1e9: int
+    liquidity: str
+    ts_ns: int
+    filled_after_1e8: int
+
+
+def _position_apply(pos: Position, side: str, price_1e9: int, qty_1e8: int, fee_1e9: int) -> None:
+    """Average cost, as `edges.venues.accounting.PositionBook`, on the row's exact raw sums."""
+    signed = qty_1e8 if side == Side.BUY else -qty_1e8
+    old = pos.position_1e8
+    cost = int(pos.cost_raw)
+    pos.fill_count += 1
+    pos.fees_1e9 += fee_1e9
+    if old == 0 or (old > 0) == (signed > 0):
+        pos.position_1e8 = old + signed
+        pos.cost_raw = Decimal(cost + price_1e9 * signed)
+        return
+    abs_pos = abs(old)
+    closed = min(qty_1e8, abs_pos)
+    removed = cost if closed == abs_pos else cost * closed // abs_pos
+    realized = price_1e9 * closed - removed if old > 0 else -removed - price_1e9 * closed
+    pos.realized_raw = Decimal(int(pos.realized_raw) + realized)
+    cost -= removed
+    new = old + signed
+    if new == 0 or (new > 0) != (old > 0):
+        cost = price_1e9 * new
+    pos.position_1e8 = new
+    pos.cost_raw = Decimal(cost)
+
+
+@dataclass(slots=True)
+class ReportResult:
+    fills_recorded: int = 0
+    orders_created: int = 0
+
+
+def orders_report(
+    *, venue: str, paper: bool, updates: Sequence[OrderUpdate] = (), fills: Sequence[FillReport] = ()
+) -> ReportResult:
+    """Apply one batch of an edge's observations, in one transaction: fills (idempotent by fill id),
+    order states, node states, positions, triggers (children's orders are created here) and graph
+    states. Orders of other venues or modes are ignored."""
+    result = ReportResult()
+    pks = sorted({u.order_pk for u in updates} | {f.order_pk for f in fills})
+    if not pks:
+        return result
+    nudge: set[str] = set()
+    with transaction.atomic():
+        # Lock order: graphs, then orders (as graph_cancel does), so the two never deadlock.
+        graph_pks = Order.objects.filter(pk__in=pks).values_list("graph_id", flat=True)
+        locked = {g.pk: g for g in Graph.objects.select_for_update().filter(pk__in=graph_pks).order_by("pk")}
+        orders = {
+            o.pk: o
+            for o in Order.objects.select_for_update()
+            .select_related("graph", "node")
+            .filter(pk__in=pks, venue=venue, paper=paper)
+            .order_by("pk")
+        }
+        fill_ids = {f"fill_{f.order_pk}_{f.filled_after_1e8}": f for f in fills if f.order_pk in orders}
+        existing = set(Fill.objects.filter(fill_id__in=list(fill_ids)).values_list("fill_id", flat=True))
+        touched_nodes: dict[int, Node] = {}
+        new_fills: list[Fill] = []
+        positions: dict[tuple[int, bool, bool, str, str], Position] = {}
+        for fill_id, f in fill_ids.items():
+            if fill_id in existing or f.qty_1e8 <= 0:
+                continue
+            order = orders[f.order_pk]
+            node = order.node
+            order.filled_qty_1e8 += f.qty_1e8
+            order.leaves_qty_1e8 = max(0, order.qty_1e8 - order.filled_qty_1e8)
+            node.filled_qty_1e8 += f.qty_1e8
+            node.filled_notional_raw = Decimal(int(node.filled_notional_raw) + f.price_1e9 * f.qty_1e8)
+            node.fees_1e9 += f.fee_1e9
+            touched_nodes[node.pk] = node
+            new_fills.append(
+                Fill(
+                    fill_id=fill_id,
+                    order=order,
+                    client_id=order.client_id,
+                    is_sandbox=order.is_sandbox,
+                    paper=order.paper,
+                    node_order_id=f"graph:{order.graph.graph_id}:{node.node_id}:{order.seq}",
+                    venue=order.venue,
+                    symbol=order.symbol,
+                    side=order.side,
+                    price_1e9=f.price_1e9,
+                    qty_1e8=f.qty_1e8,
+                    fee_1e9=f.fee_1e9,
+                    liquidity=f.liquidity,
+                    ts_ns=f.ts_ns,
+                )
+            )
+            key = (order.client_id, order.is_sandbox, order.paper, order.venue, order.symbol)
+            pos = positions.get(key)
+            if pos is None:
+                pos, _ = Position.objects.select_for_update().get_or_create(
+                    client_id=order.client_id,
+                    is_sandbox=order.is_sandbox,
+                    paper=order.paper,
+                    venue=order.venue,
+                    symbol=order.symbol,
+                )
+                positions[key] = pos
+            _position_apply(pos, order.side, f.price_1e9, f.qty_1e8, f.fee_1e9)
+        Fill.objects.bulk_create(new_fills)
+        result.fills_recorded = len(new_fills)
+        for pos in positions.values():
+            pos.save()
+
+        for order in orders.values():
+            if order.leaves_qty_1e8 == 0 and order.status not in (OrderStatus.FILLED, OrderStatus.REJECTED):
+                order.status = OrderStatus.FILLED
+        for u in updates:
+            order = orders.get(u.order_pk)
+            if order is None or order.status in (
+                OrderStatus.FILLED,
+                OrderStatus.CANCELLED,
+                OrderStatus.REJECTED,
+            ):
+                continue
+            if u.status == OrderStatus.WORKING:
+                order.status = OrderStatus.WORKING
+                order.dormant = u.dormant
+            elif u.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+                order.status = u.status
+                order.reject_reason = u.reason[:200]
+            touched_nodes.setdefault(order.node.pk, order.node)
+        for order in orders.values():
+            order.save(
+                update_fields=[
+                    "status",
+                    "dormant",
+                    "reject_reason",
+                    "filled_qty_1e8",
+                    "leaves_qty_1e8",
+                    "updated_at",
+                ]
+            )
+
+        graphs: dict[int, Graph] = {}
+        for order in orders.values():
+            node = order.node
+            if node.pk not in touched_nodes:
+                continue
+            Node.objects.filter(pk=node.pk).update(
+                filled_qty_1e8=node.filled_qty_1e8,
+                filled_notional_raw=node.filled_notional_raw,
+                fees_1e9=node.fees_1e9,
+            )
+            if node.status == NodeStatus.WORKING:
+                if order.status == OrderStatus.FILLED:
+                    node_transition(node, to=NodeStatus.FILLED)
+                elif order.status == OrderStatus.CANCELLED:
+                    node_transition(node, to=NodeStatus.CANCELLED, reason=order.reject_reason or "cancelled")
+                elif order.status == OrderStatus.REJECTED:
+                    node_transition(node, to=NodeStatus.REJECTED, reason=order.reject_reason)
+            graphs[order.graph.pk] = order.graph
+
+        for graph_pk in sorted(graphs):
+            result.orders_created += _advance(locked[graph_pk], nudge=nudge)
+        if nudge:
+            nudge_edges_on_commit(venues=nudge, is_sandbox=paper)
+    return result
+
+
+def _advance(graph: Graph, *, nudge: set[str]) -> int:
+    """Fire triggers, activate children whose parents all fired, cancel children that can no
+    longer fire, and settle the graph's status. Returns how many orders it created."""
+    created = 0
+    nodes = {n.pk: n for n in Node.objects.select_for_update().filter(graph=graph).order_by("pk")}
+    edges = list(GraphEdge.objects.select_for_update().filter(graph=graph))
+    changed = True
+    while changed:
+        changed = False
+        for e in edges:
+            parent = nodes[e.parent_id]
+            if e.fired:
+                continue
+            fires = (
+                parent.status == NodeStatus.FILLED
+                if e.trigger == Trigger.COMPLETED
+                else parent.filled_qty_1e8 > 0
+            )
+            if fires:
+                e.fired = True
+                GraphEdge.objects.filter(pk=e.pk).update(fired=True)
+                changed = True
+        for child in nodes.values():
+            if child.status != NodeStatus.PENDING:
+                continue
+            incoming = [e for e in edges if e.child_id == child.pk]
+            if not incoming:
+                continue
+            if graph.status == GraphStatus.ACTIVE and all(e.fired for e in incoming):
+                parents = ", ".join(nodes[e.parent_id].node_id for e in incoming)
+                _activate(child, graph, f"triggered by {parents}")
+                nudge.add(child.venue)
+                created += 1
+                changed = True
+            elif any(not e.fired and nodes[e.parent_id].status in NODE_DONE for e in incoming):
+                dead = next(
+                    nodes[e.parent_id]
+                    for e in incoming
+                    if not e.fired and nodes[e.parent_id].status in NODE_DONE
+                )
+                node_transition(
+                    child, to=NodeStatus.CANCELLED, reason=f"parent {dead.node_id} ended {dead.status}"
+                )
+                changed = True
+    if graph.status not in GRAPH_DONE:
+        statuses = [n.status for n in nodes.values()]
+        if NodeStatus.REJECTED in statuses:
+            rejected = next(n for n in nodes.values() if n.status == NodeStatus.REJECTED)
+            graph_transition(
+                graph, to=GraphStatus.FAILED, reason=f"node {rejected.node_id} rejected: {rejected.reason}"
+            )
+            _wind_down(graph, reason=f"graph failed (node {rejected.node_id} rejected)")
+        elif all(s in NODE_DONE for s in statuses):
+            done = (
+                GraphStatus.COMPLETED
+                if all(s == NodeStatus.FILLED for s in statuses)
+                else GraphStatus.CANCELLED
+            )
+            graph_transition(graph, to=done, reason="every node is done")
+    return created
+
+
+__all__ = [
+    "FillReport",
+    "NoLiveConnector",
+    "OrderUpdate",
+    "Submitted",
+    "graph_cancel",
+    "graph_submit",
+    "graph_validate",
+    "orders_report",
+]
