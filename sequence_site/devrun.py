@@ -74,6 +74,8 @@ def main() -> int:
     var_dir = Path(env.get("SEQUENCE_VAR_DIR", BASE_DIR / "var"))
     var_dir.mkdir(parents=True, exist_ok=True)
     port = env.get("PORT", "8000")
+    # Hosted strategies call the API at SEQUENCE_API_URL: on one machine, that is this server.
+    env.setdefault("SEQUENCE_PUBLIC_API_URL", f"http://{env.get('HOST', '127.0.0.1')}:{port}")
 
     redis_process = None
     if not env.get("REDIS_URL"):
