@@ -61,7 +61,7 @@ def _id(value: str) -> str:
     return urllib.parse.quote(value.strip(), safe="")
 
 
-def _confirm(args: argparse.Namespace, question: str) -> bool:
+def confirm(args: argparse.Namespace, question: str) -> bool:
     """Ask on a terminal; --yes, or no terminal (a script, a pipe), goes ahead."""
     if getattr(args, "yes", False) or not sys.stdin.isatty():
         return True
@@ -299,7 +299,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_undeploy(args: argparse.Namespace) -> int:
     client = _client(args)
     where = f" on {args.venue}" if args.venue else ""
-    if not _confirm(
+    if not confirm(
         args,
         f"Undeploy the algo on {args.symbol}{where}? It stops at once and its logs, traces and metrics "
         "are deleted. This cannot be undone.",
@@ -585,7 +585,7 @@ def cmd_deployments_stop(args: argparse.Namespace) -> int:
 
 def cmd_deployments_delete(args: argparse.Namespace) -> int:
     client = _client(args)
-    if not _confirm(
+    if not confirm(
         args,
         f"Delete deployment {args.id}? It stops on every edge and its logs, traces and metrics are "
         "deleted. This cannot be undone.",

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sequence_markets.cli_algo import confirm
 from sequence_markets.client import Sequence, SequenceError
 from sequence_markets.config import Config, key_mode
 from sequence_markets.strategy_config import FILENAME, StrategyConfigError, load_strategy_config
@@ -307,6 +308,10 @@ def _action(args: argparse.Namespace, verb: str) -> int:
     client = _client(args)
     strategy = _find(client, args.strategy)
     if verb == "delete":
+        question = f"Delete {strategy['name']}: its artifact, runs and logs? This cannot be undone."
+        if not confirm(args, question):
+            print("Nothing deleted.", file=sys.stderr)
+            return 1
         data = client.request("DELETE", f"/strategies/{strategy['strategy_id']}")
         _emit(
             args,
@@ -500,6 +505,8 @@ def add_strategy_commands(sub: argparse._SubParsersAction, common: argparse.Argu
     ]:
         parser = commands.add_parser(verb, parents=[common], help=text)
         parser.add_argument("strategy", metavar="NAME", help="name or strategy_id")
+        if verb == "delete":
+            parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
         parser.set_defaults(func=_guard(func))
 
     logs = commands.add_parser("logs", parents=[common], help="print (or --follow) a run's output")
