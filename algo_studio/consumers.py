@@ -22,43 +22,18 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from algo_studio import selectors
 from edges.services import log_event, logs_group
 from sequence_site.errors import DomainError
-from sequence_site.middleware import SESSION_MODE_KEY
 from sequence_site.scope import Scope
-from sequence_site.selectors import client_for_user
-from sequence_site.services import api_key_authenticate
 from sequence_site.symbols import Symbol
+from sequence_site.ws_auth import scope_from_handshake
 
 MAX_BACKLOG = 1000
-
-
-@database_sync_to_async
-def _scope_from(handshake: dict[str, Any]) -> Scope | None:
-    headers = dict(handshake.get("headers") or [])
-    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        try:
-            return api_key_authenticate(token=token.strip())
-        except DomainError:
-            return None
-    user = handshake.get("user")
-    if user is None or not user.is_authenticated:
-        return None
-    client = client_for_user(user=user)
-    if client is None:
-        return None
-    session = handshake.get("session")
-    is_sandbox = (session.get(SESSION_MODE_KEY, "test") if session is not None else "test") != "live"
-    return Scope(client=client, is_sandbox=is_sandbox)
 
 
 class DeploymentLogConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
 
     async def connect(self) -> None:
-        scope = await _scope_from(self.scope)
+        scope = await database_sync_to_async(scope_from_handshake)(self.scope)
         if scope is None:
             await self.close(code=4401)
             return

@@ -17,37 +17,12 @@ from backtests import selectors
 from backtests.lifecycle import FINAL
 from backtests.services import progress_group
 from sequence_site.errors import DomainError
-from sequence_site.middleware import SESSION_MODE_KEY
-from sequence_site.scope import Scope
-from sequence_site.selectors import client_for_user
-from sequence_site.services import api_key_authenticate
-
-
-def _scope_from(handshake: dict[str, Any]) -> Scope | None:
-    headers = dict(handshake.get("headers") or [])
-    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        try:
-            return api_key_authenticate(token=token.strip())
-        except DomainError:
-            return None
-    user = handshake.get("user")
-    if user is None or not user.is_authenticated:
-        return None
-    client = client_for_user(user=user)
-    if client is None:
-        return None
-    session = handshake.get("session")
-    is_sandbox = (session.get(SESSION_MODE_KEY, "test") if session is not None else "test") != "live"
-    return Scope(client=client, is_sandbox=is_sandbox)
+from sequence_site.ws_auth import scope_from_handshake
 
 
 @database_sync_to_async
 def _status(handshake: dict[str, Any], job_id: str) -> dict[str, Any] | None:
-    scope = _scope_from(handshake)
+    scope = scope_from_handshake(handshake)
     if scope is None:
         return None
     try:

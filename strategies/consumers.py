@@ -28,11 +28,9 @@ from uuid import UUID
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from sequence_site.errors import AuthenticationFailed, DomainError
-from sequence_site.middleware import SESSION_MODE_KEY
+from sequence_site.errors import DomainError
 from sequence_site.scope import Scope
-from sequence_site.selectors import client_for_user
-from sequence_site.services import api_key_authenticate
+from sequence_site.ws_auth import scope_from_handshake
 from strategies import selectors, services
 from strategies.models import Strategy, StrategyRun
 from strategies.schemas import LogLineOut
@@ -115,24 +113,7 @@ class StrategyLogConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=close_code)
 
     def _authenticate(self) -> Scope | None:
-        for name, value in self.scope.get("headers", []):
-            if name == b"authorization":
-                scheme, _, token = value.decode("latin1").strip().partition(" ")
-                if scheme.lower() != "bearer":
-                    return None
-                try:
-                    return api_key_authenticate(token=token.strip())
-                except AuthenticationFailed:
-                    return None
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            return None
-        client = client_for_user(user=user)
-        if client is None:
-            return None
-        session = self.scope.get("session")
-        mode = session.get(SESSION_MODE_KEY, "test") if session is not None else "test"
-        return Scope(client=client, is_sandbox=mode != "live")
+        return scope_from_handshake(self.scope)
 
     def _resolve(self, scope: Scope, strategy_id: str, run_id: str | None) -> tuple[UUID, str | None]:
         strategy = selectors.strategy_get(scope=scope, strategy_id=strategy_id)

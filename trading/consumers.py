@@ -29,7 +29,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from sequence_site.errors import DomainError
 from sequence_site.scope import Scope
-from sequence_site.services import api_key_authenticate
+from sequence_site.ws_auth import scope_from_handshake
 from trading import selectors
 from trading.stream import price_data, price_group
 
@@ -40,15 +40,7 @@ PREFIX = "prices:"
 
 @database_sync_to_async
 def _authenticate(handshake: dict[str, Any]) -> Scope | None:
-    headers = dict(handshake.get("headers") or [])
-    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    try:
-        return api_key_authenticate(token=token.strip())
-    except DomainError:
-        return None
+    return scope_from_handshake(handshake, allow_session=False)
 
 
 class PriceStreamConsumer(AsyncJsonWebsocketConsumer):
