@@ -4,6 +4,8 @@ and deployments."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -99,15 +101,28 @@ def _session_worker(django_db_setup, django_db_blocker) -> Iterator[Any]:
             pool="solo",
             perform_ping_check=False,
             loglevel="WARNING",
-            shutdown_timeout=30,
+            shutdown_timeout=120,
         ) as worker,
     ):
         yield worker
 
 
 @pytest.fixture
-def celery_worker(transactional_db, _session_worker, market_data) -> Any:
-    return _session_worker
+def celery_worker(transactional_db, _session_worker, market_data) -> Iterator[Any]:
+    yield _session_worker
+    # Leave the worker idle for the next test (and for the end of the session): cancel what is
+    # still queued or running, and wait for the job in hand to notice, before the tables are flushed.
+    from celery.worker import state as worker_state
+
+    from backtests.models import BacktestJob
+    from backtests.services import backtest_cancel
+
+    for job in BacktestJob.objects.filter(status__in=["queued", "running"]):
+        with contextlib.suppress(Exception):
+            backtest_cancel(job=job)
+    deadline = time.monotonic() + 60
+    while worker_state.active_requests and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -169,6 +169,9 @@ class Follower:
         self.process = subprocess.Popen(
             [SEQUENCE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             stdin=subprocess.DEVNULL,
+            # As at a terminal: a shell starting background jobs (CI may) leaves SIGINT ignored, and
+            # Python then never turns Ctrl-C into KeyboardInterrupt.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
         self.out: queue.Queue[str] = queue.Queue()
         self.err: queue.Queue[str] = queue.Queue()
