@@ -12,6 +12,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from edges.models import Edge
 from edges.venues.instruments import (
     PREDICTION_VENUES,
     PRICE_SCALE,
@@ -130,7 +131,19 @@ def resolve_symbol(symbol: str, venue: str | None = None) -> tuple[Instrument, .
 
 
 def raw_quotes(*, is_sandbox: bool, instruments: tuple[Instrument, ...]) -> list[dict[str, Any]]:
-    """The edges' latest books (quote_payload dicts) for these instruments; missing ones skipped."""
+    """The edges' latest books (quote_payload dicts) for these instruments; missing ones skipped.
+
+    Only venues whose edge is connected count: a dead edge's last book stays in Redis, and nobody
+    should trade on it. (A book's own age says nothing: a quiet market's book can be old and true.)
+    """
+    live_venues = set(
+        Edge.objects.connected()
+        .filter(is_sandbox=is_sandbox, venue__in={i.venue for i in instruments})
+        .values_list("venue", flat=True)
+    )
+    instruments = tuple(i for i in instruments if i.venue in live_venues)
+    if not instruments:
+        return []
     fields = [f"{i.venue}:{i.symbol}" for i in instruments]
     try:
         values = _redis().hmget(quotes_key(is_sandbox=is_sandbox), fields)
@@ -147,7 +160,8 @@ def quote_get(*, scope: Scope, symbol: str, depth: int = 5, venue: str | None = 
     if not books:
         mode = "sandbox" if scope.is_sandbox else "live"
         raise Unavailable(
-            f"no {mode} quote for {symbol}: no {'/'.join(i.venue for i in instruments)} edge has published it"
+            f"no {mode} quote for {symbol}: no connected {'/'.join(i.venue for i in instruments)} edge "
+            "has published it"
         )
     best_bid = max((b for b in books if b["bid_px_1e9"]), key=lambda b: b["bid_px_1e9"], default=None)
     best_ask = min((b for b in books if b["ask_px_1e9"]), key=lambda b: b["ask_px_1e9"], default=None)

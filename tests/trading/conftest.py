@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
+from django.utils import timezone
 
 from edges import services as edge_services
 from edges.models import Edge
@@ -60,8 +61,9 @@ def quote_payload(
 
 
 @pytest.fixture
-def publish_quote() -> Callable[..., dict[str, Any]]:
-    """Write a book into the edges' quote hash, as an edge would."""
+def publish_quote(db) -> Callable[..., dict[str, Any]]:
+    """Write a book into the edges' quote hash, as an edge would (a publishing edge is connected:
+    its registry row gets a fresh heartbeat)."""
     client = redis.Redis.from_url(settings.REDIS_URL)
 
     def publish(
@@ -73,6 +75,15 @@ def publish_quote() -> Callable[..., dict[str, Any]]:
         sandbox: bool = True,
     ) -> dict[str, Any]:
         payload = quote_payload(venue, get_instrument(venue, symbol).symbol, bids, asks)
+        Edge.objects.update_or_create(
+            edge_id=f"venue-edge-{venue}",
+            is_sandbox=sandbox,
+            defaults={
+                "venue": venue,
+                "algo_capable": venue in ("kraken", "coinbase"),
+                "last_heartbeat": timezone.now(),
+            },
+        )
         client.hset(quotes_key(is_sandbox=sandbox), f"{venue}:{payload['symbol']}", json.dumps(payload))
         return payload
 

@@ -69,3 +69,20 @@ def test_bad_quote_queries(api, query, status, text):
 def test_no_edge_published_is_503(api):
     status, body = api.get(f"/v1/quotes?symbol={OKC}")
     assert status == 503 and body["error"] == "unavailable" and "kalshi" in body["message"]
+
+
+def test_a_disconnected_edge_s_last_book_is_not_served(api, publish_quote):
+    """A dead edge's book stays in Redis; nobody may trade on it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from edges.models import Edge
+
+    publish_quote("kalshi", OKC, [("0.32", "800")], [("0.34", "700")])
+    assert api.get(f"/v1/quotes?symbol={OKC}")[0] == 200
+    Edge.objects.filter(venue="kalshi", is_sandbox=True).update(
+        last_heartbeat=timezone.now() - timedelta(minutes=1)
+    )
+    status, body = api.get(f"/v1/quotes?symbol={OKC}")
+    assert status == 503 and "no connected kalshi edge" in body["message"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
@@ -33,7 +34,7 @@ async def test_a_bad_or_missing_key_is_refused(sandbox_key):
 
 @pytest.mark.django_db(transaction=True)
 async def test_welcome_ack_snapshot_updates_unsubscribe(sandbox_key, publish_quote):
-    book = publish_quote("kalshi", OKC, [("0.32", "800")], [("0.34", "700")])
+    book = await sync_to_async(publish_quote)("kalshi", OKC, [("0.32", "800")], [("0.34", "700")])
     ws = communicator(sandbox_key.plaintext)
     connected, _ = await ws.connect()
     assert connected
