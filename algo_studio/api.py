@@ -107,11 +107,6 @@ def deployment_out(deployment: Deployment) -> dict[str, Any]:
     }
 
 
-def _deploy_sentence(result: services.DeployResult, *, running: bool) -> str:
-    pushed = f"deployed (pushed to {result.pushed_to}/{result.capable_edges} capable edges)"
-    return f"{pushed} - running" if running else f"{pushed} - stopped (click Start to begin)"
-
-
 # -- v1: /algos ---------------------------------------------------------------------------------
 
 
@@ -161,7 +156,7 @@ def deploy_algo(request: HttpRequest, body: AlgoDeployIn) -> dict[str, Any]:
     return {
         "symbol": symbol.slash,
         "size_bytes": len(wasm),
-        "status": _deploy_sentence(result, running=body.start_immediately),
+        "status": result.status_sentence(running=body.start_immediately),
         "paused": not body.start_immediately,
         "pushed_to": result.pushed_to,
         "capable_edges": result.capable_edges,

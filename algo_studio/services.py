@@ -48,6 +48,11 @@ class DeployResult:
     capable_edges: int
     redeployed: bool = False
 
+    def status_sentence(self, *, running: bool) -> str:
+        """The spec's deploy status, shown by the API and Algo Studio alike."""
+        pushed = f"deployed (pushed to {self.pushed_to}/{self.capable_edges} capable edges)"
+        return f"{pushed} - running" if running else f"{pushed} - stopped (click Start to begin)"
+
 
 # -- artifacts ----------------------------------------------------------------------------------
 

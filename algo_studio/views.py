@@ -19,7 +19,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from algo_studio import metrics, selectors, services
-from algo_studio.api import _deploy_sentence
 from algo_studio.forms import UploadForm
 from algo_studio.models import Deployment, DeploymentEdge, DeploymentTransition
 from edges.selectors import edge_list
@@ -180,7 +179,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"{symbol}: {_deploy_sentence(result, running=False)}.")
+            messages.success(request, f"{symbol}: {result.status_sentence(running=False)}.")
             return redirect("algo_studio:deployment", deployment_id=result.deployment.deployment_id)
     return _algos_page(request, scope, form, status=400)
 
