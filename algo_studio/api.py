@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Query, Router, Status
 
 from algo_studio import metrics, selectors, services
@@ -39,7 +38,7 @@ from algo_studio.schemas import (
     MetricsOut,
     TracesOut,
 )
-from sequence_site.errors import Conflict, InvalidInput
+from sequence_site.errors import InvalidInput
 from sequence_site.schemas import ErrorOut
 from sequence_site.scope import Scope
 from sequence_site.symbols import Symbol
@@ -202,22 +201,16 @@ def algo_stats(request: HttpRequest, symbol: str) -> dict[str, Any]:
     deployment = selectors.deployment_for_symbol(scope=_scope(request), symbol=symbol)
     canonical = Symbol.parse(symbol).slash
     totals = selectors.stats(deployment, symbol=canonical)
-    started = [
-        row.started_at
-        for row in selectors.edge_rows(deployment, symbol=canonical)
-        if row.started_at and row.effective_status == "running"
-    ]
-    uptime = int((timezone.now() - min(started)).total_seconds()) if started else 0
     return {
         "symbol": canonical,
         "status": selectors.deployment_status(deployment, symbol=canonical),
-        "position": totals.get("position_1e8", 0) / 1e8,
-        "pnl": (totals.get("realized_pnl_1e9", 0) + totals.get("unrealized_pnl_1e9", 0)) / 1e9,
-        "trades": totals.get("trade_count", 0),
-        "orders": totals.get("order_count", 0),
-        "fills": totals.get("fill_count", 0),
-        "rejects": totals.get("reject_count", 0),
-        "uptime_secs": max(uptime, 0),
+        "position": totals["position_1e8"] / 1e8,
+        "pnl": totals["pnl_1e9"] / 1e9,
+        "trades": totals["trade_count"],
+        "orders": totals["order_count"],
+        "fills": totals["fill_count"],
+        "rejects": totals["reject_count"],
+        "uptime_secs": totals["uptime_secs"],
     }
 
 
@@ -225,13 +218,7 @@ def algo_stats(request: HttpRequest, symbol: str) -> dict[str, Any]:
 def delete_algo(request: HttpRequest, symbol: str, venue: str | None = None) -> dict[str, Any]:
     """Stops it at once and removes its logs, traces and metrics. Cannot be undone."""
     scope = _scope(request)
-    deployment = selectors.deployment_for_symbol(scope=scope, symbol=symbol)
-    if len(selectors.deployment_symbols(deployment)) > 1:
-        raise Conflict(
-            f"{Symbol.parse(symbol).slash} is part of the multi-symbol deployment "
-            f"{deployment.deployment_id}: delete it with DELETE /v1/deployments/{{deployment_id}}."
-        )
-    services.deployment_delete(deployment=deployment, venue=venue, actor=_actor(scope))
+    services.algo_delete(scope=scope, symbol=symbol, venue=venue, actor=_actor(scope))
     return {"symbol": Symbol.parse(symbol).slash, "deleted": True}
 
 
@@ -362,7 +349,7 @@ def deployment_traces(
 ) -> dict[str, Any]:
     if not 1 <= limit <= 1000:
         raise InvalidInput("limit must be between 1 and 1000.")
-    if type not in (None, "", "all", "on_book", "on_fill", "on_reject"):
+    if type not in (None, "", "all", *selectors.TRACE_TYPES):
         raise InvalidInput("type must be on_book, on_fill or on_reject (or omitted for all).")
     deployment = selectors.deployment_get(scope=_scope(request), deployment_id=deployment_id)
     rows = selectors.traces(

@@ -128,6 +128,9 @@ class DeploymentEdge(models.Model):
     last_heartbeat = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     position_1e8 = models.BigIntegerField(default=0)
+    # The position's average entry price (0 when flat): with the PnL figures it is what an edge that
+    # restarts (its paper state lives in the process) restores the algo's position from.
+    avg_entry_price_1e9 = models.BigIntegerField(default=0)
     realized_pnl_1e9 = models.BigIntegerField(default=0)
     session_realized_pnl_1e9 = models.BigIntegerField(default=0)
     unrealized_pnl_1e9 = models.BigIntegerField(default=0)
@@ -152,6 +155,11 @@ class DeploymentEdge(models.Model):
         if self.applied_generation < self.generation:
             return EdgeStatus.PENDING
         return self.status
+
+    @property
+    def pnl_1e9(self) -> int:
+        """Total PnL: realized plus unrealized."""
+        return self.realized_pnl_1e9 + self.unrealized_pnl_1e9
 
 
 class DeploymentTransition(models.Model):

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
-from algo_studio.lifecycle import DesiredState, aggregate_status
+from algo_studio.lifecycle import DesiredState, EdgeStatus, aggregate_status
 from algo_studio.models import AlgoLog, AlgoTrace, Bundle, Deployment, DeploymentEdge, DeploymentSymbol
 from sequence_site.errors import NotFound
 from sequence_site.scope import Scope
 from sequence_site.symbols import Symbol
 
 LOG_WINDOW = 100
+# The callbacks an edge records traces for (AlgoTrace.callback_type).
+TRACE_TYPES = ("on_book", "on_fill", "on_reject")
 
 
 def deployments(*, scope: Scope) -> QuerySet[Deployment]:
@@ -49,12 +52,22 @@ def deployment_get(*, scope: Scope, deployment_id: str) -> Deployment:
     return deployment
 
 
+def active_symbol(*, scope: Scope, symbols: Iterable[str]) -> DeploymentSymbol | None:
+    """The first of ``symbols`` (slash form) a live deployment of this client and mode trades, with
+    its ``deployment`` loaded; None when they are all free."""
+    return (
+        DeploymentSymbol.objects.filter(
+            client=scope.client, is_sandbox=scope.is_sandbox, symbol__in=list(symbols), active=True
+        )
+        .select_related("deployment")
+        .first()
+    )
+
+
 def deployment_for_symbol(*, scope: Scope, symbol: str) -> Deployment:
     """The deployment trading ``symbol`` (any spelling) for this client and mode, or 404."""
     canonical = Symbol.parse(symbol).slash
-    row = DeploymentSymbol.objects.filter(
-        client=scope.client, is_sandbox=scope.is_sandbox, symbol=canonical, active=True
-    ).first()
+    row = active_symbol(scope=scope, symbols=[canonical])
     if row is None:
         raise NotFound(f"No algo deployed on {canonical}.")
     return deployments(scope=scope).get(pk=row.deployment_id)
@@ -147,19 +160,26 @@ def bundle_get(*, scope: Scope, bundle_id: str) -> Bundle:
     return bundle
 
 
+STAT_FIELDS = (
+    "position_1e8",
+    "realized_pnl_1e9",
+    "unrealized_pnl_1e9",
+    "pnl_1e9",
+    "order_count",
+    "fill_count",
+    "reject_count",
+    "trade_count",
+    "update_count",
+)
+
+
 def stats(deployment: Deployment, *, symbol: str | None = None) -> dict[str, int]:
-    """Sums over the deployment's edges (optionally one symbol)."""
-    totals: dict[str, int] = defaultdict(int)
-    for row in edge_rows(deployment, symbol=symbol):
-        for name in (
-            "position_1e8",
-            "realized_pnl_1e9",
-            "unrealized_pnl_1e9",
-            "order_count",
-            "fill_count",
-            "reject_count",
-            "trade_count",
-            "update_count",
-        ):
-            totals[name] += getattr(row, name)
-    return dict(totals)
+    """Sums of ``STAT_FIELDS`` over the deployment's edges (optionally one symbol), plus
+    ``uptime_secs``: seconds since the earliest start among its running edges, 0 when none runs."""
+    rows = edge_rows(deployment, symbol=symbol)
+    totals = {name: sum(getattr(row, name) for row in rows) for name in STAT_FIELDS}
+    started = [
+        row.started_at for row in rows if row.started_at and row.effective_status == EdgeStatus.RUNNING
+    ]
+    uptime = int((timezone.now() - min(started)).total_seconds()) if started else 0
+    return {**totals, "uptime_secs": max(uptime, 0)}

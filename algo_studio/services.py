@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from algo_studio import selectors
 from algo_studio.lifecycle import DesiredState, transition
 from algo_studio.models import (
     AlgoLog,
@@ -46,7 +47,6 @@ class DeployResult:
     deployment: Deployment
     pushed_to: int
     capable_edges: int
-    redeployed: bool = False
 
     def status_sentence(self, *, running: bool) -> str:
         """The spec's deploy status, shown by the API and Algo Studio alike."""
@@ -198,15 +198,7 @@ def deployment_create(
     _require_free_symbols(scope, parsed)
     bundle = None
     if bundle_id is not None:
-        bundle = (
-            Bundle.objects.filter(
-                pk=bundle_id, client=scope.client, is_sandbox=scope.is_sandbox, deleted_at__isnull=True
-            )
-            .select_related("artifact")
-            .first()
-        )
-        if bundle is None:
-            raise NotFound(f"Bundle {bundle_id} not found.")
+        bundle = selectors.bundle_get(scope=scope, bundle_id=bundle_id)
         artifact = bundle.artifact
     else:
         assert wasm is not None
@@ -217,7 +209,7 @@ def deployment_create(
             deployment = Deployment.objects.create(
                 client=scope.client,
                 is_sandbox=scope.is_sandbox,
-                name=name,
+                name=_clean_name(name),
                 artifact=artifact,
                 bundle=bundle,
                 venue=venue,
@@ -243,14 +235,13 @@ def deployment_create(
     return DeployResult(deployment=deployment, pushed_to=pushed_to, capable_edges=len(edges))
 
 
+def _clean_name(name: str | None) -> str | None:
+    """A deployment's name without surrounding spaces; None (no name) when nothing is left."""
+    return (name or "").strip() or None
+
+
 def _require_free_symbols(scope: Scope, symbols: list[str]) -> None:
-    taken = (
-        DeploymentSymbol.objects.filter(
-            client=scope.client, is_sandbox=scope.is_sandbox, symbol__in=symbols, active=True
-        )
-        .select_related("deployment")
-        .first()
-    )
+    taken = selectors.active_symbol(scope=scope, symbols=symbols)
     if taken is not None:
         raise Conflict(
             f"{taken.symbol} is already deployed by {taken.deployment.deployment_id}: "
@@ -280,8 +271,8 @@ def algo_deploy(
     """The per-symbol deploy of /v1/algos/deploy: a new deployment of one symbol, or a new version of
     the one-symbol deployment already there (same id, new artifact, edges reload it)."""
     parsed = Symbol.parse(symbol).slash
-    existing = _active_deployment_for_symbol(scope=scope, symbol=parsed)
-    if existing is None:
+    taken = selectors.active_symbol(scope=scope, symbols=[parsed])
+    if taken is None:
         return deployment_create(
             scope=scope,
             symbols=[parsed],
@@ -290,6 +281,7 @@ def algo_deploy(
             start_immediately=start_immediately,
             actor=actor,
         )
+    existing = taken.deployment
     if existing.symbol_rows.count() != 1:
         raise Conflict(
             f"{parsed} belongs to the multi-symbol deployment {existing.deployment_id}: "
@@ -331,18 +323,19 @@ def deployment_redeploy(
         venues |= set(deployment.edge_rows.values_list("edge__venue", flat=True))
         _record(deployment, "redeploy", to_state=desired, venue=venue, edges_notified=pushed_to, actor=actor)
         nudge_edges_on_commit(venues=venues, is_sandbox=deployment.is_sandbox)
-    return DeployResult(deployment=deployment, pushed_to=pushed_to, capable_edges=len(edges), redeployed=True)
+    return DeployResult(deployment=deployment, pushed_to=pushed_to, capable_edges=len(edges))
 
 
-def _active_deployment_for_symbol(*, scope: Scope, symbol: str) -> Deployment | None:
-    row = (
-        DeploymentSymbol.objects.filter(
-            client=scope.client, is_sandbox=scope.is_sandbox, symbol=symbol, active=True
+def algo_delete(*, scope: Scope, symbol: str, venue: str | None = None, actor: str = "") -> bool:
+    """The per-symbol delete of DELETE /v1/algos/{symbol}: only a one-symbol deployment goes this
+    way (409 for a multi-symbol one). Returns what ``deployment_delete`` returns."""
+    deployment = selectors.deployment_for_symbol(scope=scope, symbol=symbol)
+    if len(selectors.deployment_symbols(deployment)) > 1:
+        raise Conflict(
+            f"{Symbol.parse(symbol).slash} is part of the multi-symbol deployment "
+            f"{deployment.deployment_id}: delete it with DELETE /v1/deployments/{{deployment_id}}."
         )
-        .select_related("deployment")
-        .first()
-    )
-    return row.deployment if row else None
+    return deployment_delete(deployment=deployment, venue=venue, actor=actor)
 
 
 # -- lifecycle ----------------------------------------------------------------------------------
@@ -406,6 +399,8 @@ def deployment_stop(
 
 
 def deployment_rename(*, deployment: Deployment, name: str | None, actor: str = "") -> Deployment:
+    """Blank or all-space ``name`` clears it."""
+    name = _clean_name(name)
     if name is not None and len(name) > 200:
         raise InvalidInput("A deployment name is at most 200 characters.")
     with transaction.atomic():
@@ -427,9 +422,7 @@ def deployment_delete(*, deployment: Deployment, venue: str | None = None, actor
         # Edges lock the deployment row while storing a log batch: holding it here means no batch
         # lands between removing the logs and committing (see edges.services.edge_logs_flush).
         Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
-        rows = deployment.edge_rows.filter(removed=False)
-        if venue:
-            rows = rows.filter(edge__venue=venue)
+        rows = _target_rows(deployment, venue=venue)
         venues = set(rows.values_list("edge__venue", flat=True))
         rows.update(removed=True, desired_state=DesiredState.STOPPED, generation=F("generation") + 1)
         whole = venue is None or not deployment.edge_rows.filter(removed=False).exists()

@@ -27,7 +27,6 @@ from sequence_site.errors import DomainError, NotFound
 from sequence_site.scope import Scope
 from sequence_site.symbols import Symbol
 
-TRACE_TYPES = ("on_book", "on_fill", "on_reject")
 # The charts' default window and bucket: 15 minutes in 5-second points (180 points per series).
 CHART_WINDOW = timedelta(minutes=15)
 CHART_INTERVAL = "5s"
@@ -74,7 +73,6 @@ def _latency(ns: int) -> str:
 
 
 def _edge_view(row: DeploymentEdge, now: Any) -> dict[str, Any]:
-    pnl = (row.realized_pnl_1e9 + row.unrealized_pnl_1e9) / 1e9
     return {
         "edge_id": row.edge.edge_id,
         "venue": row.edge.venue,
@@ -84,7 +82,7 @@ def _edge_view(row: DeploymentEdge, now: Any) -> dict[str, Any]:
         "edge_connected": row.edge.is_connected,
         "heartbeat_age": _age(row.last_heartbeat, now),
         "position": row.position_1e8 / 1e8,
-        "pnl": pnl,
+        "pnl": row.pnl_1e9 / 1e9,
         "realized": row.realized_pnl_1e9 / 1e9,
         "unrealized": row.unrealized_pnl_1e9 / 1e9,
         "latency": _latency(row.callback_latency_ns),
@@ -108,12 +106,12 @@ def _deployment_view(deployment: Deployment, now: Any) -> dict[str, Any]:
         "edges": [_edge_view(row, now) for row in rows],
         "edge_ids": sorted({row.edge.edge_id for row in rows}),
         "venues": sorted({row.edge.venue for row in rows}),
-        "position": totals.get("position_1e8", 0) / 1e8,
-        "pnl": (totals.get("realized_pnl_1e9", 0) + totals.get("unrealized_pnl_1e9", 0)) / 1e9,
-        "fills": totals.get("fill_count", 0),
-        "orders": totals.get("order_count", 0),
-        "rejects": totals.get("reject_count", 0),
-        "updates": totals.get("update_count", 0),
+        "position": totals["position_1e8"] / 1e8,
+        "pnl": totals["pnl_1e9"] / 1e9,
+        "fills": totals["fill_count"],
+        "orders": totals["order_count"],
+        "rejects": totals["reject_count"],
+        "updates": totals["update_count"],
     }
 
 
@@ -213,7 +211,7 @@ def deployment_detail(request: HttpRequest, deployment_id: str) -> HttpResponse:
         {
             "d": view,
             "transitions": _transitions(deployment),
-            "trace_types": TRACE_TYPES,
+            "trace_types": selectors.TRACE_TYPES,
             "chart_window_minutes": int(CHART_WINDOW.total_seconds() // 60),
         },
     )
@@ -264,8 +262,9 @@ def _act(request: HttpRequest, deployment_id: str, action: str) -> HttpResponse:
                 return _after(request, reverse("algo_studio:algos"))
             messages.success(request, f"Removed from {venue}: stopped there, its logs there deleted.")
         elif action == "rename":
-            name = (request.POST.get("name") or "").strip() or None
-            services.deployment_rename(deployment=deployment, name=name, actor=_actor(request))
+            services.deployment_rename(
+                deployment=deployment, name=request.POST.get("name"), actor=_actor(request)
+            )
             messages.success(request, "Renamed.")
     except DomainError as exc:
         messages.error(request, exc.message)
@@ -322,7 +321,7 @@ def deployment_rename(request: HttpRequest, deployment_id: str) -> HttpResponse:
 def deployment_traces(request: HttpRequest, deployment_id: str) -> HttpResponse:
     deployment = _deployment(request, deployment_id)
     callback_type = request.GET.get("type") or None
-    if callback_type not in (None, *TRACE_TYPES):
+    if callback_type not in (None, *selectors.TRACE_TYPES):
         callback_type = None
     rows = selectors.traces(deployment=deployment, callback_type=callback_type, limit=50)
     return render(request, "algo_studio/_traces.html", {"traces": [_trace_view(t) for t in rows]})

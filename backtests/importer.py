@@ -24,7 +24,6 @@ from backtests.store import COLUMNS, DEPTH, SCHEMA
 from edges.venues.instruments import to_price_1e9, to_qty_1e8
 
 REQUIRED = ("timestamp", "bid_px", "bid_qty", "ask_px", "ask_qty")
-TRADE_COLUMNS = ("trade_px", "trade_qty", "trade_side")
 
 
 class ImportError_(ValueError):

@@ -1,7 +1,8 @@
 """The backtest job state machine: the states, one table of allowed transitions, one ``transition()``.
 
     queued ──▶ running ──▶ completed
-       │          ├──────▶ failed      (error says why: the algo trapped at event N, bad data, ...)
+       │          ├──────▶ failed      (error says why: the algo trapped at event N, bad data,
+       │          │                     the worker stopped heartbeating (the janitor), ...)
        │          └──────▶ cancelled   (a user cancelled it while it ran)
        ├──────────────────▶ cancelled  (cancelled before a worker took it)
        └──────────────────▶ failed     (could not start: the artifact no longer loads)

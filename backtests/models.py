@@ -41,6 +41,10 @@ class BacktestJob(models.Model):
     error = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Refreshed by the worker with every progress write (and while it prepares the data): a running
+    # job whose heartbeat is older than BACKTEST_HEARTBEAT_TIMEOUT_SECONDS lost its worker, and the
+    # janitor fails it (services.backtest_janitor).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     # Wall-clock figures of the run (not part of the results, which must not vary run to run).
@@ -50,7 +54,10 @@ class BacktestJob(models.Model):
     results_json = models.TextField(null=True, blank=True)  # canonical JSON, sorted keys; set on completion
 
     class Meta:
-        indexes = [models.Index(fields=["client", "is_sandbox", "-created_at"])]
+        indexes = [
+            models.Index(fields=["client", "is_sandbox", "-created_at"]),
+            models.Index(fields=["status", "heartbeat_at"], name="backtestjob_heartbeat"),
+        ]
 
     def __str__(self) -> str:
         return self.id

@@ -1,24 +1,29 @@
 """The replay loop: market history from the store through a deployment's WASM algo. No Django.
 
-One code path with the edges: each symbol's algo runs in an ``edges.dispatch.AlgoSlot`` (the edge's
-host and dispatch) against a ``MatchingEngine`` (the simulated venue's paper matching), and every
-event goes through exactly what the edge does with a book update — the engine matches resting
-orders first (fills to ``slot.on_venue_fill``), then ``slot.on_book`` calls the algo.
+One code path with the edges: each symbol's algo runs in an ``edges.dispatch.AlgoSlot``, whose
+``AlgoCore`` (edges/core: the algo linked with seqcore, the paper matching, positions and dispatch
+in wasm) is exactly what an edge runs for a book update.
 
-Determinism: event time only (no wall clock reaches the results), the engines' fill-at-touch draws
-seeded from the job's seed, simulated days seeded from it too, Python's ``random`` with string seeds
-(SHA-512 based, independent of PYTHONHASHSEED), and results serialised with sorted keys. Callback
-latencies are measured by the slot but kept out of the results.
+Speed: each symbol's day of Parquet columns is copied straight into its core's input buffer in
+chunks (no Python objects per event) and ``core_run`` loops over them in wasm, keeping the equity,
+its peak, the drawdown and the hourly curve itself. Several symbols are interleaved by time: each
+run of consecutive events of one symbol is one ``core_run`` of that symbol's core, given the other
+symbols' PnL as part of its capital, so the equity it keeps is the portfolio's. Python sees only
+the fill/reject records (until the trade list and the log sample are full, then only counters)
+and the callbacks the core traces.
 
-Speed: a day's columns are turned into Python lists once (pyarrow ``to_pylist``), snapshots are
-built with ``object.__new__`` and plain attribute stores, and the depth beyond the touch is only
-materialised when the algo or the engine asks for it.
+Determinism: event time only (no wall clock reaches the results), the fill-at-touch draws seeded
+from the job's seed (Python's Mersenne Twister, reproduced in the core), simulated days seeded
+from it too, and results serialised with sorted keys. Callback latencies are kept out of the
+results.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,12 +34,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from backtests.store import DEPTH, DayData, MarketDataStore, day_bounds_ns
-from edges.dispatch import AlgoSlot, SlotState
-from edges.runtime import CompiledAlgo, load_module
-from edges.venues.accounting import PositionBook
+from edges.core.instance import (
+    C_CAPITAL,
+    C_CURVE_STEP,
+    C_EVENTS_OFF,
+    S_EQUITY,
+    S_LOGLINES,
+    S_MAXDD_BITS,
+    S_NCURVE,
+    S_NEXT_SAMPLE,
+    S_PAUSE,
+    S_PEAK,
+    S_ROUND_TRIPS,
+    S_WINS,
+)
+from edges.dispatch import SELF_TRADING_REASON, AlgoSlot, SlotState
+from edges.runtime import AlgoTrap, CompiledAlgo, load_module
 from edges.venues.instruments import Instrument
-from edges.venues.matching import Fill, MatchingEngine, SubmitResult
-from edges.venues.simulator import BookSnapshot
 
 __all__ = [
     "MAX_TRADES",
@@ -44,6 +60,12 @@ __all__ = [
     "Replay",
     "results_json",
 ]
+
+# The core's run() input columns, in its order: ts, then per level bid px/qty, ask px/qty.
+_RUN_COLUMNS = (
+    "ts_ns",
+    *(f"{s}_{f}_{k}" for k in range(DEPTH) for s in ("bid", "ask") for f in ("px", "qty")),
+)
 
 MAX_TRADES = 5_000  # executions listed in the results (the metrics count all of them)
 MAX_TRACES = 100  # sampled callbacks kept, spread evenly over the run
@@ -91,100 +113,21 @@ class ReplaySpec:
         return list(iter_days(self.first_day, self.last_day))
 
 
-class _DepthSnap(BookSnapshot):
-    """A BookSnapshot whose levels beyond the touch are read from the day's columns on demand."""
-
-    __slots__ = ("_i", "_day")
-
-    @property
-    def bids(self) -> tuple[tuple[int, int], ...]:
-        try:
-            return self._bids
-        except AttributeError:
-            pass
-        levels = self._day.levels(0, self._i, self.bid_px, self.bid_qty)
-        self._bids = levels
-        return levels
-
-    @property
-    def asks(self) -> tuple[tuple[int, int], ...]:
-        try:
-            return self._asks
-        except AttributeError:
-            pass
-        levels = self._day.levels(1, self._i, self.ask_px, self.ask_qty)
-        self._asks = levels
-        return levels
-
-
-class _DayColumns:
-    """One day's events of one symbol as Python lists; depth columns converted on first use."""
-
-    __slots__ = ("table", "ts", "bp", "bq", "ap", "aq", "_depth")
-
-    def __init__(self, table: pa.Table) -> None:
-        self.table = table
-        col = self._col
-        self.ts, self.bp, self.bq = col("ts_ns"), col("bid_px_0"), col("bid_qty_0")
-        self.ap, self.aq = col("ask_px_0"), col("ask_qty_0")
-        self._depth: tuple[list[tuple[list[int], list[int]]], list[tuple[list[int], list[int]]]] | None = None
-
-    def _col(self, name: str) -> list[int]:
-        return self.table.column(name).combine_chunks().to_pylist()
-
-    def levels(self, side: int, i: int, px: int, qty: int) -> tuple[tuple[int, int], ...]:
-        if not px:
-            return ()
-        depth = self._depth
-        if depth is None:
-            col = self._col
-            depth = self._depth = (
-                [(col(f"bid_px_{k}"), col(f"bid_qty_{k}")) for k in range(1, DEPTH)],
-                [(col(f"ask_px_{k}"), col(f"ask_qty_{k}")) for k in range(1, DEPTH)],
-            )
-        out = [(px, qty)]
-        for pxs, qtys in depth[side]:
-            p = pxs[i]
-            if not p:
-                break
-            out.append((p, qtys[i]))
-        return tuple(out)
-
-
-class _Engine(MatchingEngine):
-    """The paper matching engine, also noting the immediate (taker) fills of ``submit`` so the
-    replay sees every execution in order (resting fills it gets from ``on_book`` itself)."""
-
-    __slots__ = ("executions",)
-
-    def __init__(self, instrument: Instrument, **kwargs: Any) -> None:
-        super().__init__(instrument, **kwargs)
-        self.executions: list[Fill] = []
-
-    def submit(self, side: int, price_1e9: int, qty_1e8: int, ts_ns: int, order_id: int) -> SubmitResult:
-        result = super().submit(side, price_1e9, qty_1e8, ts_ns, order_id)
-        if result.fills:
-            self.executions.extend(result.fills)
-        return result
-
-
 class _Venue:
-    """The VenuePort AlgoSlot needs: one engine per symbol, fill draws seeded from the job's seed."""
+    """The VenuePort AlgoSlot needs: instruments, and fill draws seeded from the job's seed."""
 
     def __init__(self, spec: ReplaySpec) -> None:
         self._spec = spec
         self._by_symbol = {inst.symbol: inst for inst in spec.instruments}
-        self.engines: dict[str, _Engine] = {}
 
-    def engine(self, symbol: str, *, account: str) -> _Engine:
-        eng = self.engines.get(symbol)
-        if eng is None:
-            eng = self.engines[symbol] = _Engine(
-                self._by_symbol[symbol],
-                rng_seed=f"backtest|{self._spec.seed}|{symbol}",
-                fill_prob_at_touch=self._spec.fill_prob_at_touch,
-            )
-        return eng
+    def instrument(self, symbol: str) -> Instrument:
+        return self._by_symbol[symbol]
+
+    def engine_settings(self, symbol: str, *, account: str) -> dict[str, Any]:
+        return {
+            "rng_seed": f"backtest|{self._spec.seed}|{symbol}",
+            "fill_prob_at_touch": self._spec.fill_prob_at_touch,
+        }
 
 
 class _Sink:
@@ -217,51 +160,36 @@ class _Sink:
 
 @dataclass
 class _Accounts:
-    """Executions, round trips and the equity path (for drawdown, the curve and Sharpe)."""
+    """The trade list (the first MAX_TRADES executions), the equity path and its drawdown."""
 
     capital_1e9: int
-    books: dict[str, PositionBook] = field(default_factory=dict)
     trades: list[dict[str, Any]] = field(default_factory=list)
-    round_trip_pnl: dict[str, int] = field(default_factory=dict)
-    wins: int = 0
-    round_trips: int = 0
     peak_1e9: int = 0
     max_dd: float = 0.0
     curve: list[tuple[int, int]] = field(default_factory=list)
 
-    def execution(self, symbol: str, fill: Fill) -> None:
-        book = self.books.get(symbol)
-        if book is None:
-            book = self.books[symbol] = PositionBook(algo="backtest", symbol=symbol)
-        before = book.position_1e8
-        gross = book.apply_fill(fill)
-        net = gross - fill.fee_1e9
-        # A round trip is open from flat until flat again (or through zero): its PnL is every
-        # realisation and fee in between; the fill that closes it decides win or loss.
-        running = self.round_trip_pnl.get(symbol, 0) + net
-        after = book.position_1e8
-        if before != 0 and (after == 0 or (after > 0) != (before > 0)):
-            self.round_trips += 1
-            if running > 0:
-                self.wins += 1
-            # Flipped: the opening part's fee was charged to the closing trip; the new one starts at 0.
-            running = 0
-        self.round_trip_pnl[symbol] = running
-        if len(self.trades) < MAX_TRADES:
-            self.trades.append(
-                {
-                    "ts_ns": fill.ts_ns,
-                    "symbol": symbol,
-                    "order_id": fill.order_id,
-                    "side": "buy" if fill.side == 0 else "sell",
-                    "price": fill.price_1e9 / _E9,
-                    "qty": fill.qty_1e8 / _E8,
-                    "fee": fill.fee_1e9 / _E9,
-                    "liquidity": fill.liquidity,
-                    "realized_pnl": net / _E9,
-                    "position": after / _E8,
-                }
-            )
+    def observer(self, symbol: str) -> Callable[[tuple[int, ...]], None]:
+        trades = self.trades
+
+        def fill(rec: tuple[int, ...]) -> None:
+            if len(trades) < MAX_TRADES:
+                ts, order_id, side, price, qty, fee, taker, net, after = rec
+                trades.append(
+                    {
+                        "ts_ns": ts,
+                        "symbol": symbol,
+                        "order_id": order_id,
+                        "side": "buy" if side == 0 else "sell",
+                        "price": price / _E9,
+                        "qty": qty / _E8,
+                        "fee": fee / _E9,
+                        "liquidity": "taker" if taker else "maker",
+                        "realized_pnl": net / _E9,
+                        "position": after / _E8,
+                    }
+                )
+
+        return fill
 
 
 class Replay:
@@ -284,11 +212,15 @@ class Replay:
         self.day_data: dict[tuple[str, date], DayData] = {}
         self.total_events = 0
         self.processed = 0
-        self.timings_ns: dict[str, int] = {"decode": 0, "matching": 0, "callback": 0, "accounting": 0}
+        self.timings_ns: dict[str, int] = {"decode": 0, "core": 0, "host": 0}
 
     # -- preparation ----------------------------------------------------------------------------
-    def prepare(self, *, generate: bool = True) -> int:
-        """Find each (symbol, day)'s data, generate missing simulated days, count the events."""
+    def prepare(self, *, generate: bool = True, should_continue: Callable[[], bool] | None = None) -> int:
+        """Find each (symbol, day)'s data, generate missing simulated days, count the events.
+
+        ``should_continue`` is asked after each (symbol, day): False raises ``ReplayCancelled(0)``,
+        so a cancel is seen while a long range is still being generated, not only once replay starts.
+        """
         spec = self.spec
         total = 0
         for day in spec.days:
@@ -299,6 +231,8 @@ class Replay:
                     data = self.store.day_data(inst.venue, inst.symbol, day, spec.seed)
                 self.day_data[(inst.symbol, day)] = data
                 total += data.num_rows()
+                if should_continue is not None and not should_continue():
+                    raise ReplayCancelled(0)
         self.total_events = total
         return total
 
@@ -309,27 +243,31 @@ class Replay:
             out[data.source] += 1
         return out
 
-    def _day_events(self, day: date) -> tuple[list[_DayColumns], list[int] | None, list[int] | None]:
-        """The day's columns per symbol, and for several symbols the merged order: parallel lists of
-        (symbol index, row index), by time then symbol order."""
-        cols = []
-        tables = []
-        for inst in self.spec.instruments:
-            table = self.store.read_day(self.day_data[(inst.symbol, day)])
-            tables.append(table)
-            cols.append(_DayColumns(table))
-        if len(cols) == 1:
-            return cols, None, None
+    def _day_segments(self, day: date) -> tuple[list[pa.Table], list[tuple[int, int, int]]]:
+        """The day's table per symbol, and the day as runs of consecutive events of one symbol in
+        time order (then symbol order): (symbol index, first row, count)."""
+        tables = [self.store.read_day(self.day_data[(inst.symbol, day)]) for inst in self.spec.instruments]
+        if len(tables) == 1:
+            return tables, [(0, 0, tables[0].num_rows)] if tables[0].num_rows else []
         ts = pa.concat_arrays([t.column("ts_ns").combine_chunks() for t in tables])
         sym = pa.concat_arrays([pa.array([k] * t.num_rows, pa.int64()) for k, t in enumerate(tables)])
         row = pa.concat_arrays([pa.array(range(t.num_rows), pa.int64()) for t in tables])
         merged = pa.table({"ts": ts, "sym": sym, "row": row})
-        order = pc.sort_indices(merged, [("ts", "ascending"), ("sym", "ascending")])
-        merged = merged.take(order)
-        return cols, merged.column("sym").to_pylist(), merged.column("row").to_pylist()
+        merged = merged.take(pc.sort_indices(merged, [("ts", "ascending"), ("sym", "ascending")]))
+        segments: list[list[int]] = []
+        last = -1
+        for k, r in zip(merged.column("sym").to_pylist(), merged.column("row").to_pylist(), strict=True):
+            if k == last:
+                segments[-1][2] += 1
+            else:
+                segments.append([k, r, 1])
+                last = k
+        return tables, [(k, r, n) for k, r, n in segments]
 
     # -- the run --------------------------------------------------------------------------------
     def run(self, *, profile: bool = False) -> dict[str, Any]:
+        """Replay every event; ``profile`` times the column copies (decode), the core's runs and
+        the host's work on their output separately (the benchmark's cost split)."""
         if not self.day_data:
             self.prepare()
         spec = self.spec
@@ -337,6 +275,8 @@ class Replay:
         sink = _Sink()
         start_ns = day_bounds_ns(spec.first_day)[0]
         end_ns = day_bounds_ns(spec.last_day)[1]
+        acc = _Accounts(capital_1e9=spec.capital_1e9, peak_1e9=spec.capital_1e9)
+        acc.curve.append((start_ns, spec.capital_1e9))
         slots: list[AlgoSlot] = []
         for inst in spec.instruments:
             slot = AlgoSlot(
@@ -353,20 +293,11 @@ class Replay:
             slot.start(start_ns)
             if slot.state is not SlotState.RUNNING:
                 raise ReplayFailed(f"algo trapped in on_init: {slot.pause_reason}", 0)
+            slot.fill_observer = acc.observer(inst.symbol)
             slots.append(slot)
-        engines = [venue.engines[inst.symbol] for inst in spec.instruments]
-        acc = _Accounts(capital_1e9=spec.capital_1e9, peak_1e9=spec.capital_1e9)
-        acc.curve.append((start_ns, spec.capital_1e9))
         self._report(0)
-        loop = self._loop_profiled if profile else self._loop
-        next_sample = start_ns + CURVE_STEP_NS
-        equity = spec.capital_1e9
-        for day in spec.days:
-            t0 = perf_counter_ns() if profile else 0
-            cols, syms, rows = self._day_events(day)
-            if profile:
-                self.timings_ns["decode"] += perf_counter_ns() - t0
-            next_sample, equity = loop(slots, engines, cols, syms, rows, acc, next_sample, equity)
+        equity = self._run_cores(slots, sink, acc, start_ns, profile)
+        next_sample = acc.curve[-1][0] + CURVE_STEP_NS
         while next_sample <= end_ns:
             acc.curve.append((next_sample, equity))
             next_sample += CURVE_STEP_NS
@@ -377,177 +308,130 @@ class Replay:
         if self.progress is not None and not self.progress(processed) and not final:
             raise ReplayCancelled(processed)
 
-    def _loop(
-        self,
-        slots: list[AlgoSlot],
-        engines: list[_Engine],
-        cols: list[_DayColumns],
-        syms: list[int] | None,
-        rows: list[int] | None,
-        acc: _Accounts,
-        next_sample: int,
-        equity: int,
-    ) -> tuple[int, int]:
-        """The hot loop. Locals for everything; one symbol needs no merge indirection."""
-        new = object.__new__
-        snap_cls = _DepthSnap
-        running = SlotState.RUNNING
-        capital = acc.capital_1e9
-        peak, max_dd = acc.peak_1e9, acc.max_dd
-        curve_append = acc.curve.append
-        execution = acc.execution
-        books = [s.positions for s in slots]
-        single = syms is None
-        n = len(cols[0].ts) if single else len(syms)  # type: ignore[arg-type]
-        processed = self.processed
-        every = self.progress_every
-        next_report = processed - processed % every + every
-        k = 0
-        day = cols[0]
-        ts_l, bp_l, bq_l, ap_l, aq_l = day.ts, day.bp, day.bq, day.ap, day.aq
-        slot, engine, book = slots[0], engines[0], books[0]
-        on_book, slot_on_book, on_venue_fill = engine.on_book, slot.on_book, slot.on_venue_fill
-        symbol = slot.symbol
-        executions = engine.executions
-        for j in range(n):
-            if single:
-                i = j
-            else:
-                k = syms[j]  # type: ignore[index]
-                i = rows[j]  # type: ignore[index]
-                day = cols[k]
-                ts_l, bp_l, bq_l, ap_l, aq_l = day.ts, day.bp, day.bq, day.ap, day.aq
-                slot, engine = slots[k], engines[k]
-                on_book, slot_on_book, on_venue_fill = engine.on_book, slot.on_book, slot.on_venue_fill
-                symbol = slot.symbol
-                executions = engine.executions
-            ts = ts_l[i]
-            if ts >= next_sample:
-                while ts >= next_sample:
-                    curve_append((next_sample, equity))
-                    next_sample += CURVE_STEP_NS
-            snap = new(snap_cls)
-            snap.ts_ns = ts
-            snap.bid_px = bp_l[i]
-            snap.bid_qty = bq_l[i]
-            snap.ask_px = ap_l[i]
-            snap.ask_qty = aq_l[i]
-            snap._i = i
-            snap._day = day
-            fills = on_book(snap)
-            if fills:
-                for f in fills:
-                    execution(symbol, f)
-                    on_venue_fill(f)
-            slot_on_book(snap)
-            if executions:
-                for f in executions:
-                    execution(symbol, f)
-                executions.clear()
-            if slot.state is not running:
-                self.processed = processed + j + 1
-                raise ReplayFailed(
-                    f"algo trapped at event {processed + j + 1} ({symbol}): {slot.pause_reason}",
-                    processed + j,
-                )
-            if single:
-                equity = capital + book.realized_pnl_1e9 + book.unrealized_pnl_1e9
-            else:
-                equity = capital + sum(b.realized_pnl_1e9 + b.unrealized_pnl_1e9 for b in books)
-            if equity > peak:
-                peak = equity
-            elif equity < peak:
-                dd = (peak - equity) / peak
-                if dd > max_dd:
-                    max_dd = dd
-            if processed + j + 1 >= next_report:
-                next_report += every
-                acc.peak_1e9, acc.max_dd = peak, max_dd
-                self._report(processed + j + 1)
-        self.processed = processed + n
-        acc.peak_1e9, acc.max_dd = peak, max_dd
-        return next_sample, equity
+    def _failed(self, slot: AlgoSlot, at: int) -> ReplayFailed:
+        self.processed = at
+        return ReplayFailed(f"algo trapped at event {at + 1} ({slot.symbol}): {slot.pause_reason}", at)
 
-    def _loop_profiled(
-        self,
-        slots: list[AlgoSlot],
-        engines: list[_Engine],
-        cols: list[_DayColumns],
-        syms: list[int] | None,
-        rows: list[int] | None,
-        acc: _Accounts,
-        next_sample: int,
-        equity: int,
-    ) -> tuple[int, int]:
-        """The same loop for one symbol with a clock around each stage (the benchmark's cost split;
-        the clock reads add ~4 × 40 ns per event)."""
-        if syms is not None:
-            raise ValueError("the profiled loop takes one symbol")
-        clock = perf_counter_ns
-        t = self.timings_ns
-        new = object.__new__
-        running = SlotState.RUNNING
+    def _run_cores(
+        self, slots: list[AlgoSlot], sink: _Sink, acc: _Accounts, start_ns: int, profile: bool
+    ) -> int:
+        """Chunks of each symbol's columns in its core, ``core_run`` over each run of consecutive
+        events of one symbol (a whole day for one symbol). The portfolio's equity, peak, drawdown
+        and curve step are handed from core to core: a core computes the equity as its
+        ``C_CAPITAL`` (the capital plus the other symbols' PnL, constant while it runs) plus its
+        own PnL. Returns the final equity."""
+        cores = [s.core for s in slots]
+        for core in cores:
+            assert core is not None
+            core.alloc_run()
+            core.G[C_CURVE_STEP] = CURVE_STEP_NS
         capital = acc.capital_1e9
-        peak, max_dd = acc.peak_1e9, acc.max_dd
-        day = cols[0]
-        slot, engine, book = slots[0], engines[0], slots[0].positions
-        symbol = slot.symbol
-        executions = engine.executions
-        decode = matching = callback = accounting = 0
-        for i in range(len(day.ts)):
-            c0 = clock()
-            ts = day.ts[i]
-            while ts >= next_sample:
-                acc.curve.append((next_sample, equity))
-                next_sample += CURVE_STEP_NS
-            snap = new(_DepthSnap)
-            snap.ts_ns = ts
-            snap.bid_px = day.bp[i]
-            snap.bid_qty = day.bq[i]
-            snap.ask_px = day.ap[i]
-            snap.ask_qty = day.aq[i]
-            snap._i = i
-            snap._day = day
-            c1 = clock()
-            fills = engine.on_book(snap)
-            c2 = clock()
-            if fills:
-                for f in fills:
-                    acc.execution(symbol, f)
-            c3 = clock()
-            if fills:
-                for f in fills:
-                    slot.on_venue_fill(f)  # the algo's on_fill: callback time
-            slot.on_book(snap)
-            c4 = clock()
-            for f in executions:
-                acc.execution(symbol, f)
-            executions.clear()
-            if slot.state is not running:
-                raise ReplayFailed(f"algo trapped at event {self.processed + i + 1}: {slot.pause_reason}", i)
-            equity = capital + book.realized_pnl_1e9 + book.unrealized_pnl_1e9
-            if equity > peak:
-                peak = equity
-            elif equity < peak:
-                max_dd = max(max_dd, (peak - equity) / peak)
-            c5 = clock()
-            decode += c1 - c0
-            matching += c2 - c1
-            accounting += (c3 - c2) + (c5 - c4)
-            callback += c4 - c3
-        t["decode"] += decode
-        t["matching"] += matching
-        t["callback"] += callback
-        t["accounting"] += accounting
-        self.processed += len(day.ts)
-        acc.peak_1e9, acc.max_dd = peak, max_dd
-        return next_sample, equity
+        pnl = [0] * len(cores)  # each symbol's PnL after its last event
+        total_pnl = 0
+        equity, peak, maxdd_bits, next_sample = capital, capital, 0, start_ns + CURVE_STEP_NS
+        every = self.progress_every
+        clock = perf_counter_ns if profile else None
+        timings = self.timings_ns
+        events_off: list[int] | None = None  # each core's S_LOGLINES when records stopped being read
+        for day in self.spec.days:
+            t0 = clock() if clock else 0
+            tables, segments = self._day_segments(day)
+            columns = [
+                [t.column(name).combine_chunks().fill_null(0) for name in _RUN_COLUMNS] for t in tables
+            ]
+            window = [-1] * len(cores)  # first row of the chunk loaded in each core
+            if clock:
+                timings["decode"] += clock() - t0
+            for k, r0, count in segments:
+                core, slot = cores[k], slots[k]
+                assert core is not None
+                G, chunk = core.G, core.chunk
+                while count:
+                    base = window[k]
+                    if base < 0 or not base <= r0 < base + chunk:
+                        t0 = clock() if clock else 0
+                        m = min(chunk, tables[k].num_rows - r0)
+                        for c, col in enumerate(columns[k]):
+                            part = col.slice(r0, m)
+                            ctypes.memmove(
+                                core.in_addr + 8 * c * chunk,
+                                part.buffers()[1].address + 8 * part.offset,
+                                8 * m,
+                            )
+                        window[k] = base = r0
+                        if clock:
+                            timings["decode"] += clock() - t0
+                    # stop at the chunk's end and at the next progress boundary
+                    n = min(count, base + chunk - r0, every - self.processed % every)
+                    own_capital = capital + total_pnl - pnl[k]
+                    G[C_CAPITAL] = own_capital
+                    G[S_EQUITY], G[S_PEAK], G[S_MAXDD_BITS], G[S_NEXT_SAMPLE] = (
+                        equity,
+                        peak,
+                        maxdd_bits,
+                        next_sample,
+                    )
+                    t1 = clock() if clock else 0
+                    try:
+                        done = core.run(r0 - base, n)
+                        trap = None
+                    except AlgoTrap as exc:
+                        done = exc.events_done  # type: ignore[attr-defined]
+                        trap = exc
+                    t2 = clock() if clock else 0
+                    CURVE = core.CURVE
+                    for c in range(int(G[S_NCURVE])):
+                        acc.curve.append((CURVE[2 * c], CURVE[2 * c + 1]))
+                    equity, peak, maxdd_bits, next_sample = (
+                        G[S_EQUITY],
+                        G[S_PEAK],
+                        G[S_MAXDD_BITS],
+                        G[S_NEXT_SAMPLE],
+                    )
+                    own = equity - own_capital
+                    total_pnl += own - pnl[k]
+                    pnl[k] = own
+                    if trap is not None:
+                        slot._trapped(trap)
+                        raise self._failed(slot, self.processed + done)
+                    slot._drain_output()
+                    if G[S_PAUSE] and slot.state is SlotState.RUNNING:
+                        slot.pause(SELF_TRADING_REASON)
+                    if slot.state is not SlotState.RUNNING:
+                        raise self._failed(slot, self.processed + done - 1)
+                    if events_off is None and len(acc.trades) >= MAX_TRADES and len(sink.logs) >= MAX_LOGS:
+                        events_off = []
+                        for other in cores:  # only counters from here on
+                            assert other is not None
+                            other.G[C_EVENTS_OFF] = 1
+                            other.count_only_logs = True
+                            events_off.append(int(other.G[S_LOGLINES]))
+                    before = self.processed
+                    r0 += done
+                    count -= done
+                    self.processed += done
+                    if self.processed // every != before // every:
+                        self._report(self.processed)
+                    if clock:
+                        t3 = clock()
+                        timings["core"] += t2 - t1
+                        timings["host"] += t3 - t2
+        if events_off is not None:
+            # lines counted but not formatted: the cores' own and the algo's log() calls
+            for core, at in zip(cores, events_off, strict=True):
+                assert core is not None
+                sink.log_count += int(core.G[S_LOGLINES]) - at + core.counted_logs
+        acc.peak_1e9 = int(peak)
+        acc.max_dd = struct.unpack("<d", struct.pack("<q", int(maxdd_bits)))[0]
+        return int(equity)
 
     # -- results --------------------------------------------------------------------------------
     def _results(self, slots: list[AlgoSlot], sink: _Sink, acc: _Accounts, equity: int) -> dict[str, Any]:
         spec = self.spec
         capital = spec.capital_1e9
         fills = sum(s.positions.fill_count for s in slots)
+        round_trips = sum(int(s.core.G[S_ROUND_TRIPS]) for s in slots if s.core is not None)
+        wins = sum(int(s.core.G[S_WINS]) for s in slots if s.core is not None)
         fees = sum(s.positions.fees_1e9 for s in slots)
         notional = sum(s.positions.notional_1e9 for s in slots)
         curve = [{"ts": ts // _E9, "equity": value / _E9} for ts, value in acc.curve]
@@ -563,11 +447,11 @@ class Replay:
             "sharpe": round(sharpe, 6),
             "max_drawdown_pct": round(acc.max_dd * 100, 6),
             "fill_count": fills,
-            "trade_count": acc.round_trips,
+            "trade_count": round_trips,
             "fees": fees / _E9,
             "turnover": round(notional / capital, 6) if capital else 0.0,
             "volume_usd": notional / _E9,
-            "win_rate": round(acc.wins / acc.round_trips, 6) if acc.round_trips else 0.0,
+            "win_rate": round(wins / round_trips, 6) if round_trips else 0.0,
             "final_equity": equity / _E9,
             "realized_pnl": sum(s.positions.realized_pnl_1e9 for s in slots) / _E9,
             "unrealized_pnl": sum(s.positions.unrealized_pnl_1e9 for s in slots) / _E9,
@@ -599,16 +483,3 @@ class Replay:
 def results_json(results: dict[str, Any]) -> str:
     """The canonical serialisation: sorted keys, no spaces; equal results give equal bytes."""
     return json.dumps(results, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def replay_events(
-    *,
-    wasm: bytes | CompiledAlgo,
-    spec: ReplaySpec,
-    store: MarketDataStore,
-    progress: ProgressFn | None = None,
-) -> tuple[Replay, dict[str, Any]]:
-    """Prepare and run; returns the replay (for its counters) and the results."""
-    replay = Replay(wasm=wasm, spec=spec, store=store, progress=progress)
-    replay.prepare()
-    return replay, replay.run()

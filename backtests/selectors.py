@@ -51,8 +51,16 @@ def backtest_results(*, job: BacktestJob) -> dict[str, Any]:
     return {"job_id": job.id, **json.loads(job.results_json)}
 
 
-def backtest_results_bytes(*, job: BacktestJob) -> bytes:
-    """The canonical results JSON exactly as stored (what determinism is checked on)."""
-    if job.status != JobStatus.COMPLETED or not job.results_json:
-        raise NotFound(f"Backtest {job.id} has no results: it is {job.status}.")
-    return job.results_json.encode()
+def backtest_chart(results: dict[str, Any]) -> dict[str, list[float]]:
+    """The equity curve and its drawdown (% below the running peak) as chart series."""
+    curve = results["equity_curve"]
+    peak = 0.0
+    drawdown = []
+    for point in curve:
+        peak = max(peak, point["equity"])
+        drawdown.append(round((point["equity"] - peak) / peak * 100, 6) if peak > 0 else 0.0)
+    return {
+        "ts": [p["ts"] for p in curve],
+        "equity": [p["equity"] for p in curve],
+        "drawdown": drawdown,
+    }

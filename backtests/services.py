@@ -15,6 +15,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from algo_studio.selectors import deployment_get, deployment_symbols
 from backtests.lifecycle import JobStatus, transition
@@ -165,7 +167,7 @@ def _enqueue_on_commit(job_id: str) -> None:
 
 def backtest_cancel(*, job: BacktestJob) -> BacktestJob:
     """Cancel a queued or running job (409 once it finished). A running worker notices at its next
-    progress write (every ``BACKTEST_PROGRESS_SECONDS``) and stops."""
+    progress write (every ``BACKTEST_PROGRESS_SECONDS``, also while it prepares the data) and stops."""
     transition(job, JobStatus.CANCELLED, note="cancelled by the user")
     publish_on_commit(progress_group(job.id), {"type": "backtest.progress", **backtest_status(job)})
     return job
@@ -192,7 +194,7 @@ def backtest_run(*, job_id: str, worker: str = "") -> None:
     if job is None or job.status != JobStatus.QUEUED:
         return
     try:
-        transition(job, JobStatus.RUNNING, worker=worker[:200])
+        transition(job, JobStatus.RUNNING, worker=worker[:200], heartbeat_at=timezone.now())
     except InvalidTransition:
         return
     _publish(job)
@@ -206,12 +208,18 @@ def backtest_run(*, job_id: str, worker: str = "") -> None:
         if now - last_write < interval:
             return True
         last_write = now
+        # The write is the heartbeat too (the janitor fails running jobs whose heartbeat is stale).
         changed = BacktestJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-            events_processed=processed
+            events_processed=processed, heartbeat_at=timezone.now()
         )
         job.events_processed = processed
         _publish(job)
-        return bool(changed)  # 0 rows: the job was cancelled under us
+        return bool(changed)  # 0 rows: the job was cancelled (or failed by the janitor) under us
+
+    def preparing() -> bool:
+        # Generating a long range of simulated days takes a while: heartbeat and see a cancel
+        # between days too, not only once the replay has started.
+        return progress(0)
 
     try:
         replay = Replay(
@@ -220,7 +228,7 @@ def backtest_run(*, job_id: str, worker: str = "") -> None:
             store=MarketDataStore(settings.MARKET_DATA_DIR),
             progress=progress,
         )
-        job.total_events = replay.prepare()
+        job.total_events = replay.prepare(should_continue=preparing)
         BacktestJob.objects.filter(pk=job.pk).update(total_events=job.total_events)
         _publish(job)
         results = replay.run()
@@ -254,3 +262,45 @@ def _fail(job: BacktestJob, message: str, processed: int) -> None:
     except InvalidTransition:
         return
     _publish(job)
+
+
+def backtest_job_lost(*, job_id: str, now: datetime | None = None) -> bool:
+    """Fail a running job whose worker stopped heartbeating (killed, host lost): without this it
+    would stay ``running`` forever. The staleness is re-checked under a row lock, so a worker that
+    heartbeats meanwhile keeps its job; one that comes back later finds the job failed and stops.
+    True when the job was failed."""
+    now = now or timezone.now()
+    timeout = float(settings.BACKTEST_HEARTBEAT_TIMEOUT_SECONDS)
+    cutoff = now - timedelta(seconds=timeout)
+    with transaction.atomic():
+        job = (
+            BacktestJob.objects.select_for_update()
+            .defer("results_json")
+            .filter(pk=job_id, status=JobStatus.RUNNING)
+            .first()
+        )
+        if job is None:
+            return False
+        # Jobs started before heartbeats existed have none: their start is the last sign of life.
+        last_seen = job.heartbeat_at or job.started_at
+        if last_seen is not None and last_seen >= cutoff:
+            return False
+        silent = int((now - last_seen).total_seconds()) if last_seen is not None else int(timeout)
+        message = f"the backtest worker stopped responding (no progress for {silent} s); run it again"
+        transition(job, JobStatus.FAILED, error=message, note=message)
+        publish_on_commit(progress_group(job.id), {"type": "backtest.progress", **backtest_status(job)})
+    logger.warning("backtest %s failed by the janitor: %s (worker %s)", job.id, message, job.worker or "?")
+    return True
+
+
+def backtest_janitor(*, now: datetime | None = None) -> int:
+    """One pass of beat's ``backtests.janitor``: fail the running jobs with a stale heartbeat
+    (older than ``BACKTEST_HEARTBEAT_TIMEOUT_SECONDS``). Returns how many were failed."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=float(settings.BACKTEST_HEARTBEAT_TIMEOUT_SECONDS))
+    stale = BacktestJob.objects.filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff),
+        status=JobStatus.RUNNING,
+    ).values_list("pk", flat=True)
+    # Bounded per pass so one janitor run never holds a long lock; the next pass continues.
+    return sum(1 for job_id in list(stale[:500]) if backtest_job_lost(job_id=job_id, now=now))

@@ -33,7 +33,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -233,9 +233,10 @@ class MarketDataStore:
 class Recorder:
     """Appends an edge's book updates to the store, one segment file per flush.
 
-    ``record(symbol, snap)`` buffers; a buffer is written when it reaches ``flush_rows``, when its
-    UTC day ends, and on ``flush()``/``close()``. Each flush writes a complete Parquet file, so what
-    was recorded is readable (and backtestable) at once, and a crash loses at most one buffer.
+    ``record(symbol, snap)`` only buffers (it runs in the edge's tick loop); ``flush()``, on the
+    edge's timer, and ``close()`` write the buffers, split by UTC day (``write_segment``). Each
+    flush writes complete Parquet files, so what was recorded is readable (and backtestable) at once,
+    and a crash loses at most one buffer. ``flush_rows`` only bounds the memory of a buffer.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, venue: str, flush_rows: int = 50_000) -> None:
@@ -243,17 +244,12 @@ class Recorder:
         self.venue = venue
         self.flush_rows = flush_rows
         self._buffers: dict[str, list[BookSnapshot]] = {}
-        self._day_end: dict[str, int] = {}
         self.files_written: list[Path] = []
 
     def record(self, symbol: str, snap: BookSnapshot) -> None:
         buf = self._buffers.get(symbol)
         if buf is None:
             buf = self._buffers[symbol] = []
-        elif snap.ts_ns >= self._day_end[symbol]:
-            self._flush(symbol)
-        if not buf:
-            self._day_end[symbol] = day_bounds_ns(day_of_ns(snap.ts_ns))[1]
         buf.append(snap)
         if len(buf) >= self.flush_rows:
             self._flush(symbol)
@@ -280,7 +276,3 @@ def iter_days(first: date, last: date) -> Iterator[date]:
     while day <= last:
         yield day
         day += timedelta(days=1)
-
-
-def utc_midnight_ns(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1_000_000_000

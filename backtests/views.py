@@ -79,27 +79,15 @@ def backtest_list(request: HttpRequest) -> HttpResponse:
 def backtest_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     job = _get(request, job_id)
     status = selectors.backtest_status(job)
-    if request.htmx:  # the progress partial polls itself until the job is final
-        return render(
-            request, "backtests/_progress.html", {"job": job, "status": status, "final": job.status in FINAL}
-        )
     context: dict[str, Any] = {"job": job, "status": status, "final": job.status in FINAL}
+    if request.htmx:  # the progress partial polls itself until the job is final
+        return render(request, "backtests/_progress.html", context)
     if job.status == JobStatus.COMPLETED:
         results = selectors.backtest_results(job=job)
-        curve = results["equity_curve"]
-        peak = 0.0
-        drawdown = []
-        for point in curve:
-            peak = max(peak, point["equity"])
-            drawdown.append(round((point["equity"] - peak) / peak * 100, 6) if peak > 0 else 0.0)
         context.update(
             results=results,
             trades=results["trades"][:TRADES_SHOWN],
-            chart_data={
-                "ts": [p["ts"] for p in curve],
-                "equity": [p["equity"] for p in curve],
-                "drawdown": drawdown,
-            },
+            chart_data=selectors.backtest_chart(results),
         )
     return render(request, "backtests/detail.html", context)
 

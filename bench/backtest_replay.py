@@ -11,8 +11,10 @@ Steps:
   3. submits the month through `backtest_create` (the API's service) twice: a cold run (simulated
      days generated and cached) and a warm run (read from Parquet). The job's own timing
      (`run_seconds`: claim to completion, preparation included) gives events/s;
-  4. replays `--split-days` days in this process with the profiled loop: decode / matching /
-     callback / accounting in ns per event.
+  4. replays `--split-days` days in this process with stage clocks: decode (Parquet columns into
+     the core's input buffer), core (`core_run` in wasm: matching, the algo's callbacks, positions,
+     equity) and host (Python's work on what the core reports: log lines, trades, traces, progress)
+     in ns per event.
 Prints a Markdown table for docs/benchmarks.md.
 """
 
@@ -193,7 +195,7 @@ def main() -> None:
     )
     print("| stage | ns/event | share |")
     print("|---|---|---|")
-    for stage in ("decode", "matching", "callback", "accounting"):
+    for stage in ("decode", "core", "host"):
         print(f"| {stage} | {t[stage] / n:,.0f} | {t[stage] / total_ns:.0%} |")
 
 

@@ -1,31 +1,71 @@
-"""One algo on one symbol of one venue: the host its WASM instance calls, and the dispatch of
-book updates, fills and rejects to it. No Django, no wall clock (event time only), so the edge
-worker and the backtest replay run algos through exactly this code.
+"""One algo on one symbol of one venue: its host and the dispatch of book updates to it. No Django,
+no wall clock in what the algo sees (event time only), so the edge worker and the backtest replay
+run algos through exactly this code.
 
-Flow of one book update: the venue adapter matches resting orders against it first (fills arrive
-through `on_venue_fill`, delivered to the algo at once since no callback is running), then
-`on_book` calls the algo; orders it places may fill immediately, and those fills and any
-asynchronous rejects are queued and delivered after the callback returns (the runtime forbids
-re-entering an instance from inside a host call).
+The per-update work happens in wasm: an `AlgoCore` (edges/core) links the algo with seqcore, which
+serves the algo's imports, matches its paper orders against the book, keeps positions and PnL and
+calls the algo's callbacks. Flow of one book update, inside one call into the core: all resting
+orders are matched against the new book and then their fills reach on_fill, on_book runs, and
+on_timer when due; the fills and rejects of orders placed in a callback are delivered right after
+it (queued: no callback re-enters another). This module turns what the core reports (fills,
+rejects, traced actions, the algo's log lines) into log lines and traces, after the call, and owns
+the lifecycle (start, stop, pause, rebuild after a trap, a position carried over).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any, Protocol
 
-from edges.runtime import AlgoInstance, AlgoLoadError, AlgoTrap, CompiledAlgo, RuntimeLimits
-from edges.runtime.abi import CANCEL_OK, CANCEL_UNKNOWN, ERR_HALTED
-from edges.venues.accounting import PositionBook
-from edges.venues.matching import Fill
+from edges.core.instance import (
+    A_COST,
+    A_NOTIONAL,
+    A_REALIZED,
+    A_SESSION_REALIZED,
+    ACT_CANCEL,
+    ACT_CANCEL_ALL,
+    ACT_PLACE,
+    CALLBACK_NAMES,
+    CB_FILL,
+    CB_REJECT,
+    EV_FILL,
+    EV_REJECT,
+    IMPORT_NAMES,
+    MAX_QUEUED_EVENTS,
+    PAUSE_FLAG,
+    S_ARGS,
+    S_ASK,
+    S_BID,
+    S_CANCELS,
+    S_FEES,
+    S_FILLS,
+    S_MARK,
+    S_NACT,
+    S_NEV,
+    S_NOW,
+    S_ORDERS,
+    S_POSITION,
+    S_REJECTS,
+    S_SESSION_FEES,
+    S_TRADES,
+    S_UPDATES,
+    S_VOLUME,
+    ST_ACCEPTED,
+    ST_PAUSED,
+    AlgoCore,
+)
+from edges.runtime import AlgoLoadError, AlgoTrap, CompiledAlgo, RuntimeLimits
+from edges.venues.accounting import average_entry_price_1e9, net_realized_pnl_1e9, position_summary
+from edges.venues.instruments import Instrument
 from edges.venues.simulator import BookSnapshot
 
 LEVEL_NAMES = ("DEBUG", "INFO", "WARN", "ERROR")
-_MAX_QUEUED_EVENTS = 256  # fills/rejects delivered after one callback; more means an algo ping-pong
-_TIMER_EVERY_NS = 1_000_000_000
+SELF_TRADING_REASON = f"over {MAX_QUEUED_EVENTS} fills/rejects after one callback: trading with itself?"
 _LATENCY_WINDOW = 4096
+_Q = 100_000_000
+_M64 = (1 << 64) - 1
 
 
 class SlotState(enum.StrEnum):
@@ -43,58 +83,147 @@ class SlotSink(Protocol):
     def trace(self, slot: AlgoSlot, record: dict[str, Any]) -> None: ...
 
 
-class OrderPort(Protocol):
-    """Where one algo's orders on one symbol go: the simulated venue's ``MatchingEngine`` for that
-    (account, symbol), or a live connector's equivalent. Immediate fills come back in the result's
-    ``fills``; later fills reach the slot through ``AlgoSlot.on_venue_fill``."""
-
-    @property
-    def open_order_count(self) -> int: ...
-
-    def submit(self, side: int, price_1e9: int, qty_1e8: int, ts_ns: int, order_id: int) -> Any: ...
-
-    def cancel(self, order_id: int) -> bool: ...
-
-    def cancel_all(self) -> list[int]: ...
-
-
 class VenuePort(Protocol):
-    """The part of a venue adapter a slot needs: its order port (SimVenueAdapter implements it)."""
+    """What a slot needs from its venue: the instrument and the paper-matching settings of an
+    (account, symbol): MatchingEngine keyword arguments (rng_seed, fill_prob_at_touch, risk limits).
+    SimVenueAdapter implements it; so does the backtest's venue."""
 
-    def engine(self, symbol: str, *, account: str) -> OrderPort: ...
+    def instrument(self, symbol: str) -> Instrument: ...
+
+    def engine_settings(self, symbol: str, *, account: str) -> dict[str, Any]: ...
 
 
 def _fixed(value: int, digits: int) -> str:
-    sign = "-" if value < 0 else ""
-    whole, frac = divmod(abs(value), 10**digits)
+    """value / 10**digits in plain decimal, no trailing zeros (exact: integer arithmetic)."""
+    if value < 0:
+        return "-" + _fixed(-value, digits)
+    scale = 10**digits
+    whole, frac = divmod(value, scale)
     if not frac:
-        return f"{sign}{whole}"
-    return f"{sign}{whole}.{frac:0{digits}d}".rstrip("0")
+        return str(whole)
+    return f"{whole}.{str(scale + frac)[1:].rstrip('0')}"
 
 
-_PRICE_TEXT: dict[int, str] = {}  # format_price's memo: a market trades near a few hundred prices
-_PRICE_TEXT_MAX = 4096
+_MEMO_MAX = 4096
+_PRICE_TEXT: dict[int, str] = {}  # a market trades near a few hundred prices
+_FEE_TEXT: dict[int, str] = {}  # fees repeat too (a quote size at those prices); kept apart so they
+# do not evict the prices
+
+
+def _memo_fixed(memo: dict[int, str], value_1e9: int) -> str:
+    text = memo.get(value_1e9)
+    if text is None:
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        text = memo[value_1e9] = _fixed(value_1e9, 9)
+    return text
 
 
 def format_price(price_1e9: int) -> str:
     """1800000000 -> "1.8" (exact: integer arithmetic, no float)."""
-    text = _PRICE_TEXT.get(price_1e9)
-    if text is None:
-        if len(_PRICE_TEXT) >= _PRICE_TEXT_MAX:
-            _PRICE_TEXT.clear()
-        text = _PRICE_TEXT[price_1e9] = _fixed(price_1e9, 9)
-    return text
+    return _memo_fixed(_PRICE_TEXT, price_1e9)
 
 
-def format_qty(qty_1e8: int) -> str:
-    return _fixed(qty_1e8, 8)
+def _i128(G: Any, i: int) -> int:
+    """The core's exact accumulators are i128 (low word, high word) pairs in G."""
+    return (G[i] & _M64) | (G[i + 1] << 64)
+
+
+def _set_i128(G: Any, i: int, value: int) -> None:
+    low = value & _M64
+    G[i] = low - (1 << 64) if low >= 1 << 63 else low
+    G[i + 1] = value >> 64
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedPosition:
+    """What an algo's book continues from in a new slot (a new version of the algo, or an edge
+    process that restarted): fees paid before are inside the realized figures."""
+
+    position_1e8: int
+    avg_entry_price_1e9: int
+    realized_pnl_1e9: int
+    session_realized_pnl_1e9: int
+
+
+class SlotPositions:
+    """Position, PnL and counters of one slot, read from its core (PositionBook's field names and
+    arithmetic: average cost, fees deducted from realized PnL, floors on the ×1e9 figures)."""
+
+    __slots__ = ("_slot", "algo", "symbol")
+
+    def __init__(self, slot: AlgoSlot) -> None:
+        self._slot = slot
+        self.algo = str(slot.account)
+        self.symbol = slot.symbol
+
+    def _g(self) -> Any:
+        core = self._slot.core
+        return core.G if core is not None else self._slot._zero
+
+    position_1e8 = property(lambda self: int(self._g()[S_POSITION]))
+    mark_price_1e9 = property(lambda self: int(self._g()[S_MARK]))
+    fees_1e9 = property(lambda self: int(self._g()[S_FEES]))
+    session_fees_1e9 = property(lambda self: int(self._g()[S_SESSION_FEES]))
+    order_count = property(lambda self: int(self._g()[S_ORDERS]))
+    reject_count = property(lambda self: int(self._g()[S_REJECTS]))
+    cancel_count = property(lambda self: int(self._g()[S_CANCELS]))
+    fill_count = property(lambda self: int(self._g()[S_FILLS]))
+    trade_count = property(lambda self: int(self._g()[S_TRADES]))
+    volume_1e8 = property(lambda self: int(self._g()[S_VOLUME]))
+
+    @property
+    def avg_entry_price_1e9(self) -> int:
+        G = self._g()
+        return average_entry_price_1e9(G[S_POSITION], _i128(G, A_COST))
+
+    @property
+    def realized_pnl_1e9(self) -> int:
+        G = self._g()
+        return net_realized_pnl_1e9(_i128(G, A_REALIZED), G[S_FEES])
+
+    @property
+    def gross_realized_pnl_1e9(self) -> int:
+        return _i128(self._g(), A_REALIZED) // _Q
+
+    @property
+    def session_realized_pnl_1e9(self) -> int:
+        G = self._g()
+        return net_realized_pnl_1e9(_i128(G, A_SESSION_REALIZED), G[S_SESSION_FEES])
+
+    @property
+    def unrealized_pnl_1e9(self) -> int:
+        G = self._g()
+        pos, mark = G[S_POSITION], G[S_MARK]
+        if pos == 0 or mark == 0:
+            return 0
+        return (mark * pos - _i128(G, A_COST)) // _Q
+
+    @property
+    def notional_1e9(self) -> int:
+        return _i128(self._g(), A_NOTIONAL) // _Q
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary with the API's field names."""
+        return position_summary(self)
+
+    def carried(self) -> CarriedPosition:
+        return CarriedPosition(
+            position_1e8=self.position_1e8,
+            avg_entry_price_1e9=self.avg_entry_price_1e9,
+            realized_pnl_1e9=self.realized_pnl_1e9,
+            session_realized_pnl_1e9=self.session_realized_pnl_1e9,
+        )
 
 
 _RUNNING = SlotState.RUNNING
+_LIQUIDITY = ("maker", "taker")
+_SIDE_WORD = ("BUY", "SELL")
+_BOOK_SIDE = ("bid", "ask")
 
 
 class AlgoSlot:
-    """The host of one AlgoInstance (see ``edges.runtime.AlgoHost``) plus its position book."""
+    """One algo on one symbol: its AlgoCore, lifecycle, log lines and traces."""
 
     __slots__ = (
         "key",
@@ -104,29 +233,27 @@ class AlgoSlot:
         "compiled",
         "limits",
         "sink",
-        "instance",
+        "core",
         "positions",
         "state",
         "pause_reason",
-        "update_count",
         "latencies",
         "last_latency_ns",
         "started_ts_ns",
-        "orders",
-        "_book",
-        "_now",
-        "_next_order_id",
-        "_queue",
-        "_in_callback",
-        "_tracing",
-        "_actions",
-        "_trace_logs",
+        "instrument",
+        "_settings",
         "_trace_every_ns",
-        "_next_trace",
-        "_next_timer_ns",
-        "_has_fill",
-        "_has_reject",
-        "_has_timer",
+        "_next_order_id",
+        "_zero",
+        "_tracing",
+        "_trace_logs",
+        "_trace_t0",
+        "fill_observer",
+        "_pending",
+        "_bshape",
+        "_bshape_index",
+        "_ashape",
+        "_ashape_index",
     )
 
     def __init__(
@@ -149,54 +276,79 @@ class AlgoSlot:
         self.compiled = compiled
         self.limits = limits
         self.sink = sink
-        self.positions = PositionBook(algo=str(account), symbol=symbol)
-        # Orders go straight to this (account, symbol)'s engine: no per-order adapter look-ups.
-        self.orders: OrderPort = venue.engine(symbol, account=account)
+        self.instrument = venue.instrument(symbol)
+        self._settings = venue.engine_settings(symbol, account=account)
+        self._trace_every_ns = trace_every_ns
+        self._next_order_id = next_order_id
+        self._zero = [0] * 128
+        self.core: AlgoCore | None = None
+        self.positions = SlotPositions(self)
         self.state = SlotState.ACCEPTED
         self.pause_reason: str | None = None
-        self.update_count = 0
         self.latencies: list[int] = []
         self.last_latency_ns = 0
         self.started_ts_ns = 0
-        self._book: BookSnapshot | None = None
-        self._now = 0
-        self._next_order_id = next_order_id
-        self._queue: list[tuple[str, tuple[int, ...]]] = []
-        self._in_callback = False
-        self._tracing = False
-        self._actions: list[str] = []
+        self._tracing = 0
         self._trace_logs: list[str] = []
-        self._trace_every_ns = trace_every_ns
-        self._next_trace = {"on_book": 0, "on_fill": 0, "on_reject": 0}  # event time of the next trace
-        self._next_timer_ns = 0
-        info = compiled.info
-        self._has_fill = info.has_on_fill
-        self._has_reject = info.has_on_reject
-        self._has_timer = info.has_on_timer
-        self.instance: AlgoInstance | None = None
-        self._load()
+        self._trace_t0 = 0
+        # Called with each fill record (the backtest's trade list): (ts_ns, order_id, side,
+        # price_1e9, qty_1e8, fee_1e9, taker, net_realized_1e9, position_after_1e8).
+        self.fill_observer: Any = None
+        self._pending: list[tuple[int, int, int, str]] = []  # the algo's log lines of this call
+        self._bshape_index = self._ashape_index = -2  # the last depth shapes' index in the core
+        self._load(None)
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def _load(self) -> None:
+    def _load(self, carried: Any) -> None:
         try:
-            self.instance = AlgoInstance(self.compiled, self, limits=self.limits)
+            core = AlgoCore(
+                self.compiled,
+                self.instrument,
+                limits=self.limits,
+                trace_every_ns=self._trace_every_ns,
+                next_order_id=self._next_order_id,
+                log=self._log_line,
+                on_events=self._drain_output,
+                on_trace=self._trace,
+                **self._settings,
+            )
         except AlgoLoadError as exc:
             self.state, self.pause_reason = SlotState.REJECTED, str(exc)
             return
-        self._call(self.instance.on_init)
+        if carried is not None:
+            core.adopt_state(carried)
+        self.core = core
+        self._bshape = self._ashape = None  # a new core has its own shape table
+        try:
+            core.call_init()
+        except AlgoTrap as trap:
+            self.pause(trap.reason)
+            return
+        self._drain_output()  # on_init's (and a start function's) log lines
+
+    @property
+    def update_count(self) -> int:
+        core = self.core
+        return int(core.G[S_UPDATES]) if core is not None else 0
 
     def start(self, ts_ns: int) -> None:
-        """Start (or re-arm after a pause: a trapped instance is rebuilt, its memory may be torn)."""
+        """Start (or re-arm after a pause: a trapped instance is rebuilt, its memory may be torn;
+        positions, PnL and counters carry over)."""
         if self.state is SlotState.REJECTED:
             return
-        if self.instance is None or self.instance.trapped:
-            self._close_instance()
+        core = self.core
+        if core is None or core.trapped:
+            carried = core.carried_state() if core is not None else None
+            if core is not None:
+                core.close()
+            self.core = None
             self.state = SlotState.ACCEPTED
-            self._load()
-            if self.state is not SlotState.ACCEPTED:
+            self._load(carried)
+            if self.state is not SlotState.ACCEPTED or self.core is None:
                 return
+            core = self.core
         self.pause_reason = None
-        self.positions.reset_session()
+        core.start(ts_ns)
         self.started_ts_ns = ts_ns
         self.state = SlotState.RUNNING
 
@@ -204,156 +356,182 @@ class AlgoSlot:
         """Stop trading; position and PnL are kept. Resting orders are cancelled: a stopped algo
         must not get filled while it cannot react."""
         if self.state is SlotState.RUNNING:
-            self._cancel_everything()
+            if self.core is not None:
+                self.core.halt(ST_ACCEPTED)
             self.state = SlotState.ACCEPTED
 
     def pause(self, reason: str) -> None:
-        self._cancel_everything()
+        self._drain_output()
+        core = self.core
+        now = 0
+        if core is not None:
+            now = int(core.G[S_NOW])
+            core.halt(ST_PAUSED)
         self.state = SlotState.PAUSED
         self.pause_reason = reason
-        self.sink.log(self, self._now, "ERROR", f"algo paused: {reason}")
+        self.sink.log(self, now, "ERROR", f"algo paused: {reason}")
 
     def close(self) -> None:
-        self._cancel_everything()
-        self._close_instance()
+        core = self.core
+        if core is not None:
+            core.halt(ST_ACCEPTED)
+            core.close()
+            self.core = None
 
-    def _close_instance(self) -> None:
-        if self.instance is not None:
-            self.instance.close()
-            self.instance = None
+    def restore_position(self, carried: CarriedPosition) -> None:
+        """Continue from a known position and PnL; the counters start afresh. Call it before the
+        first update."""
+        core = self.core
+        if core is None:
+            return
+        G = core.G
+        G[S_POSITION] = carried.position_1e8
+        _set_i128(G, A_COST, carried.avg_entry_price_1e9 * carried.position_1e8)
+        _set_i128(G, A_REALIZED, carried.realized_pnl_1e9 * _Q)
+        _set_i128(G, A_SESSION_REALIZED, carried.session_realized_pnl_1e9 * _Q)
+        G[S_FEES] = G[S_SESSION_FEES] = 0
 
-    def _cancel_everything(self) -> None:
-        cancelled = self.orders.cancel_all()
-        if cancelled:
-            self.positions.on_cancel(len(cancelled))
+    def open_orders(self) -> list[tuple[int, int, int, int, int, bool]]:
+        """(order_id, side, price_1e9, qty_1e8, leaves_1e8, dormant) of each open order."""
+        return self.core.open_orders() if self.core is not None else []
 
     # -- events from the venue -----------------------------------------------------------------
     def on_book(self, snap: BookSnapshot) -> None:
-        """Hand one book update to the algo (call after the venue matched it)."""
-        self._book = snap
-        ts = self._now = snap.ts_ns
-        bid, ask = snap.bid_px, snap.ask_px
-        # PositionBook.mark, inlined (this runs on every update of every algo)
-        if bid and ask:
-            self.positions.mark_price_1e9 = (bid + ask) // 2
-        elif bid or ask:
-            self.positions.mark_price_1e9 = bid or ask
-        if self.state is not _RUNNING:
+        """Hand one book update to the algo's core (matching, on_book, fills, timer)."""
+        core = self.core
+        if core is None:
             return
-        self.update_count += 1
-        instance = self.instance
-        assert instance is not None
-        if ts >= self._next_trace["on_book"]:
-            self._next_trace["on_book"] = ts + self._trace_every_ns
-            self._traced_call("on_book", instance.on_book, (bid, snap.bid_qty, ask, snap.ask_qty, ts))
-        else:
-            self._in_callback = True
-            t0 = perf_counter_ns()
-            try:
-                instance.on_book(bid, snap.bid_qty, ask, snap.ask_qty, ts)
-            except AlgoTrap as trap:
-                self._in_callback = False
-                self.pause(trap.reason)
-                return
-            latency = perf_counter_ns() - t0
-            self._in_callback = False
+        try:
+            if snap._bids is None:  # a simulator snapshot: depth as a shared shape
+                shape = snap._bshape
+                if shape is self._bshape:
+                    bshape = self._bshape_index
+                else:
+                    bshape = self._bshape_index = core.shape_index(shape, True)
+                    self._bshape = shape
+            else:
+                bshape = -1
+            if snap._asks is None:
+                shape = snap._ashape
+                if shape is self._ashape:
+                    ashape = self._ashape_index
+                else:
+                    ashape = self._ashape_index = core.shape_index(shape, False)
+                    self._ashape = shape
+            else:
+                ashape = -1
+        except AttributeError:  # a snapshot built from explicit levels
+            bshape = ashape = -1
+        if bshape == -1 or ashape == -1:
+            core.set_levels(snap.bids, snap.asks)
+        t0 = perf_counter_ns()
+        try:
+            r = core.on_book(snap.ts_ns, snap.bid_px, snap.bid_qty, snap.ask_px, snap.ask_qty, bshape, ashape)
+        except AlgoTrap as trap:
+            self._trapped(trap)
+            return
+        latency = perf_counter_ns() - t0
+        if self.state is _RUNNING:
             self.last_latency_ns = latency
             if len(self.latencies) < _LATENCY_WINDOW:
                 self.latencies.append(latency)
-        if self._queue:
-            self._drain()
-        if self._has_timer and ts >= self._next_timer_ns and self.state is _RUNNING:
-            self._next_timer_ns = ts + _TIMER_EVERY_NS
-            self._call(instance.on_timer, ts)
+        if r or self._pending:
+            self._drain_output()
+            if r & PAUSE_FLAG and self.state is _RUNNING:
+                self.pause(SELF_TRADING_REASON)
 
-    def on_venue_fill(self, fill: Fill) -> None:
-        """A fill of one of this algo's orders (from the adapter's fill callback)."""
-        side, price, qty, ts = fill.side, fill.price_1e9, fill.qty_1e8, fill.ts_ns
-        positions = self.positions
-        positions.on_fill(side, price, qty, fill.fee_1e9)
-        self.sink.log(
-            self,
-            ts,
-            "INFO",
-            f"{'BUY' if side == 0 else 'SELL'} FILL: order={fill.order_id} qty={qty} @${format_price(price)} "
-            f"{fill.liquidity} fee={format_price(fill.fee_1e9)} pos={positions.position_1e8}",
-        )
-        if not self._has_fill or self.state is not _RUNNING:
+    def _trapped(self, trap: AlgoTrap) -> None:
+        core = self.core
+        if core is not None:
+            self._drain_output()
+            if self._tracing:
+                self._finish_trace(trap)
+        self.pause(trap.reason)
+
+    # -- what the core reports -----------------------------------------------------------------
+    def _drain_output(self, _n: int = 0) -> None:
+        """Log what the core recorded (fills, rejects, rate-limit warnings) and the algo's own
+        log() lines, in the order they happened. Called after a call into the core (never during
+        one, except when the core's record buffer is full): formatting stays off the update path."""
+        core = self.core
+        pending = self._pending
+        if core is None:
+            pending.clear()
             return
-        args = (fill.order_id, side, price, qty, ts)
-        if self._in_callback:
-            self._queue.append(("on_fill", args))
-        else:
-            self._dispatch("on_fill", args)
-
-    def _drain(self) -> None:
-        delivered = 0
-        while self._queue and self.state is _RUNNING:
-            name, args = self._queue.pop(0)
-            self._dispatch(name, args)
-            delivered += 1
-            if delivered > _MAX_QUEUED_EVENTS:
-                self._queue.clear()
-                self.pause(
-                    f"over {_MAX_QUEUED_EVENTS} fills/rejects after one callback: trading with itself?"
+        n = int(core.G[S_NEV])
+        if not n and not pending:
+            return
+        EV, w = core.EV, core.ev_words
+        log = self.sink.log
+        prices, fees = _PRICE_TEXT, _FEE_TEXT
+        k = 0  # next pending algo line
+        for i in range(n):
+            while k < len(pending) and pending[k][0] <= i:
+                _, ts, level, text = pending[k]
+                log(self, ts, LEVEL_NAMES[level], text)
+                k += 1
+            # one slice: a list of the record's ints in one C call
+            kind, oid, side, price, qty, fee, ts, taker, _leaves, pos, net, _ = EV[i * w : i * w + w]
+            if kind == EV_FILL:
+                if self.fill_observer is not None:
+                    self.fill_observer((ts, oid, side, price, qty, fee, taker, net, pos))
+                px = prices.get(price) or format_price(price)
+                fee_text = fees.get(fee) or _memo_fixed(fees, fee)
+                log(
+                    self,
+                    ts,
+                    "INFO",
+                    f"{_SIDE_WORD[side]} FILL: order={oid} qty={qty} @${px} {_LIQUIDITY[taker]} "
+                    f"fee={fee_text} pos={pos}",
                 )
-        self._queue.clear()
+            elif kind == EV_REJECT:  # price, qty, then the reason in the fee's place
+                log(
+                    self,
+                    ts,
+                    "WARN",
+                    f"{_SIDE_WORD[side]} REJECT: order={oid} qty={qty} @${format_price(price)} reason={fee}",
+                )
+            else:  # a rate-limit warning: import, limit, callback
+                text = (
+                    f"{IMPORT_NAMES.get(oid, '?')}(): more than {side} order actions in "
+                    f"{CALLBACK_NAMES.get(price, '?')}; "
+                    "further place_order/cancel_order return ERR_RATE (-5) and cancel_all does nothing"
+                )
+                log(self, ts, "WARN", text)
+        for j in range(k, len(pending)):
+            _, ts, level, text = pending[j]
+            log(self, ts, LEVEL_NAMES[level], text)
+        pending.clear()
+        core.G[S_NEV] = 0
 
-    def _dispatch(self, name: str, args: tuple[int, ...]) -> None:
-        """Deliver on_fill/on_reject; traced at most once per trace interval per callback type."""
-        instance = self.instance
-        assert instance is not None
-        fn = instance.on_fill if name == "on_fill" else instance.on_reject
-        if self._now >= self._next_trace[name]:
-            self._next_trace[name] = self._now + self._trace_every_ns
-            self._traced_call(name, fn, args)
+    def _log_line(self, level: int, message: str) -> None:
+        """The algo's log(): noted with its place among the core's records, logged after the call."""
+        if self._tracing:
+            self._trace_logs.append(message)
+        core = self.core
+        if core is None:  # the start function, while the core is being built
+            self._pending.append((0, 0, level, message))
+        else:
+            G = core.G
+            self._pending.append((G[S_NEV], G[S_NOW], level, message))
+
+    def _trace(self, kind: int, phase: int) -> None:
+        if phase == 0:
+            self._tracing = kind
+            self._trace_logs = []
+            self._trace_t0 = perf_counter_ns()
             return
-        # Not timed: latency samples (and last_latency_ns) are of on_book, the market-data path.
-        self._in_callback = True
-        try:
-            fn(*args)
-        except AlgoTrap as trap:
-            self._in_callback = False
-            self.pause(trap.reason)
-            return
-        self._in_callback = False
+        self._finish_trace(None)
 
-    def _call(self, fn: Callable[..., None], *args: int) -> None:
-        self._in_callback = True
-        try:
-            fn(*args)
-        except AlgoTrap as trap:
-            self._in_callback = False
-            self.pause(trap.reason)
-            return
-        self._in_callback = False
-
-    def _traced_call(self, callback: str, fn: Callable[..., None], args: tuple[int, ...]) -> None:
-        self._tracing = True
-        self._actions = []
-        self._trace_logs = []
-        self._in_callback = True
-        t0 = perf_counter_ns()
-        trapped: AlgoTrap | None = None
-        try:
-            fn(*args)
-        except AlgoTrap as trap:
-            trapped = trap
-        latency = perf_counter_ns() - t0
-        self._in_callback = False
-        self._tracing = False
-        self.last_latency_ns = latency
-        if len(self.latencies) < _LATENCY_WINDOW:
-            self.latencies.append(latency)
-        self.sink.trace(self, self._trace_record(callback, args, latency, trapped))
-        if trapped is not None:
-            self.pause(trapped.reason)
-
-    def _trace_record(
-        self, callback: str, args: tuple[int, ...], latency: int, trap: AlgoTrap | None
-    ) -> dict[str, Any]:
-        book = self._book
-        bid, ask = (book.bid_px, book.ask_px) if book is not None else (0, 0)
+    def _finish_trace(self, trap: AlgoTrap | None) -> None:
+        latency = perf_counter_ns() - self._trace_t0
+        kind = self._tracing
+        self._tracing = 0
+        core = self.core
+        assert core is not None
+        G = core.G
+        callback = CALLBACK_NAMES.get(kind, "?")
+        bid, ask = int(G[S_BID]), int(G[S_ASK])  # the core's book: also right in a backtest's chunks
         spread_bps = round((ask - bid) * 20000 / (ask + bid), 4) if bid and ask else None
         pnl = (self.positions.realized_pnl_1e9 + self.positions.unrealized_pnl_1e9) / 1e9
         inputs: dict[str, Any] = {
@@ -362,29 +540,47 @@ class AlgoSlot:
                 "best_ask": format_price(ask) if ask else None,
             },
             "spread_bps": spread_bps,
-            "position_1e8": self.positions.position_1e8,
+            "position_1e8": int(G[S_POSITION]),
             "pnl": round(pnl, 9),
         }
-        if callback == "on_fill":
+        args = [int(G[S_ARGS + k]) for k in range(5)]
+        if kind == CB_FILL:
             inputs["fill"] = {
                 "order_id": args[0],
                 "side": "buy" if args[1] == 0 else "sell",
                 "price": format_price(args[2]),
                 "qty_1e8": args[3],
             }
-        elif callback == "on_reject":
+        elif kind == CB_REJECT:
             inputs["reject"] = {"order_id": args[0], "reason_code": args[1]}
-        output: dict[str, Any] = {"actions": list(self._actions)}
+        actions = []
+        A, w = core.ACT, core.act_words
+        for i in range(int(G[S_NACT])):
+            o = i * w
+            k, side, price, result, extra = A[o], A[o + 1], A[o + 2], A[o + 3], A[o + 4]
+            if k == ACT_PLACE:
+                action = f"place_{_BOOK_SIDE[side]}@{format_price(price)}"
+                actions.append(f"{action} rejected({result})" if result else action)
+            elif k == ACT_CANCEL:
+                actions.append(f"cancel#{extra}")
+            elif k == ACT_CANCEL_ALL:
+                actions.append("cancel_all")
+            else:
+                actions.append(f"place_{_BOOK_SIDE[side]}@{format_price(price)} refused(halted)")
+        output: dict[str, Any] = {"actions": actions}
         if trap is not None:
             output["trap"] = trap.reason
-        return {
-            "callback_type": callback,
-            "ts_ns": self._now,
-            "latency_ns": latency,
-            "input": inputs,
-            "output": output,
-            "logs": list(self._trace_logs),
-        }
+        self.sink.trace(
+            self,
+            {
+                "callback_type": callback,
+                "ts_ns": int(G[S_NOW]),
+                "latency_ns": latency,
+                "input": inputs,
+                "output": output,
+                "logs": list(self._trace_logs),
+            },
+        )
 
     # -- reporting -----------------------------------------------------------------------------
     def take_latency_p50(self) -> int:
@@ -396,75 +592,3 @@ class AlgoSlot:
         median = samples[len(samples) // 2]
         self.latencies = []
         return median
-
-    # -- the AlgoHost side (called from inside the wasm callback) -------------------------------
-    def place_order(self, side: int, price_1e9: int, qty_1e8: int) -> int:
-        if self.state is not _RUNNING:
-            if self._tracing:
-                self._actions.append(
-                    f"place_{'bid' if side == 0 else 'ask'}@{format_price(price_1e9)} refused(halted)"
-                )
-            return ERR_HALTED
-        order_id = self._next_order_id
-        self._next_order_id = order_id + 1
-        self.positions.order_count += 1  # PositionBook.on_order, inlined
-        result = self.orders.submit(side, price_1e9, qty_1e8, self._now, order_id)
-        if self._tracing:
-            action = f"place_{'bid' if side == 0 else 'ask'}@{format_price(price_1e9)}"
-            self._actions.append(
-                action if result.accepted else f"{action} rejected({result.error or result.reason})"
-            )
-        if result.accepted:
-            fills = result.fills
-            if fills:
-                for fill in fills:  # immediate (taker) fills: on_fill is queued until we return
-                    self.on_venue_fill(fill)
-            return order_id
-        self.positions.on_reject()
-        side_word = "BUY" if side == 0 else "SELL"
-        self.sink.log(
-            self,
-            self._now,
-            "WARN",
-            f"{side_word} REJECT: order={order_id} qty={qty_1e8} @${format_price(price_1e9)} "
-            f"reason={result.reason}",
-        )
-        if result.error:
-            return int(result.error)
-        if self._has_reject:
-            self._queue.append(("on_reject", (order_id, result.reason)))
-        return order_id
-
-    def cancel_order(self, order_id: int) -> int:
-        ok = self.orders.cancel(order_id)
-        if self._tracing:
-            self._actions.append(f"cancel#{order_id}")
-        if ok:
-            self.positions.on_cancel(1)
-            return CANCEL_OK
-        return CANCEL_UNKNOWN
-
-    def cancel_all(self) -> None:
-        if self._tracing:
-            self._actions.append("cancel_all")
-        cancelled = self.orders.cancel_all()
-        if cancelled:
-            self.positions.cancel_count += len(cancelled)  # PositionBook.on_cancel, inlined
-
-    def log(self, level: int, message: str) -> None:
-        if self._tracing:
-            self._trace_logs.append(message)
-        self.sink.log(self, self._now, LEVEL_NAMES[level], message)
-
-    def position_1e8(self) -> int:
-        return self.positions.position_1e8
-
-    def open_order_count(self) -> int:
-        return int(self.orders.open_order_count)
-
-    def book_level(self, side: int, index: int, which: int) -> int:
-        book = self._book
-        return book.level(side, index, which) if book is not None else 0
-
-    def now_ns(self) -> int:
-        return self._now

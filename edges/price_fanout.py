@@ -9,7 +9,6 @@ dict keyed by group, so if sending falls behind, a newer book replaces the unsen
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from typing import Any
@@ -27,17 +26,16 @@ class PriceFanout:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self.sent = 0
         self._thread = threading.Thread(target=self._run, name="edge-price-fanout", daemon=True)
         self._thread.start()
 
-    def publish(self, *, is_sandbox: bool, quotes: dict[str, str]) -> None:
-        """`quotes`: field -> quote_payload JSON, as the edge writes to the quote hash."""
+    def publish(self, *, is_sandbox: bool, quotes: dict[str, dict[str, Any]]) -> None:
+        """`quotes`: field -> quote_payload, as the edge writes them (as JSON) to the quote hash."""
         if not quotes:
             return
         with self._lock:
-            for raw in quotes.values():
-                group, message = price_event(is_sandbox=is_sandbox, payload=json.loads(raw))
+            for payload in quotes.values():
+                group, message = price_event(is_sandbox=is_sandbox, payload=payload)
                 self._pending[group] = message
         self._wake.set()
 
@@ -70,4 +68,3 @@ class PriceFanout:
     async def _send(self, layer: Any, batch: dict[str, dict[str, Any]]) -> None:
         for group, message in batch.items():
             await layer.group_send(group, message)
-            self.sent += 1

@@ -18,7 +18,11 @@ class Assignment:
     desired_state: str
     generation: int
     artifact_id: int
-    artifact_sha256: str
+    # The last observed position and PnL (what a fresh edge process restores the algo's book from).
+    position_1e8: int = 0
+    avg_entry_price_1e9: int = 0
+    realized_pnl_1e9: int = 0
+    session_realized_pnl_1e9: int = 0
 
 
 def edge_assignments(*, edge: Edge) -> list[Assignment]:
@@ -32,7 +36,10 @@ def edge_assignments(*, edge: Edge) -> list[Assignment]:
         "desired_state",
         "generation",
         "deployment__artifact_id",
-        "deployment__artifact__sha256",
+        "position_1e8",
+        "avg_entry_price_1e9",
+        "realized_pnl_1e9",
+        "session_realized_pnl_1e9",
     )
     return [
         Assignment(
@@ -42,7 +49,10 @@ def edge_assignments(*, edge: Edge) -> list[Assignment]:
             desired_state=row["desired_state"],
             generation=row["generation"],
             artifact_id=row["deployment__artifact_id"],
-            artifact_sha256=row["deployment__artifact__sha256"],
+            position_1e8=row["position_1e8"],
+            avg_entry_price_1e9=row["avg_entry_price_1e9"],
+            realized_pnl_1e9=row["realized_pnl_1e9"],
+            session_realized_pnl_1e9=row["session_realized_pnl_1e9"],
         )
         for row in rows
     ]

@@ -44,10 +44,6 @@ def edge_register(
     return edge
 
 
-def edge_heartbeat(*, edge: Edge) -> None:
-    Edge.objects.filter(pk=edge.pk).update(last_heartbeat=timezone.now())
-
-
 def edge_disconnect(*, edge: Edge) -> None:
     """A clean shutdown: the edge is seen as gone at once instead of after its heartbeat goes stale."""
     Edge.objects.filter(pk=edge.pk).update(last_heartbeat=None)
@@ -72,6 +68,7 @@ class AlgoReport:
     fill_count: int
     reject_count: int
     trade_count: int
+    avg_entry_price_1e9: int = 0
 
 
 @dataclass(slots=True)
@@ -118,6 +115,7 @@ def edge_report(*, edge: Edge, reports: Iterable[AlgoReport], metrics: bool = Fa
                 started_at=report.started_at,
                 last_heartbeat=now,
                 position_1e8=report.position_1e8,
+                avg_entry_price_1e9=report.avg_entry_price_1e9,
                 realized_pnl_1e9=report.realized_pnl_1e9,
                 session_realized_pnl_1e9=report.session_realized_pnl_1e9,
                 unrealized_pnl_1e9=report.unrealized_pnl_1e9,

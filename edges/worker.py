@@ -24,7 +24,7 @@ from django.db import close_old_connections
 
 from backtests.store import Recorder
 from edges import services
-from edges.dispatch import AlgoSlot, SlotState
+from edges.dispatch import AlgoSlot, CarriedPosition, SlotState
 from edges.graph_orders import GraphOrders
 from edges.models import Edge
 from edges.price_fanout import PriceFanout
@@ -140,7 +140,6 @@ class EdgeWorker:
         self.buffer = _Buffer()
         self.held: dict[int, _Held] = {}
         self.running: dict[str, list[AlgoSlot]] = {}
-        self._by_account: dict[str, AlgoSlot] = {}
         self._compiled: dict[int, CompiledAlgo] = {}
         self._dirty_quotes: set[str] = set()
         self.edge: Edge | None = None
@@ -172,12 +171,10 @@ class EdgeWorker:
         return len(updates)
 
     def _on_fill(self, account: str, symbol: str, fill: Any) -> None:
+        # Only execution graphs' orders rest in the adapter's engines: an algo's paper orders are
+        # matched inside its own core (edges/core), which delivers their fills itself.
         if GraphOrders.owns(account):
             self.graph_orders.on_fill(account, fill)
-            return
-        slot = self._by_account.get(account)
-        if slot is not None:
-            slot.on_venue_fill(fill)
 
     def _index(self) -> None:
         running: dict[str, list[AlgoSlot]] = {}
@@ -206,11 +203,14 @@ class EdgeWorker:
         now_ns = self.adapter.now_ns
         for assignment in assignments:
             held = self.held.get(assignment.row_id)
+            carried: CarriedPosition | None = None
             if held is not None and held.artifact_id != assignment.artifact_id:
-                self._unload(assignment.row_id)  # a new version: load it fresh
+                # a new version: load it fresh; the position carries over (read before unloading)
+                carried = held.slot.positions.carried() if held.slot is not None else None
+                self._unload(assignment.row_id)
                 held = None
             if held is None:
-                held = self._load(assignment)
+                held = self._load(assignment, carried)
             if held.generation == assignment.generation:
                 continue
             held.generation = assignment.generation
@@ -238,7 +238,10 @@ class EdgeWorker:
             lambda **batch: orders_report(venue=self.venue, paper=self.is_sandbox, **batch)
         )
 
-    def _load(self, assignment: Assignment) -> _Held:
+    def _load(self, assignment: Assignment, carried: CarriedPosition | None = None) -> _Held:
+        """Load an algo. Its position and PnL continue from `carried` (the version it replaces in
+        this process) or else from the last report (a restarted process): paper positions live in
+        the edge, and a restart must not make an algo that holds 4 BTC believe it is flat."""
         held = _Held(assignment)
         self.held[assignment.row_id] = held
         try:
@@ -261,15 +264,22 @@ class EdgeWorker:
         if slot.state is SlotState.REJECTED:
             held.rejected_reason = slot.pause_reason
             return held
+        if carried is None and (assignment.position_1e8 or assignment.realized_pnl_1e9):
+            carried = CarriedPosition(
+                position_1e8=assignment.position_1e8,
+                avg_entry_price_1e9=assignment.avg_entry_price_1e9,
+                realized_pnl_1e9=assignment.realized_pnl_1e9,
+                session_realized_pnl_1e9=assignment.session_realized_pnl_1e9,
+            )
+        if carried is not None:
+            slot.restore_position(carried)
         held.slot = slot
-        self._by_account[account] = slot
         return held
 
     def _unload(self, row_id: int) -> None:
         held = self.held.pop(row_id)
         if held.slot is not None:
             held.slot.close()
-            self._by_account.pop(held.slot.account, None)
 
     def reports(self) -> list[AlgoReport]:
         out = []
@@ -305,6 +315,7 @@ class EdgeWorker:
                     pause_reason=slot.pause_reason,
                     started_at=held.started_at if slot.state is SlotState.RUNNING else None,
                     position_1e8=book.position_1e8,
+                    avg_entry_price_1e9=book.avg_entry_price_1e9,
                     realized_pnl_1e9=book.realized_pnl_1e9,
                     session_realized_pnl_1e9=book.session_realized_pnl_1e9,
                     unrealized_pnl_1e9=book.unrealized_pnl_1e9,
@@ -328,13 +339,14 @@ class EdgeWorker:
         if logs or traces:
             services.edge_logs_flush(edge=self.edge, logs=logs, traces=traces)
 
-    def quotes(self) -> dict[str, str]:
-        """Current books of the symbols that changed since the last call, as JSON per symbol."""
+    def quotes(self) -> dict[str, dict[str, Any]]:
+        """Current books (`quote_payload`) of the symbols that changed since the last call, keyed
+        ``<venue>:<symbol>``."""
         out = {}
         for symbol in self._dirty_quotes:
             snap = self.adapter.book(symbol)
             if snap is not None:
-                out[f"{self.venue}:{symbol}"] = json.dumps(quote_payload(self.venue, symbol, snap))
+                out[f"{self.venue}:{symbol}"] = quote_payload(self.venue, symbol, snap)
         self._dirty_quotes.clear()
         return out
 
@@ -477,7 +489,8 @@ class EdgeRunner:
         for worker in self.workers:
             quotes = worker.quotes()
             if quotes:
-                pipe.hset(quotes_key(is_sandbox=worker.is_sandbox), mapping=quotes)
+                mapping = {field: json.dumps(payload) for field, payload in quotes.items()}
+                pipe.hset(quotes_key(is_sandbox=worker.is_sandbox), mapping=mapping)
                 if self._fanout is not None:
                     self._fanout.publish(is_sandbox=worker.is_sandbox, quotes=quotes)
         pipe.execute()

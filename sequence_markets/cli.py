@@ -9,12 +9,11 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Callable
 from collections.abc import Sequence as Seq
-from typing import Any
 
 from sequence_markets import __version__
-from sequence_markets.cli_algo import add_algo_commands
+from sequence_markets.cli_algo import add_algo_commands, api_client
+from sequence_markets.cli_algo import emit as _emit
 from sequence_markets.cli_backtest import add_backtest_commands
 from sequence_markets.cli_strategy import add_strategy_commands
 from sequence_markets.client import Sequence, SequenceError
@@ -22,12 +21,7 @@ from sequence_markets.config import Config, key_mode
 
 
 def _client(args: argparse.Namespace) -> Sequence:
-    url, key = Config.load().resolve(sandbox=args.sandbox)
-    return Sequence(key, url)
-
-
-def _emit(args: argparse.Namespace, data: Any, human: Callable[[Any], str]) -> None:
-    print(json.dumps(data, indent=2, default=str) if args.json else human(data))
+    return api_client(args, timeout=10.0)
 
 
 def cmd_login(args: argparse.Namespace) -> int:

@@ -38,12 +38,14 @@ _SOURCE_SUFFIXES = {".c", ".h", ".zig", ".wat", ".rs", ".toml"}
 # -- plumbing ------------------------------------------------------------------------------------
 
 
-def _client(args: argparse.Namespace) -> Client:
+def api_client(args: argparse.Namespace, *, timeout: float = 60.0) -> Client:
+    """The API client of the CLI's configuration for the key's mode (``--sandbox``)."""
     url, key = Config.load().resolve(sandbox=args.sandbox)
-    return Client(key, url, timeout=60.0)
+    return Client(key, url, timeout=timeout)
 
 
-def _emit(args: argparse.Namespace, data: Any, human: Callable[[Any], str]) -> None:
+def emit(args: argparse.Namespace, data: Any, human: Callable[[Any], str]) -> None:
+    """``--json``: the data as JSON; else the human rendering."""
     print(json.dumps(data, indent=2, default=str) if args.json else human(data))
 
 
@@ -251,14 +253,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         "sha256": hashlib.sha256(data).hexdigest(),
         "language": kind,
     }
-    _emit(args, out, lambda d: f"Built {_display(path)} ({d['size_bytes']:,} bytes, {d['language']}).")
+    emit(args, out, lambda d: f"Built {_display(path)} ({d['size_bytes']:,} bytes, {d['language']}).")
     return 0
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     path = Path(args.wasm) if args.wasm else default_wasm(args)
     wasm = read_wasm(path)
-    body = _client(args).request(
+    body = api_client(args).request(
         "POST",
         "/algos/deploy",
         json_body={
@@ -277,14 +279,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             text += f"\nStart it with `sequence start {args.symbol}`."
         return text
 
-    _emit(args, body, human)
+    emit(args, body, human)
     return 0
 
 
 def _action(args: argparse.Namespace, verb: str) -> int:
     params = {"venue": args.venue} if args.venue else None
-    body = _client(args).request("POST", f"/algos/{_sym(args.symbol)}/{verb}", params=params)
-    _emit(args, body, lambda d: f"{d['symbol']}: {d['status']} ({d['edges_notified']} edge(s) notified).")
+    body = api_client(args).request("POST", f"/algos/{_sym(args.symbol)}/{verb}", params=params)
+    emit(args, body, lambda d: f"{d['symbol']}: {d['status']} ({d['edges_notified']} edge(s) notified).")
     return 0
 
 
@@ -297,7 +299,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_undeploy(args: argparse.Namespace) -> int:
-    client = _client(args)
+    client = api_client(args)
     where = f" on {args.venue}" if args.venue else ""
     if not confirm(
         args,
@@ -308,7 +310,7 @@ def cmd_undeploy(args: argparse.Namespace) -> int:
         return 1
     params = {"venue": args.venue} if args.venue else None
     body = client.request("DELETE", f"/algos/{_sym(args.symbol)}", params=params)
-    _emit(args, body, lambda d: f"{d['symbol']}: undeployed.")
+    emit(args, body, lambda d: f"{d['symbol']}: undeployed.")
     return 0
 
 
@@ -353,12 +355,12 @@ def edge_table(edges: list[dict[str, Any]], *, with_symbol: bool = True) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     params = {"detail": "edge"} if args.detail else None
-    _emit(args, _client(args).request("GET", "/algos", params=params), _algo_list_human)
+    emit(args, api_client(args).request("GET", "/algos", params=params), _algo_list_human)
     return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    body = _client(args).request("GET", f"/algos/{_sym(args.symbol)}/stats")
+    body = api_client(args).request("GET", f"/algos/{_sym(args.symbol)}/stats")
 
     def human(d: dict[str, Any]) -> str:
         rows = [
@@ -371,18 +373,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
         ]
         return d["symbol"] + "\n" + "\n".join(f"  {k:<9} {v}" for k, v in rows)
 
-    _emit(args, body, human)
+    emit(args, body, human)
     return 0
 
 
 # -- logs --------------------------------------------------------------------------------------------
-
-
-def _ws_url(base_url: str, path: str, params: dict[str, Any]) -> str:
-    parts = urllib.parse.urlsplit(base_url)
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-    return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/v1" + path, query, ""))
 
 
 def follow(
@@ -409,7 +404,7 @@ def follow(
             params["after"] = last_id
         else:
             params["backlog"] = 0 if connected_once else backlog
-        url = _ws_url(client.base_url, stream_path, params)
+        url = client.ws_url(stream_path, params)
         try:
             ws = connect(url, headers)
         except WebSocketHandshakeError as exc:
@@ -482,7 +477,7 @@ def _note(args: argparse.Namespace, text: str, *, force: bool = False) -> None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    client = _client(args)
+    client = api_client(args)
     path = f"/algos/{_sym(args.symbol)}"
     params = {"edge_id": args.edge} if args.edge else None
 
@@ -496,7 +491,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         )  # fmt: skip
     body = fetch()
     body["logs"] = body["logs"][-args.lines :] if args.lines else []
-    _emit(args, body, lambda d: "\n".join(fmt_log(line) for line in d["logs"]) or "(no log lines yet)")
+    emit(args, body, lambda d: "\n".join(fmt_log(line) for line in d["logs"]) or "(no log lines yet)")
     return 0
 
 
@@ -533,12 +528,12 @@ def cmd_deployments_list(args: argparse.Namespace) -> int:
             right=[6],
         )  # fmt: skip
 
-    _emit(args, _client(args).request("GET", "/deployments"), human)
+    emit(args, api_client(args).request("GET", "/deployments"), human)
     return 0
 
 
 def cmd_deployments_show(args: argparse.Namespace) -> int:
-    _emit(args, _client(args).request("GET", f"/deployments/{_id(args.id)}"), _deployment_human)
+    emit(args, api_client(args).request("GET", f"/deployments/{_id(args.id)}"), _deployment_human)
     return 0
 
 
@@ -552,22 +547,22 @@ def cmd_deployments_create(args: argparse.Namespace) -> int:
         body["bundle_id"] = args.bundle
     else:
         body["wasm_base64"] = _b64(read_wasm(Path(args.wasm) if args.wasm else default_wasm(args)))
-    _emit(args, _client(args).request("POST", "/deployments", json_body=body), _deployment_human)
+    emit(args, api_client(args).request("POST", "/deployments", json_body=body), _deployment_human)
     return 0
 
 
 def cmd_deployments_rename(args: argparse.Namespace) -> int:
-    body = _client(args).request(
+    body = api_client(args).request(
         "PATCH", f"/deployments/{_id(args.id)}", json_body={"name": args.name or None}
     )
-    _emit(args, body, lambda d: f"{d['deployment_id']}: renamed to {d.get('name') or '(no name)'}.")
+    emit(args, body, lambda d: f"{d['deployment_id']}: renamed to {d.get('name') or '(no name)'}.")
     return 0
 
 
 def _deployment_action(args: argparse.Namespace, verb: str) -> int:
     params = {"venue": args.venue} if args.venue else None
-    body = _client(args).request("POST", f"/deployments/{_id(args.id)}/{verb}", params=params)
-    _emit(
+    body = api_client(args).request("POST", f"/deployments/{_id(args.id)}/{verb}", params=params)
+    emit(
         args,
         body,
         lambda d: f"{d['deployment_id']}: {d['desired_state']} ({d['edges_notified']} edge(s) notified).",
@@ -584,7 +579,7 @@ def cmd_deployments_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_deployments_delete(args: argparse.Namespace) -> int:
-    client = _client(args)
+    client = api_client(args)
     if not confirm(
         args,
         f"Delete deployment {args.id}? It stops on every edge and its logs, traces and metrics are "
@@ -593,12 +588,12 @@ def cmd_deployments_delete(args: argparse.Namespace) -> int:
         print("Aborted: nothing was changed.", file=sys.stderr)
         return 1
     body = client.request("DELETE", f"/deployments/{_id(args.id)}")
-    _emit(args, body, lambda d: f"{d['deployment_id']}: deleted.")
+    emit(args, body, lambda d: f"{d['deployment_id']}: deleted.")
     return 0
 
 
 def cmd_deployments_logs(args: argparse.Namespace) -> int:
-    client = _client(args)
+    client = api_client(args)
     path = f"/deployments/{_id(args.id)}"
     params = {"edge_id": args.edge, "symbol": args.symbol}
 
@@ -619,7 +614,7 @@ def cmd_deployments_logs(args: argparse.Namespace) -> int:
         body["logs"] = []
     else:
         body = fetch(min(args.lines, 1000))
-    _emit(
+    emit(
         args,
         body,
         lambda d: "\n".join(fmt_log(line, with_symbol=True) for line in d["logs"]) or "(no log lines yet)",
@@ -642,15 +637,15 @@ def cmd_bundles_list(args: argparse.Namespace) -> int:
             right=[2],
         )  # fmt: skip
 
-    _emit(args, _client(args).request("GET", "/bundles"), human)
+    emit(args, api_client(args).request("GET", "/bundles"), human)
     return 0
 
 
 def cmd_bundles_create(args: argparse.Namespace) -> int:
     wasm = read_wasm(args.file)
     name = args.name if args.name is not None else Path(args.file).stem
-    body = _client(args).request("POST", "/bundles", json_body={"wasm_base64": _b64(wasm), "name": name})
-    _emit(
+    body = api_client(args).request("POST", "/bundles", json_body={"wasm_base64": _b64(wasm), "name": name})
+    emit(
         args,
         body,
         lambda d: (
@@ -662,8 +657,8 @@ def cmd_bundles_create(args: argparse.Namespace) -> int:
 
 
 def cmd_bundles_delete(args: argparse.Namespace) -> int:
-    body = _client(args).request("DELETE", f"/bundles/{_id(args.id)}")
-    _emit(args, body, lambda d: f"Bundle {d['bundle_id']} deleted (deployments made from it keep running).")
+    body = api_client(args).request("DELETE", f"/bundles/{_id(args.id)}")
+    emit(args, body, lambda d: f"Bundle {d['bundle_id']} deleted (deployments made from it keep running).")
     return 0
 
 

@@ -13,16 +13,15 @@ import sys
 import time
 from typing import Any
 
+from sequence_markets.cli_algo import api_client
 from sequence_markets.client import Sequence, SequenceError
-from sequence_markets.config import Config
 
 _FINAL = ("completed", "failed", "cancelled")
 _BAR = 30
 
 
 def _client(args: argparse.Namespace) -> Sequence:
-    url, key = Config.load().resolve(sandbox=args.sandbox)
-    return Sequence(key, url)
+    return api_client(args, timeout=10.0)
 
 
 def _bar(status: dict[str, Any]) -> str:

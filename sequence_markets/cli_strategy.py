@@ -17,15 +17,15 @@ import os
 import sys
 import tarfile
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sequence_markets.cli_algo import confirm
+from sequence_markets.cli_algo import api_client, confirm
+from sequence_markets.cli_algo import emit as _emit
 from sequence_markets.client import Sequence, SequenceError
-from sequence_markets.config import Config, key_mode
+from sequence_markets.config import key_mode
 from sequence_markets.strategy_config import FILENAME, StrategyConfigError, load_strategy_config
 from sequence_markets.ws import WebSocketClosed, WebSocketError, connect
 
@@ -146,12 +146,7 @@ def build_artifact(folder: Path, *, exclude: set[Path] | None = None) -> tuple[b
 
 
 def _client(args: argparse.Namespace, *, timeout: float = 10.0) -> Sequence:
-    url, key = Config.load().resolve(sandbox=args.sandbox)
-    return Sequence(key, url, timeout=timeout)
-
-
-def _emit(args: argparse.Namespace, data: Any, human: Callable[[Any], str]) -> None:
-    print(json.dumps(data, indent=2, default=str) if args.json else human(data))
+    return api_client(args, timeout=timeout)
 
 
 def _find(client: Sequence, ref: str) -> dict[str, Any]:
@@ -410,8 +405,7 @@ def _follow_websocket(client: Sequence, strategy_id: str, printer: _Printer, *, 
     query: dict[str, Any] = {"follow": "run" if pinned else "latest"}
     if printer.run_id is not None:
         query.update(run_id=printer.run_id, after=printer.cursor)
-    base = client.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
-    url = f"{base}/v1/strategies/{strategy_id}/logs/stream?{urllib.parse.urlencode(query)}"
+    url = client.ws_url(f"/strategies/{strategy_id}/logs/stream", query)
     # Origin: the server only accepts websockets from its own hosts (ALLOWED_HOSTS).
     ws = connect(
         url, {"Authorization": f"Bearer {client.api_key}", "Origin": client.base_url}, timeout=client.timeout

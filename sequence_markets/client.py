@@ -86,6 +86,16 @@ class Sequence:
         raise AssertionError("unreachable")
 
     # -- endpoints ---------------------------------------------------------------------------
+    def ws_url(self, path: str, params: dict[str, Any] | None = None) -> str:
+        """The websocket URL of API path ``path`` (``/stream``): ws:// or wss:// like the base URL;
+        ``params`` with a None value are left out."""
+        parts = urllib.parse.urlsplit(self.base_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        query = urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v is not None})
+        return urllib.parse.urlunsplit(
+            (scheme, parts.netloc, parts.path.rstrip("/") + "/v1" + path, query, "")
+        )
+
     def health(self) -> bool:
         """True when the API answers and its database and Redis are up."""
         try:
@@ -141,7 +151,7 @@ class Sequence:
         connection is refused or a channel is not accepted."""
         from sequence_markets.ws import WebSocketClosed, WebSocketError, WebSocketHandshakeError, connect
 
-        url = self.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/v1/stream"
+        url = self.ws_url("/stream")
         deadline = None if duration_s is None else time.monotonic() + duration_s
         try:
             ws = connect(url, {"Authorization": f"Bearer {self.api_key}"}, timeout=self.timeout)

@@ -22,7 +22,7 @@ from sequence_site import health
 from sequence_site.errors import AuthenticationFailed, DomainError
 from sequence_site.schemas import ErrorOut, HealthOut, WhoAmIOut
 from sequence_site.scope import Scope
-from sequence_site.services import api_key_authenticate
+from sequence_site.services import api_key_authenticate, bearer_token
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,8 @@ class ApiKeyAuth(HttpBearer):
             raise AuthenticationFailed(
                 "Missing Authorization header: send `Authorization: Bearer <your API key>`."
             )
-        scheme, _, token = header.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(header)
+        if token is None:
             raise AuthenticationFailed("The Authorization header must be `Bearer <your API key>`.")
         return self.authenticate(request, token)
 

@@ -40,11 +40,6 @@ class AuthenticationFailed(DomainError):
     code = "unauthorized"
 
 
-class PermissionDenied(DomainError):
-    status = 403
-    code = "forbidden"
-
-
 class Unavailable(DomainError):
     status = 503
     code = "unavailable"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest, HttpResponse
 
 from sequence_site.scope import Scope
@@ -12,9 +13,11 @@ from sequence_site.selectors import client_for_user
 SESSION_MODE_KEY = "sequence_mode"
 
 
-def session_is_sandbox(request: HttpRequest) -> bool:
+def session_is_sandbox(session: SessionBase | None) -> bool:
+    """The mode of a dashboard session (a page's or a websocket's; None when there is none)."""
     # Sandbox unless the user switched to live: the safe default for a trading dashboard.
-    return request.session.get(SESSION_MODE_KEY, "test") != "live"
+    mode = session.get(SESSION_MODE_KEY, "test") if session is not None else "test"
+    return mode != "live"
 
 
 class DashboardScopeMiddleware:
@@ -27,5 +30,5 @@ class DashboardScopeMiddleware:
         if user is not None and user.is_authenticated:
             client = client_for_user(user=user)
             if client is not None:
-                request.client_scope = Scope(client=client, is_sandbox=session_is_sandbox(request))  # type: ignore[attr-defined]
+                request.client_scope = Scope(client=client, is_sandbox=session_is_sandbox(request.session))  # type: ignore[attr-defined]
         return self.get_response(request)

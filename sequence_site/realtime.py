@@ -48,7 +48,8 @@ def publish_on_commit(group: str, event: dict[str, Any]) -> None:
 
 
 @cache
-def _redis() -> redis.Redis:
+def redis_client() -> redis.Redis:
+    """The process's Redis client (REDIS_URL; short timeouts: callers are request paths)."""
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
 
 
@@ -62,7 +63,7 @@ def nudge_edges_on_commit(*, venues: set[str], is_sandbox: bool) -> None:
 
     def send() -> None:
         try:
-            client = _redis()
+            client = redis_client()
             for venue in venues:
                 client.publish(edge_nudge_channel(venue=venue, is_sandbox=is_sandbox), "reconcile")
         except redis.RedisError:

@@ -89,6 +89,13 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
+def bearer_token(header: str) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header value; None when it is not one."""
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def api_key_authenticate(*, token: str) -> Scope:
     """The scope a bearer token acts in, or ``AuthenticationFailed`` saying what is wrong with it."""
     match = KEY_PATTERN.match(token)

@@ -6,6 +6,7 @@ first; the real environment overrides it.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -119,9 +120,10 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
+    # Exact names win over globs: the janitors must run even when every `backtests` or
+    # `strategies` slot is busy with a job or supervising a process.
+    "backtests.janitor": {"queue": "default"},
     "backtests.*": {"queue": "backtests"},
-    # Exact names win over globs: the strategies janitors must run even when every `strategies`
-    # slot is busy supervising a process.
     "strategies.janitor": {"queue": "default"},
     "strategies.retry_due": {"queue": "default"},
     "strategies.*": {"queue": "strategies"},
@@ -172,22 +174,31 @@ STRATEGY_DISPATCH_RETRY_SECONDS = _env_seconds("STRATEGY_DISPATCH_RETRY_SECONDS"
 STRATEGY_JANITOR_SECONDS = _env_seconds("STRATEGY_JANITOR_SECONDS", 5.0)
 STRATEGY_LOG_RETENTION_DAYS = env_int("STRATEGY_LOG_RETENTION_DAYS", 14, minimum=1)
 
+# Backtests (backtests/, docs/backtests.md): the Parquet market-data store, and how often a running
+# job writes its progress (and heartbeat) to the database and the channel layer.
+MARKET_DATA_DIR = Path(env_str("MARKET_DATA_DIR", str(VAR_DIR / "market-data")))
+# Edges record the books they see into MARKET_DATA_DIR, so past sessions can be backtested.
+EDGE_RECORD_MARKET_DATA = env_bool("EDGE_RECORD_MARKET_DATA", True)
+BACKTEST_PROGRESS_SECONDS = _env_seconds("BACKTEST_PROGRESS_SECONDS", 0.5)
+# A running job whose heartbeat is older than this lost its worker: the janitor fails it. Generous,
+# because a heartbeat only comes with progress (every few thousand events, or each prepared day).
+BACKTEST_HEARTBEAT_TIMEOUT_SECONDS = _env_seconds("BACKTEST_HEARTBEAT_TIMEOUT_SECONDS", 120.0)
+BACKTEST_JANITOR_SECONDS = _env_seconds("BACKTEST_JANITOR_SECONDS", 30.0)
+
 # Periodic janitors (one `celery beat` per installation). They go to the `default` queue so they
-# still run when every `strategies` slot is busy supervising a long-lived process.
+# still run when every `strategies` or `backtests` slot is busy.
 CELERY_BEAT_SCHEDULE = {
     "strategies-janitor": {
         "task": "strategies.janitor",
         "schedule": STRATEGY_JANITOR_SECONDS,
         "options": {"queue": "default", "expires": STRATEGY_JANITOR_SECONDS * 2},
     },
+    "backtests-janitor": {
+        "task": "backtests.janitor",
+        "schedule": BACKTEST_JANITOR_SECONDS,
+        "options": {"queue": "default", "expires": BACKTEST_JANITOR_SECONDS * 2},
+    },
 }
-
-# Backtests (backtests/, docs/backtests.md): the Parquet market-data store, and how often a running
-# job writes its progress to the database and the channel layer.
-MARKET_DATA_DIR = Path(env_str("MARKET_DATA_DIR", str(VAR_DIR / "market-data")))
-# Edges record the books they see into MARKET_DATA_DIR, so past sessions can be backtested.
-EDGE_RECORD_MARKET_DATA = env_bool("EDGE_RECORD_MARKET_DATA", True)
-BACKTEST_PROGRESS_SECONDS = _env_seconds("BACKTEST_PROGRESS_SECONDS", 0.5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -206,10 +217,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Front-end packages installed by `npm ci` (package.json; the Makefile's venv step runs it), served as
-# /static/vendor/<package>/...: e.g. chart.js's dist/chart.umd.min.js. Absent before `npm ci`.
-if (BASE_DIR / "node_modules").is_dir():
-    STATICFILES_DIRS.append(("vendor", BASE_DIR / "node_modules"))
+# Front-end packages installed by `npm ci` (package.json; the Makefile's venv step runs it). Only the
+# built `dist/` folder of each package package.json names is served, as
+# /static/vendor/<package>/dist/...: e.g. chart.js's dist/chart.umd.min.js. Sources, their
+# dependencies and package metadata in node_modules stay private. Absent before `npm ci`.
+for _package in json.loads((BASE_DIR / "package.json").read_text())["dependencies"]:
+    _dist = BASE_DIR / "node_modules" / _package / "dist"
+    if _dist.is_dir():
+        STATICFILES_DIRS.append((f"vendor/{_package}/dist", _dist))
 STATIC_ROOT = VAR_DIR / "staticfiles"
 # Serve straight from the app/static folders (no collectstatic step for `make run`).
 WHITENOISE_USE_FINDERS = True

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from sequence_site.errors import DomainError
-from sequence_site.middleware import SESSION_MODE_KEY
+from sequence_site.middleware import session_is_sandbox
 from sequence_site.scope import Scope
 from sequence_site.selectors import client_for_user
-from sequence_site.services import api_key_authenticate
+from sequence_site.services import api_key_authenticate, bearer_token
 
 
 def scope_from_handshake(handshake: dict[str, Any], *, allow_session: bool = True) -> Scope | None:
@@ -22,11 +22,11 @@ def scope_from_handshake(handshake: dict[str, Any], *, allow_session: bool = Tru
     headers = dict(handshake.get("headers") or [])
     authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
     if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(authorization)
+        if token is None:
             return None
         try:
-            return api_key_authenticate(token=token.strip())
+            return api_key_authenticate(token=token)
         except DomainError:
             return None
     if not allow_session:
@@ -37,6 +37,4 @@ def scope_from_handshake(handshake: dict[str, Any], *, allow_session: bool = Tru
     client = client_for_user(user=user)
     if client is None:
         return None
-    session = handshake.get("session")
-    mode = session.get(SESSION_MODE_KEY, "test") if session is not None else "test"
-    return Scope(client=client, is_sandbox=mode != "live")
+    return Scope(client=client, is_sandbox=session_is_sandbox(handshake.get("session")))

@@ -31,17 +31,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from sequence_site.errors import DomainError
 from sequence_site.scope import Scope
 from sequence_site.ws_auth import scope_from_handshake
-from strategies import selectors, services
-from strategies.models import Strategy, StrategyRun
+from strategies import selectors
+from strategies.lifecycle import group_name
 from strategies.schemas import LogLineOut
 
 CATCH_UP_PAGE = 1000
-
-
-def _line(row: Any) -> dict[str, Any]:
-    data = LogLineOut.of(row)
-    data["ts"] = data["ts"].isoformat()
-    return data
 
 
 class StrategyLogConsumer(AsyncJsonWebsocketConsumer):
@@ -79,7 +73,7 @@ class StrategyLogConsumer(AsyncJsonWebsocketConsumer):
         self.run_id: str | None = run_id
         self.cursor = after
         self.left_runs: set[str] = set()
-        self.group = services.group_name(strategy_id)
+        self.group = group_name(strategy_id)
         # Join before reading the database, so nothing committed in between is missed.
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.groups = [self.group]
@@ -96,15 +90,8 @@ class StrategyLogConsumer(AsyncJsonWebsocketConsumer):
         )
 
     def _latest(self) -> tuple[str | None, str]:
-        run_id = (
-            StrategyRun.objects.filter(strategy_id=self.strategy_id)
-            .order_by("-created_at")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        status = (
-            Strategy.objects.filter(pk=self.strategy_id).values_list("status", flat=True).first() or "deleted"
-        )
+        run_id = selectors.strategy_latest_run_id(strategy_id=self.strategy_id)
+        status = selectors.strategy_status(strategy_id=self.strategy_id) or "deleted"
         return (str(run_id) if run_id else None), status
 
     async def _refuse(self, close_code: int, status: int, message: str) -> None:
@@ -121,9 +108,9 @@ class StrategyLogConsumer(AsyncJsonWebsocketConsumer):
         return strategy.pk, (str(run.pk) if run is not None else None)
 
     def _page(self, run_id: str, after: int) -> tuple[list[dict[str, Any]], bool]:
-        run = StrategyRun.objects.filter(pk=run_id, strategy_id=self.strategy_id).first()
+        run = selectors.strategy_run_find(strategy_id=self.strategy_id, run_id=run_id)
         page = selectors.strategy_log_page(run=run, after=after, limit=CATCH_UP_PAGE)
-        return [_line(row) for row in page.lines], page.has_more
+        return [LogLineOut.wire(row) for row in page.lines], page.has_more
 
     async def _catch_up(self) -> None:
         while self.run_id is not None:

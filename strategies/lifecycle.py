@@ -18,6 +18,7 @@ evidence tests read.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from django.db import models
 from django.utils import timezone
@@ -122,14 +123,32 @@ def record(
         run=run,
         actor=actor[:100],
     )
+    announce(
+        strategy.pk,
+        action=action,
+        status=to_status,
+        run_id=run.pk if run is not None else None,
+        reason=reason,
+    )
+
+
+def group_name(strategy_id: UUID | str) -> str:
+    """The channel-layer group of one strategy: its status changes and its log lines."""
+    return f"strategy.{strategy_id}"
+
+
+def announce(
+    strategy_id: UUID | str, *, action: str, status: str, run_id: UUID | str | None = None, reason: str = ""
+) -> None:
+    """Tell the strategy's followers, after commit, that it changed (``strategy.changed``)."""
     publish_on_commit(
-        f"strategy.{strategy.pk}",
+        group_name(strategy_id),
         {
             "type": "strategy.changed",
-            "strategy_id": str(strategy.pk),
+            "strategy_id": str(strategy_id),
             "action": action,
-            "status": to_status,
-            "run_id": str(run.pk) if run is not None else None,
+            "status": status,
+            "run_id": str(run_id) if run_id is not None else None,
             "reason": reason[:500],
         },
     )

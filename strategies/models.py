@@ -85,10 +85,6 @@ class Strategy(models.Model):
         return self.name
 
     @property
-    def strategy_id(self) -> uuid.UUID:
-        return self.id
-
-    @property
     def has_sequence_api_key(self) -> bool:
         return self.sequence_api_key_ciphertext is not None
 
@@ -123,10 +119,6 @@ class StrategyRun(models.Model):
 
     def __str__(self) -> str:
         return str(self.id)
-
-    @property
-    def run_id(self) -> uuid.UUID:
-        return self.id
 
 
 class StrategyLog(models.Model):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from ninja import Schema
 from pydantic import ConfigDict
 
-from strategies.models import Strategy, StrategyLog, StrategyRun, StrategyTransition
+from strategies.models import Strategy, StrategyRun, StrategyTransition
 
 
 class StrategyCreateIn(Schema):
@@ -168,6 +168,19 @@ class DeletedOut(Schema):
     deleted: bool
 
 
+class LogLineLike(Protocol):
+    """A log line: a stored `StrategyLog` row or a runner's `services.LogRecord`."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def line(self) -> str: ...
+
+
 class LogLineOut(Schema):
     """One log line, in REST pages and in websocket ``lines`` events alike."""
 
@@ -177,8 +190,16 @@ class LogLineOut(Schema):
     line: str
 
     @staticmethod
-    def of(row: StrategyLog) -> dict[str, Any]:
+    def of(row: LogLineLike) -> dict[str, Any]:
         return {"seq": row.seq, "ts": row.ts, "stream": row.stream, "line": row.line}
+
+    @staticmethod
+    def wire(row: LogLineLike) -> dict[str, Any]:
+        """The line as websocket events carry it (JSON-ready: ``ts`` in ISO 8601), from a stored
+        row or from a line being written."""
+        data = LogLineOut.of(row)
+        data["ts"] = row.ts.isoformat()
+        return data
 
 
 class LogPageOut(Schema):

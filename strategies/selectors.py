@@ -59,6 +59,27 @@ def strategy_run_get(*, strategy: Strategy, run_id: UUID | str | None) -> Strate
     return run
 
 
+def strategy_status(*, strategy_id: UUID) -> str | None:
+    """The strategy's status; None once it is deleted."""
+    return Strategy.objects.filter(pk=strategy_id).values_list("status", flat=True).first()
+
+
+def strategy_latest_run_id(*, strategy_id: UUID) -> UUID | None:
+    """The id of the strategy's latest run; None if it never ran (or is deleted)."""
+    return (
+        StrategyRun.objects.filter(strategy_id=strategy_id)
+        .order_by("-created_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def strategy_run_find(*, strategy_id: UUID, run_id: UUID | str) -> StrategyRun | None:
+    """A run of this strategy by id, without a scope check (the caller already made one); None
+    when it is gone."""
+    return StrategyRun.objects.filter(pk=run_id, strategy_id=strategy_id).first()
+
+
 @dataclass(frozen=True, slots=True)
 class LogPage:
     run: StrategyRun | None

@@ -29,10 +29,11 @@ from sequence_site.models import ApiKey
 from sequence_site.realtime import publish_on_commit
 from sequence_site.scope import Scope
 from sequence_site.services import api_key_authenticate
-from strategies.lifecycle import RunStatus, StrategyStatus, record, transition
+from strategies.lifecycle import RunStatus, StrategyStatus, announce, group_name, record, transition
 from strategies.models import Strategy, StrategyLog, StrategyRun
 from strategies.runner.archive import ArchiveError, ArchiveLimits, clean_entrypoint, inspect_archive
 from strategies.runner.environment import env_name_problem, env_value_problem
+from strategies.schemas import LogLineOut
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 TARGET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
@@ -43,11 +44,6 @@ MIN_MEMORY_MB = 64
 SECRETS_PURPOSE = "strategy.secrets"
 API_KEY_PURPOSE = "strategy.sequence_api_key"
 MiB = 1024 * 1024
-
-
-def group_name(strategy_id: UUID | str) -> str:
-    """The channel-layer group of one strategy: its status changes and its log lines."""
-    return f"strategy.{strategy_id}"
 
 
 def archive_limits() -> ArchiveLimits:
@@ -338,6 +334,31 @@ def _locked(strategy: Strategy) -> Strategy:
     return locked
 
 
+def _locked_of_run(run_id: UUID) -> Strategy | None:
+    """The strategy of this run, locked; None when the run or the strategy is gone. Only the
+    strategy row is locked (``of=("self",)``): its client is read, never written, and locking it
+    too would make the runs of every strategy of one client wait for each other."""
+    strategy_id = StrategyRun.objects.filter(pk=run_id).values_list("strategy_id", flat=True).first()
+    if strategy_id is None:
+        return None
+    return (
+        Strategy.objects.select_for_update(of=("self",))
+        .select_related("client")
+        .filter(pk=strategy_id)
+        .first()
+    )
+
+
+def _last_exit(*, code: int | None, signal: str, reason: str, at: datetime) -> dict[str, Any]:
+    """The strategy's ``last_exit_*`` fields for a run that ended."""
+    return {
+        "last_exit_code": code,
+        "last_exit_signal": signal,
+        "last_exit_reason": reason[:500],
+        "last_exit_at": at,
+    }
+
+
 def _new_run(strategy: Strategy, *, attempt: int) -> StrategyRun:
     """A new queued run: a new run id, placed on the queue its latency target maps to."""
     return StrategyRun.objects.create(
@@ -463,17 +484,7 @@ def strategy_delete(*, strategy: Strategy, actor: str = "") -> None:
         StrategyLog.objects.filter(run__strategy_id=strategy_id).delete()
         Strategy.objects.filter(pk=strategy_id).update(current_run=None)
         locked.delete()
-        publish_on_commit(
-            group_name(strategy_id),
-            {
-                "type": "strategy.changed",
-                "strategy_id": str(strategy_id),
-                "action": "delete",
-                "status": "deleted",
-                "run_id": None,
-                "reason": "deleted",
-            },
-        )
+        announce(strategy_id, action="delete", status="deleted", reason="deleted")
 
 
 # -- what runners report ------------------------------------------------------------------------
@@ -503,14 +514,10 @@ def strategy_run_claim(*, run_id: UUID, worker: str) -> RunLaunch | None:
     runner, cancelled, deleted, or superseded). The conditional update is what makes two runners
     receiving the same message safe: only one UPDATE matches ``status = queued``."""
     with transaction.atomic():
-        strategy_id = StrategyRun.objects.filter(pk=run_id).values_list("strategy_id", flat=True).first()
-        if strategy_id is None:
-            return None
-        strategy = (
-            Strategy.objects.select_for_update().select_related("client").filter(pk=strategy_id).first()
-        )
+        strategy = _locked_of_run(run_id)
         if strategy is None:
             return None
+        strategy_id = strategy.pk
         if strategy.current_run_id != run_id or strategy.status != StrategyStatus.QUEUED:
             StrategyRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
                 status=RunStatus.CANCELLED, ended_at=timezone.now(), reason="superseded before it was claimed"
@@ -632,7 +639,7 @@ def _fanout_chunks(records: Sequence[LogRecord]) -> list[list[dict[str, Any]]]:
         if chunks[-1] and size + len(r.line) > FANOUT_CHUNK_BYTES:
             chunks.append([])
             size = 0
-        chunks[-1].append({"seq": r.seq, "ts": r.ts.isoformat(), "stream": r.stream, "line": r.line})
+        chunks[-1].append(LogLineOut.wire(r))
         size += len(r.line) + 64
     return chunks
 
@@ -671,10 +678,7 @@ def strategy_run_finish(*, run_id: UUID, worker: str, outcome: RunExit) -> str |
     """Record how a run ended and move the strategy on. Returns the strategy's new status, or None
     when there was nothing to record (the run was taken away or deleted meanwhile)."""
     with transaction.atomic():
-        strategy_id = StrategyRun.objects.filter(pk=run_id).values_list("strategy_id", flat=True).first()
-        strategy = (
-            Strategy.objects.select_for_update().filter(pk=strategy_id).first() if strategy_id else None
-        )
+        strategy = _locked_of_run(run_id)
         if strategy is None:
             return None
         now = timezone.now()
@@ -690,14 +694,11 @@ def strategy_run_finish(*, run_id: UUID, worker: str, outcome: RunExit) -> str |
         if not ended or strategy.current_run_id != run_id:
             return None
         run = StrategyRun.objects.get(pk=run_id)
-        last_exit = {
-            "last_exit_code": outcome.exit_code,
-            "last_exit_signal": outcome.signal,
-            "last_exit_reason": outcome.reason[:500],
-            "last_exit_at": now,
-        }
+        last_exit = _last_exit(code=outcome.exit_code, signal=outcome.signal, reason=outcome.reason, at=now)
         actor = f"runner:{worker}"
-        if strategy.status == StrategyStatus.STOPPING:
+        requeue = bool(outcome.restart) and not outcome.preparation_failed
+        # A requested stop wins over everything; a clean exit stops it unless it is being restarted.
+        if strategy.status == StrategyStatus.STOPPING or (outcome.clean and not requeue):
             transition(
                 strategy,
                 to=StrategyStatus.STOPPED,
@@ -708,24 +709,13 @@ def strategy_run_finish(*, run_id: UUID, worker: str, outcome: RunExit) -> str |
                 consecutive_failures=0,
                 **last_exit,
             )
-        elif outcome.restart and not outcome.preparation_failed:
+        elif requeue:
             _queue(
                 strategy,
                 action="restart",
                 actor=actor,
                 attempt=1,
                 reason=f"{outcome.restart}: {outcome.reason}",
-                **last_exit,
-            )
-        elif outcome.clean:
-            transition(
-                strategy,
-                to=StrategyStatus.STOPPED,
-                action="exit",
-                run=run,
-                actor=actor,
-                reason=outcome.reason,
-                consecutive_failures=0,
                 **last_exit,
             )
         elif outcome.preparation_failed:
@@ -816,10 +806,7 @@ def strategy_run_lost(*, run_id: UUID, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.STRATEGY_HEARTBEAT_TIMEOUT_SECONDS)
     with transaction.atomic():
-        strategy_id = StrategyRun.objects.filter(pk=run_id).values_list("strategy_id", flat=True).first()
-        strategy = (
-            Strategy.objects.select_for_update().filter(pk=strategy_id).first() if strategy_id else None
-        )
+        strategy = _locked_of_run(run_id)
         if strategy is None:
             return False
         silent = int((now - cutoff).total_seconds())
@@ -832,12 +819,7 @@ def strategy_run_lost(*, run_id: UUID, now: datetime | None = None) -> bool:
         if strategy.current_run_id != run_id:
             return True
         run = StrategyRun.objects.get(pk=run_id)
-        last_exit = {
-            "last_exit_code": None,
-            "last_exit_signal": "",
-            "last_exit_reason": reason,
-            "last_exit_at": now,
-        }
+        last_exit = _last_exit(code=None, signal="", reason=reason, at=now)
         if strategy.status == StrategyStatus.STOPPING:
             transition(
                 strategy,

@@ -21,6 +21,11 @@ def new_graph_id() -> str:
     return f"graph_{secrets.token_hex(8)}"
 
 
+def node_order_id(graph_id: str, node_id: str, seq: int) -> str:
+    """The id fills carry for an order: ``graph:{graph_id}:{node_id}:{n}``."""
+    return f"graph:{graph_id}:{node_id}:{seq}"
+
+
 class Side(models.TextChoices):
     BUY = "buy", "Buy"
     SELL = "sell", "Sell"
@@ -141,7 +146,7 @@ class Order(models.Model):
 
     @property
     def node_order_id(self) -> str:
-        return f"graph:{self.graph.graph_id}:{self.node.node_id}:{self.seq}"
+        return node_order_id(self.graph.graph_id, self.node.node_id, self.seq)
 
 
 class Fill(models.Model):

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 import redis
-from django.conf import settings
 
 from edges.models import Edge
+from edges.venues.accounting import average_entry_price_1e9, net_realized_pnl_1e9
 from edges.venues.instruments import (
     PREDICTION_VENUES,
     PRICE_SCALE,
@@ -25,9 +24,10 @@ from edges.venues.instruments import (
 )
 from edges.worker import quotes_key
 from sequence_site.errors import InvalidInput, NotFound, Unavailable
+from sequence_site.realtime import redis_client
 from sequence_site.scope import Scope
 from trading.lifecycle import OrderStatus
-from trading.models import Fill, Graph, Node, Order, Position
+from trading.models import Fill, Graph, Node, Order, Position, node_order_id
 
 
 def display_symbol(symbol: str) -> str:
@@ -103,11 +103,6 @@ def _decorate(row: dict[str, Any], venue: str) -> None:
 # Quotes
 
 
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-
-
 def resolve_symbol(symbol: str, venue: str | None = None) -> tuple[Instrument, ...]:
     """The instruments a user's symbol means (a spot pair is listed on several venues)."""
     if not isinstance(symbol, str) or not symbol.strip():
@@ -146,7 +141,7 @@ def raw_quotes(*, is_sandbox: bool, instruments: tuple[Instrument, ...]) -> list
         return []
     fields = [f"{i.venue}:{i.symbol}" for i in instruments]
     try:
-        values = _redis().hmget(quotes_key(is_sandbox=is_sandbox), fields)
+        values = redis_client().hmget(quotes_key(is_sandbox=is_sandbox), fields)
     except redis.RedisError:
         raise Unavailable("the quote cache (Redis) is unreachable") from None
     return [json.loads(v) for v in values if v]
@@ -245,7 +240,7 @@ def graph_detail(*, graph: Graph) -> dict[str, Any]:
                 "fees_1e9": n.fees_1e9,
                 "reason": n.reason,
                 "node_order_id": (
-                    f"graph:{graph.graph_id}:{n.node_id}:{orders[n.pk].seq}" if n.pk in orders else None
+                    node_order_id(graph.graph_id, n.node_id, orders[n.pk].seq) if n.pk in orders else None
                 ),
                 "order_status": orders[n.pk].status if n.pk in orders else None,
                 "dormant": orders[n.pk].dormant if n.pk in orders else False,
@@ -298,7 +293,6 @@ def position_list(*, scope: Scope) -> list[dict[str, Any]]:
     for p in Position.objects.filter(client=scope.client, is_sandbox=scope.is_sandbox).order_by(
         "venue", "symbol"
     ):
-        cost = int(p.cost_raw)
         out.append(
             {
                 "symbol": display_symbol(p.symbol),
@@ -306,8 +300,8 @@ def position_list(*, scope: Scope) -> list[dict[str, Any]]:
                 "sandbox": p.paper,
                 "position_1e8": p.position_1e8,
                 "position": qty(p.position_1e8),
-                "avg_entry_price_1e9": cost // p.position_1e8 if p.position_1e8 else 0,
-                "realized_pnl_1e9": int(p.realized_raw) // QTY_SCALE - p.fees_1e9,
+                "avg_entry_price_1e9": average_entry_price_1e9(p.position_1e8, int(p.cost_raw)),
+                "realized_pnl_1e9": net_realized_pnl_1e9(int(p.realized_raw), p.fees_1e9),
                 "fees_1e9": p.fees_1e9,
                 "fill_count": p.fill_count,
                 "updated_at": p.updated_at,

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from edges.models import Edge
+from edges.venues.accounting import average_cost_fill
 from edges.venues.instruments import (
     PREDICTION_VENUES,
     PRICE_SCALE,
@@ -35,6 +36,7 @@ from sequence_site.scope import Scope
 from trading.lifecycle import (
     GRAPH_DONE,
     NODE_DONE,
+    ORDER_DONE,
     GraphStatus,
     NodeStatus,
     OrderDesired,
@@ -444,25 +446,12 @@ class FillReport:
 def _position_apply(pos: Position, side: str, price_1e9: int, qty_1e8: int, fee_1e9: int) -> None:
     """Average cost, as `edges.venues.accounting.PositionBook`, on the row's exact raw sums."""
     signed = qty_1e8 if side == Side.BUY else -qty_1e8
-    old = pos.position_1e8
-    cost = int(pos.cost_raw)
+    position, cost, realized = average_cost_fill(pos.position_1e8, int(pos.cost_raw), signed, price_1e9)
     pos.fill_count += 1
     pos.fees_1e9 += fee_1e9
-    if old == 0 or (old > 0) == (signed > 0):
-        pos.position_1e8 = old + signed
-        pos.cost_raw = Decimal(cost + price_1e9 * signed)
-        return
-    abs_pos = abs(old)
-    closed = min(qty_1e8, abs_pos)
-    removed = cost if closed == abs_pos else cost * closed // abs_pos
-    realized = price_1e9 * closed - removed if old > 0 else -removed - price_1e9 * closed
-    pos.realized_raw = Decimal(int(pos.realized_raw) + realized)
-    cost -= removed
-    new = old + signed
-    if new == 0 or (new > 0) != (old > 0):
-        cost = price_1e9 * new
-    pos.position_1e8 = new
+    pos.position_1e8 = position
     pos.cost_raw = Decimal(cost)
+    pos.realized_raw = Decimal(int(pos.realized_raw) + realized)
 
 
 @dataclass(slots=True)
@@ -516,7 +505,7 @@ def orders_report(
                     client_id=order.client_id,
                     is_sandbox=order.is_sandbox,
                     paper=order.paper,
-                    node_order_id=f"graph:{order.graph.graph_id}:{node.node_id}:{order.seq}",
+                    node_order_id=order.node_order_id,
                     venue=order.venue,
                     symbol=order.symbol,
                     side=order.side,
@@ -549,11 +538,7 @@ def orders_report(
                 order.status = OrderStatus.FILLED
         for u in updates:
             order = orders.get(u.order_pk)
-            if order is None or order.status in (
-                OrderStatus.FILLED,
-                OrderStatus.CANCELLED,
-                OrderStatus.REJECTED,
-            ):
+            if order is None or order.status in ORDER_DONE:
                 continue
             if u.status == OrderStatus.WORKING:
                 order.status = OrderStatus.WORKING
@@ -628,18 +613,22 @@ def _advance(graph: Graph, *, nudge: set[str]) -> int:
             incoming = [e for e in edges if e.child_id == child.pk]
             if not incoming:
                 continue
+            # A parent that ended without firing this edge: it never will.
+            dead = next(
+                (
+                    nodes[e.parent_id]
+                    for e in incoming
+                    if not e.fired and nodes[e.parent_id].status in NODE_DONE
+                ),
+                None,
+            )
             if graph.status == GraphStatus.ACTIVE and all(e.fired for e in incoming):
                 parents = ", ".join(nodes[e.parent_id].node_id for e in incoming)
                 _activate(child, graph, f"triggered by {parents}")
                 nudge.add(child.venue)
                 created += 1
                 changed = True
-            elif any(not e.fired and nodes[e.parent_id].status in NODE_DONE for e in incoming):
-                dead = next(
-                    nodes[e.parent_id]
-                    for e in incoming
-                    if not e.fired and nodes[e.parent_id].status in NODE_DONE
-                )
+            elif dead is not None:
                 node_transition(
                     child, to=NodeStatus.CANCELLED, reason=f"parent {dead.node_id} ended {dead.status}"
                 )

@@ -3,9 +3,13 @@
 Typical use:
 
     info = validate_module(wasm_bytes)        # at upload: AlgoValidationError with clear messages
-    algo = AlgoInstance(wasm_bytes, host)     # on the edge: compiled once per sha256, cached
+    algo = AlgoInstance(wasm_bytes, host)     # a Python host; compiled once per sha256, cached
     algo.on_init()
     algo.on_book(bid_px, bid_qty, ask_px, ask_qty, ts_ns)   # AlgoTrap -> pause with trap.reason
+
+The edges and backtests run algos through edges.core.AlgoCore instead (the imports, matching and
+positions in wasm next to the algo); both share this package's engine, module cache, validation,
+raw calling convention and trap messages.
 """
 
 from __future__ import annotations

@@ -28,6 +28,10 @@ def _new_engine() -> wasmtime.Engine:
     # runtime reads log() bytes from a base address taken once per instance instead of asking
     # wasmtime for it on every call.
     config.memory_may_move = False
+    # Compile on the calling thread. Parallel compilation keeps a thread pool, which a forked child
+    # (a Celery prefork worker started after its parent compiled anything) inherits without its
+    # threads: the child's first compile then hangs. Algos are small (≤ 1 MiB; milliseconds).
+    config.parallel_compilation = False
     return wasmtime.Engine(config)
 
 

@@ -48,15 +48,81 @@ _TRAP_WORDS: dict[wasmtime.TrapCode, str] = {
     wasmtime.TrapCode.INTERRUPT: "interrupted",
 }
 
-# Function types of the imports, built once.
+# Function types of the imports. wasmtime ties a function type to the first engine it is used with,
+# so they are built afresh for each engine (a forked child gets a new one: engine.py).
 _VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
-_IMPORT_TYPES = {
-    name: wasmtime.FuncType([_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results])
-    for name, (params, results) in abi.IMPORTS.items()
-}
+_import_types_cache: tuple[wasmtime.Engine, dict[str, wasmtime.FuncType]] | None = None
 
 
-class AlgoInstance:
+def _import_types(engine: wasmtime.Engine) -> dict[str, wasmtime.FuncType]:
+    global _import_types_cache
+    if _import_types_cache is None or _import_types_cache[0] is not engine:
+        types = {
+            name: wasmtime.FuncType([_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results])
+            for name, (params, results) in abi.IMPORTS.items()
+        }
+        _import_types_cache = (engine, types)
+    return _import_types_cache[1]
+
+
+class AlgoMemoryMixin:
+    """What every host of an algo needs of its linear memory and its instantiation: log() text
+    read through a cached view (the engine never moves a memory: engine.py), the bounds check, and
+    the instantiation failures turned into AlgoLoadError. Users set `_raw`, `_memory_addr`,
+    `_mem_size`, `_mem_view`, `_pending` and `_pending_exc`."""
+
+    _raw: _raw.RawStore
+    _memory_addr: int
+    _mem_size: int
+    _mem_view: memoryview | None
+    _pending: AlgoTrap | None
+    _pending_exc: BaseException | None
+
+    def _log_text(self, caller: Any, ptr: int, length: int) -> str:
+        """The text of a log() call whose bounds were checked (cut to MAX_LOG_BYTES)."""
+        if length > _MAX_LOG_BYTES:
+            length = _MAX_LOG_BYTES
+        view = self._mem_view
+        if view is not None:
+            return str(view[ptr : ptr + length], "utf-8", "replace")
+        # the start function, before instantiation returned: through the caller
+        return (_raw.memory_bytes(caller, 0, ptr, length) or b"").decode("utf-8", "replace")
+
+    def _log_in_bounds(self, caller: Any, ptr: int, length: int) -> bool:
+        """Slow path of log()'s bounds check: the memory may have grown since we last looked."""
+        if not self._memory_addr:  # the start function: instantiation has not returned yet
+            return _raw.memory_bytes(caller, 0, ptr, length) is not None
+        self._refresh_memory_view()
+        return ptr + length <= self._mem_size
+
+    def _refresh_memory_view(self) -> None:
+        ctx, addr = self._raw.ctx, self._memory_addr
+        size = _raw.memory_size(ctx, addr)
+        if size != self._mem_size or self._mem_view is None:
+            self._mem_size = size
+            self._mem_view = _raw.memory_view(_raw.memory_base(ctx, addr), size) if size else None
+
+    def _instantiation_error(self, exc: Exception, fuel: int) -> AlgoLoadError:
+        """The AlgoLoadError for a failed instantiation (re-raises a KeyboardInterrupt & co that
+        an import caught during the start function)."""
+        pending, self._pending = self._pending, None
+        if self._pending_exc is not None:
+            exc_, self._pending_exc = self._pending_exc, None
+            raise exc_ from None
+        if pending is not None:
+            reason = pending.reason
+        elif isinstance(exc, wasmtime.Trap) and exc.trap_code == wasmtime.TrapCode.OUT_OF_FUEL:
+            reason = f"out of fuel in the start function (budget {fuel})"
+        elif isinstance(exc, wasmtime.Trap):
+            # A data segment out of bounds traps here too, not only the start function.
+            failure = _raw.RawFailure(exc.trap_code, exc.message)
+            reason = f"wasm trap during instantiation: {_describe(failure)}"
+        else:  # link-time: resource limits (table size, memory count), ...
+            reason = summarize_wasmtime_message(str(exc))
+        return AlgoLoadError(f"the module failed to instantiate: {reason}")
+
+
+class AlgoInstance(AlgoMemoryMixin):
     """One running algo. Build it, bind a host, call on_init() once, then feed it events.
 
     Callback methods return None or raise AlgoTrap; after a trap every further call raises the same
@@ -111,9 +177,10 @@ class AlgoInstance:
 
         linker = wasmtime.Linker(engine)
         self._linker = linker
+        import_types = _import_types(engine)
         # The C side holds raw pointers to these callbacks: they live as long as the instance.
         self._callbacks: list[Any] = [
-            _raw.define_host_func(linker, abi.IMPORT_MODULE, name, _IMPORT_TYPES[name], fn)
+            _raw.define_host_func(linker, abi.IMPORT_MODULE, name, import_types[name], fn)
             for name, fn in self._import_functions().items()
         ]
 
@@ -258,15 +325,7 @@ class AlgoInstance:
         trap = self._pending
         self._pending = None
         if trap is None:
-            if failure.code == wasmtime.TrapCode.OUT_OF_FUEL:
-                trap = AlgoTrap(
-                    "out_of_fuel",
-                    f"out of fuel in {name} (budget {self._fuel}): infinite loop?",
-                    name,
-                    failure.message,
-                )
-            else:
-                trap = AlgoTrap("trap", f"wasm trap in {name}: {_describe(failure)}", name, failure.message)
+            trap = trap_of(failure, name, self._fuel)
         self._trap = trap
         exc = self._pending_exc
         if exc is not None:
@@ -280,21 +339,7 @@ class AlgoInstance:
         try:
             instance = self._linker.instantiate(self._store, module)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-            pending, self._pending = self._pending, None
-            if self._pending_exc is not None:
-                exc_, self._pending_exc = self._pending_exc, None
-                raise exc_ from None
-            if pending is not None:
-                reason = pending.reason
-            elif isinstance(exc, wasmtime.Trap) and exc.trap_code == wasmtime.TrapCode.OUT_OF_FUEL:
-                reason = f"out of fuel in the start function (budget {self._fuel})"
-            elif isinstance(exc, wasmtime.Trap):
-                # A data segment out of bounds traps here too, not only the start function.
-                failure = _raw.RawFailure(exc.trap_code, exc.message)
-                reason = f"wasm trap during instantiation: {_describe(failure)}"
-            else:  # link-time: resource limits (table size, memory count), ...
-                reason = summarize_wasmtime_message(str(exc))
-            raise AlgoLoadError(f"the module failed to instantiate: {reason}") from None
+            raise self._instantiation_error(exc, self._fuel) from None
         finally:
             self._busy = False
         exports = instance.exports(self._store)
@@ -421,13 +466,7 @@ class AlgoInstance:
                         "further lines of this callback are dropped",
                     )
                 return 0
-            if length > _MAX_LOG_BYTES:
-                length = _MAX_LOG_BYTES
-            view = self._mem_view
-            if view is not None:
-                text = str(view[ptr : ptr + length], "utf-8", "replace")
-            else:  # the start function, before instantiation returned: through the caller
-                text = (_raw.memory_bytes(caller, 0, ptr, length) or b"").decode("utf-8", "replace")
+            text = self._log_text(caller, ptr, length)
             self._h_log(0 if level < 0 else 3 if level > 3 else level, text)
             return 0
         except BaseException as exc:
@@ -485,20 +524,6 @@ class AlgoInstance:
         except BaseException as exc:
             return self._host_failed("now_ns", exc)
 
-    def _log_in_bounds(self, caller: Any, ptr: int, length: int) -> bool:
-        """Slow path of log()'s bounds check: the memory may have grown since we last looked."""
-        if not self._memory_addr:  # the start function: instantiation has not returned yet
-            return _raw.memory_bytes(caller, 0, ptr, length) is not None
-        self._refresh_memory_view()
-        return ptr + length <= self._mem_size
-
-    def _refresh_memory_view(self) -> None:
-        ctx, addr = self._raw.ctx, self._memory_addr
-        size = _raw.memory_size(ctx, addr)
-        if size != self._mem_size or self._mem_view is None:
-            self._mem_size = size
-            self._mem_view = _raw.memory_view(_raw.memory_base(ctx, addr), size) if size else None
-
     # Rare paths, kept out of the imports above.
 
     def _rate_limited(self, what: str) -> None:
@@ -520,6 +545,15 @@ class AlgoInstance:
         if not isinstance(exc, Exception):
             self._pending_exc = exc  # KeyboardInterrupt, SystemExit: unwind the wasm, then re-raise
         return _raw.new_trap(reason)
+
+
+def trap_of(failure: _raw.RawFailure, name: str, fuel: int) -> AlgoTrap:
+    """The AlgoTrap for a wasm trap (or running out of `fuel`) in callback `name`."""
+    if failure.code == wasmtime.TrapCode.OUT_OF_FUEL:
+        return AlgoTrap(
+            "out_of_fuel", f"out of fuel in {name} (budget {fuel}): infinite loop?", name, failure.message
+        )
+    return AlgoTrap("trap", f"wasm trap in {name}: {_describe(failure)}", name, failure.message)
 
 
 def _describe(failure: _raw.RawFailure) -> str:

@@ -18,9 +18,57 @@ from typing import Any
 
 from edges.venues.matching import BUY, SELL, Fill
 
-__all__ = ["PositionBook"]
+__all__ = [
+    "PositionBook",
+    "average_cost_fill",
+    "average_entry_price_1e9",
+    "net_realized_pnl_1e9",
+    "position_summary",
+]
 
 _Q = 100_000_000  # qty_1e8 per unit: (price_1e9 × qty_1e8) / _Q is in 1e9 money units
+
+
+def average_cost_fill(
+    position_1e8: int, cost_raw: int, signed_qty_1e8: int, price_1e9: int
+) -> tuple[int, int, int]:
+    """Apply one fill (`signed_qty_1e8` > 0 buys, < 0 sells) to a position and its cost basis.
+
+    Returns `(new_position_1e8, new_cost_raw, realized_raw)`: the cost basis and the gross PnL the
+    fill realized are exact sums at the 1e17 scale (price_1e9 × qty_1e8); realized is 0 when the
+    fill only added to the position. Shared by `PositionBook` and the trading app's stored
+    positions, so both account alike.
+    """
+    pos = position_1e8
+    if pos == 0 or (pos > 0) == (signed_qty_1e8 > 0):
+        return pos + signed_qty_1e8, cost_raw + price_1e9 * signed_qty_1e8, 0
+    # Reducing (and maybe flipping) the position.
+    abs_pos = pos if pos > 0 else -pos
+    abs_qty = signed_qty_1e8 if signed_qty_1e8 > 0 else -signed_qty_1e8
+    closed = abs_qty if abs_qty < abs_pos else abs_pos
+    # Closing it all removes the whole basis, so no rounding residue survives a flat position;
+    # a partial close removes the floored share and leaves the residue in the basis.
+    removed = cost_raw if closed == abs_pos else cost_raw * closed // abs_pos
+    # Long: proceeds − cost. Short: `removed` is −(entry value): entry value − buy-back cost.
+    realized = price_1e9 * closed - removed if pos > 0 else -removed - price_1e9 * closed
+    cost = cost_raw - removed
+    new_pos = pos + signed_qty_1e8
+    if new_pos == 0 or (new_pos > 0) != (pos > 0):
+        # Flipped through zero: the remainder opens at the fill price.
+        cost = price_1e9 * new_pos
+    return new_pos, cost, realized
+
+
+def average_entry_price_1e9(position_1e8: int, cost_raw: int) -> int:
+    """Average entry price of an open position (floored), 0 when flat."""
+    if position_1e8 == 0:
+        return 0
+    return cost_raw // position_1e8  # cost and position have the same sign
+
+
+def net_realized_pnl_1e9(realized_raw: int, fees_1e9: int) -> int:
+    """Realized PnL (raw, 1e17 scale) in 1e9 units, floored, net of the fees paid."""
+    return realized_raw // _Q - fees_1e9
 
 
 class PositionBook:
@@ -92,27 +140,12 @@ class PositionBook:
         self.session_fees_1e9 += fee_1e9
 
         pos = self.position_1e8
-        if pos == 0 or (pos > 0) == (signed > 0):
-            self.position_1e8 = pos + signed
-            self._cost_raw += price_1e9 * signed
-            return 0
-        # Reducing (and maybe flipping) the position.
-        abs_pos = pos if pos > 0 else -pos
-        closed = qty_1e8 if qty_1e8 < abs_pos else abs_pos
-        # Closing it all removes the whole basis, so no rounding residue survives a flat position;
-        # a partial close removes the floored share and leaves the residue in the basis.
-        removed = self._cost_raw if closed == abs_pos else self._cost_raw * closed // abs_pos
-        # Long: proceeds − cost. Short: `removed` is −(entry value): entry value − buy-back cost.
-        realized = price_1e9 * closed - removed if pos > 0 else -removed - price_1e9 * closed
+        new_pos, self._cost_raw, realized = average_cost_fill(pos, self._cost_raw, signed, price_1e9)
+        self.position_1e8 = new_pos
         self._realized_raw += realized
         self._session_realized_raw += realized
-        self._cost_raw -= removed
-        new_pos = pos + signed
-        self.position_1e8 = new_pos
-        if new_pos == 0 or (new_pos > 0) != (pos > 0):
-            self.trade_count += 1
-            # Flipped through zero: the remainder opens at the fill price.
-            self._cost_raw = price_1e9 * new_pos
+        if pos != 0 and (new_pos == 0 or (new_pos > 0) != (pos > 0)):
+            self.trade_count += 1  # back to flat, or through zero
         return realized // _Q
 
     def apply_fill(self, fill: Fill) -> int:
@@ -149,15 +182,12 @@ class PositionBook:
     @property
     def avg_entry_price_1e9(self) -> int:
         """Average entry price of the open position (floored), 0 when flat."""
-        pos = self.position_1e8
-        if pos == 0:
-            return 0
-        return self._cost_raw // pos  # cost and position have the same sign
+        return average_entry_price_1e9(self.position_1e8, self._cost_raw)
 
     @property
     def realized_pnl_1e9(self) -> int:
         """Lifetime realized PnL, net of all fees paid."""
-        return self._realized_raw // _Q - self.fees_1e9
+        return net_realized_pnl_1e9(self._realized_raw, self.fees_1e9)
 
     @property
     def gross_realized_pnl_1e9(self) -> int:
@@ -167,7 +197,7 @@ class PositionBook:
     @property
     def session_realized_pnl_1e9(self) -> int:
         """Realized PnL since `reset_session()`, net of the fees paid in the session."""
-        return self._session_realized_raw // _Q - self.session_fees_1e9
+        return net_realized_pnl_1e9(self._session_realized_raw, self.session_fees_1e9)
 
     @property
     def unrealized_pnl_1e9(self) -> int:
@@ -189,21 +219,29 @@ class PositionBook:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary with the API's field names."""
-        return {
-            "algo": self.algo,
-            "symbol": self.symbol,
-            "position_1e8": self.position_1e8,
-            "avg_entry_price_1e9": self.avg_entry_price_1e9,
-            "realized_pnl_1e9": self.realized_pnl_1e9,
-            "session_realized_pnl_1e9": self.session_realized_pnl_1e9,
-            "unrealized_pnl_1e9": self.unrealized_pnl_1e9,
-            "mark_price_1e9": self.mark_price_1e9,
-            "fees_1e9": self.fees_1e9,
-            "order_count": self.order_count,
-            "reject_count": self.reject_count,
-            "cancel_count": self.cancel_count,
-            "fill_count": self.fill_count,
-            "trade_count": self.trade_count,
-            "volume_1e8": self.volume_1e8,
-            "notional_1e9": self.notional_1e9,
-        }
+        return position_summary(self)
+
+
+_SUMMARY_FIELDS = (
+    "algo",
+    "symbol",
+    "position_1e8",
+    "avg_entry_price_1e9",
+    "realized_pnl_1e9",
+    "session_realized_pnl_1e9",
+    "unrealized_pnl_1e9",
+    "mark_price_1e9",
+    "fees_1e9",
+    "order_count",
+    "reject_count",
+    "cancel_count",
+    "fill_count",
+    "trade_count",
+    "volume_1e8",
+    "notional_1e9",
+)
+
+
+def position_summary(book: Any) -> dict[str, Any]:
+    """The API's summary of a position book (PositionBook, or a slot's view of its core)."""
+    return {name: getattr(book, name) for name in _SUMMARY_FIELDS}

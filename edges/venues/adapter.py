@@ -2,9 +2,10 @@
 
 An edge worker talks to one venue through a `VenueAdapter`: market data in (subscribe, then poll
 book updates), orders out (submit/cancel), fills back (a callback). `SimVenueAdapter` runs a
-seeded `MarketSimulator` per subscribed symbol and a paper `MatchingEngine` per (account, symbol),
-where an account is whatever the edge uses to keep algos apart (a deployment id). A live connector
-implements the same methods against the venue's API later.
+seeded `MarketSimulator` per subscribed symbol and a paper `MatchingEngine` per (account, symbol)
+for the orders sent through it (execution graphs' orders). An algo's paper orders are matched in its
+own core (edges/core) with the settings `engine_settings` gives; the adapter feeds it the books. A
+live connector implements the same methods against the venue's API later.
 
 Time is event time, never the wall clock: `poll(until_ns)` returns every update up to `until_ns`,
 so an edge paces the simulated venue by passing its clock, and a replay passes the end of its
@@ -42,6 +43,7 @@ class VenueAdapter(Protocol):
     """
 
     venue: str
+    now_ns: int  # event time: the last update delivered (or the last `poll` horizon)
 
     def subscribe(self, symbols: Iterable[str]) -> None:
         """Start market data for `symbols` (idempotent). Raises KeyError for unknown symbols."""
@@ -58,6 +60,18 @@ class VenueAdapter(Protocol):
 
     def book(self, symbol: str) -> BookSnapshot | None:
         """The latest book of `symbol`, or None before its first update."""
+        ...
+
+    def next_ts(self) -> int | None:
+        """Event time of the next pending update (None when nothing is subscribed)."""
+        ...
+
+    def instrument(self, symbol: str) -> Instrument:
+        """The instrument behind a symbol of this venue."""
+        ...
+
+    def engine_settings(self, symbol: str, *, account: str) -> dict[str, Any]:
+        """The paper-matching settings of (account, symbol) for an algo's core (edges/core)."""
         ...
 
     def submit(
@@ -80,6 +94,10 @@ class VenueAdapter(Protocol):
 
     def cancel_all(self, symbol: str, *, account: str = DEFAULT_ACCOUNT) -> list[int]:
         """Cancel every open order of `account` on `symbol`; returns the ids."""
+        ...
+
+    def release_account(self, account: str, symbol: str) -> None:
+        """Forget (account, symbol) once it has nothing open."""
         ...
 
     def set_fill_callback(self, callback: FillCallback | None) -> None:
@@ -218,9 +236,7 @@ class SimVenueAdapter:
         old = self._engines.get(key)
         if old is not None and old.open_order_count:
             raise ValueError(f"{account}/{inst.symbol} has open orders; cancel them first")
-        kwargs = {**self._engine_defaults, **engine_kwargs}
-        kwargs.setdefault("rng_seed", f"{self.seed}|{account}|{inst.symbol}")
-        eng = MatchingEngine(inst, **kwargs)
+        eng = MatchingEngine(inst, **{**self.engine_settings(symbol, account=account), **engine_kwargs})
         if old is not None:
             eng.position_1e8 = old.position_1e8  # the position survives a limits change
             self._engines_by_symbol[inst.symbol].remove((account, old))
@@ -230,6 +246,14 @@ class SimVenueAdapter:
         if book is not None:
             eng.on_book(book)  # the current book, for crossing checks; nothing rests yet
         return eng
+
+    def engine_settings(self, symbol: str, *, account: str) -> dict[str, Any]:
+        """MatchingEngine keyword arguments for (account, symbol) without creating an engine: an
+        algo's paper matching runs inside its own core (edges/core) with these settings."""
+        inst = self._canonical(symbol)
+        kwargs = dict(self._engine_defaults)
+        kwargs.setdefault("rng_seed", f"{self.seed}|{account}|{inst.symbol}")
+        return kwargs
 
     def engine(self, symbol: str, *, account: str = DEFAULT_ACCOUNT) -> MatchingEngine:
         """The engine of (account, symbol), created with the defaults on first use."""

@@ -1,4 +1,8 @@
-"""The paper matching engine: OUR orders (one algo on one symbol) against the simulated book.
+"""The paper matching engine: OUR orders (one account on one symbol) against the simulated book.
+
+Two users: the venue adapter matches execution graphs' orders (trading app) with it, and it is the
+reference model of seqcore (edges/core/seqcore.c), which applies these same rules to algos' orders
+inside wasm; tests/edges/core checks that the two agree fill for fill. Change both together.
 
 Other participants' queues are not simulated, only the displayed book, so the rules are:
 

@@ -61,6 +61,15 @@ def test_rename_start_stop_with_venue(api, sandbox_edges, wasm_b64):
     assert set(DeploymentEdge.objects.values_list("desired_state", flat=True)) == {"stopped"}
 
 
+def test_rename_to_spaces_clears_the_name(api, sandbox_edges, wasm_b64):
+    # As the dashboard's rename does: one clean-up in services.deployment_rename.
+    dep_id = create(api, wasm_b64)[1]["deployment_id"]
+    assert api.patch(f"/v1/deployments/{dep_id}", json={"name": "  Named  "})[1]["name"] == "Named"
+    status, body = api.patch(f"/v1/deployments/{dep_id}", json={"name": "   "})
+    assert status == 200 and body["name"] is None
+    assert Deployment.objects.get().name is None
+
+
 def test_delete_is_soft_and_removes_logs(api, sandbox_edges, wasm_b64):
     dep_id = create(api, wasm_b64)[1]["deployment_id"]
     deployment = Deployment.objects.get()

@@ -433,3 +433,12 @@ def test_deployment_page_links_to_a_backtest_of_it(client, django_user_model, ow
         f'value="{deployment.deployment_id}" selected' in form
         or f'"{deployment.deployment_id}" selected' in form
     )
+
+
+def test_only_the_front_end_packages_built_files_are_served(client: HttpClient) -> None:
+    served = client.get("/static/vendor/chart.js/dist/chart.umd.min.js")
+    assert served.status_code == 200
+    assert b"Chart" in b"".join(served.streaming_content if served.streaming else [served.content])
+    # node_modules' sources, metadata and transitive packages are not static files
+    for path in ("chart.js/package.json", "chart.js/auto/auto.js", "@kurkle/color/package.json"):
+        assert client.get(f"/static/vendor/{path}").status_code == 404, path

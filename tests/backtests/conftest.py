@@ -53,6 +53,20 @@ IDLE_WAT = """
 """
 
 
+# Spends a few microseconds of compute per book update, so that a replay of a few days lasts long
+# enough (about a second) to report progress several times.
+BUSY_WAT = """
+(module
+  (memory (export "memory") 1)
+  (func (export "on_book") (param i64 i64 i64 i64 i64)
+    (local $i i32)
+    (local.set $i (i32.const 3000))
+    (loop $spin
+      (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+      (br_if $spin (local.get $i)))))
+"""
+
+
 def trap_wat(after: int) -> bytes:
     return wat(f"""
     (module

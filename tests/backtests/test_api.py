@@ -16,6 +16,7 @@ from backtests.services import progress_group
 from sequence_site import services as site_services
 from sequence_site.models import Mode
 from tests.backtests.conftest import (
+    BUSY_WAT,
     IDLE_WAT,
     SCENARIO_CSV,
     SCENARIO_DAY,
@@ -110,7 +111,7 @@ def test_trap_fails_the_job_with_the_message_and_results_stay_404(api, owner, ce
 
 def test_progress_advances_and_is_pushed(api, owner, celery_worker, make_deployment):
     layer = get_channel_layer()
-    dep = make_deployment(owner, wat(IDLE_WAT))
+    dep = make_deployment(owner, wat(BUSY_WAT))
     # Three days not generated yet: preparing them takes a while, so joining the group right after
     # submitting is in time for every progress message.
     job_id = submit(api, dep, start_date="2026-01-11", end_date="2026-01-13")[1]["job_id"]

@@ -60,6 +60,43 @@ def test_scenario_gives_exactly_the_hand_computed_fills_pnl_and_drawdown(scenari
     assert results["summary"]["data_days"] == {"recorded": 1, "simulated": 0}
 
 
+def test_two_symbols_share_one_portfolio_equity_in_time_order(tmp_path):
+    # The scenario on ETH/USD and the same prices on BTC/USD half a second later: the events
+    # interleave (ETH, BTC, ETH, BTC, ...) and each symbol trades exactly as alone.
+    store = MarketDataStore(tmp_path)
+    store.import_table("coinbase", "ETH/USD", parse_csv(io.StringIO(SCENARIO_CSV)))
+    btc_csv = SCENARIO_CSV.replace(":01Z", ":01.5Z").replace(":02Z", ":02.5Z")
+    btc_csv = btc_csv.replace(":03Z", ":03.5Z").replace(":04Z", ":04.5Z")
+    store.import_table("coinbase", "BTC/USD", parse_csv(io.StringIO(btc_csv)))
+    two = ReplaySpec(
+        instruments=(get_instrument("coinbase", "ETH/USD"), get_instrument("coinbase", "BTC/USD")),
+        first_day=DAY,
+        last_day=DAY,
+        seed=42,
+        capital_1e9=1000 * 10**9,
+    )
+    replay = Replay(wasm=wat(SCENARIO_WAT), spec=two, store=store)
+    assert replay.prepare() == 8
+    results = replay.run()
+    m = results["metrics"]
+    assert [(t["symbol"], t["side"]) for t in results["trades"]] == [
+        ("ETH/USD", "buy"),
+        ("BTC/USD", "buy"),
+        ("ETH/USD", "sell"),
+        ("BTC/USD", "sell"),
+    ]
+    assert m["fill_count"] == 4 and m["trade_count"] == 2
+    assert m["total_pnl"] == pytest.approx(2 * -0.3066, abs=1e-12)
+    assert m["fees"] == pytest.approx(2 * 1.2066, abs=1e-12)
+    # One equity for the portfolio: 1000 -> 999.3494 -> 998.6988 -> 997.6988 -> 996.6988 (both
+    # marked at 99.05: the low) -> 998.0428 -> 999.3868. Drawdown 0.33012 %, twice one symbol's.
+    assert m["max_drawdown_pct"] == pytest.approx(0.33012, abs=1e-9)
+    assert results["equity_curve"][-1]["equity"] == pytest.approx(999.3868)
+    assert results["summary"]["events_processed"] == 8
+    again = Replay(wasm=wat(SCENARIO_WAT), spec=two, store=store).run()
+    assert results_json(again) == results_json(results)
+
+
 def test_same_inputs_give_identical_bytes_and_another_seed_differs(tmp_path, mm_wasm):
     store = MarketDataStore(tmp_path)
     runs = [Replay(wasm=mm_wasm, spec=spec("ETH/USDC", "kraken", seed=s, capital=100_000), store=store).run()

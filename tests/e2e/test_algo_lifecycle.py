@@ -50,8 +50,10 @@ def test_algo_lifecycle_end_to_end(
     edge.stop()
     stopped_at = time.time()
     edge = edge_process("coinbase")
+    # last_heartbeat is in whole seconds and the old process reported up to the moment it stopped,
+    # possibly within the same second: only a later second proves the report is the new process's.
     wait_for(
-        lambda: (edge_row(client)["last_heartbeat"] or 0) >= int(stopped_at),
+        lambda: (edge_row(client)["last_heartbeat"] or 0) > int(stopped_at),
         what="the restarted edge reports",
     )
     row = edge_row(client)

@@ -141,6 +141,61 @@ def test_a_trap_pauses_one_algo_and_the_others_carry_on(edge_process, owner):
     )
 
 
+def test_a_restarted_edge_keeps_the_algos_position(edge_process, owner):
+    # Paper positions live in the edge process: a restart must not make an algo flat on paper while
+    # its user (and its own logic) believe it holds what it bought.
+    edge = edge_process("coinbase")
+    scope = Scope(client=owner, is_sandbox=True)
+    deployment = services.algo_deploy(
+        scope=scope, symbol="ETH/USD", wasm=scripted_algo(qty_1e8=2_000_000), start_immediately=True
+    ).deployment
+    wait_for(
+        lambda: rows(deployment)[0].position_1e8 == 2_000_000 and rows(deployment)[0].avg_entry_price_1e9 > 0,
+        what="the algo's buy to fill and be reported",
+    )
+    services.deployment_stop(deployment=deployment)
+    wait_for(lambda: statuses(deployment) == {"accepted"}, what="the edge to stop the algo")
+    before = rows(deployment)[0]
+
+    edge.stop()
+    restarted_at = timezone.now()
+    edge_process("coinbase")
+    wait_for(lambda: rows(deployment)[0].last_heartbeat > restarted_at, what="a report from the new process")
+    after = rows(deployment)[0]
+    assert after.update_count == 0  # a fresh process: its counters start afresh
+    assert (after.position_1e8, after.avg_entry_price_1e9, after.realized_pnl_1e9) == (
+        before.position_1e8,
+        before.avg_entry_price_1e9,
+        before.realized_pnl_1e9,
+    )
+    assert after.realized_pnl_1e9 < 0  # the taker fee of the buy survived the restart too
+
+
+def test_a_new_version_takes_over_its_predecessors_position(edge_process, owner):
+    edge_process("coinbase")
+    scope = Scope(client=owner, is_sandbox=True)
+    deployment = services.algo_deploy(
+        scope=scope, symbol="ETH/USD", wasm=scripted_algo(qty_1e8=2_000_000), start_immediately=True
+    ).deployment
+    wait_for(lambda: rows(deployment)[0].position_1e8 == 2_000_000, what="the first version's buy")
+    before = rows(deployment)[0]
+
+    # The new version loads stopped, in the same edge process; the old one is unloaded.
+    new = services.algo_deploy(scope=scope, symbol="ETH/USD", wasm=scripted_algo(qty_1e8=3_000_000))
+    assert new.deployment.pk == deployment.pk
+    wait_for(
+        lambda: (r := rows(deployment)[0]).applied_generation == r.generation and r.status == "accepted",
+        what="the edge to load the new version",
+    )
+    after = rows(deployment)[0]
+    assert after.update_count == 0  # a new slot
+    assert (after.position_1e8, after.avg_entry_price_1e9, after.realized_pnl_1e9) == (
+        before.position_1e8,
+        before.avg_entry_price_1e9,
+        before.realized_pnl_1e9,
+    )
+
+
 def test_a_nudge_applies_changes_faster_than_the_reconcile_pass(edge_process, owner):
     edge_process("coinbase")
     scope = Scope(client=owner, is_sandbox=True)

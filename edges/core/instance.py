@@ -1,0 +1,588 @@
+"""AlgoCore: one algo and its seqcore instance in one wasmtime store (see seqcore.c).
+
+The algo's `seq` imports are the core's exports (wasm to wasm, no Python), except log(), which is
+a Python host function here. The core calls the algo's callbacks through its function table. One
+book update is one raw call into the core (`on_book`); the core calls back into Python only to
+refuel before a second callback in the same update and around sampled (traced) callbacks.
+
+Not thread-safe; one instance per (deployment, symbol), as AlgoInstance.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import random
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+
+from edges.runtime import _raw, abi
+from edges.runtime.engine import get_engine
+from edges.runtime.errors import AlgoLoadError, AlgoTrap
+from edges.runtime.instance import AlgoMemoryMixin, trap_of
+from edges.runtime.limits import RuntimeLimits
+from edges.runtime.module import CompiledAlgo
+from edges.runtime.validation import check_memory_fits, summarize_wasmtime_message
+from edges.venues.instruments import QTY_SCALE, Instrument
+
+CORE_WASM = Path(__file__).resolve().parent / "seqcore.wasm"
+CORE_MAGIC = 0x5345514331
+
+# G indices (seqcore.c's enum; keep in step)
+(
+    C_TICK, C_LOT, C_MIN_PX, C_MAX_PX, C_MIN_QTY, C_MAX_QTY, C_MIN_NOTIONAL_SCALED, C_FEE_MODEL,
+    C_MAKER_BPS, C_TAKER_BPS, C_ACTIVE, C_MAX_OPEN, C_HAS_MAX_POS, C_MAX_POS, C_HAS_MAX_NOTIONAL,
+    C_MAX_NOTIONAL, C_ALLOW_SHORT, C_FILL_PROB_BITS, C_MAX_ACTIONS, C_MAX_HOST_CALLS, C_MAX_LOGS,
+    C_FN_BOOK, C_FN_FILL, C_FN_REJECT, C_FN_TIMER, C_TIMER_NS, C_TRACE_NS, C_MAX_QUEUED, C_CAPITAL,
+    C_CURVE_STEP, C_EVENTS_OFF, C_HALTED,
+) = range(1, 33)  # fmt: skip
+(
+    S_STATE, S_NOW, S_UPDATES, S_NEXT_ID, S_POSITION, S_OPEN_BUY, S_OPEN_SELL, S_NOPEN,
+    S_ORDERS, S_REJECTS, S_CANCELS, S_FILLS, S_TRADES, S_VOLUME, S_FEES, S_SESSION_FEES, S_MARK,
+    S_CALLBACK, S_CALLS_LEFT, S_ACTIONS_LEFT, S_LOGS_LEFT, S_NEV, S_TRACING, S_NACT, S_PENDING,
+    S_LAST_CALL, S_NEXT_TIMER, S_NEXT_TRACE_BOOK, S_NEXT_TRACE_FILL, S_NEXT_TRACE_REJECT, S_FUELED,
+    S_WINS, S_ROUND_TRIPS, S_EQUITY, S_PEAK, S_MAXDD_BITS, S_NEXT_SAMPLE, S_NCURVE, S_LOGLINES,
+    S_PROCESSED, S_PAUSE, S_HAVE_BOOK, S_IN_CALLBACK,
+) = range(40, 83)  # fmt: skip
+S_ARGS = 84  # the traced callback's 5 arguments
+A_COST, A_REALIZED, A_SESSION_REALIZED, A_NOTIONAL, A_ROUND_TRIP = 90, 92, 94, 96, 98
+S_BID, S_ASK = 100, 101  # the current touch prices
+
+ST_ACCEPTED, ST_RUNNING, ST_PAUSED = 0, 1, 2
+CB_BOOK, CB_FILL, CB_REJECT, CB_TIMER = 1, 2, 3, 4
+CALLBACK_NAMES = {
+    0: "the host",
+    CB_BOOK: "on_book",
+    CB_FILL: "on_fill",
+    CB_REJECT: "on_reject",
+    CB_TIMER: "on_timer",
+}
+EV_FILL, EV_REJECT, EV_RATE = 1, 2, 3
+ACT_PLACE, ACT_CANCEL, ACT_CANCEL_ALL, ACT_REFUSED = 1, 2, 3, 4
+PEND_HOST_CALLS = 1
+IMPORT_NAMES = {
+    1: "place_order",
+    2: "cancel_order",
+    3: "cancel_all",
+    4: "position_1e8",
+    5: "open_order_count",
+    6: "book_level",
+    7: "now_ns",
+    8: "log",
+}
+PAUSE_FLAG = 0x40000000
+MAX_QUEUED_EVENTS = 256  # fills/rejects delivered after one callback; more means an algo ping-pong
+TIMER_EVERY_NS = 1_000_000_000
+# Fuel for the core's own work in one update, on top of the algo's per-callback budget.
+CORE_FUEL_ALLOWANCE = 200_000
+
+_MASK32 = _raw.MASK32
+_SIGN32 = 0x80000000
+_WARN = int(abi.LogLevel.WARN)
+_MAX_LOG_BYTES = abi.MAX_LOG_BYTES
+
+_core_module: tuple[wasmtime.Engine, wasmtime.Module] | None = None
+
+
+def core_module() -> wasmtime.Module:
+    """seqcore compiled once per engine (a forked child gets a new engine: engine.py)."""
+    global _core_module
+    engine = get_engine()
+    if _core_module is None or _core_module[0] is not engine:
+        _core_module = (engine, wasmtime.Module(engine, CORE_WASM.read_bytes()))
+    return _core_module[1]
+
+
+def _i64_array(addr: int, n: int) -> Any:
+    return (ctypes.c_int64 * n).from_address(addr)
+
+
+class AlgoCore(AlgoMemoryMixin):
+    """An algo on one instrument with its paper matching, positions and dispatch in wasm.
+
+    Hooks: `log(level, text)` gets the algo's log() lines as they happen (during a call);
+    `on_events(n)` is called when the core's record buffer (`EV`, `ev_words` i64 per record, the
+    count in `G[S_NEV]`) fills up during a call, so the host reads it and sets the count back to 0;
+    after a call the host reads the remaining records itself. `on_trace(kind, phase)` runs around
+    sampled callbacks (phase 0 before, 1 after; the actions are in `ACT`, the arguments in
+    `G[S_ARGS:]`).
+    """
+
+    def __init__(
+        self,
+        compiled: CompiledAlgo,
+        instrument: Instrument,
+        *,
+        limits: RuntimeLimits | None = None,
+        rng_seed: int | str,
+        fill_prob_at_touch: float = 0.05,
+        max_open_orders: int = 64,
+        max_position_1e8: int | None = None,
+        max_order_notional_1e9: int | None = None,
+        allow_short: bool = True,
+        trace_every_ns: int = 1_000_000_000,
+        next_order_id: int = 1,
+        log: Callable[[int, str], None],
+        on_events: Callable[[int], None],
+        on_trace: Callable[[int, int], None],
+    ) -> None:
+        self.limits = limits = limits or RuntimeLimits()
+        check_memory_fits(compiled.info, limits.memory_limit_bytes, AlgoLoadError)
+        if not 0.0 <= fill_prob_at_touch <= 1.0:
+            raise ValueError("fill_prob_at_touch must be within [0, 1]")
+        self.info = compiled.info
+        self.instrument = instrument
+        self._log = log
+        self._on_events = on_events
+        self._on_trace = on_trace
+        self.fuel = limits.fuel_per_callback + CORE_FUEL_ALLOWANCE
+        self._max_logs = limits.max_log_lines_per_callback
+        self._max_host_calls = limits.max_host_calls_per_callback
+        self.trap: AlgoTrap | None = None
+        self._pending: AlgoTrap | None = None
+        self._pending_exc: BaseException | None = None
+        self._in_init = False
+        self._shapes: dict[int, tuple[int, Any]] = {}
+        # A backtest that has its sample of log lines only counts the rest (no text decoded).
+        self.count_only_logs = False
+        self.counted_logs = 0
+
+        engine = get_engine()
+        store = wasmtime.Store(engine)
+        store.set_limits(
+            memory_size=limits.memory_limit_bytes,
+            table_elements=abi.MAX_TABLE_ELEMENTS,
+            instances=2,
+            memories=2,
+        )
+        self._store = store
+        self._raw = _raw.RawStore(store, nslots=8)
+        self._words = self._raw.words
+        self._call = self._raw.call
+        self._views = _raw.ArgViews()
+
+        # The core: its two host imports.
+        core_linker = wasmtime.Linker(engine)
+        void = wasmtime.FuncType([], [])
+        trace_ty = wasmtime.FuncType([wasmtime.ValType.i32(), wasmtime.ValType.i32()], [])
+        # refuel runs before every callback after an update's first: a closure over locals, the
+        # cheapest Python a ctypes callback can run.
+        set_fuel, ctx, fuel = _raw._set_fuel, self._raw.ctx, self.fuel
+
+        def refuel(_env: Any, _caller: Any, _addr: int, _n: int) -> int:
+            set_fuel(ctx, fuel)
+            return 0
+
+        self._callbacks = [
+            _raw.define_host_func(core_linker, "host", "refuel", void, refuel),
+            _raw.define_host_func(core_linker, "host", "trace", trace_ty, self._imp_trace),
+            _raw.define_host_func(core_linker, "host", "flush", void, self._imp_flush),
+        ]
+        try:
+            core = core_linker.instantiate(store, core_module())
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+            raise AlgoLoadError(
+                "the host could not start within the memory limit "
+                f"({limits.memory_limit_bytes} bytes): {summarize_wasmtime_message(str(exc))}"
+            ) from None
+        cx = core.exports(store)
+        self._core_exports = cx
+        self._core_memory: wasmtime.Memory = cx["memory"]  # type: ignore[assignment]
+        self._sp: wasmtime.Global = cx["__stack_pointer"]  # type: ignore[assignment]
+        self._sp0 = self._sp.value(store)
+
+        def f(name: str) -> int:
+            return _raw.func_addr(cx[name])  # type: ignore[arg-type]
+
+        self._f_on_book = f("core_on_book")
+        self._f_run = f("core_run")
+        self._f_halt = f("core_halt")
+        self._f_start = f("core_start")
+        self._f_open_order = f("core_open_order")
+        self._f_call_init = f("core_call_init")
+        self._f_alloc_run = f("core_alloc_run")
+        self._raw.set_fuel(10_000_000)  # the set-up calls below, into our own code
+        addr = cx["core_addr"]
+        limit = cx["core_limits"]
+        self.max_depth = limit(store, 0)  # type: ignore[operator]
+        self.max_shapes = limit(store, 1)  # type: ignore[operator]
+        self.ev_words = limit(store, 3)  # type: ignore[operator]
+        self.act_words = limit(store, 5)  # type: ignore[operator]
+        self.chunk = limit(store, 6)  # type: ignore[operator]
+        self.chunk_depth = limit(store, 7)  # type: ignore[operator]
+        self.max_curve = limit(store, 8)  # type: ignore[operator]
+        self._addr = {k: addr(store, k) for k in range(8)}  # type: ignore[operator]
+        self._base = _raw.memory_base(self._raw.ctx, _raw.memory_addr(self._core_memory))
+        base = self._base
+        self.G = _i64_array(base + self._addr[0], 128)
+        self.EV = _i64_array(base + self._addr[1], limit(store, 2) * self.ev_words)  # type: ignore[operator]
+        self.ACT = _i64_array(base + self._addr[2], limit(store, 4) * self.act_words)  # type: ignore[operator]
+        self.SHAPES = _i64_array(base + self._addr[3], self.max_shapes * (2 + 2 * (self.max_depth - 1)))
+        self.XBOOK = _i64_array(base + self._addr[4], 2 + 4 * self.max_depth)
+        self._out = _i64_array(base + self._addr[4], 8)  # scratch for core_open_order (XBOOK)
+        self.IN: Any = None
+        self.CURVE: Any = None
+
+        self._configure(instrument, limits, rng_seed, fill_prob_at_touch, max_open_orders,
+                        max_position_1e8, max_order_notional_1e9, allow_short, trace_every_ns,
+                        next_order_id)  # fmt: skip
+        self._raw.set_fuel(10_000_000)
+        cx["core_init"](store)  # type: ignore[operator]
+        if self.G[0] != CORE_MAGIC:  # seqcore.wasm and this file disagree on the layout of G
+            raise RuntimeError(f"{CORE_WASM} has another layout than edges/core/instance.py expects")
+
+        # The algo, its imports served by the core (and log() by us).
+        algo_linker = wasmtime.Linker(engine)
+        for name in abi.IMPORTS:
+            if name != "log":
+                algo_linker.define(store, abi.IMPORT_MODULE, name, cx[f"seq_{name}"])
+        log_ty = wasmtime.FuncType([wasmtime.ValType.i32()] * 3, [])
+        self._callbacks.append(
+            _raw.define_host_func(algo_linker, abi.IMPORT_MODULE, "log", log_ty, self._imp_log)
+        )
+        self._memory_addr = 0
+        self._mem_size = 0
+        self._mem_view: memoryview | None = None
+        self._raw.set_fuel(self.fuel)
+        self._in_init = True
+        try:
+            instance = algo_linker.instantiate(store, compiled.module)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+            raise self._instantiation_error(exc, limits.fuel_per_callback) from None
+        finally:
+            self._in_init = False
+        ax = instance.exports(store)
+        self._algo_exports = ax
+        self._memory: wasmtime.Memory = ax[abi.MEMORY_EXPORT]  # type: ignore[assignment]
+        self._memory_addr = _raw.memory_addr(self._memory)
+        self._refresh_memory_view()
+
+        table: wasmtime.Table = cx["__indirect_function_table"]  # type: ignore[assignment]
+        first = table.grow(store, 5, None)
+        G = self.G
+        self._init_index = 0
+        callbacks = (
+            ("on_book", C_FN_BOOK),
+            ("on_fill", C_FN_FILL),
+            ("on_reject", C_FN_REJECT),
+            ("on_timer", C_FN_TIMER),
+            ("on_init", 0),
+        )
+        for k, (name, index) in enumerate(callbacks):
+            func = ax.get(name)
+            if isinstance(func, wasmtime.Func):
+                table.set(store, first + k, func)
+                if index:
+                    G[index] = first + k
+                else:
+                    self._init_index = first + k
+        self.has_on_fill = bool(G[C_FN_FILL])
+        self.has_on_reject = bool(G[C_FN_REJECT])
+        self.has_on_timer = bool(G[C_FN_TIMER])
+
+    def _configure(
+        self,
+        inst: Instrument,
+        limits: RuntimeLimits,
+        rng_seed: int | str,
+        prob: float,
+        max_open: int,
+        max_pos: int | None,
+        max_notional: int | None,
+        allow_short: bool,
+        trace_every_ns: int,
+        next_order_id: int,
+    ) -> None:
+        G = self.G
+        G[C_TICK] = inst.tick_1e9
+        G[C_LOT] = inst.lot_1e8
+        G[C_MIN_PX] = inst.min_price_1e9
+        G[C_MAX_PX] = inst.max_price_1e9
+        G[C_MIN_QTY] = inst.min_qty_1e8
+        G[C_MAX_QTY] = inst.max_qty_1e8
+        G[C_MIN_NOTIONAL_SCALED] = inst.min_notional_1e9 * QTY_SCALE
+        G[C_FEE_MODEL] = 1 if inst.fee_model == "kalshi" else 0
+        G[C_MAKER_BPS] = inst.maker_fee_bps
+        G[C_TAKER_BPS] = inst.taker_fee_bps
+        G[C_ACTIVE] = 1 if inst.active else 0
+        G[C_MAX_OPEN] = min(max_open, 256)
+        G[C_HAS_MAX_POS] = max_pos is not None
+        G[C_MAX_POS] = max_pos or 0
+        G[C_HAS_MAX_NOTIONAL] = max_notional is not None
+        G[C_MAX_NOTIONAL] = max_notional or 0
+        G[C_ALLOW_SHORT] = 1 if allow_short else 0
+        G[C_FILL_PROB_BITS] = struct.unpack("<q", struct.pack("<d", float(prob)))[0]
+        G[C_MAX_ACTIONS] = limits.max_actions_per_callback
+        G[C_MAX_HOST_CALLS] = limits.max_host_calls_per_callback
+        G[C_MAX_LOGS] = limits.max_log_lines_per_callback
+        G[C_TIMER_NS] = TIMER_EVERY_NS
+        G[C_TRACE_NS] = trace_every_ns
+        G[C_MAX_QUEUED] = MAX_QUEUED_EVENTS
+        G[S_NEXT_ID] = next_order_id
+        # The matching engine's fill-at-touch draws: Python's own Mersenne Twister, state copied.
+        state = random.Random(f"sequence-match|{rng_seed}").getstate()[1]
+        mt = (ctypes.c_uint32 * 625).from_address(self._base + self._addr[5])
+        for i, word in enumerate(state):
+            mt[i] = word
+
+    # -- calls -----------------------------------------------------------------------------------
+    @property
+    def trapped(self) -> bool:
+        return self.trap is not None
+
+    def call_init(self) -> None:
+        """Call on_init once (a no-op without one)."""
+        if not self._init_index or self.trap is not None:
+            return
+        self._words[0] = self._init_index
+        self._in_init = True
+        try:
+            failure = self._call(self._f_call_init, 1, self.fuel)
+        finally:
+            self._in_init = False
+        if failure is not None:
+            raise self._fail(failure, "on_init")
+
+    def on_book(
+        self, ts: int, bid_px: int, bid_qty: int, ask_px: int, ask_qty: int, bshape: int, ashape: int
+    ) -> int:
+        """One book update. Returns the event count (| PAUSE_FLAG when the core wants a pause);
+        raises AlgoTrap when the algo trapped."""
+        w = self._words
+        w[0] = ts
+        w[2] = bid_px
+        w[4] = bid_qty
+        w[6] = ask_px
+        w[8] = ask_qty
+        w[10] = bshape
+        w[12] = ashape
+        failure = self._call(self._f_on_book, 7, self.fuel)
+        if failure is not None:
+            raise self._fail(failure, None)
+        return w[0] & _MASK32
+
+    def shape_index(self, shape: tuple[int, Any], bid: bool) -> int:
+        """Register a simulator depth shape (limit, ((offset, qty), ...)) once; its index."""
+        key = id(shape)
+        found = self._shapes.get(key)
+        if found is not None and found[1] is shape:
+            return found[0]
+        k = len(self._shapes)
+        if k >= self.max_shapes:
+            return -2  # no room: the core sees the touch only
+        limit, pairs = shape
+        width = 2 + 2 * (self.max_depth - 1)
+        S = self.SHAPES
+        o = k * width
+        S[o] = limit
+        n = min(len(pairs), self.max_depth - 1)
+        S[o + 1] = n
+        for j in range(n):
+            S[o + 2 + 2 * j] = pairs[j][0]
+            S[o + 3 + 2 * j] = pairs[j][1]
+        self._shapes[key] = (k, shape)
+        return k
+
+    def set_levels(self, bids: Any, asks: Any) -> None:
+        """Explicit depth for the next update (shape index -1): levels (price, qty), best first."""
+        X, d = self.XBOOK, self.max_depth
+        nb = min(len(bids), d)
+        na = min(len(asks), d)
+        X[0] = nb
+        X[1] = na
+        for j in range(nb):
+            X[2 + j] = bids[j][0]
+            X[2 + d + j] = bids[j][1]
+        for j in range(na):
+            X[2 + 2 * d + j] = asks[j][0]
+            X[2 + 3 * d + j] = asks[j][1]
+
+    def start(self, ts_ns: int) -> None:
+        self._words[0] = ts_ns
+        self._call(self._f_start, 1, self.fuel)
+
+    def halt(self, state: int) -> int:
+        """Cancel every open order and set the state (ST_ACCEPTED: stopped, ST_PAUSED). Returns
+        how many orders were cancelled."""
+        self._words[0] = state
+        failure = self._call(self._f_halt, 1, self.fuel)
+        if failure is not None:  # the core itself failed: nothing sane to report
+            raise RuntimeError(f"seqcore halt failed: {failure.message}")
+        return self._words[0]
+
+    def open_orders(self) -> list[tuple[int, int, int, int, int, bool]]:
+        """(id, side, price_1e9, qty_1e8, leaves_1e8, dormant) of each open order, oldest first."""
+        out = []
+        w = self._words
+        scratch = self._addr[4] + 8 * (2 + 4 * self.max_depth) - 64  # the tail of XBOOK's area
+        raw = _i64_array(self._base + scratch, 6)
+        for k in range(int(self.G[S_NOPEN])):
+            w[0] = k
+            w[2] = scratch
+            self._call(self._f_open_order, 2, self.fuel)
+            out.append((raw[0], raw[1], raw[2], raw[3], raw[4], bool(raw[5])))
+        return out
+
+    # -- carrying state over to a rebuilt instance (after a trap) ---------------------------------
+    _CARRIED = (
+        *range(S_STATE, S_CALLBACK),
+        S_NEXT_TIMER,
+        S_NEXT_TRACE_BOOK,
+        S_NEXT_TRACE_FILL,
+        S_NEXT_TRACE_REJECT,
+        *range(S_WINS, S_PROCESSED),
+        S_HAVE_BOOK,
+        *range(A_COST, A_ROUND_TRIP + 1),
+    )
+
+    def carried_state(self) -> tuple[list[int], list[int]]:
+        """What a replacement instance needs: positions, PnL, counters, schedules, the rng."""
+        G = self.G
+        mt = (ctypes.c_uint32 * 625).from_address(self._base + self._addr[5])
+        return [G[i] for i in self._CARRIED], list(mt)
+
+    def adopt_state(self, state: tuple[list[int], list[int]]) -> None:
+        words, mt_words = state
+        G = self.G
+        for i, value in zip(self._CARRIED, words, strict=True):
+            G[i] = value
+        mt = (ctypes.c_uint32 * 625).from_address(self._base + self._addr[5])
+        for i, value in enumerate(mt_words):
+            mt[i] = value
+
+    # -- backtests -------------------------------------------------------------------------------
+    def alloc_run(self) -> None:
+        """Make room for run() chunks (grows the core's memory)."""
+        self._call(self._f_alloc_run, 1, self.fuel)
+        if self._words[0] & _MASK32:
+            raise AlgoLoadError("the memory limit leaves no room for the backtest buffers")
+        base = _raw.memory_base(self._raw.ctx, _raw.memory_addr(self._core_memory))
+        addr = self._core_exports["core_addr"]
+        store = self._store
+        self._raw.set_fuel(10_000_000)
+        ncols = 1 + 4 * self.chunk_depth
+        self.IN = _i64_array(base + addr(store, 6), ncols * self.chunk)  # type: ignore[operator]
+        self.CURVE = _i64_array(base + addr(store, 7), 2 * self.max_curve)  # type: ignore[operator]
+        self.EV = _i64_array(base + addr(store, 1), 16384 * self.ev_words)  # type: ignore[operator]
+        self.in_addr = base + addr(store, 6)  # type: ignore[operator]
+
+    def run(self, start: int, n: int) -> int:
+        """Events [start, start+n) of the input chunk; returns how many completed (raises AlgoTrap
+        with `events_done` set when the algo trapped)."""
+        w = self._words
+        w[0] = start
+        w[2] = n
+        self.G[S_FUELED] = 1
+        failure = self._call(self._f_run, 2, self.fuel)
+        if failure is not None:
+            trap = self._fail(failure, None)
+            trap.events_done = int(self.G[S_PROCESSED])  # type: ignore[attr-defined]
+            raise trap
+        return w[0] & _MASK32
+
+    # -- failures --------------------------------------------------------------------------------
+    def _fail(self, failure: _raw.RawFailure, name: str | None) -> AlgoTrap:
+        G = self.G
+        if name is None:
+            name = CALLBACK_NAMES.get(int(G[S_CALLBACK]), "the host")
+        trap = self._pending
+        self._pending = None
+        if trap is None and G[S_PENDING] == PEND_HOST_CALLS:
+            what = IMPORT_NAMES.get(int(G[S_LAST_CALL]), "?")
+            reason = f"too many host calls in {name} (limit {self._max_host_calls}; last was {what}())"
+            trap = AlgoTrap("trap", reason, name)
+        if trap is None:
+            trap = trap_of(failure, name, self.limits.fuel_per_callback)
+        G[S_PENDING] = 0
+        self._sp.set_value(self._store, self._sp0)  # the trap unwound the core's frames
+        self.trap = trap
+        exc = self._pending_exc
+        if exc is not None:
+            self._pending_exc = None
+            raise exc
+        return trap
+
+    def close(self) -> None:
+        self.trap = self.trap or AlgoTrap("trap", "instance closed", "close")
+        self._mem_view = None
+        self._raw = None  # type: ignore[assignment]
+        self._store = None  # type: ignore[assignment]
+        self._callbacks = []
+
+    # -- host imports ----------------------------------------------------------------------------
+
+    def _imp_flush(self, _env: Any, _caller: Any, _addr: int, _n: int) -> int:
+        try:
+            n = int(self.G[S_NEV])
+            if n:
+                self._on_events(n)
+            self.G[S_NEV] = 0
+            return 0
+        except BaseException as exc:
+            return self._host_failed("flush", exc)
+
+    def _imp_trace(self, _env: Any, _caller: Any, addr: int, _n: int) -> int:
+        try:
+            args = self._views[addr]
+            self._on_trace(args[0] & _MASK32, args[2] & _MASK32)
+            return 0
+        except BaseException as exc:
+            return self._host_failed("trace", exc)
+
+    def _imp_log(self, _env: Any, caller: Any, addr: int, _n: int) -> int:
+        try:
+            G = self.G
+            left = G[S_CALLS_LEFT] - 1
+            G[S_CALLS_LEFT] = left
+            if left < 0 and not self._in_init:
+                name = self._callback_name()
+                reason = f"too many host calls in {name} (limit {self._max_host_calls}; last was log())"
+                self._pending = AlgoTrap("trap", reason, name)
+                return _raw.new_trap(reason)
+            args = self._views[addr]
+            ptr = args[2] & _MASK32
+            length = args[4] & _MASK32
+            if ptr + length > self._mem_size and not self._log_in_bounds(caller, ptr, length):
+                name = self._callback_name()
+                reason = f"log(): pointer out of bounds (ptr={ptr}, len={length}) in {name}"
+                self._pending = AlgoTrap("trap", reason, name)
+                return _raw.new_trap(reason)
+            left = G[S_LOGS_LEFT] - 1
+            G[S_LOGS_LEFT] = left
+            if left < 0:
+                if left == -1:
+                    self._log(
+                        _WARN,
+                        f"log(): more than {self._max_logs} lines in {self._callback_name()}; "
+                        "further lines of this callback are dropped",
+                    )
+                return 0
+            if self.count_only_logs and not G[S_TRACING]:  # a traced callback keeps its lines
+                self.counted_logs += 1
+                return 0
+            level = ((args[0] & _MASK32) ^ _SIGN32) - _SIGN32
+            view = self._mem_view
+            if view is not None and length <= _MAX_LOG_BYTES:
+                text = str(view[ptr : ptr + length], "utf-8", "replace")
+            else:
+                text = self._log_text(caller, ptr, length)
+            self._log(0 if level < 0 else 3 if level > 3 else level, text)
+            return 0
+        except BaseException as exc:
+            return self._host_failed("log", exc)
+
+    def _callback_name(self) -> str:
+        if self._in_init:
+            return "on_init"
+        return CALLBACK_NAMES.get(int(self.G[S_CALLBACK]), "?")
+
+    def _host_failed(self, what: str, exc: BaseException) -> int:
+        name = CALLBACK_NAMES.get(int(self.G[S_CALLBACK]), "?")
+        reason = f"host error in {what}() during {name}: {type(exc).__name__}: {exc}"
+        self._pending = AlgoTrap("host_error", reason, name)
+        if not isinstance(exc, Exception):
+            self._pending_exc = exc
+        return _raw.new_trap(reason)

@@ -1,0 +1,892 @@
+/* seqcore: the per-algo host of Sequence, compiled to WebAssembly and linked into the algo's store.
+ *
+ * One instance serves one algo on one symbol. It implements the algo's `seq` imports (all but
+ * log(), which needs the host's strings), the paper matching engine, positions and PnL, and the
+ * dispatch of one book update: match resting orders, deliver their fills, call on_book, deliver
+ * queued fills and rejects, run on_timer. The algo calls it and it calls the algo wasm-to-wasm,
+ * so a book update is one call from Python instead of ten host crossings.
+ *
+ * The rules are those of edges/venues/matching.py and accounting.py (kept as the reference model;
+ * tests/edges/core check this file against them on random order flows). Python's Mersenne Twister
+ * is reproduced exactly: the host seeds it with random.Random(seed).getstate().
+ *
+ * Layout shared with Python (edges/core/instance.py): the i64 array G (config, state, report) and
+ * the buffers whose addresses core_addr() returns. Keep the two files in step; CORE_MAGIC changes
+ * with the layout.
+ *
+ * No libc. Integer arithmetic only on money (i128 for products), except the fill probability and
+ * the drawdown ratio, which are the same IEEE doubles Python computes.
+ */
+
+typedef long long i64;
+typedef unsigned long long u64;
+typedef __int128 i128;
+typedef int i32;
+typedef unsigned int u32;
+
+#define EXPORT(name) __attribute__((export_name(name)))
+#define IMPORT(mod, name) __attribute__((import_module(mod), import_name(name)))
+
+#define CORE_MAGIC 0x5345514331LL /* "SEQC1" */
+#define MAXD 16                   /* book levels kept per side */
+#define MAXO 256                  /* open orders (the configured limit is lower) */
+#define MAXSHAPES 96              /* registered depth shapes (a simulator has 64) */
+#define MAXQ 320                  /* queued fills/rejects after one callback (> C_MAX_QUEUED) */
+#define EVW 12                    /* i64 words per event record */
+#define EV_SMALL 256              /* event records per call on an edge */
+#define EV_BIG 16384              /* ... in a backtest (core_alloc_run) */
+#define EV_SOFT 8192              /* run() stops early past this many */
+#define MAXACT 256                /* traced actions per callback */
+#define ACTW 5
+#define CHUNK 8192                /* events per run() input chunk */
+#define BDEPTH 5                  /* depth columns in a run() chunk */
+#define NCOLS (1 + 4 * BDEPTH)
+#define MAXCURVE 4096
+
+static const i64 QS = 100000000LL;  /* qty scale */
+static const i64 PS = 1000000000LL; /* price scale */
+static const i64 BIG = (i64)1 << 62;
+
+/* ---- G: config (written by the host), state, report ---------------------------------------- */
+enum {
+    G_MAGIC = 0,
+    C_TICK, C_LOT, C_MIN_PX, C_MAX_PX, C_MIN_QTY, C_MAX_QTY, C_MIN_NOTIONAL_SCALED, C_FEE_MODEL,
+    C_MAKER_BPS, C_TAKER_BPS, C_ACTIVE, C_MAX_OPEN, C_HAS_MAX_POS, C_MAX_POS, C_HAS_MAX_NOTIONAL,
+    C_MAX_NOTIONAL, C_ALLOW_SHORT, C_FILL_PROB_BITS, C_MAX_ACTIONS, C_MAX_HOST_CALLS, C_MAX_LOGS,
+    C_FN_BOOK, C_FN_FILL, C_FN_REJECT, C_FN_TIMER, C_TIMER_NS, C_TRACE_NS, C_MAX_QUEUED, C_CAPITAL,
+    C_CURVE_STEP, C_EVENTS_OFF, C_HALTED,
+    S_STATE = 40, S_NOW, S_UPDATES, S_NEXT_ID, S_POSITION, S_OPEN_BUY, S_OPEN_SELL, S_NOPEN,
+    S_ORDERS, S_REJECTS, S_CANCELS, S_FILLS, S_TRADES, S_VOLUME, S_FEES, S_SESSION_FEES, S_MARK,
+    S_CALLBACK, S_CALLS_LEFT, S_ACTIONS_LEFT, S_LOGS_LEFT, S_NEV, S_TRACING, S_NACT, S_PENDING,
+    S_LAST_CALL, S_NEXT_TIMER, S_NEXT_TRACE_BOOK, S_NEXT_TRACE_FILL, S_NEXT_TRACE_REJECT, S_FUELED,
+    S_WINS, S_ROUND_TRIPS, S_EQUITY, S_PEAK, S_MAXDD_BITS, S_NEXT_SAMPLE, S_NCURVE, S_LOGLINES,
+    S_PROCESSED, S_PAUSE, S_HAVE_BOOK, S_IN_CALLBACK,
+    S_ARGS = 84, /* the traced callback's arguments, 5 words */
+    /* exact accumulators, i128 as (low, high) word pairs, 16-byte aligned */
+    A_COST = 90, A_REALIZED = 92, A_SESSION_REALIZED = 94, A_NOTIONAL = 96, A_ROUND_TRIP = 98,
+    S_BID = 100, S_ASK, /* the current touch prices (0: that side is empty) */
+    G_SIZE = 128
+};
+
+/* state words */
+enum { ST_ACCEPTED = 0, ST_RUNNING = 1, ST_PAUSED = 2 };
+/* callbacks */
+enum { CB_NONE = 0, CB_BOOK = 1, CB_FILL = 2, CB_REJECT = 3, CB_TIMER = 4 };
+/* event records: kind, then fields */
+enum { EV_FILL = 1, EV_REJECT = 2, EV_RATE = 3 };
+/* traced actions: kind, side, price, result, extra */
+enum { ACT_PLACE = 1, ACT_CANCEL = 2, ACT_CANCEL_ALL = 3, ACT_REFUSED = 4 };
+/* pending traps / pauses the host words */
+enum { PEND_HOST_CALLS = 1 };
+enum { PAUSE_QUEUE = 1 };
+/* which import was called last (for the host-call trap message) */
+enum { IMP_PLACE = 1, IMP_CANCEL, IMP_CANCEL_ALL, IMP_POSITION, IMP_OPEN, IMP_LEVEL, IMP_NOW, IMP_LOG };
+
+/* ABI v1 codes */
+#define ERR_BAD_SIDE (-1)
+#define ERR_BAD_PRICE (-2)
+#define ERR_BAD_QTY (-3)
+#define ERR_RISK (-4)
+#define ERR_RATE (-5)
+#define ERR_HALTED (-6)
+#define R_BAD_PRICE 1
+#define R_BAD_QTY 2
+#define R_RISK 3
+#define R_VENUE 5
+#define R_SELF_TRADE 6
+#define R_CLOSED 7
+
+static i64 G[G_SIZE] __attribute__((aligned(16)));
+static i64 EV_STATIC[EV_SMALL * EVW];
+static i64 *EV = EV_STATIC;
+static i64 evcap = EV_SMALL;
+static i64 ACT[MAXACT * ACTW];
+/* shapes: limit, n, then n (offset, qty) pairs */
+#define SHAPEW (2 + 2 * (MAXD - 1))
+static i64 SHAPES[MAXSHAPES * SHAPEW];
+/* explicit book: nb, na, bpx[MAXD], bq[MAXD], apx[MAXD], aq[MAXD] */
+static i64 XBOOK[2 + 4 * MAXD];
+static u32 MT[625]; /* 624 words + index */
+static i64 *IN;    /* NCOLS * CHUNK, allocated by core_alloc_run */
+static i64 *CURVE; /* 2 * MAXCURVE */
+
+/* the current book */
+static i64 B_ts, B_nb, B_na;
+static i64 B_bpx[MAXD], B_bq[MAXD], B_apx[MAXD], B_aq[MAXD];
+static i64 TAKEN_B[MAXD], TAKEN_A[MAXD];
+static int taken_any;
+
+/* orders: a pool; `open_ids` in submission order; buys/sells sorted best first (FIFO in price) */
+typedef struct {
+    i64 id, price, qty, leaves, ts;
+    i32 side, dormant;
+} Order;
+static Order POOL[MAXO];
+static i32 FREE[MAXO];
+static i32 nfree;
+static i32 OPEN[MAXO]; /* pool indices, submission order */
+static i32 nopen;
+static i32 BUYS[MAXO], SELLS[MAXO];
+static i32 nbuys, nsells;
+
+/* accounting (PositionBook), exact; in G so the host can read them and carry them over */
+#define cost_raw (*(i128 *)&G[A_COST])
+#define realized_raw (*(i128 *)&G[A_REALIZED])
+#define session_realized_raw (*(i128 *)&G[A_SESSION_REALIZED])
+#define notional_raw (*(i128 *)&G[A_NOTIONAL])
+#define round_trip_pnl (G[A_ROUND_TRIP])
+
+/* queued callbacks: kind, a, b, c, d */
+static i64 Q[MAXQ * 5];
+static i32 qhead, qtail;
+
+/* ---- host imports ---------------------------------------------------------------------------- */
+IMPORT("host", "refuel") void host_refuel(void);
+IMPORT("host", "trace") void host_trace(i32 kind, i32 phase);
+IMPORT("host", "flush") void host_flush(void); /* the event buffer is full: the host reads it */
+
+/* ---- small helpers --------------------------------------------------------------------------- */
+static i128 floordiv(i128 a, i128 b) { /* b > 0 */
+    i128 q = a / b;
+    if ((a % b) != 0 && a < 0) q -= 1;
+    return q;
+}
+static i128 ceildiv(i128 a, i128 b) { /* b > 0 */
+    i128 q = a / b;
+    if ((a % b) != 0 && a > 0) q += 1;
+    return q;
+}
+
+/* Python's random.random(): MT19937 genrand_res53 */
+static u32 mt_next(void) {
+    u32 y;
+    int i = (int)MT[624];
+    if (i >= 624) {
+        for (int k = 0; k < 624; k++) {
+            y = (MT[k] & 0x80000000u) | (MT[(k + 1) % 624] & 0x7fffffffu);
+            MT[k] = MT[(k + 397) % 624] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+        }
+        i = 0;
+    }
+    y = MT[i++];
+    MT[624] = (u32)i;
+    y ^= (y >> 11);
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= (y >> 18);
+    return y;
+}
+static double mt_random(void) {
+    u32 a = mt_next() >> 5, b = mt_next() >> 6;
+    return ((double)a * 67108864.0 + (double)b) * (1.0 / 9007199254740992.0);
+}
+static double bits_to_double(i64 bits) {
+    union { i64 i; double d; } u;
+    u.i = bits;
+    return u.d;
+}
+static i64 double_to_bits(double d) {
+    union { i64 i; double d; } u;
+    u.d = d;
+    return u.i;
+}
+
+/* ---- events out ------------------------------------------------------------------------------ */
+static i64 *ev_new(i64 kind) {
+    if (G[C_EVENTS_OFF]) return 0;
+    if (G[S_NEV] >= evcap) host_flush(); /* sets S_NEV back to 0 */
+    i64 n = G[S_NEV];
+    if (n >= evcap) return 0;
+    G[S_NEV] = n + 1;
+    i64 *e = &EV[n * EVW];
+    e[0] = kind;
+    return e;
+}
+static void act_note(i64 kind, i64 side, i64 price, i64 result, i64 extra) {
+    i64 n = G[S_NACT];
+    if (n >= MAXACT) return;
+    G[S_NACT] = n + 1;
+    i64 *a = &ACT[n * ACTW];
+    a[0] = kind; a[1] = side; a[2] = price; a[3] = result; a[4] = extra;
+}
+
+/* ---- fees and positions ---------------------------------------------------------------------- */
+static i64 fee_1e9(i64 price, i64 qty, int taker) {
+    if (G[C_FEE_MODEL] == 1) { /* kalshi: takers pay ceil_to_cent(0.07 × C × P × (1 − P)) */
+        if (!taker) return 0;
+        i128 num = (i128)7 * qty * price * (PS - price);
+        i128 div = (i128)100 * QS * PS * 10000000;
+        return (i64)(ceildiv(num, div) * 10000000);
+    }
+    i64 bps = taker ? G[C_TAKER_BPS] : G[C_MAKER_BPS];
+    return (i64)ceildiv((i128)price * qty * bps, (i128)QS * 10000);
+}
+
+static i64 realized_1e9(void) { return (i64)floordiv(realized_raw, QS) - G[S_FEES]; }
+static i64 unrealized_1e9(void) {
+    i64 pos = G[S_POSITION], mark = G[S_MARK];
+    if (pos == 0 || mark == 0) return 0;
+    return (i64)floordiv((i128)mark * pos - cost_raw, QS);
+}
+
+/* PositionBook.on_fill; returns gross realized (floored 1e9) */
+static i64 book_fill(i32 side, i64 price, i64 qty, i64 fee) {
+    i64 signed_q = side == 0 ? qty : -qty;
+    G[S_FILLS] += 1;
+    G[S_VOLUME] += qty;
+    notional_raw += (i128)price * qty;
+    G[S_FEES] += fee;
+    G[S_SESSION_FEES] += fee;
+    i64 pos = G[S_POSITION];
+    if (pos == 0 || (pos > 0) == (signed_q > 0)) {
+        G[S_POSITION] = pos + signed_q;
+        cost_raw += (i128)price * signed_q;
+        return 0;
+    }
+    i64 abs_pos = pos > 0 ? pos : -pos;
+    i64 closed = qty < abs_pos ? qty : abs_pos;
+    i128 removed = closed == abs_pos ? cost_raw : floordiv(cost_raw * closed, abs_pos);
+    i128 realized = pos > 0 ? (i128)price * closed - removed : -removed - (i128)price * closed;
+    realized_raw += realized;
+    session_realized_raw += realized;
+    cost_raw -= removed;
+    i64 new_pos = pos + signed_q;
+    G[S_POSITION] = new_pos;
+    if (new_pos == 0 || (new_pos > 0) != (pos > 0)) {
+        G[S_TRADES] += 1;
+        cost_raw = (i128)price * new_pos;
+    }
+    return (i64)floordiv(realized, QS);
+}
+
+/* ---- the book -------------------------------------------------------------------------------- */
+static i64 best_buy(void) { return nbuys ? POOL[BUYS[0]].price : -1; }
+static i64 best_sell(void) { return nsells ? POOL[SELLS[0]].price : BIG + 1; }
+
+static void shape_levels(i64 px, i64 qty, i64 shape, int bid, i64 *pxs, i64 *qtys, i64 *n) {
+    if (px == 0) { *n = 0; return; }
+    pxs[0] = px; qtys[0] = qty;
+    int k = 1;
+    if (shape >= 0 && shape < MAXSHAPES) {
+        const i64 *s = &SHAPES[shape * SHAPEW];
+        i64 limit = s[0], cnt = s[1];
+        for (i64 j = 0; j < cnt && k < MAXD; j++) {
+            i64 p = bid ? px - s[2 + 2 * j] : px + s[2 + 2 * j];
+            if (bid ? p < limit : p > limit) break;
+            pxs[k] = p; qtys[k] = s[3 + 2 * j]; k++;
+        }
+    } else if (shape == -1) { /* explicit levels after the top in XBOOK */
+        const i64 *lp = bid ? &XBOOK[2] : &XBOOK[2 + 2 * MAXD];
+        const i64 *lq = lp + MAXD;
+        i64 cnt = bid ? XBOOK[0] : XBOOK[1];
+        for (i64 j = 1; j < cnt && k < MAXD; j++) { pxs[k] = lp[j]; qtys[k] = lq[j]; k++; }
+    }
+    *n = k;
+}
+
+static void set_book(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq, i64 bshape, i64 ashape) {
+    B_ts = ts;
+    shape_levels(bpx, bq, bshape, 1, B_bpx, B_bq, &B_nb);
+    shape_levels(apx, aq, ashape, 0, B_apx, B_aq, &B_na);
+    if (taken_any) {
+        for (int i = 0; i < MAXD; i++) { TAKEN_B[i] = 0; TAKEN_A[i] = 0; }
+        taken_any = 0;
+    }
+    G[S_HAVE_BOOK] = 1;
+    G[S_NOW] = ts;
+    G[S_BID] = bpx;
+    G[S_ASK] = apx;
+    if (bpx && apx) G[S_MARK] = (bpx + apx) / 2;
+    else if (bpx || apx) G[S_MARK] = bpx ? bpx : apx;
+}
+
+static i64 level(i64 side, i64 index, i64 which) {
+    if (side == 0) {
+        if (index >= B_nb) return 0;
+        return which ? B_bq[index] : B_bpx[index];
+    }
+    if (index >= B_na) return 0;
+    return which ? B_aq[index] : B_apx[index];
+}
+
+/* ---- order lists ----------------------------------------------------------------------------- */
+static void list_order(i32 oi) {
+    Order *o = &POOL[oi];
+    if (o->side == 0) {
+        i32 i = 0;
+        while (i < nbuys && POOL[BUYS[i]].price >= o->price) i++;
+        for (i32 j = nbuys; j > i; j--) BUYS[j] = BUYS[j - 1];
+        BUYS[i] = oi; nbuys++;
+    } else {
+        i32 i = 0;
+        while (i < nsells && POOL[SELLS[i]].price <= o->price) i++;
+        for (i32 j = nsells; j > i; j--) SELLS[j] = SELLS[j - 1];
+        SELLS[i] = oi; nsells++;
+    }
+}
+static void remove_index(i32 *arr, i32 *n, i32 oi) {
+    for (i32 i = 0; i < *n; i++) {
+        if (arr[i] == oi) {
+            for (i32 j = i; j + 1 < *n; j++) arr[j] = arr[j + 1];
+            (*n)--;
+            return;
+        }
+    }
+}
+static void forget_order(i32 oi, int listed) {
+    remove_index(OPEN, &nopen, oi);
+    if (listed) {
+        if (POOL[oi].side == 0) remove_index(BUYS, &nbuys, oi);
+        else remove_index(SELLS, &nsells, oi);
+    }
+    FREE[nfree++] = oi;
+    G[S_NOPEN] = nopen;
+}
+static i32 find_open(i64 id) {
+    for (i32 i = 0; i < nopen; i++)
+        if (POOL[OPEN[i]].id == id) return OPEN[i];
+    return -1;
+}
+
+/* ---- fills ----------------------------------------------------------------------------------- */
+static void queue_push(i64 kind, i64 a, i64 b, i64 c, i64 d) {
+    i32 next = (qtail + 1) % MAXQ;
+    if (next == qhead) return; /* full: bounded by PAUSE_QUEUE long before */
+    i64 *q = &Q[qtail * 5];
+    q[0] = kind; q[1] = a; q[2] = b; q[3] = c; q[4] = d;
+    qtail = next;
+}
+
+/* Apply a fill of order oi (engine + PositionBook), record it, and deliver/queue on_fill. */
+static void call_algo(int cb, i64 a, i64 b, i64 c, i64 d, i64 e);
+static void fill_order(i32 oi, i64 price, i64 qty, int taker, int listed) {
+    Order *o = &POOL[oi];
+    i64 fee = fee_1e9(price, qty, taker);
+    i64 id = o->id;
+    i32 side = o->side;
+    o->leaves -= qty;
+    if (side == 0) G[S_OPEN_BUY] -= qty; else G[S_OPEN_SELL] -= qty;
+    i64 leaves = o->leaves;
+    if (leaves == 0) forget_order(oi, listed);
+    /* the backtest's round trips: net of fees, decided by the fill that closes the trip */
+    i64 before = G[S_POSITION];
+    i64 gross = book_fill(side, price, qty, fee);
+    i64 after = G[S_POSITION];
+    i64 running = round_trip_pnl + gross - fee;
+    if (before != 0 && (after == 0 || (after > 0) != (before > 0))) {
+        G[S_ROUND_TRIPS] += 1;
+        if (running > 0) G[S_WINS] += 1;
+        running = 0;
+    }
+    round_trip_pnl = running;
+    G[S_LOGLINES] += 1;
+    i64 *e = ev_new(EV_FILL);
+    if (e) {
+        e[1] = id; e[2] = side; e[3] = price; e[4] = qty; e[5] = fee; e[6] = G[S_NOW];
+        e[7] = taker; e[8] = leaves; e[9] = after; e[10] = gross - fee;
+    }
+    if (G[C_FN_FILL] && G[S_STATE] == ST_RUNNING) {
+        if (G[S_IN_CALLBACK]) queue_push(CB_FILL, id, side, price, qty);
+        else call_algo(CB_FILL, id, side, price, qty, G[S_NOW]);
+    }
+}
+
+/* Resting orders against the new book (MatchingEngine.on_book / _match_resting / _take). */
+static i64 take(i32 side, i64 limit, i64 want) {
+    i64 *pxs = side == 0 ? B_apx : B_bpx, *qtys = side == 0 ? B_aq : B_bq;
+    i64 *tk = side == 0 ? TAKEN_A : TAKEN_B;
+    i64 n = side == 0 ? B_na : B_nb;
+    i64 got = 0;
+    for (i64 i = 0; i < n; i++) {
+        i64 lp = pxs[i];
+        if (side == 0 ? lp > limit : lp < limit) break;
+        i64 avail = qtys[i] - tk[i];
+        if (avail <= 0) continue;
+        i64 q = avail < want - got ? avail : want - got;
+        tk[i] += q;
+        got += q;
+        if (got == want) break;
+    }
+    if (got) taken_any = 1;
+    return got;
+}
+
+static void match_side(i32 side) {
+    i32 *lst = side == 0 ? BUYS : SELLS;
+    i32 n = side == 0 ? nbuys : nsells;
+    if (n == 0) return;
+    i32 copy[MAXO];
+    for (i32 i = 0; i < n; i++) copy[i] = lst[i];
+    i64 opp = side == 0 ? (B_na ? B_apx[0] : 0) : (B_nb ? B_bpx[0] : 0);
+    i64 touch = side == 0 ? (B_nb ? B_bpx[0] : 0) : (B_na ? B_apx[0] : 0);
+    i64 touch_qty = side == 0 ? (B_nb ? B_bq[0] : 0) : (B_na ? B_aq[0] : 0);
+    double prob = bits_to_double(G[C_FILL_PROB_BITS]);
+    for (i32 i = 0; i < n; i++) {
+        i32 oi = copy[i];
+        Order *o = &POOL[oi];
+        i64 p = o->price;
+        if (opp && (side == 0 ? opp <= p : opp >= p)) {
+            i64 q = take(side, p, o->leaves);
+            if (q) fill_order(oi, p, q, 0, 1);
+            continue;
+        }
+        if (!touch || (side == 0 ? p < touch : p > touch)) break;
+        if (mt_random() < prob) {
+            i64 q = o->leaves < touch_qty ? o->leaves : touch_qty;
+            if (q > 0) fill_order(oi, p, q, 0, 1);
+        }
+    }
+}
+
+static void match_resting(void) {
+    i64 bid = B_nb ? B_bpx[0] : 0, ask = B_na ? B_apx[0] : 0;
+    if (best_buy() >= bid) match_side(0);
+    if (best_sell() <= (ask ? ask : BIG)) match_side(1);
+}
+
+/* ---- order entry (MatchingEngine.check / submit) --------------------------------------------- */
+static i64 check(i32 side, i64 price, i64 qty) {
+    if (G[C_HALTED] || !G[C_ACTIVE]) return R_CLOSED;
+    if (price <= 0 || price < G[C_MIN_PX] || price > G[C_MAX_PX] || price % G[C_TICK]) return R_BAD_PRICE;
+    if (qty <= 0 || qty % G[C_LOT] || qty < G[C_MIN_QTY] || qty > G[C_MAX_QTY]) return R_BAD_QTY;
+    if (nopen >= G[C_MAX_OPEN] || nopen >= MAXO) return R_RISK;
+    if (G[C_HAS_MAX_NOTIONAL] && (i128)price * qty > (i128)G[C_MAX_NOTIONAL] * QS) return R_RISK;
+    i64 pos = G[S_POSITION];
+    if (side == 0) {
+        i128 worst = (i128)pos + G[S_OPEN_BUY] + qty;
+        if (G[C_HAS_MAX_POS] && worst > G[C_MAX_POS]) return R_RISK;
+        if (price >= best_sell()) return R_SELF_TRADE;
+    } else {
+        i128 worst = (i128)pos - G[S_OPEN_SELL] - qty;
+        if (G[C_HAS_MAX_POS] && -worst > G[C_MAX_POS]) return R_RISK;
+        if (!G[C_ALLOW_SHORT] && worst < 0) return R_RISK;
+        if (price <= best_buy()) return R_SELF_TRADE;
+    }
+    return 0;
+}
+
+static i64 place_error(i64 reason) {
+    switch (reason) {
+    case R_BAD_PRICE: return ERR_BAD_PRICE;
+    case R_BAD_QTY: return ERR_BAD_QTY;
+    case R_RISK: return ERR_RISK;
+    case R_CLOSED: return ERR_HALTED;
+    default: return 0;
+    }
+}
+
+static void submit_accepted(i64 id, i32 side, i64 price, i64 qty) {
+    i32 oi = FREE[--nfree];
+    Order *o = &POOL[oi];
+    o->id = id; o->side = side; o->price = price; o->qty = qty; o->leaves = qty; o->ts = G[S_NOW];
+    o->dormant = (i128)price * qty < (i128)G[C_MIN_NOTIONAL_SCALED];
+    OPEN[nopen++] = oi;
+    G[S_NOPEN] = nopen;
+    if (side == 0) G[S_OPEN_BUY] += qty; else G[S_OPEN_SELL] += qty;
+    if (o->dormant) return;
+    int have = (int)G[S_HAVE_BOOK];
+    i64 ask = B_na ? B_apx[0] : 0, bid = B_nb ? B_bpx[0] : 0;
+    if (!have || (side == 0 ? (!ask || price < ask) : (!bid || price > bid))) {
+        list_order(oi);
+        return;
+    }
+    i64 *pxs = side == 0 ? B_apx : B_bpx, *qtys = side == 0 ? B_aq : B_bq;
+    i64 *tk = side == 0 ? TAKEN_A : TAKEN_B;
+    i64 n = side == 0 ? B_na : B_nb;
+    for (i64 i = 0; i < n; i++) {
+        i64 lp = pxs[i];
+        if (side == 0 ? lp > price : lp < price) break;
+        i64 avail = qtys[i] - tk[i];
+        if (avail <= 0) continue;
+        i64 q = avail < POOL[oi].leaves ? avail : POOL[oi].leaves;
+        tk[i] += q;
+        taken_any = 1;
+        int done = POOL[oi].leaves == q;
+        fill_order(oi, lp, q, 1, 0);
+        if (done) return; /* the order left the pool */
+    }
+    list_order(oi);
+}
+
+/* ---- the `seq` imports of the algo ----------------------------------------------------------- */
+static int spend_call(i64 which) {
+    G[S_LAST_CALL] = which;
+    if (--G[S_CALLS_LEFT] < 0) {
+        G[S_PENDING] = PEND_HOST_CALLS;
+        __builtin_trap();
+    }
+    return 1;
+}
+static int spend_action(i64 which) {
+    if (--G[S_ACTIONS_LEFT] < 0) {
+        if (G[S_ACTIONS_LEFT] == -1) {
+            i64 *e = ev_new(EV_RATE);
+            if (e) { e[1] = which; e[2] = G[C_MAX_ACTIONS]; e[3] = G[S_CALLBACK]; e[6] = G[S_NOW]; }
+            G[S_LOGLINES] += 1;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+EXPORT("seq_place_order") i64 seq_place_order(i32 side_in, i64 price, i64 qty) {
+    spend_call(IMP_PLACE);
+    if (!spend_action(IMP_PLACE)) return ERR_RATE;
+    u32 side = (u32)side_in;
+    if (side > 1) return ERR_BAD_SIDE;
+    if (price <= 0) return ERR_BAD_PRICE;
+    if (qty <= 0) return ERR_BAD_QTY;
+    int tracing = G[S_TRACING] != 0;
+    if (G[S_STATE] != ST_RUNNING) {
+        if (tracing) act_note(ACT_REFUSED, side, price, ERR_HALTED, 0);
+        return ERR_HALTED;
+    }
+    i64 id = G[S_NEXT_ID]++;
+    G[S_ORDERS] += 1;
+    i64 reason = check((i32)side, price, qty);
+    if (tracing) act_note(ACT_PLACE, side, price, reason ? (place_error(reason) ? place_error(reason) : reason) : 0, id);
+    if (!reason) {
+        submit_accepted(id, (i32)side, price, qty);
+        return id;
+    }
+    G[S_REJECTS] += 1;
+    G[S_LOGLINES] += 1;
+    i64 *e = ev_new(EV_REJECT);
+    if (e) { e[1] = id; e[2] = side; e[3] = price; e[4] = qty; e[5] = reason; e[6] = G[S_NOW]; }
+    i64 err = place_error(reason);
+    if (err) return err;
+    if (G[C_FN_REJECT]) queue_push(CB_REJECT, id, reason, 0, 0);
+    return id;
+}
+
+static i64 cancel_one(i64 id) {
+    i32 oi = find_open(id);
+    if (oi < 0) return 0;
+    Order *o = &POOL[oi];
+    if (o->side == 0) G[S_OPEN_BUY] -= o->leaves; else G[S_OPEN_SELL] -= o->leaves;
+    forget_order(oi, !o->dormant);
+    return 1;
+}
+
+static i64 cancel_everything(void) {
+    i64 n = nopen;
+    if (!n) return 0;
+    for (i32 i = 0; i < nopen; i++) FREE[nfree++] = OPEN[i];
+    nopen = 0; nbuys = 0; nsells = 0;
+    G[S_NOPEN] = 0;
+    G[S_OPEN_BUY] = 0;
+    G[S_OPEN_SELL] = 0;
+    G[S_CANCELS] += n;
+    return n;
+}
+
+EXPORT("seq_cancel_order") i32 seq_cancel_order(i64 id) {
+    spend_call(IMP_CANCEL);
+    if (!spend_action(IMP_CANCEL)) return ERR_RATE;
+    if (G[S_TRACING]) act_note(ACT_CANCEL, 0, 0, 0, id);
+    if (cancel_one(id)) {
+        G[S_CANCELS] += 1;
+        return 0;
+    }
+    return -1;
+}
+
+EXPORT("seq_cancel_all") void seq_cancel_all(void) {
+    spend_call(IMP_CANCEL_ALL);
+    if (!spend_action(IMP_CANCEL_ALL)) return;
+    if (G[S_TRACING]) act_note(ACT_CANCEL_ALL, 0, 0, 0, 0);
+    cancel_everything();
+}
+
+EXPORT("seq_position_1e8") i64 seq_position_1e8(void) {
+    spend_call(IMP_POSITION);
+    return G[S_POSITION];
+}
+
+EXPORT("seq_open_order_count") i32 seq_open_order_count(void) {
+    spend_call(IMP_OPEN);
+    return nopen;
+}
+
+EXPORT("seq_book_level") i64 seq_book_level(i32 side, i32 index, i32 which) {
+    spend_call(IMP_LEVEL);
+    if ((u32)side > 1 || (u32)which > 1 || index < 0) return 0;
+    return level(side, index, which);
+}
+
+EXPORT("seq_now_ns") i64 seq_now_ns(void) {
+    spend_call(IMP_NOW);
+    return G[S_NOW];
+}
+
+/* ---- calling the algo ------------------------------------------------------------------------ */
+typedef void (*fn_book)(i64, i64, i64, i64, i64);
+typedef void (*fn_fill)(i64, i32, i64, i64, i64);
+typedef void (*fn_reject)(i64, i32);
+typedef void (*fn_timer)(i64);
+
+static i64 *trace_slot(int cb) {
+    switch (cb) {
+    case CB_BOOK: return &G[S_NEXT_TRACE_BOOK];
+    case CB_FILL: return &G[S_NEXT_TRACE_FILL];
+    case CB_REJECT: return &G[S_NEXT_TRACE_REJECT];
+    default: return 0;
+    }
+}
+
+static void call_algo(int cb, i64 a, i64 b, i64 c, i64 d, i64 e) {
+    /* Fuel: the host filled it before this call into the core; every further callback refuels. */
+    if (G[S_FUELED]) G[S_FUELED] = 0;
+    else host_refuel();
+    G[S_CALLBACK] = cb;
+    G[S_CALLS_LEFT] = G[C_MAX_HOST_CALLS];
+    G[S_ACTIONS_LEFT] = G[C_MAX_ACTIONS];
+    G[S_LOGS_LEFT] = G[C_MAX_LOGS];
+    i64 *next = trace_slot(cb);
+    int traced = next && G[S_NOW] >= *next;
+    if (traced) {
+        *next = G[S_NOW] + G[C_TRACE_NS];
+        G[S_TRACING] = cb;
+        G[S_NACT] = 0;
+        G[S_ARGS] = a; G[S_ARGS + 1] = b; G[S_ARGS + 2] = c; G[S_ARGS + 3] = d; G[S_ARGS + 4] = e;
+        host_trace(cb, 0);
+    }
+    G[S_IN_CALLBACK] = 1;
+    switch (cb) {
+    case CB_BOOK: ((fn_book)(unsigned long)G[C_FN_BOOK])(a, b, c, d, e); break;
+    case CB_FILL: ((fn_fill)(unsigned long)G[C_FN_FILL])(a, (i32)b, c, d, e); break;
+    case CB_REJECT: ((fn_reject)(unsigned long)G[C_FN_REJECT])(a, (i32)b); break;
+    case CB_TIMER: ((fn_timer)(unsigned long)G[C_FN_TIMER])(a); break;
+    }
+    G[S_IN_CALLBACK] = 0;
+    if (traced) {
+        host_trace(cb, 1);
+        G[S_TRACING] = 0;
+    }
+    G[S_CALLBACK] = CB_NONE;
+}
+
+static void drain(void) {
+    i64 delivered = 0;
+    while (qhead != qtail && G[S_STATE] == ST_RUNNING) {
+        i64 *q = &Q[qhead * 5];
+        i64 kind = q[0], a = q[1], b = q[2], c = q[3], d = q[4];
+        qhead = (qhead + 1) % MAXQ;
+        if (kind == CB_FILL) call_algo(CB_FILL, a, b, c, d, G[S_NOW]);
+        else call_algo(CB_REJECT, a, b, 0, 0, 0);
+        if (++delivered > G[C_MAX_QUEUED]) {
+            qhead = qtail;
+            G[S_PAUSE] = PAUSE_QUEUE;
+            return;
+        }
+    }
+    qhead = qtail;
+}
+
+/* One book update: match resting orders (their fills reach on_fill at once), then on_book, the
+ * queued fills/rejects, then on_timer when due. Returns the number of event records. */
+static void step(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq, i64 bshape, i64 ashape) {
+    set_book(ts, bpx, bq, apx, aq, bshape, ashape);
+    if (nopen) {
+        /* All resting orders are matched first, then their fills are delivered: an on_fill that
+         * cancels another order must find it filled or cancelled, never both. */
+        G[S_IN_CALLBACK] = 1;
+        match_resting();
+        G[S_IN_CALLBACK] = 0;
+        if (qhead != qtail) drain();
+    }
+    if (G[S_STATE] != ST_RUNNING || G[S_PAUSE]) return;
+    G[S_UPDATES] += 1;
+    call_algo(CB_BOOK, bpx, bq, apx, aq, ts);
+    if (qhead != qtail) drain();
+    if (G[S_PAUSE]) return;
+    if (G[C_FN_TIMER] && ts >= G[S_NEXT_TIMER] && G[S_STATE] == ST_RUNNING) {
+        G[S_NEXT_TIMER] = ts + G[C_TIMER_NS];
+        call_algo(CB_TIMER, ts, 0, 0, 0, 0);
+        if (qhead != qtail) drain();
+    }
+}
+
+/* ---- exports for the host -------------------------------------------------------------------- */
+EXPORT("core_addr") i32 core_addr(i32 which) {
+    switch (which) {
+    case 0: return (i32)(unsigned long)G;
+    case 1: return (i32)(unsigned long)EV;
+    case 2: return (i32)(unsigned long)ACT;
+    case 3: return (i32)(unsigned long)SHAPES;
+    case 4: return (i32)(unsigned long)XBOOK;
+    case 5: return (i32)(unsigned long)MT;
+    case 6: return (i32)(unsigned long)IN;
+    case 7: return (i32)(unsigned long)CURVE;
+    default: return 0;
+    }
+}
+
+EXPORT("core_limits") i32 core_limits(i32 which) {
+    switch (which) {
+    case 0: return MAXD;
+    case 1: return MAXSHAPES;
+    case 2: return (i32)evcap;
+    case 3: return EVW;
+    case 4: return MAXACT;
+    case 5: return ACTW;
+    case 6: return CHUNK;
+    case 7: return BDEPTH;
+    case 8: return MAXCURVE;
+    case 9: return MAXO;
+    case 10: return G_SIZE;
+    default: return 0;
+    }
+}
+
+/* After the host wrote the config (C_*) and the Mersenne Twister state. */
+EXPORT("core_init") void core_init(void) {
+    G[G_MAGIC] = CORE_MAGIC;
+    nfree = 0;
+    for (i32 i = MAXO - 1; i >= 0; i--) FREE[nfree++] = i;
+    nopen = nbuys = nsells = 0;
+    qhead = qtail = 0;
+    G[S_STATE] = ST_ACCEPTED;
+    if (G[S_NEXT_ID] <= 0) G[S_NEXT_ID] = 1;
+    G[S_PEAK] = G[C_CAPITAL];
+    G[S_EQUITY] = G[C_CAPITAL];
+}
+
+EXPORT("core_start") void core_start(i64 ts) {
+    (void)ts;
+    G[S_PAUSE] = 0;
+    session_realized_raw = 0;
+    G[S_SESSION_FEES] = 0;
+    G[S_STATE] = ST_RUNNING;
+}
+
+/* Stop or pause: cancel every open order (a stopped algo must not be filled). */
+EXPORT("core_halt") i64 core_halt(i32 state) {
+    i64 n = cancel_everything();
+    G[S_STATE] = state;
+    G[S_PAUSE] = 0;
+    qhead = qtail;
+    G[S_IN_CALLBACK] = 0;
+    G[S_TRACING] = 0;
+    G[S_CALLBACK] = CB_NONE;
+    return n;
+}
+
+/* Edge path: one update. The host filled the fuel (S_FUELED = 1 set here). */
+EXPORT("core_on_book") i32 core_on_book(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq, i64 bshape, i64 ashape) {
+    G[S_NEV] = 0;
+    G[S_FUELED] = 1;
+    step(ts, bpx, bq, apx, aq, bshape, ashape);
+    return (i32)G[S_NEV] | (G[S_PAUSE] ? 0x40000000 : 0);
+}
+
+/* Call on_init (no book yet). */
+EXPORT("core_call_init") void core_call_init(i32 fn) {
+    G[S_FUELED] = 1;
+    G[S_CALLS_LEFT] = G[C_MAX_HOST_CALLS];
+    G[S_ACTIONS_LEFT] = G[C_MAX_ACTIONS];
+    G[S_LOGS_LEFT] = G[C_MAX_LOGS];
+    G[S_IN_CALLBACK] = 1;
+    ((void (*)(void))(unsigned long)fn)();
+    G[S_IN_CALLBACK] = 0;
+    G[S_FUELED] = 0;
+}
+
+/* Backtests: grow memory for the input chunk, the curve and a larger event buffer. Returns 0, or
+ * -1 when the memory limit does not allow it. */
+EXPORT("core_alloc_run") i32 core_alloc_run(void) {
+    if (IN) return 0;
+    unsigned long bytes = (unsigned long)(NCOLS * CHUNK + 2 * MAXCURVE + EV_BIG * EVW) * 8;
+    unsigned long pages = (bytes + 65535) / 65536;
+    long old = __builtin_wasm_memory_grow(0, pages);
+    if (old < 0) return -1;
+    IN = (i64 *)(old * 65536);
+    CURVE = IN + NCOLS * CHUNK;
+    EV = CURVE + 2 * MAXCURVE;
+    evcap = EV_BIG;
+    return 0;
+}
+
+EXPORT("core_cancel_all") i64 core_cancel_all(void) { return cancel_everything(); }
+
+/* Backtest path: events [start, start+n) of the input chunk (columns: ts, then per depth level
+ * bid_px, bid_qty, ask_px, ask_qty). With a curve step (C_CURVE_STEP > 0) the core keeps the
+ * equity (C_CAPITAL + its own PnL: a portfolio host puts the other symbols' PnL in C_CAPITAL), its
+ * peak, the max drawdown and the equity curve. Stops early when the event or curve buffers
+ * are nearly full, when the algo pauses, or after a trap; S_PROCESSED says how far it got.
+ * The host sets S_FUELED before each call (fuel for the first callback). */
+static void load_chunk_depth(i64 i) {
+    XBOOK[0] = 0; XBOOK[1] = 0;
+    for (int k = 0; k < BDEPTH; k++) {
+        i64 bp = IN[(1 + 4 * k) * CHUNK + i], bq = IN[(2 + 4 * k) * CHUNK + i];
+        i64 ap = IN[(3 + 4 * k) * CHUNK + i], aq = IN[(4 + 4 * k) * CHUNK + i];
+        if (bp && XBOOK[0] == k) { XBOOK[2 + k] = bp; XBOOK[2 + MAXD + k] = bq; XBOOK[0] = k + 1; }
+        if (ap && XBOOK[1] == k) { XBOOK[2 + 2 * MAXD + k] = ap; XBOOK[2 + 3 * MAXD + k] = aq; XBOOK[1] = k + 1; }
+    }
+}
+
+EXPORT("core_run") i32 core_run(i32 start, i32 n) {
+    G[S_NEV] = 0;
+    G[S_NCURVE] = 0;
+    G[S_PROCESSED] = 0;
+    i64 capital = G[C_CAPITAL], step_ns = G[C_CURVE_STEP];
+    double maxdd = bits_to_double(G[S_MAXDD_BITS]);
+    for (i32 j = 0; j < n; j++) {
+        i64 i = start + j;
+        i64 ts = IN[i];
+        if (step_ns > 0) {
+            while (ts >= G[S_NEXT_SAMPLE]) {
+                if (G[S_NCURVE] >= MAXCURVE) goto out;
+                CURVE[2 * G[S_NCURVE]] = G[S_NEXT_SAMPLE];
+                CURVE[2 * G[S_NCURVE] + 1] = G[S_EQUITY];
+                G[S_NCURVE] += 1;
+                G[S_NEXT_SAMPLE] += step_ns;
+            }
+        }
+        load_chunk_depth(i);
+        if (j) G[S_FUELED] = 0;
+        step(ts, IN[CHUNK + i], IN[2 * CHUNK + i], IN[3 * CHUNK + i], IN[4 * CHUNK + i], -1, -1);
+        G[S_PROCESSED] = j + 1;
+        if (step_ns > 0) {
+            i64 eq = capital + realized_1e9() + unrealized_1e9();
+            G[S_EQUITY] = eq;
+            if (eq > G[S_PEAK]) G[S_PEAK] = eq;
+            else if (eq < G[S_PEAK]) {
+                double dd = (double)(G[S_PEAK] - eq) / (double)G[S_PEAK];
+                if (dd > maxdd) maxdd = dd;
+            }
+        }
+        if (G[S_PAUSE] || G[S_STATE] != ST_RUNNING || G[S_NEV] > EV_SOFT) break;
+    }
+out:
+    G[S_MAXDD_BITS] = double_to_bits(maxdd);
+    return (i32)G[S_PROCESSED];
+}
+
+/* Read an open order: fills *out (id, side, price, qty, leaves, dormant) and returns 1, or 0. */
+EXPORT("core_open_order") i32 core_open_order(i32 k, i32 out_addr) {
+    if (k < 0 || k >= nopen) return 0;
+    Order *o = &POOL[OPEN[k]];
+    i64 *out = (i64 *)(unsigned long)out_addr;
+    out[0] = o->id; out[1] = o->side; out[2] = o->price; out[3] = o->qty; out[4] = o->leaves;
+    out[5] = o->dormant;
+    return 1;
+}
+
+/* Tests: matching without an algo (MatchingEngine's interface) */
+EXPORT("core_set_book") i32 core_set_book(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq, i64 bshape, i64 ashape) {
+    G[S_NEV] = 0;
+    set_book(ts, bpx, bq, apx, aq, bshape, ashape);
+    if (nopen) match_resting();
+    return (i32)G[S_NEV];
+}
+EXPORT("core_submit") i64 core_submit(i32 side, i64 price, i64 qty) {
+    G[S_NEV] = 0;
+    if ((u32)side > 1) return -(i64)R_VENUE;
+    i64 reason = check(side, price, qty);
+    i64 id = G[S_NEXT_ID]++;
+    if (reason) return -reason;
+    submit_accepted(id, side, price, qty);
+    return id;
+}
+EXPORT("core_cancel") i32 core_cancel(i64 id) { return (i32)cancel_one(id); }
