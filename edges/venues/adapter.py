@@ -141,6 +141,7 @@ class SimVenueAdapter:
         self._books: dict[str, BookSnapshot] = {}
         self._engines: dict[tuple[str, str], MatchingEngine] = {}
         self._engines_by_symbol: dict[str, list[tuple[str, MatchingEngine]]] = {}  # [(account, engine)]
+        self._overrides: dict[tuple[str, str], dict[str, Any]] = {}  # configure_account's kwargs
         self._callback: FillCallback | None = None
         self._rank = 0
         self.subscribe(symbols)
@@ -236,7 +237,9 @@ class SimVenueAdapter:
         old = self._engines.get(key)
         if old is not None and old.open_order_count:
             raise ValueError(f"{account}/{inst.symbol} has open orders; cancel them first")
-        eng = MatchingEngine(inst, **{**self.engine_settings(symbol, account=account), **engine_kwargs})
+        settings = {**self.engine_settings(symbol, account=account), **engine_kwargs}
+        eng = MatchingEngine(inst, **settings)
+        self._overrides[key] = {**self._overrides.get(key, {}), **engine_kwargs}
         if old is not None:
             eng.position_1e8 = old.position_1e8  # the position survives a limits change
             self._engines_by_symbol[inst.symbol].remove((account, old))
@@ -253,6 +256,7 @@ class SimVenueAdapter:
         inst = self._canonical(symbol)
         kwargs = dict(self._engine_defaults)
         kwargs.setdefault("rng_seed", f"{self.seed}|{account}|{inst.symbol}")
+        kwargs.update(self._overrides.get((account, inst.symbol), {}))
         return kwargs
 
     def engine(self, symbol: str, *, account: str = DEFAULT_ACCOUNT) -> MatchingEngine:
@@ -296,6 +300,7 @@ class SimVenueAdapter:
         long as one order (the execution graphs' orders). Not to be called from a fill callback."""
         inst = self._canonical(symbol)
         eng = self._engines.pop((account, inst.symbol), None)
+        self._overrides.pop((account, inst.symbol), None)
         if eng is not None:
             self._engines_by_symbol[inst.symbol].remove((account, eng))
 

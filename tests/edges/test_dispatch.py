@@ -416,3 +416,20 @@ def test_a_restored_position_is_marked_and_closed_against_its_entry_price(venue)
     assert positions.realized_pnl_1e9 == 5 * 10**9 + 100 * 10**9 - fee
     # start() opened a new session: only the fill counts in it.
     assert positions.session_realized_pnl_1e9 == 100 * 10**9 - fee
+
+
+def test_an_accounts_configured_limits_apply_in_its_algos_core(venue):
+    # configure_account's overrides reach the slot's own paper matching, not only the adapter's engine.
+    venue.configure_account("capped", "ETH/USD", max_position_1e8=500_000)
+    assert venue.engine_settings("ETH/USD", account="capped")["max_position_1e8"] == 500_000
+    assert "max_position_1e8" not in venue.engine_settings("ETH/USD", account="other")
+    capped, capped_sink = make_slot(venue, scripted_algo(qty_1e8=1_000_000), key="capped")
+    free, _ = make_slot(venue, scripted_algo(qty_1e8=1_000_000), key="free")
+    for slot in (capped, free):
+        slot.start(START)
+    run(venue, [capped, free], 5)
+    assert (capped.positions.reject_count, capped.positions.position_1e8) == (1, 0)
+    assert any("BUY REJECT: order=1" in message for *_, message in capped_sink.logs)
+    assert (free.positions.reject_count, free.positions.position_1e8) == (0, 1_000_000)
+    venue.release_account("capped", "ETH/USD")
+    assert "max_position_1e8" not in venue.engine_settings("ETH/USD", account="capped")
