@@ -46,6 +46,9 @@ QUOTES_EVERY_NS = 200_000_000
 RECORDING_FLUSH_EVERY_NS = 300_000_000_000  # a crash loses at most 5 minutes of recorded books
 MAX_LOG_LINES_PER_SECOND = 200  # per algo; beyond it lines are counted and dropped
 MAX_MESSAGE_CHARS = 1024
+# The simulated market's default seed: the same for every edge, so separate venue processes quote one
+# market per pair (simulator.ReferencePath) and a restarted edge continues it.
+DEFAULT_MARKET_SEED = "sequence-sandbox"
 
 
 class _Buffer:
@@ -130,7 +133,7 @@ class EdgeWorker:
         intervals = {s: int(mean_interval_ms * 1_000_000) for s in self.symbols} if mean_interval_ms else None
         self.adapter = SimVenueAdapter(
             venue,
-            seed=seed if seed is not None else self.edge_id,
+            seed=seed if seed is not None else DEFAULT_MARKET_SEED,
             start_ns=time.time_ns(),
             symbols=self.symbols,
             mean_interval_ns=intervals,

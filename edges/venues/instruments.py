@@ -83,8 +83,10 @@ class Instrument:
     accepted but rest forever and never cross), fees (`fee_model` "bps": maker/taker bps of notional;
     "kalshi": taker 0.07·C·P·(1−P) rounded up to the cent, makers free).
 
-    Simulator parameters: `ref_price_1e9` (start price), `volatility` (annualised; spot: relative,
-    i.e. lognormal sigma; prediction: probability points at p=0.5, shrinking towards 0/1),
+    Simulator parameters: `ref_price_1e9` (spot: the level the market reverts to, the same on
+    every venue listing the symbol, as is `volatility`, since the venues share one market;
+    prediction: the start price), `volatility` (annualised; spot: relative, i.e. lognormal sigma;
+    prediction: probability points at p=0.5, shrinking towards 0/1),
     `spread_ticks` (typical touch spread in calm markets), `max_spread_ticks`, `depth_levels`
     displayed per side, `level_gap_ticks` (max distance between displayed levels), `touch_qty_1e8`
     (median displayed size at the touch), `updates_per_day` (book updates per simulated day),
@@ -261,10 +263,10 @@ _SPOT: tuple[Instrument, ...] = (
     _spot("kraken", "XRP/USD", ref="2.2", tick="0.00001", lot="0.00000001", min_qty="2",
           max_qty="50000000", vol=0.90, spread=2, max_spread=30, gap=15, touch="15000",
           fees=_KRAKEN_FEES, per_day=50_000),
-    _spot("kraken", "ETH/USDC", ref="3400.4", tick="0.01", lot="0.00000001", min_qty="0.002",
+    _spot("kraken", "ETH/USDC", ref="3400.3", tick="0.01", lot="0.00000001", min_qty="0.002",
           max_qty="20000", vol=0.70, spread=3, max_spread=60, gap=60, touch="3",
           fees=_KRAKEN_FEES, per_day=25_000),
-    _spot("kraken", "BTC/USDC", ref="98010", tick="0.01", lot="0.00000001", min_qty="0.00005",
+    _spot("kraken", "BTC/USDC", ref="98005", tick="0.01", lot="0.00000001", min_qty="0.00005",
           max_qty="1000", vol=0.55, spread=10, max_spread=400, gap=400, touch="0.15",
           fees=_KRAKEN_FEES, per_day=30_000),
     # coinbase: cent ticks on BTC/ETH, 0.0001 on XRP; base increments 1e-8 (XRP 1e-6).

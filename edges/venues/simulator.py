@@ -7,12 +7,22 @@ for prediction markets), occasional jumps, volatility regimes that widen the spr
 levels with varying sizes, every price on the tick grid and inside the instrument's bounds, and
 one-sided books where the instrument says so.
 
-Determinism: every random draw comes from one `random.Random` seeded from (seed, instrument's seed
-key) — a string seed, hashed with SHA-512 by `random`, so PYTHONHASHSEED does not matter. Same
-(instrument, seed, start_ns) → the identical sequence; another seed → another sequence. The path
-does not depend on `start_ns` other than being shifted in time by it, so fold the start into the
-seed if a restart should see a fresh path. The YES and NO tokens of a market share their seed key:
-run with the same seed they show the same event times and exactly mirrored books.
+Spot prices on different venues follow one market. A spot pair's latent fair price is a
+`ReferencePath` shared by every venue listing the pair and anchored to absolute time: its level at
+a moment depends only on (market seed, symbol, moment). Each venue's book then sits on that path
+with its own small, fast mean-reverting basis (about half a basis point), its own spreads, sizes,
+depth and update times. So Kraken's and Coinbase's ETH/USD agree to within a few basis points, as
+real venues do, and the consolidated NBBO is crossed only briefly and by little; a restarted edge
+continues the price where the market is now instead of starting again from the reference price;
+and a backtest month is one continuous path across its days. Prediction markets (each symbol
+listed on one venue) keep a bounded walk of their own.
+
+Determinism: every random draw comes from `random.Random`s seeded with strings (hashed with
+SHA-512 by `random`, so PYTHONHASHSEED does not matter): the venue's own draws from (seed,
+instrument's seed key), the reference path from (market seed, symbol) and the hour. Same
+(instrument, seed, market seed, start_ns) → the identical sequence; another seed → another
+sequence. The YES and NO tokens of a market share their seed key: run with the same seed they show
+the same event times and exactly mirrored books.
 
 Speed: the generator keeps its whole state in locals and draws one 64-bit random number per event;
 each field of the event (inter-arrival, shock, spread, sizes, rare events) takes its own bits and
@@ -26,13 +36,17 @@ from __future__ import annotations
 
 import math
 import random
+import threading
+from array import array
+from collections import OrderedDict
 from collections.abc import Iterator
+from itertools import accumulate, islice
 from statistics import NormalDist
 from typing import Any
 
 from edges.venues.instruments import PRICE_SCALE, Instrument
 
-__all__ = ["BookSnapshot", "MarketSimulator", "Level"]
+__all__ = ["BookSnapshot", "MarketSimulator", "Level", "ReferencePath", "reference_path"]
 
 Level = tuple[int, int]  # (price_1e9, qty_1e8)
 _Shape = tuple[int, tuple[tuple[int, int], ...]]  # (limit price, ((offset_px, qty), ...)) levels 1..N-1
@@ -73,6 +87,151 @@ _SWITCHES_PER_DAY = 24.0
 _JUMPS_PER_DAY = 2.0
 _SHAPE_SWAP_PROB = 1 / 8  # how often the depth beyond the touch changes
 _SHAPES = 32  # depth shapes per side in the pool
+
+
+# --------------------------------------------------------------------------------------------------
+# The shared reference path of a spot pair
+
+_NS_PER_SECOND = 1_000_000_000
+_SECONDS_PER_HOUR = 3_600
+_NS_PER_HOUR = _SECONDS_PER_HOUR * _NS_PER_SECOND
+_MEAN_REVERSION_DAYS = 60.0  # the daily level reverts to the reference price over months (sd ~ 5.5 daily sds)
+_BASIS_SD = 0.25e-4  # a venue's stationary deviation from the path (relative), normal regime
+_BASIS_HALF_LIFE_NS = 5 * _NS_PER_SECOND  # how fast a venue's basis reverts
+_HOURS_KEPT = 8  # per path: the hour grids recently used (edges of several venues share them)
+
+
+class ReferencePath:
+    """The fair price of one spot symbol as a function of absolute time, shared by every venue
+    listing it: `hour(h)` is the relative level (1.0 = the reference price) at each second of the
+    UTC hour `h` (hours since 1970), 3,601 values from the hour's start to the next hour's start.
+
+    Built coarse to fine, so any hour is computed on its own, in about two milliseconds:
+    - the level at each UTC midnight is a mean-reverting walk in log price (one draw per day since
+      1970, kept: a few milliseconds once per path);
+    - the 24 hourly levels of a day are a Brownian bridge between that midnight and the next;
+    - the seconds of an hour are a bridge between its two hourly levels, with the volatility
+      regimes and jumps of the module's model. The same draws give the same hour, whichever hour
+      was asked for first.
+    """
+
+    def __init__(self, market_seed: int | str, symbol: str, volatility: float) -> None:
+        self.key = f"sequence-path|{market_seed}|{symbol}|{volatility!r}"
+        self._daily_sd = volatility / math.sqrt(365.0)
+        self._phi = math.exp(-1.0 / _MEAN_REVERSION_DAYS)
+        self._second_sd = volatility / math.sqrt(365.0 * 86_400.0)
+        self._midnights: list[float] = [0.0]  # log level at each UTC midnight since 1970
+        self._midnight_rng = random.Random(self.key + "|days")
+        self._days: OrderedDict[int, tuple[float, ...]] = OrderedDict()
+        self._hours: OrderedDict[int, array] = OrderedDict()
+        self._lock = threading.Lock()  # the edge's threads and a backtest may share a path
+
+    def _midnight(self, day: int) -> float:
+        levels = self._midnights
+        if len(levels) <= day:
+            phi, sd, gauss = self._phi, self._daily_sd, self._midnight_rng.gauss
+            last = levels[-1]
+            while len(levels) <= day:
+                last = last * phi + sd * gauss(0.0, 1.0)
+                levels.append(last)
+        return levels[day]
+
+    def _hourly(self, day: int) -> tuple[float, ...]:
+        """Log levels at the 25 hour marks of `day`, both midnights included."""
+        hours = self._days.get(day)
+        if hours is None:
+            start, end = self._midnight(day), self._midnight(day + 1)
+            rng = random.Random(f"{self.key}|day|{day}")
+            sd = self._daily_sd / math.sqrt(24.0)
+            walk = [0.0]
+            for _ in range(24):
+                walk.append(walk[-1] + sd * rng.gauss(0.0, 1.0))
+            miss = walk[24] - (end - start)
+            hours = tuple(start + walk[k] - miss * k / 24.0 for k in range(25))
+            self._days[day] = hours
+            if len(self._days) > 4:
+                self._days.popitem(last=False)
+        return hours
+
+    def hour(self, hour: int) -> array:
+        """Relative levels at each second of UTC hour `hour`, both ends included (3,601 values)."""
+        with self._lock:
+            grid = self._hours.get(hour)
+            if grid is not None:
+                self._hours.move_to_end(hour)
+                return grid
+            day, k = divmod(hour, 24)
+            marks = self._hourly(day)
+            grid = self._seconds(hour, marks[k], marks[k + 1])
+            self._hours[hour] = grid
+            if len(self._hours) > _HOURS_KEPT:
+                self._hours.popitem(last=False)
+            return grid
+
+    def _seconds(self, hour: int, start: float, end: float) -> array:
+        rng = random.Random(f"{self.key}|hour|{hour}")
+        getbits = rng.getrandbits
+        n = _SECONDS_PER_HOUR
+        mults = tuple(vm for vm, _, _ in _REGIMES)
+        # The regime at the hour's start is drawn from the stationary mix; it switches and jumps at
+        # the module's daily rates, as rare draws among the hour's 3,600.
+        u0 = rng.random()
+        regime = 0 if u0 < _REGIME_MIX[0] else 1 if u0 < _REGIME_MIX[0] + _REGIME_MIX[1] else 2
+        cut_jump = max(1, int((1 << 20) * _JUMPS_PER_DAY / 86_400))
+        cut_switch = cut_jump + max(1, int((1 << 20) * _SWITCHES_PER_DAY / 86_400))
+        draws = [getbits(64) for _ in range(n)]
+        z_tab = _Z
+        unit = [z_tab[r & _TMASK] for r in draws]
+        rare = [(i, r) for i, r in enumerate(draws) if (r >> 12) & 0xFFFFF < cut_switch]
+        walk = [0.0]
+        w = 0.0
+        done = 0
+        for i, r in [*rare, (n - 1, -1)]:
+            # Steps done..i move with the current regime's volatility; a rare draw then acts.
+            sd = self._second_sd * mults[regime]
+            walk.extend(islice(accumulate([sd * x for x in unit[done : i + 1]], initial=w), 1, None))
+            w = walk[-1]
+            done = i + 1
+            if r < 0:
+                break
+            if (r >> 12) & 0xFFFFF < cut_jump:
+                size = ((r >> 32) & 0xFFFF) / 65536.0
+                w += (1.0 if r & (1 << 48) else -1.0) * (0.05 + 0.2 * size) * self._daily_sd
+                walk[-1] = w
+                regime = 2  # news: the walk speeds up
+            else:
+                regime = 1 if regime != 1 else (2 if (r >> 32) & 3 == 0 else 0)
+        # Within the hour the walk is relative to its first level (the moves are small); the bridge
+        # makes it end exactly at the next hour's level, so hours join without a gap.
+        scale = math.exp(start)
+        miss = (w - math.expm1(end - start)) / n
+        return array("d", [scale * (1.0 + x - miss * i) for i, x in enumerate(walk)])
+
+    def level(self, ts_ns: int) -> float:
+        """The relative level at `ts_ns`, linear between the seconds."""
+        hour, off = divmod(ts_ns, _NS_PER_HOUR)
+        grid = self.hour(hour)
+        i, rem = divmod(off, _NS_PER_SECOND)
+        return grid[i] + (grid[i + 1] - grid[i]) * (rem / _NS_PER_SECOND)
+
+
+_PATHS: OrderedDict[tuple[str, str, float], ReferencePath] = OrderedDict()
+_PATHS_LOCK = threading.Lock()
+
+
+def reference_path(market_seed: int | str, symbol: str, volatility: float) -> ReferencePath:
+    """The process's `ReferencePath` of (market seed, symbol): every simulator of the symbol in this
+    process (the venues of one edge process, a backtest's days) shares its computed hours."""
+    key = (str(market_seed), symbol, volatility)
+    with _PATHS_LOCK:
+        path = _PATHS.get(key)
+        if path is None:
+            path = _PATHS[key] = ReferencePath(market_seed, symbol, volatility)
+            if len(_PATHS) > 64:
+                _PATHS.popitem(last=False)
+        else:
+            _PATHS.move_to_end(key)
+        return path
 
 
 class BookSnapshot:
@@ -260,11 +419,13 @@ class MarketSimulator:
     one at/after `end_ns` pending, so consecutive windows chain without losing an event. The first
     event is the initial book at exactly `start_ns`; event times are strictly increasing.
 
-    `mean_interval_ns` overrides the instrument's update rate; `start_price_1e9` overrides the
-    reference price the walk starts from (e.g. the last real quote).
+    `market_seed` (default: `seed`) seeds a spot pair's `ReferencePath`, the market every venue
+    shares: simulators of one symbol on two venues with one market seed quote the same market.
+    `mean_interval_ns` overrides the instrument's update rate; `start_price_1e9` scales the path so
+    that it starts at this price (e.g. the last real quote) instead of where the market is.
     """
 
-    __slots__ = ("instrument", "seed", "start_ns", "mean_interval_ns", "_gen", "_pending")
+    __slots__ = ("instrument", "seed", "market_seed", "start_ns", "mean_interval_ns", "_gen", "_pending")
 
     def __init__(
         self,
@@ -272,6 +433,7 @@ class MarketSimulator:
         seed: int | str,
         start_ns: int,
         *,
+        market_seed: int | str | None = None,
         mean_interval_ns: int | None = None,
         start_price_1e9: int | None = None,
     ) -> None:
@@ -279,16 +441,29 @@ class MarketSimulator:
             mean_interval_ns = instrument.mean_interval_ns
         if mean_interval_ns <= 0:
             raise ValueError("mean_interval_ns must be > 0")
-        start_px = instrument.ref_price_1e9 if start_price_1e9 is None else int(start_price_1e9)
-        if not instrument.min_price_1e9 <= start_px <= instrument.max_price_1e9:
-            raise ValueError(f"start price {start_px} outside the instrument's bounds")
+        if start_ns < 0:
+            raise ValueError("start_ns must be >= 0 (nanoseconds since 1970)")
+        if start_price_1e9 is not None and not (
+            instrument.min_price_1e9 <= start_price_1e9 <= instrument.max_price_1e9
+        ):
+            raise ValueError(f"start price {start_price_1e9} outside the instrument's bounds")
         self.instrument = instrument
         self.seed = seed
+        self.market_seed = seed if market_seed is None else market_seed
         self.start_ns = int(start_ns)
         self.mean_interval_ns = int(mean_interval_ns)
         rng = random.Random(f"sequence-sim|{seed}|{instrument.seed_key}")
+        path = None
+        if not instrument.is_prediction:
+            path = reference_path(self.market_seed, instrument.symbol, instrument.volatility)
         self._gen: Iterator[BookSnapshot] = _events(
-            instrument, rng, self.start_ns, self.mean_interval_ns, start_px
+            instrument,
+            rng,
+            self.start_ns,
+            self.mean_interval_ns,
+            instrument.ref_price_1e9 if start_price_1e9 is None else int(start_price_1e9),
+            path,
+            start_price_1e9 is not None,
         )
         self._pending: BookSnapshot | None = None
 
@@ -359,12 +534,20 @@ def _spread_table(typical: int, max_spread: int, lo: float, hi: float) -> tuple[
 
 
 def _events(
-    inst: Instrument, rng: random.Random, start_ns: int, mean_ns: int, start_px: int
+    inst: Instrument,
+    rng: random.Random,
+    start_ns: int,
+    mean_ns: int,
+    start_px: int,
+    path: ReferencePath | None,
+    rescale: bool,
 ) -> Iterator[BookSnapshot]:
     """The event generator. All state is local for speed; see the module docstring for the model.
 
-    Prediction NO tokens are simulated in YES space (the YES token's latent probability) and
-    mirrored on output, so a YES and a NO simulator with the same seed agree exactly.
+    Spot: the fair price is `path` (relative, times the reference price, or scaled so that it is
+    `start_px` at `start_ns` when `rescale`) times (1 + this venue's basis). Prediction: a bounded
+    walk from `start_px`; NO tokens are simulated in YES space (the YES token's latent probability)
+    and mirrored on output, so a YES and a NO simulator with the same seed agree exactly.
     """
     one = PRICE_SCALE
     tick = inst.tick_1e9
@@ -387,7 +570,6 @@ def _events(
     # --- per-event volatility, in ticks -----------------------------------------------------------
     events_per_year = _NS_PER_YEAR / mean_ns
     sigma_event = inst.volatility / math.sqrt(events_per_year)
-    daily_sd = inst.volatility / math.sqrt(365.0)
     # Spot: fair += fair * c * z (relative). Prediction: fair += c * z * fair * (N - fair), which is
     # sigma_event*N*z at p=0.5 and shrinks like 4p(1-p) towards the bounds.
     base_c = sigma_event if not pred else 4.0 * sigma_event / n_ticks
@@ -433,6 +615,22 @@ def _events(
         out_bid_shapes = [(out_lo, p) for p in bid_pool]
         out_ask_shapes = [(out_hi, p) for p in ask_pool]
 
+    # --- spot: the shared path and this venue's basis (relative, mean-reverting per event) --------
+    grid: array | Any = None
+    hour_start = hour_end = 0
+    base = start_px / tick  # the path's 1.0, in ticks
+    basis = 0.0
+    basis_phi = math.exp(-math.log(2.0) * mean_ns / _BASIS_HALF_LIFE_NS)
+    basis_steps = tuple(_BASIS_SD * vm * math.sqrt(1.0 - basis_phi**2) for vm, _, _ in _REGIMES)
+    basis_step = basis_steps[1]
+    ns_hour = _NS_PER_HOUR
+    if path is not None:
+        if rescale:
+            base /= path.level(start_ns)
+        hour_start = start_ns - start_ns % _NS_PER_HOUR
+        hour_end = hour_start + _NS_PER_HOUR
+        grid = path.hour(hour_start // _NS_PER_HOUR)
+
     # --- state ---------------------------------------------------------------------------------
     fair = start_px / tick  # latent fair price in ticks (YES space)
     flo, fhi = float(lo_t), float(hi_t)
@@ -465,8 +663,7 @@ def _events(
                 if pred:
                     # 1..4 probability points at p=0.5, less near the bounds.
                     fair += sign * (0.01 + 0.03 * size) * 4.0 * fair * (n_ticks - fair) / n_ticks
-                else:
-                    fair *= 1.0 + sign * (0.05 + 0.2 * size) * daily_sd
+                # Spot: the shared path has the market's jumps; here, a venue's own shock.
                 regime = 2  # news: the spread widens and the walk speeds up
             elif u < cut_switch:
                 regime = 1 if regime != 1 else (2 if r2 & 3 == 0 else 0)
@@ -475,6 +672,7 @@ def _events(
             else:
                 asi = (r2 >> 1) % _SHAPES
             step = steps[regime]
+            basis_step = basis_steps[regime]
             spread_t = spreads[regime]
             if mirror:
                 b_shape_out, a_shape_out = out_bid_shapes[asi], out_ask_shapes[bsi]
@@ -487,7 +685,15 @@ def _events(
             elif fair > fhi:
                 fair = fhi - (fair - fhi)
         else:
-            fair += fair * step * z
+            if ts >= hour_end:
+                hour_start = ts - ts % ns_hour
+                hour_end = hour_start + ns_hour
+                grid = path.hour(hour_start // ns_hour)  # type: ignore[union-attr]
+            sec = (ts - hour_start) * 1e-9
+            i = int(sec)
+            g = grid[i]
+            basis = basis * basis_phi + basis_step * z
+            fair = (g + (grid[i + 1] - g) * (sec - i)) * base * (1.0 + basis)
         s = spread_t[(r >> 44) & 15]
         b = int(fair - s * 0.5)
         a = b + s

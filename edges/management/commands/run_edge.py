@@ -30,7 +30,11 @@ class Command(BaseCommand):
             default=settings.EDGE_RECORD_MARKET_DATA,
             help="record book updates to MARKET_DATA_DIR for backtests (default: EDGE_RECORD_MARKET_DATA)",
         )
-        parser.add_argument("--seed", default=None, help="market-data seed (default: the edge id)")
+        parser.add_argument(
+            "--seed",
+            default=None,
+            help="simulated market seed (default: the same for every edge, so the venues quote one market)",
+        )
         parser.add_argument(
             "--mean-interval-ms",
             type=float,

@@ -60,6 +60,14 @@ def test_spot_pairs_on_both_venues_with_venue_ticks() -> None:
     assert get_instrument("coinbase", "XRP/USD").tick_1e9 == 100_000  # 0.0001
 
 
+def test_venues_listing_a_spot_pair_share_its_market_parameters() -> None:
+    # The simulated venues quote one shared market per pair (simulator.ReferencePath): a reference
+    # price or volatility of its own would put one venue's book permanently off the other's.
+    for symbol in {i.symbol for i in instruments_for_venue("kraken")}:
+        kraken, coinbase = get_instrument("kraken", symbol), get_instrument("coinbase", symbol)
+        assert (kraken.ref_price_1e9, kraken.volatility) == (coinbase.ref_price_1e9, coinbase.volatility)
+
+
 def test_every_instrument_is_self_consistent() -> None:
     for inst in all_instruments():
         assert inst.venue in VENUES

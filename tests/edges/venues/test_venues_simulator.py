@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edges.venues.instruments import PRICE_SCALE, Instrument, all_instruments, get_instrument, markets
-from edges.venues.simulator import BookSnapshot, MarketSimulator
+from edges.venues.simulator import BookSnapshot, MarketSimulator, ReferencePath
 
 REPO = str(Path(__file__).resolve().parents[3])
 DAY_NS = 86_400 * 1_000_000_000
@@ -264,3 +264,89 @@ def test_level_reads_depth_without_building_it_and_agrees_with_the_levels(venue:
                     assert a.level(side, index, which) == expected == b.level(side, index, which)
         assert a._bids is None and a._asks is None  # `a` never built its depth tuples
         assert a == b
+
+
+def _mids_each_second(sim: MarketSimulator, start: int, seconds: int) -> list[int]:
+    """The mid in force at each whole second of [start, start + seconds)."""
+    out: list[int] = []
+    last = 0
+    marks = iter(range(start, start + seconds * 1_000_000_000, 1_000_000_000))
+    mark = next(marks)
+    for snap in sim.generate(start, start + seconds * 1_000_000_000):
+        while snap.ts_ns > mark:
+            out.append(last)
+            mark = next(marks, None)
+            if mark is None:
+                return out
+        last = snap.mid_1e9
+    while len(out) < seconds:
+        out.append(last)
+    return out
+
+
+def test_two_venues_quote_one_market() -> None:
+    # Kraken's and Coinbase's ETH/USD (different ticks, sizes, update times) stay within a few basis
+    # points of each other while the market itself moves by far more; the consolidated book is
+    # crossed only now and then, and by little.
+    hours = 6
+    seconds = hours * 3_600
+    kraken = _mids_each_second(
+        MarketSimulator(get_instrument("kraken", "ETH/USD"), 9, START_NS), START_NS, seconds
+    )
+    coinbase = _mids_each_second(
+        MarketSimulator(get_instrument("coinbase", "ETH/USD"), 9, START_NS), START_NS, seconds
+    )
+    gaps_bps = sorted(abs(k - c) / c * 1e4 for k, c in zip(kraken[5:], coinbase[5:], strict=True))
+    median, p99 = gaps_bps[len(gaps_bps) // 2], gaps_bps[len(gaps_bps) * 99 // 100]
+    # (The largest gaps are a market jump that one venue has not updated for yet, as in real markets.)
+    assert median < 1.5 and p99 < 10, (median, p99)
+    range_bps = (max(coinbase) - min(coinbase)) / coinbase[0] * 1e4
+    assert range_bps > 30  # six hours of a 70% volatility market move by far more than the gaps
+
+    # Each venue updates about once a second and the market moves in between, so the consolidated
+    # book is often crossed by the move since the staler venue's update: by a few ticks, never by
+    # the market's drift.
+    crosses_bps: list[float] = []
+    books: dict[str, BookSnapshot] = {}
+    sims = {
+        venue: MarketSimulator(get_instrument(venue, "ETH/USD"), 9, START_NS).generate(
+            START_NS, START_NS + 3_600 * 10**9
+        )
+        for venue in ("kraken", "coinbase")
+    }
+    merged = sorted(((s.ts_ns, v, s) for v, gen in sims.items() for s in gen), key=lambda e: (e[0], e[1]))
+    for _, venue, snap in merged:
+        books[venue] = snap
+        if len(books) == 2:
+            cross = max(b.bid_px for b in books.values()) - min(b.ask_px for b in books.values())
+            crosses_bps.append(max(0, cross) / snap.mid_1e9 * 1e4)
+    crosses_bps.sort()
+    assert crosses_bps[len(crosses_bps) // 2] < 1.5 and crosses_bps[-1] < 20, crosses_bps[-5:]
+
+
+def test_the_market_is_anchored_to_absolute_time() -> None:
+    # A simulator started an hour later (a restarted edge) quotes where the market is then, not the
+    # reference price; another market seed is another market.
+    inst = get_instrument("coinbase", "BTC/USD")
+    later = START_NS + 3_600 * 10**9
+    early = MarketSimulator(inst, 5, START_NS)
+    early.skip_to(later)
+    restarted = MarketSimulator(inst, "5|restart", later, market_seed=5)
+    a, b = early.next_event().mid_1e9, restarted.next_event().mid_1e9
+    assert abs(a - b) / a < 8e-4, (a, b)
+    other = MarketSimulator(inst, "5|restart", later, market_seed=6).next_event().mid_1e9
+    assert abs(other - a) / a > 8e-4
+
+
+def test_reference_path_hours_join_and_do_not_depend_on_the_order_asked() -> None:
+    hour = START_NS // (3_600 * 10**9)
+    forward = ReferencePath(3, "ETH/USD", 0.7)
+    grids = [forward.hour(hour + k) for k in range(30)]  # crosses a UTC midnight
+    assert all(len(g) == 3_601 for g in grids)
+    assert all(abs(a[-1] - b[0]) < 1e-12 for a, b in zip(grids, grids[1:], strict=False))
+    backward = ReferencePath(3, "ETH/USD", 0.7)
+    assert [backward.hour(hour + k) for k in reversed(range(30))][::-1] == grids
+    assert ReferencePath(4, "ETH/USD", 0.7).hour(hour) != grids[0]
+    # the level is the reference price's scale: near 1, and moving second by second
+    assert all(0.3 < v < 3.0 for g in grids for v in g)
+    assert len(set(grids[0])) > 3_000
