@@ -119,6 +119,7 @@ class _Venue:
     def __init__(self, spec: ReplaySpec) -> None:
         self._spec = spec
         self._by_symbol = {inst.symbol: inst for inst in spec.instruments}
+        self.now_ns = day_bounds_ns(spec.first_day)[0]  # on_init runs at the range's start
 
     def instrument(self, symbol: str) -> Instrument:
         return self._by_symbol[symbol]

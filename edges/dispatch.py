@@ -85,8 +85,11 @@ class SlotSink(Protocol):
 
 class VenuePort(Protocol):
     """What a slot needs from its venue: the instrument and the paper-matching settings of an
-    (account, symbol): MatchingEngine keyword arguments (rng_seed, fill_prob_at_touch, risk limits).
-    SimVenueAdapter implements it; so does the backtest's venue."""
+    (account, symbol): MatchingEngine keyword arguments (rng_seed, fill_prob_at_touch, risk limits),
+    and its event time (`now_ns`, where a new instance's on_init runs). SimVenueAdapter implements
+    it; so does the backtest's venue."""
+
+    now_ns: int
 
     def instrument(self, symbol: str) -> Instrument: ...
 
@@ -317,6 +320,8 @@ class AlgoSlot:
             return
         if carried is not None:
             core.adopt_state(carried)
+        # on_init runs at the venue's event time: its now_ns() and its log lines carry it (not 0).
+        core.G[S_NOW] = max(int(core.G[S_NOW]), int(self.venue.now_ns))
         self.core = core
         self._bshape = self._ashape = None  # a new core has its own shape table
         try:

@@ -9,13 +9,13 @@ one-sided books where the instrument says so.
 
 Spot prices on different venues follow one market. A spot pair's latent fair price is a
 `ReferencePath` shared by every venue listing the pair and anchored to absolute time: its level at
-a moment depends only on (market seed, symbol, moment). Each venue's book then sits on that path
-with its own small, fast mean-reverting basis (about half a basis point), its own spreads, sizes,
-depth and update times. So Kraken's and Coinbase's ETH/USD agree to within a few basis points, as
-real venues do, and the consolidated NBBO is crossed only briefly and by little; a restarted edge
-continues the price where the market is now instead of starting again from the reference price;
-and a backtest month is one continuous path across its days. Prediction markets (each symbol
-listed on one venue) keep a bounded walk of their own.
+a moment depends only on (market seed, symbol, moment). Each venue's book sits on that path with
+its own moves within each second of it (a Brownian bridge pinned to the path at every second), its
+own spreads, sizes, depth and update times. So Kraken's and Coinbase's ETH/USD differ by about a
+basis point (mostly the market's move since the staler book updated), not by the percents two
+independent walks drift apart; a restarted edge continues where the market is now instead of
+starting again from the reference price; and a backtest month is one continuous path across its
+days. Prediction markets (each symbol listed on one venue) keep a bounded walk of their own.
 
 Determinism: every random draw comes from `random.Random`s seeded with strings (hashed with
 SHA-512 by `random`, so PYTHONHASHSEED does not matter): the venue's own draws from (seed,
@@ -96,8 +96,6 @@ _NS_PER_SECOND = 1_000_000_000
 _SECONDS_PER_HOUR = 3_600
 _NS_PER_HOUR = _SECONDS_PER_HOUR * _NS_PER_SECOND
 _MEAN_REVERSION_DAYS = 60.0  # the daily level reverts to the reference price over months (sd ~ 5.5 daily sds)
-_BASIS_SD = 0.25e-4  # a venue's stationary deviation from the path (relative), normal regime
-_BASIS_HALF_LIFE_NS = 5 * _NS_PER_SECOND  # how fast a venue's basis reverts
 _HOURS_KEPT = 8  # per path: the hour grids recently used (edges of several venues share them)
 
 
@@ -545,9 +543,10 @@ def _events(
     """The event generator. All state is local for speed; see the module docstring for the model.
 
     Spot: the fair price is `path` (relative, times the reference price, or scaled so that it is
-    `start_px` at `start_ns` when `rescale`) times (1 + this venue's basis). Prediction: a bounded
-    walk from `start_px`; NO tokens are simulated in YES space (the YES token's latent probability)
-    and mirrored on output, so a YES and a NO simulator with the same seed agree exactly.
+    `start_px` at `start_ns` when `rescale`) with this venue's bridge within each second.
+    Prediction: a bounded walk from `start_px`; NO tokens are simulated in YES space (the YES
+    token's latent probability) and mirrored on output, so a YES and a NO simulator with the same
+    seed agree exactly.
     """
     one = PRICE_SCALE
     tick = inst.tick_1e9
@@ -615,14 +614,18 @@ def _events(
         out_bid_shapes = [(out_lo, p) for p in bid_pool]
         out_ask_shapes = [(out_hi, p) for p in ask_pool]
 
-    # --- spot: the shared path and this venue's basis (relative, mean-reverting per event) --------
+    # --- spot: the shared path, and this venue's Brownian bridge between its seconds --------------
+    # Between two seconds of the path the price is not a straight line (that would make the next
+    # move predictable): each venue draws its own bridge, pinned to the path at every second, with
+    # the volatility of a second. So venues agree at the seconds and differ a little in between.
     grid: array | Any = None
     hour_start = hour_end = 0
     base = start_px / tick  # the path's 1.0, in ticks
-    basis = 0.0
-    basis_phi = math.exp(-math.log(2.0) * mean_ns / _BASIS_HALF_LIFE_NS)
-    basis_steps = tuple(_BASIS_SD * vm * math.sqrt(1.0 - basis_phi**2) for vm, _, _ in _REGIMES)
-    basis_step = basis_steps[1]
+    bridge_sds = tuple(inst.volatility / math.sqrt(365.0 * 86_400.0) * vm for vm, _, _ in _REGIMES)
+    bridge_sd = bridge_sds[1]
+    cur_i = -1  # the second the bridge is in
+    g0 = dg = frac = dev = 0.0
+    sqrt = math.sqrt
     ns_hour = _NS_PER_HOUR
     if path is not None:
         if rescale:
@@ -672,7 +675,7 @@ def _events(
             else:
                 asi = (r2 >> 1) % _SHAPES
             step = steps[regime]
-            basis_step = basis_steps[regime]
+            bridge_sd = bridge_sds[regime]
             spread_t = spreads[regime]
             if mirror:
                 b_shape_out, a_shape_out = out_bid_shapes[asi], out_ask_shapes[bsi]
@@ -689,11 +692,21 @@ def _events(
                 hour_start = ts - ts % ns_hour
                 hour_end = hour_start + ns_hour
                 grid = path.hour(hour_start // ns_hour)  # type: ignore[union-attr]
+                cur_i = -1
             sec = (ts - hour_start) * 1e-9
             i = int(sec)
-            g = grid[i]
-            basis = basis * basis_phi + basis_step * z
-            fair = (g + (grid[i + 1] - g) * (sec - i)) * base * (1.0 + basis)
+            f = sec - i
+            if i != cur_i:  # a new second: the bridge starts again from the path
+                cur_i = i
+                g0 = grid[i]
+                dg = grid[i + 1] - g0
+                frac = dev = 0.0
+            # Bridge from (frac, dev) to (1, 0), at f: mean dev*(1-f)/(1-frac), variance
+            # sd^2*(f-frac)*(1-f)/(1-frac). f >= frac: event times increase.
+            rest = 1.0 - frac
+            dev = dev * (1.0 - f) / rest + bridge_sd * z * sqrt((f - frac) * (1.0 - f) / rest)
+            frac = f
+            fair = (g0 + dg * f) * (1.0 + dev) * base
         s = spread_t[(r >> 44) & 15]
         b = int(fair - s * 0.5)
         a = b + s

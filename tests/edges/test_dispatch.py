@@ -61,9 +61,11 @@ def test_market_maker_quotes_both_sides_on_the_grid(venue, market_maker_wasm):
     assert {side for _, side, *_ in orders} == {0, 1}
     tick = venue.instrument("ETH/USD").tick_1e9
     assert all(price % tick == 0 for _, _, price, *_ in orders)
-    assert slot.positions.order_count >= 2 * slot.update_count
+    # Both sides on (nearly) every update: a side is left out only while the position is at its limit.
+    assert slot.positions.order_count >= 1.8 * slot.update_count
     assert slot.positions.reject_count == 0
-    assert any("hello" in message.lower() or "market maker" in message.lower() for *_, message in sink.logs)
+    hello = [ts for _, ts, _, message in sink.logs if "market_maker hello" in message]
+    assert hello == [START]  # on_init ran at the venue's event time, and its line says so
     assert slot.take_latency_p50() > 0
 
 
