@@ -40,7 +40,7 @@ import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Iterator
-from itertools import accumulate, islice
+from itertools import accumulate
 from statistics import NormalDist
 from typing import Any
 
@@ -121,7 +121,7 @@ class ReferencePath:
         self._midnights: list[float] = [0.0]  # log level at each UTC midnight since 1970
         self._midnight_rng = random.Random(self.key + "|days")
         self._days: OrderedDict[int, tuple[float, ...]] = OrderedDict()
-        self._hours: OrderedDict[int, array] = OrderedDict()
+        self._hours: OrderedDict[int, list[float]] = OrderedDict()
         self._lock = threading.Lock()  # the edge's threads and a backtest may share a path
 
     def _midnight(self, day: int) -> float:
@@ -151,7 +151,7 @@ class ReferencePath:
                 self._days.popitem(last=False)
         return hours
 
-    def hour(self, hour: int) -> array:
+    def hour(self, hour: int) -> list[float]:
         """Relative levels at each second of UTC hour `hour`, both ends included (3,601 values)."""
         with self._lock:
             grid = self._hours.get(hour)
@@ -166,44 +166,50 @@ class ReferencePath:
                 self._hours.popitem(last=False)
             return grid
 
-    def _seconds(self, hour: int, start: float, end: float) -> array:
+    def _seconds(self, hour: int, start: float, end: float) -> list[float]:
         rng = random.Random(f"{self.key}|hour|{hour}")
-        getbits = rng.getrandbits
         n = _SECONDS_PER_HOUR
         mults = tuple(vm for vm, _, _ in _REGIMES)
-        # The regime at the hour's start is drawn from the stationary mix; it switches and jumps at
-        # the module's daily rates, as rare draws among the hour's 3,600.
+        # The regime at the hour's start is drawn from the stationary mix. Switches and jumps come
+        # at the module's daily rates, as a Poisson process over the hour's seconds.
         u0 = rng.random()
         regime = 0 if u0 < _REGIME_MIX[0] else 1 if u0 < _REGIME_MIX[0] + _REGIME_MIX[1] else 2
-        cut_jump = max(1, int((1 << 20) * _JUMPS_PER_DAY / 86_400))
-        cut_switch = cut_jump + max(1, int((1 << 20) * _SWITCHES_PER_DAY / 86_400))
-        draws = [getbits(64) for _ in range(n)]
+        rare_rate = (_SWITCHES_PER_DAY + _JUMPS_PER_DAY) / 86_400.0
+        p_jump = _JUMPS_PER_DAY / (_SWITCHES_PER_DAY + _JUMPS_PER_DAY)
+        rare: list[int] = []
+        t = rng.expovariate(rare_rate)
+        while t < n:
+            rare.append(int(t))
+            t += rng.expovariate(rare_rate)
         z_tab = _Z
-        unit = [z_tab[r & _TMASK] for r in draws]
-        rare = [(i, r) for i, r in enumerate(draws) if (r >> 12) & 0xFFFFF < cut_switch]
-        walk = [0.0]
-        w = 0.0
+        unit = [z_tab[v & _TMASK] for v in array("H", rng.randbytes(2 * n))]  # N(0,1) per second
+        # Segments of one regime, and the log moves of the jumps between them.
+        segments: list[tuple[int, int, float]] = []  # (first second, end, sd)
+        jumps: dict[int, float] = {}
         done = 0
-        for i, r in [*rare, (n - 1, -1)]:
-            # Steps done..i move with the current regime's volatility; a rare draw then acts.
-            sd = self._second_sd * mults[regime]
-            walk.extend(islice(accumulate([sd * x for x in unit[done : i + 1]], initial=w), 1, None))
-            w = walk[-1]
+        for i in rare:
+            segments.append((done, i + 1, self._second_sd * mults[regime]))
             done = i + 1
-            if r < 0:
-                break
-            if (r >> 12) & 0xFFFFF < cut_jump:
-                size = ((r >> 32) & 0xFFFF) / 65536.0
-                w += (1.0 if r & (1 << 48) else -1.0) * (0.05 + 0.2 * size) * self._daily_sd
-                walk[-1] = w
+            if rng.random() < p_jump:
+                sign = 1.0 if rng.random() < 0.5 else -1.0
+                jumps[i] = jumps.get(i, 0.0) + sign * (0.05 + 0.2 * rng.random()) * self._daily_sd
                 regime = 2  # news: the walk speeds up
             else:
-                regime = 1 if regime != 1 else (2 if (r >> 32) & 3 == 0 else 0)
-        # Within the hour the walk is relative to its first level (the moves are small); the bridge
-        # makes it end exactly at the next hour's level, so hours join without a gap.
+                regime = 1 if regime != 1 else (2 if rng.random() < 0.25 else 0)
+        segments.append((done, n, self._second_sd * mults[regime]))
+        # Within the hour the walk is relative to its first level (the moves are small). The bridge
+        # spreads the miss over the seconds so that the hour ends exactly at the next hour's level,
+        # and hours join without a gap.
+        total = sum(sd * sum(unit[a:b]) for a, b, sd in segments) + sum(jumps.values())
         scale = math.exp(start)
-        miss = (w - math.expm1(end - start)) / n
-        return array("d", [scale * (1.0 + x - miss * i) for i, x in enumerate(walk)])
+        miss = scale * (total - math.expm1(end - start)) / n
+        steps: list[float] = []
+        for a, b, sd in segments:
+            k = scale * sd
+            steps.extend([k * x - miss for x in unit[a:b]])
+        for i, move in jumps.items():
+            steps[i] += scale * move
+        return list(accumulate(steps, initial=scale))
 
     def level(self, ts_ns: int) -> float:
         """The relative level at `ts_ns`, linear between the seconds."""
@@ -618,21 +624,25 @@ def _events(
     # Between two seconds of the path the price is not a straight line (that would make the next
     # move predictable): each venue draws its own bridge, pinned to the path at every second, with
     # the volatility of a second. So venues agree at the seconds and differ a little in between.
-    grid: array | Any = None
+    grid: list[float] = []
     hour_start = hour_end = 0
     base = start_px / tick  # the path's 1.0, in ticks
     bridge_sds = tuple(inst.volatility / math.sqrt(365.0 * 86_400.0) * vm for vm, _, _ in _REGIMES)
     bridge_sd = bridge_sds[1]
     cur_i = -1  # the second the bridge is in
+    # sqrt(f * (1 - f)), the bridge's sd from the second's start, per 2^20 ns of the second
+    bridge_tab = tuple(
+        math.sqrt(f * (1.0 - f)) for f in (min(1.0, (k + 0.5) * (1 << 20) * 1e-9) for k in range(954))
+    )
     g0 = dg = frac = dev = 0.0
     sqrt = math.sqrt
-    ns_hour = _NS_PER_HOUR
+    ns_hour, ns_second = _NS_PER_HOUR, _NS_PER_SECOND
     if path is not None:
         if rescale:
             base /= path.level(start_ns)
         hour_start = start_ns - start_ns % _NS_PER_HOUR
         hour_end = hour_start + _NS_PER_HOUR
-        grid = path.hour(hour_start // _NS_PER_HOUR)
+        grid = [v * base for v in path.hour(hour_start // _NS_PER_HOUR)]  # in ticks
 
     # --- state ---------------------------------------------------------------------------------
     fair = start_px / tick  # latent fair price in ticks (YES space)
@@ -691,22 +701,23 @@ def _events(
             if ts >= hour_end:
                 hour_start = ts - ts % ns_hour
                 hour_end = hour_start + ns_hour
-                grid = path.hour(hour_start // ns_hour)  # type: ignore[union-attr]
+                grid = [v * base for v in path.hour(hour_start // ns_hour)]  # type: ignore[union-attr]
                 cur_i = -1
-            sec = (ts - hour_start) * 1e-9
-            i = int(sec)
-            f = sec - i
-            if i != cur_i:  # a new second: the bridge starts again from the path
+            i, rem = divmod(ts - hour_start, ns_second)
+            f = rem * 1e-9
+            if i != cur_i:  # a new second: the bridge starts from the path's level
                 cur_i = i
                 g0 = grid[i]
                 dg = grid[i + 1] - g0
-                frac = dev = 0.0
-            # Bridge from (frac, dev) to (1, 0), at f: mean dev*(1-f)/(1-frac), variance
-            # sd^2*(f-frac)*(1-f)/(1-frac). f >= frac: event times increase.
-            rest = 1.0 - frac
-            dev = dev * (1.0 - f) / rest + bridge_sd * z * sqrt((f - frac) * (1.0 - f) / rest)
+                dev = bridge_sd * z * bridge_tab[rem >> 20]
+            else:
+                # The bridge from (frac, dev) to (1, 0), at f: mean dev*(1-f)/(1-frac), variance
+                # sd^2*(f-frac)*(1-f)/(1-frac). f >= frac: event times increase.
+                u = 1.0 - f
+                rest = 1.0 - frac
+                dev = dev * u / rest + bridge_sd * z * sqrt((f - frac) * u / rest)
             frac = f
-            fair = (g0 + dg * f) * (1.0 + dev) * base
+            fair = (g0 + dg * f) * (1.0 + dev)
         s = spread_t[(r >> 44) & 15]
         b = int(fair - s * 0.5)
         a = b + s
