@@ -104,13 +104,14 @@ class ReferencePath:
     listing it: `hour(h)` is the relative level (1.0 = the reference price) at each second of the
     UTC hour `h` (hours since 1970), 3,601 values from the hour's start to the next hour's start.
 
-    Built coarse to fine, so any hour is computed on its own, in about two milliseconds:
+    Built coarse to fine, so any hour is computed on its own, in under a millisecond:
     - the level at each UTC midnight is a mean-reverting walk in log price (one draw per day since
       1970, kept: a few milliseconds once per path);
     - the 24 hourly levels of a day are a Brownian bridge between that midnight and the next;
     - the seconds of an hour are a bridge between its two hourly levels, with the volatility
-      regimes and jumps of the module's model. The same draws give the same hour, whichever hour
-      was asked for first.
+      regimes and jumps of the module's model (relative moves from the hour's first level, which
+      is exact enough at an hour's scale). The same draws give the same hour, whichever hour was
+      asked for first.
     """
 
     def __init__(self, market_seed: int | str, symbol: str, volatility: float) -> None:
@@ -713,9 +714,9 @@ def _events(
             else:
                 # The bridge from (frac, dev) to (1, 0), at f: mean dev*(1-f)/(1-frac), variance
                 # sd^2*(f-frac)*(1-f)/(1-frac). f >= frac: event times increase.
-                u = 1.0 - f
+                left = 1.0 - f
                 rest = 1.0 - frac
-                dev = dev * u / rest + bridge_sd * z * sqrt((f - frac) * u / rest)
+                dev = dev * left / rest + bridge_sd * z * sqrt((f - frac) * left / rest)
             frac = f
             fair = (g0 + dg * f) * (1.0 + dev)
         s = spread_t[(r >> 44) & 15]
