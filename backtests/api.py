@@ -15,6 +15,7 @@ from backtests.schemas import (
     BacktestListOut,
     BacktestStatusOut,
 )
+from edges.venues.symbols import hyphen_symbol
 from sequence_site.schemas import ErrorOut
 from sequence_site.scope import Scope
 
@@ -28,7 +29,7 @@ def _list_item(job: BacktestJob) -> dict[str, Any]:
         **selectors.backtest_status(job),
         "deployment_id": job.deployment.deployment_id,
         "venue": job.venue,
-        "symbols": job.symbols,
+        "symbols": [hyphen_symbol(s) for s in job.symbols],
         "start_date": job.start_date,
         "end_date": job.end_date,
         "capital_usd": float(job.capital_usd),

@@ -51,6 +51,7 @@ from edges.core.instance import (
 from edges.dispatch import SELF_TRADING_REASON, AlgoSlot, SlotState
 from edges.runtime import AlgoTrap, CompiledAlgo, load_module
 from edges.venues.instruments import Instrument
+from edges.venues.symbols import hyphen_symbol
 
 __all__ = [
     "MAX_TRADES",
@@ -142,12 +143,14 @@ class _Sink:
     def log(self, slot: AlgoSlot, ts_ns: int, level: str, message: str) -> None:
         self.log_count += 1
         if len(self.logs) < MAX_LOGS:
-            self.logs.append({"ts_ns": ts_ns, "symbol": slot.symbol, "level": level, "message": message})
+            self.logs.append(
+                {"ts_ns": ts_ns, "symbol": hyphen_symbol(slot.symbol), "level": level, "message": message}
+            )
 
     def trace(self, slot: AlgoSlot, record: dict[str, Any]) -> None:
         record = dict(record)
         record.pop("latency_ns", None)  # wall clock: would make two runs differ
-        record["symbol"] = slot.symbol
+        record["symbol"] = hyphen_symbol(slot.symbol)
         self.traces.append(record)
 
     def sampled_traces(self) -> list[dict[str, Any]]:
@@ -294,7 +297,7 @@ class Replay:
             slot.start(start_ns)
             if slot.state is not SlotState.RUNNING:
                 raise ReplayFailed(f"algo trapped in on_init: {slot.pause_reason}", 0)
-            slot.fill_observer = acc.observer(inst.symbol)
+            slot.fill_observer = acc.observer(hyphen_symbol(inst.symbol))
             slots.append(slot)
         self._report(0)
         equity = self._run_cores(slots, sink, acc, start_ns, profile)
@@ -311,7 +314,8 @@ class Replay:
 
     def _failed(self, slot: AlgoSlot, at: int) -> ReplayFailed:
         self.processed = at
-        return ReplayFailed(f"algo trapped at event {at + 1} ({slot.symbol}): {slot.pause_reason}", at)
+        symbol = hyphen_symbol(slot.symbol)
+        return ReplayFailed(f"algo trapped at event {at + 1} ({symbol}): {slot.pause_reason}", at)
 
     def _run_cores(
         self, slots: list[AlgoSlot], sink: _Sink, acc: _Accounts, start_ns: int, profile: bool
@@ -467,7 +471,7 @@ class Replay:
             "logs": sink.logs,
             "summary": {
                 "venue": spec.instruments[0].venue,
-                "symbols": [inst.symbol for inst in spec.instruments],
+                "symbols": [hyphen_symbol(inst.symbol) for inst in spec.instruments],
                 "start_date": spec.first_day.isoformat(),
                 "end_date": spec.last_day.isoformat(),
                 "seed": spec.seed,
@@ -476,7 +480,7 @@ class Replay:
                 "events_processed": self.processed,
                 "data_days": self.sources(),
                 "log_lines": sink.log_count,
-                "positions": {s.symbol: s.positions.position_1e8 / _E8 for s in slots},
+                "positions": {hyphen_symbol(s.symbol): s.positions.position_1e8 / _E8 for s in slots},
             },
         }
 

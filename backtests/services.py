@@ -26,6 +26,7 @@ from backtests.selectors import backtest_status
 from backtests.store import MarketDataStore
 from edges.runtime import AlgoLoadError
 from edges.venues.instruments import SPOT_VENUES, get_instrument
+from edges.venues.symbols import hyphen_symbol
 from sequence_site.errors import InvalidInput, InvalidTransition
 from sequence_site.realtime import group_send, publish_on_commit
 from sequence_site.scope import Scope
@@ -113,8 +114,10 @@ def backtest_create(
         for text in symbols:
             symbol = Symbol.parse(text).slash
             if symbol not in traded:
+                trades = ", ".join(hyphen_symbol(s) for s in traded)
                 raise InvalidInput(
-                    f"{symbol} is not a symbol of {deployment.deployment_id} (it trades {', '.join(traded)})."
+                    f"{hyphen_symbol(symbol)} is not a symbol of {deployment.deployment_id} "
+                    f"(it trades {trades})."
                 )
             if symbol not in chosen:
                 chosen.append(symbol)

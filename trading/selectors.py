@@ -22,6 +22,7 @@ from edges.venues.instruments import (
     get_instrument,
     markets,
 )
+from edges.venues.symbols import hyphen_symbol
 from edges.worker import quotes_key
 from sequence_site.errors import InvalidInput, NotFound, Unavailable
 from sequence_site.realtime import redis_client
@@ -32,7 +33,7 @@ from trading.models import Fill, Graph, Node, Order, Position, node_order_id
 
 def display_symbol(symbol: str) -> str:
     """Spot pairs answer in hyphen form (BTC-USD) like every non-algo endpoint; tokens as they are."""
-    return symbol.replace("/", "-")
+    return hyphen_symbol(symbol)
 
 
 def px(value_1e9: int | None) -> float | None:

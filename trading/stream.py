@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from edges.venues.symbols import hyphen_symbol
+
 PRICE_EVENT = "price.update"
 
 
@@ -26,7 +28,7 @@ def price_data(payload: dict[str, Any]) -> dict[str, Any]:
         "bid_size": payload["bid_qty_1e8"] / 1e8 if bid else None,
         "ask_size": payload["ask_qty_1e8"] / 1e8 if ask else None,
         "venue": payload["venue"],
-        "symbol": payload["symbol"].replace("/", "-"),
+        "symbol": hyphen_symbol(payload["symbol"]),
         "ts_ns": payload["ts_ns"],
     }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["normalize_spot_symbol", "is_spot_symbol"]
+__all__ = ["normalize_spot_symbol", "is_spot_symbol", "hyphen_symbol"]
 
 # 2..10 alphanumerics per leg, starting with a letter: BTC, ETH, XRP, USD, USDC, 1INCH is not listed
 # by us, so requiring a leading letter costs nothing and rejects "123-456" style garbage.
@@ -42,3 +42,9 @@ def is_spot_symbol(symbol: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def hyphen_symbol(symbol: str) -> str:
+    """The spelling of every non-algo API answer: "BTC/USD" -> "BTC-USD". Prediction tokens and
+    tickers have no slash and come back unchanged."""
+    return symbol.replace("/", "-")

@@ -57,6 +57,11 @@ def test_submit_run_and_read_results(api, owner, celery_worker, make_deployment,
     assert results["metrics"]["fill_count"] > 0 and results["trades"]
     assert len(results["equity_curve"]) == 25  # hourly over one day, both ends included
     assert results["traces"] and "latency_ns" not in results["traces"][0]
+    # Like every non-algo endpoint, the results spell symbols with a hyphen (the spec's traces too).
+    symbols = {t["symbol"] for t in results["trades"] + results["traces"] + results["logs"]}
+    assert symbols == {"ETH-USDC"} and results["summary"]["symbols"] == ["ETH-USDC"]
+    assert list(results["summary"]["positions"]) == ["ETH-USDC"]
+    assert api.get("/v1/backtest")[1]["backtests"][0]["symbols"] == ["ETH-USDC"]
     assert transitions(body["job_id"]) == [("queued", "running"), ("running", "completed")]
 
 
@@ -102,7 +107,7 @@ def test_trap_fails_the_job_with_the_message_and_results_stay_404(api, owner, ce
     job_id = submit(api, dep)[1]["job_id"]
     final = wait_status(api, job_id, ("completed", "failed"))
     assert final["status"] == "failed"
-    assert final["error"].startswith("algo trapped at event 1000 (ETH/USDC): ")
+    assert final["error"].startswith("algo trapped at event 1000 (ETH-USDC): ")
     assert final["events_processed"] == 999
     status, body = api.get(f"/v1/backtest/{job_id}/results")
     assert status == 404 and body["error"] == "not_found"

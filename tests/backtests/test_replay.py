@@ -80,10 +80,10 @@ def test_two_symbols_share_one_portfolio_equity_in_time_order(tmp_path):
     results = replay.run()
     m = results["metrics"]
     assert [(t["symbol"], t["side"]) for t in results["trades"]] == [
-        ("ETH/USD", "buy"),
-        ("BTC/USD", "buy"),
-        ("ETH/USD", "sell"),
-        ("BTC/USD", "sell"),
+        ("ETH-USD", "buy"),
+        ("BTC-USD", "buy"),
+        ("ETH-USD", "sell"),
+        ("BTC-USD", "sell"),
     ]
     assert m["fill_count"] == 4 and m["trade_count"] == 2
     assert m["total_pnl"] == pytest.approx(2 * -0.3066, abs=1e-12)
@@ -110,7 +110,7 @@ def test_same_inputs_give_identical_bytes_and_another_seed_differs(tmp_path, mm_
 def test_trap_fails_with_the_event_number(scenario_store):
     with pytest.raises(ReplayFailed) as exc:
         Replay(wasm=trap_wat(3), spec=spec(), store=scenario_store).run()
-    assert exc.value.message.startswith("algo trapped at event 3 (ETH/USD): ")
+    assert exc.value.message.startswith("algo trapped at event 3 (ETH-USD): ")
     assert "unreachable" in exc.value.message
 
 
