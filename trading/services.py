@@ -10,6 +10,7 @@ milliseconds) and reports back through `orders_report`.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,6 +107,13 @@ class GraphSpec:
 def _decimal(value: Any, *, what: str, node_id: str) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise InvalidInput(f"node {node_id!r}: {what} must be a number, got {value!r}")
+    if isinstance(value, float) and math.isfinite(value):
+        # A JSON number computed in floating point (0.56 + 0.01 is 0.5700000000000001) means the
+        # decimal a few ulps away: read it at 9 decimals. A value truly finer than that stays as
+        # sent, and is refused below with the reason.
+        rounded = round(value, 9)
+        if abs(rounded - value) <= 4 * math.ulp(value):
+            value = rounded
     try:
         number = Decimal(str(value).strip()) if isinstance(value, (int, float, str)) else None
     except InvalidOperation:

@@ -133,6 +133,27 @@ def test_polymarket_under_one_dollar_is_accepted_with_a_warning(api, sandbox_edg
     assert status == 201 and "never fills" in out["warnings"][0]
 
 
+def test_float_noise_in_a_json_price_is_read_as_the_decimal_meant(api, sandbox_edges):
+    # What a strategy computes in floating point: 0.56 + 0.01 (a tick through the ask) is
+    # 0.5700000000000001, and 98000.1 + 0.1 is 98000.20000000001. Both are read at 9 decimals.
+    assert 0.56 + 0.01 != 0.57 and 98000.1 + 0.1 != 98000.2
+    nodes = [
+        node("k", limit_price=0.56 + 0.01),
+        node(
+            "s",
+            symbol="BTC-USD",
+            venue="kraken",
+            instrument_type="spot",
+            qty=0.001,
+            limit_price=98000.1 + 0.1,
+        ),
+    ]
+    status, out = api.post("/v1/graphs", json={"nodes": nodes})
+    assert status == 201, out
+    prices = {o.node.node_id: o.price_1e9 for o in Order.objects.select_related("node")}
+    assert prices == {"k": 570_000_000, "s": 98_000_200_000_000}
+
+
 BAD = [
     ({"venue": "nyse"}, "unknown venue"),
     ({"venue": None}, "venue is required"),
@@ -147,6 +168,7 @@ BAD = [
     ({"limit_price": 1.2}, "outside 0.01..0.99"),
     ({"limit_price": 0.005}, "outside 0.01..0.99"),
     ({"limit_price": 0.105}, "off kalshi's tick grid"),
+    ({"limit_price": 0.5712345678912}, "at most 9 decimals"),  # finer than 9 decimals, not float noise
     ({"limit_price": None}, "limit_price is required"),
     ({"side": "hold"}, "side must be"),
     ({"urgency": "yesterday"}, "urgency"),
