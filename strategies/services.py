@@ -382,6 +382,19 @@ def _dispatch_on_commit(run: StrategyRun) -> None:
     )
 
 
+def strategy_run_redispatch(*, run_id: UUID, now: datetime | None = None) -> bool:
+    """Send a still-queued run's message again (the janitor's lost-message pass; a runner that
+    received it while shutting down). False when the run is no longer queued."""
+    with transaction.atomic():
+        run = StrategyRun.objects.select_for_update().filter(pk=run_id, status=RunStatus.QUEUED).first()
+        if run is None:
+            return False
+        run.dispatched_at = now or timezone.now()
+        run.save(update_fields=["dispatched_at"])
+        _dispatch_on_commit(run)
+    return True
+
+
 def _queue(
     strategy: Strategy, *, action: str, actor: str, attempt: int, reason: str = "", **fields: Any
 ) -> StrategyRun:
@@ -856,12 +869,9 @@ def strategy_janitor(*, now: datetime | None = None) -> JanitorReport:
     retried = strategy_retry_due(now=now)
 
     resend_before = now - timedelta(seconds=settings.STRATEGY_DISPATCH_RETRY_SECONDS)
-    redispatched = 0
-    for run in StrategyRun.objects.filter(status=RunStatus.QUEUED, dispatched_at__lt=resend_before)[:500]:
-        with transaction.atomic():
-            if StrategyRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(dispatched_at=now):
-                _dispatch_on_commit(run)
-                redispatched += 1
+    queued = StrategyRun.objects.filter(status=RunStatus.QUEUED, dispatched_at__lt=resend_before)
+    ids = list(queued.values_list("pk", flat=True)[:500])
+    redispatched = sum(1 for run_id in ids if strategy_run_redispatch(run_id=run_id, now=now))
 
     old = now - timedelta(days=settings.STRATEGY_LOG_RETENTION_DAYS)
     # Bounded per pass so one janitor run never holds a long lock; the next pass continues.

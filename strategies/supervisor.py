@@ -117,6 +117,12 @@ def supervise(*, run_id: UUID, worker: str, should_exit: Callable[[], bool] = la
     """Run one queued run to its end. Returns the strategy's new status, or None when the run was
     not ours to run (claimed elsewhere, cancelled, deleted) or was taken away meanwhile."""
     _sweep_stale_run_dirs()
+    if should_exit():
+        # A runner that is shutting down starts nothing: the run goes back to the queue for another
+        # one. (Its own hand-back can reach it this way: the message it re-queued arrives while it
+        # still consumes.)
+        services.strategy_run_redispatch(run_id=run_id)
+        return None
     launch = services.strategy_run_claim(run_id=run_id, worker=worker)
     if launch is None:
         return None

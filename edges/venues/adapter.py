@@ -231,7 +231,8 @@ class SimVenueAdapter:
 
     def configure_account(self, account: str, symbol: str, **engine_kwargs: Any) -> MatchingEngine:
         """Create (or replace, if it has no open orders) the engine of (account, symbol) with
-        these MatchingEngine keyword arguments on top of the adapter's defaults."""
+        these MatchingEngine keyword arguments on top of the adapter's defaults and the account's
+        earlier ones. They are kept: `engine_settings` gives them to the account's algo cores."""
         inst = self._canonical(symbol)
         key = (account, inst.symbol)
         old = self._engines.get(key)

@@ -52,6 +52,21 @@ def test_a_run_is_claimed_once(queued):
     assert Strategy.objects.get(pk=queued.pk).status == "running"
 
 
+def test_a_runner_shutting_down_claims_nothing_and_sends_the_run_back(
+    queued, django_capture_on_commit_callbacks
+):
+    from strategies import supervisor
+
+    run = queued.current_run
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert supervisor.supervise(run_id=run.pk, worker="w1", should_exit=lambda: True) is None
+    again = StrategyRun.objects.get(pk=run.pk)
+    assert again.status == "queued" and again.claimed_by == "" and again.dispatched_at > run.dispatched_at
+    assert len(callbacks) == 1  # the message, sent again for another runner
+    assert not StrategyTransition.objects.filter(strategy=queued, action="claim").exists()
+    assert Strategy.objects.get(pk=queued.pk).status == "queued"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_have_one_winner(owner, fast):
     scope = Scope(client=owner, is_sandbox=True)
