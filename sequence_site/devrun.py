@@ -97,6 +97,14 @@ def main() -> int:
         honcho = shutil.which("honcho", path=str(bin_dir)) or "honcho"
         # honcho gives the first Procfile entry (web) PORT=<port>, the next ones port+100, ...
         runner = subprocess.Popen([honcho, "start", "-f", "Procfile", "-p", port], env=env, cwd=BASE_DIR)
+
+        def forward(signum: int, _frame: object) -> None:
+            runner.send_signal(signum)  # honcho stops every process, then we stop Redis
+
+        # Stopped by a service manager, `kill` or a closed terminal rather than Ctrl-C: without this,
+        # this process would die alone and leave honcho, its processes and Redis running.
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGHUP, forward)
         try:
             return runner.wait()
         except KeyboardInterrupt:
