@@ -207,9 +207,9 @@ class MarketDataStore:
         """The simulated day's file for this seed, generated (and cached) when missing.
 
         A spot day lies on the market path of the seed (simulator.ReferencePath, anchored to absolute
-        time), so consecutive days join and both venues of a pair quote one market; the venue's own
-        draws are seeded with the date. Every day can be generated alone, in any order, by any
-        worker, and comes out identical.
+        time), so consecutive days join and every venue and pair of an asset quotes one market; the
+        venue's own draws are seeded with the date. Every day can be generated alone, in any order,
+        by any worker, and comes out identical.
         """
         path = self.sim_path(instrument.venue, instrument.symbol, day, seed)
         if path.exists():

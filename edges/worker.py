@@ -47,7 +47,7 @@ RECORDING_FLUSH_EVERY_NS = 300_000_000_000  # a crash loses at most 5 minutes of
 MAX_LOG_LINES_PER_SECOND = 200  # per algo; beyond it lines are counted and dropped
 MAX_MESSAGE_CHARS = 1024
 # The simulated market's default seed: the same for every edge, so separate venue processes quote one
-# market per pair (simulator.ReferencePath) and a restarted edge continues it.
+# market per asset (simulator.ReferencePath) and a restarted edge continues it.
 DEFAULT_MARKET_SEED = "sequence-sandbox"
 
 

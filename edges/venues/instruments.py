@@ -84,7 +84,8 @@ class Instrument:
     "kalshi": taker 0.07·C·P·(1−P) rounded up to the cent, makers free).
 
     Simulator parameters: `ref_price_1e9` (spot: the level the market reverts to, the same on
-    every venue listing the symbol, as is `volatility`, since the venues share one market;
+    every venue listing the symbol; `volatility` is the same for every pair of a base asset, whose
+    pairs and venues share one market;
     prediction: the start price), `volatility` (annualised; spot: relative, i.e. lognormal sigma;
     prediction: probability points at p=0.5, shrinking towards 0/1),
     `spread_ticks` (typical touch spread in calm markets), `max_spread_ticks`, `depth_levels`

@@ -7,9 +7,10 @@ for prediction markets), occasional jumps, volatility regimes that widen the spr
 levels with varying sizes, every price on the tick grid and inside the instrument's bounds, and
 one-sided books where the instrument says so.
 
-Spot prices on different venues follow one market. A spot pair's latent fair price is a
-`ReferencePath` shared by every venue listing the pair and anchored to absolute time: its level at
-a moment depends only on (market seed, symbol, moment). Each venue's book sits on that path with
+Spot prices on different venues follow one market. The latent fair price of a base asset (ETH) is
+a `ReferencePath` shared by every venue and every pair of that asset (ETH/USD and ETH/USDC, each
+times its own reference price) and anchored to absolute time: its level at a moment depends only
+on (market seed, asset, moment). Each venue's book sits on that path with
 its own moves within each second of it (a Brownian bridge pinned to the path at every second), its
 own spreads, sizes, depth and update times. So Kraken's and Coinbase's ETH/USD differ by about a
 basis point (mostly the market's move since the staler book updated), not by the percents two
@@ -19,7 +20,7 @@ days. Prediction markets (each symbol listed on one venue) keep a bounded walk o
 
 Determinism: every random draw comes from `random.Random`s seeded with strings (hashed with
 SHA-512 by `random`, so PYTHONHASHSEED does not matter): the venue's own draws from (seed,
-instrument's seed key), the reference path from (market seed, symbol) and the hour. Same
+instrument's seed key), the reference path from (market seed, base asset) and the hour. Same
 (instrument, seed, market seed, start_ns) → the identical sequence; another seed → another
 sequence. The YES and NO tokens of a market share their seed key: run with the same seed they show
 the same event times and exactly mirrored books.
@@ -100,8 +101,8 @@ _HOURS_KEPT = 8  # per path: the hour grids recently used (edges of several venu
 
 
 class ReferencePath:
-    """The fair price of one spot symbol as a function of absolute time, shared by every venue
-    listing it: `hour(h)` is the relative level (1.0 = the reference price) at each second of the
+    """The fair price of one spot asset as a function of absolute time, shared by every venue and
+    pair trading it: `hour(h)` is the relative level (1.0 = a pair's reference price) at each second of the
     UTC hour `h` (hours since 1970), 3,601 values from the hour's start to the next hour's start.
 
     Built coarse to fine, so any hour is computed on its own, in under a millisecond:
@@ -114,8 +115,8 @@ class ReferencePath:
       asked for first.
     """
 
-    def __init__(self, market_seed: int | str, symbol: str, volatility: float) -> None:
-        self.key = f"sequence-path|{market_seed}|{symbol}|{volatility!r}"
+    def __init__(self, market_seed: int | str, asset: str, volatility: float) -> None:
+        self.key = f"sequence-path|{market_seed}|{asset}|{volatility!r}"
         self._daily_sd = volatility / math.sqrt(365.0)
         self._phi = math.exp(-1.0 / _MEAN_REVERSION_DAYS)
         self._second_sd = volatility / math.sqrt(365.0 * 86_400.0)
@@ -224,14 +225,14 @@ _PATHS: OrderedDict[tuple[str, str, float], ReferencePath] = OrderedDict()
 _PATHS_LOCK = threading.Lock()
 
 
-def reference_path(market_seed: int | str, symbol: str, volatility: float) -> ReferencePath:
-    """The process's `ReferencePath` of (market seed, symbol): every simulator of the symbol in this
-    process (the venues of one edge process, a backtest's days) shares its computed hours."""
-    key = (str(market_seed), symbol, volatility)
+def reference_path(market_seed: int | str, asset: str, volatility: float) -> ReferencePath:
+    """The process's `ReferencePath` of (market seed, asset): every simulator of the asset in this
+    process (the venues and pairs of one edge process, a backtest's days) shares its computed hours."""
+    key = (str(market_seed), asset, volatility)
     with _PATHS_LOCK:
         path = _PATHS.get(key)
         if path is None:
-            path = _PATHS[key] = ReferencePath(market_seed, symbol, volatility)
+            path = _PATHS[key] = ReferencePath(market_seed, asset, volatility)
             if len(_PATHS) > 64:
                 _PATHS.popitem(last=False)
         else:
@@ -460,7 +461,8 @@ class MarketSimulator:
         rng = random.Random(f"sequence-sim|{seed}|{instrument.seed_key}")
         path = None
         if not instrument.is_prediction:
-            path = reference_path(self.market_seed, instrument.symbol, instrument.volatility)
+            asset = instrument.base or instrument.symbol
+            path = reference_path(self.market_seed, asset, instrument.volatility)
         self._gen: Iterator[BookSnapshot] = _events(
             instrument,
             rng,

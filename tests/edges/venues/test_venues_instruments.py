@@ -66,6 +66,10 @@ def test_venues_listing_a_spot_pair_share_its_market_parameters() -> None:
     for symbol in {i.symbol for i in instruments_for_venue("kraken")}:
         kraken, coinbase = get_instrument("kraken", symbol), get_instrument("coinbase", symbol)
         assert (kraken.ref_price_1e9, kraken.volatility) == (coinbase.ref_price_1e9, coinbase.volatility)
+    # ... and every pair of a base asset (ETH/USD, ETH/USDC) moves with that asset's one path.
+    spot = [i for venue in SPOT_VENUES for i in instruments_for_venue(venue)]
+    for base in {i.base for i in spot}:
+        assert len({i.volatility for i in spot if i.base == base}) == 1, base
 
 
 def test_every_instrument_is_self_consistent() -> None:

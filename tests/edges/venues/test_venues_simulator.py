@@ -324,6 +324,19 @@ def test_two_venues_quote_one_market() -> None:
     assert crosses_bps[len(crosses_bps) // 2] < 1.5 and crosses_bps[-1] < 20, crosses_bps[-5:]
 
 
+def test_the_pairs_of_one_asset_move_together() -> None:
+    # ETH/USD and ETH/USDC are one asset: over six hours their mids keep the ratio of their reference
+    # prices (USDC a hair over USD) to within a few basis points while ETH itself moves far more.
+    seconds = 6 * 3_600
+    usd_inst, usdc_inst = get_instrument("coinbase", "ETH/USD"), get_instrument("coinbase", "ETH/USDC")
+    usd = _mids_each_second(MarketSimulator(usd_inst, 9, START_NS), START_NS, seconds)
+    usdc = _mids_each_second(MarketSimulator(usdc_inst, 9, START_NS), START_NS, seconds)
+    ratio = usdc_inst.ref_price_1e9 / usd_inst.ref_price_1e9
+    gaps_bps = sorted(abs(c / (u * ratio) - 1) * 1e4 for u, c in zip(usd[5:], usdc[5:], strict=True))
+    assert gaps_bps[len(gaps_bps) // 2] < 1.5 and gaps_bps[len(gaps_bps) * 99 // 100] < 10
+    assert (max(usd) - min(usd)) / usd[0] * 1e4 > 30
+
+
 def test_the_market_is_anchored_to_absolute_time() -> None:
     # A simulator started an hour later (a restarted edge) quotes where the market is then, not the
     # reference price; another market seed is another market.
