@@ -320,8 +320,11 @@ class AlgoSlot:
             return
         if carried is not None:
             core.adopt_state(carried)
-        # on_init runs at the venue's event time: its now_ns() and its log lines carry it (not 0).
-        core.G[S_NOW] = max(int(core.G[S_NOW]), int(self.venue.now_ns))
+        # on_init runs at the venue's event time: its now_ns() and its log lines carry it (not 0),
+        # and so do the lines of a start function, logged while the core was being built.
+        now = max(int(core.G[S_NOW]), int(self.venue.now_ns))
+        core.G[S_NOW] = now
+        self._pending = [(n, ts or now, level, text) for n, ts, level, text in self._pending]
         self.core = core
         self._bshape = self._ashape = None  # a new core has its own shape table
         try:

@@ -88,6 +88,18 @@ def main() -> int:
     bin_dir = Path(sys.executable).parent
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
+    runner: subprocess.Popen[bytes] | None = None
+
+    def stop(_signum: int, _frame: object) -> None:
+        # Stopped by a service manager, `kill` or a closed terminal rather than Ctrl-C: stop
+        # everything, not this process alone. honcho stops its processes on SIGTERM (it does not
+        # handle SIGHUP); before it runs, unwinding is enough (the finally below stops Redis).
+        if runner is None:
+            raise KeyboardInterrupt
+        runner.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
     try:
         subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, cwd=BASE_DIR)
         subprocess.run([*manage, "seed_dev"], env=env, check=True, cwd=BASE_DIR)
@@ -96,20 +108,18 @@ def main() -> int:
         )
         honcho = shutil.which("honcho", path=str(bin_dir)) or "honcho"
         # honcho gives the first Procfile entry (web) PORT=<port>, the next ones port+100, ...
-        runner = subprocess.Popen([honcho, "start", "-f", "Procfile", "-p", port], env=env, cwd=BASE_DIR)
-
-        def forward(signum: int, _frame: object) -> None:
-            runner.send_signal(signum)  # honcho stops every process, then we stop Redis
-
-        # Stopped by a service manager, `kill` or a closed terminal rather than Ctrl-C: without this,
-        # this process would die alone and leave honcho, its processes and Redis running.
-        signal.signal(signal.SIGTERM, forward)
-        signal.signal(signal.SIGHUP, forward)
-        try:
-            return runner.wait()
-        except KeyboardInterrupt:
-            runner.send_signal(signal.SIGINT)
-            return runner.wait()
+        # Its own session: a terminal's SIGHUP or Ctrl-C reaches this process, which stops honcho
+        # (honcho starts each of its processes in a session of its own too).
+        runner = subprocess.Popen(
+            [honcho, "start", "-f", "Procfile", "-p", port], env=env, cwd=BASE_DIR, start_new_session=True
+        )
+        while True:
+            try:
+                return runner.wait()
+            except KeyboardInterrupt:
+                runner.send_signal(signal.SIGINT)
+    except KeyboardInterrupt:
+        return 130
     finally:
         if redis_process is not None:
             redis_process.terminate()

@@ -248,6 +248,12 @@ class AlgoCore(AlgoMemoryMixin):
         self._mem_view: memoryview | None = None
         self._raw.set_fuel(self.fuel)
         self._in_init = True
+        # A start function runs during instantiation with on_init's budgets (the core sets them
+        # per callback; at 0, its log() lines were dropped as over the limit).
+        G = self.G
+        G[S_LOGS_LEFT] = G[C_MAX_LOGS]
+        G[S_CALLS_LEFT] = G[C_MAX_HOST_CALLS]
+        G[S_ACTIONS_LEFT] = G[C_MAX_ACTIONS]
         try:
             instance = algo_linker.instantiate(store, compiled.module)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import threading
 from array import array
 from collections import OrderedDict
@@ -97,7 +98,8 @@ _NS_PER_SECOND = 1_000_000_000
 _SECONDS_PER_HOUR = 3_600
 _NS_PER_HOUR = _SECONDS_PER_HOUR * _NS_PER_SECOND
 _MEAN_REVERSION_DAYS = 60.0  # the daily level reverts to the reference price over months (sd ~ 5.5 daily sds)
-_HOURS_KEPT = 8  # per path: the hour grids recently used (edges of several venues share them)
+_HOURS_KEPT = 4  # per path: the hour grids recently used (the venues and pairs of a process share them)
+_PATHS_KEPT = 16  # paths per process (a backtest worker meets one per seed and asset)
 
 
 class ReferencePath:
@@ -120,7 +122,7 @@ class ReferencePath:
         self._daily_sd = volatility / math.sqrt(365.0)
         self._phi = math.exp(-1.0 / _MEAN_REVERSION_DAYS)
         self._second_sd = volatility / math.sqrt(365.0 * 86_400.0)
-        self._midnights: list[float] = [0.0]  # log level at each UTC midnight since 1970
+        self._midnights = array("d", [0.0])  # log level at each UTC midnight since 1970
         self._midnight_rng = random.Random(self.key + "|days")
         self._days: OrderedDict[int, tuple[float, ...]] = OrderedDict()
         self._hours: OrderedDict[int, list[float]] = OrderedDict()
@@ -155,6 +157,8 @@ class ReferencePath:
 
     def hour(self, hour: int) -> list[float]:
         """Relative levels at each second of UTC hour `hour`, both ends included (3,601 values)."""
+        if hour < 0:
+            raise ValueError("the path starts in 1970: hour must be >= 0")
         with self._lock:
             grid = self._hours.get(hour)
             if grid is not None:
@@ -184,7 +188,10 @@ class ReferencePath:
             rare.append(int(t))
             t += rng.expovariate(rare_rate)
         z_tab = _Z
-        unit = [z_tab[v & _TMASK] for v in array("H", rng.randbytes(2 * n))]  # N(0,1) per second
+        draws = array("H", rng.randbytes(2 * n))
+        if sys.byteorder == "big":
+            draws.byteswap()  # the same path on every machine
+        unit = [z_tab[v & _TMASK] for v in draws]  # N(0,1) per second
         # Segments of one regime, and the log moves of the jumps between them.
         segments: list[tuple[int, int, float]] = []  # (first second, end, sd)
         jumps: dict[int, float] = {}
@@ -233,7 +240,7 @@ def reference_path(market_seed: int | str, asset: str, volatility: float) -> Ref
         path = _PATHS.get(key)
         if path is None:
             path = _PATHS[key] = ReferencePath(market_seed, asset, volatility)
-            if len(_PATHS) > 64:
+            if len(_PATHS) > _PATHS_KEPT:
                 _PATHS.popitem(last=False)
         else:
             _PATHS.move_to_end(key)

@@ -435,3 +435,24 @@ def test_an_accounts_configured_limits_apply_in_its_algos_core(venue):
     assert (free.positions.reject_count, free.positions.position_1e8) == (0, 1_000_000)
     venue.release_account("capped", "ETH/USD")
     assert "max_position_1e8" not in venue.engine_settings("ETH/USD", account="capped")
+
+
+def test_lines_logged_before_any_update_carry_the_venues_time(venue):
+    # A start function and on_init log while the slot is being built, before any book: their lines
+    # are stamped with the venue's event time, not 0 (1970).
+    module = wat("""
+    (module
+      (import "seq" "log" (func $log (param i32 i32 i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "from startfrom init")
+      (func $start (call $log (i32.const 1) (i32.const 0) (i32.const 10)))
+      (start $start)
+      (func (export "on_init") (call $log (i32.const 1) (i32.const 10) (i32.const 9)))
+      (func (export "on_book") (param i64 i64 i64 i64 i64)))
+    """)
+    venue.poll(START + 5_000_000_000)
+    _, sink = make_slot(venue, module)
+    assert [(ts, message) for _, ts, _, message in sink.logs] == [
+        (START + 5_000_000_000, "from start"),
+        (START + 5_000_000_000, "from init"),
+    ]
