@@ -106,8 +106,11 @@ def _fixed_1e9(value: int) -> str:
     return ("%d.%09d" % divmod(value, 1_000_000_000)).rstrip("0").rstrip(".")  # noqa: UP031
 
 
-_MEMO_MAX = 4096
-_PRICE_TEXT: dict[int, str] = {}  # a market trades near a few hundred prices
+# Texts of prices and fees seen: a day of ETH at a cent's tick visits thousands of prices. With
+# 4,096 entries the memo was cleared every few hours of a continuous market and 4 lookups in 10
+# missed in the edge bench; with 16,384 (about 2 MB a memo), 1.7 in 10, nearly all first sightings.
+_MEMO_MAX = 16_384
+_PRICE_TEXT: dict[int, str] = {}
 _FEE_TEXT: dict[int, str] = {}  # fees repeat too (a quote size at those prices); kept apart so they
 # do not evict the prices
 
