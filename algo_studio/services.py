@@ -32,11 +32,11 @@ from algo_studio.models import (
 )
 from edges.models import Edge
 from edges.runtime import AlgoValidationError, validate_module
-from edges.venues.instruments import VENUES
 from sequence_site.errors import Conflict, InvalidInput, NotFound
 from sequence_site.realtime import nudge_edges_on_commit, publish_on_commit
 from sequence_site.scope import Scope
 from sequence_site.symbols import Symbol
+from venues.instruments import VENUES
 
 MAX_WASM_BYTES = 1024 * 1024
 MAX_SYMBOLS_PER_DEPLOYMENT = 50

@@ -15,9 +15,9 @@ from backtests.schemas import (
     BacktestListOut,
     BacktestStatusOut,
 )
-from edges.venues.symbols import hyphen_symbol
 from sequence_site.schemas import ErrorOut
 from sequence_site.scope import Scope
+from venues.symbols import hyphen_symbol
 
 router = Router(tags=["backtests"])
 

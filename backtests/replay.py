@@ -50,8 +50,8 @@ from edges.core.instance import (
 )
 from edges.dispatch import SELF_TRADING_REASON, AlgoSlot, SlotState
 from edges.runtime import AlgoTrap, CompiledAlgo, load_module
-from edges.venues.instruments import Instrument
-from edges.venues.symbols import hyphen_symbol
+from venues.instruments import Instrument
+from venues.symbols import hyphen_symbol
 
 __all__ = [
     "MAX_TRADES",

@@ -25,12 +25,12 @@ from backtests.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec, 
 from backtests.selectors import backtest_status
 from backtests.store import MarketDataStore
 from edges.runtime import AlgoLoadError
-from edges.venues.instruments import SPOT_VENUES, get_instrument
-from edges.venues.symbols import hyphen_symbol
 from sequence_site.errors import InvalidInput, InvalidTransition
 from sequence_site.realtime import group_send, publish_on_commit
 from sequence_site.scope import Scope
 from sequence_site.symbols import Symbol
+from venues.instruments import SPOT_VENUES, get_instrument
+from venues.symbols import hyphen_symbol
 
 logger = logging.getLogger(__name__)
 

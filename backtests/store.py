@@ -40,8 +40,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from edges.venues.instruments import Instrument
-from edges.venues.simulator import BookSnapshot, MarketSimulator
+from venues.book import BookSnapshot
+from venues.instruments import Instrument
+from venues.sim.simulator import MarketSimulator
 
 __all__ = [
     "DEPTH",

@@ -39,10 +39,10 @@ import wasmtime  # noqa: E402
 from edges.core.instance import CORE_WASM  # noqa: E402
 from edges.dispatch import AlgoSlot, format_price  # noqa: E402
 from edges.runtime import get_engine, load_module  # noqa: E402
-from edges.venues.accounting import PositionBook  # noqa: E402
-from edges.venues.adapter import SimVenueAdapter  # noqa: E402
-from edges.venues.simulator import BookSnapshot  # noqa: E402
 from sequence_markets.algo_build import build_c  # noqa: E402
+from venues.accounting import PositionBook  # noqa: E402
+from venues.book import BookSnapshot  # noqa: E402
+from venues.sim.adapter import SimVenueAdapter  # noqa: E402
 
 START = 1_767_225_600_000_000_000
 MM_ARGS = ["-DMM_TICK_1E9=10000000", "-DMM_ORDER_QTY_1E8=50000000"]

@@ -57,9 +57,9 @@ from edges.core.instance import (
     AlgoCore,
 )
 from edges.runtime import AlgoLoadError, AlgoTrap, CompiledAlgo, RuntimeLimits
-from edges.venues.accounting import average_entry_price_1e9, net_realized_pnl_1e9, position_summary
-from edges.venues.instruments import Instrument
-from edges.venues.simulator import BookSnapshot
+from venues.accounting import average_entry_price_1e9, net_realized_pnl_1e9, position_summary
+from venues.book import BookSnapshot
+from venues.instruments import Instrument
 
 LEVEL_NAMES = ("DEBUG", "INFO", "WARN", "ERROR")
 SELF_TRADING_REASON = f"over {MAX_QUEUED_EVENTS} fills/rejects after one callback: trading with itself?"

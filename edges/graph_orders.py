@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from edges.venues.adapter import SimVenueAdapter
-from edges.venues.matching import BUY, SELL, Fill
+from venues.matching import BUY, SELL, Fill
+from venues.sim.adapter import SimVenueAdapter
 
 ACCOUNT_PREFIX = "graph-order-"
 _REASONS = {

@@ -31,10 +31,10 @@ from edges.price_fanout import PriceFanout
 from edges.runtime import AlgoLoadError, CompiledAlgo, load_module
 from edges.selectors import Assignment, artifact_bytes, edge_assignments
 from edges.services import AlgoReport, LogLine, TraceRecord
-from edges.venues.adapter import SimVenueAdapter
-from edges.venues.instruments import SPOT_VENUES, instruments_for_venue
-from edges.venues.simulator import BookSnapshot
 from sequence_site.realtime import edge_nudge_channel
+from venues.book import BookSnapshot
+from venues.instruments import SPOT_VENUES, instruments_for_venue
+from venues.sim.adapter import SimVenueAdapter
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The one symbol type of the web faces: parse any accepted spelling once, format per endpoint.
 
 Algo endpoints answer in slash form (``BTC/USD``); every other endpoint uses hyphen form
-(``BTC-USD``). Parsing itself lives with the venues (``edges.venues.symbols``, pure Python) so the
+(``BTC-USD``). Parsing itself lives with the venues (``venues.symbols``, pure Python) so the
 edge and the backtest replay normalise exactly as the API does.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from edges.venues.symbols import normalize_spot_symbol
 from sequence_site.errors import InvalidInput
+from venues.symbols import normalize_spot_symbol
 
 _FILENAME = re.compile(r"^algo_([a-z][a-z0-9]{1,9})_([a-z][a-z0-9]{1,9})\.wasm$", re.IGNORECASE)
 

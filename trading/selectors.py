@@ -11,8 +11,14 @@ from typing import Any
 import redis
 
 from edges.models import Edge
-from edges.venues.accounting import average_entry_price_1e9, net_realized_pnl_1e9
-from edges.venues.instruments import (
+from edges.worker import quotes_key
+from sequence_site.errors import InvalidInput, NotFound, Unavailable
+from sequence_site.realtime import redis_client
+from sequence_site.scope import Scope
+from trading.lifecycle import OrderStatus
+from trading.models import Fill, Graph, Node, Order, Position, node_order_id
+from venues.accounting import average_entry_price_1e9, net_realized_pnl_1e9
+from venues.instruments import (
     PREDICTION_VENUES,
     PRICE_SCALE,
     QTY_SCALE,
@@ -22,13 +28,7 @@ from edges.venues.instruments import (
     get_instrument,
     markets,
 )
-from edges.venues.symbols import hyphen_symbol
-from edges.worker import quotes_key
-from sequence_site.errors import InvalidInput, NotFound, Unavailable
-from sequence_site.realtime import redis_client
-from sequence_site.scope import Scope
-from trading.lifecycle import OrderStatus
-from trading.models import Fill, Graph, Node, Order, Position, node_order_id
+from venues.symbols import hyphen_symbol
 
 
 def display_symbol(symbol: str) -> str:
@@ -68,7 +68,7 @@ def market_list(
             for outcome in row.get("outcomes") or ():
                 _decorate(outcome, v)
         return rows[:limit]
-    from edges.venues.instruments import instruments_for_venue
+    from venues.instruments import instruments_for_venue
 
     rows = []
     for inst in instruments_for_venue(v):

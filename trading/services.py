@@ -22,15 +22,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from edges.models import Edge
-from edges.venues.accounting import average_cost_fill
-from edges.venues.instruments import (
-    PREDICTION_VENUES,
-    PRICE_SCALE,
-    QTY_SCALE,
-    VENUES,
-    Instrument,
-    get_instrument,
-)
 from sequence_site.errors import DomainError, InvalidInput, InvalidTransition, Unavailable
 from sequence_site.realtime import nudge_edges_on_commit
 from sequence_site.scope import Scope
@@ -47,6 +38,15 @@ from trading.lifecycle import (
     node_transition,
 )
 from trading.models import Fill, Graph, GraphEdge, InstrumentType, Node, Order, Position, Side, Urgency
+from venues.accounting import average_cost_fill
+from venues.instruments import (
+    PREDICTION_VENUES,
+    PRICE_SCALE,
+    QTY_SCALE,
+    VENUES,
+    Instrument,
+    get_instrument,
+)
 
 MAX_NODES = 100
 MAX_EDGES = 500
@@ -452,7 +452,7 @@ class FillReport:
 
 
 def _position_apply(pos: Position, side: str, price_1e9: int, qty_1e8: int, fee_1e9: int) -> None:
-    """Average cost, as `edges.venues.accounting.PositionBook`, on the row's exact raw sums."""
+    """Average cost, as `venues.accounting.PositionBook`, on the row's exact raw sums."""
     signed = qty_1e8 if side == Side.BUY else -qty_1e8
     position, cost, realized = average_cost_fill(pos.position_1e8, int(pos.cost_raw), signed, price_1e9)
     pos.fill_count += 1

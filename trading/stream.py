@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from edges.venues.symbols import hyphen_symbol
+from venues.symbols import hyphen_symbol
 
 PRICE_EVENT = "price.update"
 

@@ -26,7 +26,7 @@ from edges.runtime.instance import AlgoMemoryMixin, trap_of
 from edges.runtime.limits import RuntimeLimits
 from edges.runtime.module import CompiledAlgo
 from edges.runtime.validation import check_memory_fits, summarize_wasmtime_message
-from edges.venues.instruments import QTY_SCALE, Instrument
+from venues.instruments import QTY_SCALE, Instrument
 
 CORE_WASM = Path(__file__).resolve().parent / "seqcore.wasm"
 CORE_MAGIC = 0x5345514331

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from edges.models import Edge
-from edges.venues.instruments import instruments_for_venue
 from tests.edges.conftest import market_maker_wasm, scripted_algo  # noqa: F401  (fixture re-export)
+from venues.instruments import instruments_for_venue
 
 
 def _edge(venue: str, *, is_sandbox: bool, connected: bool = True) -> Edge:

@@ -10,9 +10,9 @@ import pytest
 from backtests.importer import parse_csv
 from backtests.replay import Replay, ReplayFailed, ReplaySpec, results_json
 from backtests.store import MarketDataStore
-from edges.venues.instruments import get_instrument
 from tests.backtests.conftest import IDLE_WAT, SCENARIO_CSV, SCENARIO_WAT, trap_wat
 from tests.edges.conftest import wat
+from venues.instruments import get_instrument
 
 DAY = date(2026, 3, 2)
 

@@ -10,8 +10,9 @@ import pytest
 
 from backtests.importer import ImportError_, parse_csv, parse_timestamp
 from backtests.store import MarketDataStore, Recorder, day_bounds_ns
-from edges.venues.instruments import get_instrument
-from edges.venues.simulator import BookSnapshot, MarketSimulator
+from venues.book import BookSnapshot
+from venues.instruments import get_instrument
+from venues.sim.simulator import MarketSimulator
 
 
 def test_recorder_writes_per_day_segments_that_read_back_identical(tmp_path):

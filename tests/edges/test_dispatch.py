@@ -9,9 +9,9 @@ import pytest
 from edges.dispatch import AlgoSlot, CarriedPosition, SlotState
 from edges.runtime import RuntimeLimits, load_module
 from edges.runtime.abi import ERR_BAD_PRICE, ERR_BAD_QTY
-from edges.venues.adapter import SimVenueAdapter
-from edges.venues.simulator import BookSnapshot
 from tests.edges.conftest import scripted_algo, wat
+from venues.book import BookSnapshot
+from venues.sim.adapter import SimVenueAdapter
 
 START = 1_767_225_600_000_000_000  # 2026-01-01
 

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from edges.venues.instruments import get_market
 from trading.lifecycle import GraphStatus, NodeStatus, OrderDesired, OrderStatus
 from trading.models import Graph, GraphEvent, Node, Order
+from venues.instruments import get_market
 
 OKC = "KXNBA-26-OKC-YES"
 SPAIN = get_market("polymarket", "will-spain-win-the-2026-fifa-world-cup").yes_token_id

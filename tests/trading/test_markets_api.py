@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from edges.venues.instruments import get_market
+from venues.instruments import get_market
 
 
 def test_kalshi_markets_by_volume_active_with_the_fields_strategies_use(api):

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from edges.venues.instruments import get_market
 from tests.edges.conftest import wait_for
 from trading.lifecycle import GraphStatus, NodeStatus, OrderStatus
 from trading.models import Fill, Graph, Node, Order
+from venues.instruments import get_market
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from edges.venues.instruments import get_market
+from venues.instruments import get_market
 
 OKC = "KXNBA-26-OKC-YES"
 

@@ -10,10 +10,10 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
-from edges.venues.instruments import get_market
 from sequence_markets import Sequence, SequenceError
 from trading.consumers import PriceStreamConsumer
 from trading.stream import price_event
+from venues.instruments import get_market
 
 OKC = "KXNBA-26-OKC-YES"
 SPAIN = get_market("polymarket", "will-spain-win-the-2026-fifa-world-cup").yes_token_id

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backtests.importer import ImportError_, parse_csv
 from backtests.store import MarketDataStore
-from edges.venues.instruments import get_instrument
+from venues.instruments import get_instrument
 
 
 class Command(BaseCommand):

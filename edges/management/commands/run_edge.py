@@ -6,8 +6,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from edges.venues.instruments import VENUES
 from edges.worker import EdgeRunner, EdgeWorker
+from venues.instruments import VENUES
 
 
 class Command(BaseCommand):

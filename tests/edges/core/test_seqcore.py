@@ -17,11 +17,11 @@ import wasmtime
 from edges.core.instance import EV_FILL, S_NEV, AlgoCore
 from edges.dispatch import SlotPositions
 from edges.runtime import load_module
-from edges.venues.accounting import PositionBook
-from edges.venues.instruments import get_instrument
-from edges.venues.matching import MatchingEngine
-from edges.venues.simulator import BookSnapshot
 from tests.edges.conftest import REPO
+from venues.accounting import PositionBook
+from venues.book import BookSnapshot
+from venues.instruments import get_instrument
+from venues.matching import MatchingEngine
 
 IDLE = wasmtime.wat2wasm(
     '(module (memory (export "memory") 1) (func (export "on_book") (param i64 i64 i64 i64 i64)))'
@@ -93,7 +93,7 @@ CASES = [
 @pytest.mark.parametrize(("venue", "symbol", "limits"), CASES)
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_matching_and_accounting_agree_with_the_reference(venue, symbol, limits, seed) -> None:
-    from edges.venues.instruments import instruments_for_venue
+    from venues.instruments import instruments_for_venue
 
     inst = (
         get_instrument(venue, symbol) if symbol else [i for i in instruments_for_venue(venue) if i.active][0]

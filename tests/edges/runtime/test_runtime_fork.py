@@ -12,7 +12,7 @@ import wasmtime
 
 from edges.core.instance import AlgoCore
 from edges.runtime import load_module
-from edges.venues.instruments import get_instrument
+from venues.instruments import get_instrument
 
 IDLE = wasmtime.wat2wasm(
     '(module (memory (export "memory") 1) (func (export "on_book") (param i64 i64 i64 i64 i64)))'

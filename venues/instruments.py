@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from edges.venues.symbols import is_spot_symbol, normalize_spot_symbol
+from venues.symbols import is_spot_symbol, normalize_spot_symbol
 
 __all__ = [
     "PRICE_SCALE",
@@ -41,6 +41,7 @@ __all__ = [
     "market_for_token",
     "to_price_1e9",
     "to_qty_1e8",
+    "live_instrument",
 ]
 
 PRICE_SCALE = 1_000_000_000  # price_1e9 and money_1e9 units per 1.0
@@ -246,6 +247,53 @@ def _spot(
         updates_per_day=per_day,
         base=base,
         quote=quote,
+    )
+
+
+def live_instrument(
+    *,
+    venue: str,
+    symbol: str,
+    kind: Kind,
+    tick: str,
+    lot: str,
+    min_qty: str,
+    max_qty: str,
+    min_notional: str = "0",
+    min_price: str | None = None,
+    max_price: str,
+    fees_bps: tuple[int, int] = (0, 0),
+    fee_model: FeeModel = "bps",
+    **extra: Any,
+) -> Instrument:
+    """An instrument from a live venue's catalogue: the venue's own rules (decimal text, converted
+    exactly), with the simulator's parameters left neutral (a live book is never simulated).
+    `extra` takes the optional fields (`base`/`quote`, `market`/`outcome`/`mirror_of`, `active`,
+    `book_sides`)."""
+    tick_1e9 = to_price_1e9(tick)
+    return Instrument(
+        venue=venue,
+        symbol=symbol,
+        kind=kind,
+        tick_1e9=tick_1e9,
+        lot_1e8=to_qty_1e8(lot),
+        min_qty_1e8=to_qty_1e8(min_qty),
+        max_qty_1e8=to_qty_1e8(max_qty),
+        min_notional_1e9=to_price_1e9(min_notional),
+        min_price_1e9=to_price_1e9(min_price) if min_price is not None else tick_1e9,
+        max_price_1e9=to_price_1e9(max_price),
+        ref_price_1e9=0,
+        volatility=0.0,
+        spread_ticks=1,
+        max_spread_ticks=1,
+        depth_levels=10,
+        level_gap_ticks=1,
+        touch_qty_1e8=0,
+        maker_fee_bps=fees_bps[0],
+        taker_fee_bps=fees_bps[1],
+        updates_per_day=1,
+        fee_model=fee_model,
+        **extra,
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edges.venues.matching import BUY, SELL, Fill
+from venues.matching import BUY, SELL, Fill
 
 __all__ = [
     "PositionBook",

@@ -33,8 +33,8 @@ from __future__ import annotations
 import random
 from typing import Final, NamedTuple
 
-from edges.venues.instruments import PRICE_SCALE, QTY_SCALE, Instrument
-from edges.venues.simulator import BookSnapshot
+from venues.book import BookSnapshot
+from venues.instruments import PRICE_SCALE, QTY_SCALE, Instrument
 
 __all__ = [
     "BUY",

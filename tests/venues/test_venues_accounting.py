@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from edges.venues.accounting import PositionBook
-from edges.venues.instruments import PRICE_SCALE, get_instrument
-from edges.venues.matching import BUY, SELL, MatchingEngine
-from edges.venues.simulator import BookSnapshot
+from venues.accounting import PositionBook
+from venues.book import BookSnapshot
+from venues.instruments import PRICE_SCALE, get_instrument
+from venues.matching import BUY, SELL, MatchingEngine
 
 P = PRICE_SCALE
 Q = 100_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edges.venues.instruments import (
+from venues.instruments import (
     PREDICTION_VENUES,
     PRICE_SCALE,
     SPOT_VENUES,
@@ -18,7 +18,7 @@ from edges.venues.instruments import (
     market_for_token,
     markets,
 )
-from edges.venues.symbols import normalize_spot_symbol
+from venues.symbols import normalize_spot_symbol
 
 
 @pytest.mark.parametrize(

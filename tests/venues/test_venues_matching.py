@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
-from edges.venues.instruments import PRICE_SCALE, Instrument, get_instrument, markets
-from edges.venues.matching import (
+from venues.book import BookSnapshot
+from venues.instruments import PRICE_SCALE, Instrument, get_instrument, markets
+from venues.matching import (
     BUY,
     ERR_BAD_PRICE,
     ERR_BAD_QTY,
@@ -28,7 +29,7 @@ from edges.venues.matching import (
     SubmitResult,
     fee_1e9,
 )
-from edges.venues.simulator import BookSnapshot, MarketSimulator
+from venues.sim.simulator import MarketSimulator
 
 BTC = get_instrument("kraken", "BTC/USD")  # tick 0.1, taker 40 bps, maker 25 bps
 Q = 100_000_000  # qty_1e8 per 1.0

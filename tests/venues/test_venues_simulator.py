@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from edges.venues.instruments import PRICE_SCALE, Instrument, all_instruments, get_instrument, markets
-from edges.venues.simulator import BookSnapshot, MarketSimulator, ReferencePath
+from venues.book import BookSnapshot
+from venues.instruments import PRICE_SCALE, Instrument, all_instruments, get_instrument, markets
+from venues.sim.simulator import MarketSimulator, ReferencePath
 
-REPO = str(Path(__file__).resolve().parents[3])
+REPO = str(Path(__file__).resolve().parents[2])
 DAY_NS = 86_400 * 1_000_000_000
 START_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
 
@@ -213,8 +214,8 @@ def test_sequences_do_not_depend_on_the_process_hash_seed() -> None:
     another PYTHONHASHSEED produces the same bytes."""
     code = (
         "import hashlib\n"
-        "from edges.venues.instruments import get_instrument, markets\n"
-        "from edges.venues.simulator import MarketSimulator\n"
+        "from venues.instruments import get_instrument, markets\n"
+        "from venues.sim.simulator import MarketSimulator\n"
         "tok = markets('polymarket', expand_outcomes=True)[0]['yes_token_id']\n"
         "sim = MarketSimulator(get_instrument('polymarket', tok), 'seed-x', 0)\n"
         "h = hashlib.sha256()\n"
@@ -236,7 +237,7 @@ def _run_python(code: str, **env: str) -> str:
 
 def test_the_package_imports_no_django() -> None:
     code = (
-        "import sys, edges.venues, edges.venues.bench;"
+        "import sys, venues, venues.sim.bench;"
         "bad=[m for m in sys.modules if m.split('.')[0] in ('django','ninja','channels','celery')];"
         "print(bad)"
     )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from edges.venues.adapter import SimVenueAdapter, VenueAdapter
-from edges.venues.instruments import get_instrument
-from edges.venues.matching import BUY, REJECT_BAD_PRICE, SELL, Fill
+from venues.adapter import VenueAdapter
+from venues.instruments import get_instrument
+from venues.matching import BUY, REJECT_BAD_PRICE, SELL, Fill
+from venues.sim.adapter import SimVenueAdapter
 
 SEC = 1_000_000_000
 START = 1_767_225_600 * SEC

@@ -1,6 +1,6 @@
 """Hand-run micro-benchmarks of the simulated venue (prints figures; asserts nothing).
 
-    .venv/bin/python -m edges.venues.bench [events]
+    .venv/bin/python -m venues.sim.bench [events]
 
 Figures: simulator events/s; `MatchingEngine.on_book` cost per event with two resting orders away
 from the touch (the early-out), and with one order at the touch (the slow path); a replay-shaped
@@ -14,11 +14,12 @@ import sys
 import time
 from collections.abc import Callable
 
-from edges.venues.accounting import PositionBook
-from edges.venues.adapter import SimVenueAdapter
-from edges.venues.instruments import get_instrument
-from edges.venues.matching import BUY, SELL, MatchingEngine
-from edges.venues.simulator import BookSnapshot, MarketSimulator
+from venues.accounting import PositionBook
+from venues.book import BookSnapshot
+from venues.instruments import get_instrument
+from venues.matching import BUY, SELL, MatchingEngine
+from venues.sim.adapter import SimVenueAdapter
+from venues.sim.simulator import MarketSimulator
 
 
 def _best_of(fn: Callable[[], float], repeats: int = 3) -> float:
