@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    # /v1/docs: ninja's own copy of Swagger UI (its static files), not the CDN template it falls
+    # back to when "ninja" is not an installed app — the docs must load offline.
+    "ninja",
     "channels",
     "sequence_site",
     "edges",
