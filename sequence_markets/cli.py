@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence as Seq
 
 from sequence_markets import __version__
-from sequence_markets.cli_algo import add_algo_commands, api_client
+from sequence_markets.cli_algo import GLOBAL_FLAGS, add_algo_commands, add_global_flags, api_client
 from sequence_markets.cli_algo import emit as _emit
 from sequence_markets.cli_backtest import add_backtest_commands
 from sequence_markets.cli_strategy import add_strategy_commands
@@ -69,13 +69,13 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--sandbox", action="store_true", help="act with your sandbox (seq_test_) key")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
+    add_global_flags(common)
 
     parser = argparse.ArgumentParser(
         prog="sequence", description="Deploy and watch algos and strategies on Sequence."
     )
     parser.add_argument("--version", action="version", version=f"sequence {__version__}")
+    add_global_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Seq[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for flag in GLOBAL_FLAGS:  # given nowhere on the command line: off
+        if not hasattr(args, flag):
+            setattr(args, flag, False)
     try:
         return int(args.func(args))
     except SequenceError as exc:

@@ -38,6 +38,30 @@ _SOURCE_SUFFIXES = {".c", ".h", ".zig", ".wat", ".rs", ".toml"}
 # -- plumbing ------------------------------------------------------------------------------------
 
 
+GLOBAL_FLAGS = ("sandbox", "json")
+
+
+def add_global_flags(parser: argparse.ArgumentParser) -> None:
+    """--sandbox and --json, accepted before the command (`sequence --sandbox list`), between a group
+    and its action (`sequence strategy --sandbox list`) and after it. SUPPRESS as the default, so a
+    later parser level that did not see the flag leaves an earlier level's value alone (argparse
+    would otherwise write each subparser's False over it); `cli.main` fills in False at the end."""
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="act with your sandbox (seq_test_) key",
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+
+
+def again(args: argparse.Namespace, command: str) -> str:
+    """A `sequence ...` command to suggest, with the mode flag the user gave kept on it."""
+    return f"`sequence {command}{' --sandbox' if getattr(args, 'sandbox', False) else ''}`"
+
+
 def api_client(args: argparse.Namespace, *, timeout: float = 60.0) -> Client:
     """The API client of the CLI's configuration for the key's mode (``--sandbox``)."""
     url, key = Config.load().resolve(sandbox=args.sandbox)
@@ -276,7 +300,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         if not d.get("pushed_to"):
             text += "\nwarning: no connected edge took it yet; it starts when one comes up."
         elif d.get("paused"):
-            text += f"\nStart it with `sequence start {args.symbol}`."
+            text += f"\nStart it with {again(args, f'start {args.symbol}')}."
         return text
 
     emit(args, body, human)
@@ -314,10 +338,10 @@ def cmd_undeploy(args: argparse.Namespace) -> int:
     return 0
 
 
-def _algo_list_human(body: dict[str, Any]) -> str:
+def _algo_list_human(args: argparse.Namespace, body: dict[str, Any]) -> str:
     algos = body.get("algos", [])
     if not algos:
-        return "No algos deployed. Deploy one with `sequence deploy SYMBOL`."
+        return f"No algos deployed. Deploy one with {again(args, 'deploy SYMBOL')}."
     text = table(
         ["SYMBOL", "STATUS", "SIZE", "MODIFIED"],
         [[a["symbol"], a["status"], fmt_size(a["size_bytes"]), fmt_time(a["modified_at"])] for a in algos],
@@ -355,7 +379,11 @@ def edge_table(edges: list[dict[str, Any]], *, with_symbol: bool = True) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     params = {"detail": "edge"} if args.detail else None
-    emit(args, api_client(args).request("GET", "/algos", params=params), _algo_list_human)
+    emit(
+        args,
+        api_client(args).request("GET", "/algos", params=params),
+        lambda body: _algo_list_human(args, body),
+    )
     return 0
 
 
@@ -519,7 +547,7 @@ def cmd_deployments_list(args: argparse.Namespace) -> int:
     def human(body: dict[str, Any]) -> str:
         items = body.get("deployments", [])
         if not items:
-            return "No deployments. Create one with `sequence deployments create --symbols BTC-USD`."
+            return f"No deployments. Create one with {again(args, 'deployments create --symbols BTC-USD')}."
         return table(
             ["ID", "NAME", "SYMBOLS", "STATUS", "DESIRED", "VENUE", "SIZE", "CREATED"],
             [[d["deployment_id"], d.get("name") or "-", ",".join(d["symbols"]), d["status"],
@@ -629,7 +657,7 @@ def cmd_bundles_list(args: argparse.Namespace) -> int:
     def human(body: dict[str, Any]) -> str:
         items = body.get("bundles", [])
         if not items:
-            return "No bundles. Register one with `sequence bundles create FILE.wasm`."
+            return f"No bundles. Register one with {again(args, 'bundles create FILE.wasm')}."
         return table(
             ["ID", "NAME", "SIZE", "SHA256", "CREATED"],
             [[b["bundle_id"], b["name"] or "-", fmt_size(b["size_bytes"]), b["sha256"][:16],
@@ -650,7 +678,9 @@ def cmd_bundles_create(args: argparse.Namespace) -> int:
         body,
         lambda d: (
             f"Bundle {d['bundle_id']} ({d['name'] or 'no name'}, {d['size_bytes']:,} bytes). "
-            f"Deploy it with `sequence deployments create --symbols BTC-USD --bundle {d['bundle_id']}`."
+            "Deploy it with "
+            + again(args, "deployments create --symbols BTC-USD --bundle " + d["bundle_id"])
+            + "."
         ),
     )
     return 0
@@ -665,7 +695,7 @@ def cmd_bundles_delete(args: argparse.Namespace) -> int:
 # -- the parser ----------------------------------------------------------------------------------------
 
 
-def _lines(value: str) -> int:
+def line_count(value: str) -> int:
     try:
         n = int(value)
     except ValueError:
@@ -723,11 +753,12 @@ def add_algo_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--edge", metavar="EDGE", help="only this edge's lines, e.g. venue-edge-kraken")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines (Ctrl-C to stop)")
     p.add_argument(
-        "-n", "--lines", type=_lines, default=100, metavar="N",
+        "-n", "--lines", type=line_count, default=100, metavar="N",
         help="recent lines to show first (default 100; at most 100 without --follow)",
     )  # fmt: skip
 
     dep = sub.add_parser("deployments", help="multi-symbol deployments (v2 API, by id)")
+    add_global_flags(dep)
     dsub = dep.add_subparsers(dest="deployments_command", metavar="ACTION")
     dsub.required = True
     command(dsub, "list", cmd_deployments_list, "your deployments")
@@ -761,9 +792,12 @@ def add_algo_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--edge", metavar="EDGE")
     p.add_argument("--symbol", metavar="SYMBOL", help="only this symbol's lines (without --follow)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines (Ctrl-C to stop)")
-    p.add_argument("-n", "--lines", type=_lines, default=100, metavar="N", help="recent lines first (≤ 1000)")
+    p.add_argument(
+        "-n", "--lines", type=line_count, default=100, metavar="N", help="recent lines first (≤ 1000)"
+    )
 
     bun = sub.add_parser("bundles", help="registered .wasm bundles to deploy by id")
+    add_global_flags(bun)
     bsub = bun.add_subparsers(dest="bundles_command", metavar="ACTION")
     bsub.required = True
     command(bsub, "list", cmd_bundles_list, "your bundles")

@@ -18,14 +18,15 @@ import sys
 import tarfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sequence_markets.cli_algo import api_client, confirm
+from sequence_markets.cli_algo import add_global_flags, again, api_client, confirm, line_count
 from sequence_markets.cli_algo import emit as _emit
 from sequence_markets.client import Sequence, SequenceError
-from sequence_markets.config import key_mode
+from sequence_markets.config import Config, key_mode
 from sequence_markets.strategy_config import FILENAME, StrategyConfigError, load_strategy_config
 from sequence_markets.ws import WebSocketClosed, WebSocketError, connect
 
@@ -130,6 +131,8 @@ def build_artifact(folder: Path, *, exclude: set[Path] | None = None) -> tuple[b
                     tar.addfile(link)
                 elif path.is_file():
                     data = path.read_bytes()
+                    if name.endswith(".py"):
+                        _check_syntax(relative, data)
                     mode = 0o755 if os.access(path, os.X_OK) else 0o644
                     tar.addfile(_tarinfo(relative, len(data), mode), io.BytesIO(data))
                 else:
@@ -140,6 +143,19 @@ def build_artifact(folder: Path, *, exclude: set[Path] | None = None) -> tuple[b
                 data = (SDK_ROOT / name).read_bytes()
                 tar.addfile(_tarinfo(f"{SDK_PACKAGE}/{name}", len(data)), io.BytesIO(data))
     return buffer.getvalue(), vendored, count
+
+
+def _check_syntax(relative: str, source: bytes) -> None:
+    """Refuse a module that can't compile before it is uploaded into a crash loop: the file, the
+    line and Python's message, like the traceback the run would end with."""
+    try:
+        compile(source, relative, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        where = f"{relative}:{exc.lineno}" if exc.lineno else relative
+        text = f"\n    {exc.text.rstrip()}" if exc.text else ""
+        raise CliError(f"{where}: {exc.msg} (nothing was uploaded){text}") from None
+    except ValueError as exc:  # e.g. NUL bytes in the source
+        raise CliError(f"{relative}: {exc} (nothing was uploaded)") from None
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -162,8 +178,34 @@ def _find(client: Sequence, ref: str) -> dict[str, Any]:
             return client.request("GET", f"/strategies/{strategy['strategy_id']}")
     mode = "sandbox" if key_mode(client.api_key) == "test" else "live"
     raise SequenceError(
-        404, f"No {mode} strategy named {ref!r}. `sequence strategy list` shows yours.", "not_found"
+        404,
+        f"No {mode} strategy named {ref!r}.{_other_mode_hint(client, ref)} "
+        "`sequence strategy list` shows yours.",
+        "not_found",
     )
+
+
+def _other_mode_hint(client: Sequence, ref: str) -> str:
+    """When the name exists in the other mode (with the other key the CLI holds), say so: a
+    missing --sandbox is the usual reason for a strategy "not found"."""
+    if os.environ.get("SEQUENCE_API_KEY"):
+        return ""
+    other_mode = "live" if key_mode(client.api_key) == "test" else "test"
+    other_key = Config.load().keys.get(other_mode)
+    if not other_key:
+        return ""
+    try:
+        names = {
+            s["name"]
+            for s in Sequence(other_key, client.base_url).request("GET", "/strategies")["strategies"]
+        }
+    except (SequenceError, OSError):
+        return ""
+    if ref not in names:
+        return ""
+    if other_mode == "test":
+        return " There is a sandbox one: add --sandbox."
+    return " There is a live one: run it without --sandbox."
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
@@ -224,7 +266,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         config = load_strategy_config(folder)
     except StrategyConfigError as exc:
         raise CliError(str(exc)) from None
+    if not (folder / FILENAME).is_file() and not args.json:
+        print(
+            f"note: no {FILENAME} in {folder}: using the defaults (entrypoint main.py, the folder's name).",
+            file=sys.stderr,
+        )
     name = args.name or config.name or folder.resolve().name
+    entrypoint = args.entrypoint or config.entrypoint
     env = {**config.env, **_parse_env(args.env or [])}
     secrets: dict[str, Any] | None = dict(config.secrets) if config.has_secrets else None
     exclude: set[Path] = set()
@@ -244,7 +292,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {
         "name": name,
         "runtime": config.runtime,
-        "entrypoint": args.entrypoint or config.entrypoint,
+        "entrypoint": entrypoint,
         "artifact_base64": base64.b64encode(artifact).decode(),
         "env": env,
         "manifest": manifest,
@@ -266,9 +314,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             f"  artifact {sha[:16]}… · {len(artifact)} bytes · {files} files · {sdk}\n"
             f"  status {s['status']}"
             + (
-                f"\nFollow it: sequence strategy logs {s['name']} --follow"
+                "\nFollow it: " + again(args, "strategy logs " + s["name"] + " --follow")
                 if args.start
-                else f"\nStart it: sequence strategy start {s['name']}"
+                else "\nStart it: " + again(args, "strategy start " + s["name"])
             )
         )
 
@@ -282,7 +330,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     def human(d: dict[str, Any]) -> str:
         rows = d["strategies"]
         if not rows:
-            return "No strategies yet. Deploy one: sequence strategy deploy DIR --start"
+            return f"No strategies yet. Deploy one: {again(args, 'strategy deploy DIR --start')}"
         width = max(4, *(len(s["name"]) for s in rows))
         out = [f"{'NAME':<{width}}  {'STATUS':<9} {'RESTARTS':>8}  {'STRATEGY_ID':<36}  LAST EXIT"]
         for s in rows:
@@ -373,6 +421,28 @@ def _page_all(client: Sequence, strategy_id: str, printer: _Printer, run_id: str
             return page
 
 
+def _page_tail(
+    client: Sequence, strategy_id: str, printer: _Printer, run_id: str | None, count: int
+) -> dict[str, Any]:
+    """Print only the last ``count`` lines after the printer's cursor (``-n``); returns the last page."""
+    tail: deque[dict[str, Any]] = deque(maxlen=count)
+    after = printer.cursor
+    while True:
+        params = {"run_id": run_id, "after": after, "limit": 1000}
+        page = client.request("GET", f"/strategies/{strategy_id}/logs", params=params)
+        if page["run_id"] is None:
+            return page
+        run_id = page["run_id"]
+        tail.extend(page["lines"])
+        if page["lines"]:
+            after = page["lines"][-1]["seq"]
+        if not page["has_more"]:
+            break
+    printer.lines(run_id, list(tail))
+    printer.cursor = max(printer.cursor, after)  # -n 0: nothing printed, but follow from the end
+    return page
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     client = _client(args)
     strategy = _find(client, args.strategy)
@@ -380,7 +450,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
     printer = _Printer(as_json=args.json)
     printer.cursor = args.after
     printer.run_id = args.run_id
-    page = _page_all(client, strategy_id, printer, args.run_id)
+    if args.lines is not None:
+        page = _page_tail(client, strategy_id, printer, args.run_id, args.lines)
+    else:
+        page = _page_all(client, strategy_id, printer, args.run_id)
     if not args.follow:
         return 0
     if strategy["status"] == "stopped" and (
@@ -388,7 +461,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     ):
         print(
             f"{strategy['name']} is stopped: nothing more will come "
-            f"(sequence strategy start {strategy['name']}).",
+            f"({again(args, 'strategy start ' + strategy['name'])}).",
             file=sys.stderr,
         )
         return 0
@@ -462,6 +535,7 @@ def _follow_polling(client: Sequence, strategy_id: str, printer: _Printer, *, pi
 def add_strategy_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     """Add ``sequence strategy <subcommand>`` to the CLI's subparsers."""
     strategy = sub.add_parser("strategy", help="hosted Python strategies (deploy, logs, start/stop)")
+    add_global_flags(strategy)
     commands = strategy.add_subparsers(dest="strategy_command", metavar="SUBCOMMAND")
     commands.required = True
 
@@ -508,6 +582,10 @@ def add_strategy_commands(sub: argparse._SubParsersAction, common: argparse.Argu
     logs.add_argument("--run-id", help="a specific run (default: the latest, following restarts)")
     logs.add_argument("--after", type=int, default=0, metavar="SEQ", help="only lines after this cursor")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new lines as they come")
+    logs.add_argument(
+        "-n", "--lines", type=line_count, default=None, metavar="N",
+        help="only the last N lines of the run first (default: all of them)",
+    )  # fmt: skip
     logs.set_defaults(func=_guard(cmd_logs))
 
 
