@@ -106,7 +106,7 @@ def sandbox_edges(db) -> list[Edge]:
 
 
 @pytest.fixture
-def strategy_runner(transactional_db, settings, tmp_path) -> Iterator[Any]:
+def strategy_runner(transactional_db, settings, strategy_run_dir) -> Iterator[Any]:
     """A real Celery worker on the `strategies` queue (as tests/strategies' `runner`), short timings."""
     from celery.contrib.testing.worker import start_worker
 
@@ -119,7 +119,7 @@ def strategy_runner(transactional_db, settings, tmp_path) -> Iterator[Any]:
     settings.STRATEGY_HEARTBEAT_TIMEOUT_SECONDS = 5.0
     settings.STRATEGY_STOP_GRACE_SECONDS = 1.5
     settings.STRATEGY_BACKOFF_BASE_SECONDS = 30.0
-    settings.STRATEGY_RUN_DIR = tmp_path / "runs"
+    settings.STRATEGY_RUN_DIR = strategy_run_dir
     with celery_app.connection_for_write() as conn:
         for queue in ("strategies", "default"):
             with contextlib.suppress(Exception):
