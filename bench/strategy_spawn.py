@@ -56,7 +56,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     repo = Path(__file__).resolve().parents[1]
-    rootfs = ensure_image(Path(os.environ.get("STRATEGY_SANDBOX_IMAGE", repo / "var/sandbox/images/python3.12")))
+    rootfs = ensure_image(
+        Path(os.environ.get("STRATEGY_SANDBOX_IMAGE", repo / "var/sandbox/images/python3.12"))
+    )
     root = Path(tempfile.mkdtemp(prefix="sequence-spawn-bench-"))
     root.chmod(0o711)
     config = SandboxConfig(
@@ -87,8 +89,11 @@ def main() -> int:
             folder = workspace(root, f"boxed-{index}")
             started = time.perf_counter()
             sandbox = RunSandbox(
-                config, name=f"bench-{os.getpid()}-{index}", workspace=folder / "workspace",
-                control=folder / "control", memory_mb=256,
+                config,
+                name=f"bench-{os.getpid()}-{index}",
+                workspace=folder / "workspace",
+                control=folder / "control",
+                memory_mb=256,
             )
             sandbox.prepare()
             process = StrategyProcess(
@@ -114,10 +119,14 @@ def main() -> int:
     print(f"{args.rounds} rounds, {os.cpu_count()} CPUs, cgroup v{cgroup_version()}, bwrap {config.bwrap}\n")
     print("| spawn → first stdout line | median | p90 |")
     print("| --- | --- | --- |")
-    print(f"| plain process (platform Python 3.11, `-E -s -S`) | {statistics.median(plain) * 1000:.1f} ms | {ms(plain, 0.9):.1f} ms |")
-    print(f"| sandboxed (prepare + bwrap + Python 3.12 image) | {statistics.median(boxed) * 1000:.1f} ms | {ms(boxed, 0.9):.1f} ms |")
-    print(f"| extra cost of the sandbox (paired rounds) | {statistics.median(extra) * 1000:.1f} ms | {ms(extra, 0.9):.1f} ms |")
-    print(f"| sandbox teardown after exit (kill, cgroup removal) | {statistics.median(closing) * 1000:.1f} ms | {ms(closing, 0.9):.1f} ms |")
+    rows = [
+        ("plain process (platform Python 3.11, `-E -s -S`)", plain),
+        ("sandboxed (prepare + bwrap + Python 3.12 image)", boxed),
+        ("extra cost of the sandbox (paired rounds)", extra),
+        ("sandbox teardown after exit (kill, cgroup removal)", closing),
+    ]
+    for label, values in rows:
+        print(f"| {label} | {statistics.median(values) * 1000:.1f} ms | {ms(values, 0.9):.1f} ms |")
     return 0
 
 

@@ -192,7 +192,9 @@ def _supervise(
     if sandboxed:
         config, problem = sandbox_config()
         if config is None:
-            return give_up(f"the strategy sandbox is not available on this runner: {problem}", permanent=False)
+            return give_up(
+                f"the strategy sandbox is not available on this runner: {problem}", permanent=False
+            )
     try:
         workspace = _prepare(launch, run_dir)
     except ArchiveError as exc:
@@ -214,8 +216,15 @@ def _supervise(
         except (SandboxError, OSError) as exc:
             return give_up(f"sandbox: {exc}", permanent=False)
     try:
-        return _run(launch, logs=logs, workspace=workspace, sandbox=sandbox, worker=worker,
-                    should_exit=should_exit, give_up=give_up)
+        return _run(
+            launch,
+            logs=logs,
+            workspace=workspace,
+            sandbox=sandbox,
+            worker=worker,
+            should_exit=should_exit,
+            give_up=give_up,
+        )
     finally:
         if sandbox is not None:
             sandbox.close()
@@ -239,7 +248,9 @@ def _run(
     # API through the sandbox's forwarder; without it, the run folder and the API itself.
     inner = Path(INNER_WORKSPACE) if sandbox is not None else workspace
     platform = {
-        "SEQUENCE_API_URL": sandbox.inner_api_url if sandbox is not None else settings.SEQUENCE_PUBLIC_API_URL,
+        "SEQUENCE_API_URL": sandbox.inner_api_url
+        if sandbox is not None
+        else settings.SEQUENCE_PUBLIC_API_URL,
         "SEQUENCE_STRATEGY_ID": str(launch.strategy_id),
         "SEQUENCE_STRATEGY_NAME": launch.strategy_name,
         "SEQUENCE_RUN_ID": str(launch.run_id),
@@ -251,7 +262,7 @@ def _run(
         platform["SEQUENCE_API_KEY"] = opened.sequence_api_key
     env = build_environment(
         home=inner,
-        tmpdir=Path("/tmp") if sandbox is not None else inner / ".sequence" / "tmp",
+        tmpdir=Path("/tmp") if sandbox is not None else inner / ".sequence" / "tmp",  # noqa: S108 - private tmpfs
         user_env=launch.env,
         secrets=opened.secrets,
         platform=platform,
@@ -278,7 +289,9 @@ def _run(
     finally:
         del env
     where = (
-        f"sandbox uid {sandbox.uid}, Python 3.12" if sandbox is not None else "NOT sandboxed (SEQUENCE_STRATEGY_SANDBOX=none)"
+        f"sandbox uid {sandbox.uid}, Python 3.12"
+        if sandbox is not None
+        else "NOT sandboxed (SEQUENCE_STRATEGY_SANDBOX=none)"
     )
     logs.system(f"started python -u {launch.entrypoint} (pid {pid}, memory_mb={launch.memory_mb}, {where})")
     try:
@@ -288,7 +301,9 @@ def _run(
     except DatabaseError:
         _db_retry_later("first heartbeat")
     try:
-        return _watch(process, launch=launch, logs=logs, worker=worker, should_exit=should_exit, workspace=workspace)
+        return _watch(
+            process, launch=launch, logs=logs, worker=worker, should_exit=should_exit, workspace=workspace
+        )
     except BaseException:
         # Whatever went wrong in here, the process must not outlive its supervision: the janitor
         # will restart the run elsewhere once the heartbeats stop.
@@ -425,7 +440,9 @@ def _task_limit_reason() -> str:
     )
 
 
-def _limits_broken(process: StrategyProcess, *, now: float, frozen_since: float | None) -> tuple[str | None, float | None]:
+def _limits_broken(
+    process: StrategyProcess, *, now: float, frozen_since: float | None
+) -> tuple[str | None, float | None]:
     """(why the run must end now or None, since when its process has been stopped or None)."""
     sandbox = process.sandbox
     if sandbox is not None and sandbox.task_limit_hit():
@@ -448,7 +465,8 @@ def _limits_broken(process: StrategyProcess, *, now: float, frozen_since: float 
 def _workspace_over_quota(workspace: Path) -> str | None:
     size, files = workspace_usage(workspace, max_files=settings.STRATEGY_WORKSPACE_FILES)
     if files > settings.STRATEGY_WORKSPACE_FILES:
-        return f"workspace quota exceeded: more than {settings.STRATEGY_WORKSPACE_FILES} files (STRATEGY_WORKSPACE_FILES)"
+        limit = settings.STRATEGY_WORKSPACE_FILES
+        return f"workspace quota exceeded: more than {limit} files (STRATEGY_WORKSPACE_FILES)"
     if size > settings.STRATEGY_WORKSPACE_MB * 1024 * 1024:
         return (
             f"workspace quota exceeded: {size // (1024 * 1024)} MiB used, "

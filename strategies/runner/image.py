@@ -31,7 +31,16 @@ BUILDER_VERSION = 3
 SANDBOX_UID = 1000  # the strategy's uid and gid *inside* the sandbox
 SANDBOX_USER = "strategy"
 # Standard-library parts a headless strategy never needs and python:3.12-slim partly lacks too.
-_SKIP_TOP = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "config-3.12-x86_64-linux-gnu"}
+_SKIP_TOP = {
+    "site-packages",
+    "test",
+    "idlelib",
+    "tkinter",
+    "turtledemo",
+    "ensurepip",
+    "lib2to3",
+    "config-3.12-x86_64-linux-gnu",
+}
 _SKIP_DYNLOAD = re.compile(r"^(_tkinter|_test|_xxtest|xx|_ctypes_test)")
 # Mount points bwrap binds over; a read-only root can't grow them at run time.
 _MOUNT_POINTS = ("workspace", "tmp", "proc", "dev", "run/sequence")
@@ -65,7 +74,9 @@ def _python_facts(python: Path) -> dict[str, str]:
         " 'stdlib': sysconfig.get_paths()['stdlib'], 'platstdlib': sysconfig.get_paths()['platstdlib'],"
         " 'implementation': sys.implementation.name}))"
     )
-    out = subprocess.run([str(python), "-E", "-s", "-S", "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(python), "-E", "-s", "-S", "-c", code], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -92,9 +103,9 @@ def _copy_tree(src: Path, dst: Path) -> None:
         skipped = set()
         here = Path(folder)
         for name in names:
-            if here == src and name in _SKIP_TOP:
-                skipped.add(name)
-            elif here.name == "lib-dynload" and _SKIP_DYNLOAD.match(name):
+            if (here == src and name in _SKIP_TOP) or (
+                here.name == "lib-dynload" and _SKIP_DYNLOAD.match(name)
+            ):
                 skipped.add(name)
         return skipped
 
@@ -142,7 +153,9 @@ def build_image(python: Path, dest: Path) -> Path:
         )
         (etc / "group").write_text(f"root:x:0:\n{SANDBOX_USER}:x:{SANDBOX_UID}:\nnogroup:x:65534:\n")
         (etc / "hosts").write_text("127.0.0.1\tlocalhost\n::1\tlocalhost\n")
-        (etc / "resolv.conf").write_text("# no DNS inside the sandbox: the Sequence API is the only way out\n")
+        (etc / "resolv.conf").write_text(
+            "# no DNS inside the sandbox: the Sequence API is the only way out\n"
+        )
         (etc / "nsswitch.conf").write_text("passwd: files\ngroup: files\nhosts: files\n")
         certs = Path("/etc/ssl/certs/ca-certificates.crt")
         if certs.is_file():
@@ -154,7 +167,18 @@ def build_image(python: Path, dest: Path) -> Path:
             (root / point).mkdir(parents=True, exist_ok=True)
         # Precompile so a strategy's start doesn't pay for it (and couldn't: the root is read-only).
         subprocess.run(
-            [str(python), "-E", "-s", "-S", "-m", "compileall", "-q", "-j", "0", str(root / "usr/local/lib/python3.12")],
+            [
+                str(python),
+                "-E",
+                "-s",
+                "-S",
+                "-m",
+                "compileall",
+                "-q",
+                "-j",
+                "0",
+                str(root / "usr/local/lib/python3.12"),
+            ],
             check=False,
             capture_output=True,
         )
@@ -178,7 +202,9 @@ def build_image(python: Path, dest: Path) -> Path:
             if parent == Path("/"):
                 break
             if os.geteuid() == 0 and not parent.stat().st_mode & 0o001:
-                raise ImageError(f"{parent} is not traversable by other users (mode {oct(parent.stat().st_mode & 0o777)})")
+                raise ImageError(
+                    f"{parent} is not traversable by other users (mode {oct(parent.stat().st_mode & 0o777)})"
+                )
         return final
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -53,7 +53,7 @@ MAX_API_CONNECTIONS = 64  # per run: each open connection costs the runner two t
 # Runs inside the sandbox as pid 2 before the strategy: it opens the API port on loopback, leaves a
 # forwarder behind (a grandchild, adopted by the sandbox's init, so it dies with the sandbox), then
 # becomes the strategy with exec. Standard library only: it runs on the image's Python 3.12.
-BOOT = r'''
+BOOT = r"""
 import os, socket, sys, threading
 
 def pump(src, dst):
@@ -106,7 +106,7 @@ def main():
     os.execv(argv[0], argv)
 
 main()
-'''
+"""
 
 
 class SandboxError(RuntimeError):
@@ -146,18 +146,44 @@ def sandbox_problem(config: SandboxConfig) -> str | None:
     elif not (config.rootfs / INNER_PYTHON.lstrip("/")).is_file():
         problem = f"the Python 3.12 sandbox image is missing at {config.rootfs} (`make sandbox` builds it)"
     else:
-        argv = [config.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-                "--ro-bind", str(config.rootfs), "/", "--proc", "/proc", "--dev", "/dev",
-                "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), INNER_PYTHON, "-c", "pass"]
+        argv = [
+            config.bwrap,
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--die-with-parent",
+            "--ro-bind",
+            str(config.rootfs),
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--uid",
+            str(SANDBOX_UID),
+            "--gid",
+            str(SANDBOX_UID),
+            INNER_PYTHON,
+            "-c",
+            "pass",
+        ]
         uid = config.uid_base + config.uid_count - 1
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env={},
-                                  preexec_fn=_drop_to(uid) if os.geteuid() == 0 else None)  # noqa: PLW1509
+            done = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={},
+                preexec_fn=_drop_to(uid) if os.geteuid() == 0 else None,
+            )  # noqa: PLW1509
         except (OSError, subprocess.TimeoutExpired) as exc:
             problem = f"bwrap could not run: {exc}"
         else:
             if done.returncode != 0:
-                problem = f"bwrap could not start a sandbox here (user namespaces?): {done.stderr.strip()[:300]}"
+                problem = (
+                    f"bwrap could not start a sandbox here (user namespaces?): {done.stderr.strip()[:300]}"
+                )
     _probe_cache[key] = problem
     return problem
 
@@ -352,7 +378,9 @@ class ApiForwarder:
             with self._lock:
                 self._open.update((conn, upstream))
             for a, b in ((conn, upstream), (upstream, conn)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True, name="strategy-api-pipe").start()
+                threading.Thread(
+                    target=self._pump, args=(a, b), daemon=True, name="strategy-api-pipe"
+                ).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
@@ -398,7 +426,9 @@ def api_endpoints(api_url: str) -> tuple[str, tuple[str, int], int]:
     inner_port = port if port >= 1024 else port + 8000
     host = parts.hostname
     netloc = f"[{host}]:{inner_port}" if ":" in host else f"{host}:{inner_port}"
-    inner = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)).rstrip("/")
+    inner = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)).rstrip(
+        "/"
+    )
     return inner, (host, port), inner_port
 
 
@@ -477,7 +507,9 @@ class RunSandbox:
     def environment(self, env: Mapping[str, str]) -> dict[str, str]:
         return dict(env)
 
-    def command(self, argv: Sequence[str], *, rlimits: Callable[[], None]) -> tuple[list[str], Callable[[], None], list[int]]:
+    def command(
+        self, argv: Sequence[str], *, rlimits: Callable[[], None]
+    ) -> tuple[list[str], Callable[[], None], list[int]]:
         """(bwrap argv, the preexec function, file descriptors to pass) for ``argv`` run inside.
         ``argv[0]`` is replaced by the image's interpreter when it names "python"."""
         inner = list(argv)
@@ -496,23 +528,54 @@ class RunSandbox:
         hosts_fd = data((self.control / "hosts").read_bytes())
         cmd = [
             self.config.bwrap,
-            "--unshare-all", "--unshare-user", "--disable-userns",
-            "--die-with-parent", "--new-session",
-            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-            "--hostname", "sandbox",
-            "--ro-bind", str(self.config.rootfs), "/",
-            "--proc", "/proc",
-            "--dev", "/dev",
-            "--size", str(self.config.tmp_mb * MiB), "--perms", "1777", "--tmpfs", "/tmp",
-            "--bind", str(self.workspace), INNER_WORKSPACE,
-            "--ro-bind", str(self.control), INNER_CONTROL,
-            "--ro-bind-data", str(hosts_fd), "/etc/hosts",
-            "--chdir", INNER_WORKSPACE,
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--die-with-parent",
+            "--new-session",
+            "--uid",
+            str(SANDBOX_UID),
+            "--gid",
+            str(SANDBOX_UID),
+            "--hostname",
+            "sandbox",
+            "--ro-bind",
+            str(self.config.rootfs),
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(self.config.tmp_mb * MiB),
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/tmp",  # noqa: S108 - the sandbox's own private tmpfs, not the host's /tmp
+            "--bind",
+            str(self.workspace),
+            INNER_WORKSPACE,
+            "--ro-bind",
+            str(self.control),
+            INNER_CONTROL,
+            "--ro-bind-data",
+            str(hosts_fd),
+            "/etc/hosts",
+            "--chdir",
+            INNER_WORKSPACE,
         ]
         bpf = filter_for_machine()
         if bpf is not None:
             cmd += ["--seccomp", str(data(bpf))]
-        cmd += [INNER_PYTHON, "-I", "-S", INNER_BOOT, str(self._inner_port), f"{INNER_CONTROL}/{API_SOCKET}", *inner]
+        cmd += [
+            INNER_PYTHON,
+            "-I",
+            "-S",
+            INNER_BOOT,
+            str(self._inner_port),
+            f"{INNER_CONTROL}/{API_SOCKET}",
+            *inner,
+        ]
 
         uid = self.uid
         procs = [str(p) for p in (self.cgroup.procs_files() if self.cgroup else [])]
@@ -615,7 +678,10 @@ class RunSandbox:
             deadline = time.monotonic() + 10
             while True:
                 self.cgroup.remove()
-                if not any(path.exists() for path in self.cgroup.paths.values()) or time.monotonic() > deadline:
+                if (
+                    not any(path.exists() for path in self.cgroup.paths.values())
+                    or time.monotonic() > deadline
+                ):
                     break
                 time.sleep(0.05)
         if self._lease is not None:

@@ -90,7 +90,10 @@ def test_environment_secrets_and_manifest_are_injected_exactly(runner, api, owne
     assert seen["sdk"] == "sequence_markets.client"  # the vendored SDK, found next to main.py
     assert seen["version"] == [3, 12]
     assert seen["executable"] == "/usr/local/bin/python3.12"
-    assert all(entry in ("/workspace", "") or entry.startswith("/usr/local/lib/python3") for entry in seen["sys_path"])
+    assert all(
+        entry in ("/workspace", "") or entry.startswith("/usr/local/lib/python3")
+        for entry in seen["sys_path"]
+    )
 
 
 def test_secrets_never_appear_in_api_responses_logs_or_history(runner, api, sandbox_key, caplog):

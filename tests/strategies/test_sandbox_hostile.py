@@ -46,7 +46,7 @@ while True:
     time.sleep(0.1)
 """
 
-HOSTILE = r'''
+HOSTILE = r"""
 import ctypes, errno, json, os, signal, socket, sys
 from sequence_markets import Sequence
 
@@ -118,7 +118,7 @@ report["version"] = list(sys.version_info[:2])
 report["proc"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 report["no_new_privs"] = [l for l in open("/proc/self/status") if l.startswith(("NoNewPrivs", "CapEff", "Seccomp:"))]
 print(json.dumps(report), flush=True)
-'''
+"""
 
 ALLOWED = {"own workspace write", "own tmp write", "api whoami"}
 
@@ -159,7 +159,11 @@ def _strategy_host_pid(run: StrategyRun) -> int:
     """The host pid of the strategy's own python (pid 2 in its namespace) under the run's bwrap."""
     for pid in _tree(run.pid):
         try:
-            nspid = [line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("NSpid:")]
+            nspid = [
+                line
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("NSpid:")
+            ]
         except OSError:
             continue
         if nspid and nspid[0].split()[1:] and nspid[0].split()[-1] == "2" and len(nspid[0].split()) == 3:
@@ -183,7 +187,9 @@ def _running(api, name: str, main: str, **fields) -> tuple[str, StrategyRun]:
     assert status == 201, body
     strategy_id = body["strategy_id"]
     run = wait_for(
-        lambda: StrategyRun.objects.filter(strategy_id=strategy_id, status="running", pid__isnull=False).first(),
+        lambda: StrategyRun.objects.filter(
+            strategy_id=strategy_id, status="running", pid__isnull=False
+        ).first(),
         timeout=30,
         what=f"{name} to run",
     )
@@ -201,7 +207,7 @@ def test_a_hostile_strategy_gets_nothing_but_its_workspace_and_the_api(
     assert (victim_workspace / "victim-data.txt").read_text() == VICTIM_SECRET  # there to be stolen
 
     host_port_listener = socket.socket()
-    host_port_listener.bind(("0.0.0.0", 0))
+    host_port_listener.bind(("0.0.0.0", 0))  # noqa: S104 - a host port the sandbox must not reach
     host_port_listener.listen(1)
     host_ip = socket.gethostbyname(socket.gethostname())
     site_packages = str(Path(django.__file__).parents[1])
@@ -243,14 +249,20 @@ def test_a_hostile_strategy_gets_nothing_but_its_workspace_and_the_api(
     assert out, lines_of(strategy.current_run)
     report = json.loads(out[-1])
 
-    got = {act: outcome for act, outcome in report.items() if isinstance(outcome, str) and outcome.startswith("GOT")}
+    got = {
+        act: outcome
+        for act, outcome in report.items()
+        if isinstance(outcome, str) and outcome.startswith("GOT")
+    }
     assert set(got) == ALLOWED, got
     assert "sequence_api_key" not in json.dumps(report) and VICTIM_SECRET not in json.dumps(report)
     assert report["api whoami"].startswith("GOT {"), report["api whoami"]  # the API answered, with its key
     assert report["uid"] == 1000 and report["version"] == [3, 12]
     assert max(report["proc"]) < 100  # its own PID namespace: a handful of low pids, none of the host's
     assert any(line.split()[1] == "1" for line in report["no_new_privs"] if line.startswith("NoNewPrivs"))
-    assert any(line.split()[1] == "0000000000000000" for line in report["no_new_privs"] if line.startswith("CapEff"))
+    assert any(
+        line.split()[1] == "0000000000000000" for line in report["no_new_privs"] if line.startswith("CapEff")
+    )
     assert any(line.split()[1] == "2" for line in report["no_new_privs"] if line.startswith("Seccomp"))
     for act in ("ptrace", "unshare user", "mount", "keyctl"):
         assert "Operation not permitted" in report[act], report[act]
@@ -388,7 +400,9 @@ def test_without_a_sandbox_backend_runs_are_refused_with_the_reason(runner, api,
     status, body = api.post("/v1/strategies", json=create_body("homeless", "print('ran')", start=True))
     run = _first_run_ended(body["strategy_id"])
     assert run.status == "failed", run.reason
-    assert run.reason.startswith("could not start: the strategy sandbox is not available on this runner: bubblewrap"), run.reason
+    assert run.reason.startswith(
+        "could not start: the strategy sandbox is not available on this runner: bubblewrap"
+    ), run.reason
     assert lines_of(run, "stdout") == []
 
 
@@ -401,7 +415,9 @@ def test_sandbox_none_runs_sandbox_strategies_but_refuses_live_ones(runner, api,
     strategy = wait_status(body["strategy_id"], "stopped", timeout=30)
     assert lines_of(strategy.current_run, "stdout") == ["ran"]
     live = site_services.api_key_create(client=owner, mode=Mode.LIVE, name="live")
-    status, body = api.post("/v1/strategies", json=create_body("real-money", "print('ran')", start=True), key=live.plaintext)
+    status, body = api.post(
+        "/v1/strategies", json=create_body("real-money", "print('ran')", start=True), key=live.plaintext
+    )
     assert status == 201, body
     run = _first_run_ended(body["strategy_id"])
     assert run.status == "failed", run.reason

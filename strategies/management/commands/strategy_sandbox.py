@@ -16,7 +16,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         if settings.SEQUENCE_STRATEGY_SANDBOX == "none":
-            self.stdout.write("strategy sandbox: OFF (SEQUENCE_STRATEGY_SANDBOX=none): local development only")
+            self.stdout.write(
+                "strategy sandbox: OFF (SEQUENCE_STRATEGY_SANDBOX=none): local development only"
+            )
             return
         config, problem = sandbox_config(build=True)
         if config is None:
