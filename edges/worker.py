@@ -38,7 +38,6 @@ from venues.sim.adapter import SimVenueAdapter
 
 logger = logging.getLogger(__name__)
 
-RECONCILE_EVERY_NS = 2_000_000_000  # a nudge makes it immediate; this bounds a lost nudge
 REPORT_EVERY_NS = 1_000_000_000
 METRICS_EVERY_NS = 5_000_000_000
 LOG_FLUSH_EVERY_NS = 20_000_000  # logs reach followers within tens of milliseconds
@@ -394,6 +393,9 @@ class EdgeRunner:
         self.workers = list(workers)
         self.stopping = threading.Event()
         self.nudged = threading.Event()
+        self.listening = threading.Event()  # the nudge listener is subscribed
+        # A nudge makes a reconcile immediate; this pass bounds a lost nudge (EDGE_RECONCILE_SECONDS).
+        self.reconcile_every_ns = int(settings.EDGE_RECONCILE_SECONDS * 1_000_000_000)
         self._redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
         self._fanout: PriceFanout | None = None
 
@@ -405,10 +407,19 @@ class EdgeRunner:
         channels = {edge_nudge_channel(venue=w.venue, is_sandbox=w.is_sandbox) for w in self.workers}
         while not self.stopping.is_set():
             try:
-                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._redis.pubsub()
                 pubsub.subscribe(*channels)
+                confirmed = 0
                 while not self.stopping.is_set():
-                    if pubsub.get_message(timeout=0.5) is not None:
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        # Redis confirmed a channel: from here on no nudge to it is missed.
+                        confirmed += 1
+                        if confirmed >= len(channels):
+                            self.listening.set()
+                    elif message["type"] == "message":
                         self.nudged.set()
             except redis.RedisError:
                 logger.warning("nudge listener lost Redis; retrying (reconcile passes continue)")
@@ -423,14 +434,18 @@ class EdgeRunner:
             close_old_connections()
 
     def run(self) -> None:
+        # Subscribe to nudges before registering: a change made as soon as the edge shows up in the
+        # registry is then applied by the nudge, not left to the next reconcile pass. Without Redis
+        # the edge still starts (after 10 s) and reconcile passes carry the changes.
+        threading.Thread(target=self._listen_for_nudges, name="edge-nudges", daemon=True).start()
+        self.listening.wait(10)
         for worker in self.workers:
             worker.register()
             worker.reconcile()
             self._guarded("order reconcile", worker.reconcile_orders)
         self._fanout = PriceFanout()
-        threading.Thread(target=self._listen_for_nudges, name="edge-nudges", daemon=True).start()
         now = time.time_ns()
-        next_reconcile = now + RECONCILE_EVERY_NS
+        next_reconcile = now + self.reconcile_every_ns
         next_report = now
         next_metrics = now + METRICS_EVERY_NS
         next_logs = now
@@ -450,7 +465,7 @@ class EdgeRunner:
                     for worker in self.workers:
                         self._guarded("reconcile", worker.reconcile)
                         self._guarded("order reconcile", worker.reconcile_orders)
-                    next_reconcile = now + RECONCILE_EVERY_NS
+                    next_reconcile = now + self.reconcile_every_ns
                     next_report = now  # report the new state at once
                 if now >= next_logs:
                     for worker in self.workers:

@@ -182,6 +182,9 @@ STRATEGY_LOG_RETENTION_DAYS = env_int("STRATEGY_LOG_RETENTION_DAYS", 14, minimum
 MARKET_DATA_DIR = Path(env_str("MARKET_DATA_DIR", str(VAR_DIR / "market-data")))
 # Edges record the books they see into MARKET_DATA_DIR, so past sessions can be backtested.
 EDGE_RECORD_MARKET_DATA = env_bool("EDGE_RECORD_MARKET_DATA", True)
+# How often an edge reconciles its algos with the database when no Redis nudge comes (a nudge makes
+# it immediate; this pass bounds a lost one).
+EDGE_RECONCILE_SECONDS = _env_seconds("EDGE_RECONCILE_SECONDS", 2.0)
 BACKTEST_PROGRESS_SECONDS = _env_seconds("BACKTEST_PROGRESS_SECONDS", 0.5)
 # A running job whose heartbeat is older than this lost its worker: the janitor fails it. Generous,
 # because a heartbeat only comes with progress (every few thousand events, or each prepared day).
