@@ -16,7 +16,7 @@ from django.test import Client as HttpClient
 from sequence_site import services
 from sequence_site.models import Client, Mode
 from sequence_site.services import CreatedKey
-from tests.waiting import watched_tails
+from tests.waiting import raise_library_ceilings, watched_tails
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,6 +25,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"Tests run against PostgreSQL, not {engine}: use `make test` or set DATABASE_URL=postgres://..."
         )
+    raise_library_ceilings()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_CEILING_SECONDS",
     "MIN_CEILING_SECONDS",
     "log_tail",
+    "raise_library_ceilings",
     "unwatch_log",
     "wait_until",
     "watch_log",
@@ -32,7 +33,7 @@ T = TypeVar("T")
 
 # No wait on another process gives up sooner than this, whatever a caller asks for: a shorter
 # ceiling can only turn a slow machine into a red run, never catch a bug a longer one misses.
-MIN_CEILING_SECONDS = 10.0
+MIN_CEILING_SECONDS = 30.0
 DEFAULT_CEILING_SECONDS = 60.0
 TAIL_CHARS = 3000
 
@@ -101,6 +102,37 @@ def wait_until(
                 f"timed out after {ceiling:g} s waiting for {what or predicate}{_format_tails(sources)}"
             )
         time.sleep(every)
+
+
+def raise_library_ceilings() -> None:
+    """The same floor for the test libraries' own waits.
+
+    - The in-process ASGI communicators (channels' WebsocketCommunicator, asgiref's
+      ApplicationCommunicator): their 1 s defaults, and the few seconds tests pass, wait on Redis
+      (the channel layer) and PostgreSQL through a loaded machine. `receive_nothing` keeps its
+      short dwell: it checks that nothing arrives, it does not wait for something.
+    - Playwright's `expect(...)` (5 s by default) waits on daphne, an edge or a worker through
+      Chromium: 30 s unless a test says more.
+    """
+    import functools
+
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)
+
+    from asgiref.testing import ApplicationCommunicator
+
+    for name in ("receive_output", "wait"):
+        original = getattr(ApplicationCommunicator, name)
+        if getattr(original, "_ceiling_floor", False):
+            continue
+
+        @functools.wraps(original)
+        async def floored(self: Any, timeout: float = 1, *, _original: Any = original) -> Any:
+            return await _original(self, max(timeout, MIN_CEILING_SECONDS))
+
+        floored._ceiling_floor = True  # type: ignore[attr-defined]
+        setattr(ApplicationCommunicator, name, floored)
 
 
 def stop_process(process: Any, *, grace: float = 30.0) -> int | None:

@@ -77,7 +77,7 @@ def create_body(name: str, main: str, **fields: Any) -> dict[str, Any]:
 def wait_for(
     predicate: Callable[[], Any], *, timeout: float = 60.0, every: float = 0.05, what: str = ""
 ) -> Any:
-    """Poll with a generous ceiling (tests/waiting.py: never under 10 s, whatever `timeout` says)."""
+    """Poll with a generous ceiling (tests/waiting.py: never under 30 s, whatever `timeout` says)."""
     return wait_until(predicate, timeout=timeout, every=every, what=what)
 
 
