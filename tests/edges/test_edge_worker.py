@@ -202,7 +202,9 @@ def test_a_nudge_applies_changes_without_waiting_for_the_reconcile_pass(edge_pro
     edge_process("coinbase", env={"EDGE_RECONCILE_SECONDS": "3600"})
     scope = Scope(client=owner, is_sandbox=True)
     deployment = services.algo_deploy(scope=scope, symbol="ETH/USD", wasm=scripted_algo()).deployment
-    wait_for(lambda: statuses(deployment) == {"accepted"}, timeout=60, what="the nudged edge to load the algo")
+    wait_for(
+        lambda: statuses(deployment) == {"accepted"}, timeout=60, what="the nudged edge to load the algo"
+    )
 
 
 def test_sigterm_disconnects_the_edge(edge_process):
