@@ -133,14 +133,3 @@ def raise_library_ceilings() -> None:
 
         floored._ceiling_floor = True  # type: ignore[attr-defined]
         setattr(ApplicationCommunicator, name, floored)
-
-
-def stop_process(process: Any, *, grace: float = 30.0) -> int | None:
-    """SIGTERM a subprocess.Popen, wait up to `grace` seconds, then SIGKILL; returns its exit code."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            return process.wait(timeout=grace)
-        except Exception:
-            process.kill()
-    return process.wait()
