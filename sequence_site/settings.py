@@ -109,7 +109,10 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 reads with a 5 s socket timeout by default, exactly channels_redis's 5 s
+            # blocking receive: every receive that waited 5 s for nothing raised TimeoutError and
+            # took its consumer down (a websocket idle for 5 s, or any on a loaded machine).
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": env_str("CHANNEL_LAYER_PREFIX", "sequence"),
             # Live fan-out, not a queue: a follower that falls behind loses old messages
             # instead of growing Redis without bound.
