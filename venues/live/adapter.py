@@ -97,7 +97,7 @@ class LiveVenueAdapter:
         if self.feed is None:
             protocol = build_protocol(self.venue, wanted, self.config)
             self.feed = FeedThread(protocol, backoff=self._backoff, name=f"feed-{self.venue}")
-            self.feed.books.add_listener(self.wakeup.set)
+            self.feed.books.add_listener(lambda: self.wakeup.set())  # wakeup may be replaced
             self.feed.start()
         else:
             self.feed.set_symbols(wanted)
