@@ -206,7 +206,6 @@ class CoinbaseFeed(FeedProtocol):
                 elif kind == "snapshot":
                     self._load(books[product], ev["updates"])
                     ready.add(product)
-                    self._attempts.pop(product, None)
                 else:
                     continue
             except (KeyError, TypeError, ValueError):
@@ -221,6 +220,7 @@ class CoinbaseFeed(FeedProtocol):
             if books[product].crossed:
                 out += self._resync((product,), "crossed")
             else:
+                self._attempts.pop(product, None)  # a good book: the resyncs worked
                 out += self._emit(product, recv_ns)
         if broken:
             out += self._resync(tuple(broken), "malformed")
