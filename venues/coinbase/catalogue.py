@@ -114,13 +114,20 @@ def _flag(row: dict[str, Any], key: str) -> bool:
 
 
 def parse_product(row: Any) -> CoinbaseProduct:
-    """One product record → `CoinbaseProduct`. Raises ValueError for a record that can't be one
-    (not SPOT, a missing or malformed field, a step our units can't hold)."""
+    """One product record → `CoinbaseProduct`. Raises ValueError, naming the product, for a
+    record that can't be one (not SPOT, a missing or malformed field, a step our units can't hold)."""
     if type(row) is not dict:
         raise ValueError("a product is not an object")
     pid = _text(row, "product_id")
+    try:
+        return _parse(row, pid)
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError(f"{pid}: {exc}") from None
+
+
+def _parse(row: dict[str, Any], pid: str) -> CoinbaseProduct:
     if row.get("product_type", "SPOT") != "SPOT":
-        raise ValueError(f"{pid}: product_type {row.get('product_type')!r} is not SPOT")
+        raise ValueError(f"product_type {row.get('product_type')!r} is not SPOT")
     base = _text(row, "base_currency_id").upper()
     quote = _text(row, "quote_currency_id").upper()
     tick = _positive(row, "price_increment" if row.get("price_increment") else "quote_increment")
@@ -134,32 +141,29 @@ def parse_product(row: Any) -> CoinbaseProduct:
     active = status == "online" and not (
         flags["trading_disabled"] or flags["is_disabled"] or flags["cancel_only"] or flags["view_only"]
     )
-    try:
-        tick_d = Decimal(tick)
-        max_price = _NO_PRICE_MAX
-        if price and Decimal(price) > 0:
-            # A price 100x the last one is a fat finger (as the simulated instruments bound theirs).
-            max_price = str((Decimal(price) * 100 // tick_d) * tick_d)
-        min_qty_d = Decimal(min_qty)
-        if min_qty_d < 0 or Decimal(min_notional) < 0:
-            raise ValueError("negative minimum")
-        inst = live_instrument(
-            venue="coinbase",
-            symbol=f"{base}/{quote}",
-            kind="spot",
-            tick=tick,
-            lot=lot,
-            min_qty=min_qty if min_qty_d > 0 else lot,
-            max_qty=max_qty,
-            min_notional=min_notional,
-            max_price=max_price,
-            fees_bps=COINBASE_FEES_BPS,
-            base=base,
-            quote=quote,
-            active=active,
-        )
-    except (InvalidOperation, ValueError) as exc:
-        raise ValueError(f"{pid}: {exc}") from None
+    tick_d = Decimal(tick)
+    max_price = _NO_PRICE_MAX
+    if price and Decimal(price) > 0:
+        # A price 100x the last one is a fat finger (as the simulated instruments bound theirs).
+        max_price = str((Decimal(price) * 100 // tick_d) * tick_d)
+    min_qty_d = Decimal(min_qty)
+    if min_qty_d < 0 or Decimal(min_notional) < 0:
+        raise ValueError("a negative minimum size")
+    inst = live_instrument(
+        venue="coinbase",
+        symbol=f"{base}/{quote}",
+        kind="spot",
+        tick=tick,
+        lot=lot,
+        min_qty=min_qty if min_qty_d > 0 else lot,
+        max_qty=max_qty,
+        min_notional=min_notional,
+        max_price=max_price,
+        fees_bps=COINBASE_FEES_BPS,
+        base=base,
+        quote=quote,
+        active=active,
+    )
     alias_to = row.get("alias_to") or []
     return CoinbaseProduct(
         product_id=pid,
