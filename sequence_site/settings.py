@@ -183,6 +183,30 @@ MARKET_DATA_DIR = Path(env_str("MARKET_DATA_DIR", str(VAR_DIR / "market-data")))
 # Edges record the books they see into MARKET_DATA_DIR, so past sessions can be backtested.
 EDGE_RECORD_MARKET_DATA = env_bool("EDGE_RECORD_MARKET_DATA", True)
 BACKTEST_PROGRESS_SECONDS = _env_seconds("BACKTEST_PROGRESS_SECONDS", 0.5)
+
+
+# Live venue feeds (venues/live, docs/venues.md). VENUE_FEED_<VENUE>=live makes that venue's sandbox
+# edge read the real venue's public market data and paper-fill on it; the default, sim, keeps
+# `make run` offline. VENUE_FEED_<VENUE>_WS_URL/_REST_URL default to the venue's public endpoints
+# (tests point them at tests/fakevenues). Unset limits keep each venue's own (its protocol's).
+def _env_feed(name: str) -> str:
+    value = env_str(name, "sim").strip().lower()
+    if value not in ("sim", "live"):
+        raise ImproperlyConfigured(f"{name}={value!r} must be sim or live.")
+    return value
+
+
+def _env_optional_seconds(name: str) -> float | None:
+    return _env_seconds(name, 1.0) if env_str(name, "") else None
+
+
+VENUE_FEED_SILENCE_SECONDS = _env_optional_seconds("VENUE_FEED_SILENCE_SECONDS")
+VENUE_FEED_STALE_AFTER_SECONDS = _env_optional_seconds("VENUE_FEED_STALE_AFTER_SECONDS")
+# kraken
+VENUE_FEED_KRAKEN = _env_feed("VENUE_FEED_KRAKEN")
+VENUE_FEED_KRAKEN_WS_URL = env_str("VENUE_FEED_KRAKEN_WS_URL", "wss://ws.kraken.com/v2")
+VENUE_FEED_KRAKEN_REST_URL = env_str("VENUE_FEED_KRAKEN_REST_URL", "https://api.kraken.com")
+
 # A running job whose heartbeat is older than this lost its worker: the janitor fails it. Generous,
 # because a heartbeat only comes with progress (every few thousand events, or each prepared day).
 BACKTEST_HEARTBEAT_TIMEOUT_SECONDS = _env_seconds("BACKTEST_HEARTBEAT_TIMEOUT_SECONDS", 120.0)
