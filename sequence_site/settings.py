@@ -212,6 +212,10 @@ VENUE_FEED_STALE_AFTER_SECONDS = _env_optional_seconds("VENUE_FEED_STALE_AFTER_S
 VENUE_FEED_KRAKEN = _env_feed("VENUE_FEED_KRAKEN")
 VENUE_FEED_KRAKEN_WS_URL = env_str("VENUE_FEED_KRAKEN_WS_URL", "wss://ws.kraken.com/v2")
 VENUE_FEED_KRAKEN_REST_URL = env_str("VENUE_FEED_KRAKEN_REST_URL", "https://api.kraken.com")
+# coinbase (Advanced Trade: level2 + heartbeats, public product list; no key needed)
+VENUE_FEED_COINBASE = _env_feed("VENUE_FEED_COINBASE")
+VENUE_FEED_COINBASE_WS_URL = env_str("VENUE_FEED_COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
+VENUE_FEED_COINBASE_REST_URL = env_str("VENUE_FEED_COINBASE_REST_URL", "https://api.coinbase.com")
 
 # A running job whose heartbeat is older than this lost its worker: the janitor fails it. Generous,
 # because a heartbeat only comes with progress (every few thousand events, or each prepared day).

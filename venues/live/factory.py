@@ -97,3 +97,23 @@ def _kraken_instruments(config: FeedConfig) -> list[Instrument]:
 
 BUILDERS["kraken"] = _kraken_protocol
 CATALOGUES["kraken"] = _kraken_instruments
+
+
+# -- coinbase -----------------------------------------------------------------------------------------
+def _coinbase_protocol(symbols: Sequence[str], config: FeedConfig) -> FeedProtocol:
+    # No catalogue call: -USDC pairs read their -USD book by the documented rule (products.py).
+    from venues.coinbase.feed import DEFAULT_WS_URL, CoinbaseFeed
+
+    return CoinbaseFeed(
+        symbols, ws_url=config.ws_url or DEFAULT_WS_URL, depth=int(config.options.get("depth", "10"))
+    )
+
+
+def _coinbase_instruments(config: FeedConfig) -> list[Instrument]:
+    from venues.coinbase.catalogue import fetch_instruments
+
+    return fetch_instruments(config)
+
+
+BUILDERS["coinbase"] = _coinbase_protocol
+CATALOGUES["coinbase"] = _coinbase_instruments
