@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from venues.book import BookSnapshot
+from venues.book import BookSnapshot, Level
 from venues.kalshi.auth import KalshiSigner
 from venues.live.book import ASK, BID, L2Book
 from venues.live.protocol import BookChanged, FeedEvent, FeedProtocol, Reconnect, Resync, Send
@@ -63,6 +63,7 @@ _ERROR_ACTIONS: dict[int, str] = {
     18: "resubscribe",  # command timeout: the subscribe was not done
     25: "resubscribe",  # subscription buffer overflow: the subscription ended
 }
+_MEMO_SIZE = 16_384  # parsed price/size strings kept per feed
 _MAX_ATTEMPTS = 3  # resubscribes of one market without a snapshot in between, then reconnect
 
 
@@ -96,14 +97,66 @@ def parse_fixed(text: Any, digits: int) -> int:
     return -value if neg else value
 
 
+def _snapshot(ts_ns: int, bids: tuple, asks: tuple) -> BookSnapshot:
+    """A `BookSnapshot` from level tuples that are already (int, int), best first: what
+    `BookSnapshot(ts_ns, bids, asks)` builds, without re-converting every level (it was most of a
+    frame's cost)."""
+    snap = _new_snapshot(BookSnapshot)
+    snap.ts_ns = ts_ns
+    snap.bid_px, snap.bid_qty = bids[0] if bids else (0, 0)
+    snap.ask_px, snap.ask_qty = asks[0] if asks else (0, 0)
+    snap._bids = bids
+    snap._asks = asks
+    return snap
+
+
+_new_snapshot = BookSnapshot.__new__
+
+
 class _Book(L2Book):
     """One market's YES book kept from Kalshi's two bid ladders: YES bids as bids, NO bids as asks
-    at 1 - price. The NO book is its mirror."""
+    at 1 - price. The NO book is its mirror.
 
-    __slots__ = ()
+    The top `depth` levels of each side are kept as tuples and rebuilt only for the side a change
+    touched: a YES delta rebuilds YES bids and NO asks, and reuses YES asks and NO bids."""
+
+    __slots__ = ("_depth", "_dirty", "_tops")
+
+    def __init__(self, depth: int = 10) -> None:
+        super().__init__()
+        self._depth = depth
+        self._dirty = [True, True]
+        self._tops: list[tuple] = [(), (), (), ()]  # YES bids, YES asks, NO bids, NO asks
+
+    def set(self, side: int, price_1e9: int, qty_1e8: int) -> None:
+        super().set(side, price_1e9, qty_1e8)
+        self._dirty[side] = True
+
+    def replace(self, bids: list[Level], asks: list[Level]) -> None:
+        super().replace(bids, asks)
+        self._dirty[BID] = self._dirty[ASK] = True
+
+    def clear(self) -> None:
+        super().clear()
+        self._dirty[BID] = self._dirty[ASK] = True
 
     def add(self, side: int, px: int, delta: int) -> None:
         self.set(side, px, self._sizes[side].get(px, 0) + delta)
+
+    def tops(self) -> list[tuple]:
+        """[YES bids, YES asks, NO bids, NO asks], best first, `depth` levels each."""
+        dirty, tops, depth = self._dirty, self._tops, self._depth
+        if dirty[BID]:
+            yes_bids = tuple(self.levels(BID, depth))
+            tops[0] = yes_bids
+            tops[3] = tuple([(ONE - px, q) for px, q in yes_bids])
+            dirty[BID] = False
+        if dirty[ASK]:
+            yes_asks = tuple(self.levels(ASK, depth))
+            tops[1] = yes_asks
+            tops[2] = tuple([(ONE - px, q) for px, q in yes_asks])
+            dirty[ASK] = False
+        return tops
 
 
 class KalshiFeed(FeedProtocol):
@@ -138,6 +191,14 @@ class KalshiFeed(FeedProtocol):
         self._last_emit: dict[str, int] = {}
         self._attempts: dict[str, int] = {}
         self._confirm_ns = int(self.confirm_after_s * 1e9)
+        self._px_memo: dict[str, int] = {}
+        self._qty_memo: dict[str, int] = {}
+
+    @staticmethod
+    def _memo(memo: dict[str, int], text: str, value: int) -> None:
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[text] = value
 
     # -- the contract ------------------------------------------------------------------------------
     def handshake_headers(self) -> dict[str, str]:
@@ -160,7 +221,7 @@ class KalshiFeed(FeedProtocol):
         self._pending.clear()
         self._sids.clear()
         self._seq.clear()
-        self._books = {t: _Book() for t in self._outputs}
+        self._books = {t: _Book(self.depth) for t in self._outputs}
         self._ready.clear()
         self._last_emit.clear()
         self._attempts.clear()
@@ -220,8 +281,17 @@ class KalshiFeed(FeedProtocol):
                 return self._resubscribe(sid, "malformed")
             if ticker not in self._ready:
                 return self._resubscribe(sid, "gap")  # a delta before its snapshot
-            px = parse_fixed(msg["price_dollars"], 9)
-            delta = parse_fixed(msg["delta_fp"], 8)
+            # The same price and size strings recur all day: parse each once (bounded memo).
+            text = msg["price_dollars"]
+            px = self._px_memo.get(text) if type(text) is str else None
+            if px is None:
+                px = parse_fixed(text, 9)
+                self._memo(self._px_memo, text, px)
+            text = msg["delta_fp"]
+            delta = self._qty_memo.get(text) if type(text) is str else None
+            if delta is None:
+                delta = parse_fixed(text, 8)
+                self._memo(self._qty_memo, text, delta)
             side = msg["side"]
             if not 0 < px < ONE or side not in ("yes", "no"):
                 raise ValueError("bad price or side")
@@ -274,16 +344,13 @@ class KalshiFeed(FeedProtocol):
 
     def _emit(self, ticker: str, ts_ns: int) -> list[FeedEvent]:
         yes_sym, no_sym = self._outputs[ticker]
-        book = self._books[ticker]
+        tops = self._books[ticker].tops()
         self._last_emit[ticker] = ts_ns
         out: list[FeedEvent] = []
         if yes_sym is not None:
-            out.append(BookChanged(yes_sym, book.snapshot(ts_ns, self.depth)))
+            out.append(BookChanged(yes_sym, _snapshot(ts_ns, tops[0], tops[1])))
         if no_sym is not None:
-            depth = self.depth
-            no_bids = [(ONE - px, q) for px, q in book.levels(ASK, depth)]
-            no_asks = [(ONE - px, q) for px, q in book.levels(BID, depth)]
-            out.append(BookChanged(no_sym, BookSnapshot(ts_ns, no_bids, no_asks)))
+            out.append(BookChanged(no_sym, _snapshot(ts_ns, tops[2], tops[3])))
         return out
 
     # -- command replies ---------------------------------------------------------------------------
