@@ -228,8 +228,9 @@ def main() -> None:
     def med(rs, i):
         return statistics.median(r[i] for r in rs)
 
+    machine = f"{platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs"
     print(
-        f"Machine: {platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"Machine: {machine}, Python {platform.python_version()}; "
         f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.2f}; {args.messages} deltas, "
         f"medians of {args.rounds} rounds.\n"
     )
