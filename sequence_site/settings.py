@@ -237,6 +237,25 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Kalshi's live market data (venues/kalshi, docs/venues.md). `sim` (the default) keeps Kalshi on the
+# simulator and the machine offline; `live` streams Kalshi's real books, which needs an API key:
+# its id and its RSA private key (a PEM file, or the PEM itself in KALSHI_PRIVATE_KEY). The URLs
+# default to Kalshi's production hosts; tests point them at the fake venue.
+VENUE_FEED_KALSHI = env_str("VENUE_FEED_KALSHI", "sim").strip().lower()
+if VENUE_FEED_KALSHI not in ("sim", "live"):
+    raise ImproperlyConfigured(f"VENUE_FEED_KALSHI={VENUE_FEED_KALSHI!r} must be sim or live.")
+KALSHI_WS_URL = env_str("KALSHI_WS_URL", "")  # empty: wss://external-api-ws.kalshi.com/trade-api/ws/v2
+KALSHI_REST_URL = env_str("KALSHI_REST_URL", "")  # empty: https://external-api.kalshi.com/trade-api/v2
+KALSHI_API_KEY_ID = env_str("KALSHI_API_KEY_ID", "")
+KALSHI_PRIVATE_KEY_PATH = env_str("KALSHI_PRIVATE_KEY_PATH", "")
+KALSHI_PRIVATE_KEY = env_str("KALSHI_PRIVATE_KEY", "")
+_kalshi_key = KALSHI_API_KEY_ID and (KALSHI_PRIVATE_KEY_PATH or KALSHI_PRIVATE_KEY)
+if VENUE_FEED_KALSHI == "live" and not _kalshi_key:
+    raise ImproperlyConfigured(
+        "VENUE_FEED_KALSHI=live needs KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY): "
+        "Kalshi signs even its market-data WebSocket."
+    )
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
