@@ -1,0 +1,71 @@
+"""Which code runs each venue's live feed: a registry keyed by venue name.
+
+`BUILDERS[venue](symbols, config)` returns that venue's `FeedProtocol` for `symbols` (our canonical
+symbols); `CATALOGUES[venue](config)` fetches the venue's instruments (tick, lot, minimum size and
+notional) from its public REST API, which paper fills on a live book obey. `config` is a
+`FeedConfig`: the URLs and options the edge read from its settings (`VENUE_FEED_<VENUE>` and
+friends), so the same code points at the real venue or at a local fake. Nothing here reads Django
+settings: the caller passes them in.
+
+Each venue package adds its own block at the end of this file (one block per venue, kept apart so
+that branches adding different venues merge cleanly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from venues.instruments import Instrument
+from venues.live.protocol import FeedProtocol
+
+__all__ = ["BUILDERS", "CATALOGUES", "FeedConfig", "build_protocol", "live_venues"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    """Where a venue's live feed connects and how it behaves.
+
+    `ws_url`/`rest_url`: the venue's WebSocket and REST base URLs (the real ones by default, a fake
+    in tests). `silence_s`/`stale_after_s` override the protocol's own limits when set. `options`
+    holds what one venue alone needs (Kalshi: "key_id", "private_key_pem").
+    """
+
+    ws_url: str
+    rest_url: str = ""
+    silence_s: float | None = None
+    stale_after_s: float | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+Builder = Callable[[Sequence[str], FeedConfig], FeedProtocol]
+CatalogueFetcher = Callable[[FeedConfig], list[Instrument]]
+
+BUILDERS: dict[str, Builder] = {}
+CATALOGUES: dict[str, CatalogueFetcher] = {}
+
+
+def live_venues() -> tuple[str, ...]:
+    """The venues that have a live feed in this build."""
+    return tuple(sorted(BUILDERS))
+
+
+def build_protocol(venue: str, symbols: Sequence[str], config: FeedConfig) -> FeedProtocol:
+    """The venue's protocol for `symbols`, with the config's limits applied. KeyError for a venue
+    without a live feed."""
+    try:
+        builder = BUILDERS[venue]
+    except KeyError:
+        raise KeyError(
+            f"no live feed for venue {venue!r}; live venues: {', '.join(live_venues()) or 'none'}"
+        ) from None
+    protocol = builder(symbols, config)
+    if config.silence_s is not None:
+        protocol.silence_s = config.silence_s  # type: ignore[misc]  # per-instance override of the ClassVar
+    if config.stale_after_s is not None:
+        protocol.stale_after_s = config.stale_after_s  # type: ignore[misc]
+    return protocol
+
+
+# -- venues -------------------------------------------------------------------------------------------
+# One block per venue below (imports inside the functions: a process loads only the venues it runs).
