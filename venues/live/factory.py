@@ -69,3 +69,26 @@ def build_protocol(venue: str, symbols: Sequence[str], config: FeedConfig) -> Fe
 
 # -- venues -------------------------------------------------------------------------------------------
 # One block per venue below (imports inside the functions: a process loads only the venues it runs).
+
+
+# -- polymarket ----------------------------------------------------------------------------------------
+# FeedConfig: ws_url = the CLOB market channel, rest_url = the Gamma API, options["clob_url"] = the
+# CLOB REST API (its /book completes tick and minimum size where Gamma leaves them out).
+def _polymarket_feed(symbols: Sequence[str], config: FeedConfig) -> FeedProtocol:
+    from venues.polymarket.feed import PolymarketFeed
+
+    return PolymarketFeed(symbols, ws_url=config.ws_url)
+
+
+def _polymarket_catalogue(config: FeedConfig) -> list[Instrument]:
+    from venues.live.rest import RestClient
+    from venues.polymarket.catalogue import DEFAULT_CLOB_URL, DEFAULT_GAMMA_URL, fetch_catalogue
+
+    gamma = RestClient(config.rest_url or DEFAULT_GAMMA_URL)
+    clob = RestClient(config.options.get("clob_url") or DEFAULT_CLOB_URL)
+    entries, _notes = fetch_catalogue(gamma, clob)
+    return [inst for e in entries for inst in (e.yes, e.no)]
+
+
+BUILDERS["polymarket"] = _polymarket_feed
+CATALOGUES["polymarket"] = _polymarket_catalogue

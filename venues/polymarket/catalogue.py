@@ -17,38 +17,33 @@ multi-outcome event is one binary market per outcome. Which outcomes are *placeh
 unnamed slots of an augmented neg-risk event) is not documented in the material here, so
 `is_placeholder` accepts several markers (see `_is_placeholder`) instead of trusting one.
 
-The HTTP getter is injectable (`HttpGetJson`); the default uses the standard library, retries
-429 and 5xx answers after `Retry-After` (the venue's rate limits throttle and sometimes refuse) and
-gives up with `CatalogueError` after a few tries. No Django here: the sync task that stores rows
-lives in an app.
+HTTP goes through `venues.live.rest.RestClient` (one for Gamma, one for the CLOB): it retries 429
+and 5xx after `Retry-After` (the venue's rate limits throttle and sometimes refuse) and keeps the
+venue's `{"error": ...}` body otherwise. No Django here: the sync task that stores rows lives in an
+app.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from venues.instruments import PRICE_SCALE, Instrument, PredictionMarket, live_instrument, to_price_1e9
+from venues.live.rest import RestClient, RestError
 
 __all__ = [
     "DEFAULT_GAMMA_URL",
     "DEFAULT_CLOB_URL",
     "CatalogueError",
-    "HttpError",
     "PolymarketMarket",
     "CatalogueEntry",
     "parse_json_array",
     "parse_gamma_market",
     "parse_gamma_event",
-    "http_get_json",
     "iter_gamma_pages",
     "fetch_gamma_markets",
     "fetch_gamma_events",
@@ -71,17 +66,6 @@ _MIN_NOTIONAL = "1"
 
 class CatalogueError(Exception):
     """The catalogue could not be read (HTTP failure after retries, or an answer of the wrong shape)."""
-
-
-class HttpError(CatalogueError):
-    def __init__(self, status: int, url: str, body: str) -> None:
-        super().__init__(f"HTTP {status} from {url}: {body[:200]}")
-        self.status = status
-        self.url = url
-        self.body = body
-
-
-HttpGetJson = Callable[[str], Any]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -366,61 +350,20 @@ def entry_for(m: PolymarketMarket) -> CatalogueEntry:
 # HTTP
 
 
-def http_get_json(url: str, *, timeout: float = 20.0, tries: int = 4, max_wait_s: float = 30.0) -> Any:
-    """GET `url` and decode JSON; 429 and 5xx are retried after `Retry-After` (or a short backoff)."""
-    last: HttpError | None = None
-    for attempt in range(tries):
-        req = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) URLs from settings
-                body = resp.read()
-        except urllib.error.HTTPError as exc:
-            text = exc.read().decode("utf-8", "replace")
-            last = HttpError(exc.code, url, text)
-            if exc.code != 429 and exc.code < 500:
-                raise last from None
-            wait = _retry_after(exc.headers.get("Retry-After"), attempt)
-            if attempt + 1 < tries:
-                time.sleep(min(wait, max_wait_s))
-            continue
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise CatalogueError(f"GET {url}: {exc}") from exc
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise CatalogueError(f"GET {url}: answer is not JSON") from exc
-    assert last is not None
-    raise last
-
-
-def _retry_after(header: str | None, attempt: int) -> float:
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
-    return 0.5 * 2**attempt
-
-
-def _url(base: str, path: str, params: Mapping[str, Any]) -> str:
-    query = urllib.parse.urlencode(
-        {
-            k: ("true" if v is True else "false" if v is False else v)
-            for k, v in params.items()
-            if v is not None
-        }
-    )
-    return f"{base.rstrip('/')}{path}?{query}" if query else f"{base.rstrip('/')}{path}"
+def _params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Query values as Gamma spells them (booleans lower-case), None dropped."""
+    return {
+        k: ("true" if v is True else "false" if v is False else v) for k, v in params.items() if v is not None
+    }
 
 
 def iter_gamma_pages(
-    base_url: str,
+    gamma: RestClient,
     path: str,
     params: Mapping[str, Any],
     *,
     page_size: int = 100,
     max_items: int | None = None,
-    get_json: HttpGetJson = http_get_json,
     max_pages: int = 1000,
 ) -> Iterator[Any]:
     """Every item of a Gamma list endpoint, page by page (`limit`/`offset`) until a short page."""
@@ -430,7 +373,7 @@ def iter_gamma_pages(
         limit = page_size if max_items is None else min(page_size, max_items - seen)
         if limit <= 0:
             return
-        page = get_json(_url(base_url, path, {**params, "limit": limit, "offset": offset}))
+        page = _get(gamma, path, {**_params(params), "limit": limit, "offset": offset})
         if not isinstance(page, list):
             raise CatalogueError(f"GET {path}: expected a JSON array, got {type(page).__name__}")
         yield from page
@@ -441,15 +384,23 @@ def iter_gamma_pages(
     raise CatalogueError(f"GET {path}: more than {max_pages} pages")
 
 
+def _get(client: RestClient, path: str, params: Mapping[str, Any]) -> Any:
+    try:
+        return client.get_json(path, params)
+    except RestError:
+        raise
+    except (OSError, ValueError) as exc:  # unreachable, or an answer that is not JSON
+        raise CatalogueError(f"GET {client.url(path, params)}: {exc}") from exc
+
+
 def fetch_gamma_markets(
-    gamma_url: str = DEFAULT_GAMMA_URL,
+    gamma: RestClient,
     *,
     active: bool | None = True,
     closed: bool | None = False,
     order: str | None = None,
     page_size: int = 100,
     max_items: int | None = None,
-    get_json: HttpGetJson = http_get_json,
 ) -> tuple[list[PolymarketMarket], list[str]]:
     """Gamma `/markets` (standalone rows) → markets, and notes on the ones skipped."""
     params: dict[str, Any] = {"active": active, "closed": closed}
@@ -457,9 +408,7 @@ def fetch_gamma_markets(
         params.update(order=order, ascending=False)
     rows: list[PolymarketMarket] = []
     skipped: list[str] = []
-    for raw in iter_gamma_pages(
-        gamma_url, "/markets", params, page_size=page_size, max_items=max_items, get_json=get_json
-    ):
+    for raw in iter_gamma_pages(gamma, "/markets", params, page_size=page_size, max_items=max_items):
         try:
             rows.append(parse_gamma_market(raw))
         except CatalogueError as exc:
@@ -468,14 +417,13 @@ def fetch_gamma_markets(
 
 
 def fetch_gamma_events(
-    gamma_url: str = DEFAULT_GAMMA_URL,
+    gamma: RestClient,
     *,
     active: bool | None = True,
     closed: bool | None = False,
     order: str | None = None,
     page_size: int = 100,
     max_items: int | None = None,
-    get_json: HttpGetJson = http_get_json,
 ) -> tuple[list[PolymarketMarket], list[str]]:
     """Gamma `/events` → every market of every event (one row per outcome market)."""
     params: dict[str, Any] = {"active": active, "closed": closed}
@@ -483,9 +431,7 @@ def fetch_gamma_events(
         params.update(order=order, ascending=False)
     rows: list[PolymarketMarket] = []
     skipped: list[str] = []
-    for raw in iter_gamma_pages(
-        gamma_url, "/events", params, page_size=page_size, max_items=max_items, get_json=get_json
-    ):
+    for raw in iter_gamma_pages(gamma, "/events", params, page_size=page_size, max_items=max_items):
         try:
             got, notes = parse_gamma_event(raw)
         except CatalogueError as exc:
@@ -496,14 +442,12 @@ def fetch_gamma_events(
     return rows, skipped
 
 
-def fetch_clob_book_rules(
-    clob_url: str, token_id: str, *, get_json: HttpGetJson = http_get_json
-) -> tuple[str, str, bool] | None:
+def fetch_clob_book_rules(clob: RestClient, token_id: str) -> tuple[str, str, bool] | None:
     """(tick_size, min_order_size, neg_risk) from CLOB `/book`, or None when the token has no book."""
     try:
-        book = get_json(_url(clob_url, "/book", {"token_id": token_id}))
-    except HttpError as exc:
-        if exc.status == 404:
+        book = _get(clob, "/book", {"token_id": token_id})
+    except RestError as exc:
+        if exc.status == 404:  # "No orderbook exists for the requested token id"
             return None
         raise
     if not isinstance(book, Mapping):
@@ -516,30 +460,28 @@ def fetch_clob_book_rules(
 
 
 def fetch_catalogue(
-    gamma_url: str = DEFAULT_GAMMA_URL,
-    clob_url: str = DEFAULT_CLOB_URL,
+    gamma: RestClient,
+    clob: RestClient,
     *,
     page_size: int = 100,
     max_events: int | None = None,
     include_standalone: bool = True,
-    get_json: HttpGetJson = http_get_json,
 ) -> tuple[list[CatalogueEntry], list[str]]:
     """The open Polymarket markets as catalogue entries, and notes on what was skipped.
 
     Markets come from Gamma's active, not-closed events (with their event context) and, with
     `include_standalone`, Gamma's market list for anything no event carried; one entry per
     condition id. A market whose tick size or minimum size Gamma left out is completed from the
-    CLOB's `/book`; one without an order book there is skipped."""
+    CLOB's `/book`; one without an order book there is skipped. HTTP failures (after the client's
+    retries) raise `venues.live.rest.RestError`; unreachable hosts `CatalogueError`."""
     by_condition: dict[str, PolymarketMarket] = {}
     notes: list[str] = []
-    events, skipped = fetch_gamma_events(
-        gamma_url, page_size=page_size, max_items=max_events, get_json=get_json
-    )
+    events, skipped = fetch_gamma_events(gamma, page_size=page_size, max_items=max_events)
     notes.extend(skipped)
     for m in events:
         by_condition.setdefault(m.condition_id, m)
     if include_standalone:
-        markets, skipped = fetch_gamma_markets(gamma_url, page_size=page_size, get_json=get_json)
+        markets, skipped = fetch_gamma_markets(gamma, page_size=page_size)
         notes.extend(skipped)
         for m in markets:
             by_condition.setdefault(m.condition_id, m)
@@ -548,7 +490,7 @@ def fetch_catalogue(
         if m.closed or m.enable_order_book is False:
             continue
         if m.tick_size is None or m.min_order_size is None:
-            rules = fetch_clob_book_rules(clob_url, m.yes_token_id, get_json=get_json)
+            rules = fetch_clob_book_rules(clob, m.yes_token_id)
             if rules is None:
                 notes.append(f"{m.slug}: no order book on the CLOB")
                 continue

@@ -192,21 +192,34 @@ class PolymarketFeed(FeedProtocol):
             raise ValueError("a Polymarket feed needs at least one token")
         self.depth = depth
         self.custom_feature_enabled = custom_feature_enabled
+        self._token_map = dict(token_ids) if token_ids is not None else None
         self._tokens: dict[str, _Token] = {}  # token id → state
         self._by_symbol: dict[str, _Token] = {}
-        for symbol in self.symbols:
-            token_id = token_ids[symbol] if token_ids is not None else symbol
-            if not _is_token_id(token_id):
-                raise ValueError(f"{symbol!r}: not a Polymarket token id (decimal, up to 78 digits)")
-            if token_id in self._tokens:
-                raise ValueError(f"token {token_id} listed twice")
-            tok = _Token(symbol, token_id)
-            self._tokens[token_id] = tok
-            self._by_symbol[symbol] = tok
-        self._waiting: dict[str, _Token] = dict(self._tokens)  # tokens without a snapshot
+        self._waiting: dict[str, _Token] = {}  # tokens without a snapshot
+        self._index(self.symbols)
         self.last_trade: dict[str, tuple[int, int, int]] = {}  # symbol → (price_1e9, qty_1e8, ts_ms)
         self.pongs = 0
         self.ignored_frames = 0  # informational texts and events that change no book
+
+    def _index(self, symbols: Sequence[str]) -> None:
+        """Map `symbols` to token ids (raises ValueError for one that is not a token id)."""
+        tokens: dict[str, _Token] = {}
+        by_symbol: dict[str, _Token] = {}
+        for symbol in symbols:
+            token_id = self._token_map.get(symbol, "") if self._token_map is not None else symbol
+            if not _is_token_id(token_id):
+                raise ValueError(f"{symbol!r}: not a Polymarket token id (decimal, up to 78 digits)")
+            if token_id in tokens:
+                raise ValueError(f"token {token_id} listed twice")
+            old = self._tokens.get(token_id)
+            tok = _Token(symbol, token_id)
+            if old is not None:
+                tok.tick_1e9 = old.tick_1e9  # the grid outlives a resubscription
+            tokens[token_id] = tok
+            by_symbol[symbol] = tok
+        self._tokens, self._by_symbol = tokens, by_symbol
+        self._indexed = tuple(symbols)
+        self._waiting = dict(tokens)
 
     # -- look-ups ----------------------------------------------------------------------------------
     def token_id(self, symbol: str) -> str:
@@ -228,6 +241,8 @@ class PolymarketFeed(FeedProtocol):
 
     # -- FeedProtocol --------------------------------------------------------------------------------
     def on_open(self) -> list[str]:
+        if self.symbols != self._indexed:  # the loop changed what we follow (set_symbols)
+            self._index(self.symbols)
         for tok in self._tokens.values():
             tok.reset()
         self._waiting = dict(self._tokens)
