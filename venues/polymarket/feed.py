@@ -30,6 +30,9 @@ for a fresh snapshot by re-subscribing with `initial_dump`. A token whose snapsh
 within `snapshot_timeout_s` after a resync turns into a `Reconnect` (a new connection always
 starts with snapshots); one that never had a book (an unknown token id: the venue sends nothing
 for it) is re-requested at that interval and counted as a `Resync("no_snapshot")` each time.
+Polymarket sends nothing while a book is quiet, so a book unchanged for `refresh_after_s` is
+re-requested the same way (a `Send`, not a resync): a healthy quiet market keeps fresh snapshots
+and only a book the venue stopped confirming goes stale (`stale_after_s`).
 
 Symbols: a Polymarket instrument's canonical symbol is its CLOB token id (`venues.instruments`:
 "Polymarket token symbols are long decimal token ids"), so by default symbol == token id; a
@@ -169,6 +172,8 @@ class _Token:
         "book_ts_ms",
         "tick_1e9",
         "wait_since_ns",
+        "changed_ns",
+        "refresh_ns",
         "hash",
     )
 
@@ -186,6 +191,8 @@ class _Token:
         self.last_ts_ms = -1  # newest venue timestamp applied to this book
         self.book_ts_ms = -1  # venue timestamp of the snapshot the book started from
         self.wait_since_ns = 0  # when we started waiting for a snapshot (0: not yet timed)
+        self.changed_ns = 0  # recv_ns of the last BookChanged
+        self.refresh_ns = 0  # when we last asked for a refreshing snapshot
         self.hash = ""
 
 
@@ -198,8 +205,12 @@ class PolymarketFeed(FeedProtocol):
     silence_s: ClassVar[float] = 30.0
     # Prediction-market books sit unchanged for minutes between trades while the connection is
     # healthy (PONGs flow); stale means no book message at all for this long.
-    stale_after_s: ClassVar[float] = 300.0
+    stale_after_s: ClassVar[float] = 180.0
     snapshot_timeout_s: ClassVar[float] = 15.0
+    # A quiet book is re-requested (a subscription update with initial_dump) after this long, so a
+    # healthy but quiet market keeps fresh snapshots and only a book the venue stopped confirming
+    # goes stale. Not counted as a resync: nothing was wrong with the book.
+    refresh_after_s: float = 60.0
 
     def __init__(
         self,
@@ -220,6 +231,8 @@ class PolymarketFeed(FeedProtocol):
         self._tokens: dict[str, _Token] = {}  # token id → state
         self._by_symbol: dict[str, _Token] = {}
         self._waiting: dict[str, _Token] = {}  # tokens without a snapshot
+        self._last_scan_ns = 0  # the last refresh scan (at most one a second)
+        self.refreshes = 0  # refreshing snapshots asked for
         self._index(self.symbols)
         self.last_trade: dict[str, tuple[int, int, int]] = {}  # symbol → (price_1e9, qty_1e8, ts_ms)
         self.pongs = 0
@@ -265,6 +278,7 @@ class PolymarketFeed(FeedProtocol):
 
     # -- FeedProtocol --------------------------------------------------------------------------------
     def on_open(self) -> list[str]:
+        self._last_scan_ns = 0
         if self.symbols != self._indexed:  # the loop changed what we follow (set_symbols)
             self._index(self.symbols)
         for tok in self._tokens.values():
@@ -295,6 +309,8 @@ class PolymarketFeed(FeedProtocol):
         if head not in ("{", "[", b"{", b"["):
             self._on_text(data, out)
             self._check_waits(recv_ns, out)
+            if recv_ns - self._last_scan_ns >= _NS_PER_S:
+                self._check_refresh(recv_ns, out)
             return out
         try:
             msg = orjson.loads(data)
@@ -308,6 +324,8 @@ class PolymarketFeed(FeedProtocol):
         else:
             self._on_event(msg, recv_ns, out)
         self._check_waits(recv_ns, out)
+        if recv_ns - self._last_scan_ns >= _NS_PER_S:
+            self._check_refresh(recv_ns, out)
         return out
 
     def _on_text(self, data: str | bytes, out: list[FeedEvent]) -> None:
@@ -390,6 +408,7 @@ class PolymarketFeed(FeedProtocol):
         tok.book_ts_ms = tok.last_ts_ms = ts_ms
         h = ev.get("hash")
         tok.hash = h if type(h) is str else ""
+        tok.changed_ns = recv_ns
         out.append(BookChanged(tok.symbol, book.snapshot(recv_ns, self.depth)))
 
     def _on_price_change(self, ev: dict[str, Any], recv_ns: int, out: list[FeedEvent]) -> None:
@@ -452,6 +471,7 @@ class PolymarketFeed(FeedProtocol):
             if not legacy and not self._agrees(book, best_bid, best_ask):
                 self._resync([tok], "gap", recv_ns, out)
                 continue
+            tok.changed_ns = recv_ns
             out.append(BookChanged(tok.symbol, book.snapshot(recv_ns, self.depth)))
 
     @staticmethod
@@ -559,3 +579,18 @@ class PolymarketFeed(FeedProtocol):
                 tok.wait_since_ns = recv_ns
             out.append(Resync("no_snapshot", tuple(t.symbol for t in never)))
             out.append(Send(self._resubscribe([t.token_id for t in never])))
+
+    def _check_refresh(self, recv_ns: int, out: list[FeedEvent]) -> None:
+        """Ask again for the snapshot of every synced book that has been quiet `refresh_after_s`."""
+        self._last_scan_ns = recv_ns
+        limit = int(self.refresh_after_s * _NS_PER_S)
+        quiet = [
+            tok
+            for tok in self._tokens.values()
+            if tok.synced and recv_ns - max(tok.changed_ns, tok.refresh_ns) >= limit
+        ]
+        if quiet:
+            for tok in quiet:
+                tok.refresh_ns = recv_ns
+            self.refreshes += len(quiet)
+            out.append(Send(self._resubscribe([t.token_id for t in quiet])))

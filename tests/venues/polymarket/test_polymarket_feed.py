@@ -345,3 +345,16 @@ def test_fast_snapshot_matches_the_generic_one() -> None:
                 b.ask_qty,
             )
             assert all(a.level(s, k, w) == b.level(s, k, w) for s in (0, 1) for k in range(6) for w in (0, 1))
+
+
+def test_a_quiet_book_is_refreshed_without_counting_a_resync() -> None:
+    f = feed(A)
+    snap = load_fixture("ws_market/frame_array__book_then_price_changes__capture_2026_TRIMMED.json")[0]
+    f.on_frame(json.dumps(snap), 1 * S)
+    assert f.on_frame("PONG", 50 * S) == []
+    out = f.on_frame("PONG", 62 * S)
+    assert [type(e) for e in out] == [Send] and f.refreshes == 1
+    assert json.loads(out[0].frame) == {"assets_ids": [A], "operation": "subscribe", "initial_dump": True}
+    assert f.on_frame("PONG", 70 * S) == []  # asked once per window
+    (ev,) = books(f.on_frame(json.dumps({**snap, "timestamp": "1790658700000"}), 71 * S))
+    assert ev.snapshot.ts_ns == 71 * S and f.on_frame("PONG", 120 * S) == []

@@ -100,6 +100,18 @@ def test_pings_keep_the_connection_and_silence_from_us_gets_dropped(fake: FakePo
         quiet.stop()
 
 
+def test_quiet_books_are_refreshed_so_they_do_not_go_stale(fake: FakePolymarket) -> None:
+    feed = start(fake, A, refresh_after_s=0.5)
+    try:
+        first = feed.status.last_change_ns[A]
+        wait_until(lambda: feed.status.last_change_ns[A] > first, what="a refreshed snapshot")
+        assert feed.status.stale_symbols(stale_after_s=5.0) == []
+        assert feed.status.resync_count == 0 and feed.protocol.refreshes >= 1  # type: ignore[attr-defined]
+        assert book_is_right(feed, fake, A)
+    finally:
+        feed.stop()
+
+
 def test_reconnect_after_a_dropped_connection(fake: FakePolymarket) -> None:
     feed = start(fake)
     try:
