@@ -26,12 +26,13 @@ __all__ = ["BUILDERS", "CATALOGUES", "FeedConfig", "build_protocol", "live_venue
 class FeedConfig:
     """Where a venue's live feed connects and how it behaves.
 
-    `ws_url`/`rest_url`: the venue's WebSocket and REST base URLs (the real ones by default, a fake
-    in tests). `silence_s`/`stale_after_s` override the protocol's own limits when set. `options`
-    holds what one venue alone needs (Kalshi: "key_id", "private_key_pem").
+    `ws_url`/`rest_url`: the venue's WebSocket and REST base URLs (empty: the venue's real public
+    URLs; tests point them at a fake). `silence_s`/`stale_after_s` override the protocol's own
+    limits when set. `options` holds what one venue alone needs (Kalshi: "key_id",
+    "private_key_pem"; Kraken: "depth").
     """
 
-    ws_url: str
+    ws_url: str = ""
     rest_url: str = ""
     silence_s: float | None = None
     stale_after_s: float | None = None
@@ -71,13 +72,40 @@ def build_protocol(venue: str, symbols: Sequence[str], config: FeedConfig) -> Fe
 # One block per venue below (imports inside the functions: a process loads only the venues it runs).
 
 
+# -- kraken -------------------------------------------------------------------------------------------
+def _kraken_protocol(symbols: Sequence[str], config: FeedConfig) -> FeedProtocol:
+    # The book checksum is formatted at each pair's precision, which only AssetPairs tells.
+    from venues.kraken.catalogue import KRAKEN_REST_URL, fetch_pairs
+    from venues.kraken.feed import KRAKEN_WS_URL, KrakenBookProtocol
+    from venues.live.rest import RestClient
+
+    pairs = fetch_pairs(RestClient(config.rest_url or KRAKEN_REST_URL))
+    return KrakenBookProtocol(
+        symbols,
+        ws_url=config.ws_url or KRAKEN_WS_URL,
+        precision={p.symbol: p.precision for p in pairs},
+        depth=int(config.options.get("depth", "10")),
+    )
+
+
+def _kraken_instruments(config: FeedConfig) -> list[Instrument]:
+    from venues.kraken.catalogue import KRAKEN_REST_URL, fetch_instruments
+    from venues.live.rest import RestClient
+
+    return fetch_instruments(RestClient(config.rest_url or KRAKEN_REST_URL))
+
+
+BUILDERS["kraken"] = _kraken_protocol
+CATALOGUES["kraken"] = _kraken_instruments
+
+
 # -- polymarket ----------------------------------------------------------------------------------------
 # FeedConfig: ws_url = the CLOB market channel, rest_url = the Gamma API, options["clob_url"] = the
 # CLOB REST API (its /book completes tick and minimum size where Gamma leaves them out).
 def _polymarket_feed(symbols: Sequence[str], config: FeedConfig) -> FeedProtocol:
-    from venues.polymarket.feed import PolymarketFeed
+    from venues.polymarket.feed import DEFAULT_WS_URL, PolymarketFeed
 
-    return PolymarketFeed(symbols, ws_url=config.ws_url)
+    return PolymarketFeed(symbols, ws_url=config.ws_url or DEFAULT_WS_URL)
 
 
 def _polymarket_catalogue(config: FeedConfig) -> list[Instrument]:

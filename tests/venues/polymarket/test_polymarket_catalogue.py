@@ -174,6 +174,8 @@ def test_factory_entries(fake: FakePolymarket) -> None:
     a, b = FakePolymarket.BURST_A, FakePolymarket.BURST_B
     proto = build_protocol("polymarket", [a, b], FeedConfig(ws_url=fake.ws_url, silence_s=5.0))
     assert isinstance(proto, PolymarketFeed) and proto.url() == fake.ws_url and proto.silence_s == 5.0
+    real = build_protocol("polymarket", [a], FeedConfig())  # no URL set: the venue's own
+    assert real.url() == "wss://ws-subscriptions-clob.polymarket.com/ws/market"
     instruments = factory.CATALOGUES["polymarket"](
         FeedConfig(ws_url=fake.ws_url, rest_url=fake.url, options={"clob_url": fake.url})
     )
