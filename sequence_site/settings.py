@@ -298,3 +298,15 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# -- Polymarket live market data (venues/polymarket) ----------------------------------------------
+# "sim" (the default: `make run` stays offline) or "live": the CLOB market channel for books and
+# the Gamma API (joined with the CLOB's /book) for the market catalogue. Public data, no key needed.
+VENUE_FEED_POLYMARKET = env_str("VENUE_FEED_POLYMARKET", "sim").strip().lower()
+if VENUE_FEED_POLYMARKET not in ("sim", "live"):
+    raise ImproperlyConfigured(
+        f"VENUE_FEED_POLYMARKET must be 'sim' or 'live', not {VENUE_FEED_POLYMARKET!r}"
+    )
+POLYMARKET_WS_URL = env_str("POLYMARKET_WS_URL", "wss://ws-subscriptions-clob.polymarket.com/ws/market")
+POLYMARKET_GAMMA_URL = env_str("POLYMARKET_GAMMA_URL", "https://gamma-api.polymarket.com")
+POLYMARKET_CLOB_URL = env_str("POLYMARKET_CLOB_URL", "https://clob.polymarket.com")

@@ -155,3 +155,26 @@ def _kalshi_catalogue(config: FeedConfig) -> list[Instrument]:
 
 BUILDERS["kalshi"] = _kalshi_feed
 CATALOGUES["kalshi"] = _kalshi_catalogue
+
+
+# -- polymarket ----------------------------------------------------------------------------------------
+# FeedConfig: ws_url = the CLOB market channel, rest_url = the Gamma API, options["clob_url"] = the
+# CLOB REST API (its /book completes tick and minimum size where Gamma leaves them out).
+def _polymarket_feed(symbols: Sequence[str], config: FeedConfig) -> FeedProtocol:
+    from venues.polymarket.feed import DEFAULT_WS_URL, PolymarketFeed
+
+    return PolymarketFeed(symbols, ws_url=config.ws_url or DEFAULT_WS_URL)
+
+
+def _polymarket_catalogue(config: FeedConfig) -> list[Instrument]:
+    from venues.live.rest import RestClient
+    from venues.polymarket.catalogue import DEFAULT_CLOB_URL, DEFAULT_GAMMA_URL, fetch_catalogue
+
+    gamma = RestClient(config.rest_url or DEFAULT_GAMMA_URL)
+    clob = RestClient(config.options.get("clob_url") or DEFAULT_CLOB_URL)
+    entries, _notes = fetch_catalogue(gamma, clob)
+    return [inst for e in entries for inst in (e.yes, e.no)]
+
+
+BUILDERS["polymarket"] = _polymarket_feed
+CATALOGUES["polymarket"] = _polymarket_catalogue
