@@ -180,6 +180,27 @@ STRATEGY_DISPATCH_RETRY_SECONDS = _env_seconds("STRATEGY_DISPATCH_RETRY_SECONDS"
 STRATEGY_JANITOR_SECONDS = _env_seconds("STRATEGY_JANITOR_SECONDS", 5.0)
 STRATEGY_LOG_RETENTION_DAYS = env_int("STRATEGY_LOG_RETENTION_DAYS", 14, minimum=1)
 
+# The strategy sandbox (strategies/runner/sandbox.py, docs/strategies.md "The sandbox"). "bwrap"
+# (default): every run in its own namespaces, uid and cgroup; a runner without a working bwrap
+# refuses to start runs. "none": plain child processes, for local development only (the dashboard
+# warns, and live strategies are refused).
+SEQUENCE_STRATEGY_SANDBOX = env_str("SEQUENCE_STRATEGY_SANDBOX", "bwrap").strip().lower()
+if SEQUENCE_STRATEGY_SANDBOX not in ("bwrap", "none"):
+    raise ImproperlyConfigured(
+        f"SEQUENCE_STRATEGY_SANDBOX={SEQUENCE_STRATEGY_SANDBOX!r}: use 'bwrap' or 'none' (local development only)."
+    )
+STRATEGY_SANDBOX_DIR = Path(env_str("STRATEGY_SANDBOX_DIR", str(VAR_DIR / "sandbox")))
+STRATEGY_SANDBOX_IMAGE = Path(env_str("STRATEGY_SANDBOX_IMAGE", str(STRATEGY_SANDBOX_DIR / "images" / "python3.12")))
+STRATEGY_SANDBOX_PYTHON = env_str("STRATEGY_SANDBOX_PYTHON", "")  # the 3.12 the image is built from; "" = found
+STRATEGY_BWRAP = env_str("STRATEGY_BWRAP", "")  # "" = bwrap on PATH
+STRATEGY_SANDBOX_UID_BASE = env_int("STRATEGY_SANDBOX_UID_BASE", 200_000, minimum=1000)
+STRATEGY_MAX_PROCESSES = env_int("STRATEGY_MAX_PROCESSES", 256, minimum=8)  # processes + threads of a run
+STRATEGY_TMP_MB = env_int("STRATEGY_TMP_MB", 64, minimum=1)
+STRATEGY_WORKSPACE_MB = env_int("STRATEGY_WORKSPACE_MB", 500, minimum=1)
+STRATEGY_WORKSPACE_FILES = env_int("STRATEGY_WORKSPACE_FILES", 20_000, minimum=10)
+STRATEGY_WORKSPACE_CHECK_SECONDS = _env_seconds("STRATEGY_WORKSPACE_CHECK_SECONDS", 5.0)
+STRATEGY_FROZEN_SECONDS = _env_seconds("STRATEGY_FROZEN_SECONDS", 30.0)
+
 # Backtests (backtests/, docs/backtests.md): the Parquet market-data store, and how often a running
 # job writes its progress (and heartbeat) to the database and the channel layer.
 MARKET_DATA_DIR = Path(env_str("MARKET_DATA_DIR", str(VAR_DIR / "market-data")))
