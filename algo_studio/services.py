@@ -32,7 +32,7 @@ from algo_studio.models import (
 )
 from edges.models import Edge
 from edges.runtime import AlgoValidationError, validate_module
-from sequence_site.errors import Conflict, InvalidInput, NotFound
+from sequence_site.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from sequence_site.realtime import nudge_edges_on_commit, publish_on_commit
 from sequence_site.scope import Scope
 from sequence_site.symbols import Symbol
@@ -57,13 +57,22 @@ class DeployResult:
 # -- artifacts ----------------------------------------------------------------------------------
 
 
+def wasm_too_large(size: int) -> PayloadTooLarge:
+    """The one refusal of an oversize module (API 413, dashboard and CLI say the same)."""
+    return PayloadTooLarge(
+        f"The WASM binary is {size:,} bytes, over the 1 MiB limit ({MAX_WASM_BYTES:,} bytes).",
+        details={"size_bytes": size, "limit_bytes": MAX_WASM_BYTES},
+    )
+
+
 def wasm_from_base64(text: str) -> bytes:
     """Strict base64 -> bytes, refusing anything over 1 MiB before decoding all of it."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("wasm_base64 is empty: send the base64-encoded .wasm file.")
     compact = "".join(text.split())
-    if len(compact) * 3 // 4 - compact.count("=") > MAX_WASM_BYTES:
-        raise InvalidInput(f"The WASM binary is over the 1 MiB limit ({MAX_WASM_BYTES} bytes).")
+    size = len(compact) * 3 // 4 - compact.count("=")
+    if size > MAX_WASM_BYTES:
+        raise wasm_too_large(size)
     try:
         return base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
@@ -73,7 +82,7 @@ def wasm_from_base64(text: str) -> bytes:
 def artifact_store(*, client: Any, wasm: bytes) -> WasmArtifact:
     """Validate a .wasm binary against the algo ABI and store it once per client (by sha256)."""
     if len(wasm) > MAX_WASM_BYTES:
-        raise InvalidInput(f"The WASM binary is {len(wasm)} bytes, over the 1 MiB limit ({MAX_WASM_BYTES}).")
+        raise wasm_too_large(len(wasm))
     try:
         info = validate_module(wasm)
     except AlgoValidationError as exc:

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from sequence_site import crypto
 from sequence_site.celery import app as celery_app
-from sequence_site.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from sequence_site.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PayloadTooLarge
 from sequence_site.models import ApiKey
 from sequence_site.realtime import publish_on_commit
 from sequence_site.scope import Scope
@@ -66,14 +66,24 @@ def queue_for(latency_target: Sequence[str]) -> str:
 # -- input checking (nothing is written until all of it passes) ----------------------------------
 
 
+def artifact_too_large(size: int) -> PayloadTooLarge:
+    """The one refusal of an oversize artifact (a 413 with the real size and the limit)."""
+    limit = settings.STRATEGY_MAX_UPLOAD_MB * MiB
+    return PayloadTooLarge(
+        f"The artifact is {size:,} bytes, over the {settings.STRATEGY_MAX_UPLOAD_MB} MiB upload limit "
+        f"({limit:,} bytes).",
+        details={"size_bytes": size, "limit_bytes": limit},
+    )
+
+
 def artifact_from_base64(text: Any) -> bytes:
     """Strict base64 -> bytes, refusing an oversized upload before decoding it."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("artifact_base64 is empty: send the strategy folder as a base64-encoded tar.gz.")
     compact = "".join(text.split())
-    limit = settings.STRATEGY_MAX_UPLOAD_MB * MiB
-    if len(compact) * 3 // 4 - compact.count("=") > limit:
-        raise InvalidInput(f"The artifact is over the {settings.STRATEGY_MAX_UPLOAD_MB} MiB upload limit.")
+    size = len(compact) * 3 // 4 - compact.count("=")
+    if size > settings.STRATEGY_MAX_UPLOAD_MB * MiB:
+        raise artifact_too_large(size)
     try:
         return base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):

@@ -263,7 +263,8 @@ def test_oversized_upload_is_refused(api, settings):
     settings.STRATEGY_MAX_UPLOAD_MB = 1
     noise = os.urandom(1536 * 1024)
     status, body = api.post("/v1/strategies", json=create_body("huge", MAIN, files={"blob": noise}))
-    assert status == 400 and "upload limit" in body["message"]
+    assert status == 413 and "upload limit" in body["message"]
+    assert body["details"]["limit_bytes"] == 1024 * 1024 and body["details"]["size_bytes"] > 1024 * 1024
     assert_nothing_stored()
 
 
