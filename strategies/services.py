@@ -31,6 +31,7 @@ from sequence_site.scope import Scope
 from sequence_site.services import api_key_authenticate
 from strategies.lifecycle import RunStatus, StrategyStatus, announce, group_name, record, transition
 from strategies.models import Strategy, StrategyLog, StrategyRun
+from strategies.artifact_policy import artifact_policy_check
 from strategies.runner.archive import ArchiveError, ArchiveLimits, clean_entrypoint, inspect_archive
 from strategies.runner.environment import env_name_problem, env_value_problem
 from strategies.schemas import LogLineOut
@@ -217,6 +218,7 @@ def strategy_deploy(
         info = inspect_archive(artifact, limits=archive_limits(), entrypoint=entrypoint)
     except ArchiveError as exc:
         raise InvalidInput(f"Invalid artifact: {exc}") from None
+    artifact_policy_check(artifact=artifact, entrypoint=entrypoint)
     checked_env = _check_vars(env, slot="env")
     checked_secrets = None if secrets is None else _check_vars(secrets, slot="secrets")
     checked_manifest = _check_manifest(manifest)
