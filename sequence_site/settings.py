@@ -178,6 +178,10 @@ STRATEGY_BACKOFF_RESET_SECONDS = _env_seconds("STRATEGY_BACKOFF_RESET_SECONDS", 
 STRATEGY_DISPATCH_RETRY_SECONDS = _env_seconds("STRATEGY_DISPATCH_RETRY_SECONDS", 60.0)
 STRATEGY_JANITOR_SECONDS = _env_seconds("STRATEGY_JANITOR_SECONDS", 5.0)
 STRATEGY_LOG_RETENTION_DAYS = env_int("STRATEGY_LOG_RETENTION_DAYS", 14, minimum=1)
+# What of a run's output is stored (strategies.services.LogQuota): lines/s, burst, MiB per run.
+STRATEGY_LOG_LINES_PER_SECOND = env_int("STRATEGY_LOG_LINES_PER_SECOND", 200, minimum=1)
+STRATEGY_LOG_BURST_LINES = env_int("STRATEGY_LOG_BURST_LINES", 10_000, minimum=1)
+STRATEGY_LOG_MAX_MB_PER_RUN = env_int("STRATEGY_LOG_MAX_MB_PER_RUN", 64, minimum=1)
 
 # Backtests (backtests/, docs/backtests.md): the Parquet market-data store, and how often a running
 # job writes its progress (and heartbeat) to the database and the channel layer.

@@ -50,6 +50,6 @@ def artifact_policy_check(*, artifact: bytes, entrypoint: str) -> None:
             through = "/".join(walked)
             if through in links:
                 raise InvalidInput(
-                    f"Invalid artifact: symlink {name!r} -> {target!r} passes through the symlink {through!r}; "
-                    "a link may not point through another link."
+                    f"Invalid artifact: symlink {name!r} -> {target!r} passes through the symlink "
+                    f"{through!r}; a link may not point through another link."
                 )
