@@ -18,6 +18,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from algo_studio import selectors
+from algo_studio.compile_pool import validate_upload
 from algo_studio.lifecycle import DesiredState, transition
 from algo_studio.models import (
     AlgoLog,
@@ -31,7 +32,7 @@ from algo_studio.models import (
     WasmArtifact,
 )
 from edges.models import Edge
-from edges.runtime import AlgoValidationError, validate_module
+from edges.runtime import AlgoValidationError
 from sequence_site.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from sequence_site.realtime import nudge_edges_on_commit, publish_on_commit
 from sequence_site.scope import Scope
@@ -84,7 +85,7 @@ def artifact_store(*, client: Any, wasm: bytes) -> WasmArtifact:
     if len(wasm) > MAX_WASM_BYTES:
         raise wasm_too_large(len(wasm))
     try:
-        info = validate_module(wasm)
+        info = validate_upload(wasm)  # in a worker process, off the request path
     except AlgoValidationError as exc:
         raise InvalidInput(f"Invalid algo: {exc}") from None
     sha256 = hashlib.sha256(wasm).hexdigest()
