@@ -45,6 +45,7 @@ services:
 	@scripts/ensure_services.sh
 
 run: venv .env
+	@$(PYTHON) scripts/make_env.py .env  # adds settings an older .env lacks (the embedded Redis's password)
 	$(BIN)/python -m sequence_site.devrun
 
 test: venv .env services browser
