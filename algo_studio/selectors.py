@@ -92,13 +92,26 @@ def deployment_status(deployment: Deployment, *, symbol: str | None = None) -> s
     return aggregate_status([row.effective_status for row in edge_rows(deployment, symbol=symbol)])
 
 
-def deployment_desired_state(deployment: Deployment) -> str:
-    rows = edge_rows(deployment)
+def deployment_desired_state(deployment: Deployment, *, symbol: str | None = None) -> str:
+    rows = edge_rows(deployment, symbol=symbol)
     return (
         DesiredState.RUNNING
         if any(r.desired_state == DesiredState.RUNNING for r in rows)
         else DesiredState.STOPPED
     )
+
+
+def deployment_actions(deployment: Deployment, *, symbol: str | None = None) -> dict[str, bool]:
+    """Which lifecycle buttons apply: Start while some edge row is stopped or paused (starting a
+    paused algo re-arms it), Stop while some edge row is asked to run."""
+    rows = edge_rows(deployment, symbol=symbol)
+    return {
+        "can_start": not rows
+        or any(
+            r.desired_state == DesiredState.STOPPED or r.effective_status == EdgeStatus.PAUSED for r in rows
+        ),
+        "can_stop": any(r.desired_state == DesiredState.RUNNING for r in rows),
+    }
 
 
 @dataclass(frozen=True, slots=True)

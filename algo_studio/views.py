@@ -103,6 +103,7 @@ def _deployment_view(deployment: Deployment, now: Any) -> dict[str, Any]:
         "symbols": selectors.deployment_symbols(deployment),
         "status": selectors.deployment_status(deployment),
         "desired_state": selectors.deployment_desired_state(deployment),
+        **selectors.deployment_actions(deployment),
         "edges": [_edge_view(row, now) for row in rows],
         "edge_ids": sorted({row.edge.edge_id for row in rows}),
         "venues": sorted({row.edge.venue for row in rows}),
@@ -127,6 +128,9 @@ def _algos_context(scope: Scope) -> dict[str, Any]:
                 "size_bytes": entry.deployment.artifact.size_bytes,
                 "modified_at": entry.deployment.modified_at,
                 "status": selectors.deployment_status(entry.deployment, symbol=entry.symbol),
+                "desired_state": selectors.deployment_desired_state(entry.deployment, symbol=entry.symbol),
+                **selectors.deployment_actions(entry.deployment, symbol=entry.symbol),
+                "pnl": selectors.stats(entry.deployment, symbol=entry.symbol)["pnl_1e9"] / 1e9,
                 "edges": [
                     _edge_view(row, now) for row in selectors.edge_rows(entry.deployment, symbol=entry.symbol)
                 ],
@@ -234,7 +238,7 @@ def deployment_history(request: HttpRequest, deployment_id: str) -> HttpResponse
 def deployment_live(request: HttpRequest, deployment_id: str) -> HttpResponse:
     """The status, totals and edge table of one deployment: htmx polls this every 2 s."""
     deployment = _deployment(request, deployment_id)
-    context = {"d": _deployment_view(deployment, timezone.now())}
+    context = {"d": _deployment_view(deployment, timezone.now()), "live": True}
     return render(request, "algo_studio/_deployment_live.html", context)
 
 
@@ -275,7 +279,7 @@ def _act(request: HttpRequest, deployment_id: str, action: str) -> HttpResponse:
         return render(
             request,
             "algo_studio/_deployment_live.html",
-            {"d": _deployment_view(fresh, timezone.now()), "flash": True},
+            {"d": _deployment_view(fresh, timezone.now()), "flash": True, "live": True},
         )
     return _after(request, detail)
 
