@@ -41,6 +41,15 @@ def num(value: Any, places: int = 2) -> str:
 
 
 @register.filter
+def thousands(value: Any) -> str:
+    """Separators without changing the decimals given (a price ``60000.125`` → ``60,000.125``)."""
+    number = _number(value)
+    if number is None:
+        return "" if value is None else str(value)
+    return f"{number:,f}"
+
+
+@register.filter
 def signed(value: Any, places: int = 2) -> str:
     """PnL with its sign: ``+12.13``, ``-128,528.78``, ``0.00``."""
     number = _number(value)
