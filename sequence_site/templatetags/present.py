@@ -118,3 +118,30 @@ def utc(moment: Any) -> SafeString | str:
 def state_word(status: str, desired: str | None = None) -> str:
     """The word a user would say for an algo's status given what they asked for."""
     return _state_word(status, desired)
+
+
+@register.filter
+def sparkline(values: Any, width: int = 120) -> SafeString:
+    """A small inline SVG line of ``values`` (no script, no request): green when the last point is
+    above the first, red when below, grey when flat or too short to draw."""
+    points = [float(v) for v in values or []]
+    height = 28
+    if len(points) < 2:
+        return format_html(
+            '<svg class="spark" width="{}" height="{}" viewBox="0 0 {} {}" aria-label="no data yet">'
+            '<line x1="0" y1="{}" x2="{}" y2="{}" class="flat"/></svg>',
+            width, height, width, height, height // 2, width, height // 2,
+        )  # fmt: skip
+    low, high = min(points), max(points)
+    span = (high - low) or 1.0
+    step = width / (len(points) - 1)
+    coords = " ".join(
+        f"{i * step:.1f},{(height - 2) - (p - low) / span * (height - 4):.1f}" for i, p in enumerate(points)
+    )
+    trend = "up" if points[-1] > points[0] else "down" if points[-1] < points[0] else "flat"
+    return format_html(
+        '<svg class="spark {}" width="{}" height="{}" viewBox="0 0 {} {}" data-points="{}"'
+        ' aria-label="PnL, last hour">'
+        '<polyline points="{}"/></svg>',
+        trend, width, height, width, height, len(points), coords,
+    )  # fmt: skip

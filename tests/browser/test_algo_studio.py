@@ -4,6 +4,7 @@ status turn running and new log lines arrive in the live tail without the page r
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,22 @@ def test_upload_start_and_watch_logs(
     expect(row.locator("[data-testid=row-stop]")).to_be_visible()
     expect(row.locator("[data-testid=row-start]")).to_have_count(0)
     page.screenshot(path=str(SCREENSHOTS / "algo_studio_list.png"), full_page=True)
+
+    # The overview: the running algo with its status, signed PnL (red/green by sign) and sparkline.
+    page.goto(f"{base}/")
+    algo_row = page.locator(f"[data-testid=overview-algos] tr[data-deployment='{deployment.deployment_id}']")
+    expect(algo_row.locator("[data-testid=overview-algo-status]")).to_have_text("running")
+    pnl = algo_row.locator("[data-testid=overview-algo-pnl]")
+    expect(pnl).to_have_text(re.compile(r"^(0\.00|[+-][\d,]+\.\d{2})$"))
+    text = pnl.inner_text()
+    expected_class = "pos" if text.startswith("+") else "neg" if text.startswith("-") else ""
+    assert (pnl.get_attribute("class") or "").split() == [
+        "num",
+        *([expected_class] if expected_class else []),
+    ]
+    expect(algo_row.locator("svg.spark")).to_have_count(1)
+    expect(page.locator("[data-testid=overview-edges]")).to_contain_text("coinbase")
+    expect(page.locator("[data-testid=getting-started]")).to_have_count(0)
 
     # Stop, then Delete behind a dialog that says it cannot be undone.
     page.goto(f"{base}/algos/deployments/{deployment.deployment_id}/")

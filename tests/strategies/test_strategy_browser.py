@@ -118,6 +118,12 @@ def test_live_tail_and_stop_button(daphne, ticker, page):
     seen = logs.locator(".l.stdout").count()
     expect(logs.locator(".l.stdout")).not_to_have_count(seen)  # new lines arrive without a reload
 
+    # The overview lists it running.
+    page.goto(f"{daphne}/")
+    row = page.locator("[data-testid=overview-strategies] tr[data-strategy=ticker]")
+    expect(row.locator("[data-testid=overview-strategy-status]")).to_have_text("running")
+    page.goto(f"{daphne}/strategies/{strategy_id}/")
+
     page.click("[data-testid=stop]")
     expect(page.locator(".flash")).to_contain_text("Stopping ticker")
     expect(page.locator("[data-testid=status]")).to_contain_text("stopped", timeout=15_000)
