@@ -158,6 +158,15 @@ def traces(*, deployment: Deployment, callback_type: str | None = None, limit: i
     return list(rows.order_by("-id")[:limit])
 
 
+def last_reject(*, deployment: Deployment) -> AlgoLog | None:
+    """The newest order refusal in the deployment's logs (its line names the reason)."""
+    return (
+        AlgoLog.objects.filter(deployment=deployment, level="WARN", message__contains=" REJECT: ")
+        .order_by("-id")
+        .first()
+    )
+
+
 def bundles(*, scope: Scope) -> QuerySet[Bundle]:
     return (
         Bundle.objects.filter(client=scope.client, is_sandbox=scope.is_sandbox, deleted_at__isnull=True)

@@ -113,7 +113,16 @@ def _deployment_view(deployment: Deployment, now: Any) -> dict[str, Any]:
         "orders": totals["order_count"],
         "rejects": totals["reject_count"],
         "updates": totals["update_count"],
+        "last_reject": _reject_text(deployment) if totals["reject_count"] else "",
     }
+
+
+def _reject_text(deployment: Deployment) -> str:
+    """The named reason of the newest refusal (``BELOW_MIN_QTY: 0.01 < kraken min 2``)."""
+    line = selectors.last_reject(deployment=deployment)
+    if line is None:
+        return ""
+    return line.message.partition("reason=")[2] or line.message
 
 
 def _algos_context(scope: Scope) -> dict[str, Any]:

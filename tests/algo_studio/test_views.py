@@ -493,3 +493,16 @@ def test_overview_of_an_empty_account_shows_the_checklist(browser: HttpClient) -
     assert 'data-testid="getting-started"' in html
     assert "Create an API key" in html and "Upload an algo (.wasm)" in html
     assert 'data-testid="pnl-total">0.00' in html
+
+
+def test_deployment_page_names_the_latest_refusal(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
+) -> None:
+    deployment = _deploy(owner, wasm)
+    DeploymentEdge.objects.filter(deployment=deployment, edge__venue="kraken").update(reject_count=3)
+    AlgoLog.objects.create(
+        deployment=deployment, edge_id="venue-edge-kraken", symbol="BTC/USD", ts_ns=1, level="WARN",
+        message="BUY REJECT: order=7 qty=1000000 @$0.5 reason=BELOW_MIN_QTY: 0.01 < kraken min 2",
+    )  # fmt: skip
+    partial = browser.get(_url("deployment_live", deployment)).content.decode()
+    assert "Orders refused (3). Latest: <code>BELOW_MIN_QTY: 0.01 &lt; kraken min 2</code>" in partial
