@@ -151,11 +151,13 @@ def logs_after(
     return list(logs.order_by("id")[:limit])
 
 
-def traces(*, deployment: Deployment, callback_type: str | None = None, limit: int = 100) -> list[AlgoTrace]:
+def traces(
+    *, deployment: Deployment, callback_type: str | None = None, limit: int = 100, offset: int = 0
+) -> list[AlgoTrace]:
     rows = AlgoTrace.objects.filter(deployment=deployment)
     if callback_type:
         rows = rows.filter(callback_type=callback_type)
-    return list(rows.order_by("-id")[:limit])
+    return list(rows.order_by("-id")[offset : offset + limit])
 
 
 def last_reject(*, deployment: Deployment) -> AlgoLog | None:

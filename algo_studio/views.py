@@ -30,6 +30,7 @@ from sequence_site.symbols import Symbol
 # The charts' default window and bucket: 15 minutes in 5-second points (180 points per series).
 CHART_WINDOW = timedelta(minutes=15)
 CHART_INTERVAL = "5s"
+TRACES_PER_PAGE = 20
 
 
 def _scope(request: HttpRequest) -> Scope:
@@ -336,8 +337,26 @@ def deployment_traces(request: HttpRequest, deployment_id: str) -> HttpResponse:
     callback_type = request.GET.get("type") or None
     if callback_type not in (None, *selectors.TRACE_TYPES):
         callback_type = None
-    rows = selectors.traces(deployment=deployment, callback_type=callback_type, limit=50)
-    return render(request, "algo_studio/_traces.html", {"traces": [_trace_view(t) for t in rows]})
+    try:
+        page = max(int(request.GET.get("page") or 0), 0)
+    except ValueError:
+        page = 0
+    # One more than a page tells whether an older page exists.
+    rows = selectors.traces(
+        deployment=deployment,
+        callback_type=callback_type,
+        limit=TRACES_PER_PAGE + 1,
+        offset=page * TRACES_PER_PAGE,
+    )
+    return render(
+        request,
+        "algo_studio/_traces.html",
+        {
+            "traces": [_trace_view(t) for t in rows[:TRACES_PER_PAGE]],
+            "page": page,
+            "has_older": len(rows) > TRACES_PER_PAGE,
+        },
+    )
 
 
 def _trace_view(trace: Any) -> dict[str, Any]:
@@ -352,6 +371,7 @@ def _trace_view(trace: Any) -> dict[str, Any]:
         "callback_type": trace.callback_type,
         "latency": _latency(trace.latency_ns),
         "input": {key: _compact(value) for key, value in inputs.items()},
+        "input_json": json.dumps(inputs, indent=2, sort_keys=True, default=str),
         "actions": actions if isinstance(actions, list) else [actions],
         "logs": trace.logs if isinstance(trace.logs, list) else [trace.logs],
     }

@@ -367,6 +367,25 @@ def test_traces_partial(browser: HttpClient, owner: Client, sandbox_edges, wasm:
     assert "place_bid@3450.40" in body and "38.0 µs" in body and "quoting" in body
     only_fills = browser.get(_url("traces", deployment), {"type": "on_fill"}).content.decode()
     assert only_fills.count("<code>on_") == 1
+    assert "<details><summary>best_bid</summary>" in body  # the input collapsed to its keys
+    assert 'data-testid="trace-older"' not in body
+
+
+def test_traces_are_paged(browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes) -> None:
+    deployment = _deploy(owner, wasm)
+    AlgoTrace.objects.bulk_create(
+        AlgoTrace(
+            deployment=deployment, edge_id="venue-edge-kraken", symbol="BTC/USD", callback_type="on_book",
+            ts_ns=1_710_700_000_000_000_000 + i, latency_ns=1, input={"i": i}, output={"actions": []}, logs=[],
+        )
+        for i in range(25)
+    )  # fmt: skip
+    first = browser.get(_url("traces", deployment)).content.decode()
+    assert first.count("<code>on_book</code>") == 20 and 'data-testid="trace-older"' in first
+    older = browser.get(_url("traces", deployment), {"page": "1"}).content.decode()
+    assert older.count("<code>on_book</code>") == 5 and 'data-testid="trace-newer"' in older
+    assert 'data-testid="trace-older"' not in older
+    assert browser.get(_url("traces", deployment), {"page": "x"}).status_code == 200
 
 
 def test_metrics_json(browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes) -> None:
