@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sequence
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/9
 PYTEST_ARGS       ?=
 
-.PHONY: run test test-busy lint fmt bench venv services migrate seed clean browser sandbox
+.PHONY: run test test-busy lint fmt bench venv services migrate seed clean browser sandbox screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -90,3 +90,10 @@ migrate: venv .env
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
+
+# Screenshots of the main pages into docs/screenshots/ (shown in the README): the phone-viewport
+# browser test drives real Chromium (/usr/bin/chromium) over demo data and saves the desktop views.
+screenshots: venv .env services browser
+	mkdir -p docs/screenshots
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CHANNEL_LAYER_PREFIX=sequence-test \
+		SEQUENCE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser/test_pages.py -q
