@@ -410,14 +410,25 @@ for i in range(12):
 
 
 @pytest.mark.slow
-def test_deploy_start_and_follow_end_to_end(daphne, worker, tmp_path, sandbox_key, owner):
+def test_deploy_start_and_follow_end_to_end(daphne, worker, tmp_path, sandbox_key, owner, strategy_run_dir):
     folder = write(tmp_path / "e2e", {"main.py": E2E_MAIN, "Sequence.toml": '[strategy]\nname = "e2e"\n'})
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEQUENCE_")}
     env.update(SEQUENCE_CONFIG_DIR=str(tmp_path / "config"), SEQUENCE_API_URL=daphne,
                SEQUENCE_API_KEY=sandbox_key.plaintext)  # fmt: skip
-    go = tmp_path / "go"
-    go.mkdir()
-    deployed = run("strategy", "deploy", str(folder), "--start", "--env", f"GO_DIR={go}", env=env)
+    # The strategy sees nothing of the host but its sandbox: the test signals it through files in its
+    # own workspace (/workspace inside, STRATEGY_RUN_DIR/<run_id>/workspace here).
+    deployed = run("strategy", "deploy", str(folder), "--start", "--env", "GO_DIR=/workspace", env=env)
+    touched: list[str] = []
+
+    def go(n: int) -> None:
+        run_id = (
+            StrategyRun.objects.filter(strategy__name="e2e")
+            .order_by("-created_at")
+            .values_list("pk", flat=True)[0]
+        )
+        (strategy_run_dir / str(run_id) / "workspace" / f"go-{n}").touch()
+        touched.append(f"go-{n}")
+
     assert deployed.returncode == 0, deployed.stderr
 
     follower = subprocess.Popen([SEQUENCE, "strategy", "logs", "e2e", "--follow"], env=env,
@@ -427,9 +438,9 @@ def test_deploy_start_and_follow_end_to_end(daphne, worker, tmp_path, sandbox_ke
         for line in follower.stdout:
             records.append(json.loads(line))
             if records[-1]["event"] == "boot":
-                (go / "go-0").touch()  # shown while the strategy waits: streamed live
+                go(0)  # shown while the strategy waits: streamed live
             elif records[-1].get("i") == 5:
-                (go / "go-1").touch()
+                go(1)
         assert follower.wait(timeout=60) == 0, follower.stderr.read()
     finally:
         if follower.poll() is None:
@@ -438,5 +449,5 @@ def test_deploy_start_and_follow_end_to_end(daphne, worker, tmp_path, sandbox_ke
     assert records[0]["event"] == "boot" and records[0]["client_id"] == owner.short_code
     # Every line exactly once, in order, and both waits released by lines the follower showed live.
     assert [r["i"] for r in records[1:]] == list(range(12))
-    assert sorted(p.name for p in go.iterdir()) == ["go-0", "go-1"]
+    assert touched == ["go-0", "go-1"]
     assert Strategy.objects.get(name="e2e").status == "stopped"
