@@ -266,7 +266,12 @@ def _require_edges(edges: list[Edge], *, scope: Scope, venue: str | None, symbol
         raise InvalidInput(f"No algo-capable {mode} edges are connected{where}: nothing to deploy to.")
     traded = {s for edge in edges for s in edge.symbols}
     if not any(symbol in traded for symbol in symbols):
-        raise InvalidInput(f"No connected {mode} edge trades {', '.join(symbols)}.")
+        # Say what is traded, so the user can pick a symbol that works.
+        tradable = ", ".join(sorted(traded)) or "nothing"
+        raise InvalidInput(
+            f"No connected {mode} edge trades {', '.join(symbols)}. Tradable on connected {mode} "
+            f"edges{f' for venue {venue}' if venue else ''}: {tradable}."
+        )
 
 
 def algo_deploy(

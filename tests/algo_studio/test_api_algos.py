@@ -258,6 +258,9 @@ def test_venue_filter_that_matches_nothing_is_400(api, sandbox_edges, wasm_b64):
 
 def test_symbol_no_edge_trades_is_400(api, sandbox_edges, wasm_b64):
     assert_error(deploy(api, wasm_b64, symbol="DOGE/USD"), 400, "No connected sandbox edge trades DOGE/USD")
+    # The error lists what the connected edges do trade.
+    _, body = deploy(api, wasm_b64, symbol="DOGE/USD")
+    assert "Tradable on connected sandbox edges: " in body["message"] and "ETH/USD" in body["message"]
 
 
 def test_unauthenticated_is_401(anon_api, sandbox_edges):
