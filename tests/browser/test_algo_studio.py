@@ -11,7 +11,7 @@ import pytest
 
 from algo_studio.models import Deployment, DeploymentTransition
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = pytest.mark.slow
 
 SCREENSHOTS = Path(os.environ.get("TMPDIR", "/tmp"))
 
