@@ -53,6 +53,7 @@ sandbox: venv .env
 	$(BIN)/python manage.py strategy_sandbox
 
 run: venv .env sandbox
+	@$(PYTHON) scripts/make_env.py .env  # adds settings an older .env lacks (the embedded Redis's password)
 	$(BIN)/python -m sequence_site.devrun
 
 test: venv .env services browser sandbox

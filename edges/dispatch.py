@@ -404,6 +404,21 @@ class AlgoSlot:
         _set_i128(G, A_SESSION_REALIZED, carried.session_realized_pnl_1e9 * _Q)
         G[S_FEES] = G[S_SESSION_FEES] = 0
 
+    def restore_counters(self, *, updates: int, orders: int, fills: int, rejects: int, trades: int) -> None:
+        """Continue the counters of an earlier process's report (call before the first update), so
+        the dashboard and the API never see them go backwards."""
+        core = self.core
+        if core is None:
+            return
+        G = core.G
+        G[S_UPDATES], G[S_ORDERS], G[S_FILLS], G[S_REJECTS], G[S_TRADES] = (
+            updates,
+            orders,
+            fills,
+            rejects,
+            trades,
+        )
+
     def open_orders(self) -> list[tuple[int, int, int, int, int, bool]]:
         """(order_id, side, price_1e9, qty_1e8, leaves_1e8, dormant) of each open order."""
         return self.core.open_orders() if self.core is not None else []

@@ -53,6 +53,17 @@ STALE_BOOK = "stale_book"  # the pause_reason of an algo whose live book stopped
 DEFAULT_MARKET_SEED = "sequence-sandbox"
 
 
+def restart_order_id_base(now_ns: int | None = None) -> int:
+    """The first order id of a process that follows another: milliseconds since the epoch x 1000.
+
+    Above every id an earlier process issued (they count from 1, or from their own base, one per
+    order: no algo places 1,000 orders per millisecond), and below 2**53 until the 23rd century, so
+    ids stay exact as JSON numbers in a browser.
+    """
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    return (now_ns // 1_000_000) * 1000
+
+
 class _Buffer:
     """The edge's log and trace buffer (the `SlotSink` of its slots), with a per-algo rate limit."""
 
@@ -324,6 +335,11 @@ class EdgeWorker:
             held.rejected_reason = str(exc)
             return held
         account = f"row-{assignment.row_id}"
+        # Not a new version taking over in this process, but this process following another one (a
+        # restart, a crash): it continues the reported counters and numbers orders above anything
+        # the earlier processes could have issued, even in their unreported last second.
+        follows_a_process = carried is None and assignment.reported
+        next_order_id = restart_order_id_base() if follows_a_process else 1
         slot = AlgoSlot(
             key=assignment.deployment_id,
             symbol=assignment.symbol,
@@ -331,6 +347,7 @@ class EdgeWorker:
             account=account,
             compiled=compiled,
             sink=self.buffer,
+            next_order_id=next_order_id,
         )
         if slot.state is SlotState.REJECTED:
             held.rejected_reason = slot.pause_reason
@@ -344,6 +361,14 @@ class EdgeWorker:
             )
         if carried is not None:
             slot.restore_position(carried)
+        if follows_a_process:
+            slot.restore_counters(
+                updates=assignment.update_count,
+                orders=assignment.order_count,
+                fills=assignment.fill_count,
+                rejects=assignment.reject_count,
+                trades=assignment.trade_count,
+            )
         held.slot = slot
         return held
 

@@ -208,10 +208,21 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+# The server's limit (edges.runtime.abi.MAX_MODULE_BYTES; this package imports nothing of the
+# platform): refused here with the server's words instead of after uploading it.
+MAX_WASM_BYTES = 1_048_576
+
+
 def read_wasm(path: str | os.PathLike[str]) -> bytes:
     p = Path(path)
     if not p.is_file():
         raise _fail(f"{p}: no such file.", "file_not_found")
+    size = p.stat().st_size
+    if size > MAX_WASM_BYTES:
+        raise _fail(
+            f"The WASM binary is {size:,} bytes, over the 1 MiB limit ({MAX_WASM_BYTES:,} bytes).",
+            "payload_too_large",
+        )
     data = p.read_bytes()
     if not data.startswith(WASM_MAGIC):
         hint = " (a .wat text file? run `sequence build` on its folder first)" if p.suffix == ".wat" else ""

@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every error under /v1 leaves in the API's JSON shape, whichever layer made it.
+    "sequence_site.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -179,6 +181,10 @@ STRATEGY_BACKOFF_RESET_SECONDS = _env_seconds("STRATEGY_BACKOFF_RESET_SECONDS", 
 STRATEGY_DISPATCH_RETRY_SECONDS = _env_seconds("STRATEGY_DISPATCH_RETRY_SECONDS", 60.0)
 STRATEGY_JANITOR_SECONDS = _env_seconds("STRATEGY_JANITOR_SECONDS", 5.0)
 STRATEGY_LOG_RETENTION_DAYS = env_int("STRATEGY_LOG_RETENTION_DAYS", 14, minimum=1)
+# What of a run's output is stored (strategies.services.LogQuota): lines/s, burst, MiB per run.
+STRATEGY_LOG_LINES_PER_SECOND = env_int("STRATEGY_LOG_LINES_PER_SECOND", 200, minimum=1)
+STRATEGY_LOG_BURST_LINES = env_int("STRATEGY_LOG_BURST_LINES", 10_000, minimum=1)
+STRATEGY_LOG_MAX_MB_PER_RUN = env_int("STRATEGY_LOG_MAX_MB_PER_RUN", 64, minimum=1)
 
 # The strategy sandbox (strategies/runner/sandbox.py, docs/strategies.md "The sandbox"). "bwrap"
 # (default): every run in its own namespaces, uid and cgroup; a runner without a working bwrap

@@ -60,8 +60,19 @@ class LogWriter:
         self.next_seq = 1
         self.oldest_pending: float | None = None
         self.enabled = True
+        self.quota = services.LogQuota()
 
     def add(self, stream: str, ts: datetime, text: str) -> None:
+        """A line of the strategy's output, stored within the run's log limits (``LogQuota``)."""
+        if not self.enabled:
+            return
+        admit, marker = self.quota.admit(len(text))
+        if marker is not None:
+            self._append(StrategyLog.Stream.SYSTEM, ts, f"[sequence] {marker}")
+        if admit:
+            self._append(stream, ts, text)
+
+    def _append(self, stream: str, ts: datetime, text: str) -> None:
         if not self.enabled:
             return
         if not self.pending:
@@ -75,7 +86,11 @@ class LogWriter:
             self.add(line.stream, datetime.fromtimestamp(line.ts, tz=UTC), line.text)
 
     def system(self, text: str) -> None:
-        self.add(StrategyLog.Stream.SYSTEM, datetime.now(tz=UTC), f"[sequence] {text}")
+        """The platform's own lines: never limited; drops not reported yet are reported first."""
+        now = datetime.now(tz=UTC)
+        if (marker := self.quota.pending_marker()) is not None:
+            self._append(StrategyLog.Stream.SYSTEM, now, f"[sequence] {marker}")
+        self._append(StrategyLog.Stream.SYSTEM, now, f"[sequence] {text}")
 
     def due(self) -> bool:
         return bool(self.pending) and (
