@@ -255,7 +255,7 @@ class EdgeWorker:
 
     def feed_status(self) -> dict[str, Any]:
         status = getattr(self.adapter, "feed_status", None)
-        return status() if status is not None else {"feed": "sim", "state": "connected"}
+        return status() if status is not None else {}  # the simulator has no feed to watch
 
     def _index(self) -> None:
         running: dict[str, list[AlgoSlot]] = {}
