@@ -157,3 +157,7 @@ api.add_router("/backtest", backtests_router)
 from trading.api import router as trading_router  # noqa: E402
 
 api.add_router("", trading_router)
+
+from edges.api import router as edges_router  # noqa: E402
+
+api.add_router("", edges_router)
