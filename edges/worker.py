@@ -39,7 +39,6 @@ from venues.sim.adapter import SimVenueAdapter
 
 logger = logging.getLogger(__name__)
 
-RECONCILE_EVERY_NS = 2_000_000_000  # a nudge makes it immediate; this bounds a lost nudge
 REPORT_EVERY_NS = 1_000_000_000
 METRICS_EVERY_NS = 5_000_000_000
 LOG_FLUSH_EVERY_NS = 20_000_000  # logs reach followers within tens of milliseconds
@@ -52,6 +51,17 @@ STALE_BOOK = "stale_book"  # the pause_reason of an algo whose live book stopped
 # The simulated market's default seed: the same for every edge, so separate venue processes quote one
 # market per asset (simulator.ReferencePath) and a restarted edge continues it.
 DEFAULT_MARKET_SEED = "sequence-sandbox"
+
+
+def restart_order_id_base(now_ns: int | None = None) -> int:
+    """The first order id of a process that follows another: milliseconds since the epoch x 1000.
+
+    Above every id an earlier process issued (they count from 1, or from their own base, one per
+    order: no algo places 1,000 orders per millisecond), and below 2**53 until the 23rd century, so
+    ids stay exact as JSON numbers in a browser.
+    """
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    return (now_ns // 1_000_000) * 1000
 
 
 class _Buffer:
@@ -325,6 +335,11 @@ class EdgeWorker:
             held.rejected_reason = str(exc)
             return held
         account = f"row-{assignment.row_id}"
+        # Not a new version taking over in this process, but this process following another one (a
+        # restart, a crash): it continues the reported counters and numbers orders above anything
+        # the earlier processes could have issued, even in their unreported last second.
+        follows_a_process = carried is None and assignment.reported
+        next_order_id = restart_order_id_base() if follows_a_process else 1
         slot = AlgoSlot(
             key=assignment.deployment_id,
             symbol=assignment.symbol,
@@ -332,6 +347,7 @@ class EdgeWorker:
             account=account,
             compiled=compiled,
             sink=self.buffer,
+            next_order_id=next_order_id,
         )
         if slot.state is SlotState.REJECTED:
             held.rejected_reason = slot.pause_reason
@@ -345,6 +361,14 @@ class EdgeWorker:
             )
         if carried is not None:
             slot.restore_position(carried)
+        if follows_a_process:
+            slot.restore_counters(
+                updates=assignment.update_count,
+                orders=assignment.order_count,
+                fills=assignment.fill_count,
+                rejects=assignment.reject_count,
+                trades=assignment.trade_count,
+            )
         held.slot = slot
         return held
 
@@ -466,6 +490,9 @@ class EdgeRunner:
         self.workers = list(workers)
         self.stopping = threading.Event()
         self.nudged = threading.Event()
+        self.listening = threading.Event()  # the nudge listener is subscribed
+        # A nudge makes a reconcile immediate; this pass bounds a lost nudge (EDGE_RECONCILE_SECONDS).
+        self.reconcile_every_ns = int(settings.EDGE_RECONCILE_SECONDS * 1_000_000_000)
         # set by a nudge and by every book a live feed publishes: the loop's sleep ends at once
         self.wake = threading.Event()
         for worker in self.workers:
@@ -482,10 +509,19 @@ class EdgeRunner:
         channels = {edge_nudge_channel(venue=w.venue, is_sandbox=w.is_sandbox) for w in self.workers}
         while not self.stopping.is_set():
             try:
-                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._redis.pubsub()
                 pubsub.subscribe(*channels)
+                confirmed = 0
                 while not self.stopping.is_set():
-                    if pubsub.get_message(timeout=0.5) is not None:
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        # Redis confirmed a channel: from here on no nudge to it is missed.
+                        confirmed += 1
+                        if confirmed >= len(channels):
+                            self.listening.set()
+                    elif message["type"] == "message":
                         self.nudged.set()
                         self.wake.set()
             except redis.RedisError:
@@ -501,14 +537,18 @@ class EdgeRunner:
             close_old_connections()
 
     def run(self) -> None:
+        # Subscribe to nudges before registering: a change made as soon as the edge shows up in the
+        # registry is then applied by the nudge, not left to the next reconcile pass. Without Redis
+        # the edge still starts (after 10 s) and reconcile passes carry the changes.
+        threading.Thread(target=self._listen_for_nudges, name="edge-nudges", daemon=True).start()
+        self.listening.wait(10)
         for worker in self.workers:
             worker.register()
             worker.reconcile()
             self._guarded("order reconcile", worker.reconcile_orders)
         self._fanout = PriceFanout()
-        threading.Thread(target=self._listen_for_nudges, name="edge-nudges", daemon=True).start()
         now = time.time_ns()
-        next_reconcile = now + RECONCILE_EVERY_NS
+        next_reconcile = now + self.reconcile_every_ns
         next_report = now
         next_metrics = now + METRICS_EVERY_NS
         next_logs = now
@@ -529,7 +569,7 @@ class EdgeRunner:
                     for worker in self.workers:
                         self._guarded("reconcile", worker.reconcile)
                         self._guarded("order reconcile", worker.reconcile_orders)
-                    next_reconcile = now + RECONCILE_EVERY_NS
+                    next_reconcile = now + self.reconcile_every_ns
                     next_report = now  # report the new state at once
                 if now >= next_logs:
                     for worker in self.workers:
