@@ -98,14 +98,20 @@ def test_malformed_crossed_and_error_frames_end_in_a_right_book(venue: FakeCoinb
         # while the venue's book stays crossed every fresh snapshot is crossed too (and after a few
         # the feed reconnects): only that it was seen is certain here
         wait_for(lambda: feed.status.resyncs.get("crossed", 0) >= 1, "the crossed resync")
+        right = (to_price_1e9("68900.00"), to_qty_1e8("1.5"))
+        published = feed.books.published  # a crossed book is never published: wait for a new one
         venue.update("BTC-USD", [("bid", "68905.00", "0")])  # the venue's book is right again
-        wait_for(lambda: bid(feed) == (to_price_1e9("68900.00"), to_qty_1e8("1.5")), "a right book")
-        connects = feed.status.connects
+        wait_for(
+            lambda: feed.books.published > published and bid(feed) == right and feed.status.connected,
+            "a right book",
+        )
+        connects, published = feed.status.connects, feed.books.published
         venue.send_error("authentication failure")
         wait_for(lambda: feed.status.reconnect_reasons.get("venue_error") == 1, "the reconnect")
         wait_for(lambda: feed.status.connected and feed.status.connects > connects, "connected again")
         assert feed.protocol.last_error == "authentication failure"  # type: ignore[attr-defined]
-        wait_for(lambda: bid(feed) == (to_price_1e9("68900.00"), to_qty_1e8("1.5")), "the book after it")
+        # the new connection's snapshot
+        wait_for(lambda: feed.books.published > published and bid(feed) == right, "the book after it")
         assert feed.alive
 
 
