@@ -268,11 +268,9 @@ CELERY_BEAT_SCHEDULE = {
 # simulator and the machine offline; `live` streams Kalshi's real books, which needs an API key:
 # its id and its RSA private key (a PEM file, or the PEM itself in KALSHI_PRIVATE_KEY). The URLs
 # default to Kalshi's production hosts; tests point them at the fake venue.
-VENUE_FEED_KALSHI = env_str("VENUE_FEED_KALSHI", "sim").strip().lower()
-if VENUE_FEED_KALSHI not in ("sim", "live"):
-    raise ImproperlyConfigured(f"VENUE_FEED_KALSHI={VENUE_FEED_KALSHI!r} must be sim or live.")
-KALSHI_WS_URL = env_str("KALSHI_WS_URL", "")  # empty: wss://external-api-ws.kalshi.com/trade-api/ws/v2
-KALSHI_REST_URL = env_str("KALSHI_REST_URL", "")  # empty: https://external-api.kalshi.com/trade-api/v2
+VENUE_FEED_KALSHI = _env_feed("VENUE_FEED_KALSHI")
+VENUE_FEED_KALSHI_WS_URL = env_str("VENUE_FEED_KALSHI_WS_URL", "wss://external-api-ws.kalshi.com/trade-api/ws/v2")
+VENUE_FEED_KALSHI_REST_URL = env_str("VENUE_FEED_KALSHI_REST_URL", "https://external-api.kalshi.com/trade-api/v2")
 KALSHI_API_KEY_ID = env_str("KALSHI_API_KEY_ID", "")
 KALSHI_PRIVATE_KEY_PATH = env_str("KALSHI_PRIVATE_KEY_PATH", "")
 KALSHI_PRIVATE_KEY = env_str("KALSHI_PRIVATE_KEY", "")
@@ -282,6 +280,12 @@ if VENUE_FEED_KALSHI == "live" and not _kalshi_key:
         "VENUE_FEED_KALSHI=live needs KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY): "
         "Kalshi signs even its market-data WebSocket."
     )
+# What the edge hands the Kalshi feed (venues.live.factory reads no settings itself).
+VENUE_FEED_KALSHI_OPTIONS = {
+    "key_id": KALSHI_API_KEY_ID,
+    "private_key_path": KALSHI_PRIVATE_KEY_PATH,
+    "private_key_pem": KALSHI_PRIVATE_KEY,
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

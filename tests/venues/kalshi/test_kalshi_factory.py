@@ -53,7 +53,10 @@ def test_kalshi_catalogue_from_the_registry():
 def _settings_with(**env: str) -> subprocess.CompletedProcess:
     child_env = {k: v for k, v in os.environ.items() if not k.startswith(("KALSHI_", "VENUE_FEED_KALSHI"))}
     child_env.update(env)
-    code = "import sequence_site.settings as s; print(s.VENUE_FEED_KALSHI, bool(s.KALSHI_API_KEY_ID))"
+    code = (
+        "import sequence_site.settings as s; "
+        "print(s.VENUE_FEED_KALSHI, bool(s.VENUE_FEED_KALSHI_OPTIONS['key_id']), s.VENUE_FEED_KALSHI_WS_URL)"
+    )
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=120
     )
@@ -61,7 +64,8 @@ def _settings_with(**env: str) -> subprocess.CompletedProcess:
 
 def test_settings_default_to_sim_and_refuse_live_without_a_key(tmp_path):
     default = _settings_with()
-    assert default.returncode == 0 and default.stdout.split() == ["sim", "False"]
+    assert default.returncode == 0
+    assert default.stdout.split() == ["sim", "False", "wss://external-api-ws.kalshi.com/trade-api/ws/v2"]
     missing = _settings_with(VENUE_FEED_KALSHI="live")
     assert missing.returncode != 0 and "KALSHI_API_KEY_ID" in missing.stderr
     wrong = _settings_with(VENUE_FEED_KALSHI="maybe")
@@ -71,5 +75,23 @@ def test_settings_default_to_sim_and_refuse_live_without_a_key(tmp_path):
     live = _settings_with(
         VENUE_FEED_KALSHI="live", KALSHI_API_KEY_ID=KEY_ID, KALSHI_PRIVATE_KEY_PATH=str(key)
     )
-    assert live.returncode == 0 and live.stdout.split() == ["live", "True"]
+    assert live.returncode == 0 and live.stdout.split()[:2] == ["live", "True"]
     assert private_key_pem().decode().splitlines()[1] not in live.stdout + live.stderr
+
+
+def test_the_edges_feed_config_carries_the_kalshi_key(settings, tmp_path):
+    from edges.worker import venue_feed_config
+
+    key = tmp_path / "k.pem"
+    key.write_bytes(private_key_pem())
+    settings.VENUE_FEED_KALSHI_OPTIONS = {
+        "key_id": KEY_ID,
+        "private_key_path": str(key),
+        "private_key_pem": "",
+    }
+    config = venue_feed_config("kalshi")
+    proto = build_protocol("kalshi", ["FED-23DEC-T3.00-YES"], config)
+    assert proto.url() == settings.VENUE_FEED_KALSHI_WS_URL and proto.handshake_headers()[ACCESS_SIGNATURE]
+    settings.VENUE_FEED_KALSHI_OPTIONS = {"key_id": "", "private_key_path": "", "private_key_pem": ""}
+    with pytest.raises(KalshiAuthError):
+        build_protocol("kalshi", ["FED-23DEC-T3.00-YES"], venue_feed_config("kalshi"))
