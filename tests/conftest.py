@@ -16,6 +16,7 @@ from django.test import Client as HttpClient
 from sequence_site import services
 from sequence_site.models import Client, Mode
 from sequence_site.services import CreatedKey
+from tests.waiting import raise_library_ceilings, watched_tails
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -24,6 +25,18 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"Tests run against PostgreSQL, not {engine}: use `make test` or set DATABASE_URL=postgres://..."
         )
+    raise_library_ceilings()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """A failing test's report shows the tail of every process log its fixtures watch
+    (tests/waiting.py): what the edge, worker or server was doing when the test gave up."""
+    report = yield
+    if report.failed:
+        for name, tail in watched_tails():
+            report.sections.append((f"tail of {name}", tail))
+    return report
 
 
 @dataclass
@@ -93,3 +106,17 @@ def api(client: HttpClient, sandbox_key: CreatedKey) -> ApiCaller:
 @pytest.fixture
 def anon_api(client: HttpClient) -> ApiCaller:
     return ApiCaller(http=client)
+
+
+@pytest.fixture
+def strategy_run_dir():
+    """A STRATEGY_RUN_DIR the sandbox's uids can traverse: pytest's tmp_path sits under a 0700
+    folder (/tmp/pytest-of-root), which a run's own uid could not pass to reach its workspace."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="sequence-runs-"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from algo_studio.models import Deployment, DeploymentSymbol
 from algo_studio.services import artifact_store
 from sequence_markets.algo_build import build_c
-from sequence_site.celery import app as celery_app
 from sequence_site.models import Client
+from tests.celery_worker import idle, running_worker
 from tests.edges.conftest import MM_ETH_ARGS, wait_for, wat
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,40 +102,28 @@ def market_data(settings, session_market_data: Path) -> Path:
     return session_market_data
 
 
-@pytest.fixture(scope="session")
-def _session_worker(django_db_setup, django_db_blocker) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def _module_worker(django_db_setup, django_db_blocker) -> Iterator[Any]:
     # A real worker consuming the real Redis broker, in a thread of this process (so it uses the
-    # test database); solo pool: one job at a time, like one core of a worker host.
-    with (
-        django_db_blocker.unblock(),
-        start_worker(
-            celery_app,
-            queues=["backtests"],
-            pool="solo",
-            perform_ping_check=False,
-            loglevel="WARNING",
-            shutdown_timeout=120,
-        ) as worker,
-    ):
+    # test database); solo pool: one job at a time, like one core of a worker host. One per module,
+    # not per session: Celery's stop flag is process-global, so it must be gone before another
+    # module starts its own in-process worker (tests/celery_worker.py).
+    with django_db_blocker.unblock(), running_worker(queues=["backtests"], pool="solo") as worker:
         yield worker
 
 
 @pytest.fixture
-def celery_worker(transactional_db, _session_worker, market_data) -> Iterator[Any]:
-    yield _session_worker
-    # Leave the worker idle for the next test (and for the end of the session): cancel what is
+def celery_worker(transactional_db, _module_worker, market_data) -> Iterator[Any]:
+    yield _module_worker
+    # Leave the worker idle for the next test (and for the end of the module): cancel what is
     # still queued or running, and wait for the job in hand to notice, before the tables are flushed.
-    from celery.worker import state as worker_state
-
     from backtests.models import BacktestJob
     from backtests.services import backtest_cancel
 
     for job in BacktestJob.objects.filter(status__in=["queued", "running"]):
         with contextlib.suppress(Exception):
             backtest_cancel(job=job)
-    deadline = time.monotonic() + 60
-    while worker_state.active_requests and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(idle, timeout=120, what="the backtest worker to finish the job in hand")
 
 
 @pytest.fixture

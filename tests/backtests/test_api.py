@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -24,7 +23,8 @@ from tests.backtests.conftest import (
     trap_wat,
     wait_status,
 )
-from tests.edges.conftest import wat
+from tests.celery_worker import idle
+from tests.edges.conftest import wait_for, wat
 
 DAY = {"start_date": "2026-01-10", "end_date": "2026-01-10"}
 
@@ -152,7 +152,8 @@ def test_cancel_a_running_job(api, owner, celery_worker, make_deployment, mm_was
     wait_status(api, job_id, ("running",))
     status, body = api.post(f"/v1/backtest/{job_id}/cancel")
     assert status == 200 and body["status"] == "cancelled"
-    time.sleep(0.5)
+    # Once the worker has let go of the job, it did not overwrite the cancel.
+    wait_for(idle, what="the worker to let go of the cancelled job")
     assert api.get(f"/v1/backtest/{job_id}")[1]["status"] == "cancelled"
     assert api.get(f"/v1/backtest/{job_id}/results")[0] == 404
     status, body = api.post(f"/v1/backtest/{job_id}/cancel")

@@ -7,7 +7,6 @@ from datetime import date, timedelta
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from celery.worker import state as worker_state
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 from django.utils import timezone
@@ -19,6 +18,7 @@ from backtests.replay import Replay, ReplayCancelled, ReplaySpec
 from backtests.store import MarketDataStore
 from sequence_site.celery import app as celery_app
 from tests.backtests.conftest import IDLE_WAT, wait_status
+from tests.celery_worker import idle
 from tests.edges.conftest import wait_for, wat
 from venues.instruments import get_instrument
 
@@ -49,7 +49,7 @@ def sim_days(market_data, venue: str, symbol: str, seed: int) -> int:
 
 
 def worker_idle() -> bool:
-    return not worker_state.active_requests
+    return idle()
 
 
 # -- the janitor ---------------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ def test_janitor_fails_a_stale_running_job_and_leaves_fresh_ones_alone(
         channel = await layer.new_channel()
         await layer.group_add(services.progress_group(stale.id), channel)
         failed = await sync_to_async(janitor_pass)()
-        return failed, await asyncio.wait_for(layer.receive(channel), timeout=5)
+        return failed, await asyncio.wait_for(layer.receive(channel), timeout=30)
 
     failed, pushed = async_to_sync(listen)()
     assert failed == 1
@@ -199,7 +199,7 @@ def test_cancel_while_generating_the_data_ends_the_job_promptly(
     assert status == 200 and body["status"] == "cancelled"
     # The worker lets go between two days (each takes well under a second to generate), long
     # before the whole range would be ready.
-    wait_for(worker_idle, timeout=10, what="the worker to notice the cancel")
+    wait_for(worker_idle, timeout=60, what="the worker to notice the cancel")
     generated = sim_days(market_data, "kraken", "ETH/USDC", seed)
     assert generated < days
     job = BacktestJob.objects.get(pk=job_id)

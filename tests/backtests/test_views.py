@@ -110,7 +110,7 @@ async def test_websocket_sends_status_and_refuses_strangers(
     connected, _ = await ws.connect()
     assert connected
     first = await ws.receive_json_from(timeout=5)
-    # Queued, or already running when the session's worker (started by an earlier test) took it.
+    # Queued, or already running when the module's worker (started by an earlier test) took it.
     assert first["job_id"] == job.id and first["status"] in ("queued", "running", "completed")
 
     @sync_to_async

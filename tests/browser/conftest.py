@@ -23,6 +23,7 @@ from django.db import connections
 
 from sequence_site import services as site_services
 from tests.edges.conftest import REPO, EdgeProcess, edge_process, market_maker_wasm, wait_for  # noqa: F401
+from tests.waiting import unwatch_log, watch_log
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -63,23 +64,26 @@ def live_server_process(transactional_db) -> Iterator[Server]:
         env=EdgeProcess([]).env(), cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     server = Server(url=f"http://127.0.0.1:{port}", process=process, log=log)
+    watch_log("daphne", log)
 
     def listening() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"daphne exited: {server.output()}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
                 return True
         except OSError:
             return False
 
-    wait_for(listening, timeout=30, what="daphne to listen")
+    wait_for(listening, timeout=60, what="daphne to listen")
     yield server
+    unwatch_log("daphne")
     process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=15)
+        process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
 
 
 @pytest.fixture
@@ -141,4 +145,4 @@ def _subprocess_connections_gone(django_db_setup, django_db_blocker) -> Iterator
 
     # Still there after 10 s: pytest-django reports it as a warning when it drops the database.
     with django_db_blocker.unblock(), contextlib.suppress(AssertionError):
-        wait_for(alone, timeout=10, what="subprocess database connections to close")
+        wait_for(alone, timeout=30, what="subprocess database connections to close")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.edges.conftest import REPO, EdgeProcess, edge_process, market_maker_wasm, wait_for  # noqa: F401
+from tests.waiting import unwatch_log, watch_log
 
 
 def free_port() -> int:
@@ -23,18 +24,22 @@ def free_port() -> int:
 
 class Process:
     def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.name = name
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"{name}-{os.getpid()}.log"
         self.process = subprocess.Popen(
             args, env=env, cwd=REPO, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
         )
+        watch_log(name, self.log)
 
     def stop(self) -> None:
+        unwatch_log(self.name)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
 
     def output(self) -> str:
         return self.log.read_text()[-3000:] if self.log.exists() else ""
@@ -50,12 +55,12 @@ def daphne(transactional_db) -> Iterator[str]:
 
     def up() -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
                 return True
         except OSError:
             return proc.process.poll() is not None
 
-    wait_for(up, timeout=30, what="daphne to listen")
+    wait_for(up, timeout=60, what="daphne to listen")
     assert proc.process.poll() is None, proc.output()
     yield f"http://127.0.0.1:{port}"
     proc.stop()
@@ -67,7 +72,7 @@ def celery_worker_process(transactional_db) -> Iterator[Process]:
     proc = Process("celery", [str(Path(sys.executable).parent / "celery"), "-A", "sequence_site", "worker",
                               "-Q", "default,backtests,strategies", "-P", "solo", "-l", "info"], env)  # fmt: skip
     wait_for(
-        lambda: "ready" in proc.output() or proc.process.poll() is not None, timeout=30, what="celery worker"
+        lambda: "ready" in proc.output() or proc.process.poll() is not None, timeout=60, what="celery worker"
     )
     assert proc.process.poll() is None, proc.output()
     yield proc

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import wasmtime
 from django.conf import settings
 
 from sequence_markets.algo_build import build_c
+from tests.waiting import unwatch_log, wait_until, watch_log
 
 REPO = Path(__file__).resolve().parents[2]
 # The example market maker quoting 0.5 ETH on a 0.01 grid: Coinbase ETH/USD's tick and a legal size.
@@ -64,9 +64,12 @@ def scripted_algo(*, trap_after: int = 0, qty_1e8: int = 1_000_000, log: bool = 
 class EdgeProcess:
     """A real `manage.py run_edge` process against the test database and Redis."""
 
-    def __init__(self, venues: list[str], *, mean_interval_ms: float = 20.0) -> None:
+    def __init__(
+        self, venues: list[str], *, mean_interval_ms: float = 20.0, env: dict[str, str] | None = None
+    ) -> None:
         self.venues = venues
         self.mean_interval_ms = mean_interval_ms
+        self.extra_env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"edge-{os.getpid()}-{'-'.join(venues)}.log"
         self.market_data_dir = Path(tempfile.mkdtemp(prefix="edge-market-data-"))
@@ -81,6 +84,7 @@ class EdgeProcess:
         env["CHANNEL_LAYER_PREFIX"] = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
         # Each edge records into its own folder: tests never write into the repository's var/.
         env["MARKET_DATA_DIR"] = str(self.market_data_dir)
+        env.update(self.extra_env)
         return env
 
     def start(self) -> EdgeProcess:
@@ -91,49 +95,52 @@ class EdgeProcess:
         self.process = subprocess.Popen(
             args, env=self.env(), cwd=REPO, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT
         )
+        watch_log(self.name, self.log_path)
         from edges.models import Edge
 
-        wait_for(
-            lambda: (
-                Edge.objects.filter(edge_id__in=[f"venue-edge-{v}" for v in self.venues], is_sandbox=True)
-                .connected()
-                .filter(pid=self.process.pid)
-                .count()
-                == len(self.venues)
-            ),
-            timeout=30,
-            what=f"edge process to register ({self.output()})",
-        )
+        def registered() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.process.returncode}: {self.output()}")
+            return Edge.objects.filter(
+                edge_id__in=[f"venue-edge-{v}" for v in self.venues], is_sandbox=True
+            ).connected().filter(pid=self.process.pid).count() == len(self.venues)
+
+        wait_until(registered, timeout=60, what=f"{self.name} to register", logs={self.name: self.log_path})
         return self
+
+    @property
+    def name(self) -> str:
+        return f"edge {'+'.join(self.venues)}"
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.process is not None
         self.process.send_signal(sig)
-        code = self.process.wait(timeout=20)
+        try:
+            code = self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"{self.name} ignored signal {sig} for 60 s: {self.output()}") from None
         self.process = None
+        unwatch_log(self.name)
         return code
 
     def output(self) -> str:
         return self.log_path.read_text()[-3000:] if self.log_path.exists() else ""
 
 
-def wait_for(predicate: Callable[[], object], *, timeout: float = 15.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+def wait_for(predicate: Callable[[], object], *, timeout: float = 60.0, what: str = "condition") -> object:
+    """Poll `predicate` with a generous ceiling (tests/waiting.py); a timeout shows the process logs."""
+    return wait_until(predicate, timeout=timeout, what=what)
 
 
 @pytest.fixture
 def edge_process(transactional_db) -> Iterator[Callable[..., EdgeProcess]]:
     started: list[EdgeProcess] = []
 
-    def start(*venues: str, mean_interval_ms: float = 20.0) -> EdgeProcess:
-        edge = EdgeProcess(list(venues), mean_interval_ms=mean_interval_ms).start()
+    def start(*venues: str, mean_interval_ms: float = 20.0, env: dict[str, str] | None = None) -> EdgeProcess:
+        edge = EdgeProcess(list(venues), mean_interval_ms=mean_interval_ms, env=env).start()
         started.append(edge)
         return edge
 
@@ -141,3 +148,4 @@ def edge_process(transactional_db) -> Iterator[Callable[..., EdgeProcess]]:
     for edge in started:
         if edge.process is not None:
             edge.stop(signal.SIGKILL)
+        unwatch_log(edge.name)

@@ -15,6 +15,7 @@ from django.conf import settings
 
 from tests.algo_studio.conftest import sandbox_edges  # noqa: F401  (fixture re-export)
 from tests.edges.conftest import REPO, wait_for
+from tests.waiting import unwatch_log, watch_log
 
 DAPHNE = str(Path(sys.executable).parent / "daphne")
 
@@ -52,23 +53,25 @@ class Daphne:
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
         )
+        watch_log("daphne", self.log)
 
         def up() -> bool:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5):
                     return True
             except OSError:
                 return self.process is None or self.process.poll() is not None
 
-        wait_for(up, timeout=30, what="daphne to listen")
+        wait_for(up, timeout=60, what="daphne to listen")
         assert self.process.poll() is None, self.output()
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        unwatch_log("daphne")
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(sig)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

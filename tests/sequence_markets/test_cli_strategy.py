@@ -3,7 +3,6 @@ real server (Django's live server; daphne + a real Celery worker for `logs --fol
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -13,23 +12,22 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings as django_settings
 
 import strategies.tasks  # noqa: F401 - registers the tasks before the worker starts
 from sequence_markets.cli_strategy import CliError, build_artifact, sdk_modules
 from sequence_markets.strategy_config import StrategyConfigError, load_strategy_config
-from sequence_site.celery import app as celery_app
 from sequence_site.scope import Scope
 from strategies import services
 from strategies.models import Strategy, StrategyLog, StrategyRun
+from tests.celery_worker import idle, running_worker
+from tests.waiting import log_tail, unwatch_log, wait_until, watch_log
 
 BIN = Path(sys.executable).parent
 SEQUENCE = str(BIN / "sequence")
@@ -298,12 +296,12 @@ def test_logs_prints_a_run_and_follow_polls_when_there_is_no_websocket(cli_env, 
     follower = subprocess.Popen([SEQUENCE, "strategy", "logs", "poller", "--follow", "--json"], env=cli_env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        lines = read_lines(follower, 2, timeout=15)
+        lines = read_lines(follower, 2, timeout=60)
         StrategyLog.objects.create(run=run_row, seq=3, stream="stdout", ts=now, line="later")
-        lines += read_lines(follower, 1, timeout=5)
+        lines += read_lines(follower, 1, timeout=60)
         Strategy.objects.filter(pk=strategy.pk).update(status="stopped")
         StrategyRun.objects.filter(pk=run_row.pk).update(status="stopped")
-        assert follower.wait(timeout=10) == 0  # stopped: the follower ends by itself
+        assert follower.wait(timeout=60) == 0  # stopped: the follower ends by itself
     finally:
         if follower.poll() is None:
             follower.kill()
@@ -340,61 +338,74 @@ test_database_url.__test__ = False  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def daphne(transactional_db) -> Iterator[str]:
+def daphne(transactional_db, tmp_path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": test_database_url(), "REDIS_URL": django_settings.REDIS_URL}
+    log = tmp_path / "daphne.log"
     process = subprocess.Popen(
         [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "sequence_site.asgi:application"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
+    watch_log("daphne", log)
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"daphne exited with {process.returncode}: {log_tail(log)}")
         try:
-            with urllib.request.urlopen(f"{url}/v1/health", timeout=2):  # noqa: S310 - local test server
-                break
+            with urllib.request.urlopen(f"{url}/v1/health", timeout=5):  # noqa: S310 - local test server
+                return True
         except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"daphne did not start: {process.stderr.read().decode()[-2000:]}"
-                ) from None
-            time.sleep(0.2)
+            return False
+
+    wait_until(healthy, timeout=60, every=0.2, what="daphne to answer /v1/health", logs={"daphne": log})
     yield url
+    unwatch_log("daphne")
     process.terminate()
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
 
 
 @pytest.fixture
-def worker(transactional_db, settings, tmp_path, daphne) -> Iterator[None]:
-    settings.STRATEGY_RUN_DIR = tmp_path / "runs"
+def worker(transactional_db, settings, strategy_run_dir, daphne) -> Iterator[None]:
+    settings.STRATEGY_RUN_DIR = strategy_run_dir
     settings.STRATEGY_HEARTBEAT_SECONDS = 0.2
     settings.STRATEGY_STOP_GRACE_SECONDS = 1.0
     settings.SEQUENCE_PUBLIC_API_URL = daphne  # what strategies get as SEQUENCE_API_URL
-    with celery_app.connection_for_write() as conn:
-        for name in ("strategies", "default"):
-            with contextlib.suppress(Exception):
-                conn.default_channel.queue_purge(name)
-    with start_worker(celery_app, queues=["strategies", "default"], pool="threads", concurrency=3,
-                      perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING"):  # fmt: skip
+    with running_worker(queues=["strategies", "default"], concurrency=3):
         yield
         for strategy in Strategy.objects.all():
             services.strategy_delete(strategy=strategy)
-        time.sleep(0.5)
+        wait_until(idle, timeout=60, what="the supervisors to return after the strategies were deleted")
 
 
+# The strategy waits for the test twice: after its boot line and after tick 5, until a file named
+# in GO_DIR appears. The test creates each file only once `logs --follow` has shown it the line
+# before, so the strategy cannot finish before its output was streamed live (a mechanism, not a
+# delay that a loaded machine could stretch).
 E2E_MAIN = """
 import json, os, time
+from pathlib import Path
 from sequence_markets import Sequence, SequenceError
+
+def wait_go(n):
+    deadline = time.monotonic() + 120
+    while not (Path(os.environ["GO_DIR"]) / f"go-{n}").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no go-{n}")
+        time.sleep(0.05)
 
 seq = Sequence(os.environ["SEQUENCE_API_KEY"], os.environ["SEQUENCE_API_URL"])
 me = seq.whoami()
-print(json.dumps({"event": "boot", "client_id": me["client"]["client_id"], "ts": time.time()}), flush=True)
+print(json.dumps({"event": "boot", "client_id": me["client"]["client_id"]}), flush=True)
+wait_go(0)
 for i in range(12):
-    time.sleep(0.25)
-    print(json.dumps({"event": "tick", "i": i, "ts": time.time()}), flush=True)
+    print(json.dumps({"event": "tick", "i": i}), flush=True)
+    if i == 5:
+        wait_go(1)
 """
 
 
@@ -404,26 +415,28 @@ def test_deploy_start_and_follow_end_to_end(daphne, worker, tmp_path, sandbox_ke
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEQUENCE_")}
     env.update(SEQUENCE_CONFIG_DIR=str(tmp_path / "config"), SEQUENCE_API_URL=daphne,
                SEQUENCE_API_KEY=sandbox_key.plaintext)  # fmt: skip
-    deployed = run("strategy", "deploy", str(folder), "--start", env=env)
+    go = tmp_path / "go"
+    go.mkdir()
+    deployed = run("strategy", "deploy", str(folder), "--start", "--env", f"GO_DIR={go}", env=env)
     assert deployed.returncode == 0, deployed.stderr
 
     follower = subprocess.Popen([SEQUENCE, "strategy", "logs", "e2e", "--follow"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)  # fmt: skip
-    received: list[tuple[float, dict]] = []
+    records: list[dict] = []
     try:
         for line in follower.stdout:
-            received.append((time.time(), json.loads(line)))
-        assert follower.wait(timeout=20) == 0, follower.stderr.read()
+            records.append(json.loads(line))
+            if records[-1]["event"] == "boot":
+                (go / "go-0").touch()  # shown while the strategy waits: streamed live
+            elif records[-1].get("i") == 5:
+                (go / "go-1").touch()
+        assert follower.wait(timeout=60) == 0, follower.stderr.read()
     finally:
         if follower.poll() is None:
             follower.kill()
-    records = [record for _, record in received]
     # The strategy reached the API with its injected key and URL through the vendored SDK.
     assert records[0]["event"] == "boot" and records[0]["client_id"] == owner.short_code
-    # Every line exactly once, in order...
+    # Every line exactly once, in order, and both waits released by lines the follower showed live.
     assert [r["i"] for r in records[1:]] == list(range(12))
-    # ...and each shown within a second of being printed (most are live, not caught up).
-    delays = [arrived - record["ts"] for arrived, record in received]
-    live = [delay for delay in delays[1:] if delay >= 0]
-    assert max(live[-8:]) < 1.0, delays
+    assert sorted(p.name for p in go.iterdir()) == ["go-0", "go-1"]
     assert Strategy.objects.get(name="e2e").status == "stopped"

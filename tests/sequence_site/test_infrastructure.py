@@ -26,3 +26,26 @@ def test_channel_layer_is_redis_and_round_trips():
         return message
 
     assert async_to_sync(round_trip)() == {"type": "ping", "n": 7}
+
+
+def test_a_receive_that_waits_longer_than_one_blocking_read_still_gets_its_message():
+    """channels_redis blocks 5 s per read; redis-py 8's default socket timeout was also 5 s, so a
+    receive that found nothing for 5 s raised TimeoutError and ended its consumer (an idle websocket
+    died). The message here comes after one whole blocking read has come back empty."""
+    import asyncio
+
+    layer = get_channel_layer()
+
+    async def late_message() -> dict:
+        channel = await layer.new_channel()
+
+        async def send_later() -> None:
+            await asyncio.sleep(6)  # longer than channels_redis's 5 s blocking read: the point here
+            await layer.send(channel, {"type": "late"})
+
+        sender = asyncio.ensure_future(send_later())
+        message = await asyncio.wait_for(layer.receive(channel), 60)
+        await sender
+        return message
+
+    assert async_to_sync(late_message)() == {"type": "late"}

@@ -8,66 +8,37 @@ backoffs so the suite stays fast.
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from strategy_testing import FAST
 
 import strategies.tasks  # noqa: F401 - registers the tasks with the app before the worker starts
-from sequence_site.celery import app as celery_app
 from strategies import services
 from strategies.lifecycle import StrategyStatus
 from strategies.models import Strategy
+from tests.celery_worker import idle, running_worker
+from tests.waiting import wait_until
 
 
 @pytest.fixture
-def fast(settings, tmp_path) -> Any:
+def fast(settings, strategy_run_dir) -> Any:
     for name, value in FAST.items():
         setattr(settings, name, value)
-    settings.STRATEGY_RUN_DIR = tmp_path / "runs"
+    settings.STRATEGY_RUN_DIR = strategy_run_dir
     return settings
-
-
-def _purge(queues: list[str]) -> None:
-    with celery_app.connection_for_write() as conn:
-        channel = conn.default_channel
-        for queue in queues:
-            with contextlib.suppress(Exception):  # the queue may not exist yet
-                channel.queue_purge(queue)
 
 
 @pytest.fixture
 def runner(transactional_db, fast) -> Iterator[Any]:
     """A real Celery worker (threads pool) consuming `strategies` and `default`."""
-    queues = ["strategies", "default"]
-    _purge(queues)
-    with start_worker(
-        celery_app,
-        queues=queues,
-        pool="threads",
-        concurrency=6,
-        perform_ping_check=False,
-        shutdown_timeout=30,
-        loglevel="WARNING",
-    ) as worker:
+    with running_worker(queues=["strategies", "default"], concurrency=6) as worker:
         yield worker
         # Delete everything first: running supervisors notice on their next heartbeat, SIGTERM
-        # their processes and return, so the worker can shut down promptly.
+        # their processes and return, so the worker stops with nothing in hand.
         for strategy in Strategy.objects.filter(
             status__in=[StrategyStatus.RUNNING, StrategyStatus.STOPPING, StrategyStatus.QUEUED]
         ):
             services.strategy_delete(strategy=strategy)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _busy(worker):
-            time.sleep(0.1)
-    _purge(queues)
-
-
-def _busy(worker: Any) -> bool:
-    from celery.worker import state
-
-    return bool(state.active_requests)
+        wait_until(idle, timeout=60, what="the supervisors to return after the strategies were deleted")

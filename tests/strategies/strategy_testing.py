@@ -6,7 +6,6 @@ import base64
 import io
 import os
 import tarfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from django.conf import settings as django_settings
 
 from strategies.models import Strategy, StrategyLog, StrategyRun
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SDK_DIR = REPO / "sequence_markets"
@@ -75,19 +75,13 @@ def create_body(name: str, main: str, **fields: Any) -> dict[str, Any]:
 
 
 def wait_for(
-    predicate: Callable[[], Any], *, timeout: float = 15.0, every: float = 0.05, what: str = ""
+    predicate: Callable[[], Any], *, timeout: float = 60.0, every: float = 0.05, what: str = ""
 ) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(every)
+    """Poll with a generous ceiling (tests/waiting.py: never under 30 s, whatever `timeout` says)."""
+    return wait_until(predicate, timeout=timeout, every=every, what=what)
 
 
-def wait_status(strategy_id: Any, *statuses: str, timeout: float = 15.0) -> Strategy:
+def wait_status(strategy_id: Any, *statuses: str, timeout: float = 60.0) -> Strategy:
     def check() -> Strategy | None:
         strategy = Strategy.objects.filter(pk=strategy_id).first()
         return strategy if strategy is not None and strategy.status in statuses else None

@@ -18,8 +18,9 @@ from strategy_testing import REPO, create_body, subprocess_env, wait_for
 
 from sequence_site import services as site_services
 from strategies.models import Strategy
+from tests.waiting import unwatch_log, watch_log
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
 MAIN = """
@@ -46,18 +47,21 @@ def daphne(transactional_db, tmp_path) -> Iterator[str]:
     def listening() -> bool:
         assert process.poll() is None, log.read_text()[-3000:]
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
                 return True
         except OSError:
             return False
 
-    wait_for(listening, timeout=30, what="daphne")
+    watch_log("daphne", log)
+    wait_for(listening, timeout=60, what="daphne")
     yield f"http://127.0.0.1:{port}"
+    unwatch_log("daphne")
     process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=15)
+        process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
 
 
 @pytest.fixture
@@ -71,7 +75,7 @@ def page(transactional_db, monkeypatch) -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                              args=["--headless", "--no-sandbox", "--disable-gpu"])  # fmt: skip
         context = browser.new_context()
-        context.set_default_timeout(20_000)
+        context.set_default_timeout(30_000)
         try:
             yield context.new_page()
         finally:
@@ -106,6 +110,9 @@ def test_live_tail_and_stop_button(daphne, ticker, page):
     page.wait_for_url(f"{daphne}/strategies/{strategy_id}/")
     expect(page.locator("[data-testid=status]")).to_contain_text("running")
     expect(page.locator("#log-state")).to_contain_text("live")
+    # Only the actions that apply, and the running run's own state rather than an old exit.
+    expect(page.locator("[data-testid=start]")).to_have_count(0)
+    expect(page.locator("[data-testid=current-run]")).to_contain_text("running since")
 
     # JSON lines are shown as "event key=value", escaped (no HTML injection through a log line).
     logs = page.locator("[data-testid=logs]")
@@ -115,8 +122,16 @@ def test_live_tail_and_stop_button(daphne, ticker, page):
     seen = logs.locator(".l.stdout").count()
     expect(logs.locator(".l.stdout")).not_to_have_count(seen)  # new lines arrive without a reload
 
+    # The overview lists it running.
+    page.goto(f"{daphne}/")
+    row = page.locator("[data-testid=overview-strategies] tr[data-strategy=ticker]")
+    expect(row.locator("[data-testid=overview-strategy-status]")).to_have_text("running")
+    page.goto(f"{daphne}/strategies/{strategy_id}/")
+
     page.click("[data-testid=stop]")
     expect(page.locator(".flash")).to_contain_text("Stopping ticker")
-    expect(page.locator("[data-testid=status]")).to_contain_text("stopped", timeout=15_000)
+    expect(page.locator("[data-testid=status]")).to_contain_text("stopped", timeout=60_000)
     assert Strategy.objects.get(pk=strategy_id).status == "stopped"
+    expect(page.locator("[data-testid=start]")).to_be_visible()
+    expect(page.locator("[data-testid=stop]")).to_have_count(0)
     assert problems == []

@@ -3,7 +3,6 @@ another worker runs it again. Nothing orphaned, nothing running twice."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -11,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from strategy_testing import REPO, create_body, lines_of, subprocess_env, wait_for
 
-from sequence_site.celery import app as celery_app
 from strategies import services, tasks
 from strategies.models import Strategy, StrategyRun, StrategyTransition
+from tests.celery_worker import purge as purge_queues
+from tests.celery_worker import running_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -38,13 +37,10 @@ def dead(pid: int) -> bool:
 
 
 def purge() -> None:
-    with celery_app.connection_for_write() as conn:
-        for queue in ("strategies", "default"):
-            with contextlib.suppress(Exception):  # not declared yet
-                conn.default_channel.queue_purge(queue)
+    purge_queues(["strategies", "default"])
 
 
-def test_killing_the_worker_mid_run_requeues_the_run_through_the_janitor(fast, api, tmp_path):
+def test_killing_the_worker_mid_run_requeues_the_run_through_the_janitor(fast, api, strategy_run_dir):
     purge()
     doomed = subprocess.Popen(
         [
@@ -65,7 +61,7 @@ def test_killing_the_worker_mid_run_requeues_the_run_through_the_janitor(fast, a
             "WARNING",
         ],
         cwd=REPO,
-        env=subprocess_env(STRATEGY_RUN_DIR=str(tmp_path / "doomed-runs")),
+        env=subprocess_env(STRATEGY_RUN_DIR=str(strategy_run_dir / "doomed-runs")),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -76,30 +72,22 @@ def test_killing_the_worker_mid_run_requeues_the_run_through_the_janitor(fast, a
         strategy_id = body["strategy_id"]
         first = wait_for(
             lambda: StrategyRun.objects.filter(strategy_id=strategy_id, pid__isnull=False).first(),
-            timeout=40,
+            timeout=60,
             what="the subprocess worker to start the strategy",
         )
         assert first.claimed_by.startswith("doomed@")
         wait_for(lambda: lines_of(first, "stdout"), what="the strategy's first line")
 
         os.killpg(doomed.pid, signal.SIGKILL)  # the worker, not the strategy (its own session)
-        doomed.wait(timeout=10)
+        doomed.wait(timeout=30)
         # PR_SET_PDEATHSIG: the strategy does not outlive its supervisor.
-        wait_for(lambda: dead(first.pid), timeout=5, what="the orphan to die")
+        wait_for(lambda: dead(first.pid), timeout=30, what="the orphan to die")
         first.refresh_from_db()
         assert first.status == "running"  # nobody knows yet: only the heartbeat tells
 
         # Another worker comes up; beat's janitor (sent here by hand, as beat would) finds the
         # stale heartbeat once STRATEGY_HEARTBEAT_TIMEOUT_SECONDS (2 s here) has passed.
-        with start_worker(
-            celery_app,
-            queues=["strategies", "default"],
-            pool="threads",
-            concurrency=4,
-            perform_ping_check=False,
-            shutdown_timeout=30,
-            loglevel="WARNING",
-        ):
+        with running_worker(queues=["strategies", "default"], concurrency=4, purge_queues=False):
 
             def requeued() -> StrategyRun | None:
                 tasks.janitor.delay()
@@ -109,19 +97,21 @@ def test_killing_the_worker_mid_run_requeues_the_run_through_the_janitor(fast, a
                     .first()
                 )
 
-            second = wait_for(requeued, timeout=20, every=0.5, what="the janitor to re-queue the run")
+            second = wait_for(requeued, timeout=60, every=0.5, what="the janitor to re-queue the run")
             wait_for(lambda: lines_of(second, "stdout"), what="the new run's first line")
             first.refresh_from_db()
             assert first.status == "failed" and first.reason.startswith("runner lost: no heartbeat for")
             assert second.claimed_by and not second.claimed_by.startswith("doomed@")
-            assert lines_of(second, "stdout") == [f"pid {second.pid} run {second.pk}"]
+            # pid 2 in its own PID namespace (1 is the sandbox's init); run.pid is the sandbox's
+            # bwrap on the host, and the whole namespace ends with it.
+            assert lines_of(second, "stdout") == [f"pid 2 run {second.pk}"]
             assert not dead(second.pid) and dead(first.pid)  # exactly one copy running
             actions = list(
                 StrategyTransition.objects.filter(strategy_id=strategy_id).values_list("action", flat=True)
             )
             assert actions[-3:] == ["runner_lost", "retry", "claim"]
             services.strategy_delete(strategy=Strategy.objects.get(pk=strategy_id))
-            wait_for(lambda: dead(second.pid), timeout=10, what="the strategy to stop on delete")
+            wait_for(lambda: dead(second.pid), timeout=30, what="the strategy to stop on delete")
     finally:
         if doomed.poll() is None:
             os.killpg(doomed.pid, signal.SIGKILL)
@@ -131,8 +121,7 @@ def test_killing_the_worker_mid_run_requeues_the_run_through_the_janitor(fast, a
 
 def test_a_worker_shutting_down_hands_its_strategy_back_to_the_queue(fast, api):
     purge()
-    with start_worker(celery_app, queues=["strategies", "default"], pool="threads", concurrency=2,
-                      perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING"):  # fmt: skip
+    with running_worker(queues=["strategies", "default"], concurrency=2):
         status, body = api.post("/v1/strategies", json=create_body("mover", MAIN, start=True))
         strategy_id = body["strategy_id"]
         first = wait_for(

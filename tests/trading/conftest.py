@@ -6,7 +6,6 @@ nudges of this run never mix with another engineer's test run on the same Redis.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
@@ -106,30 +105,25 @@ def sandbox_edges(db) -> list[Edge]:
 
 
 @pytest.fixture
-def strategy_runner(transactional_db, settings, tmp_path) -> Iterator[Any]:
+def strategy_runner(transactional_db, settings, strategy_run_dir) -> Iterator[Any]:
     """A real Celery worker on the `strategies` queue (as tests/strategies' `runner`), short timings."""
-    from celery.contrib.testing.worker import start_worker
-
     import strategies.tasks  # noqa: F401 - registers the tasks
-    from sequence_site.celery import app as celery_app
+    from strategies import services as strategy_services
     from strategies.lifecycle import StrategyStatus
     from strategies.models import Strategy
+    from tests.celery_worker import idle, running_worker
+    from tests.waiting import wait_until
 
     settings.STRATEGY_HEARTBEAT_SECONDS = 0.2
     settings.STRATEGY_HEARTBEAT_TIMEOUT_SECONDS = 5.0
     settings.STRATEGY_STOP_GRACE_SECONDS = 1.5
     settings.STRATEGY_BACKOFF_BASE_SECONDS = 30.0
-    settings.STRATEGY_RUN_DIR = tmp_path / "runs"
-    with celery_app.connection_for_write() as conn:
-        for queue in ("strategies", "default"):
-            with contextlib.suppress(Exception):
-                conn.default_channel.queue_purge(queue)
-    with start_worker(
-        celery_app, queues=["strategies", "default"], pool="threads", concurrency=4,
-        perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING",
-    ) as worker:  # fmt: skip
+    settings.STRATEGY_RUN_DIR = strategy_run_dir
+    with running_worker(queues=["strategies", "default"], concurrency=4) as worker:
         yield worker
-        Strategy.objects.filter(
+        # Delete what still runs: the supervisors notice on their next heartbeat and return.
+        for strategy in Strategy.objects.filter(
             status__in=[StrategyStatus.RUNNING, StrategyStatus.STOPPING, StrategyStatus.QUEUED]
-        ).delete()
-        time.sleep(1.0)
+        ):
+            strategy_services.strategy_delete(strategy=strategy)
+        wait_until(idle, timeout=60, what="the supervisors to return after the strategies were deleted")

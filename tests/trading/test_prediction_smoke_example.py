@@ -59,7 +59,7 @@ def test_prediction_smoke_runs_hosted_and_ends_with_done(
         run = StrategyRun.objects.filter(strategy=strategy, ended_at__isnull=False).first()
         return run
 
-    run = wait_for(finished, timeout=90, what="the hosted run to end")
+    run = wait_for(finished, timeout=180, what="the hosted run to end")
     lines = [json.loads(line) for line in StrategyLog.objects.filter(run=run).order_by("seq").values_list("line", flat=True)
              if line.startswith("{")]  # fmt: skip
     events = [rec["event"] for rec in lines]
@@ -81,7 +81,7 @@ def test_prediction_smoke_runs_hosted_and_ends_with_done(
     assert graphs.count() == 2 and all(g.status == GraphStatus.CANCELLED and g.paper for g in graphs)
     assert {n.venue for n in Node.objects.filter(graph__in=graphs)} == {"kalshi", "polymarket"}
     wait_for(lambda: all(n.status == NodeStatus.CANCELLED for n in Node.objects.filter(graph__in=graphs)),
-             timeout=5, what="the edges to confirm both cancels")  # fmt: skip
+             timeout=60, what="the edges to confirm both cancels")  # fmt: skip
     assert not Fill.objects.exists()
     intents = [rec for rec in lines if rec["event"] == "graph_submit_intent"]
     poly = next(rec for rec in intents if rec["venue"] == "polymarket")

@@ -99,6 +99,64 @@ BUILDERS["kraken"] = _kraken_protocol
 CATALOGUES["kraken"] = _kraken_instruments
 
 
+# -- coinbase -----------------------------------------------------------------------------------------
+def _coinbase_protocol(symbols: Sequence[str], config: FeedConfig) -> FeedProtocol:
+    # No catalogue call: -USDC pairs read their -USD book by the documented rule (products.py).
+    from venues.coinbase.feed import DEFAULT_WS_URL, CoinbaseFeed
+
+    return CoinbaseFeed(
+        symbols, ws_url=config.ws_url or DEFAULT_WS_URL, depth=int(config.options.get("depth", "10"))
+    )
+
+
+def _coinbase_instruments(config: FeedConfig) -> list[Instrument]:
+    from venues.coinbase.catalogue import fetch_instruments
+
+    return fetch_instruments(config)
+
+
+BUILDERS["coinbase"] = _coinbase_protocol
+CATALOGUES["coinbase"] = _coinbase_instruments
+
+
+# -- kalshi -------------------------------------------------------------------------------------------
+KALSHI_WS_URL = "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+KALSHI_REST_URL = "https://external-api.kalshi.com/trade-api/v2"
+
+
+def _kalshi_feed(symbols: Sequence[str], config: FeedConfig) -> FeedProtocol:
+    """Kalshi `orderbook_delta`. The channel needs a signed handshake, so a key is required here
+    (options "key_id" and "private_key_pem" or "private_key_path"): without one the venue would
+    refuse every connection, so it is a configuration error, said at once."""
+    from venues.kalshi.auth import KalshiAuthError, KalshiSigner
+    from venues.kalshi.feed import KalshiFeed
+
+    opts = config.options
+    signer = KalshiSigner.from_settings(
+        opts.get("key_id") or None,
+        private_key_path=opts.get("private_key_path") or None,
+        private_key_pem=opts.get("private_key_pem") or None,
+    )
+    if signer is None:
+        raise KalshiAuthError(
+            "Kalshi's live feed needs an API key: set KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH "
+            "(or KALSHI_PRIVATE_KEY)"
+        )
+    return KalshiFeed(symbols, ws_url=config.ws_url or KALSHI_WS_URL, signer=signer)
+
+
+def _kalshi_catalogue(config: FeedConfig) -> list[Instrument]:
+    """Every open Kalshi market's YES and NO instruments (public REST, no key)."""
+    from venues.kalshi.catalogue import fetch_catalogue
+    from venues.live.rest import RestClient
+
+    return fetch_catalogue(RestClient(config.rest_url or KALSHI_REST_URL)).instruments
+
+
+BUILDERS["kalshi"] = _kalshi_feed
+CATALOGUES["kalshi"] = _kalshi_catalogue
+
+
 # -- polymarket ----------------------------------------------------------------------------------------
 # FeedConfig: ws_url = the CLOB market channel, rest_url = the Gamma API, options["clob_url"] = the
 # CLOB REST API (its /book completes tick and minimum size where Gamma leaves them out).
