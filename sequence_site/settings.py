@@ -331,13 +331,14 @@ LOGGING = {
 }
 
 # -- Polymarket live market data (venues/polymarket) ----------------------------------------------
-# "sim" (the default: `make run` stays offline) or "live": the CLOB market channel for books and
-# the Gamma API (joined with the CLOB's /book) for the market catalogue. Public data, no key needed.
-VENUE_FEED_POLYMARKET = env_str("VENUE_FEED_POLYMARKET", "sim").strip().lower()
-if VENUE_FEED_POLYMARKET not in ("sim", "live"):
-    raise ImproperlyConfigured(
-        f"VENUE_FEED_POLYMARKET must be 'sim' or 'live', not {VENUE_FEED_POLYMARKET!r}"
-    )
-POLYMARKET_WS_URL = env_str("POLYMARKET_WS_URL", "wss://ws-subscriptions-clob.polymarket.com/ws/market")
-POLYMARKET_GAMMA_URL = env_str("POLYMARKET_GAMMA_URL", "https://gamma-api.polymarket.com")
-POLYMARKET_CLOB_URL = env_str("POLYMARKET_CLOB_URL", "https://clob.polymarket.com")
+# VENUE_FEED_POLYMARKET: sim (default, offline) or live: books from the CLOB market channel
+# (_WS_URL), markets from the Gamma API (_REST_URL) joined with the CLOB REST API's /book
+# (VENUE_FEED_POLYMARKET_CLOB_URL, passed as the feed's "clob_url" option). Public data, no key.
+VENUE_FEED_POLYMARKET = _env_feed("VENUE_FEED_POLYMARKET")
+VENUE_FEED_POLYMARKET_WS_URL = env_str(
+    "VENUE_FEED_POLYMARKET_WS_URL", "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+)
+VENUE_FEED_POLYMARKET_REST_URL = env_str("VENUE_FEED_POLYMARKET_REST_URL", "https://gamma-api.polymarket.com")
+VENUE_FEED_POLYMARKET_OPTIONS = {
+    "clob_url": env_str("VENUE_FEED_POLYMARKET_CLOB_URL", "https://clob.polymarket.com"),
+}

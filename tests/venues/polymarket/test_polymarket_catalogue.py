@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -186,7 +187,10 @@ def test_factory_entries(fake: FakePolymarket) -> None:
 
 
 def _settings_value(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    code = "from django.conf import settings; print(settings.VENUE_FEED_POLYMARKET, settings.POLYMARKET_GAMMA_URL)"
+    code = (
+        "from django.conf import settings; print(settings.VENUE_FEED_POLYMARKET,"
+        " settings.VENUE_FEED_POLYMARKET_REST_URL, settings.VENUE_FEED_POLYMARKET_OPTIONS['clob_url'])"
+    )
     return subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "sequence_site.settings", **env},
@@ -198,19 +202,44 @@ def _settings_value(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_settings_offline_by_default_and_checked() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VENUE_FEED_", "POLYMARKET_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VENUE_FEED_")}
     os_env_backup = dict(os.environ)
     try:
         os.environ.clear()
         os.environ.update(env)
         default = _settings_value({})
         live = _settings_value(
-            {"VENUE_FEED_POLYMARKET": "live", "POLYMARKET_GAMMA_URL": "http://127.0.0.1:9"}
+            {
+                "VENUE_FEED_POLYMARKET": "live",
+                "VENUE_FEED_POLYMARKET_REST_URL": "http://127.0.0.1:9",
+                "VENUE_FEED_POLYMARKET_CLOB_URL": "http://127.0.0.1:8",
+            }
         )
         bad = _settings_value({"VENUE_FEED_POLYMARKET": "maybe"})
     finally:
         os.environ.clear()
         os.environ.update(os_env_backup)
-    assert default.returncode == 0 and default.stdout.split() == ["sim", "https://gamma-api.polymarket.com"]
-    assert live.returncode == 0 and live.stdout.split() == ["live", "http://127.0.0.1:9"]
-    assert bad.returncode != 0 and "VENUE_FEED_POLYMARKET must be 'sim' or 'live'" in bad.stderr
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.split() == [
+        "sim",
+        "https://gamma-api.polymarket.com",
+        "https://clob.polymarket.com",
+    ]
+    assert live.returncode == 0 and live.stdout.split() == [
+        "live",
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:8",
+    ]
+    assert bad.returncode != 0 and "VENUE_FEED_POLYMARKET='maybe' must be sim or live" in bad.stderr
+
+
+def test_the_edge_reads_polymarket_settings_into_a_feed_config(fake: FakePolymarket, settings: Any) -> None:
+    from edges.worker import venue_feed_config
+
+    settings.VENUE_FEED_POLYMARKET_WS_URL = fake.ws_url
+    settings.VENUE_FEED_POLYMARKET_REST_URL = fake.url
+    settings.VENUE_FEED_POLYMARKET_OPTIONS = {"clob_url": fake.url}
+    config = venue_feed_config("polymarket")
+    assert build_protocol("polymarket", [FakePolymarket.BURST_A], config).url() == fake.ws_url
+    instruments = factory.CATALOGUES["polymarket"](config)
+    assert len(instruments) == 6 and fake.http_requests[0][1].startswith("/events?")
