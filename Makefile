@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sequence
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/9
 PYTEST_ARGS       ?=
 
-.PHONY: run test test-busy lint fmt bench venv services migrate seed clean browser
+.PHONY: run test test-busy lint fmt bench venv services migrate seed clean browser sandbox screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,10 +44,19 @@ browser:
 services:
 	@scripts/ensure_services.sh
 
-run: venv .env
+# The hosted-strategy sandbox: Debian's bubblewrap (installed when missing) and the Python 3.12
+# image built from the machine's CPython 3.12 (pyenv's, or python3.12 on PATH). Fails loudly when
+# either is impossible, unless .env says SEQUENCE_STRATEGY_SANDBOX=none.
+sandbox: venv .env
+	@command -v bwrap >/dev/null || grep -qs '^SEQUENCE_STRATEGY_SANDBOX=none' .env || \
+		(apt-get update -qq && apt-get install -y -qq bubblewrap)
+	$(BIN)/python manage.py strategy_sandbox
+
+run: venv .env sandbox
+	@$(PYTHON) scripts/make_env.py .env  # adds settings an older .env lacks (the embedded Redis's password)
 	$(BIN)/python -m sequence_site.devrun
 
-test: venv .env services browser
+test: venv .env services browser sandbox
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CHANNEL_LAYER_PREFIX=sequence-test \
 		$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -81,3 +90,10 @@ migrate: venv .env
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
+
+# Screenshots of the main pages into docs/screenshots/ (shown in the README): the phone-viewport
+# browser test drives real Chromium (/usr/bin/chromium) over demo data and saves the desktop views.
+screenshots: venv .env services browser
+	mkdir -p docs/screenshots
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CHANNEL_LAYER_PREFIX=sequence-test \
+		SEQUENCE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser/test_pages.py -q

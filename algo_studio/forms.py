@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from algo_studio.services import MAX_WASM_BYTES
+from algo_studio.services import MAX_WASM_BYTES, wasm_too_large
 from sequence_site.errors import InvalidInput
 from sequence_site.symbols import Symbol
 
@@ -19,6 +19,9 @@ class UploadForm(forms.Form):
 
     def clean_wasm(self) -> bytes:
         upload = self.cleaned_data["wasm"]
+        if upload.size is not None and upload.size > MAX_WASM_BYTES:
+            # The file's real size (reading MAX+1 bytes only ever showed "1048577 bytes").
+            raise forms.ValidationError(wasm_too_large(upload.size).message)
         # Read one byte past the limit: enough to know it is too big without reading all of it.
         data = upload.read(MAX_WASM_BYTES + 1)
         if not data:

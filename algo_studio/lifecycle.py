@@ -73,3 +73,19 @@ def transition(rows: models.QuerySet, *, to: DesiredState) -> int:
     if changed == 0:
         raise InvalidTransition(f"Nothing to {'start' if to == DesiredState.RUNNING else 'stop'}.")
     return changed
+
+
+def state_word(status: str, desired: str | None = None) -> str:
+    """What the dashboard calls an algo's state: the API's aggregate word read with what the user
+    asked for. An algo the edge holds loaded but idle (``accepted``) after Stop or a stopped deploy is
+    ``stopped``; one asked to run that the edge has not picked up yet is ``starting``; one asked to
+    stop that still runs is ``stopping``. Paused, running and rejected keep their words. The API's
+    ``status`` field keeps the spec's words; this is only how pages show them."""
+    if desired == DesiredState.STOPPED:
+        if status == EdgeStatus.ACCEPTED:
+            return "stopped"
+        if status == EdgeStatus.RUNNING:
+            return "stopping"
+    if desired == DesiredState.RUNNING and status in (EdgeStatus.ACCEPTED, EdgeStatus.PENDING):
+        return "starting"
+    return str(status)

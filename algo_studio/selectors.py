@@ -92,13 +92,26 @@ def deployment_status(deployment: Deployment, *, symbol: str | None = None) -> s
     return aggregate_status([row.effective_status for row in edge_rows(deployment, symbol=symbol)])
 
 
-def deployment_desired_state(deployment: Deployment) -> str:
-    rows = edge_rows(deployment)
+def deployment_desired_state(deployment: Deployment, *, symbol: str | None = None) -> str:
+    rows = edge_rows(deployment, symbol=symbol)
     return (
         DesiredState.RUNNING
         if any(r.desired_state == DesiredState.RUNNING for r in rows)
         else DesiredState.STOPPED
     )
+
+
+def deployment_actions(deployment: Deployment, *, symbol: str | None = None) -> dict[str, bool]:
+    """Which lifecycle buttons apply: Start while some edge row is stopped or paused (starting a
+    paused algo re-arms it), Stop while some edge row is asked to run."""
+    rows = edge_rows(deployment, symbol=symbol)
+    return {
+        "can_start": not rows
+        or any(
+            r.desired_state == DesiredState.STOPPED or r.effective_status == EdgeStatus.PAUSED for r in rows
+        ),
+        "can_stop": any(r.desired_state == DesiredState.RUNNING for r in rows),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +151,22 @@ def logs_after(
     return list(logs.order_by("id")[:limit])
 
 
-def traces(*, deployment: Deployment, callback_type: str | None = None, limit: int = 100) -> list[AlgoTrace]:
+def traces(
+    *, deployment: Deployment, callback_type: str | None = None, limit: int = 100, offset: int = 0
+) -> list[AlgoTrace]:
     rows = AlgoTrace.objects.filter(deployment=deployment)
     if callback_type:
         rows = rows.filter(callback_type=callback_type)
-    return list(rows.order_by("-id")[:limit])
+    return list(rows.order_by("-id")[offset : offset + limit])
+
+
+def last_reject(*, deployment: Deployment) -> AlgoLog | None:
+    """The newest order refusal in the deployment's logs (its line names the reason)."""
+    return (
+        AlgoLog.objects.filter(deployment=deployment, level="WARN", message__contains=" REJECT: ")
+        .order_by("-id")
+        .first()
+    )
 
 
 def bundles(*, scope: Scope) -> QuerySet[Bundle]:

@@ -18,6 +18,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from algo_studio import selectors
+from algo_studio.compile_pool import validate_upload
 from algo_studio.lifecycle import DesiredState, transition
 from algo_studio.models import (
     AlgoLog,
@@ -31,8 +32,8 @@ from algo_studio.models import (
     WasmArtifact,
 )
 from edges.models import Edge
-from edges.runtime import AlgoValidationError, validate_module
-from sequence_site.errors import Conflict, InvalidInput, NotFound
+from edges.runtime import AlgoValidationError
+from sequence_site.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from sequence_site.realtime import nudge_edges_on_commit, publish_on_commit
 from sequence_site.scope import Scope
 from sequence_site.symbols import Symbol
@@ -57,13 +58,22 @@ class DeployResult:
 # -- artifacts ----------------------------------------------------------------------------------
 
 
+def wasm_too_large(size: int) -> PayloadTooLarge:
+    """The one refusal of an oversize module (API 413, dashboard and CLI say the same)."""
+    return PayloadTooLarge(
+        f"The WASM binary is {size:,} bytes, over the 1 MiB limit ({MAX_WASM_BYTES:,} bytes).",
+        details={"size_bytes": size, "limit_bytes": MAX_WASM_BYTES},
+    )
+
+
 def wasm_from_base64(text: str) -> bytes:
     """Strict base64 -> bytes, refusing anything over 1 MiB before decoding all of it."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("wasm_base64 is empty: send the base64-encoded .wasm file.")
     compact = "".join(text.split())
-    if len(compact) * 3 // 4 - compact.count("=") > MAX_WASM_BYTES:
-        raise InvalidInput(f"The WASM binary is over the 1 MiB limit ({MAX_WASM_BYTES} bytes).")
+    size = len(compact) * 3 // 4 - compact.count("=")
+    if size > MAX_WASM_BYTES:
+        raise wasm_too_large(size)
     try:
         return base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
@@ -73,9 +83,9 @@ def wasm_from_base64(text: str) -> bytes:
 def artifact_store(*, client: Any, wasm: bytes) -> WasmArtifact:
     """Validate a .wasm binary against the algo ABI and store it once per client (by sha256)."""
     if len(wasm) > MAX_WASM_BYTES:
-        raise InvalidInput(f"The WASM binary is {len(wasm)} bytes, over the 1 MiB limit ({MAX_WASM_BYTES}).")
+        raise wasm_too_large(len(wasm))
     try:
-        info = validate_module(wasm)
+        info = validate_upload(wasm)  # in a worker process, off the request path
     except AlgoValidationError as exc:
         raise InvalidInput(f"Invalid algo: {exc}") from None
     sha256 = hashlib.sha256(wasm).hexdigest()
@@ -256,7 +266,12 @@ def _require_edges(edges: list[Edge], *, scope: Scope, venue: str | None, symbol
         raise InvalidInput(f"No algo-capable {mode} edges are connected{where}: nothing to deploy to.")
     traded = {s for edge in edges for s in edge.symbols}
     if not any(symbol in traded for symbol in symbols):
-        raise InvalidInput(f"No connected {mode} edge trades {', '.join(symbols)}.")
+        # Say what is traded, so the user can pick a symbol that works.
+        tradable = ", ".join(sorted(traded)) or "nothing"
+        raise InvalidInput(
+            f"No connected {mode} edge trades {', '.join(symbols)}. Tradable on connected {mode} "
+            f"edges{f' for venue {venue}' if venue else ''}: {tradable}."
+        )
 
 
 def algo_deploy(

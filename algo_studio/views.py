@@ -30,6 +30,7 @@ from sequence_site.symbols import Symbol
 # The charts' default window and bucket: 15 minutes in 5-second points (180 points per series).
 CHART_WINDOW = timedelta(minutes=15)
 CHART_INTERVAL = "5s"
+TRACES_PER_PAGE = 20
 
 
 def _scope(request: HttpRequest) -> Scope:
@@ -103,6 +104,7 @@ def _deployment_view(deployment: Deployment, now: Any) -> dict[str, Any]:
         "symbols": selectors.deployment_symbols(deployment),
         "status": selectors.deployment_status(deployment),
         "desired_state": selectors.deployment_desired_state(deployment),
+        **selectors.deployment_actions(deployment),
         "edges": [_edge_view(row, now) for row in rows],
         "edge_ids": sorted({row.edge.edge_id for row in rows}),
         "venues": sorted({row.edge.venue for row in rows}),
@@ -112,7 +114,16 @@ def _deployment_view(deployment: Deployment, now: Any) -> dict[str, Any]:
         "orders": totals["order_count"],
         "rejects": totals["reject_count"],
         "updates": totals["update_count"],
+        "last_reject": _reject_text(deployment) if totals["reject_count"] else "",
     }
+
+
+def _reject_text(deployment: Deployment) -> str:
+    """The named reason of the newest refusal (``BELOW_MIN_QTY: 0.01 < kraken min 2``)."""
+    line = selectors.last_reject(deployment=deployment)
+    if line is None:
+        return ""
+    return line.message.partition("reason=")[2] or line.message
 
 
 def _algos_context(scope: Scope) -> dict[str, Any]:
@@ -127,6 +138,9 @@ def _algos_context(scope: Scope) -> dict[str, Any]:
                 "size_bytes": entry.deployment.artifact.size_bytes,
                 "modified_at": entry.deployment.modified_at,
                 "status": selectors.deployment_status(entry.deployment, symbol=entry.symbol),
+                "desired_state": selectors.deployment_desired_state(entry.deployment, symbol=entry.symbol),
+                **selectors.deployment_actions(entry.deployment, symbol=entry.symbol),
+                "pnl": selectors.stats(entry.deployment, symbol=entry.symbol)["pnl_1e9"] / 1e9,
                 "edges": [
                     _edge_view(row, now) for row in selectors.edge_rows(entry.deployment, symbol=entry.symbol)
                 ],
@@ -234,7 +248,7 @@ def deployment_history(request: HttpRequest, deployment_id: str) -> HttpResponse
 def deployment_live(request: HttpRequest, deployment_id: str) -> HttpResponse:
     """The status, totals and edge table of one deployment: htmx polls this every 2 s."""
     deployment = _deployment(request, deployment_id)
-    context = {"d": _deployment_view(deployment, timezone.now())}
+    context = {"d": _deployment_view(deployment, timezone.now()), "live": True}
     return render(request, "algo_studio/_deployment_live.html", context)
 
 
@@ -275,7 +289,7 @@ def _act(request: HttpRequest, deployment_id: str, action: str) -> HttpResponse:
         return render(
             request,
             "algo_studio/_deployment_live.html",
-            {"d": _deployment_view(fresh, timezone.now()), "flash": True},
+            {"d": _deployment_view(fresh, timezone.now()), "flash": True, "live": True},
         )
     return _after(request, detail)
 
@@ -323,8 +337,26 @@ def deployment_traces(request: HttpRequest, deployment_id: str) -> HttpResponse:
     callback_type = request.GET.get("type") or None
     if callback_type not in (None, *selectors.TRACE_TYPES):
         callback_type = None
-    rows = selectors.traces(deployment=deployment, callback_type=callback_type, limit=50)
-    return render(request, "algo_studio/_traces.html", {"traces": [_trace_view(t) for t in rows]})
+    try:
+        page = max(int(request.GET.get("page") or 0), 0)
+    except ValueError:
+        page = 0
+    # One more than a page tells whether an older page exists.
+    rows = selectors.traces(
+        deployment=deployment,
+        callback_type=callback_type,
+        limit=TRACES_PER_PAGE + 1,
+        offset=page * TRACES_PER_PAGE,
+    )
+    return render(
+        request,
+        "algo_studio/_traces.html",
+        {
+            "traces": [_trace_view(t) for t in rows[:TRACES_PER_PAGE]],
+            "page": page,
+            "has_older": len(rows) > TRACES_PER_PAGE,
+        },
+    )
 
 
 def _trace_view(trace: Any) -> dict[str, Any]:
@@ -339,6 +371,7 @@ def _trace_view(trace: Any) -> dict[str, Any]:
         "callback_type": trace.callback_type,
         "latency": _latency(trace.latency_ns),
         "input": {key: _compact(value) for key, value in inputs.items()},
+        "input_json": json.dumps(inputs, indent=2, sort_keys=True, default=str),
         "actions": actions if isinstance(actions, list) else [actions],
         "logs": trace.logs if isinstance(trace.logs, list) else [trace.logs],
     }

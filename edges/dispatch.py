@@ -60,6 +60,7 @@ from edges.runtime import AlgoLoadError, AlgoTrap, CompiledAlgo, RuntimeLimits
 from venues.accounting import average_entry_price_1e9, net_realized_pnl_1e9, position_summary
 from venues.book import BookSnapshot
 from venues.instruments import Instrument
+from venues.rejects import place_error_reason, reject_reason
 
 LEVEL_NAMES = ("DEBUG", "INFO", "WARN", "ERROR")
 SELF_TRADING_REASON = f"over {MAX_QUEUED_EVENTS} fills/rejects after one callback: trading with itself?"
@@ -253,6 +254,7 @@ class AlgoSlot:
         "_tracing",
         "_trace_logs",
         "_trace_t0",
+        "_reject_qty",
         "fill_observer",
         "_pending",
         "_bshape",
@@ -296,6 +298,7 @@ class AlgoSlot:
         self._tracing = 0
         self._trace_logs: list[str] = []
         self._trace_t0 = 0
+        self._reject_qty: dict[int, int] = {}  # order id -> qty of a refusal drained mid-callback
         # Called with each fill record (the backtest's trade list): (ts_ns, order_id, side,
         # price_1e9, qty_1e8, fee_1e9, taker, net_realized_1e9, position_after_1e8).
         self.fill_observer: Any = None
@@ -401,6 +404,21 @@ class AlgoSlot:
         _set_i128(G, A_SESSION_REALIZED, carried.session_realized_pnl_1e9 * _Q)
         G[S_FEES] = G[S_SESSION_FEES] = 0
 
+    def restore_counters(self, *, updates: int, orders: int, fills: int, rejects: int, trades: int) -> None:
+        """Continue the counters of an earlier process's report (call before the first update), so
+        the dashboard and the API never see them go backwards."""
+        core = self.core
+        if core is None:
+            return
+        G = core.G
+        G[S_UPDATES], G[S_ORDERS], G[S_FILLS], G[S_REJECTS], G[S_TRADES] = (
+            updates,
+            orders,
+            fills,
+            rejects,
+            trades,
+        )
+
     def open_orders(self) -> list[tuple[int, int, int, int, int, bool]]:
         """(order_id, side, price_1e9, qty_1e8, leaves_1e8, dormant) of each open order."""
         return self.core.open_orders() if self.core is not None else []
@@ -495,11 +513,16 @@ class AlgoSlot:
                     f"fee={fee_text} pos={pos}",
                 )
             elif kind == EV_REJECT:  # price, qty, then the reason in the fee's place
+                # The named reason (venues/rejects.py), as the trace and the order API say it.
+                reason = reject_reason(fee, instrument=self.instrument, price_1e9=price, qty_1e8=qty)
+                if self._tracing:
+                    self._reject_qty[oid] = qty
                 log(
                     self,
                     ts,
                     "WARN",
-                    f"{_SIDE_WORD[side]} REJECT: order={oid} qty={qty} @${format_price(price)} reason={fee}",
+                    f"{_SIDE_WORD[side]} REJECT: order={oid} qty={qty} @${format_price(price)} "
+                    f"reason={reason}",
                 )
             else:  # a rate-limit warning: import, limit, callback
                 text = (
@@ -533,6 +556,21 @@ class AlgoSlot:
             return
         self._finish_trace(None)
 
+    def _refusal(self, order_id: int, result: int, price: int) -> str:
+        """The named reason of a refused place_order in a trace: its quantity is in the core's
+        reject record of this callback (or was, if a mid-callback drain took it)."""
+        qty = self._reject_qty.get(order_id)
+        core = self.core
+        if qty is None and core is not None:
+            EV, w = core.EV, core.ev_words
+            for i in range(int(core.G[S_NEV])):
+                if EV[i * w] == EV_REJECT and EV[i * w + 1] == order_id:
+                    qty = int(EV[i * w + 4])
+                    break
+        if qty is None:  # unknown quantity: the reason's name, without a rule it may not have broken
+            return place_error_reason(result)
+        return place_error_reason(result, instrument=self.instrument, price_1e9=price, qty_1e8=qty)
+
     def _finish_trace(self, trap: AlgoTrap | None) -> None:
         latency = perf_counter_ns() - self._trace_t0
         kind = self._tracing
@@ -562,7 +600,7 @@ class AlgoSlot:
                 "qty_1e8": args[3],
             }
         elif kind == CB_REJECT:
-            inputs["reject"] = {"order_id": args[0], "reason_code": args[1]}
+            inputs["reject"] = {"order_id": args[0], "reason_code": args[1], "reason": reject_reason(args[1])}
         actions = []
         A, w = core.ACT, core.act_words
         for i in range(int(G[S_NACT])):
@@ -570,13 +608,18 @@ class AlgoSlot:
             k, side, price, result, extra = A[o], A[o + 1], A[o + 2], A[o + 3], A[o + 4]
             if k == ACT_PLACE:
                 action = f"place_{_BOOK_SIDE[side]}@{format_price(price)}"
-                actions.append(f"{action} rejected({result})" if result else action)
+                actions.append(
+                    f"{action} rejected: {self._refusal(extra, result, price)}" if result else action
+                )
             elif k == ACT_CANCEL:
                 actions.append(f"cancel#{extra}")
             elif k == ACT_CANCEL_ALL:
                 actions.append("cancel_all")
             else:
-                actions.append(f"place_{_BOOK_SIDE[side]}@{format_price(price)} refused(halted)")
+                actions.append(
+                    f"place_{_BOOK_SIDE[side]}@{format_price(price)} refused: {place_error_reason(result)}"
+                )
+        self._reject_qty.clear()
         output: dict[str, Any] = {"actions": actions}
         if trap is not None:
             output["trap"] = trap.reason

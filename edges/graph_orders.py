@@ -14,17 +14,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from venues.matching import BUY, SELL, Fill
+from venues.rejects import reject_reason
 from venues.sim.adapter import SimVenueAdapter
 
 ACCOUNT_PREFIX = "graph-order-"
-_REASONS = {
-    1: "bad price (tick grid or bounds)",
-    2: "bad quantity (lot, minimum or maximum)",
-    3: "risk limit",
-    5: "venue rejected the order",
-    6: "would trade against one of your own orders",
-    7: "market closed",
-}
 
 
 class _Held:
@@ -90,7 +83,15 @@ class GraphOrders:
             self._forget(o.pk)
             self.updates.append(
                 OrderUpdate(
-                    order_pk=o.pk, status="rejected", reason=_REASONS.get(res.reason, f"reject {res.reason}")
+                    order_pk=o.pk,
+                    status="rejected",
+                    # The named reason with the venue's rule, as the algo logs and traces say it.
+                    reason=reject_reason(
+                        res.reason,
+                        instrument=self.adapter.instrument(o.symbol),
+                        price_1e9=o.price_1e9,
+                        qty_1e8=o.leaves_qty_1e8,
+                    ),
                 )
             )
             return

@@ -33,6 +33,10 @@ class Edge(models.Model):
     version = models.CharField(max_length=40, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     last_heartbeat = models.DateTimeField(null=True, blank=True)
+    # Where its market data comes from: "sim" (the seeded simulator) or "live" (the venue's public
+    # feed, venues/live), and that feed's health as the edge last reported it.
+    feed = models.CharField(max_length=8, default="sim")
+    feed_status = models.JSONField(default=dict, blank=True)
 
     objects = EdgeQuerySet.as_manager()
 

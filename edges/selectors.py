@@ -23,6 +23,14 @@ class Assignment:
     avg_entry_price_1e9: int = 0
     realized_pnl_1e9: int = 0
     session_realized_pnl_1e9: int = 0
+    # Its last reported counters, and whether an edge process ever reported it (then a new process
+    # continues the counters and takes order ids above every earlier process's).
+    update_count: int = 0
+    order_count: int = 0
+    fill_count: int = 0
+    reject_count: int = 0
+    trade_count: int = 0
+    reported: bool = False
 
 
 def edge_assignments(*, edge: Edge) -> list[Assignment]:
@@ -40,6 +48,12 @@ def edge_assignments(*, edge: Edge) -> list[Assignment]:
         "avg_entry_price_1e9",
         "realized_pnl_1e9",
         "session_realized_pnl_1e9",
+        "update_count",
+        "order_count",
+        "fill_count",
+        "reject_count",
+        "trade_count",
+        "last_heartbeat",
     )
     return [
         Assignment(
@@ -53,6 +67,12 @@ def edge_assignments(*, edge: Edge) -> list[Assignment]:
             avg_entry_price_1e9=row["avg_entry_price_1e9"],
             realized_pnl_1e9=row["realized_pnl_1e9"],
             session_realized_pnl_1e9=row["session_realized_pnl_1e9"],
+            update_count=row["update_count"],
+            order_count=row["order_count"],
+            fill_count=row["fill_count"],
+            reject_count=row["reject_count"],
+            trade_count=row["trade_count"],
+            reported=row["last_heartbeat"] is not None,
         )
         for row in rows
     ]

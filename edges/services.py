@@ -24,7 +24,13 @@ EDGE_VERSION = "1"
 
 
 def edge_register(
-    *, edge_id: str, venue: str, is_sandbox: bool, symbols: Sequence[str], algo_capable: bool = True
+    *,
+    edge_id: str,
+    venue: str,
+    is_sandbox: bool,
+    symbols: Sequence[str],
+    algo_capable: bool = True,
+    feed: str = "sim",
 ) -> Edge:
     now = timezone.now()
     edge, _ = Edge.objects.update_or_create(
@@ -39,6 +45,8 @@ def edge_register(
             "version": EDGE_VERSION,
             "started_at": now,
             "last_heartbeat": now,
+            "feed": feed,
+            "feed_status": {},
         },
     )
     return edge
@@ -92,7 +100,13 @@ class TraceRecord:
     logs: list[str] = field(default_factory=list)
 
 
-def edge_report(*, edge: Edge, reports: Iterable[AlgoReport], metrics: bool = False) -> None:
+def edge_report(
+    *,
+    edge: Edge,
+    reports: Iterable[AlgoReport],
+    metrics: bool = False,
+    feed_status: dict[str, Any] | None = None,
+) -> None:
     """The edge's periodic report (about once a second): heartbeat, per-algo observed state and,
     when ``metrics``, one metric sample per algo. Rows undeployed meanwhile are left alone."""
     now = timezone.now()
@@ -104,7 +118,10 @@ def edge_report(*, edge: Edge, reports: Iterable[AlgoReport], metrics: bool = Fa
         ).values("pk", "deployment_id", "symbol")
     }
     with transaction.atomic():
-        Edge.objects.filter(pk=edge.pk).update(last_heartbeat=now)
+        if feed_status is not None:
+            Edge.objects.filter(pk=edge.pk).update(last_heartbeat=now, feed_status=feed_status)
+        else:
+            Edge.objects.filter(pk=edge.pk).update(last_heartbeat=now)
         for report in reports:
             if report.row_id not in row_info:
                 continue

@@ -28,7 +28,26 @@ def _edge_view(edge: Edge, now: Any) -> dict[str, Any]:
         "pid": edge.pid,
         "version": edge.version,
         "started_at": edge.started_at,
+        "feed": edge.feed,
+        "feed_health": _feed_health(edge),
     }
+
+
+def _feed_health(edge: Edge) -> str:
+    """One line for the page: the live feed's state, message age, reconnects, resyncs, stale books."""
+    st = edge.feed_status or {}
+    if edge.feed != "live" or not st:
+        return "simulated" if edge.feed != "live" else "no report yet"
+    age = st.get("last_message_age_s")
+    parts = [str(st.get("state", "?"))]
+    parts.append("no message yet" if age is None else f"last message {age:.1f} s ago")
+    parts.append(f"{st.get('reconnects', 0)} reconnects")
+    parts.append(f"{sum((st.get('resyncs') or {}).values())} resnapshots")
+    parts.append(f"{st.get('coalesced', 0)} coalesced")
+    stale = st.get("stale_symbols") or []
+    if stale:
+        parts.append("stale: " + ", ".join(stale))
+    return " · ".join(parts)
 
 
 def _context(scope: Scope) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from edges.services import AlgoReport, LogLine, TraceRecord
 from sequence_site.realtime import edge_nudge_channel
 from venues.book import BookSnapshot
 from venues.instruments import SPOT_VENUES, instruments_for_venue
+from venues.live.factory import FeedConfig
 from venues.sim.adapter import SimVenueAdapter
 
 logger = logging.getLogger(__name__)
@@ -45,9 +46,22 @@ QUOTES_EVERY_NS = 200_000_000
 RECORDING_FLUSH_EVERY_NS = 300_000_000_000  # a crash loses at most 5 minutes of recorded books
 MAX_LOG_LINES_PER_SECOND = 200  # per algo; beyond it lines are counted and dropped
 MAX_MESSAGE_CHARS = 1024
+FEED_CHECK_EVERY_NS = 250_000_000  # stale-book checks of live feeds
+STALE_BOOK = "stale_book"  # the pause_reason of an algo whose live book stopped changing
 # The simulated market's default seed: the same for every edge, so separate venue processes quote one
 # market per asset (simulator.ReferencePath) and a restarted edge continues it.
 DEFAULT_MARKET_SEED = "sequence-sandbox"
+
+
+def restart_order_id_base(now_ns: int | None = None) -> int:
+    """The first order id of a process that follows another: milliseconds since the epoch x 1000.
+
+    Above every id an earlier process issued (they count from 1, or from their own base, one per
+    order: no algo places 1,000 orders per millisecond), and below 2**53 until the 23rd century, so
+    ids stay exact as JSON numbers in a browser.
+    """
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    return (now_ns // 1_000_000) * 1000
 
 
 class _Buffer:
@@ -111,8 +125,27 @@ class _Held:
         self.started_at: datetime | None = None
 
 
+def venue_feed_config(venue: str) -> FeedConfig:
+    """The live feed settings of `venue` (VENUE_FEED_<VENUE>_WS_URL, _REST_URL, _OPTIONS and the
+    shared limits) for venues/live, which reads no Django settings itself."""
+    v = venue.upper()
+    return FeedConfig(
+        ws_url=getattr(settings, f"VENUE_FEED_{v}_WS_URL", ""),
+        rest_url=getattr(settings, f"VENUE_FEED_{v}_REST_URL", ""),
+        silence_s=settings.VENUE_FEED_SILENCE_SECONDS,
+        stale_after_s=settings.VENUE_FEED_STALE_AFTER_SECONDS,
+        options=dict(getattr(settings, f"VENUE_FEED_{v}_OPTIONS", {})),
+    )
+
+
+def venue_feed_mode(venue: str) -> str:
+    """ "live" or "sim": the VENUE_FEED_<VENUE> setting (sim when a venue has none)."""
+    return getattr(settings, f"VENUE_FEED_{venue.upper()}", "sim")
+
+
 class EdgeWorker:
-    """One venue edge (simulated venue) in one mode."""
+    """One venue edge in one mode, on the simulated venue (feed "sim") or on the venue's live
+    public market data with paper fills (feed "live", sandbox only)."""
 
     def __init__(
         self,
@@ -122,21 +155,37 @@ class EdgeWorker:
         seed: str | int | None = None,
         mean_interval_ms: float | None = None,
         record_market_data: bool = False,
+        feed: str = "sim",
     ) -> None:
         self.venue = venue
         self.is_sandbox = is_sandbox
+        self.feed = feed
         self.edge_id = f"venue-edge-{venue}"
         instruments = [i for i in instruments_for_venue(venue) if i.active]
         self.symbols = [i.symbol for i in instruments]
         self.algo_capable = venue in SPOT_VENUES
-        intervals = {s: int(mean_interval_ms * 1_000_000) for s in self.symbols} if mean_interval_ms else None
-        self.adapter = SimVenueAdapter(
-            venue,
-            seed=seed if seed is not None else DEFAULT_MARKET_SEED,
-            start_ns=time.time_ns(),
-            symbols=self.symbols,
-            mean_interval_ns=intervals,
-        )
+        self.adapter: Any
+        if feed == "live":
+            from venues.live.adapter import LiveVenueAdapter
+
+            live = LiveVenueAdapter(
+                venue, venue_feed_config(venue), seed=seed if seed is not None else "live"
+            )
+            # the symbols of the simulated catalogue that the live venue lists, with its own rules
+            self.symbols = live.listed(self.symbols)
+            live.subscribe(self.symbols)
+            self.adapter = live
+        else:
+            intervals = (
+                {s: int(mean_interval_ms * 1_000_000) for s in self.symbols} if mean_interval_ms else None
+            )
+            self.adapter = SimVenueAdapter(
+                venue,
+                seed=seed if seed is not None else DEFAULT_MARKET_SEED,
+                start_ns=time.time_ns(),
+                symbols=self.symbols,
+                mean_interval_ns=intervals,
+            )
         self.adapter.set_fill_callback(self._on_fill)
         self.graph_orders = GraphOrders(self.adapter)  # execution graphs' orders (trading app)
         self.buffer = _Buffer()
@@ -178,6 +227,36 @@ class EdgeWorker:
         if GraphOrders.owns(account):
             self.graph_orders.on_fill(account, fill)
 
+    def check_feed(self) -> None:
+        """Live feeds: pause the running algos whose book went stale (`stale_book`) and resume
+        them once it changes again (a fresh snapshot after a reconnect or a resync included)."""
+        stale_symbols = getattr(self.adapter, "stale_symbols", None)
+        if stale_symbols is None:
+            return
+        stale = set(stale_symbols())
+        changed = False
+        for held in self.held.values():
+            slot = held.slot
+            if slot is None:
+                continue
+            if slot.state is SlotState.RUNNING and slot.symbol in stale:
+                slot.pause(STALE_BOOK)
+                changed = True
+            elif (
+                slot.state is SlotState.PAUSED
+                and slot.pause_reason == STALE_BOOK
+                and slot.symbol not in stale
+            ):
+                slot.start(self.adapter.now_ns)
+                held.started_at = datetime.now(UTC) if slot.state is SlotState.RUNNING else None
+                changed = True
+        if changed:
+            self._index()
+
+    def feed_status(self) -> dict[str, Any]:
+        status = getattr(self.adapter, "feed_status", None)
+        return status() if status is not None else {"feed": "sim", "state": "connected"}
+
     def _index(self) -> None:
         running: dict[str, list[AlgoSlot]] = {}
         for held in self.held.values():
@@ -193,6 +272,7 @@ class EdgeWorker:
             is_sandbox=self.is_sandbox,
             symbols=self.symbols,
             algo_capable=self.algo_capable,
+            feed=self.feed,
         )
 
     def reconcile(self) -> None:
@@ -255,6 +335,11 @@ class EdgeWorker:
             held.rejected_reason = str(exc)
             return held
         account = f"row-{assignment.row_id}"
+        # Not a new version taking over in this process, but this process following another one (a
+        # restart, a crash): it continues the reported counters and numbers orders above anything
+        # the earlier processes could have issued, even in their unreported last second.
+        follows_a_process = carried is None and assignment.reported
+        next_order_id = restart_order_id_base() if follows_a_process else 1
         slot = AlgoSlot(
             key=assignment.deployment_id,
             symbol=assignment.symbol,
@@ -262,6 +347,7 @@ class EdgeWorker:
             account=account,
             compiled=compiled,
             sink=self.buffer,
+            next_order_id=next_order_id,
         )
         if slot.state is SlotState.REJECTED:
             held.rejected_reason = slot.pause_reason
@@ -275,6 +361,14 @@ class EdgeWorker:
             )
         if carried is not None:
             slot.restore_position(carried)
+        if follows_a_process:
+            slot.restore_counters(
+                updates=assignment.update_count,
+                orders=assignment.order_count,
+                fills=assignment.fill_count,
+                rejects=assignment.reject_count,
+                trades=assignment.trade_count,
+            )
         held.slot = slot
         return held
 
@@ -333,7 +427,9 @@ class EdgeWorker:
 
     def report(self, *, metrics: bool) -> None:
         assert self.edge is not None
-        services.edge_report(edge=self.edge, reports=self.reports(), metrics=metrics)
+        services.edge_report(
+            edge=self.edge, reports=self.reports(), metrics=metrics, feed_status=self.feed_status()
+        )
 
     def flush_logs(self) -> None:
         assert self.edge is not None
@@ -361,6 +457,7 @@ class EdgeWorker:
         self.flush_recording()
         for row_id in list(self.held):
             self._unload(row_id)
+        self.adapter.close()
         if self.edge is not None:
             services.edge_disconnect(edge=self.edge)
 
@@ -396,6 +493,11 @@ class EdgeRunner:
         self.listening = threading.Event()  # the nudge listener is subscribed
         # A nudge makes a reconcile immediate; this pass bounds a lost nudge (EDGE_RECONCILE_SECONDS).
         self.reconcile_every_ns = int(settings.EDGE_RECONCILE_SECONDS * 1_000_000_000)
+        # set by a nudge and by every book a live feed publishes: the loop's sleep ends at once
+        self.wake = threading.Event()
+        for worker in self.workers:
+            if hasattr(worker.adapter, "wakeup"):
+                worker.adapter.wakeup = self.wake
         self._redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
         self._fanout: PriceFanout | None = None
 
@@ -421,6 +523,7 @@ class EdgeRunner:
                             self.listening.set()
                     elif message["type"] == "message":
                         self.nudged.set()
+                        self.wake.set()
             except redis.RedisError:
                 logger.warning("nudge listener lost Redis; retrying (reconcile passes continue)")
                 self.stopping.wait(1.0)
@@ -451,6 +554,7 @@ class EdgeRunner:
         next_logs = now
         next_quotes = now
         next_recording = now + RECORDING_FLUSH_EVERY_NS
+        next_feed_check = now
         logger.info(
             "edges up: %s",
             ", ".join(f"{w.edge_id} ({'sandbox' if w.is_sandbox else 'live'})" for w in self.workers),
@@ -483,6 +587,10 @@ class EdgeRunner:
                 if now >= next_quotes:
                     self._guarded("quotes", self._publish_quotes)
                     next_quotes = now + QUOTES_EVERY_NS
+                if now >= next_feed_check:
+                    for worker in self.workers:
+                        worker.check_feed()
+                    next_feed_check = now + FEED_CHECK_EVERY_NS
                 if now >= next_recording:
                     for worker in self.workers:
                         self._guarded("recording", worker.flush_recording)
@@ -500,7 +608,8 @@ class EdgeRunner:
         due = [t for w in self.workers if (t := w.adapter.next_ts()) is not None]
         wake = min([next_timer, *due])
         delay = max(0.0005, min(0.05, (wake - time.time_ns()) / 1e9))
-        self.nudged.wait(delay)
+        self.wake.wait(delay)
+        self.wake.clear()  # before the next step: a book published after this is drained by it
 
     def _publish_quotes(self) -> None:
         pipe = self._redis.pipeline(transaction=False)

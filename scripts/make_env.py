@@ -16,6 +16,12 @@ from pathlib import Path
 def main() -> int:
     path = Path(sys.argv[1] if len(sys.argv) > 1 else ".env")
     if path.exists():
+        # An older .env without the embedded Redis's password gets one added (nothing else changes).
+        text = path.read_text()
+        if not any(line.startswith("EMBEDDED_REDIS_PASSWORD=") for line in text.splitlines()):
+            newline = "" if text.endswith("\n") or not text else "\n"
+            path.write_text(f"{text}{newline}EMBEDDED_REDIS_PASSWORD={secrets.token_urlsafe(32)}\n")
+            print(f"added EMBEDDED_REDIS_PASSWORD to {path}")
         return 0
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
     path.write_text(
@@ -23,6 +29,8 @@ def main() -> int:
         "DEBUG=true\n"
         f"SECRET_KEY={secrets.token_urlsafe(50)}\n"
         f"CREDENTIAL_ENCRYPTION_KEY={key}\n"
+        "# The password of the Redis `make run` starts when none answers on 127.0.0.1:6379.\n"
+        f"EMBEDDED_REDIS_PASSWORD={secrets.token_urlsafe(32)}\n"
     )
     path.chmod(0o600)
     print(f"wrote {path} with fresh secrets")

@@ -133,8 +133,18 @@ def fmt_position(position_1e8: int | None) -> str:
     return "-" if position_1e8 is None else fmt_decimal(position_1e8 / 1e8, places=8)
 
 
+def fmt_money(value: float, currency: str = "") -> str:
+    """PnL as a trader reads it: signed, cents from 1 up (``+12.13``, ``-128,528.78``), up to six
+    decimals below 1 so a small PnL is not shown as 0.00 (``+0.000125``), then the currency."""
+    places = 2 if abs(value) >= 1 else 6
+    text = fmt_decimal(value, places=places, min_places=2, sign=True)
+    if text in ("+0.00", "-0.00"):
+        text = "0.00"
+    return f"{text} {currency}" if currency else text
+
+
 def fmt_pnl(pnl_1e9: int | float | None) -> str:
-    return "-" if pnl_1e9 is None else fmt_decimal(pnl_1e9 / 1e9, places=6, min_places=2, sign=True)
+    return "-" if pnl_1e9 is None else fmt_money(pnl_1e9 / 1e9)
 
 
 def fmt_size(size: int | None) -> str:
@@ -198,10 +208,21 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+# The server's limit (edges.runtime.abi.MAX_MODULE_BYTES; this package imports nothing of the
+# platform): refused here with the server's words instead of after uploading it.
+MAX_WASM_BYTES = 1_048_576
+
+
 def read_wasm(path: str | os.PathLike[str]) -> bytes:
     p = Path(path)
     if not p.is_file():
         raise _fail(f"{p}: no such file.", "file_not_found")
+    size = p.stat().st_size
+    if size > MAX_WASM_BYTES:
+        raise _fail(
+            f"The WASM binary is {size:,} bytes, over the 1 MiB limit ({MAX_WASM_BYTES:,} bytes).",
+            "payload_too_large",
+        )
     data = p.read_bytes()
     if not data.startswith(WASM_MAGIC):
         hint = " (a .wat text file? run `sequence build` on its folder first)" if p.suffix == ".wat" else ""
@@ -394,7 +415,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         rows = [
             ("status", d["status"]),
             ("position", fmt_decimal(d["position"], places=8)),
-            ("pnl", fmt_decimal(d["pnl"], places=6, min_places=2, sign=True)),
+            ("pnl", fmt_money(float(d["pnl"]), d["symbol"].replace("-", "/").rpartition("/")[2])),
             ("trades", f"{d['trades']:,}"),
             ("orders", f"{d['orders']:,}  (fills {d['fills']:,}, rejects {d['rejects']:,})"),
             ("uptime", fmt_duration(d["uptime_secs"]) if d["uptime_secs"] else "-"),

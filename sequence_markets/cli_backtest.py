@@ -37,7 +37,7 @@ def _bar(status: dict[str, Any]) -> str:
 def _metrics_text(results: dict[str, Any]) -> str:
     m = results["metrics"]
     rows = [
-        ("total_pnl", f"{m['total_pnl']:,.2f} USD"),
+        ("total_pnl", f"{'+' if round(m['total_pnl'], 2) > 0 else ''}{m['total_pnl']:,.2f} USD"),
         ("sharpe", f"{m['sharpe']:.2f}"),
         ("max_drawdown_pct", f"{m['max_drawdown_pct']:.2f} %"),
         ("fill_count", f"{m['fill_count']:,}"),

@@ -12,13 +12,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
 from sequence_site import health
+from sequence_site.body_limits import request_body_limit, too_large_body
 from sequence_site.errors import AuthenticationFailed, DomainError
 from sequence_site.schemas import ErrorOut, HealthOut, WhoAmIOut
 from sequence_site.scope import Scope
@@ -48,7 +51,56 @@ class ApiKeyAuth(HttpBearer):
         return api_key_authenticate(token=token)
 
 
-api = NinjaAPI(
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+_ERROR_DESCRIPTIONS = {
+    400: "Bad request: a parameter or the body is invalid (`details` lists the fields).",
+    401: "Missing, malformed, unknown or revoked API key.",
+    404: "No such object for this key's client and mode.",
+    413: "The request body is over this endpoint's limit (`details`: size_bytes, limit_bytes); "
+    "refused before it is read.",
+}
+
+
+class SequenceAPI(NinjaAPI):
+    """The NinjaAPI whose OpenAPI schema also lists the errors every operation can answer."""
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+            "ErrorOut", ErrorOut.model_json_schema()
+        )
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and "responses" in operation:
+                    _document_errors(operation)
+        return schema
+
+
+def _document_errors(operation: dict[str, Any]) -> None:
+    """400 for anything with parameters or a body, 401 when a key is needed, 404 with path
+    parameters, 413 with a body: what the API answers, so clients and schema checkers expect it."""
+    parameters = operation.get("parameters") or []
+    codes = []
+    if parameters or "requestBody" in operation:
+        codes.append(400)
+    if operation.get("security"):
+        codes.append(401)
+    if any(p.get("in") == "path" for p in parameters):
+        codes.append(404)
+    if "requestBody" in operation:
+        codes.append(413)
+    responses = operation["responses"]
+    for code in codes:
+        responses.setdefault(
+            code,
+            {
+                "description": _ERROR_DESCRIPTIONS[code],
+                "content": {"application/json": {"schema": _ERROR_REF}},
+            },
+        )
+
+
+api = SequenceAPI(
     title="Sequence API",
     version="1",
     description="Deploy WASM algos next to venues, run hosted Python strategies, backtest, and watch them.",
@@ -104,6 +156,38 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, status=404, code="not_found", message=str(exc) or "Not found.")
 
 
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    # Django's own form-data cap (behind a server without our protocol guard, or a form under it).
+    try:
+        size = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        size = 0
+    body = too_large_body(
+        method=request.method or "POST",
+        path=request.path,
+        size_bytes=size,
+        limit=request_body_limit(request.method or "POST", request.path),
+        streamed=False,
+    )
+    return error_response(
+        request, status=413, code=body["error"], message=body["message"], details=body["details"]
+    )
+
+
+@api.exception_handler(MultiPartParserError)
+def _bad_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    return error_response(
+        request, status=400, code="invalid_request", message=f"The multipart body could not be read: {exc}"
+    )
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    # Too many fields or files, a malformed header: the client's mistake, never a 500.
+    return error_response(request, status=400, code="bad_request", message=str(exc) or "Bad request.")
+
+
 @api.exception_handler(Exception)
 def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     # Never echo the exception: it may carry user input or internals. The log has the traceback.
@@ -157,3 +241,7 @@ api.add_router("/backtest", backtests_router)
 from trading.api import router as trading_router  # noqa: E402
 
 api.add_router("", trading_router)
+
+from edges.api import router as edges_router  # noqa: E402
+
+api.add_router("", edges_router)

@@ -13,8 +13,12 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from sequence_site import webguard  # noqa: E402
 from sequence_site.routing import websocket_urlpatterns  # noqa: E402
 from sequence_site.ws_security import browser_origin_validator  # noqa: E402
+
+# daphne refuses oversize bodies before buffering them (sequence_site/webguard.py).
+webguard.install()
 
 application = ProtocolTypeRouter(
     {

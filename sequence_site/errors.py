@@ -35,6 +35,11 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+
+
 class AuthenticationFailed(DomainError):
     status = 401
     code = "unauthorized"

@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every error under /v1 leaves in the API's JSON shape, whichever layer made it.
+    "sequence_site.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -179,6 +181,31 @@ STRATEGY_BACKOFF_RESET_SECONDS = _env_seconds("STRATEGY_BACKOFF_RESET_SECONDS", 
 STRATEGY_DISPATCH_RETRY_SECONDS = _env_seconds("STRATEGY_DISPATCH_RETRY_SECONDS", 60.0)
 STRATEGY_JANITOR_SECONDS = _env_seconds("STRATEGY_JANITOR_SECONDS", 5.0)
 STRATEGY_LOG_RETENTION_DAYS = env_int("STRATEGY_LOG_RETENTION_DAYS", 14, minimum=1)
+# What of a run's output is stored (strategies.services.LogQuota): lines/s, burst, MiB per run.
+STRATEGY_LOG_LINES_PER_SECOND = env_int("STRATEGY_LOG_LINES_PER_SECOND", 200, minimum=1)
+STRATEGY_LOG_BURST_LINES = env_int("STRATEGY_LOG_BURST_LINES", 10_000, minimum=1)
+STRATEGY_LOG_MAX_MB_PER_RUN = env_int("STRATEGY_LOG_MAX_MB_PER_RUN", 64, minimum=1)
+
+# The strategy sandbox (strategies/runner/sandbox.py, docs/strategies.md "The sandbox"). "bwrap"
+# (default): every run in its own namespaces, uid and cgroup; a runner without a working bwrap
+# refuses to start runs. "none": plain child processes, for local development only (the dashboard
+# warns, and live strategies are refused).
+SEQUENCE_STRATEGY_SANDBOX = env_str("SEQUENCE_STRATEGY_SANDBOX", "bwrap").strip().lower()
+if SEQUENCE_STRATEGY_SANDBOX not in ("bwrap", "none"):
+    raise ImproperlyConfigured(
+        f"SEQUENCE_STRATEGY_SANDBOX={SEQUENCE_STRATEGY_SANDBOX!r}: use 'bwrap' or 'none' (local development only)."
+    )
+STRATEGY_SANDBOX_DIR = Path(env_str("STRATEGY_SANDBOX_DIR", str(VAR_DIR / "sandbox")))
+STRATEGY_SANDBOX_IMAGE = Path(env_str("STRATEGY_SANDBOX_IMAGE", str(STRATEGY_SANDBOX_DIR / "images" / "python3.12")))
+STRATEGY_SANDBOX_PYTHON = env_str("STRATEGY_SANDBOX_PYTHON", "")  # the 3.12 the image is built from; "" = found
+STRATEGY_BWRAP = env_str("STRATEGY_BWRAP", "")  # "" = bwrap on PATH
+STRATEGY_SANDBOX_UID_BASE = env_int("STRATEGY_SANDBOX_UID_BASE", 200_000, minimum=1000)
+STRATEGY_MAX_PROCESSES = env_int("STRATEGY_MAX_PROCESSES", 256, minimum=8)  # processes + threads of a run
+STRATEGY_TMP_MB = env_int("STRATEGY_TMP_MB", 64, minimum=1)
+STRATEGY_WORKSPACE_MB = env_int("STRATEGY_WORKSPACE_MB", 500, minimum=1)
+STRATEGY_WORKSPACE_FILES = env_int("STRATEGY_WORKSPACE_FILES", 20_000, minimum=10)
+STRATEGY_WORKSPACE_CHECK_SECONDS = _env_seconds("STRATEGY_WORKSPACE_CHECK_SECONDS", 5.0)
+STRATEGY_FROZEN_SECONDS = _env_seconds("STRATEGY_FROZEN_SECONDS", 30.0)
 
 # Backtests (backtests/, docs/backtests.md): the Parquet market-data store, and how often a running
 # job writes its progress (and heartbeat) to the database and the channel layer.
@@ -189,6 +216,34 @@ EDGE_RECORD_MARKET_DATA = env_bool("EDGE_RECORD_MARKET_DATA", True)
 # it immediate; this pass bounds a lost one).
 EDGE_RECONCILE_SECONDS = _env_seconds("EDGE_RECONCILE_SECONDS", 2.0)
 BACKTEST_PROGRESS_SECONDS = _env_seconds("BACKTEST_PROGRESS_SECONDS", 0.5)
+
+
+# Live venue feeds (venues/live, docs/venues.md). VENUE_FEED_<VENUE>=live makes that venue's sandbox
+# edge read the real venue's public market data and paper-fill on it; the default, sim, keeps
+# `make run` offline. VENUE_FEED_<VENUE>_WS_URL/_REST_URL default to the venue's public endpoints
+# (tests point them at tests/fakevenues). Unset limits keep each venue's own (its protocol's).
+def _env_feed(name: str) -> str:
+    value = env_str(name, "sim").strip().lower()
+    if value not in ("sim", "live"):
+        raise ImproperlyConfigured(f"{name}={value!r} must be sim or live.")
+    return value
+
+
+def _env_optional_seconds(name: str) -> float | None:
+    return _env_seconds(name, 1.0) if env_str(name, "") else None
+
+
+VENUE_FEED_SILENCE_SECONDS = _env_optional_seconds("VENUE_FEED_SILENCE_SECONDS")
+VENUE_FEED_STALE_AFTER_SECONDS = _env_optional_seconds("VENUE_FEED_STALE_AFTER_SECONDS")
+# kraken
+VENUE_FEED_KRAKEN = _env_feed("VENUE_FEED_KRAKEN")
+VENUE_FEED_KRAKEN_WS_URL = env_str("VENUE_FEED_KRAKEN_WS_URL", "wss://ws.kraken.com/v2")
+VENUE_FEED_KRAKEN_REST_URL = env_str("VENUE_FEED_KRAKEN_REST_URL", "https://api.kraken.com")
+# coinbase (Advanced Trade: level2 + heartbeats, public product list; no key needed)
+VENUE_FEED_COINBASE = _env_feed("VENUE_FEED_COINBASE")
+VENUE_FEED_COINBASE_WS_URL = env_str("VENUE_FEED_COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
+VENUE_FEED_COINBASE_REST_URL = env_str("VENUE_FEED_COINBASE_REST_URL", "https://api.coinbase.com")
+
 # A running job whose heartbeat is older than this lost its worker: the janitor fails it. Generous,
 # because a heartbeat only comes with progress (every few thousand events, or each prepared day).
 BACKTEST_HEARTBEAT_TIMEOUT_SECONDS = _env_seconds("BACKTEST_HEARTBEAT_TIMEOUT_SECONDS", 120.0)
@@ -208,6 +263,25 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "default", "expires": BACKTEST_JANITOR_SECONDS * 2},
     },
 }
+
+# Kalshi's live market data (venues/kalshi, docs/venues.md). `sim` (the default) keeps Kalshi on the
+# simulator and the machine offline; `live` streams Kalshi's real books, which needs an API key:
+# its id and its RSA private key (a PEM file, or the PEM itself in KALSHI_PRIVATE_KEY). The URLs
+# default to Kalshi's production hosts; tests point them at the fake venue.
+VENUE_FEED_KALSHI = env_str("VENUE_FEED_KALSHI", "sim").strip().lower()
+if VENUE_FEED_KALSHI not in ("sim", "live"):
+    raise ImproperlyConfigured(f"VENUE_FEED_KALSHI={VENUE_FEED_KALSHI!r} must be sim or live.")
+KALSHI_WS_URL = env_str("KALSHI_WS_URL", "")  # empty: wss://external-api-ws.kalshi.com/trade-api/ws/v2
+KALSHI_REST_URL = env_str("KALSHI_REST_URL", "")  # empty: https://external-api.kalshi.com/trade-api/v2
+KALSHI_API_KEY_ID = env_str("KALSHI_API_KEY_ID", "")
+KALSHI_PRIVATE_KEY_PATH = env_str("KALSHI_PRIVATE_KEY_PATH", "")
+KALSHI_PRIVATE_KEY = env_str("KALSHI_PRIVATE_KEY", "")
+_kalshi_key = KALSHI_API_KEY_ID and (KALSHI_PRIVATE_KEY_PATH or KALSHI_PRIVATE_KEY)
+if VENUE_FEED_KALSHI == "live" and not _kalshi_key:
+    raise ImproperlyConfigured(
+        "VENUE_FEED_KALSHI=live needs KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY): "
+        "Kalshi signs even its market-data WebSocket."
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -251,3 +325,15 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# -- Polymarket live market data (venues/polymarket) ----------------------------------------------
+# "sim" (the default: `make run` stays offline) or "live": the CLOB market channel for books and
+# the Gamma API (joined with the CLOB's /book) for the market catalogue. Public data, no key needed.
+VENUE_FEED_POLYMARKET = env_str("VENUE_FEED_POLYMARKET", "sim").strip().lower()
+if VENUE_FEED_POLYMARKET not in ("sim", "live"):
+    raise ImproperlyConfigured(
+        f"VENUE_FEED_POLYMARKET must be 'sim' or 'live', not {VENUE_FEED_POLYMARKET!r}"
+    )
+POLYMARKET_WS_URL = env_str("POLYMARKET_WS_URL", "wss://ws-subscriptions-clob.polymarket.com/ws/market")
+POLYMARKET_GAMMA_URL = env_str("POLYMARKET_GAMMA_URL", "https://gamma-api.polymarket.com")
+POLYMARKET_CLOB_URL = env_str("POLYMARKET_CLOB_URL", "https://clob.polymarket.com")

@@ -10,7 +10,9 @@ from sequence_site.api import api, not_found_view
 
 urlpatterns = [
     path("v1/", api.urls),
-    re_path(r"^v1/(?P<path>.*)$", not_found_view),
+    # [\s\S], not `.`: a path with a newline (/v1/%0A) is an unknown endpoint too, not Django's
+    # HTML 404 (Django can't reverse a pattern with inline flags such as (?s)).
+    re_path(r"^v1/(?P<path>[\s\S]*)\Z", not_found_view),
     # Browsers ask for /favicon.ico whatever the page says; answer with ours instead of a 404.
     path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

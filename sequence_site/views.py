@@ -17,13 +17,10 @@ from sequence_site.scope import Scope
 
 @dashboard_view
 def home(request: HttpRequest) -> HttpResponse:
+    """The overview: PnL, what runs, edge health, recent backtests and problems, first steps."""
     scope: Scope = request.client_scope  # type: ignore[attr-defined]
-    keys = selectors.api_key_list(scope=scope)
-    return render(
-        request,
-        "dashboard/home.html",
-        {"active_keys": keys.filter(revoked_at__isnull=True).count()},
-    )
+    template = "dashboard/_overview.html" if request.htmx else "dashboard/home.html"  # type: ignore[attr-defined]
+    return render(request, template, {"o": selectors.overview(scope=scope)})
 
 
 @require_POST

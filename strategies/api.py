@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 from pydantic import ValidationError
 
-from sequence_site.errors import InvalidInput
+from sequence_site.errors import InvalidInput, PayloadTooLarge
 from sequence_site.schemas import ErrorOut
 from sequence_site.scope import Scope
 from strategies import selectors, services
@@ -68,9 +68,7 @@ def _read_create_request(request: HttpRequest) -> tuple[StrategyCreateIn, bytes 
         if upload is None:
             raise InvalidInput("The multipart upload needs an `artifact` file part (the tar.gz).")
         if upload.size > upload_cap:
-            raise InvalidInput(
-                f"The artifact is over the {settings.STRATEGY_MAX_UPLOAD_MB} MiB upload limit."
-            )
+            raise services.artifact_too_large(upload.size)
         fields: dict[str, Any] = {}
         for key in request.POST:
             value = request.POST.get(key)
@@ -96,10 +94,10 @@ def _read_create_request(request: HttpRequest) -> tuple[StrategyCreateIn, bytes 
     except ValueError:
         declared = 0
     if declared > body_cap:
-        raise InvalidInput(f"The request is over the {settings.STRATEGY_MAX_UPLOAD_MB} MiB upload limit.")
+        raise _request_too_large(declared, body_cap)
     raw = request.read(body_cap + 1)
     if len(raw) > body_cap:
-        raise InvalidInput(f"The request is over the {settings.STRATEGY_MAX_UPLOAD_MB} MiB upload limit.")
+        raise _request_too_large(len(raw), body_cap)
     try:
         data = json.loads(raw or b"null")
     except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
@@ -107,6 +105,14 @@ def _read_create_request(request: HttpRequest) -> tuple[StrategyCreateIn, bytes 
     if not isinstance(data, dict):
         raise InvalidInput("The request body must be a JSON object.")
     return _parse(data), None
+
+
+def _request_too_large(size: int, cap: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The request is {size:,} bytes, over the {settings.STRATEGY_MAX_UPLOAD_MB} MiB upload limit "
+        f"({cap:,} bytes of JSON with the artifact in base64).",
+        details={"size_bytes": size, "limit_bytes": cap},
+    )
 
 
 def _parse(data: dict[str, Any]) -> StrategyCreateIn:

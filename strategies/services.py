@@ -11,7 +11,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,11 +25,12 @@ from django.utils import timezone
 
 from sequence_site import crypto
 from sequence_site.celery import app as celery_app
-from sequence_site.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from sequence_site.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PayloadTooLarge
 from sequence_site.models import ApiKey
 from sequence_site.realtime import publish_on_commit
 from sequence_site.scope import Scope
 from sequence_site.services import api_key_authenticate
+from strategies.artifact_policy import artifact_policy_check
 from strategies.lifecycle import RunStatus, StrategyStatus, announce, group_name, record, transition
 from strategies.models import Strategy, StrategyLog, StrategyRun
 from strategies.runner.archive import ArchiveError, ArchiveLimits, clean_entrypoint, inspect_archive
@@ -66,14 +68,24 @@ def queue_for(latency_target: Sequence[str]) -> str:
 # -- input checking (nothing is written until all of it passes) ----------------------------------
 
 
+def artifact_too_large(size: int) -> PayloadTooLarge:
+    """The one refusal of an oversize artifact (a 413 with the real size and the limit)."""
+    limit = settings.STRATEGY_MAX_UPLOAD_MB * MiB
+    return PayloadTooLarge(
+        f"The artifact is {size:,} bytes, over the {settings.STRATEGY_MAX_UPLOAD_MB} MiB upload limit "
+        f"({limit:,} bytes).",
+        details={"size_bytes": size, "limit_bytes": limit},
+    )
+
+
 def artifact_from_base64(text: Any) -> bytes:
     """Strict base64 -> bytes, refusing an oversized upload before decoding it."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("artifact_base64 is empty: send the strategy folder as a base64-encoded tar.gz.")
     compact = "".join(text.split())
-    limit = settings.STRATEGY_MAX_UPLOAD_MB * MiB
-    if len(compact) * 3 // 4 - compact.count("=") > limit:
-        raise InvalidInput(f"The artifact is over the {settings.STRATEGY_MAX_UPLOAD_MB} MiB upload limit.")
+    size = len(compact) * 3 // 4 - compact.count("=")
+    if size > settings.STRATEGY_MAX_UPLOAD_MB * MiB:
+        raise artifact_too_large(size)
     try:
         return base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
@@ -207,6 +219,7 @@ def strategy_deploy(
         info = inspect_archive(artifact, limits=archive_limits(), entrypoint=entrypoint)
     except ArchiveError as exc:
         raise InvalidInput(f"Invalid artifact: {exc}") from None
+    artifact_policy_check(artifact=artifact, entrypoint=entrypoint)
     checked_env = _check_vars(env, slot="env")
     checked_secrets = None if secrets is None else _check_vars(secrets, slot="secrets")
     checked_manifest = _check_manifest(manifest)
@@ -611,6 +624,70 @@ class LogRecord:
     stream: str
     ts: datetime
     line: str
+
+
+class LogQuota:
+    """What of one run's output is stored: a rate limit and a byte quota, like the algos' 200 lines/s.
+
+    A token bucket of ``STRATEGY_LOG_LINES_PER_SECOND`` lines (bursts of ``STRATEGY_LOG_BURST_LINES``)
+    and at most ``STRATEGY_LOG_MAX_MB_PER_RUN`` MiB of text per run. Dropped lines are never silent:
+    ``admit`` hands back a marker line ("N lines dropped ...") to store before the next admitted line,
+    at most one a second, and ``pending_marker`` the count still unreported (for the run's last words).
+    A strategy that printed 300,000 lines in 21 s used to store all of them (83 MB of database).
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = float(settings.STRATEGY_LOG_LINES_PER_SECOND)
+        self.burst = float(settings.STRATEGY_LOG_BURST_LINES)
+        self.max_bytes = settings.STRATEGY_LOG_MAX_MB_PER_RUN * MiB
+        self.clock = clock
+        self.tokens = self.burst
+        self.refilled = clock()
+        self.stored_bytes = 0
+        self.dropped = 0  # since the last marker
+        self.dropped_total = 0
+        self.last_marker = float("-inf")
+        self.over_quota_said = False
+
+    def admit(self, size: int) -> tuple[bool, str | None]:
+        """(store this line?, a marker line to store first, or None)."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.rate)
+        self.refilled = now
+        if self.stored_bytes + size > self.max_bytes:
+            self._drop()
+            if not self.over_quota_said:
+                self.over_quota_said = True
+                return False, self._marker(
+                    now,
+                    f"this run reached its log quota of {self.max_bytes // MiB} MiB; "
+                    "further output is dropped",
+                )
+            return False, None
+        if self.tokens < 1:
+            self._drop()
+            return False, None
+        self.tokens -= 1
+        self.stored_bytes += size
+        if self.dropped and now - self.last_marker >= 1.0:
+            return True, self._marker(now, f"over {self.rate:g} lines/s")
+        return True, None
+
+    def pending_marker(self) -> str | None:
+        """The marker for drops not reported yet (call before the run's final system lines)."""
+        if not self.dropped:
+            return None
+        return self._marker(self.clock(), "over the log limits")
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        self.dropped_total += 1
+
+    def _marker(self, now: float, why: str) -> str:
+        text = f"{self.dropped:,} lines dropped ({why}; {self.dropped_total:,} in this run)"
+        self.dropped = 0
+        self.last_marker = now
+        return text
 
 
 class RunGone(Exception):

@@ -32,6 +32,8 @@ from strategies.models import StrategyLog, StrategyRun
 from strategies.runner.archive import ArchiveError, extract_archive
 from strategies.runner.environment import build_environment
 from strategies.runner.process import ExitStatus, OutputLine, ResourceLimits, StrategyProcess, classify_exit
+from strategies.runner.sandbox import INNER_WORKSPACE, RunSandbox, SandboxError, workspace_usage
+from strategies.sandboxing import sandbox_config
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +60,19 @@ class LogWriter:
         self.next_seq = 1
         self.oldest_pending: float | None = None
         self.enabled = True
+        self.quota = services.LogQuota()
 
     def add(self, stream: str, ts: datetime, text: str) -> None:
+        """A line of the strategy's output, stored within the run's log limits (``LogQuota``)."""
+        if not self.enabled:
+            return
+        admit, marker = self.quota.admit(len(text))
+        if marker is not None:
+            self._append(StrategyLog.Stream.SYSTEM, ts, f"[sequence] {marker}")
+        if admit:
+            self._append(stream, ts, text)
+
+    def _append(self, stream: str, ts: datetime, text: str) -> None:
         if not self.enabled:
             return
         if not self.pending:
@@ -73,7 +86,11 @@ class LogWriter:
             self.add(line.stream, datetime.fromtimestamp(line.ts, tz=UTC), line.text)
 
     def system(self, text: str) -> None:
-        self.add(StrategyLog.Stream.SYSTEM, datetime.now(tz=UTC), f"[sequence] {text}")
+        """The platform's own lines: never limited; drops not reported yet are reported first."""
+        now = datetime.now(tz=UTC)
+        if (marker := self.quota.pending_marker()) is not None:
+            self._append(StrategyLog.Stream.SYSTEM, now, f"[sequence] {marker}")
+        self._append(StrategyLog.Stream.SYSTEM, now, f"[sequence] {text}")
 
     def due(self) -> bool:
         return bool(self.pending) and (
@@ -134,18 +151,22 @@ def supervise(*, run_id: UUID, worker: str, should_exit: Callable[[], bool] = la
 
 
 def _prepare(launch: services.RunLaunch, run_dir: Path) -> Path:
-    """Verify and extract the artifact into a fresh folder, write the manifest. Returns the folder."""
+    """Verify and extract the artifact into a fresh ``<run_dir>/workspace``, write the manifest.
+    Returns the workspace. (``<run_dir>/control`` holds the sandbox's API socket, out of its reach.)"""
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(mode=0o711)
+    run_dir.chmod(0o711)  # the sandbox uid passes through to its workspace, and lists nothing here
+    workspace = run_dir / "workspace"
     extract_archive(
         launch.artifact,
-        run_dir,
+        workspace,
         limits=services.archive_limits(),
         entrypoint=launch.entrypoint,
         expected_sha256=launch.artifact_sha256,
     )
-    run_dir.chmod(0o700)
-    meta = run_dir / ".sequence"
+    workspace.chmod(0o700)
+    meta = workspace / ".sequence"
     # Whatever the archive put at .sequence (a file, a link) is replaced by ours.
     if meta.is_symlink() or meta.is_file():
         meta.unlink()
@@ -153,7 +174,7 @@ def _prepare(launch: services.RunLaunch, run_dir: Path) -> Path:
         shutil.rmtree(meta)
     (meta / "tmp").mkdir(parents=True)
     (meta / "manifest.json").write_text(json.dumps(launch.manifest, indent=2))
-    return run_dir
+    return workspace
 
 
 def _supervise(
@@ -176,6 +197,17 @@ def _supervise(
         )
         return _finish(launch.run_id, worker, outcome)
 
+    sandboxed = settings.SEQUENCE_STRATEGY_SANDBOX != "none"
+    if not sandboxed and not launch.is_sandbox:
+        return give_up(
+            "live strategies run only in the sandbox, and this runner has SEQUENCE_STRATEGY_SANDBOX=none",
+            permanent=False,
+        )
+    config = None
+    if sandboxed:
+        config, problem = sandbox_config()
+        if config is None:
+            return give_up(f"the strategy sandbox is not available on this runner: {problem}", permanent=False)
     try:
         workspace = _prepare(launch, run_dir)
     except ArchiveError as exc:
@@ -183,24 +215,58 @@ def _supervise(
     except OSError as exc:  # disk full, permissions: may pass on another try
         return give_up(f"{type(exc).__name__}: {exc.strerror or exc}", permanent=False)
 
+    sandbox = None
+    if config is not None:
+        sandbox = RunSandbox(
+            config,
+            name=str(launch.run_id),
+            workspace=workspace,
+            control=run_dir / "control",
+            memory_mb=launch.memory_mb,
+        )
+        try:
+            sandbox.prepare()
+        except (SandboxError, OSError) as exc:
+            return give_up(f"sandbox: {exc}", permanent=False)
+    try:
+        return _run(launch, logs=logs, workspace=workspace, sandbox=sandbox, worker=worker,
+                    should_exit=should_exit, give_up=give_up)
+    finally:
+        if sandbox is not None:
+            sandbox.close()
+
+
+def _run(
+    launch: services.RunLaunch,
+    *,
+    logs: LogWriter,
+    workspace: Path,
+    sandbox: RunSandbox | None,
+    worker: str,
+    should_exit: Callable[[], bool],
+    give_up: Callable[..., str | None],
+) -> str | None:
     try:
         opened = services.strategy_open_secrets(strategy_id=launch.strategy_id)
     except (SealError, ValueError) as exc:
         return give_up(str(exc), permanent=True)
+    # Paths and the API address as the strategy sees them: inside the sandbox, /workspace and the
+    # API through the sandbox's forwarder; without it, the run folder and the API itself.
+    inner = Path(INNER_WORKSPACE) if sandbox is not None else workspace
     platform = {
-        "SEQUENCE_API_URL": settings.SEQUENCE_PUBLIC_API_URL,
+        "SEQUENCE_API_URL": sandbox.inner_api_url if sandbox is not None else settings.SEQUENCE_PUBLIC_API_URL,
         "SEQUENCE_STRATEGY_ID": str(launch.strategy_id),
         "SEQUENCE_STRATEGY_NAME": launch.strategy_name,
         "SEQUENCE_RUN_ID": str(launch.run_id),
         "SEQUENCE_CLIENT_ID": launch.client_code,
         "SEQUENCE_IS_SANDBOX": "true" if launch.is_sandbox else "false",
-        "SEQUENCE_STRATEGY_MANIFEST": str(workspace / ".sequence" / "manifest.json"),
+        "SEQUENCE_STRATEGY_MANIFEST": str(inner / ".sequence" / "manifest.json"),
     }
     if opened.sequence_api_key:
         platform["SEQUENCE_API_KEY"] = opened.sequence_api_key
     env = build_environment(
-        home=workspace,
-        tmpdir=workspace / ".sequence" / "tmp",
+        home=inner,
+        tmpdir=Path("/tmp") if sandbox is not None else inner / ".sequence" / "tmp",
         user_env=launch.env,
         secrets=opened.secrets,
         platform=platform,
@@ -210,19 +276,26 @@ def _supervise(
     # user site, no PYTHON* variables), but the script's folder stays on sys.path so the vendored
     # SDK next to the entrypoint imports like it does in python:3.12-slim.
     argv = [settings.STRATEGY_PYTHON, "-E", "-s", "-S", "-u", launch.entrypoint]
+    if sandbox is not None:
+        # The image is python:3.12-slim's world (standard library only), so no flags are needed
+        # to keep the platform's packages out: they are not there.
+        argv = ["python", "-u", launch.entrypoint]
     limits = ResourceLimits(
         memory_mb=launch.memory_mb,
         open_files=settings.STRATEGY_OPEN_FILES,
         cpu_seconds=settings.STRATEGY_CPU_SECONDS or None,
     )
-    process = StrategyProcess(argv, cwd=workspace, env=env, limits=limits)
+    process = StrategyProcess(argv, cwd=workspace, env=env, limits=limits, sandbox=sandbox)
     try:
         pid = process.start()
     except OSError as exc:
         return give_up(f"{type(exc).__name__}: {exc.strerror or exc}", permanent=False)
     finally:
         del env
-    logs.system(f"started python -u {launch.entrypoint} (pid {pid}, memory_mb={launch.memory_mb})")
+    where = (
+        f"sandbox uid {sandbox.uid}, Python 3.12" if sandbox is not None else "NOT sandboxed (SEQUENCE_STRATEGY_SANDBOX=none)"
+    )
+    logs.system(f"started python -u {launch.entrypoint} (pid {pid}, memory_mb={launch.memory_mb}, {where})")
     try:
         services.strategy_run_heartbeat(
             run_id=launch.run_id, worker=worker, generation=launch.generation, pid=pid
@@ -230,7 +303,7 @@ def _supervise(
     except DatabaseError:
         _db_retry_later("first heartbeat")
     try:
-        return _watch(process, launch=launch, logs=logs, worker=worker, should_exit=should_exit)
+        return _watch(process, launch=launch, logs=logs, worker=worker, should_exit=should_exit, workspace=workspace)
     except BaseException:
         # Whatever went wrong in here, the process must not outlive its supervision: the janitor
         # will restart the run elsewhere once the heartbeats stop.
@@ -246,6 +319,7 @@ def _watch(
     logs: LogWriter,
     worker: str,
     should_exit: Callable[[], bool],
+    workspace: Path,
 ) -> str | None:
     beat_every = settings.STRATEGY_HEARTBEAT_SECONDS
     grace = settings.STRATEGY_STOP_GRACE_SECONDS
@@ -254,6 +328,15 @@ def _watch(
     kill_at: float | None = None
     report = True
     exited_at: float | None = None
+    limit_reason: str | None = None  # the runner ended the run for breaking a limit
+    frozen_since: float | None = None
+    next_quota_check = time.monotonic() + settings.STRATEGY_WORKSPACE_CHECK_SECONDS
+
+    def over_limit(reason: str) -> None:
+        nonlocal limit_reason
+        limit_reason = reason
+        logs.system(f"{reason}: killing the run")
+        process.kill()
 
     def stop(reason: str, *, now: float) -> None:
         nonlocal stop_reason, kill_at
@@ -300,6 +383,16 @@ def _watch(
             elif control.stop and stop_reason is None:
                 report = control.report
                 stop(control.stop, now=now)
+            if limit_reason is None and process.last_signal != "SIGKILL":
+                limit_reason_now = _limits_broken(process, now=now, frozen_since=frozen_since)
+                frozen_since = limit_reason_now[1]
+                if limit_reason_now[0]:
+                    over_limit(limit_reason_now[0])
+        if limit_reason is None and now >= next_quota_check and process.last_signal != "SIGKILL":
+            next_quota_check = now + settings.STRATEGY_WORKSPACE_CHECK_SECONDS
+            quota = _workspace_over_quota(workspace)
+            if quota:
+                over_limit(quota)
         if stop_reason is None and should_exit():
             stop("runner shutting down", now=now)
         if kill_at is not None and now >= kill_at and process.last_signal != "SIGKILL":
@@ -313,12 +406,17 @@ def _watch(
             break
         logs.add_output(rest)
     status = process.poll() or ExitStatus(exit_code=None, signal=None)
+    sandbox = process.sandbox
+    if limit_reason is None and sandbox is not None and sandbox.task_limit_hit():
+        limit_reason = _task_limit_reason()
     verdict = classify_exit(
         status,
         memory_mb=launch.memory_mb,
         stderr_tail=list(process.stderr_tail),
         stop_signal=process.last_signal if stop_reason else None,
         cpu_seconds=settings.STRATEGY_CPU_SECONDS or None,
+        oom_killed=sandbox is not None and sandbox.oom_killed(),
+        limit_reason=limit_reason,
     )
     logs.system(f"exited: {verdict.reason}")
     _flush_quietly(logs)
@@ -333,6 +431,45 @@ def _watch(
         restart=restart,
     )
     return _finish(launch.run_id, worker, outcome)
+
+
+def _task_limit_reason() -> str:
+    return (
+        f"process limit reached (STRATEGY_MAX_PROCESSES={settings.STRATEGY_MAX_PROCESSES} processes and "
+        "threads): a fork bomb, or a program that needs a higher limit"
+    )
+
+
+def _limits_broken(process: StrategyProcess, *, now: float, frozen_since: float | None) -> tuple[str | None, float | None]:
+    """(why the run must end now or None, since when its process has been stopped or None)."""
+    sandbox = process.sandbox
+    if sandbox is not None and sandbox.task_limit_hit():
+        return _task_limit_reason(), frozen_since
+    try:
+        state = process.main_state()
+    except OSError:
+        state = None
+    if state not in ("T", "t"):
+        return None, None
+    frozen_since = frozen_since or now
+    if now - frozen_since >= settings.STRATEGY_FROZEN_SECONDS:
+        return (
+            f"frozen: the strategy's process has been stopped (SIGSTOP) for {now - frozen_since:.0f} s",
+            frozen_since,
+        )
+    return None, frozen_since
+
+
+def _workspace_over_quota(workspace: Path) -> str | None:
+    size, files = workspace_usage(workspace, max_files=settings.STRATEGY_WORKSPACE_FILES)
+    if files > settings.STRATEGY_WORKSPACE_FILES:
+        return f"workspace quota exceeded: more than {settings.STRATEGY_WORKSPACE_FILES} files (STRATEGY_WORKSPACE_FILES)"
+    if size > settings.STRATEGY_WORKSPACE_MB * 1024 * 1024:
+        return (
+            f"workspace quota exceeded: {size // (1024 * 1024)} MiB used, "
+            f"STRATEGY_WORKSPACE_MB={settings.STRATEGY_WORKSPACE_MB}"
+        )
+    return None
 
 
 def _finish(run_id: UUID, worker: str, outcome: services.RunExit, attempts: int = 5) -> str | None:

@@ -17,6 +17,7 @@ from sequence_site.errors import DomainError, NotFound
 from sequence_site.scope import Scope
 from strategies import selectors, services
 from strategies.models import Strategy
+from strategies.sandboxing import sandbox_status
 
 
 def _scope(request: HttpRequest) -> Scope:
@@ -38,7 +39,7 @@ def _actor(request: HttpRequest) -> str:
 def strategy_list(request: HttpRequest) -> HttpResponse:
     strategies = selectors.strategy_list(scope=_scope(request))
     template = "strategies/_rows.html" if request.htmx else "strategies/list.html"  # type: ignore[attr-defined]
-    return render(request, template, {"strategies": strategies})
+    return render(request, template, {"strategies": strategies, "sandbox": sandbox_status()})
 
 
 @dashboard_view
@@ -56,6 +57,7 @@ def strategy_detail(request: HttpRequest, strategy_id: str) -> HttpResponse:
             "transitions": selectors.strategy_transitions(strategy=strategy),
             "manifest_json": json.dumps(strategy.manifest, indent=2, sort_keys=True),
             "follow_run": request.GET.get("run_id", ""),
+            "sandbox": sandbox_status(),
         },
     )
 

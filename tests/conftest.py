@@ -106,3 +106,17 @@ def api(client: HttpClient, sandbox_key: CreatedKey) -> ApiCaller:
 @pytest.fixture
 def anon_api(client: HttpClient) -> ApiCaller:
     return ApiCaller(http=client)
+
+
+@pytest.fixture
+def strategy_run_dir():
+    """A STRATEGY_RUN_DIR the sandbox's uids can traverse: pytest's tmp_path sits under a 0700
+    folder (/tmp/pytest-of-root), which a run's own uid could not pass to reach its workspace."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="sequence-runs-"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from strategies.runner.sandbox import RunSandbox, process_state
+
 MiB = 1024 * 1024
 _PR_SET_PDEATHSIG = 1
 
@@ -68,6 +70,7 @@ class ExitVerdict:
     reason: str
 
 
+_SIGNALS = {int(sig) for sig in signal.Signals}
 _OOM_MARKERS = ("MemoryError", "Cannot allocate memory", "out of memory")
 
 
@@ -78,19 +81,27 @@ def classify_exit(
     stderr_tail: Sequence[str],
     stop_signal: str | None = None,
     cpu_seconds: int | None = None,
+    oom_killed: bool = False,
+    limit_reason: str | None = None,
 ) -> ExitVerdict:
     """Read the exit like a Unix exit code (0 = done) and say why it ended, in one line.
 
     ``stop_signal`` is the last signal *we* sent ("SIGTERM"/"SIGKILL"), so a requested stop is not
     mistaken for a crash. Under an address-space limit CPython raises ``MemoryError`` (or a C
-    extension reports ENOMEM) instead of being OOM-killed, so the stderr tail is the evidence.
+    extension reports ENOMEM) instead of being OOM-killed, so the stderr tail is the evidence; in a
+    sandbox the run's cgroup counts OOM kills (``oom_killed``). ``limit_reason`` is set when the
+    runner itself ended the run for breaking a limit (process count, workspace quota, frozen).
     """
     tail = list(stderr_tail)[-20:]
-    oom = any(marker.lower() in line.lower() for line in tail for marker in _OOM_MARKERS)
+    oom = oom_killed or any(marker.lower() in line.lower() for line in tail for marker in _OOM_MARKERS)
+    if limit_reason is not None:
+        return ExitVerdict(clean=False, oom=False, reason=limit_reason)
     if stop_signal is not None:
         how = "SIGTERM" if stop_signal == "SIGTERM" and status.signal != signal.SIGKILL else "SIGKILL"
         code = f", exit code {status.exit_code}" if status.exit_code is not None else ""
         return ExitVerdict(clean=False, oom=False, reason=f"stopped on request ({how}{code})")
+    if oom_killed:  # the kernel killed a process of the run at the cgroup's limit: not a clean end
+        return ExitVerdict(clean=False, oom=True, reason=f"out of memory (memory_mb={memory_mb})")
     if status.exit_code == 0:
         return ExitVerdict(clean=True, oom=False, reason="exited with code 0")
     if oom:
@@ -146,6 +157,7 @@ class StrategyProcess:
         limits: ResourceLimits,
         max_line_bytes: int = 16 * 1024,
         buffer_lines: int = 4_000,
+        sandbox: RunSandbox | None = None,
     ) -> None:
         self.argv = list(argv)
         self.cwd = cwd
@@ -159,9 +171,12 @@ class StrategyProcess:
         self._status: ExitStatus | None = None
         self._readers: list[threading.Thread] = []
         self.last_signal: str | None = None
+        self.sandbox = sandbox
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> int:
+        if self.sandbox is not None:
+            return self._start_sandboxed(self.sandbox)
         self._popen = subprocess.Popen(  # noqa: S603 - argv is built by the supervisor, never a shell
             self.argv,
             cwd=self.cwd,
@@ -174,6 +189,34 @@ class StrategyProcess:
             close_fds=True,
         )
         self._env = None  # it holds decrypted secrets: keep them no longer than the spawn needs
+        return self._start_readers()
+
+    def _start_sandboxed(self, sandbox: RunSandbox) -> int:
+        argv, preexec, fds = sandbox.command(self.argv, rlimits=_preexec(self.limits, os.getpid()))
+        try:
+            # bwrap passes its environment on (no --clearenv): the variables never appear on a
+            # command line, where any host user could read them in /proc/<pid>/cmdline.
+            self._popen = subprocess.Popen(  # noqa: S603 - argv is built by the sandbox, never a shell
+                argv,
+                cwd="/",
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=preexec,  # noqa: PLW1509 - cgroup, rlimits and uid must be set in the child
+                close_fds=True,
+                pass_fds=fds,
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
+            self._env = None
+        sandbox.started(self._popen.pid)
+        return self._start_readers()
+
+    def _start_readers(self) -> int:
+        assert self._popen is not None
         assert self._popen.stdout is not None and self._popen.stderr is not None
         for stream, pipe in (("stdout", self._popen.stdout), ("stderr", self._popen.stderr)):
             reader = threading.Thread(
@@ -199,18 +242,40 @@ class StrategyProcess:
             info = True  # already reaped elsewhere; wait() below returns the code
         if info is None:
             return None
-        self._signal_group(signal.SIGKILL)
+        if self.sandbox is not None:
+            self.sandbox.kill_all()
+        else:
+            self._signal_group(signal.SIGKILL)
         code = self._popen.wait()
+        if self.sandbox is not None and code > 128 and code - 128 in _SIGNALS:
+            code = -(code - 128)  # bwrap exits with 128 + N when the strategy was killed by signal N
         self._status = ExitStatus(exit_code=code, signal=None) if code >= 0 else ExitStatus(None, -code)
         return self._status
 
+    def main_pid(self) -> int | None:
+        """The host pid of the strategy's own process (not bwrap's), while it runs."""
+        if self._popen is None or self._status is not None:
+            return None
+        return self.sandbox.main_pid() if self.sandbox is not None else self._popen.pid
+
+    def main_state(self) -> str | None:
+        """``/proc`` state letter of the strategy's process: ``T`` when it is stopped (SIGSTOP)."""
+        pid = self.main_pid()
+        return process_state(pid) if pid is not None else None
+
     def terminate(self) -> None:
         self.last_signal = "SIGTERM"
-        self._signal_group(signal.SIGTERM)
+        if self.sandbox is not None:
+            self.sandbox.signal_strategy(signal.SIGTERM)
+        else:
+            self._signal_group(signal.SIGTERM)
 
     def kill(self) -> None:
         self.last_signal = "SIGKILL"
-        self._signal_group(signal.SIGKILL)
+        if self.sandbox is not None:
+            self.sandbox.kill_all()
+        else:
+            self._signal_group(signal.SIGKILL)
 
     def _signal_group(self, sig: int) -> None:
         if self._popen is None:

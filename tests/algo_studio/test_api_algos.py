@@ -203,7 +203,9 @@ def test_live_key_deploys_to_live_edges_only(api, sandbox_edges, live_edges, liv
     ],
 )
 def test_bad_deploy_input_is_400_and_stores_nothing(api, sandbox_edges, payload, fragment):
-    assert_error(api.post("/v1/algos/deploy", json=payload), 400, fragment)
+    # An oversize module is a 413 (with its size), every other mistake a 400.
+    status = 413 if fragment == "1 MiB" else 400
+    assert_error(api.post("/v1/algos/deploy", json=payload), status, fragment)
     assert not Deployment.objects.exists() and not WasmArtifact.objects.exists()
 
 
@@ -256,6 +258,9 @@ def test_venue_filter_that_matches_nothing_is_400(api, sandbox_edges, wasm_b64):
 
 def test_symbol_no_edge_trades_is_400(api, sandbox_edges, wasm_b64):
     assert_error(deploy(api, wasm_b64, symbol="DOGE/USD"), 400, "No connected sandbox edge trades DOGE/USD")
+    # The error lists what the connected edges do trade.
+    _, body = deploy(api, wasm_b64, symbol="DOGE/USD")
+    assert "Tradable on connected sandbox edges: " in body["message"] and "ETH/USD" in body["message"]
 
 
 def test_unauthenticated_is_401(anon_api, sandbox_edges):

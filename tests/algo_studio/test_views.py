@@ -367,6 +367,25 @@ def test_traces_partial(browser: HttpClient, owner: Client, sandbox_edges, wasm:
     assert "place_bid@3450.40" in body and "38.0 µs" in body and "quoting" in body
     only_fills = browser.get(_url("traces", deployment), {"type": "on_fill"}).content.decode()
     assert only_fills.count("<code>on_") == 1
+    assert "<details><summary>best_bid</summary>" in body  # the input collapsed to its keys
+    assert 'data-testid="trace-older"' not in body
+
+
+def test_traces_are_paged(browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes) -> None:
+    deployment = _deploy(owner, wasm)
+    AlgoTrace.objects.bulk_create(
+        AlgoTrace(
+            deployment=deployment, edge_id="venue-edge-kraken", symbol="BTC/USD", callback_type="on_book",
+            ts_ns=1_710_700_000_000_000_000 + i, latency_ns=1, input={"i": i}, output={"actions": []}, logs=[],
+        )
+        for i in range(25)
+    )  # fmt: skip
+    first = browser.get(_url("traces", deployment)).content.decode()
+    assert first.count("<code>on_book</code>") == 20 and 'data-testid="trace-older"' in first
+    older = browser.get(_url("traces", deployment), {"page": "1"}).content.decode()
+    assert older.count("<code>on_book</code>") == 5 and 'data-testid="trace-newer"' in older
+    assert 'data-testid="trace-older"' not in older
+    assert browser.get(_url("traces", deployment), {"page": "x"}).status_code == 200
 
 
 def test_metrics_json(browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes) -> None:
@@ -442,3 +461,67 @@ def test_only_the_front_end_packages_built_files_are_served(client: HttpClient) 
     # node_modules' sources, metadata and transitive packages are not static files
     for path in ("chart.js/package.json", "chart.js/auto/auto.js", "@kurkle/color/package.json"):
         assert client.get(f"/static/vendor/{path}").status_code == 404, path
+
+
+# -- the overview (home page) -------------------------------------------------------------------
+
+
+def test_overview_pnl_today_and_overall(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
+) -> None:
+    """Overall PnL is the edges' current PnL; today's is what changed since the last sample before
+    00:00 UTC. A paused edge shows among the problems with its reason; no checklist once set up."""
+    deployment = _deploy(owner, wasm)
+    now = timezone.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    kraken = DeploymentEdge.objects.get(deployment=deployment, edge__venue="kraken")
+    DeploymentEdge.objects.filter(pk=kraken.pk).update(
+        realized_pnl_1e9=1_500_000_000_000, unrealized_pnl_1e9=-250_000_000, applied_generation=1,
+        status="running", desired_state="running",
+    )  # fmt: skip
+    DeploymentEdge.objects.filter(deployment=deployment, edge__venue="coinbase").update(
+        status="paused", pause_reason="trap: unreachable", applied_generation=1, desired_state="running"
+    )
+    MetricSample.objects.create(
+        deployment=deployment, edge_id="venue-edge-kraken", symbol="BTC/USD",
+        ts=midnight - timezone.timedelta(minutes=5), position_1e8=0,
+        realized_pnl_1e9=1_000_000_000_000, unrealized_pnl_1e9=0, callback_latency_ns=1, fill_count=1,
+    )  # fmt: skip
+    for seconds in (150, 90, 30):  # one per 1-minute bucket of the sparkline
+        MetricSample.objects.create(
+            deployment=deployment, edge_id="venue-edge-kraken", symbol="BTC/USD",
+            ts=now - timezone.timedelta(seconds=seconds), position_1e8=0,
+            realized_pnl_1e9=1_000_000_000_000 + seconds * 1_000_000_000, unrealized_pnl_1e9=0,
+            callback_latency_ns=1, fill_count=1,
+        )  # fmt: skip
+    assert now - midnight > timezone.timedelta(seconds=150) or pytest.skip("too close to 00:00 UTC")
+    html = browser.get(reverse("dashboard:home")).content.decode()
+    assert 'data-testid="pnl-total">+1,499.75 <span class="muted">USD</span>' in html
+    assert 'data-testid="pnl-today">+499.75 <span class="muted">USD</span>' in html
+    assert 'class="v pos" data-testid="pnl-today"' in html
+    assert 'data-points="3"' in html  # an hour of PnL in 1-minute buckets: three samples
+    assert "trap: unreachable" in html and 'data-testid="getting-started"' not in html
+    assert html.count('data-testid="overview-algo-status">paused<') == 1
+    # The htmx refresh answers the overview alone.
+    partial = browser.get(reverse("dashboard:home"), headers={"HX-Request": "true"}).content.decode()
+    assert "<html" not in partial and "+1,499.75" in partial
+
+
+def test_overview_of_an_empty_account_shows_the_checklist(browser: HttpClient) -> None:
+    html = browser.get(reverse("dashboard:home")).content.decode()
+    assert 'data-testid="getting-started"' in html
+    assert "Create an API key" in html and "Upload an algo (.wasm)" in html
+    assert 'data-testid="pnl-total">0.00' in html
+
+
+def test_deployment_page_names_the_latest_refusal(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
+) -> None:
+    deployment = _deploy(owner, wasm)
+    DeploymentEdge.objects.filter(deployment=deployment, edge__venue="kraken").update(reject_count=3)
+    AlgoLog.objects.create(
+        deployment=deployment, edge_id="venue-edge-kraken", symbol="BTC/USD", ts_ns=1, level="WARN",
+        message="BUY REJECT: order=7 qty=1000000 @$0.5 reason=BELOW_MIN_QTY: 0.01 < kraken min 2",
+    )  # fmt: skip
+    partial = browser.get(_url("deployment_live", deployment)).content.decode()
+    assert "Orders refused (3). Latest: <code>BELOW_MIN_QTY: 0.01 &lt; kraken min 2</code>" in partial

@@ -4,6 +4,7 @@ status turn running and new log lines arrive in the live tail without the page r
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,13 @@ def test_upload_start_and_watch_logs(
     assert list(deployment.symbol_rows.values_list("symbol", flat=True)) == ["ETH/USD"]
     expect(page.locator(".flash.success")).to_contain_text("deployed (pushed to 1/1 capable edges) - stopped")
     status = page.locator("[data-testid=status]")
-    expect(status).to_have_text("accepted", timeout=20_000)  # the edge loaded it, not running
+    # The edge loaded it, not running: the API says "accepted", the page says what a user would.
+    expect(status).to_have_text("stopped", timeout=20_000)
+    expect(status).to_have_attribute("title", "API status: accepted")
+    # Only the action that applies: Start on a stopped algo, no Stop.
+    expect(page.locator("[data-testid=start]")).to_be_visible()
+    expect(page.locator("[data-testid=stop]")).to_have_count(0)
+    expect(page.locator("[data-testid=mode-badge]")).to_have_text("Sandbox")
     expect(page.locator("[data-testid=log-state]")).to_have_text("● live")
 
     # Start: an htmx request; the page itself never reloads (the marker survives).
@@ -75,6 +82,9 @@ def test_upload_start_and_watch_logs(
     expect(page.locator("#action-flash")).to_contain_text("Started: 1 edge notified.")
     expect(status).to_have_text("running", timeout=20_000)
     expect(status).to_have_class("pill running")
+    # Running: Stop shows, Start is gone (the buttons follow the polled state).
+    expect(page.locator("[data-testid=stop]")).to_be_visible()
+    expect(page.locator("[data-testid=start]")).to_have_count(0)
 
     new_lines = page.locator("#logtail .line")
     page.wait_for_function(
@@ -108,12 +118,33 @@ def test_upload_start_and_watch_logs(
     expect(
         page.locator("[data-testid=algos] tr[data-symbol='ETH/USD'] [data-testid=algo-status]")
     ).to_have_text("running")
+    row = page.locator("[data-testid=algos] tr[data-symbol='ETH/USD']")
+    expect(row.locator("[data-testid=row-stop]")).to_be_visible()
+    expect(row.locator("[data-testid=row-start]")).to_have_count(0)
     page.screenshot(path=str(SCREENSHOTS / "algo_studio_list.png"), full_page=True)
+
+    # The overview: the running algo with its status, signed PnL (red/green by sign) and sparkline.
+    page.goto(f"{base}/")
+    algo_row = page.locator(f"[data-testid=overview-algos] tr[data-deployment='{deployment.deployment_id}']")
+    expect(algo_row.locator("[data-testid=overview-algo-status]")).to_have_text("running")
+    pnl = algo_row.locator("[data-testid=overview-algo-pnl]")
+    expect(pnl).to_have_text(re.compile(r"^(0\.00|[+-][\d,]+\.\d{2})$"))
+    text = pnl.inner_text()
+    expected_class = "pos" if text.startswith("+") else "neg" if text.startswith("-") else ""
+    assert (pnl.get_attribute("class") or "").split() == [
+        "num",
+        *([expected_class] if expected_class else []),
+    ]
+    expect(algo_row.locator("svg.spark")).to_have_count(1)
+    expect(page.locator("[data-testid=overview-edges]")).to_contain_text("coinbase")
+    expect(page.locator("[data-testid=getting-started]")).to_have_count(0)
 
     # Stop, then Delete behind a dialog that says it cannot be undone.
     page.goto(f"{base}/algos/deployments/{deployment.deployment_id}/")
     page.click("[data-testid=stop]")
-    expect(status).to_have_text("accepted", timeout=20_000)
+    expect(status).to_have_text("stopped", timeout=20_000)
+    expect(page.locator("[data-testid=start]")).to_be_visible()
+    expect(page.locator("[data-testid=stop]")).to_have_count(0)
     page.click("[data-testid=delete]")
     dialog = page.locator("[data-testid=delete-dialog]")
     expect(dialog).to_be_visible()

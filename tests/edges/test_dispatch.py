@@ -341,7 +341,7 @@ def place_once_algo(price_1e9: int, qty_1e8: int, expected: int) -> bytes:
     ],
 )
 def test_absurd_orders_are_refused_with_a_code(venue, price, qty, code, reaches_matching):
-    slot, sink = make_slot(venue, place_once_algo(price, qty, code))
+    slot, sink = make_slot(venue, place_once_algo(price, qty, code), trace_every_ns=0)
     slot.start(START)
     run(venue, [slot], 3)
     messages = [message for *_, message in sink.logs]
@@ -350,6 +350,16 @@ def test_absurd_orders_are_refused_with_a_code(venue, price, qty, code, reaches_
     rejects = [message for *_, level, message in sink.logs if level == "WARN" and "REJECT" in message]
     if reaches_matching:
         assert len(rejects) == 1 and rejects[0].startswith(f"BUY REJECT: order=1 qty={qty} @$")
+        # The named reason with the venue's rule (venues/rejects.py), not a bare code.
+        named = (
+            "reason=PRICE_OUT_OF_RANGE: 0.000000001 outside "
+            if price == 1
+            else "reason=ABOVE_MAX_QTY: 1000000000 > "
+        )
+        assert named in rejects[0], rejects[0]
+        # The trace of the callback that placed it says the same, instead of "rejected(-3)".
+        actions = [a for t in sink.traces for a in t["output"]["actions"] if "rejected" in a]
+        assert len(actions) == 1 and f"rejected: {named.removeprefix('reason=')}" in actions[0], actions
         assert slot.positions.order_count == 1 and slot.positions.reject_count == 1
     else:
         assert rejects == [] and slot.positions.order_count == 0

@@ -80,11 +80,15 @@ def test_deploy_start_stop_restart_delete(edge_process, owner, market_maker_wasm
     edge = edge_process("coinbase")
     wait_for(lambda: rows(deployment)[0].last_heartbeat > restarted_at, what="a report from the new process")
     assert statuses(deployment) == {"accepted"}
-    assert rows(deployment)[0].update_count == 0  # a fresh process, and the algo never ran in it
+    # A fresh process, and the algo never ran in it: its count continues, unchanged.
+    assert rows(deployment)[0].update_count == stopped_updates
 
     services.deployment_start(deployment=deployment)
     wait_for(
-        lambda: statuses(deployment) == {"running"} and rows(deployment)[0].update_count > 5, what="restart"
+        lambda: (
+            statuses(deployment) == {"running"} and rows(deployment)[0].update_count > stopped_updates + 5
+        ),
+        what="restart",
     )
     assert stopped_updates > 0
 
@@ -157,12 +161,19 @@ def test_a_restarted_edge_keeps_the_algos_position(edge_process, owner):
     wait_for(lambda: statuses(deployment) == {"accepted"}, what="the edge to stop the algo")
     before = rows(deployment)[0]
 
-    edge.stop()
+    assert before.fill_count >= 1 and before.order_count >= 1 and before.update_count >= 1
+    edge.stop(signal.SIGKILL)  # a crash: no goodbye report
     restarted_at = timezone.now()
     edge_process("coinbase")
     wait_for(lambda: rows(deployment)[0].last_heartbeat > restarted_at, what="a report from the new process")
     after = rows(deployment)[0]
-    assert after.update_count == 0  # a fresh process: its counters start afresh
+    # The counters continue where the last report left them: the dashboard never goes backwards.
+    assert (after.update_count, after.order_count, after.fill_count, after.trade_count) == (
+        before.update_count,
+        before.order_count,
+        before.fill_count,
+        before.trade_count,
+    )
     assert (after.position_1e8, after.avg_entry_price_1e9, after.realized_pnl_1e9) == (
         before.position_1e8,
         before.avg_entry_price_1e9,
@@ -237,3 +248,12 @@ def test_the_edge_records_what_it_sees_for_backtests(edge_process):
     table = pq.read_table(files[0])
     assert table.num_rows > 0 and "ts_ns" in table.column_names
     assert any("ETH" in str(path) for path in files)
+
+
+def test_a_following_process_numbers_orders_above_every_earlier_one():
+    from edges.worker import restart_order_id_base
+
+    first = restart_order_id_base(1_764_900_000_000_000_000)  # 2025-12-05
+    # A process that ran a whole day at 1,000 orders a second still stays below the next base.
+    assert first + 86_400 * 1_000 < restart_order_id_base(1_764_900_000_000_000_000 + 86_400 * 10**9)
+    assert first > 10**12 and restart_order_id_base(7_258_118_400 * 10**9) < 2**53  # year 2200

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -124,6 +125,9 @@ def test_build_deploy_start_list_stats_stop_undeploy(env, c_project):
 
     out = ok("stats", "btc/usd", env=env)
     assert out.startswith("BTC/USD\n") and "position" in out and "pnl" in out and "uptime" in out
+    # PnL with its sign (or a plain 0.00), sensible decimals and the quote currency.
+    pnl_text = next(line for line in out.splitlines() if line.strip().startswith("pnl")).split(None, 1)[1]
+    assert re.fullmatch(r"(0\.00|[+-][\d,]+\.\d{2}|[+-]0\.\d{2,6}) USD", pnl_text), pnl_text
     body = ok_json("stats", "BTC-USD", env=env)
     assert set(body) == {"symbol", "status", "position", "pnl", "trades", "orders", "fills", "rejects",
                          "uptime_secs"}  # fmt: skip
@@ -385,3 +389,20 @@ def test_local_errors(env, tmp_path):
     # Usage errors exit 2.
     fails("deployments", "create", "--symbols", "A-B", "--wasm", "x", "--bundle", "y", env=env, code=2)
     fails("logs", "XRP-USD", "-n", "-1", env=env, code=2)
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "text"),
+    [
+        (12.1349, "USD", "+12.13 USD"),
+        (-128528.78, "USD", "-128,528.78 USD"),
+        (0.000125, "", "+0.000125"),
+        (-0.000001, "", "-0.000001"),
+        (0.0, "USD", "0.00 USD"),
+        (-0.0000001, "", "0.00"),
+    ],
+)
+def test_fmt_money(value: float, currency: str, text: str) -> None:
+    from sequence_markets.cli_algo import fmt_money
+
+    assert fmt_money(value, currency) == text

@@ -370,8 +370,8 @@ def daphne(transactional_db, tmp_path) -> Iterator[str]:
 
 
 @pytest.fixture
-def worker(transactional_db, settings, tmp_path, daphne) -> Iterator[None]:
-    settings.STRATEGY_RUN_DIR = tmp_path / "runs"
+def worker(transactional_db, settings, strategy_run_dir, daphne) -> Iterator[None]:
+    settings.STRATEGY_RUN_DIR = strategy_run_dir
     settings.STRATEGY_HEARTBEAT_SECONDS = 0.2
     settings.STRATEGY_STOP_GRACE_SECONDS = 1.0
     settings.SEQUENCE_PUBLIC_API_URL = daphne  # what strategies get as SEQUENCE_API_URL

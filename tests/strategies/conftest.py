@@ -23,10 +23,10 @@ from tests.waiting import wait_until
 
 
 @pytest.fixture
-def fast(settings, tmp_path) -> Any:
+def fast(settings, strategy_run_dir) -> Any:
     for name, value in FAST.items():
         setattr(settings, name, value)
-    settings.STRATEGY_RUN_DIR = tmp_path / "runs"
+    settings.STRATEGY_RUN_DIR = strategy_run_dir
     return settings
 
 

@@ -31,7 +31,8 @@ except ImportError:
     platform_packages = "absent"
 from sequence_markets import Sequence, SequenceError
 print(json.dumps({"env": env, "manifest": manifest, "cwd": os.getcwd(), "django": platform_packages,
-                  "sdk": Sequence.__module__, "sys_path": sys.path}))
+                  "sdk": Sequence.__module__, "sys_path": sys.path, "version": sys.version_info[:2],
+                  "executable": sys.executable}))
 """
 
 
@@ -64,10 +65,12 @@ def test_environment_secrets_and_manifest_are_injected_exactly(runner, api, owne
     seen = json.loads(lines_of(run, "stdout")[0])
     env = seen["env"]
     workspace = seen["cwd"]
+    assert workspace == "/workspace"  # the sandbox's view of the run folder, as in python:3.12-slim
     assert env == {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": workspace,
-        "TMPDIR": f"{workspace}/.sequence/tmp",
+        "PWD": workspace,  # bwrap --chdir sets it, as a shell would
+        "TMPDIR": "/tmp",  # the sandbox's private tmpfs
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "LOG_LEVEL": sha("debug"),
@@ -85,8 +88,9 @@ def test_environment_secrets_and_manifest_are_injected_exactly(runner, api, owne
     assert seen["manifest"] == manifest
     assert seen["django"] == "absent"  # the platform's site-packages are not importable
     assert seen["sdk"] == "sequence_markets.client"  # the vendored SDK, found next to main.py
-    assert not any("site-packages" in entry for entry in seen["sys_path"])
-    assert workspace.endswith(str(run.pk))
+    assert seen["version"] == [3, 12]
+    assert seen["executable"] == "/usr/local/bin/python3.12"
+    assert all(entry in ("/workspace", "") or entry.startswith("/usr/local/lib/python3") for entry in seen["sys_path"])
 
 
 def test_secrets_never_appear_in_api_responses_logs_or_history(runner, api, sandbox_key, caplog):

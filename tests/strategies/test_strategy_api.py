@@ -263,7 +263,8 @@ def test_oversized_upload_is_refused(api, settings):
     settings.STRATEGY_MAX_UPLOAD_MB = 1
     noise = os.urandom(1536 * 1024)
     status, body = api.post("/v1/strategies", json=create_body("huge", MAIN, files={"blob": noise}))
-    assert status == 400 and "upload limit" in body["message"]
+    assert status == 413 and "upload limit" in body["message"]
+    assert body["details"]["limit_bytes"] == 1024 * 1024 and body["details"]["size_bytes"] > 1024 * 1024
     assert_nothing_stored()
 
 
@@ -448,3 +449,45 @@ def test_hostile_shapes_are_400s(api, client, sandbox_key):
 def test_absurd_cursors_are_400s(api, created):
     status, body = api.get(f"/v1/strategies/{created['strategy_id']}/logs?after={10**30}")
     assert status == 400
+
+
+@pytest.mark.parametrize(
+    "symlinks",
+    [
+        {"t": "d/s/..", "d/s": ".."},  # the chain listed first escaped at run time
+        {"d/s": "..", "t": "d/s/.."},  # the other order was accepted, then failed at run time
+    ],
+)
+def test_symlink_chain_is_refused_at_upload(api, symlinks):
+    def add_dir(tar: tarfile.TarFile) -> None:
+        info = tarfile.TarInfo("d")
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+
+    artifact = make_tar({"main.py": MAIN}, symlinks=symlinks, extra=None)
+    # "d" must exist before "d/s" for the scan; rebuild with the folder first.
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        add_dir(tar)
+        with tarfile.open(fileobj=io.BytesIO(artifact), mode="r:gz") as source:
+            for member in source:
+                tar.addfile(member, source.extractfile(member) if member.isreg() else None)
+    status, body = api.post(
+        "/v1/strategies", json={"name": "chain", "artifact_base64": b64(buffer.getvalue())}
+    )
+    assert status == 400, body
+    assert "passes through the symlink 'd/s'" in body["message"]
+    assert_nothing_stored()
+
+
+def test_dash_entrypoint_is_refused_at_upload(api):
+    body = create_body("dash", MAIN, files={"-c": "print('x')"}, entrypoint="-c")
+    status, answer = api.post("/v1/strategies", json=body)
+    assert status == 400 and "Python option" in answer["message"]
+    assert_nothing_stored()
+
+
+def test_plain_symlink_inside_the_folder_is_still_accepted(api):
+    artifact = make_tar({"main.py": MAIN, "lib/a.py": "x = 1"}, symlinks={"b.py": "lib/a.py"})
+    status, body = api.post("/v1/strategies", json={"name": "link-ok", "artifact_base64": b64(artifact)})
+    assert status in (200, 201), body

@@ -110,6 +110,9 @@ def test_live_tail_and_stop_button(daphne, ticker, page):
     page.wait_for_url(f"{daphne}/strategies/{strategy_id}/")
     expect(page.locator("[data-testid=status]")).to_contain_text("running")
     expect(page.locator("#log-state")).to_contain_text("live")
+    # Only the actions that apply, and the running run's own state rather than an old exit.
+    expect(page.locator("[data-testid=start]")).to_have_count(0)
+    expect(page.locator("[data-testid=current-run]")).to_contain_text("running since")
 
     # JSON lines are shown as "event key=value", escaped (no HTML injection through a log line).
     logs = page.locator("[data-testid=logs]")
@@ -119,8 +122,16 @@ def test_live_tail_and_stop_button(daphne, ticker, page):
     seen = logs.locator(".l.stdout").count()
     expect(logs.locator(".l.stdout")).not_to_have_count(seen)  # new lines arrive without a reload
 
+    # The overview lists it running.
+    page.goto(f"{daphne}/")
+    row = page.locator("[data-testid=overview-strategies] tr[data-strategy=ticker]")
+    expect(row.locator("[data-testid=overview-strategy-status]")).to_have_text("running")
+    page.goto(f"{daphne}/strategies/{strategy_id}/")
+
     page.click("[data-testid=stop]")
     expect(page.locator(".flash")).to_contain_text("Stopping ticker")
     expect(page.locator("[data-testid=status]")).to_contain_text("stopped", timeout=60_000)
     assert Strategy.objects.get(pk=strategy_id).status == "stopped"
+    expect(page.locator("[data-testid=start]")).to_be_visible()
+    expect(page.locator("[data-testid=stop]")).to_have_count(0)
     assert problems == []

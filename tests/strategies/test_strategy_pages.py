@@ -108,3 +108,21 @@ def test_pages_need_login(client, strategy):
         assert response.status_code == 302 and response["Location"].startswith("/login/")
     assert client.post(f"/strategies/{strategy.pk}/delete/").status_code == 302
     assert Strategy.objects.filter(pk=strategy.pk).exists()
+
+
+def test_a_banner_warns_when_strategies_are_not_sandboxed_or_cannot_be(browser, strategy, settings):
+    from strategies.runner import sandbox as sandbox_module
+
+    pages = ("/strategies/", f"/strategies/{strategy.pk}/")
+    for page in pages:  # sandbox available (make test sets it up): no banner
+        assert b"sandbox-banner" not in browser.get(page).content
+    settings.SEQUENCE_STRATEGY_SANDBOX = "none"
+    for page in pages:
+        html = browser.get(page).content.decode()
+        assert 'data-testid="sandbox-banner"' in html and "SEQUENCE_STRATEGY_SANDBOX=none" in html
+    settings.SEQUENCE_STRATEGY_SANDBOX = "bwrap"
+    settings.STRATEGY_BWRAP = "/nonexistent/bwrap"
+    sandbox_module._probe_cache.clear()
+    for page in pages:
+        html = browser.get(page).content.decode()
+        assert "the sandbox is not available" in html and "bubblewrap (bwrap) is not installed" in html

@@ -40,7 +40,7 @@ def purge() -> None:
     purge_queues(["strategies", "default"])
 
 
-def test_killing_the_worker_mid_run_requeues_the_run_through_the_janitor(fast, api, tmp_path):
+def test_killing_the_worker_mid_run_requeues_the_run_through_the_janitor(fast, api, strategy_run_dir):
     purge()
     doomed = subprocess.Popen(
         [
@@ -61,7 +61,7 @@ def test_killing_the_worker_mid_run_requeues_the_run_through_the_janitor(fast, a
             "WARNING",
         ],
         cwd=REPO,
-        env=subprocess_env(STRATEGY_RUN_DIR=str(tmp_path / "doomed-runs")),
+        env=subprocess_env(STRATEGY_RUN_DIR=str(strategy_run_dir / "doomed-runs")),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -102,7 +102,9 @@ def test_killing_the_worker_mid_run_requeues_the_run_through_the_janitor(fast, a
             first.refresh_from_db()
             assert first.status == "failed" and first.reason.startswith("runner lost: no heartbeat for")
             assert second.claimed_by and not second.claimed_by.startswith("doomed@")
-            assert lines_of(second, "stdout") == [f"pid {second.pid} run {second.pk}"]
+            # pid 2 in its own PID namespace (1 is the sandbox's init); run.pid is the sandbox's
+            # bwrap on the host, and the whole namespace ends with it.
+            assert lines_of(second, "stdout") == [f"pid 2 run {second.pk}"]
             assert not dead(second.pid) and dead(first.pid)  # exactly one copy running
             actions = list(
                 StrategyTransition.objects.filter(strategy_id=strategy_id).values_list("action", flat=True)

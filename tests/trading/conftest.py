@@ -105,7 +105,7 @@ def sandbox_edges(db) -> list[Edge]:
 
 
 @pytest.fixture
-def strategy_runner(transactional_db, settings, tmp_path) -> Iterator[Any]:
+def strategy_runner(transactional_db, settings, strategy_run_dir) -> Iterator[Any]:
     """A real Celery worker on the `strategies` queue (as tests/strategies' `runner`), short timings."""
     import strategies.tasks  # noqa: F401 - registers the tasks
     from strategies import services as strategy_services
@@ -118,7 +118,7 @@ def strategy_runner(transactional_db, settings, tmp_path) -> Iterator[Any]:
     settings.STRATEGY_HEARTBEAT_TIMEOUT_SECONDS = 5.0
     settings.STRATEGY_STOP_GRACE_SECONDS = 1.5
     settings.STRATEGY_BACKOFF_BASE_SECONDS = 30.0
-    settings.STRATEGY_RUN_DIR = tmp_path / "runs"
+    settings.STRATEGY_RUN_DIR = strategy_run_dir
     with running_worker(queues=["strategies", "default"], concurrency=4) as worker:
         yield worker
         # Delete what still runs: the supervisors notice on their next heartbeat and return.

@@ -13,7 +13,7 @@ from bisect import bisect_left, insort
 
 from venues.book import BookSnapshot, Level
 
-__all__ = ["L2Book"]
+__all__ = ["L2Book", "snapshot_from_levels"]
 
 BID = 0
 ASK = 1
@@ -52,6 +52,23 @@ class L2Book:
             self._sizes[side].update(sizes)
             self._prices[side][:] = sorted(sizes)
 
+    def truncate(self, side: int, depth: int) -> None:
+        """Keep only the best `depth` levels of a side (a venue that streams a fixed depth drops the
+        levels pushed out of it without saying so: Kraken)."""
+        prices = self._prices[side]
+        extra = len(prices) - depth
+        if extra <= 0:
+            return
+        sizes = self._sizes[side]
+        if side == BID:  # worst bids are the lowest, at the front
+            dropped = prices[:extra]
+            del prices[:extra]
+        else:
+            dropped = prices[depth:]
+            del prices[depth:]
+        for px in dropped:
+            del sizes[px]
+
     def best(self, side: int) -> Level | None:
         prices = self._prices[side]
         if not prices:
@@ -79,4 +96,19 @@ class L2Book:
         return bool(bids) and bool(asks) and bids[-1] >= asks[0]
 
     def snapshot(self, ts_ns: int, depth: int = 10) -> BookSnapshot:
-        return BookSnapshot(ts_ns, self.levels(BID, depth), self.levels(ASK, depth))
+        return snapshot_from_levels(ts_ns, self.levels(BID, depth), self.levels(ASK, depth))
+
+
+def snapshot_from_levels(ts_ns: int, bids: list[Level], asks: list[Level]) -> BookSnapshot:
+    """A `BookSnapshot` from levels that are already (int, int) pairs, best first (what `L2Book`
+    produces): the same object `BookSnapshot(ts_ns, bids, asks)` builds, without re-checking every
+    level on the hot path."""
+    snap = BookSnapshot.__new__(BookSnapshot)
+    b = tuple(bids)
+    a = tuple(asks)
+    snap.ts_ns = ts_ns
+    snap.bid_px, snap.bid_qty = b[0] if b else (0, 0)
+    snap.ask_px, snap.ask_qty = a[0] if a else (0, 0)
+    snap._bids = b
+    snap._asks = a
+    return snap

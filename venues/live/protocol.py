@@ -12,6 +12,9 @@ with `handshake_headers()`, sends `on_open()`'s frames, then hands every receive
   same answer) — the loop only counts it;
 - `Reconnect(reason)`: the connection can't be trusted (an error the venue sent, a message that
   can't be understood): close it and connect again with backoff.
+- `TickSizeChanged(symbol, old_tick_1e9, new_tick_1e9)` (optional; only venues whose tick moves
+  while trading, Polymarket): the instrument's price grid changed; orders on the old grid are now
+  refused by the venue. A loop that does not use it may ignore it.
 
 Every `on_open()` starts from scratch: a protocol forgets all books and sequence numbers there,
 because a new connection begins with new snapshots. `ping_frame()` is sent every
@@ -31,7 +34,7 @@ from typing import ClassVar
 
 from venues.book import BookSnapshot
 
-__all__ = ["BookChanged", "FeedEvent", "FeedProtocol", "Reconnect", "Resync", "Send"]
+__all__ = ["BookChanged", "FeedEvent", "FeedProtocol", "Reconnect", "Resync", "Send", "TickSizeChanged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,14 @@ class Reconnect:
     reason: str
 
 
-FeedEvent = BookChanged | Send | Resync | Reconnect
+@dataclass(frozen=True, slots=True)
+class TickSizeChanged:
+    symbol: str
+    old_tick_1e9: int  # 0 when the previous tick was not known
+    new_tick_1e9: int
+
+
+FeedEvent = BookChanged | Send | Resync | Reconnect | TickSizeChanged
 
 
 class FeedProtocol(ABC):

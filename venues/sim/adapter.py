@@ -1,7 +1,8 @@
 """The simulated venue behind the `VenueAdapter` interface.
 
-`SimVenueAdapter` runs a seeded `MarketSimulator` per subscribed symbol and a paper
-`MatchingEngine` per (account, symbol) for the orders sent through it (execution graphs' orders).
+`SimVenueAdapter` runs a seeded `MarketSimulator` per subscribed symbol; the orders sent through it
+(execution graphs' orders) are paper-matched by `venues.paper.PaperOrders` (a `MatchingEngine` per
+(account, symbol)), the order half the live feeds share.
 An algo's paper orders are matched in its own core (edges/core) with the settings
 `engine_settings` gives; the adapter feeds it the books.
 """
@@ -16,6 +17,7 @@ from venues.adapter import DEFAULT_ACCOUNT, BookUpdate, FillCallback
 from venues.book import BookSnapshot
 from venues.instruments import Instrument, get_instrument
 from venues.matching import MatchingEngine, SubmitResult
+from venues.paper import PaperOrders
 from venues.sim.simulator import MarketSimulator
 
 __all__ = ["SimVenueAdapter"]
@@ -45,16 +47,15 @@ class SimVenueAdapter:
         self.seed = seed
         self.now_ns = int(start_ns)
         self._mean_interval = dict(mean_interval_ns or {})
-        self._engine_defaults = dict(engine_defaults or {})
         self._instruments: dict[str, Instrument] = {}
         self._sims: dict[str, MarketSimulator] = {}
         self._order: dict[str, int] = {}  # subscription rank: the tie-break for equal timestamps
         self._heap: list[tuple[int, int, str, BookSnapshot]] = []
         self._books: dict[str, BookSnapshot] = {}
-        self._engines: dict[tuple[str, str], MatchingEngine] = {}
-        self._engines_by_symbol: dict[str, list[tuple[str, MatchingEngine]]] = {}  # [(account, engine)]
-        self._overrides: dict[tuple[str, str], dict[str, Any]] = {}  # configure_account's kwargs
-        self._callback: FillCallback | None = None
+        self.paper = PaperOrders(
+            instrument=self._canonical, now_ns=lambda: self.now_ns, seed=seed, engine_defaults=engine_defaults
+        )
+        self._paper_on_book = self.paper.on_book
         self._rank = 0
         self.subscribe(symbols)
 
@@ -109,14 +110,7 @@ class SimVenueAdapter:
         heapq.heapreplace(heap, (nxt.ts_ns, rank, sym, nxt))
         self.now_ns = ts
         self._books[sym] = snap
-        engines = self._engines_by_symbol.get(sym)
-        if engines:
-            cb = self._callback
-            for account, eng in engines:
-                fills = eng.on_book(snap)
-                if fills and cb is not None:
-                    for f in fills:
-                        cb(account, sym, f)
+        self._paper_on_book(sym, snap)
         return (sym, snap)
 
     def poll(self, until_ns: int, max_events: int | None = None) -> list[BookUpdate]:
@@ -139,46 +133,20 @@ class SimVenueAdapter:
             yield step()
 
     # ------------------------------------------------------------------------------------------
-    # orders
+    # orders: paper matching (venues.paper), shared with the live feeds
 
     def configure_account(self, account: str, symbol: str, **engine_kwargs: Any) -> MatchingEngine:
-        """Create (or replace, if it has no open orders) the engine of (account, symbol) with
-        these MatchingEngine keyword arguments on top of the adapter's defaults and the account's
-        earlier ones. They are kept: `engine_settings` gives them to the account's algo cores."""
-        inst = self._canonical(symbol)
-        key = (account, inst.symbol)
-        old = self._engines.get(key)
-        if old is not None and old.open_order_count:
-            raise ValueError(f"{account}/{inst.symbol} has open orders; cancel them first")
-        settings = {**self.engine_settings(symbol, account=account), **engine_kwargs}
-        eng = MatchingEngine(inst, **settings)
-        self._overrides[key] = {**self._overrides.get(key, {}), **engine_kwargs}
-        if old is not None:
-            eng.position_1e8 = old.position_1e8  # the position survives a limits change
-            self._engines_by_symbol[inst.symbol].remove((account, old))
-        self._engines[key] = eng
-        self._engines_by_symbol.setdefault(inst.symbol, []).append((account, eng))
-        book = self._books.get(inst.symbol)
-        if book is not None:
-            eng.on_book(book)  # the current book, for crossing checks; nothing rests yet
-        return eng
+        """See `PaperOrders.configure_account`."""
+        return self.paper.configure_account(account, symbol, **engine_kwargs)
 
     def engine_settings(self, symbol: str, *, account: str) -> dict[str, Any]:
         """MatchingEngine keyword arguments for (account, symbol) without creating an engine: an
         algo's paper matching runs inside its own core (edges/core) with these settings."""
-        inst = self._canonical(symbol)
-        kwargs = dict(self._engine_defaults)
-        kwargs.setdefault("rng_seed", f"{self.seed}|{account}|{inst.symbol}")
-        kwargs.update(self._overrides.get((account, inst.symbol), {}))
-        return kwargs
+        return self.paper.engine_settings(symbol, account=account)
 
     def engine(self, symbol: str, *, account: str = DEFAULT_ACCOUNT) -> MatchingEngine:
         """The engine of (account, symbol), created with the defaults on first use."""
-        inst = self._canonical(symbol)
-        eng = self._engines.get((account, inst.symbol))
-        if eng is None:
-            eng = self.configure_account(account, inst.symbol)
-        return eng
+        return self.paper.engine(symbol, account=account)
 
     def submit(
         self,
@@ -191,34 +159,20 @@ class SimVenueAdapter:
         account: str = DEFAULT_ACCOUNT,
         ts_ns: int | None = None,
     ) -> SubmitResult:
-        eng = self.engine(symbol, account=account)
-        res = eng.submit(side, price_1e9, qty_1e8, self.now_ns if ts_ns is None else ts_ns, order_id)
-        cb = self._callback
-        if res.fills and cb is not None:
-            sym = eng.instrument.symbol
-            for f in res.fills:
-                cb(account, sym, f)
-        return res
+        return self.paper.submit(symbol, side, price_1e9, qty_1e8, order_id, account=account, ts_ns=ts_ns)
 
     def cancel(self, symbol: str, order_id: int, *, account: str = DEFAULT_ACCOUNT) -> bool:
-        eng = self._engines.get((account, self._canonical(symbol).symbol))
-        return eng.cancel(order_id) if eng is not None else False
+        return self.paper.cancel(symbol, order_id, account=account)
 
     def cancel_all(self, symbol: str, *, account: str = DEFAULT_ACCOUNT) -> list[int]:
-        eng = self._engines.get((account, self._canonical(symbol).symbol))
-        return eng.cancel_all() if eng is not None else []
+        return self.paper.cancel_all(symbol, account=account)
 
     def release_account(self, account: str, symbol: str) -> None:
-        """Forget the engine of (account, symbol), open orders included: for accounts that live as
-        long as one order (the execution graphs' orders). Not to be called from a fill callback."""
-        inst = self._canonical(symbol)
-        eng = self._engines.pop((account, inst.symbol), None)
-        self._overrides.pop((account, inst.symbol), None)
-        if eng is not None:
-            self._engines_by_symbol[inst.symbol].remove((account, eng))
+        """See `PaperOrders.release_account`."""
+        self.paper.release_account(account, symbol)
 
     def set_fill_callback(self, callback: FillCallback | None) -> None:
-        self._callback = callback
+        self.paper.set_fill_callback(callback)
 
     def close(self) -> None:
         self._heap.clear()

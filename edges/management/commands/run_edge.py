@@ -6,12 +6,17 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from edges.worker import EdgeRunner, EdgeWorker
+from edges.worker import EdgeRunner, EdgeWorker, venue_feed_mode
 from venues.instruments import VENUES
+from venues.live.factory import BUILDERS
+from venues.live.rest import RestError
 
 
 class Command(BaseCommand):
-    help = "Run venue edge(s): simulated venue market data, the WASM algos deployed to them, reports."
+    help = (
+        "Run venue edge(s): market data (simulated, or the venue's live feed with paper fills), "
+        "the WASM algos deployed to them, reports."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -36,6 +41,13 @@ class Command(BaseCommand):
             help="simulated market seed (default: the same for every edge, so the venues quote one market)",
         )
         parser.add_argument(
+            "--feed",
+            choices=("live", "sim"),
+            default=None,
+            help="market data: the venue's live public feed (paper fills on the real book) or the "
+            "simulator (default: each venue's VENUE_FEED_<VENUE> setting, sim unless set)",
+        )
+        parser.add_argument(
             "--mean-interval-ms",
             type=float,
             default=None,
@@ -50,16 +62,27 @@ class Command(BaseCommand):
             raise CommandError(
                 "Live edges need a live venue connector, and none is configured. Use --sandbox."
             )
-        workers = [
-            EdgeWorker(
-                venue=venue,
-                is_sandbox=True,
-                seed=options["seed"],
-                mean_interval_ms=options["mean_interval_ms"],
-                record_market_data=options["record"],
+        feeds = {venue: options["feed"] or venue_feed_mode(venue) for venue in venues}
+        missing = [v for v, feed in feeds.items() if feed == "live" and v not in BUILDERS]
+        if missing:
+            raise CommandError(
+                f"No live feed for {', '.join(missing)} in this build (live feeds: "
+                f"{', '.join(sorted(BUILDERS)) or 'none'}). Use --feed sim."
             )
-            for venue in venues
-        ]
+        try:
+            workers = [
+                EdgeWorker(
+                    venue=venue,
+                    is_sandbox=True,
+                    seed=options["seed"],
+                    mean_interval_ms=options["mean_interval_ms"],
+                    record_market_data=options["record"],
+                    feed=feeds[venue],
+                )
+                for venue in venues
+            ]
+        except (OSError, RestError, ValueError) as exc:
+            raise CommandError(f"could not start a live feed: {exc}") from exc
         runner = EdgeRunner(workers)
         runner.install_signal_handlers()
         runner.run()

@@ -1,0 +1,300 @@
+"""Kraken spot WebSocket v2 `book` channel as a sans-I/O `FeedProtocol`.
+
+Docs: "Book (Level 2)" https://docs.kraken.com/api/docs/websocket-v2/book and "Spot Websockets (v2)
+Book Checksum" https://docs.kraken.com/api/docs/guides/spot-ws-book-v2 (notes and captures in
+/work/shared/venues/kraken/).
+
+- Subscribe: `{"method":"subscribe","params":{"channel":"book","symbol":[...],"depth":10,
+  "snapshot":true},"req_id":N}`; one ack per symbol, then a `snapshot`, then `update`s.
+- Every snapshot and update carries a CRC32 of the top 10 levels (whatever the depth): asks low→high
+  then bids high→low, each price and qty written at the pair's precision (`pair_decimals`,
+  `lot_decimals` from AssetPairs) with the "." and the leading zeros removed, concatenated,
+  unsigned. All levels of a message are applied, and the book truncated to the subscribed depth
+  (Kraken sends no delete for a level pushed out of scope), before the checksum is compared.
+- A mismatch or a crossed book drops that symbol's book and resubscribes it (unsubscribe +
+  subscribe: a fresh snapshot); three bad snapshots in a row reconnect instead (with backoff).
+- Prices and sizes arrive as JSON numbers carrying the engine's full precision (`0.10000000`); they
+  become exact integers (price ×1e9, qty ×1e8). orjson decodes them as floats, and below 2^50 units
+  `round(float × scale)` is provably the exact integer; a larger number (a huge size) makes the
+  frame decode again with the numbers after `"price":`/`"qty":` kept as text and converted digit by
+  digit. Either way nothing is rounded, and the checksum re-formats the integers at the pair's
+  precision, so the trailing zeros a float drops do not matter.
+- `{"channel":"heartbeat"}` arrives about once a second once subscribed: the loop's silence limit
+  (`silence_s`) is the heartbeat check. A subscribe error for a symbol (an unknown pair) is
+  recorded in `errors` and that symbol gets no book (its algos pause as stale); an error for the
+  whole request reconnects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import zlib
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+import orjson
+
+from venues.book import Level
+from venues.live.book import ASK, BID, L2Book, snapshot_from_levels
+from venues.live.protocol import BookChanged, FeedEvent, FeedProtocol, Reconnect, Resync, Send
+
+__all__ = ["DEPTHS", "KRAKEN_WS_URL", "KrakenBookProtocol", "book_checksum", "exact_int"]
+
+KRAKEN_WS_URL = "wss://ws.kraken.com/v2"
+DEPTHS = (10, 25, 100, 500, 1000)
+CHECKSUM_DEPTH = 10
+MAX_BAD_SNAPSHOTS = 3
+
+# "price":29430.2 → "price":"29430.2" (and qty), so the decoder keeps the exact text.
+_QUOTE_NUMBERS = re.compile(r'"(price|qty)"\s*:\s*(-?[0-9][0-9.eE+-]*)')
+
+
+def exact_int(text: str, decimals: int) -> int:
+    """Decimal text → integer in units of 10^-decimals, exactly ("0.10000000", 8 → 10000000).
+    Raises ValueError for finer precision, a negative value or anything that isn't a number."""
+    if "e" in text or "E" in text:
+        try:
+            scaled = Decimal(text).scaleb(decimals)
+        except InvalidOperation:
+            raise ValueError(f"not a number: {text!r}") from None
+        if scaled != scaled.to_integral_value() or scaled < 0:
+            raise ValueError(f"{text!r} is not a non-negative multiple of 1e-{decimals}")
+        return int(scaled)
+    whole, _, frac = text.partition(".")
+    if len(frac) > decimals:
+        if frac[decimals:].strip("0"):
+            raise ValueError(f"{text!r} has more than {decimals} decimals")
+        frac = frac[:decimals]
+    if not whole.isdigit() or (frac and not frac.isdigit()):
+        raise ValueError(f"not a non-negative decimal: {text!r}")
+    return int(whole) * 10**decimals + (int(frac) * 10 ** (decimals - len(frac)) if frac else 0)
+
+
+def book_checksum(book: L2Book, price_decimals: int, qty_decimals: int) -> int:
+    """Kraken's v2 CRC32 over the top 10 levels of `book` (see the module docstring)."""
+    return levels_checksum(
+        book.levels(ASK, CHECKSUM_DEPTH), book.levels(BID, CHECKSUM_DEPTH), price_decimals, qty_decimals
+    )
+
+
+def levels_checksum(asks: list[Level], bids: list[Level], price_decimals: int, qty_decimals: int) -> int:
+    """The checksum of levels in ABI units (asks best first, bids best first; only the first 10 of
+    each count)."""
+    pdiv = 10 ** (9 - price_decimals)
+    qdiv = 10 ** (8 - qty_decimals)
+    text = "".join([f"{px // pdiv}{qty // qdiv}" for px, qty in asks[:CHECKSUM_DEPTH]])
+    text += "".join([f"{px // pdiv}{qty // qdiv}" for px, qty in bids[:CHECKSUM_DEPTH]])
+    return zlib.crc32(text.encode())
+
+
+class _Malformed(Exception):
+    pass
+
+
+class _Inexact(Exception):
+    """A float too large to convert exactly: decode the frame with exact text instead."""
+
+
+def _quote(m: re.Match[str]) -> str:
+    return f'"{m.group(1)}":"{m.group(2)}"'
+
+
+# Below 2**50 units, round(float × scale) is the exact integer: the float of a decimal lexeme is
+# within 2^-53 relative of it, the product adds as much again, so the error stays under 0.5 unit.
+_FLOAT_EXACT_LIMIT = float(2**50)
+
+
+class KrakenBookProtocol(FeedProtocol):
+    venue: ClassVar[str] = "kraken"
+    silence_s: ClassVar[float] = 10.0  # heartbeats come about every second once subscribed
+    stale_after_s: ClassVar[float] = 60.0
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        ws_url: str = KRAKEN_WS_URL,
+        precision: Mapping[str, tuple[int, int]],
+        depth: int = 10,
+    ) -> None:
+        """`precision[symbol]` = (pair_decimals, lot_decimals) from AssetPairs (`KrakenPair.precision`);
+        a symbol without one is not subscribed (its error says why)."""
+        if depth not in DEPTHS:
+            raise ValueError(f"Kraken book depth must be one of {DEPTHS}, not {depth}")
+        super().__init__(symbols, ws_url=ws_url)
+        self.depth = depth
+        self.precision = dict(precision)
+        self.books: dict[str, L2Book] = {}
+        self.errors: dict[str, str] = {}  # symbol (or "*") → the venue's last error text
+        self.system_status = ""
+        self._bad_snapshots: dict[str, int] = {}
+        self._req_id = 0
+
+    # -- frames out --------------------------------------------------------------------------------
+    def _request(self, method: str, symbols: Sequence[str]) -> str:
+        self._req_id += 1
+        params: dict[str, Any] = {"channel": "book", "symbol": list(symbols), "depth": self.depth}
+        if method == "subscribe":
+            params["snapshot"] = True
+        return orjson.dumps({"method": method, "params": params, "req_id": self._req_id}).decode()
+
+    def on_open(self) -> list[str]:
+        self.books = {}
+        self._bad_snapshots = {}
+        self.errors = {}
+        wanted = []
+        for s in self.symbols:
+            if s in self.precision:
+                wanted.append(s)
+            else:
+                self.errors[s] = "not in Kraken's pair list (AssetPairs)"
+        return [self._request("subscribe", wanted)] if wanted else []
+
+    def ping_frame(self) -> str | None:
+        return '{"method":"ping"}'
+
+    def _resync(self, reason: str, symbols: Sequence[str]) -> list[FeedEvent]:
+        for s in symbols:
+            self.books.pop(s, None)
+        symbols = tuple(s for s in symbols if s in self.precision)
+        if not symbols:
+            return []
+        return [
+            Resync(reason, symbols),
+            Send(self._request("unsubscribe", symbols)),
+            Send(self._request("subscribe", symbols)),
+        ]
+
+    # -- frames in ---------------------------------------------------------------------------------
+    def on_frame(self, data: str | bytes, recv_ns: int) -> list[FeedEvent]:
+        if isinstance(data, bytes):
+            data = data.decode("utf-8", "replace")
+        try:
+            msg = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return self._resync("malformed", self.symbols)
+        if not isinstance(msg, dict):
+            return self._resync("malformed", self.symbols)
+        channel = msg.get("channel")
+        if channel == "book":
+            kind = msg.get("type")
+            out: list[FeedEvent] = []
+            items = msg.get("data")
+            if not isinstance(items, list):
+                return self._resync("malformed", self.symbols)
+            try:
+                for item in items:
+                    out += self._book(item, kind == "snapshot", recv_ns)
+            except _Inexact:
+                # a number too large for the float path: decode the frame again with exact text
+                # (earlier items of this frame are applied again: level sets are idempotent)
+                exact = orjson.loads(_QUOTE_NUMBERS.sub(_quote, data))
+                out = []
+                for item in exact["data"]:
+                    out += self._book(item, kind == "snapshot", recv_ns)
+            return out
+        if channel == "heartbeat":
+            return []
+        if channel == "status":
+            with contextlib.suppress(KeyError, IndexError, TypeError):
+                self.system_status = str(msg["data"][0]["system"])
+            return []
+        method = msg.get("method")
+        if method is not None:
+            return self._answer(msg, method)
+        return []  # another channel's data (none subscribed) or a field Kraken added later
+
+    def _answer(self, msg: dict[str, Any], method: str) -> list[FeedEvent]:
+        if msg.get("success") is not False:
+            if method == "subscribe":
+                sym = (msg.get("result") or {}).get("symbol")
+                self.errors.pop(sym, None)
+            return []  # acks and pongs
+        text = str(msg.get("error", ""))
+        sym = msg.get("symbol")
+        if isinstance(sym, str):
+            self.errors[sym] = text  # e.g. "Currency pair not supported XBT/USD": that symbol only
+            return []
+        self.errors["*"] = text
+        if method in ("subscribe", "unsubscribe"):
+            return [Reconnect("subscribe_refused")]  # the whole request was refused: start over
+        return []  # a refused ping costs nothing
+
+    def _book(self, item: Any, snapshot: bool, recv_ns: int) -> list[FeedEvent]:
+        sym = item.get("symbol") if isinstance(item, dict) else None
+        if not isinstance(sym, str) or sym not in self.precision:
+            return self._resync("malformed", self.symbols) if not isinstance(sym, str) else []
+        pd, ld = self.precision[sym]
+        try:
+            if snapshot:
+                book = self.books.get(sym)
+                if book is None:
+                    book = self.books[sym] = L2Book()
+                book.replace(self._levels(item.get("bids"), pd, ld), self._levels(item.get("asks"), pd, ld))
+            else:
+                book = self.books.get(sym)
+                if book is None:
+                    return []  # an update before the (re)snapshot: ignored, the snapshot follows
+                for side, key in ((BID, "bids"), (ASK, "asks")):
+                    for px, qty in self._levels(item.get(key), pd, ld):
+                        book.set(side, px, qty)
+            checksum = int(item["checksum"])
+        except (_Malformed, KeyError, TypeError, ValueError):
+            return self._resync("malformed", (sym,))
+        depth = self.depth
+        if book.depth(BID) > depth:
+            book.truncate(BID, depth)
+        if book.depth(ASK) > depth:
+            book.truncate(ASK, depth)
+        bids = book.levels(BID, depth)
+        asks = book.levels(ASK, depth)
+        if levels_checksum(asks, bids, pd, ld) != checksum:
+            if snapshot:
+                bad = self._bad_snapshots[sym] = self._bad_snapshots.get(sym, 0) + 1
+                if bad >= MAX_BAD_SNAPSHOTS:
+                    self._bad_snapshots[sym] = 0
+                    return [Resync("checksum", (sym,)), Reconnect("checksum")]
+            return self._resync("checksum", (sym,))
+        if snapshot:
+            self._bad_snapshots[sym] = 0
+        if bids and asks and bids[0][0] >= asks[0][0]:
+            return self._resync("crossed", (sym,))
+        return [BookChanged(sym, snapshot_from_levels(recv_ns, bids, asks))]
+
+    @staticmethod
+    def _levels(levels: Any, pd: int, ld: int) -> list[tuple[int, int]]:
+        """[(price ×1e9, qty ×1e8)], exact. Floats (orjson's numbers) below the exactness limit are
+        rounded from their scaled value; text (the exact re-decode) is converted digit by digit."""
+        if not isinstance(levels, list):
+            raise _Malformed
+        out = []
+        limit = _FLOAT_EXACT_LIMIT
+        for lv in levels:
+            px, qty = lv["price"], lv["qty"]
+            tp, tq = type(px), type(qty)
+            if tp is float or tp is int:
+                p = px * 1e9
+                if not 0 <= p < limit:
+                    if p < 0:
+                        raise _Malformed
+                    raise _Inexact
+                px_i = round(p)
+            elif tp is str:
+                px_i = exact_int(px, 9)
+            else:
+                raise _Malformed
+            if tq is float or tq is int:
+                q = qty * 1e8
+                if not 0 <= q < limit:
+                    if q < 0:
+                        raise _Malformed
+                    raise _Inexact
+                qty_i = round(q)
+            elif tq is str:
+                qty_i = exact_int(qty, 8)
+            else:
+                raise _Malformed
+            out.append((px_i, qty_i))
+        return out

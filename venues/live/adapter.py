@@ -1,0 +1,185 @@
+"""A live venue's market data behind the `VenueAdapter` interface, with paper orders.
+
+`LiveVenueAdapter` runs the venue's `FeedProtocol` in a `FeedThread`; `poll()` drains the coalesced
+latest books (`LatestBooks`: a slow edge sees the newest book of each symbol, never a backlog) and
+paper-matches them (`venues.paper.PaperOrders`, the simulator's order half) with the venue's own
+rules from its catalogue (tick, lot, minimum size and notional). Event time is the wall-clock time a
+frame was received: `poll(until_ns)` returns everything that has arrived, whatever `until_ns`.
+
+Nothing is sent to the venue but the market-data subscription: a sandbox edge paper-trades the
+real book. No Django here; the edge passes its settings in as a `FeedConfig`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from venues.adapter import DEFAULT_ACCOUNT, BookUpdate, FillCallback
+from venues.book import BookSnapshot
+from venues.instruments import Instrument
+from venues.live.connection import Backoff, FeedThread
+from venues.live.factory import CATALOGUES, FeedConfig, build_protocol
+from venues.matching import MatchingEngine, SubmitResult
+from venues.paper import PaperOrders
+from venues.symbols import is_spot_symbol, normalize_spot_symbol
+
+__all__ = ["LiveVenueAdapter"]
+
+
+class LiveVenueAdapter:
+    """Market data from a live venue (see the module docstring).
+
+    `instruments`: the venue's catalogue (`CATALOGUES[venue](config)` when not given). Symbols are
+    canonical; subscribing one the catalogue does not list raises KeyError.
+    """
+
+    def __init__(
+        self,
+        venue: str,
+        config: FeedConfig,
+        *,
+        instruments: Iterable[Instrument] | None = None,
+        symbols: Iterable[str] = (),
+        seed: int | str = "live",
+        engine_defaults: dict[str, Any] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.venue = venue
+        self.config = config
+        if instruments is None:
+            instruments = CATALOGUES[venue](config)
+        self._instruments = {i.symbol: i for i in instruments}
+        self.now_ns = time.time_ns()
+        self.paper = PaperOrders(
+            instrument=self.instrument, now_ns=lambda: self.now_ns, seed=seed, engine_defaults=engine_defaults
+        )
+        self._backoff = backoff
+        self._symbols: list[str] = []
+        self.feed: FeedThread | None = None
+        self.wakeup = threading.Event()  # set on every published book (the edge's loop waits on it)
+        self.subscribe(symbols)
+
+    # -- market data ---------------------------------------------------------------------------
+    def instrument(self, symbol: str) -> Instrument:
+        for cand in (
+            symbol,
+            normalize_spot_symbol(symbol) if is_spot_symbol(symbol) else symbol,
+            symbol.upper(),
+        ):
+            inst = self._instruments.get(cand)
+            if inst is not None:
+                return inst
+        raise KeyError(f"{symbol!r} is not listed on {self.venue}")
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    def listed(self, symbols: Iterable[str]) -> list[str]:
+        """The canonical form of the symbols the venue lists (the others dropped)."""
+        out = []
+        for s in symbols:
+            try:
+                out.append(self.instrument(s).symbol)
+            except KeyError:
+                continue
+        return out
+
+    def subscribe(self, symbols: Iterable[str]) -> None:
+        new = [self.instrument(s).symbol for s in symbols]
+        wanted = list(dict.fromkeys([*self._symbols, *new]))
+        if wanted == self._symbols:
+            return
+        self._symbols = wanted
+        if self.feed is None:
+            protocol = build_protocol(self.venue, wanted, self.config)
+            self.feed = FeedThread(protocol, backoff=self._backoff, name=f"feed-{self.venue}")
+            self.feed.books.add_listener(lambda: self.wakeup.set())  # wakeup may be replaced
+            self.feed.start()
+        else:
+            self.feed.set_symbols(wanted)
+
+    def unsubscribe(self, symbols: Iterable[str]) -> None:
+        gone = {self.instrument(s).symbol for s in symbols}
+        self._symbols = [s for s in self._symbols if s not in gone]
+        if self.feed is not None:
+            self.feed.set_symbols(self._symbols)
+
+    def poll(self, until_ns: int, max_events: int | None = None) -> list[BookUpdate]:
+        """Every book that arrived since the last poll (the latest per symbol), paper-matched."""
+        if self.feed is None:
+            return []
+        updates = self.feed.books.drain()
+        on_book = self.paper.on_book
+        for sym, snap in updates:
+            if snap.ts_ns > self.now_ns:
+                self.now_ns = snap.ts_ns
+            on_book(sym, snap)
+        if until_ns > self.now_ns:
+            self.now_ns = until_ns
+        return updates
+
+    def book(self, symbol: str) -> BookSnapshot | None:
+        return self.feed.books.latest(self.instrument(symbol).symbol) if self.feed is not None else None
+
+    def next_ts(self) -> int | None:
+        return None  # live data has no schedule: wait on `wakeup`
+
+    def stale_symbols(self, now_ns: int | None = None) -> list[str]:
+        """Subscribed symbols whose book has not changed within the venue's staleness limit."""
+        if self.feed is None:
+            return []
+        return self.feed.status.stale_symbols(self.feed.protocol.stale_after_s, now_ns)
+
+    def feed_status(self) -> dict[str, Any]:
+        """The feed's health for the edge's report and the dashboard."""
+        if self.feed is None:
+            return {"feed": "live", "venue": self.venue, "state": "idle"}
+        status = self.feed.status.as_dict()
+        status["feed"] = "live"
+        status["coalesced"] = self.feed.books.coalesced
+        status["stale_after_s"] = self.feed.protocol.stale_after_s
+        status["stale_symbols"] = self.stale_symbols()
+        return status
+
+    # -- orders: paper matching ------------------------------------------------------------------
+    def configure_account(self, account: str, symbol: str, **engine_kwargs: Any) -> MatchingEngine:
+        return self.paper.configure_account(account, symbol, **engine_kwargs)
+
+    def engine_settings(self, symbol: str, *, account: str) -> dict[str, Any]:
+        return self.paper.engine_settings(symbol, account=account)
+
+    def engine(self, symbol: str, *, account: str = DEFAULT_ACCOUNT) -> MatchingEngine:
+        return self.paper.engine(symbol, account=account)
+
+    def submit(
+        self,
+        symbol: str,
+        side: int,
+        price_1e9: int,
+        qty_1e8: int,
+        order_id: int,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        ts_ns: int | None = None,
+    ) -> SubmitResult:
+        return self.paper.submit(symbol, side, price_1e9, qty_1e8, order_id, account=account, ts_ns=ts_ns)
+
+    def cancel(self, symbol: str, order_id: int, *, account: str = DEFAULT_ACCOUNT) -> bool:
+        return self.paper.cancel(symbol, order_id, account=account)
+
+    def cancel_all(self, symbol: str, *, account: str = DEFAULT_ACCOUNT) -> list[int]:
+        return self.paper.cancel_all(symbol, account=account)
+
+    def release_account(self, account: str, symbol: str) -> None:
+        self.paper.release_account(account, symbol)
+
+    def set_fill_callback(self, callback: FillCallback | None) -> None:
+        self.paper.set_fill_callback(callback)
+
+    def close(self) -> None:
+        if self.feed is not None:
+            self.feed.stop()
