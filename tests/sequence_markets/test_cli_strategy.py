@@ -382,8 +382,8 @@ def worker(transactional_db, settings, strategy_run_dir, daphne) -> Iterator[Non
         wait_until(idle, timeout=60, what="the supervisors to return after the strategies were deleted")
 
 
-# The strategy waits for the test twice: after its boot line and after tick 5, until a file named
-# in GO_DIR appears. The test creates each file only once `logs --follow` has shown it the line
+# The strategy waits for the test twice: after its boot line and after tick 5, until a file appears
+# in its workspace (its working folder; the sandbox shows it nothing else of the host). The test creates each file only once `logs --follow` has shown it the line
 # before, so the strategy cannot finish before its output was streamed live (a mechanism, not a
 # delay that a loaded machine could stretch).
 E2E_MAIN = """
@@ -393,7 +393,7 @@ from sequence_markets import Sequence, SequenceError
 
 def wait_go(n):
     deadline = time.monotonic() + 120
-    while not (Path(os.environ["GO_DIR"]) / f"go-{n}").exists():
+    while not Path(f"go-{n}").exists():
         if time.monotonic() > deadline:
             raise SystemExit(f"no go-{n}")
         time.sleep(0.05)
@@ -415,10 +415,12 @@ def test_deploy_start_and_follow_end_to_end(daphne, worker, tmp_path, sandbox_ke
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEQUENCE_")}
     env.update(SEQUENCE_CONFIG_DIR=str(tmp_path / "config"), SEQUENCE_API_URL=daphne,
                SEQUENCE_API_KEY=sandbox_key.plaintext)  # fmt: skip
-    go = tmp_path / "go"
-    go.mkdir()
-    deployed = run("strategy", "deploy", str(folder), "--start", "--env", f"GO_DIR={go}", env=env)
+    deployed = run("strategy", "deploy", str(folder), "--start", env=env)
     assert deployed.returncode == 0, deployed.stderr
+    run_row = wait_until(
+        lambda: StrategyRun.objects.filter(strategy__name="e2e", pid__isnull=False).first(), what="a run"
+    )
+    go = Path(django_settings.STRATEGY_RUN_DIR) / str(run_row.pk) / "workspace"  # seen from here
 
     follower = subprocess.Popen([SEQUENCE, "strategy", "logs", "e2e", "--follow"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)  # fmt: skip
@@ -438,5 +440,4 @@ def test_deploy_start_and_follow_end_to_end(daphne, worker, tmp_path, sandbox_ke
     assert records[0]["event"] == "boot" and records[0]["client_id"] == owner.short_code
     # Every line exactly once, in order, and both waits released by lines the follower showed live.
     assert [r["i"] for r in records[1:]] == list(range(12))
-    assert sorted(p.name for p in go.iterdir()) == ["go-0", "go-1"]
     assert Strategy.objects.get(name="e2e").status == "stopped"
