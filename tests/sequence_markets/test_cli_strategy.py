@@ -382,10 +382,10 @@ def worker(transactional_db, settings, strategy_run_dir, daphne) -> Iterator[Non
         wait_until(idle, timeout=60, what="the supervisors to return after the strategies were deleted")
 
 
-# The strategy waits for the test twice: after its boot line and after tick 5, until a file named
-# in GO_DIR appears. The test creates each file only once `logs --follow` has shown it the line
-# before, so the strategy cannot finish before its output was streamed live (a mechanism, not a
-# delay that a loaded machine could stretch).
+# The strategy waits for the test twice: after its boot line and after tick 5, until a file appears
+# in its workspace (its working folder; the sandbox shows it nothing else of the host). The test
+# creates each file only once `logs --follow` has shown it the line before, so the strategy cannot
+# finish before its output was streamed live (a mechanism, not a delay a loaded machine could stretch).
 E2E_MAIN = """
 import json, os, time
 from pathlib import Path
@@ -393,7 +393,7 @@ from sequence_markets import Sequence, SequenceError
 
 def wait_go(n):
     deadline = time.monotonic() + 120
-    while not (Path(os.environ["GO_DIR"]) / f"go-{n}").exists():
+    while not Path(f"go-{n}").exists():
         if time.monotonic() > deadline:
             raise SystemExit(f"no go-{n}")
         time.sleep(0.05)
@@ -410,26 +410,17 @@ for i in range(12):
 
 
 @pytest.mark.slow
-def test_deploy_start_and_follow_end_to_end(daphne, worker, tmp_path, sandbox_key, owner, strategy_run_dir):
+def test_deploy_start_and_follow_end_to_end(daphne, worker, tmp_path, sandbox_key, owner):
     folder = write(tmp_path / "e2e", {"main.py": E2E_MAIN, "Sequence.toml": '[strategy]\nname = "e2e"\n'})
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEQUENCE_")}
     env.update(SEQUENCE_CONFIG_DIR=str(tmp_path / "config"), SEQUENCE_API_URL=daphne,
                SEQUENCE_API_KEY=sandbox_key.plaintext)  # fmt: skip
-    # The strategy sees nothing of the host but its sandbox: the test signals it through files in its
-    # own workspace (/workspace inside, STRATEGY_RUN_DIR/<run_id>/workspace here).
-    deployed = run("strategy", "deploy", str(folder), "--start", "--env", "GO_DIR=/workspace", env=env)
-    touched: list[str] = []
-
-    def go(n: int) -> None:
-        run_id = (
-            StrategyRun.objects.filter(strategy__name="e2e")
-            .order_by("-created_at")
-            .values_list("pk", flat=True)[0]
-        )
-        (strategy_run_dir / str(run_id) / "workspace" / f"go-{n}").touch()
-        touched.append(f"go-{n}")
-
+    deployed = run("strategy", "deploy", str(folder), "--start", env=env)
     assert deployed.returncode == 0, deployed.stderr
+    run_row = wait_until(
+        lambda: StrategyRun.objects.filter(strategy__name="e2e", pid__isnull=False).first(), what="a run"
+    )
+    go = Path(django_settings.STRATEGY_RUN_DIR) / str(run_row.pk) / "workspace"  # seen from here
 
     follower = subprocess.Popen([SEQUENCE, "strategy", "logs", "e2e", "--follow"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)  # fmt: skip
@@ -449,5 +440,4 @@ def test_deploy_start_and_follow_end_to_end(daphne, worker, tmp_path, sandbox_ke
     assert records[0]["event"] == "boot" and records[0]["client_id"] == owner.short_code
     # Every line exactly once, in order, and both waits released by lines the follower showed live.
     assert [r["i"] for r in records[1:]] == list(range(12))
-    assert touched == ["go-0", "go-1"]
     assert Strategy.objects.get(name="e2e").status == "stopped"
