@@ -193,11 +193,15 @@ STRATEGY_LOG_MAX_MB_PER_RUN = env_int("STRATEGY_LOG_MAX_MB_PER_RUN", 64, minimum
 SEQUENCE_STRATEGY_SANDBOX = env_str("SEQUENCE_STRATEGY_SANDBOX", "bwrap").strip().lower()
 if SEQUENCE_STRATEGY_SANDBOX not in ("bwrap", "none"):
     raise ImproperlyConfigured(
-        f"SEQUENCE_STRATEGY_SANDBOX={SEQUENCE_STRATEGY_SANDBOX!r}: use 'bwrap' or 'none' (local development only)."
+        f"SEQUENCE_STRATEGY_SANDBOX={SEQUENCE_STRATEGY_SANDBOX!r}: "
+        "use 'bwrap' or 'none' (local development only)."
     )
 STRATEGY_SANDBOX_DIR = Path(env_str("STRATEGY_SANDBOX_DIR", str(VAR_DIR / "sandbox")))
-STRATEGY_SANDBOX_IMAGE = Path(env_str("STRATEGY_SANDBOX_IMAGE", str(STRATEGY_SANDBOX_DIR / "images" / "python3.12")))
-STRATEGY_SANDBOX_PYTHON = env_str("STRATEGY_SANDBOX_PYTHON", "")  # the 3.12 the image is built from; "" = found
+STRATEGY_SANDBOX_IMAGE = Path(
+    env_str("STRATEGY_SANDBOX_IMAGE", str(STRATEGY_SANDBOX_DIR / "images" / "python3.12"))
+)
+# The CPython 3.12 the image is built from; "" = found (pyenv's versions, python3.12 on PATH).
+STRATEGY_SANDBOX_PYTHON = env_str("STRATEGY_SANDBOX_PYTHON", "")
 STRATEGY_BWRAP = env_str("STRATEGY_BWRAP", "")  # "" = bwrap on PATH
 STRATEGY_SANDBOX_UID_BASE = env_int("STRATEGY_SANDBOX_UID_BASE", 200_000, minimum=1000)
 STRATEGY_MAX_PROCESSES = env_int("STRATEGY_MAX_PROCESSES", 256, minimum=8)  # processes + threads of a run
@@ -269,8 +273,12 @@ CELERY_BEAT_SCHEDULE = {
 # its id and its RSA private key (a PEM file, or the PEM itself in KALSHI_PRIVATE_KEY). The URLs
 # default to Kalshi's production hosts; tests point them at the fake venue.
 VENUE_FEED_KALSHI = _env_feed("VENUE_FEED_KALSHI")
-VENUE_FEED_KALSHI_WS_URL = env_str("VENUE_FEED_KALSHI_WS_URL", "wss://external-api-ws.kalshi.com/trade-api/ws/v2")
-VENUE_FEED_KALSHI_REST_URL = env_str("VENUE_FEED_KALSHI_REST_URL", "https://external-api.kalshi.com/trade-api/v2")
+VENUE_FEED_KALSHI_WS_URL = env_str(
+    "VENUE_FEED_KALSHI_WS_URL", "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+)
+VENUE_FEED_KALSHI_REST_URL = env_str(
+    "VENUE_FEED_KALSHI_REST_URL", "https://external-api.kalshi.com/trade-api/v2"
+)
 KALSHI_API_KEY_ID = env_str("KALSHI_API_KEY_ID", "")
 KALSHI_PRIVATE_KEY_PATH = env_str("KALSHI_PRIVATE_KEY_PATH", "")
 KALSHI_PRIVATE_KEY = env_str("KALSHI_PRIVATE_KEY", "")
