@@ -372,6 +372,7 @@ class FakeCoinbase(FakeVenueServer):
 
     def send_error(self, message: str) -> None:
         """An error message (no envelope) to every connection."""
+        self.errors_sent.append(message)
         self.inject(orjson.dumps({"type": "error", "message": message}).decode())
 
     def book_levels(self, product: str) -> dict[str, dict[str, str]]:
