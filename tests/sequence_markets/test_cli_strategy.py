@@ -429,9 +429,9 @@ def test_deploy_start_and_follow_end_to_end(daphne, worker, tmp_path, sandbox_ke
         for line in follower.stdout:
             records.append(json.loads(line))
             if records[-1]["event"] == "boot":
-                go(0)  # shown while the strategy waits: streamed live
+                (go / "go-0").touch()  # shown while the strategy waits: streamed live
             elif records[-1].get("i") == 5:
-                go(1)
+                (go / "go-1").touch()
         assert follower.wait(timeout=60) == 0, follower.stderr.read()
     finally:
         if follower.poll() is None:
