@@ -66,7 +66,7 @@ test: venv .env services browser sandbox
 # exit code is the suite's.
 BUSY_LOOPS   ?= 2
 BUSY_SECONDS ?= 3600
-test-busy: venv .env services browser
+test-busy: venv .env services browser sandbox
 	@pids=""; \
 	for i in $$(seq $(BUSY_LOOPS)); do timeout $(BUSY_SECONDS) sh -c 'while :; do :; done' & pids="$$pids $$!"; done; \
 	trap 'kill $$pids 2>/dev/null; wait $$pids 2>/dev/null' EXIT; \
