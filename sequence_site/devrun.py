@@ -134,9 +134,7 @@ def main() -> int:
     try:
         subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, cwd=BASE_DIR)
         subprocess.run([*manage, "seed_dev"], env=env, check=True, cwd=BASE_DIR)
-        print(
-            f"\nSequence on http://{host}:{port}/  (API docs: /v1/docs)\n", flush=True
-        )
+        print(f"\nSequence on http://{host}:{port}/  (API docs: /v1/docs)\n", flush=True)
         supervisor = Supervisor(
             read_procfile(BASE_DIR / "Procfile"),
             env=env,
