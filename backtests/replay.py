@@ -462,6 +462,10 @@ class Replay:
             "unrealized_pnl": sum(s.positions.unrealized_pnl_1e9 for s in slots) / _E9,
             "order_count": sum(s.positions.order_count for s in slots),
             "reject_count": sum(s.positions.reject_count for s in slots),
+            # The account lost all its capital at some point (equity at or below zero: a 100 %
+            # drawdown, measured on every event by the core). A real venue would have liquidated
+            # it there; the replay goes on so the curve shows how far, and the results say so.
+            "margin_breach": acc.max_dd >= 1.0,
         }
         return {
             "metrics": metrics,
@@ -479,6 +483,8 @@ class Replay:
                 "total_events": self.total_events,
                 "events_processed": self.processed,
                 "data_days": self.sources(),
+                # The first equity sample at or below zero (UTC seconds), when the account broke.
+                "margin_breach_ts": next((ts // _E9 for ts, value in acc.curve if value <= 0), None),
                 "log_lines": sink.log_count,
                 "positions": {hyphen_symbol(s.symbol): s.positions.position_1e8 / _E8 for s in slots},
             },

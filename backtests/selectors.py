@@ -51,6 +51,25 @@ def backtest_results(*, job: BacktestJob) -> dict[str, Any]:
     return {"job_id": job.id, **json.loads(job.results_json)}
 
 
+def backtest_trace_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The results' sampled traces for a page: a one-line summary each and the record as indented
+    JSON (shown collapsed)."""
+    rows = []
+    for trace in results.get("traces", []):
+        actions = trace.get("output", {}).get("actions", [])
+        rows.append(
+            {
+                "ts_ns": trace.get("ts_ns", 0),
+                "symbol": trace.get("symbol", ""),
+                "callback": trace.get("callback_type", ""),
+                "actions": ", ".join(actions) if actions else "no action",
+                "trap": trace.get("output", {}).get("trap"),
+                "json": json.dumps(trace, indent=2, sort_keys=True),
+            }
+        )
+    return rows
+
+
 def backtest_chart(results: dict[str, Any]) -> dict[str, list[float]]:
     """The equity curve and its drawdown (% below the running peak) as chart series."""
     curve = results["equity_curve"]

@@ -46,8 +46,20 @@ def _metrics_text(results: dict[str, Any]) -> str:
         ("fees", f"{m['fees']:,.2f} USD"),
         ("turnover", f"{m['turnover']:.2f}x"),
     ]
+    summary = results.get("summary") or {}
+    days = summary.get("data_days") or {}
+    if days:
+        rows.append(
+            ("data", f"{days.get('recorded', 0)} recorded, {days.get('simulated', 0)} simulated symbol-days"
+             + (f" (simulator seed {summary.get('seed')})" if days.get("simulated") else ""))
+        )  # fmt: skip
     width = max(len(k) for k, _ in rows)
     lines = [f"Backtest {results['job_id']} completed"] + [f"  {k:<{width}}  {v}" for k, v in rows]
+    if m.get("margin_breach"):
+        lines.append(
+            "  MARGIN BREACH: the account lost all of its capital during the run; a venue would have"
+            " liquidated it (the figures go past what a real account could lose)."
+        )
     return "\n".join(lines)
 
 
