@@ -27,10 +27,19 @@ def _client(args: argparse.Namespace) -> Sequence:
 def _bar(status: dict[str, Any]) -> str:
     pct = float(status.get("progress_pct") or 0.0)
     done = int(_BAR * pct / 100)
+    phase = status.get("phase") or ""
+    if phase == "preparing" and status.get("days_total"):
+        doing = f"preparing data {status.get('days_prepared', 0)}/{status['days_total']} days"
+    elif phase == "replaying" and status.get("events_per_second"):
+        doing = f"{status['events_per_second']:,} events/s"
+        if status.get("eta_seconds") is not None:
+            doing += f", ~{status['eta_seconds']:.0f} s left"
+    else:
+        doing = status["status"]
     return (
         f"\r{status['job_id']} [{'#' * done}{'.' * (_BAR - done)}] {pct:5.1f}% "
         f"{status.get('events_processed', 0):,}/{status.get('total_events', 0):,} events · "
-        f"{status['status']}   "
+        f"{doing}   "
     )
 
 
