@@ -161,7 +161,10 @@ def test_results_page_shows_provenance_logs_traces_and_a_margin_breach(
         client=owner, is_sandbox=True, deployment=dep, artifact=dep.artifact, venue="coinbase",
         symbols=["ETH/USD"], start_date=day, end_date=day, capital_usd=1, seed=7,
         status=JobStatus.COMPLETED, results_json=results_json(results), metrics=results["metrics"],
+        sources=results["summary"]["data_days"],
     )  # fmt: skip
+    listing = logged_in.get("/backtests/").content.decode()
+    assert "1 recorded" in listing and "margin breach" in listing
     page = logged_in.get(f"/backtests/{job.id}/").content.decode()
     assert 'data-testid="margin-breach"' in page and "lost all of its 1.00 USD capital" in page
     assert "1 recorded and 0 simulated" in page and "recorded market data" in page
