@@ -291,3 +291,12 @@ def build_order_client(
 
 
 # -- polymarket -------------------------------------------------------------------------------------
+
+
+def _polymarket(credentials, config, instrument):  # type: ignore[no-untyped-def]
+    from venues.polymarket.orders import PolymarketOrderClient
+
+    return PolymarketOrderClient(credentials, config, instrument=instrument)
+
+
+ORDER_CLIENTS["polymarket"] = _polymarket
