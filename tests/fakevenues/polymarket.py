@@ -137,6 +137,7 @@ class FakePolymarket(FakeVenueServer):
     """See the module docstring. `FakePolymarket.from_fixtures()` loads the captured markets."""
 
     ws_path = "/ws/market"
+    user_ws_path = "/ws/user"
 
     # The two markets whose real books were captured (token ids from the captures):
     # 2024 "Will Donald Trump win..." (CLOB /markets capture): YES 2174…, NO 4833… (ws book capture).
@@ -159,6 +160,9 @@ class FakePolymarket(FakeVenueServer):
         self.pings = 0
         self.invalid_operations = 0
         self._watchdog: asyncio.Future[None] | None = None
+        from tests.fakevenues.polymarket_trading import FakeClob
+
+        self.trading = FakeClob(self)
 
     # -- universe ------------------------------------------------------------------------------------
     @classmethod
@@ -192,6 +196,9 @@ class FakePolymarket(FakeVenueServer):
 
     # -- the WebSocket -------------------------------------------------------------------------------
     async def on_connect(self, ws: web.WebSocketResponse, request: web.Request) -> bool:
+        if request.path == self.user_ws_path:
+            self.trading.user_clients[ws] = None
+            return True
         self._clients[ws] = _Client()
         if self._watchdog is None:
             self._watchdog = asyncio.ensure_future(self._watch_idle())
@@ -214,6 +221,9 @@ class FakePolymarket(FakeVenueServer):
             await ws.close(code=code, message=reason.encode())
 
     async def on_message(self, ws: web.WebSocketResponse, data: str) -> None:
+        if ws in self.trading.user_clients:
+            await self.trading.on_user_message(ws, data)
+            return
         st = self._clients.get(ws)
         if st is None:
             st = self._clients[ws] = _Client()
@@ -444,6 +454,9 @@ class FakePolymarket(FakeVenueServer):
         app.router.add_get("/events", self._gamma_events)
         app.router.add_get("/book", self._clob_book)
         app.router.add_get("/tick-size", self._clob_tick_size)
+        app.router.add_get("/neg-risk", self._clob_neg_risk)
+        app.router.add_get(self.user_ws_path, self._ws_handler)
+        self.trading.routes(app)
 
     @staticmethod
     def _page_params(request: web.Request) -> tuple[int, int] | web.Response:
@@ -527,3 +540,12 @@ class FakePolymarket(FakeVenueServer):
         if book is None:
             return web.json_response({"error": "market not found"}, status=404)
         return web.json_response({"minimum_tick_size": float(book.tick_size)})
+
+    async def _clob_neg_risk(self, request: web.Request) -> web.Response:
+        token = self._token_param(request)
+        if isinstance(token, web.Response):
+            return token
+        book = self.books.get(token)
+        if book is None:
+            return web.json_response({"error": "market not found"}, status=404)
+        return web.json_response({"neg_risk": book.neg_risk})
