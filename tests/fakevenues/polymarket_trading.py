@@ -107,7 +107,9 @@ class FakeClob:
         self.refusals: list[str] = []
 
     # -- test controls ------------------------------------------------------------------------------
-    def add_account(self, private_key: str, *, usdc: str = "0", positions: dict[str, str] | None = None) -> dict[str, str]:
+    def add_account(
+        self, private_key: str, *, usdc: str = "0", positions: dict[str, str] | None = None
+    ) -> dict[str, str]:
         """A funded account; returns its credentials as `sequence connect polymarket` takes them."""
         from eth_account import Account
 
@@ -116,9 +118,19 @@ class FakeClob:
         secret = base64.urlsafe_b64encode(uuid.uuid4().bytes * 2).decode()
         passphrase = uuid.uuid4().hex
         self.accounts[api_key] = FakeAccount(
-            api_key, secret, passphrase, address, _dec(usdc), {k: _dec(v) for k, v in (positions or {}).items()}
+            api_key,
+            secret,
+            passphrase,
+            address,
+            _dec(usdc),
+            {k: _dec(v) for k, v in (positions or {}).items()},
         )
-        return {"private_key": private_key, "api_key": api_key, "api_secret": secret, "api_passphrase": passphrase}
+        return {
+            "private_key": private_key,
+            "api_key": api_key,
+            "api_secret": secret,
+            "api_passphrase": passphrase,
+        }
 
     def fill_resting(self, order_id: str, size: str) -> dict[str, Any]:
         """A counterparty takes `size` of our resting order at its price (a partial or full fill)."""
@@ -192,13 +204,21 @@ class FakeClob:
 
     def _reserved_usdc(self, acct: FakeAccount) -> Decimal:
         return sum(
-            (o.price * (o.size - o.matched) for o in self.orders.values() if o.account is acct and o.status == "LIVE" and o.side == "BUY"),
+            (
+                o.price * (o.size - o.matched)
+                for o in self.orders.values()
+                if o.account is acct and o.status == "LIVE" and o.side == "BUY"
+            ),
             Decimal(0),
         )
 
     def _reserved_tokens(self, acct: FakeAccount, token: str) -> Decimal:
         return sum(
-            (o.size - o.matched for o in self.orders.values() if o.account is acct and o.status == "LIVE" and o.side == "SELL" and o.token == token),
+            (
+                o.size - o.matched
+                for o in self.orders.values()
+                if o.account is acct and o.status == "LIVE" and o.side == "SELL" and o.token == token
+            ),
             Decimal(0),
         )
 
@@ -268,7 +288,10 @@ class FakeClob:
             recovered = ""
         if recovered.lower() != str(o["signer"]).lower() or message["signatureType"] != 0:
             return self._refuse(SIGNATURE_ERROR)
-        if str(o["signer"]).lower() != acct.address.lower() or str(o["maker"]).lower() != acct.address.lower():
+        if (
+            str(o["signer"]).lower() != acct.address.lower()
+            or str(o["maker"]).lower() != acct.address.lower()
+        ):
             return self._refuse(SIGNER_ERROR)
         if maker_amount <= 0 or taker_amount <= 0:
             return self._refuse("Invalid order payload")
@@ -285,9 +308,20 @@ class FakeClob:
             return self._refuse(MIN_SIZE_ERROR)
         if side == "BUY" and notional > acct.usdc - self._reserved_usdc(acct):
             return self._refuse(BALANCE_ERROR)
-        if side == "SELL" and size > acct.positions.get(token, Decimal(0)) - self._reserved_tokens(acct, token):
+        if side == "SELL" and size > acct.positions.get(token, Decimal(0)) - self._reserved_tokens(
+            acct, token
+        ):
             return self._refuse(BALANCE_ERROR)
-        order = FakeOrder("0x" + uuid.uuid4().hex + uuid.uuid4().hex, acct, token, book.market, side, price, size, order_type=order_type)
+        order = FakeOrder(
+            "0x" + uuid.uuid4().hex + uuid.uuid4().hex,
+            acct,
+            token,
+            book.market,
+            side,
+            price,
+            size,
+            order_type=order_type,
+        )
         if order_type == "FOK" and self._crossable(order) < size:
             return self._refuse("order couldn't be fully filled. FOK orders are fully filled or killed.")
         trades = self._match(order)
@@ -307,7 +341,9 @@ class FakeClob:
                 "errorMsg": "",
                 "orderID": order.id,
                 "transactionsHashes": [],
-                "status": "matched" if order.status == "MATCHED" else ("live" if order.status == "LIVE" else "unmatched"),
+                "status": "matched"
+                if order.status == "MATCHED"
+                else ("live" if order.status == "LIVE" else "unmatched"),
                 "takingAmount": str(taking) if order.matched else "",
                 "makingAmount": str(making) if order.matched else "",
             }
@@ -406,7 +442,9 @@ class FakeClob:
         if order is None or order.account is not acct:
             return web.json_response({"canceled": [], "not_canceled": {order_id: "Order not found"}})
         if order.status != "LIVE":
-            return web.json_response({"canceled": [], "not_canceled": {order_id: "Order already matched or canceled"}})
+            return web.json_response(
+                {"canceled": [], "not_canceled": {order_id: "Order already matched or canceled"}}
+            )
         order.status = "CANCELED"
         await self._push_order(order, "CANCELLATION")
         return web.json_response({"canceled": [order_id], "not_canceled": {}})
@@ -440,7 +478,9 @@ class FakeClob:
         return web.json_response({"limit": 500, "count": len(rows), "next_cursor": "LTE=", "data": rows})
 
     def _involves(self, trade: dict[str, Any], acct: FakeAccount) -> bool:
-        return trade["owner"] == acct.api_key or any(m["owner"] == acct.api_key for m in trade["maker_orders"])
+        return trade["owner"] == acct.api_key or any(
+            m["owner"] == acct.api_key for m in trade["maker_orders"]
+        )
 
     async def _trades(self, request: web.Request) -> web.Response:
         got = await self._authed(request)
@@ -488,7 +528,12 @@ class FakeClob:
                 await self.venue.send(ws, json.dumps(trade))
 
     async def _push_order(self, order: FakeOrder, kind: str) -> None:
-        event = {**order.row(), "event_type": "order", "type": kind, "timestamp": str(int(time.time() * 1000))}
+        event = {
+            **order.row(),
+            "event_type": "order",
+            "type": kind,
+            "timestamp": str(int(time.time() * 1000)),
+        }
         for ws, who in list(self.user_clients.items()):
             if who is order.account:
                 await self.venue.send(ws, json.dumps(event))

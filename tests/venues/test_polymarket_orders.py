@@ -45,20 +45,32 @@ def fake() -> Iterator[FakePolymarket]:
 
 
 def _client(fake: FakePolymarket, creds: dict[str, str]) -> PolymarketOrderClient:
-    client = build_order_client("polymarket", creds, OrderConfig(rest_url=fake.url, ws_url=fake.url.replace("http", "ws") + "/ws/user"))
+    client = build_order_client(
+        "polymarket",
+        creds,
+        OrderConfig(rest_url=fake.url, ws_url=fake.url.replace("http", "ws") + "/ws/user"),
+    )
     assert isinstance(client, PolymarketOrderClient)
     return client
 
 
 def _order(side: str = "buy", price: str = "0.300", qty: str = "10", symbol: str = TOKEN) -> OrderRequest:
-    return OrderRequest(client_order_id="c-1", symbol=symbol, side=side, price=Decimal(price), qty=Decimal(qty))  # type: ignore[arg-type]
+    return OrderRequest(
+        client_order_id="c-1", symbol=symbol, side=side, price=Decimal(price), qty=Decimal(qty)
+    )  # type: ignore[arg-type]
 
 
 # -- signing vectors ------------------------------------------------------------------------------
 def test_l2_hmac_vector() -> None:
     (v,) = _vectors("hmac_l2_vectors.json")["vectors"]
-    assert l2_signature(v["secret"], v["timestamp"], v["method"], v["request_path"], v["body"]) == v["expected_signature"]
-    assert l2_signature(v["secret"], v["timestamp"], v["method"], v["request_path"], v["body"] + " ") != v["expected_signature"]
+    assert (
+        l2_signature(v["secret"], v["timestamp"], v["method"], v["request_path"], v["body"])
+        == v["expected_signature"]
+    )
+    assert (
+        l2_signature(v["secret"], v["timestamp"], v["method"], v["request_path"], v["body"] + " ")
+        != v["expected_signature"]
+    )
 
 
 @pytest.mark.parametrize("index", [0, 1])
@@ -74,9 +86,29 @@ def test_v2_eoa_signature_matches_polymarkets_v2_client() -> None:
     # No V2 EOA vector is published; this one was computed here with Polymarket's own
     # py-clob-client-v2 1.2.1 (ExchangeOrderBuilderV2.build_order_signature / build_order_hash).
     a, z = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0x" + "00" * 32
-    domain = {"name": "Polymarket CTF Exchange", "version": "2", "chainId": 137, "verifyingContract": "0xE111180000d2663C0091e4f400237545B87B996B"}
-    message = dict(salt=479249096354, maker=a, signer=a, tokenId=1234, makerAmount=100000000, takerAmount=50000000, side=0, signatureType=0, timestamp=1713398400000, metadata=z, builder=z)
-    assert "0x" + order_digest(domain, message).hex() == "0x9a5c03e1e68d332686aba0ff15be80abccd917f28873c37304487b6ca6578471"
+    domain = {
+        "name": "Polymarket CTF Exchange",
+        "version": "2",
+        "chainId": 137,
+        "verifyingContract": "0xE111180000d2663C0091e4f400237545B87B996B",
+    }
+    message = dict(
+        salt=479249096354,
+        maker=a,
+        signer=a,
+        tokenId=1234,
+        makerAmount=100000000,
+        takerAmount=50000000,
+        side=0,
+        signatureType=0,
+        timestamp=1713398400000,
+        metadata=z,
+        builder=z,
+    )
+    assert (
+        "0x" + order_digest(domain, message).hex()
+        == "0x9a5c03e1e68d332686aba0ff15be80abccd917f28873c37304487b6ca6578471"
+    )
     assert sign_order(KEY, domain, message) == (
         "0x1048923a4542e743d5827534db4df2d1f0de831011c287566bd6aa2e9cad01c1"
         "0732fb3b3a602a8d47c181f2e3c7d304cbdff4221ba37dc0f2f4212b7303a0601c"
@@ -125,10 +157,16 @@ def test_neg_risk_market_order_is_accepted(fake: FakePolymarket) -> None:
     [
         (_order(price="0.300", qty="1000"), "insufficient_funds", "not enough balance / allowance"),
         (_order(price="0.300", qty="4"), "below_minimum", "order is invalid. Size lower than the minimum"),
-        (_order(side="sell", price="0.900", qty="10"), "insufficient_funds", "not enough balance / allowance"),
+        (
+            _order(side="sell", price="0.900", qty="10"),
+            "insufficient_funds",
+            "not enough balance / allowance",
+        ),
     ],
 )
-def test_venue_refusals_map_to_codes(fake: FakePolymarket, request_: OrderRequest, code: str, text: str) -> None:
+def test_venue_refusals_map_to_codes(
+    fake: FakePolymarket, request_: OrderRequest, code: str, text: str
+) -> None:
     client = _client(fake, fake.trading.add_account(KEY, usdc="100"))
     with pytest.raises(OrderError) as err:
         client.place(request_)
@@ -145,18 +183,27 @@ def test_fake_refuses_an_off_tick_price_and_a_foreign_signature(fake: FakePolyma
     assert err.value.code == "bad_tick"
     body = client.signed_order(_order(price="0.3005", qty="10"), tick=Decimal(0), neg_risk=False)
     with pytest.raises(OrderError) as err:
-        client._request("POST", "/order", payload={"order": body, "owner": creds["api_key"], "orderType": "GTC"})
-    assert (err.value.code, err.value.venue_message) == ("bad_tick", "order is invalid. Price breaks minimum tick size rules")
+        client._request(
+            "POST", "/order", payload={"order": body, "owner": creds["api_key"], "orderType": "GTC"}
+        )
+    assert (err.value.code, err.value.venue_message) == (
+        "bad_tick",
+        "order is invalid. Price breaks minimum tick size rules",
+    )
     # Signed against the wrong exchange (a neg-risk domain for a plain market): signer does not recover.
     wrong = client.signed_order(_order(), tick=Decimal("0.001"), neg_risk=True)
     with pytest.raises(OrderError) as err:
-        client._request("POST", "/order", payload={"order": wrong, "owner": creds["api_key"], "orderType": "GTC"})
+        client._request(
+            "POST", "/order", payload={"order": wrong, "owner": creds["api_key"], "orderType": "GTC"}
+        )
     assert (err.value.code, err.value.venue_message) == ("auth_failed", "invalid signature")
     # Signed by another wallet than the API key's.
     other = _client(fake, {**creds, "private_key": OTHER_KEY})
     foreign = other.signed_order(_order(), tick=Decimal("0.001"), neg_risk=False)
     with pytest.raises(OrderError) as err:
-        client._request("POST", "/order", payload={"order": foreign, "owner": creds["api_key"], "orderType": "GTC"})
+        client._request(
+            "POST", "/order", payload={"order": foreign, "owner": creds["api_key"], "orderType": "GTC"}
+        )
     assert err.value.code == "auth_failed"
     assert client.open_orders() == []
 
@@ -169,10 +216,18 @@ def test_partial_fill_then_open_orders_and_fills_from_a_new_client(fake: FakePol
     fresh = _client(fake, creds)
     (resting,) = fresh.open_orders([TOKEN])
     assert resting.venue_order_id == order.venue_order_id
-    assert (resting.qty, resting.filled_qty, resting.state) == (Decimal(150), Decimal("100.09"), "partially_filled")
+    assert (resting.qty, resting.filled_qty, resting.state) == (
+        Decimal(150),
+        Decimal("100.09"),
+        "partially_filled",
+    )
     (fill,) = fresh.recent_fills(0)
     assert (fill.venue_order_id, fill.qty, fill.price, fill.side, fill.liquidity) == (
-        order.venue_order_id, Decimal("100.09"), Decimal("0.397"), "buy", "taker"
+        order.venue_order_id,
+        Decimal("100.09"),
+        Decimal("0.397"),
+        "buy",
+        "taker",
     )
     (bal,) = fresh.balances()
     assert bal.total == Decimal(100) - Decimal("100.09") * Decimal("0.397")
@@ -199,7 +254,10 @@ def test_user_channel_sends_trades_and_a_duplicate_keeps_its_id(fake: FakePolyma
                     updates.append(event)
     assert fills[0] == fills[1]  # the same trade twice: one fill id, counted once by the caller
     assert (fills[0].venue_order_id, fills[0].qty, fills[0].side, fills[0].liquidity) == (
-        order.venue_order_id, Decimal(8), "buy", "maker"
+        order.venue_order_id,
+        Decimal(8),
+        "buy",
+        "maker",
     )
     assert updates[-1].order.filled_qty == Decimal(8) and updates[-1].order.state == "partially_filled"
     assert [f.venue_fill_id for f in client.recent_fills(0)] == [fills[0].venue_fill_id]

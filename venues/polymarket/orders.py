@@ -135,7 +135,9 @@ def sign_order(private_key: str, domain: Mapping[str, Any], message: Mapping[str
     from eth_account import Account
     from eth_account.messages import encode_typed_data
 
-    signed = Account.sign_message(encode_typed_data(full_message=order_typed_data(domain, message)), private_key)
+    signed = Account.sign_message(
+        encode_typed_data(full_message=order_typed_data(domain, message)), private_key
+    )
     return "0x" + signed.signature.hex().removeprefix("0x")
 
 
@@ -246,7 +248,8 @@ def fills_from_trade(trade: Mapping[str, Any], address: str, owner: str) -> list
         if str(m.get("maker_address", "")).lower() == addr or (owner and m.get("owner") == owner)
     ]
     taker_is_us = str(trade.get("trader_side", "")).upper() == "TAKER" or (
-        not ours_as_maker and (trade.get("owner") == owner or str(trade.get("maker_address", "")).lower() == addr)
+        not ours_as_maker
+        and (trade.get("owner") == owner or str(trade.get("maker_address", "")).lower() == addr)
     )
     if ours_as_maker and str(trade.get("trader_side", "")).upper() != "TAKER":
         taker_is_us = False
@@ -311,6 +314,8 @@ class PolymarketOrderClient(_OrderClient):
         self.signature_type = int(opts.get("signature_type", 0))
         self.funder = opts.get("funder") or self._signer
         self.rest_url = (config.rest_url or DEFAULT_REST_URL).rstrip("/")
+        if not self.rest_url.startswith(("https://", "http://")):
+            raise ValueError(f"rest_url must be http(s): {self.rest_url!r}")
         self.ws_url = config.ws_url or DEFAULT_WS_URL
         self.timeout_s = float(opts.get("timeout_s", 10))
         self._market_cache: dict[str, tuple[Decimal, bool, Decimal]] = {}
@@ -342,7 +347,8 @@ class PolymarketOrderClient(_OrderClient):
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if auth:
             headers.update(self._headers(method, path, body))
-        req = urllib.request.Request(url, data=body.encode() if body else None, method=method, headers=headers)
+        data = body.encode() if body else None
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 (http(s) only, checked in __init__)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310 (https/our fake)
                 raw = resp.read()
@@ -485,27 +491,26 @@ class PolymarketOrderClient(_OrderClient):
         for asset in list(symbols) if symbols else [None]:
             cursor = "MA=="
             while cursor != END_CURSOR:
-                data = self._request("GET", "/data/orders", query={"asset_id": asset, "next_cursor": cursor}) or {}
+                query = {"asset_id": asset, "next_cursor": cursor}
+                data = self._request("GET", "/data/orders", query=query) or {}
                 out.extend(_order_from(row) for row in data.get("data") or [])
                 cursor = data.get("next_cursor") or END_CURSOR
         return out
 
     def recent_fills(self, since_ns: int) -> list[VenueFill]:
-        out: list[VenueFill] = []
+        """Our trades since `since_ns` (seconds on the venue: a fill in the same second may come
+        again; the caller counts fills by id), as taker and as maker."""
         after = str(since_ns // 1_000_000_000) if since_ns else None
-        for who in ("maker_address", None):
-            cursor = "MA=="
-            while cursor != END_CURSOR:
-                query: dict[str, Any] = {"after": after, "next_cursor": cursor}
-                if who:
-                    query[who] = self.funder
-                data = self._request("GET", "/data/trades", query=query) or {}
-                for trade in data.get("data") or []:
-                    out.extend(fills_from_trade(trade, self.funder, self.credentials["api_key"]))
-                cursor = data.get("next_cursor") or END_CURSOR
-            break  # maker_address covers our trades as taker and as maker
-        seen: set[str] = set()
-        return [f for f in out if f.ts_ns >= since_ns and not (f.venue_fill_id in seen or seen.add(f.venue_fill_id))]
+        fills: dict[str, VenueFill] = {}
+        cursor = "MA=="
+        while cursor != END_CURSOR:
+            query = {"maker_address": self.funder, "after": after, "next_cursor": cursor}
+            data = self._request("GET", "/data/trades", query=query) or {}
+            for trade in data.get("data") or []:
+                for fill in fills_from_trade(trade, self.funder, self.credentials["api_key"]):
+                    fills.setdefault(fill.venue_fill_id, fill)
+            cursor = data.get("next_cursor") or END_CURSOR
+        return list(fills.values())
 
     def cancel_all(self, symbols: Sequence[str] | None = None) -> list[str]:
         if symbols:
@@ -514,9 +519,7 @@ class PolymarketOrderClient(_OrderClient):
         return list(data.get("canceled") or [])
 
     def user_stream(self, markets: Sequence[str] = ()) -> PolymarketUserStream:
-        return PolymarketUserStream(
-            self.ws_url, self.credentials, address=self.funder, markets=list(markets)
-        )
+        return PolymarketUserStream(self.ws_url, self.credentials, address=self.funder, markets=list(markets))
 
 
 class PolymarketUserStream(UserStreamProtocol):
