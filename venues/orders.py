@@ -285,6 +285,13 @@ def build_order_client(
 
 
 # -- coinbase ---------------------------------------------------------------------------------------
+def _coinbase(credentials, config, instrument):  # type: ignore[no-untyped-def]
+    from venues.coinbase.orders import CoinbaseOrderClient
+
+    return CoinbaseOrderClient(credentials, config, instrument=instrument)
+
+
+ORDER_CLIENTS["coinbase"] = _coinbase
 
 
 # -- kalshi -----------------------------------------------------------------------------------------
