@@ -266,14 +266,10 @@ class CoinbaseOrderClient(OrderClient):
             venue_code = str(body.get("error") or "")
             words = [str(body.get(k) or "") for k in ("error", "message", "error_details")]
             text = " · ".join(w for w in words if w) or text
-        if err.code == 401:
-            code = "auth_failed"
-        elif err.code == 403:
+        if err.code in (401, 403):
             code = "auth_failed"
         elif err.code == 429:
             code = "rate_limited"
-        elif err.code == 404:
-            code = ERROR_MAP.get(venue_code, "rejected")
         else:
             code = ERROR_MAP.get(venue_code, "rejected")
         return OrderError(code, f"HTTP {err.code}: {text[:500] or err.reason}", http_status=err.code)
