@@ -35,7 +35,7 @@ def venue() -> Iterator[FakeCoinbase]:
 @pytest.fixture
 def key(venue: FakeCoinbase) -> dict[str, str]:
     name, pem, public = new_cdp_key()
-    venue.add_account(name, public, {"USD": "10000", "BTC": "1", "ETH": "0"})
+    venue.add_account(name, public, {"USD": "100000", "BTC": "1", "ETH": "0"})
     return {"key_name": name, "private_key": pem}
 
 
@@ -55,7 +55,7 @@ def test_registered_and_the_key_checked_by_balances(venue: FakeCoinbase, key: di
     assert "coinbase" in ORDER_CLIENTS
     c = client(venue, key)
     got = {b.asset: b for b in c.balances()}
-    assert got["USD"].total == Decimal("10000") and got["USD"].available == Decimal("10000")
+    assert got["USD"].total == Decimal("100000") and got["USD"].available == Decimal("100000")
     assert got["BTC"].total == Decimal("1")
     assert "private_key" not in repr(c) and key["private_key"] not in repr(c)
 
@@ -165,7 +165,7 @@ def test_partial_fill_then_cancel_and_reconcile_from_a_new_client(
     assert done.state == "cancelled" and done.filled_qty == Decimal("0.2")
     avail, hold = venue.balance(key["key_name"], "USD")
     assert hold == 0
-    assert avail == Decimal("10000") - Decimal("0.2") * Decimal("68000") * Decimal("1.004")
+    assert avail == Decimal("100000") - Decimal("0.2") * Decimal("68000") * Decimal("1.004")
 
 
 def test_cancel_all_and_another_account_sees_nothing(venue: FakeCoinbase, key: dict[str, str]) -> None:
