@@ -8,7 +8,8 @@ WebSocket (at the root path, as `wss://advanced-trade-ws.coinbase.com` is):
   one channel per message, `jwt` optional. Refused with `{"type": "error", "message": ...}` (no
   envelope; the socket stays open): a frame that is not JSON or not an object, another `type`, the
   Exchange feed's `channels` list, a missing/unknown `channel`, `user`/`futures_balance_summary`
-  (they need a JWT this fake does not check: "authentication failure", the one captured text), a market channel without
+  (a `user` subscribe needs a valid CDP JWT without `uri`, see below; `futures_balance_summary` is
+  always refused: "authentication failure", the one captured text), a market channel without
   `product_ids` or with an empty list, ids that are not strings, a product the list does not
   have, more than `max_messages` client messages within `window_s` (8 a second per the docs).
   No subscribe within `subscribe_timeout_s` (5 s, the overview) closes the connection.
@@ -31,6 +32,28 @@ WebSocket (at the root path, as `wss://advanced-trade-ws.coinbase.com` is):
 REST: `GET /api/v3/brokerage/market/products` (`product_type`, repeated `product_ids`, `limit`,
 `offset`) and `/market/products/{product_id}` (404 when unknown) need no authentication; the
 private paths without `/market/` answer 401 (NOTES.md item 14). `fail_http()` (base) answers 429.
+
+Trading (issue 13). `add_account(key_name, public_key, balances)` registers a CDP key's public half
+and its account (`new_cdp_key()` makes a key pair). Every private request must carry
+`Authorization: Bearer <jwt>` that `verify_cdp_jwt` accepts: alg ES256, `kid` a registered key,
+a `nonce`, `iss` "cdp", `sub` = kid, nbf <= now < exp, exp - nbf <= 120 s, the raw r||s signature
+verifying against the key, and `uri` equal to "METHOD host/path" of this very request (a WebSocket
+token must carry none); otherwise 401 with the `unauthenticated` body (`auth_refusals` says why;
+`clock_offset_s` ages tokens). Routes: `POST /orders` (`limit_limit_gtc` with `post_only`,
+`sor_limit_ioc`; a repeated client_order_id returns the first order, as documented), `POST
+/orders/batch_cancel`, `GET /orders/historical/batch` (`order_status`, `product_ids`),
+`/orders/historical/{id}`, `/orders/historical/fills` (`start_sequence_timestamp`), `/accounts`.
+An order is checked in this order: side, product, product online, configuration, price on the
+grid (INVALID_PRICE_PRECISION), size on the lot (INVALID_SIZE_PRECISION), base/quote minimums
+(preview_failure_reason PREVIEW_INVALID_BASE/QUOTE_SIZE_TOO_SMALL: the reason names are the SDK's
+enum, the surrounding `error`/`message` texts are OURS), funds with the taker fee held
+(INSUFFICIENT_FUND, the captured body), post-only crossing (INVALID_LIMIT_PRICE_POST_ONLY); every
+refusal is HTTP 200 `success: false` in the captured shape. A crossing order takes the fake's public
+`level2` book as taker (those levels shrink, `l2_data` updates go out); the rest rests (gtc) or is
+cancelled (IOC). `trade()` is another participant taking our resting orders (maker fills, partial
+when smaller). Fills carry a 64-hex `entry_id` and a `trade_id`; fees 0.40% maker / 0.60% taker.
+The `user` channel sends the account's open orders as a `snapshot`, then an `update` per order change;
+`resend_last_user_update()` sends the last one again (a duplicate fill's update).
 """
 
 from __future__ import annotations
@@ -314,7 +337,7 @@ class FakeCoinbase(FakeVenueServer):
     def _check_size_price(
         self, row: dict[str, Any], size: Decimal, price: Decimal
     ) -> tuple[str, str, str] | None:
-        if price <= 0 or price % Decimal(row["quote_increment"]) != 0:
+        if price <= 0 or price % Decimal(row.get("price_increment") or row["quote_increment"]) != 0:
             return ("INVALID_PRICE_PRECISION", "Invalid price precision", "PREVIEW_INVALID_PRICE_PRECISION")
         if size <= 0 or size % Decimal(row["base_increment"]) != 0:
             return ("INVALID_SIZE_PRECISION", "Invalid size precision", "PREVIEW_INVALID_SIZE_PRECISION")
