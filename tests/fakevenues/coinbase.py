@@ -40,7 +40,8 @@ a `nonce`, `iss` "cdp", `sub` = kid, nbf <= now < exp, exp - nbf <= 120 s, the r
 verifying against the key, and `uri` equal to "METHOD host/path" of this very request (a WebSocket
 token must carry none); otherwise 401 with the `unauthenticated` body (`auth_refusals` says why;
 `clock_offset_s` ages tokens). Routes: `POST /orders` (`limit_limit_gtc` with `post_only`,
-`sor_limit_ioc`; a repeated client_order_id returns the first order, as documented), `POST
+`sor_limit_ioc`; a repeated client_order_id returns the first order: the behaviour Coinbase's
+reference is quoted as describing, [unverified] here), `POST
 /orders/batch_cancel`, `GET /orders/historical/batch` (`order_status`, `product_ids`),
 `/orders/historical/{id}`, `/orders/historical/fills` (`start_sequence_timestamp`), `/accounts`.
 An order is checked in this order: side, product, product online, configuration, price on the

@@ -18,9 +18,9 @@ Endpoints (Advanced Trade REST, /api/v3/brokerage):
 - `POST /orders/batch_cancel` {order_ids}: per-order {success, failure_reason, order_id}.
 - `GET /orders/historical/batch?order_status=OPEN` (cursor pages): the open orders, with our
   `client_order_id` echoed, so a fresh client finds an order sent before a crash.
-- `GET /orders/historical/fills` (cursor pages): fills; each fill's `entry_id` is its unique id
-  (`trade_id` is shared by the two sides of a trade and repeated by adjustments), so `venue_fill_id`
-  is `entry_id` (`trade_id` only when a fill has no entry_id).
+- `GET /orders/historical/fills` (cursor pages): fills; `venue_fill_id` is the fill's `entry_id`
+  (one per ledger entry of the fill), `trade_id` only when a fill has none. [unverified] which id
+  Coinbase guarantees unique: the captures and the SDK show both, the reference page was not read.
 - `GET /accounts` (cursor pages): balances (`available_balance` + `hold` = total).
 
 The `user` channel (wss://advanced-trade-ws-user.coinbase.com) sends `{type: snapshot|update,
