@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from tests.fakevenues.coinbase import FakeCoinbase, new_cdp_key, verify_cdp_jwt
 from venues.coinbase.orders import CoinbaseOrderClient, CoinbaseUserStream, build_jwt
@@ -192,9 +192,9 @@ def test_a_client_order_id_sent_twice_is_one_order(venue: FakeCoinbase, key: dic
 class UserSocket:
     """The user stream protocol over a real WebSocket to the fake."""
 
-    def __init__(self, stream: CoinbaseUserStream) -> None:
+    def __init__(self, stream: CoinbaseUserStream, ws: ClientConnection) -> None:
         self.stream = stream
-        self.ws = connect(stream.url())
+        self.ws = ws
         for frame in stream.on_open():
             self.ws.send(frame)
         self.events: list[object] = []
@@ -211,9 +211,6 @@ class UserSocket:
                 continue
             self.events.extend(self.stream.on_frame(frame, time.time_ns()))
 
-    def close(self) -> None:
-        self.ws.close()
-
 
 def updates(events: list[object], coid: str) -> list[OrderUpdate]:
     return [e for e in events if isinstance(e, OrderUpdate) and e.order.client_order_id == coid]
@@ -222,8 +219,9 @@ def updates(events: list[object], coid: str) -> list[OrderUpdate]:
 def test_user_channel_order_updates_and_a_repeated_fill(venue: FakeCoinbase, key: dict[str, str]) -> None:
     c = client(venue, key)
     resting = c.place(buy("u-0", "67000.00", "0.1"))
-    sock = UserSocket(c.user_stream())
-    try:
+    stream = c.user_stream()
+    with connect(stream.url()) as ws:
+        sock = UserSocket(stream, ws)
         sock.until(lambda ev: len(updates(ev, "u-0")) == 1, "the snapshot")
         assert updates(sock.events, "u-0")[0].order.state == "open"
         subs = [m for m in venue.received if isinstance(m, dict) and m.get("channel") == "user"]
@@ -247,17 +245,13 @@ def test_user_channel_order_updates_and_a_repeated_fill(venue: FakeCoinbase, key
 
         c.cancel("BTC/USD", resting.venue_order_id)
         sock.until(lambda ev: any(u.order.state == "cancelled" for u in updates(ev, "u-0")), "the cancel")
-    finally:
-        sock.close()
 
 
 def test_user_channel_refuses_a_bad_jwt(venue: FakeCoinbase, key: dict[str, str]) -> None:
     _, other_pem, _ = new_cdp_key()
     stream = CoinbaseUserStream(key["key_name"], other_pem, venue.ws_url)
-    sock = UserSocket(stream)
-    try:
+    with connect(stream.url()) as ws:
+        sock = UserSocket(stream, ws)
         sock.until(lambda ev: any(isinstance(e, StreamReconnect) for e in ev), "the refusal")
         assert "authentication failure" in sock.events[-1].reason  # type: ignore[attr-defined]
         assert "authentication failure" in venue.errors_sent
-    finally:
-        sock.close()
