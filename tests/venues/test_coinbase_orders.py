@@ -255,3 +255,18 @@ def test_user_channel_refuses_a_bad_jwt(venue: FakeCoinbase, key: dict[str, str]
         sock.until(lambda ev: any(isinstance(e, StreamReconnect) for e in ev), "the refusal")
         assert "authentication failure" in sock.events[-1].reason  # type: ignore[attr-defined]
         assert "authentication failure" in venue.errors_sent
+
+
+def test_rate_limited_and_unknown_symbol(venue: FakeCoinbase, key: dict[str, str]) -> None:
+    c = client(venue, key)
+    venue.fail_http(1, 429)
+    with pytest.raises(OrderError) as err:
+        c.balances()
+    assert err.value.code == "rate_limited" and err.value.http_status == 429
+    req = OrderRequest(
+        client_order_id="x-1", symbol="NOPE/USD", side="buy", price=Decimal("1"), qty=Decimal("1")
+    )
+    with pytest.raises(OrderError) as err:
+        c.place(req)
+    assert err.value.code == "unknown_symbol" and "INVALID_PRODUCT_ID" in err.value.venue_message
+    assert c.open_orders() == []
