@@ -780,19 +780,6 @@ class FakeKalshi(FakeVenueServer):
 
         self.call(run)
 
-    def place_as(self, key_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Another trader's order, as if POSTed (for a counterparty in the tests)."""
-
-        async def run() -> Any:
-            class _Req:
-                async def json(self) -> Any:
-                    return body
-
-            resp = await self._post_order(_Req(), key_id)  # type: ignore[arg-type]
-            return json.loads(resp.text or "{}")
-
-        return self.call(run)
-
     def set_market_status(self, ticker: str, status: str) -> None:
         next(m for m in self.markets if m["ticker"] == ticker)["status"] = status
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -99,14 +101,20 @@ def test_bad_credentials_are_refused_as_auth_failed(fake, case):
     assert fake.rest_refusals == [expected]
 
 
-def test_a_request_signed_over_another_path_is_refused(fake):
-    client = client_for(fake)
-    real = client._signer.headers
-    client._signer.headers = lambda method, path, **kw: real(method, "/trade-api/v2/portfolio/fills")  # type: ignore[method-assign]
-    with pytest.raises(OrderError) as exc:
-        client.balances()
-    assert exc.value.code == "auth_failed"
+@pytest.mark.parametrize(("method", "path"), [("GET", "/trade-api/v2/portfolio/fills"), ("POST", None)])
+def test_a_request_signed_over_another_path_or_method_is_refused_with_kalshis_body(fake, method, path):
+    signer = KalshiSigner.from_pem(KEY_ID, private_key_pem())
+    target = "/trade-api/v2/portfolio/balance"
+    req = urllib.request.Request(fake.url + target + "?x=1", headers=signer.headers(method, path or target))
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(req, timeout=WS_CEILING_S)
+    assert exc.value.code == 401
+    assert json.loads(exc.value.read())["error"]["code"] == "authentication_error"
     assert fake.rest_refusals == ["bad signature"]
+    # the same request signed over its path without the query is accepted
+    ok = urllib.request.Request(fake.url + target + "?x=1", headers=signer.headers("GET", target))
+    with urllib.request.urlopen(ok, timeout=WS_CEILING_S) as resp:
+        assert json.loads(resp.read())["balance"] == 100_000
 
 
 def test_a_missing_field_or_unreadable_key_is_refused_before_any_request(fake):
