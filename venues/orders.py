@@ -297,5 +297,4 @@ def _kalshi(credentials, config, instrument):
 ORDER_CLIENTS["kalshi"] = _kalshi
 
 
-
 # -- polymarket -------------------------------------------------------------------------------------

@@ -557,7 +557,11 @@ class FakeKalshi(FakeVenueServer):
         async def wrapped(request: web.Request) -> web.Response:
             h = request.headers
             reason = self._check_auth(
-                h.get(ACCESS_KEY), h.get(ACCESS_TIMESTAMP), h.get(ACCESS_SIGNATURE), request.path, request.method
+                h.get(ACCESS_KEY),
+                h.get(ACCESS_TIMESTAMP),
+                h.get(ACCESS_SIGNATURE),
+                request.path,
+                request.method,
             )
             if reason is not None:
                 self.rest_refusals.append(reason)
@@ -602,7 +606,7 @@ class FakeKalshi(FakeVenueServer):
         prices = {k: body[k] for k in ("yes_price", "no_price") if k in body}
         if len(prices) != 1:
             return self._refuse(400, "invalid_parameters", "exactly one of yes_price, no_price is required")
-        (pkey, price), = prices.items()
+        ((pkey, price),) = prices.items()
         if type(price) is not int or not 1 <= price <= 99:
             return self._refuse(400, "invalid_price", "price must be 1-99 cents")
         if coid is not None and (type(coid) is not str or not coid):
@@ -619,7 +623,9 @@ class FakeKalshi(FakeVenueServer):
         if market.get("status") != "active":
             return self._refuse(400, "market_closed", f"market {ticker} is not open for trading")
         if coid is not None and any(o.account == account and o.client_order_id == coid for o in self.orders):
-            return self._refuse(409, "order_already_exists", "an order with this client_order_id already exists")
+            return self._refuse(
+                409, "order_already_exists", "an order with this client_order_id already exists"
+            )
         yes_cents = price if pkey == "yes_price" else 100 - price
         if pkey == f"{'no' if side == 'yes' else 'yes'}_price":
             price = 100 - price  # a NO order priced in YES terms (or the reverse): its own side's price
@@ -672,7 +678,9 @@ class FakeKalshi(FakeVenueServer):
                 await self._execute(maker, at_yes, qty, taker=False)
                 await self._push_order(maker)
 
-    def _best_opposite(self, order: _Order, bid: bool, yes_cents: int) -> tuple[int, int, _Order | None] | None:
+    def _best_opposite(
+        self, order: _Order, bid: bool, yes_cents: int
+    ) -> tuple[int, int, _Order | None] | None:
         """(yes price in cents, size, resting order or None for the public book) of the best match."""
         book = self.books[order.ticker]
         cands: list[tuple[int, int, _Order | None]] = []
@@ -686,9 +694,11 @@ class FakeKalshi(FakeVenueServer):
                 if int(y * 100) >= yes_cents and c > 0:
                     cands.append((int(y * 100), int(c), None))
         for o in self.orders:
-            if o.resting and o is not order and o.account != order.account and o.ticker == order.ticker:
-                if o.bid != bid and (o.yes_cents <= yes_cents if bid else o.yes_cents >= yes_cents):
-                    cands.append((o.yes_cents, o.count - o.filled, o))
+            if (
+                o.resting and o is not order and o.account != order.account and o.ticker == order.ticker
+                and o.bid != bid and (o.yes_cents <= yes_cents if bid else o.yes_cents >= yes_cents)
+            ):  # fmt: skip
+                cands.append((o.yes_cents, o.count - o.filled, o))
         if not cands:
             return None
         return (min if bid else max)(cands, key=lambda c: c[0])
@@ -711,7 +721,9 @@ class FakeKalshi(FakeVenueServer):
         self.fills[order.account].append(fill)
         ws_msg = {k: fill[k] for k in fill if k not in ("ticker", "fill_id", "no_price_dollars")}
         ws_msg["market_ticker"] = order.ticker
-        ws_msg["purchased_side"] = order.side if order.action == "buy" else ("no" if order.side == "yes" else "yes")
+        ws_msg["purchased_side"] = (
+            order.side if order.action == "buy" else ("no" if order.side == "yes" else "yes")
+        )
         await self._push(order.account, "fill", ws_msg)
 
     async def _push(self, account: str, channel: str, msg: dict[str, Any]) -> None:

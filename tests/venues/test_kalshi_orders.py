@@ -105,15 +105,17 @@ def test_bad_credentials_are_refused_as_auth_failed(fake, case):
 def test_a_request_signed_over_another_path_or_method_is_refused_with_kalshis_body(fake, method, path):
     signer = KalshiSigner.from_pem(KEY_ID, private_key_pem())
     target = "/trade-api/v2/portfolio/balance"
-    req = urllib.request.Request(fake.url + target + "?x=1", headers=signer.headers(method, path or target))
+    req = urllib.request.Request(  # noqa: S310 (the fake's http URL)
+        fake.url + target + "?x=1", headers=signer.headers(method, path or target)
+    )
     with pytest.raises(urllib.error.HTTPError) as exc:
-        urllib.request.urlopen(req, timeout=WS_CEILING_S)
+        urllib.request.urlopen(req, timeout=WS_CEILING_S)  # noqa: S310
     assert exc.value.code == 401
     assert json.loads(exc.value.read())["error"]["code"] == "authentication_error"
     assert fake.rest_refusals == ["bad signature"]
     # the same request signed over its path without the query is accepted
-    ok = urllib.request.Request(fake.url + target + "?x=1", headers=signer.headers("GET", target))
-    with urllib.request.urlopen(ok, timeout=WS_CEILING_S) as resp:
+    ok = urllib.request.Request(fake.url + target + "?x=1", headers=signer.headers("GET", target))  # noqa: S310
+    with urllib.request.urlopen(ok, timeout=WS_CEILING_S) as resp:  # noqa: S310
         assert json.loads(resp.read())["balance"] == 100_000
 
 
@@ -198,8 +200,17 @@ def test_partial_fill_against_the_no_bids_then_rests(fake):
     assert (ack.state, ack.filled_qty, ack.qty) == ("partially_filled", Decimal(146), Decimal(200))
     assert Decimal("0.56") not in dict(fake.book_levels(FED)["no"])
     (fill,) = client.recent_fills(time.time_ns() - 60 * 10**9)
-    assert (fill.venue_order_id, fill.client_order_id, fill.symbol) == (ack.venue_order_id, "part", f"{FED}-YES")
-    assert (fill.side, fill.price, fill.qty, fill.liquidity) == ("buy", Decimal("0.44"), Decimal(146), "taker")
+    assert (fill.venue_order_id, fill.client_order_id, fill.symbol) == (
+        ack.venue_order_id,
+        "part",
+        f"{FED}-YES",
+    )
+    assert (fill.side, fill.price, fill.qty, fill.liquidity) == (
+        "buy",
+        Decimal("0.44"),
+        Decimal(146),
+        "taker",
+    )
     assert fill.venue_fill_id
     # 146 x 44c paid, 54 x 44c held for the resting rest
     assert client.balances()[0].available == Decimal("1000.00") - Decimal("64.24") - Decimal("23.76")
@@ -219,7 +230,11 @@ def test_yes_bid_crosses_another_accounts_no_bid(fake):
     (ours_fill,) = client_for(fake).recent_fills(0)
     (maker_fill,) = maker.recent_fills(0)
     assert (ours_fill.symbol, ours_fill.price, ours_fill.liquidity) == (f"{FED}-NO", Decimal("0.70"), "taker")
-    assert (maker_fill.symbol, maker_fill.price, maker_fill.liquidity) == (f"{FED}-YES", Decimal("0.30"), "maker")
+    assert (maker_fill.symbol, maker_fill.price, maker_fill.liquidity) == (
+        f"{FED}-YES",
+        Decimal("0.30"),
+        "maker",
+    )
     assert maker.open_orders() == []
     # a NO buy below 1 - 0.30 would not have crossed: IOC leaves nothing resting
     maker.place(order("m-2", f"{FED}-YES", "buy", "0.30", 3))
@@ -232,7 +247,9 @@ def test_fills_and_order_updates_arrive_on_the_stream_and_a_duplicate_keeps_its_
     client = client_for(fake)
     stream = client.user_stream()
     events: list = []
-    with connect(stream.url(), additional_headers=stream.handshake_headers(), open_timeout=WS_CEILING_S) as ws:
+    with connect(
+        stream.url(), additional_headers=stream.handshake_headers(), open_timeout=WS_CEILING_S
+    ) as ws:
         for frame in stream.on_open():
             ws.send(frame)
         subscribed = [json.loads(ws.recv(timeout=WS_CEILING_S)) for _ in range(2)]
@@ -249,7 +266,10 @@ def test_fills_and_order_updates_arrive_on_the_stream_and_a_duplicate_keeps_its_
         drain_until(lambda: len([e for e in events if isinstance(e, VenueFill)]) == 3)
         drain_until(lambda: any(isinstance(e, OrderUpdate) for e in events))
     fills = [e for e in events if isinstance(e, VenueFill)]
-    assert [(f.price, f.qty) for f in fills[:2]] == [(Decimal("0.44"), Decimal(146)), (Decimal("0.46"), Decimal(4))]
+    assert [(f.price, f.qty) for f in fills[:2]] == [
+        (Decimal("0.44"), Decimal(146)),
+        (Decimal("0.46"), Decimal(4)),
+    ]
     assert all(f.client_order_id == "ws-1" and f.venue_order_id == ack.venue_order_id for f in fills)
     assert fills[2].venue_fill_id == fills[1].venue_fill_id  # the duplicate: same id, counted once by it
     assert len({f.venue_fill_id for f in fills}) == 2

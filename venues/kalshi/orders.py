@@ -28,7 +28,6 @@ from venues.kalshi.auth import KalshiAuthError, KalshiSigner
 from venues.orders import (
     Balance,
     OrderClient,
-    OrderConfig,
     OrderError,
     OrderRequest,
     OrderUpdate,
@@ -175,9 +174,13 @@ class KalshiOrderClient(OrderClient):
         self._rest = (config.rest_url or REST_URL).rstrip("/")
         if not self._rest.endswith("/trade-api/v2"):
             self._rest += "/trade-api/v2"
+        if urlsplit(self._rest).scheme not in ("http", "https"):
+            raise OrderError("rejected", "the Kalshi REST URL must be http(s)")
 
     # -- transport ---------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None) -> Any:
+    def _call(
+        self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None
+    ) -> Any:
         url = self._rest + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
@@ -186,9 +189,10 @@ class KalshiOrderClient(OrderClient):
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        # the scheme is checked in __init__ (http/https only)
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
         try:
-            with urllib.request.urlopen(req, timeout=_TIMEOUT_S) as resp:
+            with urllib.request.urlopen(req, timeout=_TIMEOUT_S) as resp:  # noqa: S310
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             text = exc.read().decode("utf-8", "replace")
