@@ -717,10 +717,13 @@ class FakeKalshi(FakeVenueServer):
             "no_price_dollars": _dollars(Decimal(100 - yes_cents) / 100),
             "is_taker": taker, "fee_cost": "0.0000", "ts": now_ms // 1000, "ts_ms": now_ms,
         }  # fmt: skip
-        fill["trade_id"] = fill["fill_id"]
+        fill["trade_id"] = fill["fill_id"]  # Fill model: "legacy field name, same as fill_id"
+        fill["market_ticker"] = order.ticker  # "legacy field name, same as ticker"
+        fill["created_time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now_ms // 1000))
         self.fills[order.account].append(fill)
-        ws_msg = {k: fill[k] for k in fill if k not in ("ticker", "fill_id", "no_price_dollars")}
-        ws_msg["market_ticker"] = order.ticker
+        ws_msg = {
+            k: fill[k] for k in fill if k not in ("ticker", "fill_id", "no_price_dollars", "created_time")
+        }
         ws_msg["purchased_side"] = (
             order.side if order.action == "buy" else ("no" if order.side == "yes" else "yes")
         )
