@@ -16,6 +16,15 @@ docs.kalshi.com asyncapi.yaml and openapi.yaml):
 - A subscription answers `subscribed` (one per channel, with its sid), then an `orderbook_snapshot`
   per market, then `orderbook_delta`s; every book message carries the sid's next `seq`.
 
+Portfolio (signed REST, `/trade-api/v2/portfolio/...`): every request's three headers are checked as
+the handshake's, over its own METHOD and path without the query (401 with an error body otherwise,
+the reason in `rest_refusals`); a balance per key (`add_account`); create order (201 `{"order"}`;
+400 bad params / `invalid_price` / `insufficient_balance` / `market_closed` / post-only cross, 404
+unknown market, 409 duplicate client_order_id), matching in YES terms against the public book and
+other accounts' resting orders (a YES buy at p crosses a NO buy at >= 1 - p), partial fills, IOC/FOK
+remainders cancelled; cancel, resting orders, fills (`fill_id` = `trade_id`); the `fill` and
+`user_orders` channels to the connection of the account's key, and `resend_last_fill()`.
+
 Faults for the tests (call from the test thread): `lose_next(n)` (messages applied but never sent:
 a seq gap and a book that moved), `skip_seq(n)` (a seq jump), `inject_crossed(ticker)` (a delta
 that crosses the book, not applied to the truth), `send_error(code, ticker)` (codes 10/17/25 end the
