@@ -295,6 +295,13 @@ ORDER_CLIENTS["coinbase"] = _coinbase
 
 
 # -- kalshi -----------------------------------------------------------------------------------------
+def _kalshi(credentials, config, instrument):
+    from venues.kalshi.orders import KalshiOrderClient
+
+    return KalshiOrderClient(credentials, config, instrument=instrument)
+
+
+ORDER_CLIENTS["kalshi"] = _kalshi
 
 
 # -- polymarket -------------------------------------------------------------------------------------
