@@ -285,9 +285,23 @@ def build_order_client(
 
 
 # -- coinbase ---------------------------------------------------------------------------------------
+def _coinbase(credentials, config, instrument):  # type: ignore[no-untyped-def]
+    from venues.coinbase.orders import CoinbaseOrderClient
+
+    return CoinbaseOrderClient(credentials, config, instrument=instrument)
+
+
+ORDER_CLIENTS["coinbase"] = _coinbase
 
 
 # -- kalshi -----------------------------------------------------------------------------------------
+def _kalshi(credentials, config, instrument):
+    from venues.kalshi.orders import KalshiOrderClient
+
+    return KalshiOrderClient(credentials, config, instrument=instrument)
+
+
+ORDER_CLIENTS["kalshi"] = _kalshi
 
 
 # -- polymarket -------------------------------------------------------------------------------------
