@@ -305,8 +305,6 @@ ORDER_CLIENTS["kalshi"] = _kalshi
 
 
 # -- polymarket -------------------------------------------------------------------------------------
-
-
 def _polymarket(credentials, config, instrument):  # type: ignore[no-untyped-def]
     from venues.polymarket.orders import PolymarketOrderClient
 

@@ -454,11 +454,8 @@ class PolymarketOrderClient(_OrderClient):
             "postOnly": bool(request.post_only),
         }
         data = self._request("POST", "/order", payload=payload) or {}
-        if not data.get("success") or data.get("errorMsg"):
-            if data.get("orderID") and not data.get("errorMsg"):
-                pass
-            else:
-                raise map_error(None, str(data.get("errorMsg") or "order not placed"))
+        if data.get("errorMsg") or not data.get("orderID"):
+            raise map_error(None, str(data.get("errorMsg") or "order not placed"))
         status = str(data.get("status", "live")).lower()
         filled = Decimal(0)
         if data.get("makingAmount") or data.get("takingAmount"):
