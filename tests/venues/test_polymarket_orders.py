@@ -272,3 +272,12 @@ def test_user_channel_refuses_bad_auth(fake: FakePolymarket) -> None:
         with pytest.raises(Exception):  # noqa: B017 (the venue closes the socket)
             ws.recv(timeout=30)
     assert fake.trading.user_subscribed() == 0
+
+
+def test_rate_limit_maps_to_rate_limited(fake: FakePolymarket) -> None:
+    client = _client(fake, fake.trading.add_account(KEY, usdc="100"))
+    fake.fail_http(1, 429)
+    with pytest.raises(OrderError) as err:
+        client.balances()
+    assert (err.value.code, err.value.http_status) == ("rate_limited", 429)
+    assert client.balances()[0].total == Decimal(100)
