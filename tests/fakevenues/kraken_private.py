@@ -23,7 +23,6 @@ last fill report again (a duplicate, as after a venue resend).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -206,7 +205,8 @@ class PrivateKraken:
 
     async def _p_BalanceEx(self, acct: Account, form: dict[str, str]) -> tuple[list[str], Any]:  # noqa: N802
         return [], {
-            a: {"balance": f"{v:.4f}", "hold_trade": f"{self._held(acct, a):.4f}"} for a, v in acct.balances.items()
+            a: {"balance": f"{v:.4f}", "hold_trade": f"{self._held(acct, a):.4f}"}
+            for a, v in acct.balances.items()
         }
 
     async def _p_GetWebSocketsToken(self, acct: Account, form: dict[str, str]) -> tuple[list[str], Any]:  # noqa: N802
@@ -226,7 +226,9 @@ class PrivateKraken:
             return ["EGeneral:Invalid arguments"], None
         altname = pair.entry["altname"]
         if _decimals(form["price"]) > pair.pd:
-            return [f"EOrder:Invalid price:{altname} price can only be specified up to {pair.pd} decimals."], None
+            return [
+                f"EOrder:Invalid price:{altname} price can only be specified up to {pair.pd} decimals."
+            ], None
         if _decimals(form["volume"]) > pair.ld or vol <= 0 or price <= 0:
             return ["EGeneral:Invalid arguments:volume"], None
         if vol < Decimal(str(pair.entry.get("ordermin", "0"))):
@@ -242,7 +244,9 @@ class PrivateKraken:
         if acct.balances.get(asset, Decimal(0)) - self._held(acct, asset) < need:
             return ["EOrder:Insufficient funds"], None
         cl = form.get("cl_ord_id", "")
-        if cl and any(o.cl_ord_id == cl and o.account == acct.key and o.status == "open" for o in self.orders.values()):
+        if cl and any(
+            o.cl_ord_id == cl and o.account == acct.key and o.status == "open" for o in self.orders.values()
+        ):
             return ["EOrder:Duplicate order"], None  # chosen here: an open order already has this cl_ord_id
         order = FakeOrder(
             txid=self._txid("O"),
@@ -354,7 +358,9 @@ class PrivateKraken:
             fills += 1
         return fills
 
-    async def _fill(self, acct: Account, o: FakeOrder, pair: Any, px: Decimal, qty: Decimal, *, maker: bool) -> None:
+    async def _fill(
+        self, acct: Account, o: FakeOrder, pair: Any, px: Decimal, qty: Decimal, *, maker: bool
+    ) -> None:
         base, quote = self._assets(pair)
         cost = px * qty
         fee = (cost * self._fee(pair, maker)).quantize(Decimal(1).scaleb(-pair.pd + -2))
@@ -402,7 +408,11 @@ class PrivateKraken:
 
     # -- executions channel ---------------------------------------------------------------------------
     def _report(self, o: FakeOrder, pair: Any, exec_type: str) -> dict[str, Any]:
-        status = {"open": "partially_filled" if o.vol_exec else "new", "closed": "filled", "canceled": "canceled"}
+        status = {
+            "open": "partially_filled" if o.vol_exec else "new",
+            "closed": "filled",
+            "canceled": "canceled",
+        }
         r: dict[str, Any] = {
             "order_id": o.txid,
             "symbol": o.symbol,
@@ -479,10 +489,19 @@ class PrivateKraken:
             await ws.send_str(json.dumps({**base, "error": "EAccount:Invalid token", "success": False}))
             return
         self.private_subs[ws] = acct
-        ack = {**base, "result": {"channel": "executions", "maxratecount": 180, "snapshot": True}, "success": True}
+        ack = {
+            **base,
+            "result": {"channel": "executions", "maxratecount": 180, "snapshot": True},
+            "success": True,
+        }
         await ws.send_str(json.dumps(ack))
         snap = []
         if params.get("snap_orders", True):
-            snap = [self._report(o, self.pairs[o.symbol], "pending_new") for o in self.orders.values()
-                    if o.account == acct.key and o.status == "open"]
-        await ws.send_str(json.dumps({"channel": "executions", "type": "snapshot", "data": snap, "sequence": 1}))
+            snap = [
+                self._report(o, self.pairs[o.symbol], "pending_new")
+                for o in self.orders.values()
+                if o.account == acct.key and o.status == "open"
+            ]
+        await ws.send_str(
+            json.dumps({"channel": "executions", "type": "snapshot", "data": snap, "sequence": 1})
+        )

@@ -68,7 +68,13 @@ _ERROR_MAP: tuple[tuple[str, str], ...] = (
 )
 
 _ASSETS = {"XXBT": "BTC", "XBT": "BTC", "ZUSD": "USD", "XETH": "ETH", "ZEUR": "EUR", "XXDG": "DOGE"}
-_STATES = {"pending": "pending", "open": "open", "closed": "filled", "canceled": "cancelled", "expired": "expired"}
+_STATES = {
+    "pending": "pending",
+    "open": "open",
+    "closed": "filled",
+    "canceled": "cancelled",
+    "expired": "expired",
+}
 
 
 def error_code(text: str) -> str:
@@ -128,7 +134,9 @@ class KrakenOrderClient(OrderClient):
             sign = api_sign(self.credentials["api_secret"], path, nonce, body)
         except (ValueError, TypeError) as exc:  # not base64: Kraken would refuse the signature
             raise OrderError("auth_failed", "api_secret is not valid base64") from exc
-        req = urllib.request.Request(
+        if not self.rest_url.startswith(("https://", "http://")):
+            raise OrderError("rejected", f"not an http(s) URL: {self.rest_url!r}")
+        req = urllib.request.Request(  # noqa: S310 (scheme checked above)
             self.rest_url + path,
             data=body.encode(),
             method="POST",
@@ -141,7 +149,7 @@ class KrakenOrderClient(OrderClient):
         )
         status = 200
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
@@ -338,7 +346,8 @@ _EXEC_STATES = {
 class KrakenExecutions(UserStreamProtocol):
     """WebSocket v2 `executions` (docs.kraken.com/api/docs/websocket-v2/executions): subscribe with a
     token from GetWebSocketsToken (fetched afresh at each connection); `trade` reports are fills
-    (fill id = `exec_id`), the other exec types are order updates."""
+    (fill id = `exec_id`, the same id as the TradesHistory key `recent_fills` uses); the other exec
+    types are order updates."""
 
     venue: ClassVar[str] = "kraken"
     silence_s: ClassVar[float] = 30.0  # Kraken sends a heartbeat every second
@@ -394,7 +403,8 @@ class KrakenExecutions(UserStreamProtocol):
             liq = r.get("liquidity_ind")
             out.append(
                 VenueFill(
-                    venue_fill_id=str(r.get("trade_id", r.get("exec_id"))),
+                    # exec_id of a trade report is the trade's id, the key of TradesHistory
+                    venue_fill_id=str(r["exec_id"]),
                     venue_order_id=oid,
                     client_order_id=cl,
                     symbol=symbol,

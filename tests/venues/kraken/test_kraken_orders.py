@@ -19,7 +19,9 @@ from venues.kraken.orders import KrakenOrderClient, api_sign, error_code
 from venues.orders import OrderConfig, OrderError, OrderRequest, OrderUpdate, VenueFill, build_order_client
 
 VECTORS = json.loads(Path("/work/shared/venues/kraken/test_vectors.json").read_text())
-INSTRUMENTS = {p.symbol: p.instrument() for p in parse_asset_pairs({"error": [], "result": asset_pairs_fixture()})}
+INSTRUMENTS = {
+    p.symbol: p.instrument() for p in parse_asset_pairs({"error": [], "result": asset_pairs_fixture()})
+}
 
 
 @pytest.fixture
@@ -30,7 +32,9 @@ def fake() -> Iterator[KrakenFake]:
 
 def client(fake: KrakenFake, key: str, secret: str) -> KrakenOrderClient:
     config = OrderConfig(rest_url=fake.url, ws_url=f"ws://127.0.0.1:{fake.port}{AUTH_WS_PATH}")
-    c = build_order_client("kraken", {"api_key": key, "api_secret": secret}, config, instrument=INSTRUMENTS.__getitem__)
+    c = build_order_client(
+        "kraken", {"api_key": key, "api_secret": secret}, config, instrument=INSTRUMENTS.__getitem__
+    )
     assert isinstance(c, KrakenOrderClient)
     return c
 
@@ -50,10 +54,14 @@ def test_error_mapping_keeps_kraken_words() -> None:
     assert error_code("EOrder:Insufficient funds") == "insufficient_funds"
     assert error_code("EOrder:Order minimum not met") == "below_minimum"
     assert error_code("EGeneral:Invalid arguments:volume minimum not met") == "below_minimum"
-    assert error_code("EOrder:Invalid price:ETHUSD price can only be specified up to 2 decimals.") == "bad_tick"
+    assert (
+        error_code("EOrder:Invalid price:ETHUSD price can only be specified up to 2 decimals.") == "bad_tick"
+    )
     for text in ("EAPI:Invalid key", "EAPI:Invalid signature", "EAPI:Invalid nonce"):
         assert error_code(text) == "auth_failed"
-    assert error_code("EAPI:Rate limit exceeded") == error_code("EOrder:Rate limit exceeded") == "rate_limited"
+    assert (
+        error_code("EAPI:Rate limit exceeded") == error_code("EOrder:Rate limit exceeded") == "rate_limited"
+    )
     assert error_code("EGeneral:Something new") == "rejected"
 
 
@@ -82,8 +90,9 @@ def test_fake_refuses_a_replayed_nonce(fake: KrakenFake) -> None:
     headers = {"API-Key": key, "API-Sign": api_sign(secret, "/0/private/Balance", nonce, body)}
     answers = []
     for _ in range(2):
-        r = urllib.request.Request(f"{fake.url}/0/private/Balance", data=body.encode(), headers=headers)
-        with urllib.request.urlopen(r, timeout=10) as resp:
+        url = f"{fake.url}/0/private/Balance"
+        r = urllib.request.Request(url, data=body.encode(), headers=headers)  # noqa: S310 (http, the fake)
+        with urllib.request.urlopen(r, timeout=10) as resp:  # noqa: S310
             answers.append(json.loads(resp.read()))
     assert answers[0]["error"] == [] and answers[0]["result"]["ZUSD"] == "10.0000"
     assert answers[1] == {"error": ["EAPI:Invalid nonce"]}
@@ -113,7 +122,10 @@ def test_place_ack_and_rejects(fake: KrakenFake) -> None:
     with pytest.raises(OrderError) as venue_tick:
         raw.place(req("cid-6", "buy", "3300.001", "0.01"))
     assert venue_tick.value.code == "bad_tick"
-    assert venue_tick.value.venue_message == "EOrder:Invalid price:ETHUSD price can only be specified up to 2 decimals."
+    assert (
+        venue_tick.value.venue_message
+        == "EOrder:Invalid price:ETHUSD price can only be specified up to 2 decimals."
+    )
     assert [o.client_order_id for o in c.open_orders()] == ["cid-1"]
 
 
@@ -194,7 +206,11 @@ def test_executions_stream_fills_and_duplicates(fake: KrakenFake) -> None:
 
 def test_executions_refuses_a_bad_token(fake: KrakenFake) -> None:
     with connect(f"ws://127.0.0.1:{fake.port}{AUTH_WS_PATH}") as ws:
-        ws.send(json.dumps({"method": "subscribe", "params": {"channel": "executions", "token": "nope"}, "req_id": 1}))
+        ws.send(
+            json.dumps(
+                {"method": "subscribe", "params": {"channel": "executions", "token": "nope"}, "req_id": 1}
+            )
+        )
         answer = json.loads(ws.recv(timeout=20))
     assert answer["success"] is False and answer["error"] == "EAccount:Invalid token"
     assert fake.private_subscribed() == 0
