@@ -118,6 +118,7 @@ class PrivateKraken:
         self.private_calls: list[tuple[str, list[str]]] = []  # (method, errors answered)
         self._last_fill: tuple[Account, dict[str, Any]] | None = None
         self._seq = 0
+        self._ws_seq = 0
 
     # -- test setup ------------------------------------------------------------------------------
     def add_account(self, balances: dict[str, str] | None = None) -> tuple[str, str]:
@@ -261,6 +262,7 @@ class PrivateKraken:
             post_only="post" in form.get("oflags", "").split(","),
         )
         self.orders[order.txid] = order
+        await self._exec_report(acct, order, "pending_new")
         await self._exec_report(acct, order, "new")
         crosses = (side == "buy" and pair.asks and min(pair.asks) <= price) or (
             side == "sell" and pair.bids and max(pair.bids) >= price
@@ -405,41 +407,59 @@ class PrivateKraken:
         )
         self._last_fill = (acct, report)
         await self._send_exec(acct, [report])
+        if o.status == "closed":
+            await self._exec_report(acct, o, "filled")
 
     # -- executions channel ---------------------------------------------------------------------------
     def _report(self, o: FakeOrder, pair: Any, exec_type: str) -> dict[str, Any]:
-        status = {
-            "open": "partially_filled" if o.vol_exec else "new",
-            "closed": "filled",
-            "canceled": "canceled",
-        }
-        r: dict[str, Any] = {
-            "order_id": o.txid,
-            "symbol": o.symbol,
-            "order_qty": float(o.vol),
-            "cum_qty": float(o.vol_exec),
-            "side": o.side,
-            "order_type": "limit",
-            "limit_price": float(o.price),
-            "exec_type": exec_type,
-            "order_status": status[o.status],
-            "exec_id": self._txid("X"),
-            "timestamp": _iso(time.time()),
-        }
+        """An execution report shaped like the captured ones (ws_v2_captured_messages.jsonl):
+        `pending_new` (and snapshots) carry the whole order; `new`, `canceled` and `filled` updates
+        carry only the order id, status and what changed; a `trade` says `partially_filled` even
+        when it completes the order (a separate `filled` update follows, as the docs warn)."""
+        now = _iso(time.time())
+        r: dict[str, Any] = {"order_id": o.txid, "exec_type": exec_type, "timestamp": now, "order_userref": 0}
+        if exec_type in ("pending_new", "snapshot"):
+            r.update(
+                {
+                    "exec_type": "pending_new" if exec_type == "pending_new" else "new",
+                    "symbol": o.symbol,
+                    "order_qty": float(o.vol),
+                    "cum_qty": float(o.vol_exec),
+                    "side": o.side,
+                    "order_type": "limit",
+                    "limit_price": float(o.price),
+                    "time_in_force": "GTC",
+                    "order_status": "pending_new"
+                    if exec_type == "pending_new"
+                    else ("partially_filled" if o.vol_exec else "new"),
+                }
+            )
+        elif exec_type == "new":
+            r["order_status"] = "new"
+        elif exec_type == "canceled":
+            r.update({"order_status": "canceled", "cum_qty": float(o.vol_exec), "reason": o.reason})
+        elif exec_type == "filled":
+            r.update({"order_status": "filled", "cum_qty": float(o.vol_exec)})
+        elif exec_type == "trade":
+            r.update({"order_status": "partially_filled", "symbol": o.symbol, "side": o.side})
         if o.cl_ord_id:
             r["cl_ord_id"] = o.cl_ord_id
-        if o.reason and exec_type == "canceled":
-            r["reason"] = o.reason
         return r
 
     async def _exec_report(self, acct: Account, o: FakeOrder, exec_type: str) -> None:
         await self._send_exec(acct, [self._report(o, self.pairs[o.symbol], exec_type)])
 
     async def _send_exec(self, acct: Account, data: list[dict[str, Any]]) -> None:
-        msg = json.dumps({"channel": "executions", "type": "update", "data": data, "sequence": self._seq})
+        msg = json.dumps(
+            {"channel": "executions", "type": "update", "data": data, "sequence": self._next_seq()}
+        )
         for ws, who in list(self.private_subs.items()):
             if who is acct:
                 await self.send(ws, msg)  # type: ignore[attr-defined]
+
+    def _next_seq(self) -> int:
+        self._ws_seq += 1
+        return self._ws_seq
 
     def repeat_last_fill(self) -> None:
         """Send the last fill report again, unchanged (the same exec_id/trade_id)."""
@@ -498,7 +518,7 @@ class PrivateKraken:
         snap = []
         if params.get("snap_orders", True):
             snap = [
-                self._report(o, self.pairs[o.symbol], "pending_new")
+                self._report(o, self.pairs[o.symbol], "snapshot")
                 for o in self.orders.values()
                 if o.account == acct.key and o.status == "open"
             ]

@@ -355,6 +355,7 @@ class KrakenExecutions(UserStreamProtocol):
     def __init__(self, client: KrakenOrderClient) -> None:
         self.client = client
         self._req = 0
+        self._orders: dict[str, dict[str, Any]] = {}  # order_id → the fields its reports gave so far
 
     def url(self) -> str:
         return self.client.ws_url
@@ -390,10 +391,17 @@ class KrakenExecutions(UserStreamProtocol):
                 continue
         return events
 
-    def _report(self, r: Mapping[str, Any]) -> list[UserEvent]:
+    def _report(self, raw: Mapping[str, Any]) -> list[UserEvent]:
+        # Later reports of an order carry only what changed (a `new` or `canceled` update may hold
+        # no symbol, side or quantity): merge each into what the earlier ones said.
+        oid = str(raw["order_id"])
+        known = self._orders.setdefault(oid, {})
+        known.update(
+            {k: v for k, v in raw.items() if k not in ("exec_type", "exec_id", "last_qty", "last_price")}
+        )
+        r = {**known, **raw}
         symbol = str(r.get("symbol", ""))
         side = "buy" if r.get("side") == "buy" else "sell"
-        oid = str(r["order_id"])
         cl = r.get("cl_ord_id") or None
         out: list[UserEvent] = []
         if r.get("exec_type") == "trade":
@@ -416,8 +424,13 @@ class KrakenExecutions(UserStreamProtocol):
                     liquidity="maker" if liq == "m" else "taker" if liq == "t" else "",
                 )
             )
+            # "A trade event can report order_status: partially_filled even when that trade fills
+            # the entire order": the state comes from the separate `filled` update, not from here.
+            return out
         status = _EXEC_STATES.get(str(r.get("order_status")))
-        if status is not None and r.get("order_qty") is not None:
+        if status is not None:
+            if status in ("filled", "cancelled", "expired"):
+                self._orders.pop(oid, None)
             out.append(
                 OrderUpdate(
                     VenueOrder(
@@ -426,7 +439,7 @@ class KrakenExecutions(UserStreamProtocol):
                         symbol=symbol,
                         side=side,  # type: ignore[arg-type]
                         price=Decimal(str(r.get("limit_price", "0"))),
-                        qty=Decimal(str(r["order_qty"])),
+                        qty=Decimal(str(r.get("order_qty", "0"))),
                         filled_qty=Decimal(str(r.get("cum_qty", "0"))),
                         state=status,  # type: ignore[arg-type]
                         venue_message=str(r.get("reason") or ""),

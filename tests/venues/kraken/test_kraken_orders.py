@@ -172,11 +172,10 @@ def test_open_orders_found_by_client_order_id_after_a_crash(fake: KrakenFake) ->
     assert again.cancel_all() == [found.venue_order_id] and again.open_orders() == []
 
 
-def _stream_events(c: KrakenOrderClient, ws, until: int) -> list:  # type: ignore[no-untyped-def]
+def _read_until(stream, ws, done) -> list:  # type: ignore[no-untyped-def]
+    """Frames through the protocol until `done(events)`; each recv has a 20 s ceiling."""
     events: list = []
-    stream = c.user_stream()
-    deadline = time.monotonic() + 20
-    while len([e for e in events if isinstance(e, VenueFill)]) < until and time.monotonic() < deadline:
+    while not done(events):
         events.extend(stream.on_frame(ws.recv(timeout=20), time.time_ns()))
     return events
 
@@ -194,14 +193,42 @@ def test_executions_stream_fills_and_duplicates(fake: KrakenFake) -> None:
         o = c.place(req("ws-1", "buy", "3300.00", "0.10"))
         fake.trade("ETH/USD", "3300.00", "0.04")
         fake.repeat_last_fill()
-        events = _stream_events(c, ws, until=2)
+        c.cancel("ETH/USD", o.venue_order_id)
+        events = _read_until(
+            stream,
+            ws,
+            lambda ev: any(isinstance(e, OrderUpdate) and e.order.state == "cancelled" for e in ev),
+        )
     fills = [e for e in events if isinstance(e, VenueFill)]
     updates = [e.order for e in events if isinstance(e, OrderUpdate)]
     assert len(fills) == 2 and fills[0] == fills[1]  # the same fill twice: one id to count it once by
     assert fills[0].venue_order_id == o.venue_order_id and fills[0].client_order_id == "ws-1"
     assert fills[0].qty == Decimal("0.04") and fills[0].price == Decimal("3300.00")
+    assert fills[0].symbol == "ETH/USD" and fills[0].side == "buy" and fills[0].liquidity == "maker"
     assert fills[0].venue_fill_id == c.recent_fills(0)[0].venue_fill_id
-    assert [u.state for u in updates][:2] == ["open", "partially_filled"]
+    assert [u.state for u in updates] == ["pending", "open", "cancelled"]
+    # the cancel report names only the order: the rest comes from the earlier reports
+    cancelled = updates[-1]
+    assert (cancelled.symbol, cancelled.side, cancelled.qty) == ("ETH/USD", "buy", Decimal("0.1"))
+    assert cancelled.filled_qty == Decimal("0.04") and cancelled.venue_message == "User requested"
+
+
+def test_executions_full_fill_is_reported_by_the_filled_update(fake: KrakenFake) -> None:
+    key, secret = fake.add_account({"USD": "1000"})
+    c = client(fake, key, secret)
+    stream = c.user_stream()
+    with connect(stream.url()) as ws:
+        for frame in stream.on_open():
+            ws.send(frame)
+        o = c.place(req("ws-2", "buy", "3300.00", "0.01"))
+        fake.trade("ETH/USD", "3299.00", "1")
+        events = _read_until(
+            stream, ws, lambda ev: any(isinstance(e, OrderUpdate) and e.order.state == "filled" for e in ev)
+        )
+    (fill,) = [e for e in events if isinstance(e, VenueFill)]
+    assert fill.qty == Decimal("0.01") and fill.price == Decimal("3300.00")
+    filled = [e.order for e in events if isinstance(e, OrderUpdate)][-1]
+    assert filled.venue_order_id == o.venue_order_id and filled.filled_qty == Decimal("0.01")
 
 
 def test_executions_refuses_a_bad_token(fake: KrakenFake) -> None:
