@@ -26,6 +26,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 import urllib.parse
@@ -37,6 +38,11 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 AUTH_WS_PATH = "/v2-auth"
+# cl_ord_id formats Kraken accepts (docs "Spot Client Order Identifiers"; ids longer than 18
+# characters must be a long (36, hyphenated) or short (32 hex) UUID)
+CL_ORD_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32}|[^\s]{1,18}"
+)
 
 
 def _iso(ts: float) -> str:
@@ -245,6 +251,8 @@ class PrivateKraken:
         if acct.balances.get(asset, Decimal(0)) - self._held(acct, asset) < need:
             return ["EOrder:Insufficient funds"], None
         cl = form.get("cl_ord_id", "")
+        if cl and not CL_ORD_ID.fullmatch(cl):  # spot-clordid guide: UUID, 32 hex, or text <= 18
+            return ["EGeneral:Invalid arguments:cl_ord_id"], None  # text chosen here
         if cl and any(
             o.cl_ord_id == cl and o.account == acct.key and o.status == "open" for o in self.orders.values()
         ):

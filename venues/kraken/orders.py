@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -36,6 +37,11 @@ from venues.orders import (
 )
 
 REST_URL = "https://api.kraken.com"
+# cl_ord_id: a long UUID, a short (32 hex) UUID or free text of at most 18 characters (docs "Spot
+# Client Order Identifiers"); unique among the account's open orders.
+CL_ORD_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32}|[^\s]{1,18}"
+)
 WS_AUTH_URL = "wss://ws-auth.kraken.com/v2"
 
 # Kraken's error prefixes → ours (errors guide; NOTES.md §6). Checked in order, first match wins.
@@ -205,6 +211,12 @@ class KrakenOrderClient(OrderClient):
         return out
 
     def place(self, request: OrderRequest) -> VenueOrder:
+        if not CL_ORD_ID.fullmatch(request.client_order_id):
+            raise OrderError(
+                "rejected",
+                f"client_order_id {request.client_order_id!r}: Kraken's cl_ord_id takes a UUID "
+                "(36 with hyphens or 32 hex) or free text of at most 18 characters",
+            )
         price, qty = self._fmt(request.symbol, request.price, request.qty)
         pair = rest_pair(request.symbol)
         self._symbols[pair] = request.symbol

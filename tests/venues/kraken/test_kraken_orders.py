@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -241,3 +242,20 @@ def test_executions_refuses_a_bad_token(fake: KrakenFake) -> None:
         answer = json.loads(ws.recv(timeout=20))
     assert answer["success"] is False and answer["error"] == "EAccount:Invalid token"
     assert fake.private_subscribed() == 0
+
+
+def test_client_order_id_format_is_kraken_s(fake: KrakenFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    key, secret = fake.add_account({"USD": "1000"})
+    c = client(fake, key, secret)
+    uuid = "d15708c1-dbb6-465d-b77d-47258319cc90"
+    assert c.place(req(uuid, "buy", "3300.00", "0.01")).client_order_id == uuid
+    with pytest.raises(OrderError) as too_long:
+        c.place(req("x" * 19, "buy", "3300.00", "0.01"))
+    assert too_long.value.code == "rejected" and "18 characters" in too_long.value.venue_message
+    raw = KrakenOrderClient({"api_key": key, "api_secret": secret}, OrderConfig(rest_url=fake.url))
+    # the fake refuses it too, with the client's own check switched off
+    monkeypatch.setattr("venues.kraken.orders.CL_ORD_ID", re.compile(r".*"))
+    with pytest.raises(OrderError) as venue:
+        raw.place(req("x" * 19, "buy", "3300.00", "0.01"))
+    assert venue.value.venue_message == "EGeneral:Invalid arguments:cl_ord_id"
+    assert [o.client_order_id for o in c.open_orders()] == [uuid]
