@@ -11,12 +11,15 @@ Orders (AddOrder; errors guide texts): unknown pair `EQuery:Unknown asset pair`;
 than `pair_decimals` `EOrder:Invalid price:<altname> price can only be specified up to N decimals.`;
 more volume decimals than `lot_decimals` `EGeneral:Invalid arguments:volume` (text chosen here: Kraken
 documents none); volume below `ordermin` `EOrder:Order minimum not met`; cost below `costmin`
-`EOrder:Cost minimum not met`; not enough free balance `EOrder:Insufficient funds`. A crossing limit
+`EOrder:Cost minimum not met`; not enough free balance `EOrder:Insufficient funds`; a `cl_ord_id` that is not a UUID (36 or 32 hex) nor text of at most 18
+characters `EGeneral:Invalid arguments:cl_ord_id`, one already used by an open order
+`EOrder:Duplicate order` (both texts chosen here: Kraken documents the rules, not the words). A crossing limit
 order takes the fake's public book (taker fills at the book's prices, the book shrinks); the rest
 rests (IOC: the rest is cancelled; post-only that would cross: cancelled with reason
 "Post only order", as Kraken does). `trade(symbol, price, qty)` makes the market trade through
 resting orders (maker fills, partial when qty is short). Every fill and order change is sent on the
-`executions` channel to the account's subscribed private sockets; `repeat_last_fill()` sends the
+`executions` channel to the account's subscribed private sockets (and what a taker took from the
+public book goes to the `book` subscribers as an update); `repeat_last_fill()` sends the
 last fill report again (a duplicate, as after a venue resend).
 """
 
@@ -342,9 +345,11 @@ class PrivateKraken:
             if (order.side == "buy" and best > order.price) or (order.side == "sell" and best < order.price):
                 break
             qty = min(book[best], order.vol - order.vol_exec)
-            book[best] -= qty
-            if book[best] <= 0:
-                del book[best]
+            left = [(str(best), str(book[best] - qty))]
+            # the public book changes for every `book` subscriber too (qty "0" removes the level)
+            await self._update(
+                pair.symbol, [] if order.side == "buy" else left, left if order.side == "buy" else []
+            )  # type: ignore[attr-defined]
             await self._fill(acct, order, pair, best, qty, maker=False)
 
     def trade(self, symbol: str, price: str, qty: str) -> int:

@@ -155,6 +155,7 @@ def test_crossing_order_takes_the_book_and_ioc_rest_is_cancelled(fake: KrakenFak
     first = fake.pairs["ETH/USD"].asks[best_ask]
     o = c.place(req("ioc-1", "buy", str(best_ask), str(first + 1), time_in_force="ioc"))
     assert o.state == "cancelled" and o.filled_qty == first
+    assert best_ask not in fake.pairs["ETH/USD"].asks  # the taker took that level off the book
     po = c.place(req("po-1", "buy", str(best_ask + 1), "0.01", post_only=True))
     assert po.state == "cancelled" and po.venue_message == "Post only order"
     fills = c.recent_fills(0)
