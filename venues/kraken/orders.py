@@ -133,6 +133,16 @@ class KrakenOrderClient(OrderClient):
 
     # -- transport ----------------------------------------------------------------------------------
     def _private(self, method: str, params: Mapping[str, str] | None = None) -> Any:
+        try:
+            return self._private_once(method, params)
+        except OrderError as exc:
+            # Kraken refuses a stale nonce before acting on the request, so one retry with a fresh
+            # nonce cannot send anything twice (another process may have used the key meanwhile).
+            if exc.venue_message != "EAPI:Invalid nonce":
+                raise
+            return self._private_once(method, params)
+
+    def _private_once(self, method: str, params: Mapping[str, str] | None) -> Any:
         path = f"/0/private/{method}"
         nonce = _Nonce.next()
         body = urllib.parse.urlencode({"nonce": nonce, **(params or {})})

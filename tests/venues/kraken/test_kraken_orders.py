@@ -99,6 +99,18 @@ def test_fake_refuses_a_replayed_nonce(fake: KrakenFake) -> None:
     assert answers[1] == {"error": ["EAPI:Invalid nonce"]}
 
 
+def test_a_nonce_behind_the_key_s_last_is_retried_once_then_reported(fake: KrakenFake) -> None:
+    key, secret = fake.add_account({"USD": "10"})
+    c = client(fake, key, secret)
+    fake.accounts[key].last_nonce = 10**18  # another tool used this key with a larger nonce
+    with pytest.raises(OrderError) as err:
+        c.balances()
+    assert (err.value.code, err.value.venue_message) == ("auth_failed", "EAPI:Invalid nonce")
+    assert fake.private_calls[-2:] == [("BalanceEx", ["EAPI:Invalid nonce"])] * 2  # one retry, no more
+    fake.accounts[key].last_nonce = 0
+    assert {b.asset for b in c.balances()} == {"USD"}
+
+
 def test_place_ack_and_rejects(fake: KrakenFake) -> None:
     key, secret = fake.add_account({"USD": "100"})
     c = client(fake, key, secret)
