@@ -128,6 +128,7 @@ class PrivateKraken:
         self._last_fill: tuple[Account, dict[str, Any]] | None = None
         self._seq = 0
         self._ws_seq = 0
+        self._refuse_next: list[str] = []
 
     # -- test setup ------------------------------------------------------------------------------
     def add_account(self, balances: dict[str, str] | None = None) -> tuple[str, str]:
@@ -139,6 +140,11 @@ class PrivateKraken:
             acct.balances[_ASSET.get(asset, asset)] = Decimal(amount)
         self.accounts[key] = acct
         return key, secret
+
+    def refuse_next(self, error: str = "EAPI:Rate limit exceeded") -> None:
+        """Answer the next authenticated private call with this Kraken error (a rate limit, a
+        throttle, a market in cancel_only mode: conditions the fake does not model itself)."""
+        self._refuse_next.append(error)
 
     def balance(self, key: str, asset: str) -> Decimal:
         return self.accounts[key].balances.get(_ASSET.get(asset, asset), Decimal(0))
@@ -165,6 +171,10 @@ class PrivateKraken:
         body = await request.read()
         acct, err = self._authenticate(request, body)
         if acct is None:
+            self.private_calls.append((method, [err]))
+            return web.json_response({"error": [err]})
+        if self._refuse_next:
+            err = self._refuse_next.pop(0)
             self.private_calls.append((method, [err]))
             return web.json_response({"error": [err]})
         form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(), keep_blank_values=True).items()}

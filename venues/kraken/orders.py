@@ -175,10 +175,17 @@ class KrakenOrderClient(OrderClient):
             if status == 429:
                 raise OrderError("rate_limited", f"HTTP 429: {raw[:200]!r}", http_status=status) from None
             raise OrderError("rejected", f"HTTP {status}: {raw[:200]!r}", http_status=status) from None
-        errors = doc.get("error") or [] if isinstance(doc, dict) else ["malformed answer"]
+        errors = (doc.get("error") or []) if isinstance(doc, dict) else [f"malformed answer: {raw[:200]!r}"]
+        if isinstance(errors, str):
+            errors = [errors]
         if errors:
             text = "; ".join(str(e) for e in errors)
-            raise OrderError(error_code(str(errors[0])), text, http_status=status)
+            code = error_code(str(errors[0]))
+            if code == "rejected" and status == 429:
+                code = "rate_limited"
+            raise OrderError(code, text, http_status=status)
+        if status != 200:
+            raise OrderError("rejected", f"HTTP {status}: {raw[:200]!r}", http_status=status)
         return doc.get("result")
 
     # -- formatting -----------------------------------------------------------------------------------

@@ -111,6 +111,25 @@ def test_a_nonce_behind_the_key_s_last_is_retried_once_then_reported(fake: Krake
     assert {b.asset for b in c.balances()} == {"USD"}
 
 
+def test_rate_limits_and_http_faults_map_to_rate_limited(fake: KrakenFake) -> None:
+    key, secret = fake.add_account({"USD": "1000"})
+    c = client(fake, key, secret)
+    for text in ("EAPI:Rate limit exceeded", "EOrder:Rate limit exceeded"):
+        fake.refuse_next(text)
+        with pytest.raises(OrderError) as err:
+            c.place(req("rl-1", "buy", "3300.00", "0.01"))
+        assert (err.value.code, err.value.venue_message) == ("rate_limited", text)
+    fake.fail_http(1, status=429)
+    with pytest.raises(OrderError) as http:
+        c.open_orders()
+    assert http.value.code == "rate_limited" and http.value.http_status == 429
+    fake.refuse_next("EService:Market in cancel_only mode")
+    with pytest.raises(OrderError) as closed:
+        c.place(req("rl-2", "buy", "3300.00", "0.01"))
+    assert closed.value.code == "market_closed"
+    assert c.open_orders() == []  # nothing was placed by the refused calls
+
+
 def test_place_ack_and_rejects(fake: KrakenFake) -> None:
     key, secret = fake.add_account({"USD": "100"})
     c = client(fake, key, secret)
