@@ -506,6 +506,9 @@ class PrivateKraken:
                 await self._auth_ws_message(ws, msg.data)
         finally:
             self.private_subs.pop(ws, None)
+            task = self._hb_tasks.pop(ws, None)  # type: ignore[attr-defined]
+            if task is not None:
+                task.cancel()
         return ws
 
     async def _auth_ws_message(self, ws: web.WebSocketResponse, data: str) -> None:
@@ -532,6 +535,7 @@ class PrivateKraken:
             await ws.send_str(json.dumps({**base, "error": "EAccount:Invalid token", "success": False}))
             return
         self.private_subs[ws] = acct
+        self._ensure_heartbeat(ws)  # type: ignore[attr-defined]  # {"channel":"heartbeat"} about 1/s
         ack = {
             **base,
             "result": {"channel": "executions", "maxratecount": 180, "snapshot": True},

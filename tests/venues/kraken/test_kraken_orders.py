@@ -223,6 +223,7 @@ def test_executions_stream_fills_and_duplicates(fake: KrakenFake) -> None:
         ack = json.loads(ws.recv(timeout=20))
         assert ack["success"] is True and ack["result"]["channel"] == "executions"
         assert json.loads(ws.recv(timeout=20))["type"] == "snapshot"
+        assert stream.on_frame(ws.recv(timeout=20), time.time_ns()) == []  # a heartbeat: no event
         o = c.place(req("ws-1", "buy", "3300.00", "0.10"))
         fake.trade("ETH/USD", "3300.00", "0.04")
         fake.repeat_last_fill()
