@@ -292,9 +292,23 @@ ORDER_CLIENTS["kraken"] = _kraken
 
 
 # -- coinbase ---------------------------------------------------------------------------------------
+def _coinbase(credentials, config, instrument):  # type: ignore[no-untyped-def]
+    from venues.coinbase.orders import CoinbaseOrderClient
+
+    return CoinbaseOrderClient(credentials, config, instrument=instrument)
+
+
+ORDER_CLIENTS["coinbase"] = _coinbase
 
 
 # -- kalshi -----------------------------------------------------------------------------------------
+def _kalshi(credentials, config, instrument):
+    from venues.kalshi.orders import KalshiOrderClient
+
+    return KalshiOrderClient(credentials, config, instrument=instrument)
+
+
+ORDER_CLIENTS["kalshi"] = _kalshi
 
 
 # -- polymarket -------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ WebSocket (at the root path, as `wss://advanced-trade-ws.coinbase.com` is):
   one channel per message, `jwt` optional. Refused with `{"type": "error", "message": ...}` (no
   envelope; the socket stays open): a frame that is not JSON or not an object, another `type`, the
   Exchange feed's `channels` list, a missing/unknown `channel`, `user`/`futures_balance_summary`
-  (they need a JWT this fake does not check: "authentication failure", the one captured text), a market channel without
+  (a `user` subscribe needs a valid CDP JWT without `uri`, see below; `futures_balance_summary` is
+  always refused: "authentication failure", the one captured text), a market channel without
   `product_ids` or with an empty list, ids that are not strings, a product the list does not
   have, more than `max_messages` client messages within `window_s` (8 a second per the docs).
   No subscribe within `subscribe_timeout_s` (5 s, the overview) closes the connection.
@@ -31,24 +32,54 @@ WebSocket (at the root path, as `wss://advanced-trade-ws.coinbase.com` is):
 REST: `GET /api/v3/brokerage/market/products` (`product_type`, repeated `product_ids`, `limit`,
 `offset`) and `/market/products/{product_id}` (404 when unknown) need no authentication; the
 private paths without `/market/` answer 401 (NOTES.md item 14). `fail_http()` (base) answers 429.
+
+Trading (issue 13). `add_account(key_name, public_key, balances)` registers a CDP key's public half
+and its account (`new_cdp_key()` makes a key pair). Every private request must carry
+`Authorization: Bearer <jwt>` that `verify_cdp_jwt` accepts: alg ES256, `kid` a registered key,
+a `nonce`, `iss` "cdp", `sub` = kid, nbf <= now < exp, exp - nbf <= 120 s, the raw r||s signature
+verifying against the key, and `uri` equal to "METHOD host/path" of this very request (a WebSocket
+token must carry none); otherwise 401 with the `unauthenticated` body (`auth_refusals` says why;
+`clock_offset_s` ages tokens). Routes: `POST /orders` (`limit_limit_gtc` with `post_only`,
+`sor_limit_ioc`; a repeated client_order_id returns the first order: the behaviour Coinbase's
+reference is quoted as describing, [unverified] here), `POST
+/orders/batch_cancel`, `GET /orders/historical/batch` (`order_status`, `product_ids`),
+`/orders/historical/{id}`, `/orders/historical/fills` (`start_sequence_timestamp`), `/accounts`.
+An order is checked in this order: side, product, product online, configuration, price on the
+grid (INVALID_PRICE_PRECISION), size on the lot (INVALID_SIZE_PRECISION), base/quote minimums
+(preview_failure_reason PREVIEW_INVALID_BASE/QUOTE_SIZE_TOO_SMALL: the reason names are the SDK's
+enum, the surrounding `error`/`message` texts are OURS), funds with the taker fee held
+(INSUFFICIENT_FUND, the captured body), post-only crossing (INVALID_LIMIT_PRICE_POST_ONLY); every
+refusal is HTTP 200 `success: false` in the captured shape. A crossing order takes the fake's public
+`level2` book as taker (those levels shrink, `l2_data` updates go out); the rest rests (gtc) or is
+cancelled (IOC). `trade()` is another participant taking our resting orders (maker fills, partial
+when smaller). Fills carry a 64-hex `entry_id` and a `trade_id`; fees 0.40% maker / 0.60% taker.
+The `user` channel sends the account's open orders as a `snapshot`, then an `update` per order change;
+`resend_last_user_update()` sends the last one again (a duplicate fill's update).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
+import uuid
 from collections import deque
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from tests.fakevenues.base import FakeVenueServer
 
-__all__ = ["FIXTURES", "FakeCoinbase", "fixture"]
+__all__ = ["FIXTURES", "FakeCoinbase", "fixture", "new_cdp_key", "verify_cdp_jwt"]
 
 FIXTURES = Path(__file__).parent / "fixtures" / "coinbase"
 
@@ -77,8 +108,108 @@ def _now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _txt(d: Decimal) -> str:
+    """A decimal as Coinbase writes it: plain digits, no exponent."""
+    text = format(d, "f")
+    return text
+
+
+# -- trading: CDP JWT, accounts, orders, fills, the user channel ---------------------------------------
+#: Fees the fake charges (quote currency, on notional): Coinbase's entry-tier maker/taker rates.
+MAKER_FEE = Decimal("0.004")
+TAKER_FEE = Decimal("0.006")
+JWT_MAX_LIFETIME_S = 120
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def new_cdp_key(name: str = "") -> tuple[str, str, ec.EllipticCurvePublicKey]:
+    """A fresh CDP-style key: (key name, EC P-256 private PEM, public key) for tests."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = name or f"organizations/{uuid.uuid4()}/apiKeys/{uuid.uuid4()}"
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return name, pem, key.public_key()
+
+
+def verify_cdp_jwt(
+    token: str, keys: dict[str, ec.EllipticCurvePublicKey], uri: str | None, now: float
+) -> tuple[str | None, str]:
+    """(key name, "") when `token` is a valid CDP JWT for `uri` (None: a WebSocket token, which must
+    carry no uri), else (None, why). Checked as Coinbase documents it (NOTES.md items 18-19 and
+    'Token checks'): three base64url parts; header alg ES256, kid a registered key, a nonce; claims
+    iss "cdp", sub = kid, nbf <= now < exp, exp - nbf <= 120 s; the signature (raw r||s) verifies
+    against the key's public key; `uri` equal to "METHOD host/path"."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None, "not a JWT"
+    try:
+        header = orjson.loads(_b64url_decode(parts[0]))
+        claims = orjson.loads(_b64url_decode(parts[1]))
+        sig = _b64url_decode(parts[2])
+    except (ValueError, orjson.JSONDecodeError):
+        return None, "undecodable JWT"
+    if type(header) is not dict or type(claims) is not dict:
+        return None, "undecodable JWT"
+    if header.get("alg") != "ES256":
+        return None, "alg must be ES256"
+    kid = header.get("kid")
+    if type(kid) is not str or kid not in keys:
+        return None, "unknown key"
+    if type(header.get("nonce")) is not str or not header["nonce"]:
+        return None, "missing nonce"
+    if len(sig) != 64:
+        return None, "bad signature"
+    try:
+        der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+        keys[kid].verify(der, (parts[0] + "." + parts[1]).encode(), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return None, "bad signature"
+    if claims.get("iss") != "cdp" or claims.get("sub") != kid:
+        return None, "bad iss/sub"
+    nbf, exp = claims.get("nbf"), claims.get("exp")
+    if type(nbf) is not int or type(exp) is not int:
+        return None, "missing nbf/exp"
+    if exp - nbf > JWT_MAX_LIFETIME_S or nbf > now + 1 or now >= exp:
+        return None, "expired or not yet valid"
+    if uri is None:
+        if "uri" in claims:
+            return None, "a REST token on the WebSocket"
+    elif claims.get("uri") != uri:
+        return None, "uri does not match the request"
+    return kid, ""
+
+
+class _Account:
+    def __init__(self, name: str, balances: dict[str, Decimal]) -> None:
+        self.name = name
+        self.user_id = str(uuid.uuid4())
+        self.accounts = {cur: str(uuid.uuid4()) for cur in balances}
+        self.available = dict(balances)
+        self.hold: dict[str, Decimal] = {cur: Decimal(0) for cur in balances}
+
+
+class _Order:
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+
 class _Conn:
-    __slots__ = ("ws", "seq", "skip", "level2", "channels", "heartbeat", "counter", "times", "subscribed")
+    __slots__ = (
+        "ws",
+        "seq",
+        "skip",
+        "level2",
+        "channels",
+        "heartbeat",
+        "counter",
+        "times",
+        "subscribed",
+        "user_key",
+    )
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
@@ -90,6 +221,7 @@ class _Conn:
         self.counter = 0
         self.times: deque[float] = deque()
         self.subscribed = False
+        self.user_key: str | None = None
 
 
 class FakeCoinbase(FakeVenueServer):
@@ -125,6 +257,15 @@ class FakeCoinbase(FakeVenueServer):
         self.conns: dict[web.WebSocketResponse, _Conn] = {}
         self.errors_sent: list[str] = []
         self.snapshots_sent: list[str] = []  # product ids, in order
+        # trading
+        self.keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        self.accounts_by_key: dict[str, _Account] = {}
+        self.orders: dict[str, _Order] = {}
+        self.orders_by_client: dict[tuple[str, str], _Order] = {}
+        self.fills: list[tuple[str, dict[str, Any]]] = []  # (key name, fill row)
+        self.last_user_event: dict[str, dict[str, Any]] = {}
+        self.auth_refusals: list[str] = []  # why each JWT was refused
+        self.clock_offset_s = 0.0  # the venue's clock ahead of ours (tests age a token with it)
 
     # -- REST --------------------------------------------------------------------------------------
     def routes(self, app: web.Application) -> None:
@@ -132,6 +273,12 @@ class FakeCoinbase(FakeVenueServer):
         app.router.add_get("/api/v3/brokerage/market/products/{product_id}", self._get_product)
         app.router.add_get("/api/v3/brokerage/products", self._private)
         app.router.add_get("/api/v3/brokerage/products/{product_id}", self._private)
+        app.router.add_post("/api/v3/brokerage/orders", self._create_order)
+        app.router.add_post("/api/v3/brokerage/orders/batch_cancel", self._batch_cancel)
+        app.router.add_get("/api/v3/brokerage/orders/historical/batch", self._list_orders)
+        app.router.add_get("/api/v3/brokerage/orders/historical/fills", self._list_fills)
+        app.router.add_get("/api/v3/brokerage/orders/historical/{order_id}", self._get_order)
+        app.router.add_get("/api/v3/brokerage/accounts", self._accounts)
 
     async def _list_products(self, request: web.Request) -> web.Response:
         q = request.query
@@ -164,6 +311,440 @@ class FakeCoinbase(FakeVenueServer):
 
     async def _private(self, request: web.Request) -> web.Response:
         return web.json_response(self.rest_errors["unauthenticated"], status=401)
+
+    # -- trading (authenticated REST) ---------------------------------------------------------------
+    def add_account(
+        self, key_name: str, public_key: ec.EllipticCurvePublicKey, balances: dict[str, str]
+    ) -> None:
+        """Register a CDP key (its public half, as Coinbase keeps it) and its account's balances."""
+        self.keys[key_name] = public_key
+        self.accounts_by_key[key_name] = _Account(key_name, {c: Decimal(v) for c, v in balances.items()})
+
+    def _auth(self, request: web.Request) -> _Account | None:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            self.auth_refusals.append("no bearer token")
+            return None
+        uri = f"{request.method} {request.host}{request.path}"
+        kid, why = verify_cdp_jwt(header[len("Bearer ") :], self.keys, uri, time.time() + self.clock_offset_s)
+        if kid is None:
+            self.auth_refusals.append(why)
+            return None
+        return self.accounts_by_key[kid]
+
+    def _unauthorized(self) -> web.Response:
+        return web.json_response(self.rest_errors["unauthenticated"], status=401)
+
+    def _check_size_price(
+        self, row: dict[str, Any], size: Decimal, price: Decimal
+    ) -> tuple[str, str, str] | None:
+        if price <= 0 or price % Decimal(row.get("price_increment") or row["quote_increment"]) != 0:
+            return ("INVALID_PRICE_PRECISION", "Invalid price precision", "PREVIEW_INVALID_PRICE_PRECISION")
+        if size <= 0 or size % Decimal(row["base_increment"]) != 0:
+            return ("INVALID_SIZE_PRECISION", "Invalid size precision", "PREVIEW_INVALID_SIZE_PRECISION")
+        if size < Decimal(row["base_min_size"]):
+            return ("UNKNOWN_FAILURE_REASON", "Order size too small", "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL")
+        if size * price < Decimal(row.get("quote_min_size") or "0"):
+            return ("UNKNOWN_FAILURE_REASON", "Order size too small", "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL")
+        return None
+
+    @staticmethod
+    def _failure(cfg: Any, error: str, message: str, preview: str = "") -> web.Response:
+        return web.json_response(
+            {
+                "success": False,
+                "failure_reason": "UNKNOWN_FAILURE_REASON",
+                "order_id": "",
+                "error_response": {
+                    "error": error,
+                    "message": message,
+                    "error_details": "",
+                    "preview_failure_reason": preview or f"PREVIEW_{error}",
+                },
+                "order_configuration": cfg,
+            }
+        )
+
+    async def _create_order(self, request: web.Request) -> web.Response:
+        acct = self._auth(request)
+        if acct is None:
+            return self._unauthorized()
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return web.json_response(self.rest_errors["bad_argument"], status=400)
+        if (
+            type(body) is not dict
+            or type(body.get("client_order_id")) is not str
+            or not body["client_order_id"]
+        ):
+            return web.json_response(self.rest_errors["bad_argument"], status=400)
+        cfg = body.get("order_configuration")
+        existing = self.orders_by_client.get((acct.name, body["client_order_id"]))
+        if existing is not None:  # "the order with this ID will be returned instead"
+            return self._success(existing, cfg)
+        side = body.get("side")
+        if side not in ("BUY", "SELL"):
+            return self._failure(cfg, "INVALID_SIDE", "Invalid side")
+        row = self.product_rows.get(str(body.get("product_id")))
+        if row is None or row.get("product_type") != "SPOT":
+            return self._failure(cfg, "INVALID_PRODUCT_ID", "Invalid product_id")
+        if row.get("trading_disabled") or row.get("status") != "online":
+            return self._failure(cfg, "ORDER_ENTRY_DISABLED", "Trading is disabled for this product")
+        if type(cfg) is not dict or len(cfg) != 1:
+            return self._failure(cfg, "UNSUPPORTED_ORDER_CONFIGURATION", "Unsupported order configuration")
+        ((kind, leg),) = cfg.items()
+        if kind not in ("limit_limit_gtc", "sor_limit_ioc") or type(leg) is not dict:
+            return self._failure(cfg, "UNSUPPORTED_ORDER_CONFIGURATION", "Unsupported order configuration")
+        try:
+            size, price = Decimal(leg["base_size"]), Decimal(leg["limit_price"])
+        except (KeyError, TypeError, ArithmeticError):
+            return self._failure(cfg, "INVALID_REQUEST", "base_size and limit_price are decimal strings")
+        post_only = leg.get("post_only", False) is True if kind == "limit_limit_gtc" else False
+        bad = self._check_size_price(row, size, price)
+        if bad:
+            return self._failure(cfg, *bad)
+        base, quote = row["base_currency_id"], row["quote_currency_id"]
+        need_cur, need = (quote, size * price * (1 + TAKER_FEE)) if side == "BUY" else (base, size)
+        if acct.available.get(need_cur, Decimal(0)) < need:
+            return self._failure(cfg, "INSUFFICIENT_FUND", "Insufficient balance in source account")
+        book_id = self.book_id(row["product_id"])
+        crosses = self._crossing_levels(book_id, side, price)
+        if post_only and crosses:
+            return self._failure(cfg, "INVALID_LIMIT_PRICE_POST_ONLY", "Post only order would cross")
+        now = _now_text()
+        order = _Order(
+            order_id=str(uuid.uuid4()),
+            client_order_id=body["client_order_id"],
+            account=acct,
+            product_id=row["product_id"],
+            book_id=book_id,
+            base=base,
+            quote=quote,
+            side=side,
+            kind=kind,
+            size=size,
+            price=price,
+            post_only=post_only,
+            filled=Decimal(0),
+            filled_value=Decimal(0),
+            fees=Decimal(0),
+            status="OPEN",
+            created=now,
+            hold=Decimal(0),
+            cancel_message="",
+        )
+        order.hold = need
+        acct.available[need_cur] = acct.available.get(need_cur, Decimal(0)) - need
+        acct.hold[need_cur] = acct.hold.get(need_cur, Decimal(0)) + need
+        self.orders[order.order_id] = order
+        self.orders_by_client[(acct.name, order.client_order_id)] = order
+        for px, avail in crosses:  # taker against the public book
+            take = min(avail, order.size - order.filled)
+            if take <= 0:
+                break
+            await self._fill(order, px, take, "TAKER")
+            left = avail - take
+            await self._update(book_id, [("offer" if side == "BUY" else "bid", _txt(px), _txt(left))])
+        if order.status == "OPEN" and kind == "sor_limit_ioc":
+            order.status = "CANCELLED"
+            order.cancel_message = "IOC order unfilled remainder cancelled"
+            self._release(order)
+        await self._push_order(order)
+        return self._success(order, cfg)
+
+    def _success(self, order: _Order, cfg: Any) -> web.Response:
+        return web.json_response(
+            {
+                "success": True,
+                "failure_reason": "UNKNOWN_FAILURE_REASON",
+                "order_id": order.order_id,
+                "success_response": {
+                    "order_id": order.order_id,
+                    "product_id": order.product_id,
+                    "side": order.side,
+                    "client_order_id": order.client_order_id,
+                },
+                "order_configuration": cfg,
+            }
+        )
+
+    def _crossing_levels(self, book_id: str, side: str, price: Decimal) -> list[tuple[Decimal, Decimal]]:
+        book = self.books.get(book_id, {"bid": {}, "offer": {}})
+        if side == "BUY":
+            levels = sorted((Decimal(p), Decimal(q)) for p, q in book["offer"].items() if Decimal(p) <= price)
+        else:
+            levels = sorted(
+                ((Decimal(p), Decimal(q)) for p, q in book["bid"].items() if Decimal(p) >= price),
+                reverse=True,
+            )
+        return [(p, q) for p, q in levels if q > 0]
+
+    def _release(self, order: _Order) -> None:
+        cur = order.quote if order.side == "BUY" else order.base
+        acct = order.account
+        acct.hold[cur] -= order.hold
+        acct.available[cur] += order.hold
+        order.hold = Decimal(0)
+
+    async def _fill(self, order: _Order, price: Decimal, qty: Decimal, liquidity: str) -> dict[str, Any]:
+        acct = order.account
+        notional = price * qty
+        fee = (notional * (MAKER_FEE if liquidity == "MAKER" else TAKER_FEE)).quantize(Decimal("0.00000001"))
+        if order.side == "BUY":
+            reserved = (
+                (order.hold * qty / (order.size - order.filled)) if order.size > order.filled else order.hold
+            )
+            order.hold -= reserved
+            acct.hold[order.quote] -= reserved
+            acct.available[order.quote] += reserved - notional - fee
+            acct.available[order.base] = acct.available.get(order.base, Decimal(0)) + qty
+        else:
+            order.hold -= qty
+            acct.hold[order.base] -= qty
+            acct.available[order.quote] = acct.available.get(order.quote, Decimal(0)) + notional - fee
+        order.filled += qty
+        order.filled_value += notional
+        order.fees += fee
+        if order.filled >= order.size:
+            order.status = "FILLED"
+            if order.hold:
+                self._release(order)
+        now = _now_text()
+        fill = {
+            "entry_id": uuid.uuid4().hex + uuid.uuid4().hex,
+            "trade_id": str(uuid.uuid4()),
+            "order_id": order.order_id,
+            "trade_time": now,
+            "trade_type": "FILL",
+            "price": _txt(price),
+            "size": _txt(qty),
+            "commission": _txt(fee),
+            "product_id": order.product_id,
+            "sequence_timestamp": now,
+            "liquidity_indicator": liquidity,
+            "size_in_quote": False,
+            "user_id": acct.user_id,
+            "side": order.side,
+        }
+        self.fills.append((acct.name, fill))
+        return fill
+
+    def _order_row(self, order: _Order) -> dict[str, Any]:
+        leg: dict[str, Any] = {"base_size": _txt(order.size), "limit_price": _txt(order.price)}
+        if order.kind == "limit_limit_gtc":
+            leg["post_only"] = order.post_only
+        avg = order.filled_value / order.filled if order.filled else Decimal(0)
+        return {
+            "order_id": order.order_id,
+            "product_id": order.product_id,
+            "user_id": order.account.user_id,
+            "order_configuration": {order.kind: leg},
+            "side": order.side,
+            "client_order_id": order.client_order_id,
+            "status": order.status,
+            "time_in_force": "GOOD_UNTIL_CANCELLED"
+            if order.kind == "limit_limit_gtc"
+            else "IMMEDIATE_OR_CANCEL",
+            "created_time": order.created,
+            "completion_percentage": _txt((order.filled / order.size * 100).quantize(Decimal("0.01"))),
+            "filled_size": _txt(order.filled),
+            "average_filled_price": _txt(avg),
+            "number_of_fills": str(sum(1 for _, f in self.fills if f["order_id"] == order.order_id)),
+            "filled_value": _txt(order.filled_value),
+            "pending_cancel": False,
+            "size_in_quote": False,
+            "total_fees": _txt(order.fees),
+            "order_type": "LIMIT",
+            "reject_reason": "REJECT_REASON_UNSPECIFIED",
+            "settled": order.status != "OPEN",
+            "product_type": "SPOT",
+            "reject_message": "",
+            "cancel_message": order.cancel_message,
+        }
+
+    async def _get_order(self, request: web.Request) -> web.Response:
+        acct = self._auth(request)
+        if acct is None:
+            return self._unauthorized()
+        order = self.orders.get(request.match_info["order_id"])
+        if order is None or order.account is not acct:
+            return web.json_response(
+                dict(self.rest_errors["not_found"], message="order not found"), status=404
+            )
+        return web.json_response({"order": self._order_row(order)})
+
+    async def _list_orders(self, request: web.Request) -> web.Response:
+        acct = self._auth(request)
+        if acct is None:
+            return self._unauthorized()
+        statuses = request.query.getall("order_status", [])
+        products = request.query.getall("product_ids", [])
+        rows = [
+            self._order_row(o)
+            for o in self.orders.values()
+            if o.account is acct
+            and (not statuses or o.status in statuses)
+            and (not products or o.product_id in products)
+        ]
+        return web.json_response({"orders": rows, "sequence": "0", "has_next": False, "cursor": ""})
+
+    async def _list_fills(self, request: web.Request) -> web.Response:
+        acct = self._auth(request)
+        if acct is None:
+            return self._unauthorized()
+        since = request.query.get("start_sequence_timestamp", "")
+        rows = [
+            f
+            for name, f in self.fills
+            if name == acct.name and (not since or f["sequence_timestamp"] >= since)
+        ]
+        return web.json_response({"fills": rows, "cursor": ""})
+
+    async def _batch_cancel(self, request: web.Request) -> web.Response:
+        acct = self._auth(request)
+        if acct is None:
+            return self._unauthorized()
+        try:
+            body = orjson.loads(await request.read())
+            ids = body["order_ids"]
+            if type(ids) is not list:
+                raise TypeError
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return web.json_response(self.rest_errors["bad_argument"], status=400)
+        results = []
+        for oid in ids:
+            order = self.orders.get(str(oid))
+            if order is None or order.account is not acct or order.status != "OPEN":
+                results.append(
+                    {"success": False, "failure_reason": "UNKNOWN_CANCEL_ORDER", "order_id": str(oid)}
+                )
+            else:
+                order.status = "CANCELLED"
+                order.cancel_message = "User requested cancel"
+                self._release(order)
+                await self._push_order(order)
+                results.append(
+                    {
+                        "success": True,
+                        "failure_reason": "UNKNOWN_CANCEL_FAILURE_REASON",
+                        "order_id": order.order_id,
+                    }
+                )
+        return web.json_response({"results": results})
+
+    async def _accounts(self, request: web.Request) -> web.Response:
+        acct = self._auth(request)
+        if acct is None:
+            return self._unauthorized()
+        rows = [
+            {
+                "uuid": acct.accounts.setdefault(cur, str(uuid.uuid4())),
+                "name": f"{cur} Wallet",
+                "currency": cur,
+                "available_balance": {"value": _txt(acct.available[cur]), "currency": cur},
+                "default": False,
+                "active": True,
+                "type": "ACCOUNT_TYPE_CRYPTO",
+                "ready": True,
+                "hold": {"value": _txt(acct.hold.get(cur, Decimal(0))), "currency": cur},
+            }
+            for cur in sorted(acct.available)
+        ]
+        return web.json_response({"accounts": rows, "has_next": False, "cursor": "", "size": len(rows)})
+
+    # -- the user channel ----------------------------------------------------------------------------
+    def _user_order(self, order: _Order) -> dict[str, Any]:
+        avg = order.filled_value / order.filled if order.filled else Decimal(0)
+        leaves = order.size - order.filled if order.status == "OPEN" else Decimal(0)
+        return {
+            "order_id": order.order_id,
+            "client_order_id": order.client_order_id,
+            "cumulative_quantity": _txt(order.filled),
+            "leaves_quantity": _txt(leaves),
+            "avg_price": _txt(avg),
+            "total_fees": _txt(order.fees),
+            "status": order.status,
+            "product_id": order.product_id,
+            "creation_time": order.created,
+            "order_side": order.side,
+            "order_type": "Limit",
+            "cancel_reason": order.cancel_message,
+            "reject_reason": "",
+            "limit_price": _txt(order.price),
+            "product_type": "SPOT",
+            "time_in_force": "GOOD_UNTIL_CANCELLED"
+            if order.kind == "limit_limit_gtc"
+            else "IMMEDIATE_OR_CANCEL",
+        }
+
+    async def _push_order(self, order: _Order) -> None:
+        event = {"type": "update", "orders": [self._user_order(order)]}
+        self.last_user_event[order.account.name] = event
+        for conn in self._live():
+            if conn.user_key == order.account.name:
+                await self._deliver(conn, "user", [event])
+
+    async def _subscribe_user(self, conn: _Conn, jwt: Any) -> None:
+        kid, why = (
+            (None, "no jwt")
+            if type(jwt) is not str
+            else verify_cdp_jwt(jwt, self.keys, None, time.time() + self.clock_offset_s)
+        )
+        if kid is None:
+            self.auth_refusals.append(why)
+            return await self._error(conn, "authentication_failure")
+        conn.subscribed = True
+        conn.channels.add("user")
+        conn.user_key = kid
+        await self._ack(conn)
+        mine = [
+            self._user_order(o) for o in self.orders.values() if o.account.name == kid and o.status == "OPEN"
+        ]
+        await self._deliver(conn, "user", [{"type": "snapshot", "orders": mine}])
+
+    # -- what a test does (trading) --------------------------------------------------------------------
+    def trade(self, product: str, side: str, price: str, qty: str) -> list[dict[str, Any]]:
+        """Another participant's `side` ("BUY"/"SELL") order of `qty` at `price` takes resting orders
+        of our accounts that it crosses (oldest first, at their prices): maker fills, partial when it
+        is smaller. Returns the fills made."""
+
+        async def go() -> list[dict[str, Any]]:
+            left, limit, made = Decimal(qty), Decimal(price), []
+            for order in list(self.orders.values()):
+                if left <= 0:
+                    break
+                if order.product_id != product or order.status != "OPEN" or order.side == side:
+                    continue
+                if (side == "BUY" and order.price > limit) or (side == "SELL" and order.price < limit):
+                    continue
+                take = min(left, order.size - order.filled)
+                made.append(await self._fill(order, order.price, take, "MAKER"))
+                left -= take
+                await self._push_order(order)
+            return made
+
+        return self.call(go)
+
+    def resend_last_user_update(self, key_name: str) -> None:
+        """Send the account's last order update (the same fill's state) again on the user channel."""
+
+        async def go() -> None:
+            event = self.last_user_event[key_name]
+            for conn in self._live():
+                if conn.user_key == key_name:
+                    await self._deliver(conn, "user", [event])
+
+        self.call(go)
+
+    def balance(self, key_name: str, currency: str) -> tuple[Decimal, Decimal]:
+        """(available, hold) of the account."""
+
+        async def go() -> tuple[Decimal, Decimal]:
+            acct = self.accounts_by_key[key_name]
+            return acct.available.get(currency, Decimal(0)), acct.hold.get(currency, Decimal(0))
+
+        return self.call(go)
 
     # -- WebSocket ---------------------------------------------------------------------------------
     async def on_connect(self, ws: web.WebSocketResponse, request: web.Request) -> bool:
@@ -205,6 +786,8 @@ class FakeCoinbase(FakeVenueServer):
         jwt = msg.get("jwt")
         if jwt is not None and type(jwt) is not str:
             return await self._error(conn, "bad_jwt")
+        if channel == "user" and kind == "subscribe":
+            return await self._subscribe_user(conn, jwt)
         if CHANNELS[channel]:
             # user/futures_balance_summary need a valid JWT; this market-data fake checks none, so it
             # refuses them all (stricter than the venue, never laxer).
