@@ -37,6 +37,7 @@ __all__ = [
     "find_instrument",
     "find_instruments",
     "markets",
+    "market_rows",
     "get_market",
     "market_for_token",
     "to_price_1e9",
@@ -723,7 +724,21 @@ def markets(
     Spot venues have no markets: returns [].
     """
     v = _check_venue(venue)
-    items = [m for m in _MARKETS.get(v, ()) if active is None or m.active == active]
+    return market_rows(v, _MARKETS.get(v, ()), expand_outcomes=expand_outcomes, active=active, order=order)
+
+
+def market_rows(
+    venue: str,
+    catalogue: Iterable[PredictionMarket],
+    *,
+    expand_outcomes: bool = False,
+    active: bool | None = None,
+    order: Literal["volume", "liquidity"] | None = None,
+) -> list[dict[str, Any]]:
+    """`markets()` over any catalogue of `venue`'s markets: the simulated one, or a live venue's
+    catalogue as synced into the database (edges/catalogue.py)."""
+    v = venue
+    items = [m for m in catalogue if active is None or m.active == active]
     rows: list[dict[str, Any]] = []
     if v == "kalshi" or expand_outcomes:
         rows = [m.as_dict() for m in items]
