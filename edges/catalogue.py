@@ -20,10 +20,18 @@ from django.utils import timezone
 
 from edges.models import VenueMarket
 from edges.worker import venue_feed_config, venue_feed_mode
-from venues.instruments import PREDICTION_VENUES, PRICE_SCALE, QTY_SCALE, VENUES, Instrument, PredictionMarket
+from venues.instruments import (
+    PREDICTION_VENUES,
+    PRICE_SCALE,
+    QTY_SCALE,
+    VENUES,
+    Instrument,
+    PredictionMarket,
+    symbol_spellings,
+)
 
 
-def _prediction_markets(venue: str) -> list[PredictionMarket]:
+def _prediction_catalogue(venue: str) -> tuple[list[PredictionMarket], list[Instrument]]:
     from venues.live.rest import RestClient
 
     config = venue_feed_config(venue)
@@ -31,13 +39,14 @@ def _prediction_markets(venue: str) -> list[PredictionMarket]:
         from venues.kalshi.catalogue import fetch_catalogue
         from venues.live.factory import KALSHI_REST_URL
 
-        return list(fetch_catalogue(RestClient(config.rest_url or KALSHI_REST_URL)).markets)
+        cat = fetch_catalogue(RestClient(config.rest_url or KALSHI_REST_URL))
+        return list(cat.markets), list(cat.instruments)
     from venues.polymarket.catalogue import DEFAULT_CLOB_URL, DEFAULT_GAMMA_URL, fetch_catalogue
 
     gamma = RestClient(config.rest_url or DEFAULT_GAMMA_URL)
     clob = RestClient(config.options.get("clob_url") or DEFAULT_CLOB_URL)
     entries, _notes = fetch_catalogue(gamma, clob)
-    return [e.row for e in entries]
+    return [e.row for e in entries], [inst for e in entries for inst in (e.yes, e.no)]
 
 
 def _spot_instruments(venue: str) -> list[Instrument]:
@@ -65,6 +74,7 @@ def sync_catalogue(venue: str) -> int:
         raise ValueError(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
     now = timezone.now()
     if venue in PREDICTION_VENUES:
+        found, instruments = _prediction_catalogue(venue)
         rows = [
             VenueMarket(
                 venue=venue,
@@ -74,21 +84,34 @@ def sync_catalogue(venue: str) -> int:
                 data=dataclasses.asdict(m),
                 synced_at=now,
             )
-            for i, m in enumerate(_prediction_markets(venue))
+            for i, m in enumerate(found)
         ]
     else:
+        instruments = _spot_instruments(venue)
         rows = [
             VenueMarket(
                 venue=venue, key=inst.symbol, kind="spot", position=i, data=spot_rules(inst), synced_at=now
             )
-            for i, inst in enumerate(_spot_instruments(venue))
+            for i, inst in enumerate(instruments)
         ]
+    # Every tradable symbol's rules, for /v1/quotes and the symbol look-ups.
+    rows += [
+        VenueMarket(
+            venue=venue,
+            key=f"inst:{inst.symbol}",
+            kind="instrument",
+            position=i,
+            data=dataclasses.asdict(inst),
+            synced_at=now,
+        )
+        for i, inst in enumerate(instruments)
+    ]
     seen: set[str] = set()
     unique = [r for r in rows if not (r.key in seen or seen.add(r.key))]  # type: ignore[func-returns-value]
     with transaction.atomic():
         VenueMarket.objects.filter(venue=venue).delete()
         VenueMarket.objects.bulk_create(unique)
-    return len(unique)
+    return sum(1 for r in unique if r.kind != "instrument")
 
 
 def live_catalogue_venues() -> list[str]:
@@ -120,3 +143,13 @@ def stored_pairs(venue: str) -> list[dict[str, Any]] | None:
     """The synced spot pairs of `venue` (their rules), or None when never synced."""
     rows = list(VenueMarket.objects.filter(venue=venue, kind="spot").order_by("position"))
     return [r.data for r in rows] if rows else None
+
+
+def stored_instrument(venue: str, symbol: str) -> Instrument | None:
+    """`symbol` (any accepted spelling) in `venue`'s synced catalogue, or None."""
+    keys = [f"inst:{s}" for s in symbol_spellings(symbol)]
+    row = VenueMarket.objects.filter(venue=venue, kind="instrument", key__in=keys).first()
+    if row is None:
+        return None
+    data = dict(row.data)
+    return Instrument(**data)

@@ -157,17 +157,29 @@ def resolve_symbol(symbol: str, venue: str | None = None) -> tuple[Instrument, .
         v = venue.lower()
         if v not in VENUES:
             raise InvalidInput(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
-        try:
-            return (get_instrument(v, symbol),)
-        except KeyError:
-            raise NotFound(f"unknown symbol {symbol!r} on {v}") from None
-    found = find_instruments(symbol)
+        inst = _venue_instrument(v, symbol)
+        if inst is None:
+            raise NotFound(f"unknown symbol {symbol!r} on {v}")
+        return (inst,)
+    found = tuple(i for v in VENUES if (i := _venue_instrument(v, symbol)) is not None)
     if not found:
         raise NotFound(
             f"unknown symbol {symbol!r}: use a spot pair (BTC-USD) or a prediction token id "
             "(yes_token_id / no_token_id from /v1/markets)"
         )
     return found
+
+
+def _venue_instrument(venue: str, symbol: str) -> Instrument | None:
+    """`symbol` on `venue`: from its synced live catalogue when its feed is live, else simulated."""
+    if venue_feed_mode(venue) == "live":
+        from edges import catalogue
+
+        return catalogue.stored_instrument(venue, symbol)
+    try:
+        return get_instrument(venue, symbol)
+    except KeyError:
+        return None
 
 
 def raw_quotes(*, is_sandbox: bool, instruments: tuple[Instrument, ...]) -> list[dict[str, Any]]:

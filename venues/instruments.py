@@ -38,6 +38,7 @@ __all__ = [
     "find_instruments",
     "markets",
     "market_rows",
+    "symbol_spellings",
     "get_market",
     "market_for_token",
     "to_price_1e9",
@@ -644,7 +645,7 @@ def _check_venue(venue: str) -> str:
     return v
 
 
-def _candidates(symbol: str) -> Iterable[str]:
+def symbol_spellings(symbol: str) -> Iterable[str]:
     """Spellings to try for a user-supplied symbol: as given, spot-normalized, upper-cased."""
     if not isinstance(symbol, str):
         return
@@ -660,7 +661,7 @@ def get_instrument(venue: str, symbol: str) -> Instrument:
     Raises KeyError for an unknown venue or a symbol the venue does not list.
     """
     v = _check_venue(venue)
-    for cand in _candidates(symbol):
+    for cand in symbol_spellings(symbol):
         inst = _BY_KEY.get((v, cand))
         if inst is not None:
             return inst
@@ -680,7 +681,7 @@ def all_instruments() -> tuple[Instrument, ...]:
 def find_instruments(symbol: str) -> tuple[Instrument, ...]:
     """All instruments named `symbol` on any venue, in VENUES order (spot pairs are listed on both
     kraken and coinbase; prediction tokens are unique). Empty when nothing matches."""
-    for cand in _candidates(symbol):
+    for cand in symbol_spellings(symbol):
         found = _BY_SYMBOL.get(cand)
         if found:
             return found

@@ -105,6 +105,15 @@ def test_a_worker_syncs_the_live_catalogues_and_markets_answer_from_them(transac
     grouped = body["markets"]
     assert len(grouped) < len(flat) and any(len(r.get("outcomes") or ()) > 1 for r in grouped)
 
+    # /v1/quotes knows the live catalogue's symbols: a synced token is looked up on the live venue
+    # (no edge publishes it here, so 503 naming the venue), the simulator's tokens are unknown.
+    status, body = api.get("/v1/quotes?symbol=KXBTC-25MAR15-B100000-NO")
+    assert status == 503 and "kalshi" in json.dumps(body), body
+    status, body = api.get(f"/v1/quotes?symbol={yes}&venue=polymarket")
+    assert status == 503 and "polymarket" in json.dumps(body), body
+    status, body = api.get("/v1/quotes?symbol=NOT-A-KALSHI-TICKER-YES&venue=kalshi")
+    assert status == 404, body
+
     # A second sync replaces the catalogue: a market the venue no longer lists is gone.
     kalshi.markets = [m for m in kalshi.markets if m["ticker"] != "FED-23DEC-T3.00"]
     assert sync_catalogues("kalshi") == {"kalshi": 4}
