@@ -24,7 +24,6 @@ from backtests.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec
 from backtests.store import MarketDataStore
 from edges.runtime.errors import AlgoError
 from venues.instruments import PRICE_SCALE, QTY_SCALE, Instrument, get_instrument
-from venues.symbols import hyphen_symbol
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ def first_order_warnings(*, wasm: bytes, venue_symbols: list[tuple[str, str]]) -
             others = len(set(reasons)) - 1
             count = f"{len(reasons)} order{'s' if len(reasons) > 1 else ''}"
             warnings.append(
-                f"{hyphen_symbol(inst.symbol)} on {venue}: the venue would refuse {count} of the algo's "
+                f"{inst.symbol} on {venue}: the venue would refuse {count} of the algo's "
                 f"{DRY_RUN_UPDATES}-second dry run on a simulated book: {first}"
                 + (f" (and {others} other reason{'s' if others > 1 else ''})" if others else "")
             )

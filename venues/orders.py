@@ -288,6 +288,13 @@ def build_order_client(
 
 
 # -- kalshi -----------------------------------------------------------------------------------------
+def _kalshi(credentials, config, instrument):
+    from venues.kalshi.orders import KalshiOrderClient
+
+    return KalshiOrderClient(credentials, config, instrument=instrument)
+
+
+ORDER_CLIENTS["kalshi"] = _kalshi
 
 
 # -- polymarket -------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ EDGE_FIELDS = {
 
 # The scripted algo sends 0.01 XRP: under Kraken's minimum of 2, within Coinbase's rules.
 KRAKEN_XRP_WARNING = (
-    "XRP-USD on kraken: the venue would refuse 1 order of the algo's 30-second dry run on a "
+    "XRP/USD on kraken: the venue would refuse 1 order of the algo's 30-second dry run on a "
     "simulated book: BELOW_MIN_QTY: 0.01 < kraken min 2"
 )
 

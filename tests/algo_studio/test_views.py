@@ -531,7 +531,7 @@ def test_deploy_and_start_warn_when_the_first_orders_would_be_refused(
     browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
 ) -> None:
     # The scripted algo sends 0.01 XRP: Kraken's minimum is 2 (Coinbase takes it).
-    warning = "XRP-USD on kraken: the venue would refuse 1 order"
+    warning = "XRP/USD on kraken: the venue would refuse 1 order"
     response = _upload(browser, wasm, filename="algo_xrp_usd.wasm")
     page = browser.get(response["Location"]).content.decode()
     assert (

@@ -16,6 +16,15 @@ docs.kalshi.com asyncapi.yaml and openapi.yaml):
 - A subscription answers `subscribed` (one per channel, with its sid), then an `orderbook_snapshot`
   per market, then `orderbook_delta`s; every book message carries the sid's next `seq`.
 
+Portfolio (signed REST, `/trade-api/v2/portfolio/...`): every request's three headers are checked as
+the handshake's, over its own METHOD and path without the query (401 with an error body otherwise,
+the reason in `rest_refusals`); a balance per key (`add_account`); create order (201 `{"order"}`;
+400 bad params / `invalid_price` / `insufficient_balance` / `market_closed` / post-only cross, 404
+unknown market, 409 duplicate client_order_id), matching in YES terms against the public book and
+other accounts' resting orders (a YES buy at p crosses a NO buy at >= 1 - p), partial fills, IOC/FOK
+remainders cancelled; cancel, resting orders, fills (`fill_id` = `trade_id`); the `fill` and
+`user_orders` channels to the connection of the account's key, and `resend_last_fill()`.
+
 Faults for the tests (call from the test thread): `lose_next(n)` (messages applied but never sent:
 a seq gap and a book that moved), `skip_seq(n)` (a seq jump), `inject_crossed(ticker)` (a delta
 that crosses the book, not applied to the truth), `send_error(code, ticker)` (codes 10/17/25 end the
@@ -30,6 +39,7 @@ import binascii
 import copy
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -100,6 +110,7 @@ class _Sub:
 
 @dataclass
 class _Conn:
+    key_id: str = ""
     next_sid: int = 1
     subs: dict[int, _Sub] = field(default_factory=dict)
 
@@ -129,6 +140,13 @@ class FakeKalshi(FakeVenueServer):
         self.errors_sent: list[int] = []
         self._lose = 0
         self._skip = 0
+        # portfolio: key id → account; every account's orders and fills
+        self.balances: dict[str, int] = {KEY_ID: 100_000}  # cents
+        self.orders: list[_Order] = []
+        self.fills: dict[str, list[dict[str, Any]]] = {KEY_ID: []}
+        self.rest_refusals: list[str] = []  # why each refused portfolio request was refused
+        self.fill_frames: dict[str, list[str]] = {}  # key id → fill frames sent
+        self._order_seq = 0
 
     # -- handshake ---------------------------------------------------------------------------------
     async def on_connect(self, ws: web.WebSocketResponse, request: web.Request) -> bool:
@@ -140,10 +158,12 @@ class FakeKalshi(FakeVenueServer):
         if reason is not None:
             self.refusals.append(reason)
             return False
-        self.conns[ws] = _Conn()
+        self.conns[ws] = _Conn(key_id=h.get(ACCESS_KEY, ""))
         return True
 
-    def _check_auth(self, key_id: str | None, ts: str | None, sig: str | None, path: str) -> str | None:
+    def _check_auth(
+        self, key_id: str | None, ts: str | None, sig: str | None, path: str, method: str = "GET"
+    ) -> str | None:
         if not key_id or not ts or not sig:
             return "missing headers"
         key = self.keys.get(key_id)
@@ -157,7 +177,7 @@ class FakeKalshi(FakeVenueServer):
             base64.b64decode(sig, validate=True)
         except (binascii.Error, ValueError):
             return "bad signature"
-        if not verify_signature(key, sig, int(ts), "GET", path):
+        if not verify_signature(key, sig, int(ts), method, path):
             return "bad signature"
         return None
 
@@ -409,6 +429,11 @@ class FakeKalshi(FakeVenueServer):
         app.router.add_get(f"{REST}/markets/{{ticker}}", self._get_market)
         app.router.add_get(f"{REST}/markets/{{ticker}}/orderbook", self._get_orderbook)
         app.router.add_get(f"{REST}/events", self._get_events)
+        app.router.add_get(f"{REST}/portfolio/balance", self._signed(self._get_balance))
+        app.router.add_post(f"{REST}/portfolio/orders", self._signed(self._post_order))
+        app.router.add_get(f"{REST}/portfolio/orders", self._signed(self._get_orders))
+        app.router.add_delete(f"{REST}/portfolio/orders/{{order_id}}", self._signed(self._delete_order))
+        app.router.add_get(f"{REST}/portfolio/fills", self._signed(self._get_fills))
 
     @staticmethod
     def _bad(message: str, status: int = 400) -> web.Response:
@@ -526,3 +551,296 @@ class FakeKalshi(FakeVenueServer):
         return web.json_response(
             {"events": rows[offset : offset + limit], "cursor": self._cursor(offset, limit, len(rows))}
         )
+
+    # -- portfolio (signed REST) -------------------------------------------------------------------
+    # Kalshi documents the statuses (400 bad params, 401 auth, 404, 409 duplicate client_order_id,
+    # 429) but no REST error body in the material read; the body below is the third-party-described
+    # `{"error": {"code", "message", "details"}}` shape (rest_orders.json), kept for every refusal.
+    @staticmethod
+    def _refuse(status: int, code: str, message: str) -> web.Response:
+        return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+    def _signed(self, handler: Any) -> Any:
+        """Every portfolio request must carry the three headers, signed over METHOD + path (no query)."""
+
+        async def wrapped(request: web.Request) -> web.Response:
+            h = request.headers
+            reason = self._check_auth(
+                h.get(ACCESS_KEY),
+                h.get(ACCESS_TIMESTAMP),
+                h.get(ACCESS_SIGNATURE),
+                request.path,
+                request.method,
+            )
+            if reason is not None:
+                self.rest_refusals.append(reason)
+                return self._refuse(401, "authentication_error", f"authentication failed: {reason}")
+            return await handler(request, h[ACCESS_KEY])
+
+        return wrapped
+
+    def add_account(self, key_id: str, public_key_pem: bytes, balance_cents: int) -> None:
+        """Trust another API key (its own account and balance)."""
+        self.keys[key_id] = load_public_key(public_key_pem)
+        self.balances[key_id] = balance_cents
+        self.fills[key_id] = []
+
+    def _reserved(self, account: str) -> int:
+        return sum(o.price * (o.count - o.filled) for o in self.orders if o.account == account and o.resting)
+
+    async def _get_balance(self, request: web.Request, account: str) -> web.Response:
+        bal = self.balances[account]
+        return web.json_response({"balance": bal - self._reserved(account), "portfolio_value": bal})
+
+    async def _post_order(self, request: web.Request, account: str) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._refuse(400, "invalid_parameters", "request body is not JSON")
+        if type(body) is not dict:
+            return self._refuse(400, "invalid_parameters", "request body must be an object")
+        unknown = set(body) - _ORDER_FIELDS
+        if unknown:
+            return self._refuse(400, "invalid_parameters", f"unknown fields: {', '.join(sorted(unknown))}")
+        ticker, side, action = body.get("ticker"), body.get("side"), body.get("action")
+        count, kind, coid = body.get("count"), body.get("type", "limit"), body.get("client_order_id")
+        if type(ticker) is not str or not ticker:
+            return self._refuse(400, "invalid_parameters", "ticker is required")
+        if side not in ("yes", "no") or action not in ("buy", "sell"):
+            return self._refuse(400, "invalid_parameters", "side must be yes|no and action buy|sell")
+        if kind != "limit":
+            return self._refuse(400, "invalid_parameters", "only limit orders are supported here")
+        if type(count) is not int or count < 1:
+            return self._refuse(400, "invalid_parameters", "count must be an integer >= 1")
+        prices = {k: body[k] for k in ("yes_price", "no_price") if k in body}
+        if len(prices) != 1:
+            return self._refuse(400, "invalid_parameters", "exactly one of yes_price, no_price is required")
+        ((pkey, price),) = prices.items()
+        if type(price) is not int or not 1 <= price <= 99:
+            return self._refuse(400, "invalid_price", "price must be 1-99 cents")
+        if coid is not None and (type(coid) is not str or not coid):
+            return self._refuse(400, "invalid_parameters", "client_order_id must be a non-empty string")
+        tif = body.get("time_in_force")
+        if tif not in (None, "good_till_canceled", "immediate_or_cancel", "fill_or_kill"):
+            return self._refuse(400, "invalid_parameters", "invalid time_in_force")
+        post_only = body.get("post_only", False)
+        if type(post_only) is not bool:
+            return self._refuse(400, "invalid_parameters", "post_only must be a boolean")
+        market = next((m for m in self.markets if m["ticker"] == ticker), None)
+        if market is None:
+            return self._refuse(404, "market_not_found", f"market {ticker} not found")
+        if market.get("status") != "active":
+            return self._refuse(400, "market_closed", f"market {ticker} is not open for trading")
+        if coid is not None and any(o.account == account and o.client_order_id == coid for o in self.orders):
+            return self._refuse(
+                409, "order_already_exists", "an order with this client_order_id already exists"
+            )
+        yes_cents = price if pkey == "yes_price" else 100 - price
+        if pkey == f"{'no' if side == 'yes' else 'yes'}_price":
+            price = 100 - price  # a NO order priced in YES terms (or the reverse): its own side's price
+        if action == "buy" and price * count > self.balances[account] - self._reserved(account):
+            return self._refuse(400, "insufficient_balance", "insufficient balance for this order")
+        self._order_seq += 1
+        order = _Order(
+            account=account, order_id=f"ord-{self._order_seq:06d}-{uuid.uuid4().hex[:8]}",
+            client_order_id=coid, ticker=ticker, side=side, action=action, price=price, count=count,
+        )  # fmt: skip
+        # as a YES-book order: buying YES / selling NO bids for YES; the others offer YES
+        bid = (side == "yes") == (action == "buy")
+        if post_only and self._crosses(order, bid, yes_cents):
+            return self._refuse(400, "post_only_cross", "post only order would cross the book")
+        self.orders.append(order)
+        await self._match(order, bid, yes_cents)
+        if order.filled < order.count and tif in ("immediate_or_cancel", "fill_or_kill"):
+            order.status = "canceled"
+        elif order.filled >= order.count:
+            order.status = "executed"
+        await self._push_order(order)
+        return web.json_response({"order": order.wire()}, status=201)
+
+    def _crosses(self, order: _Order, bid: bool, yes_cents: int) -> bool:
+        book = self.books[order.ticker]
+        if bid:  # a YES bid at p crosses a NO bid at >= 1 - p (a YES ask at <= p)
+            if any(Decimal(100 - yes_cents) / 100 <= n for n in book["no"]):
+                return True
+        elif any(y >= Decimal(yes_cents) / 100 for y in book["yes"]):
+            return True
+        return any(
+            o.resting and o.account != order.account and o.ticker == order.ticker and o.bid != bid
+            and (o.yes_cents <= yes_cents if bid else o.yes_cents >= yes_cents)
+            for o in self.orders
+        )  # fmt: skip
+
+    async def _match(self, order: _Order, bid: bool, yes_cents: int) -> None:
+        order.bid, order.yes_cents = bid, yes_cents
+        while order.filled < order.count:
+            best = self._best_opposite(order, bid, yes_cents)
+            if best is None:
+                return
+            at_yes, size, maker = best
+            qty = min(size, order.count - order.filled)
+            await self._execute(order, at_yes, qty, taker=True)
+            if maker is None:  # the market's other participants: the public book shrinks
+                side, level = ("no", Decimal(100 - at_yes) / 100) if bid else ("yes", Decimal(at_yes) / 100)
+                await self._publish_delta(order.ticker, side, level, -Decimal(qty), True)
+            else:
+                await self._execute(maker, at_yes, qty, taker=False)
+                await self._push_order(maker)
+
+    def _best_opposite(
+        self, order: _Order, bid: bool, yes_cents: int
+    ) -> tuple[int, int, _Order | None] | None:
+        """(yes price in cents, size, resting order or None for the public book) of the best match."""
+        book = self.books[order.ticker]
+        cands: list[tuple[int, int, _Order | None]] = []
+        if bid:
+            for n, c in book["no"].items():
+                ask = 100 - int(n * 100)
+                if ask <= yes_cents and c > 0:
+                    cands.append((ask, int(c), None))
+        else:
+            for y, c in book["yes"].items():
+                if int(y * 100) >= yes_cents and c > 0:
+                    cands.append((int(y * 100), int(c), None))
+        for o in self.orders:
+            if (
+                o.resting and o is not order and o.account != order.account and o.ticker == order.ticker
+                and o.bid != bid and (o.yes_cents <= yes_cents if bid else o.yes_cents >= yes_cents)
+            ):  # fmt: skip
+                cands.append((o.yes_cents, o.count - o.filled, o))
+        if not cands:
+            return None
+        return (min if bid else max)(cands, key=lambda c: c[0])
+
+    async def _execute(self, order: _Order, yes_cents: int, qty: int, *, taker: bool) -> None:
+        own = yes_cents if order.side == "yes" else 100 - yes_cents
+        order.filled += qty
+        if order.filled >= order.count:
+            order.status = "executed"
+        self.balances[order.account] += (-1 if order.action == "buy" else 1) * own * qty
+        now_ms = time.time_ns() // 1_000_000
+        fill = {
+            "fill_id": str(uuid.uuid4()), "order_id": order.order_id, "client_order_id": order.client_order_id,
+            "ticker": order.ticker, "side": order.side, "action": order.action, "count_fp": _count(Decimal(qty)),
+            "yes_price_dollars": _dollars(Decimal(yes_cents) / 100),
+            "no_price_dollars": _dollars(Decimal(100 - yes_cents) / 100),
+            "is_taker": taker, "fee_cost": "0.0000", "ts": now_ms // 1000, "ts_ms": now_ms,
+        }  # fmt: skip
+        fill["trade_id"] = fill["fill_id"]  # Fill model: "legacy field name, same as fill_id"
+        fill["market_ticker"] = order.ticker  # "legacy field name, same as ticker"
+        fill["created_time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now_ms // 1000))
+        self.fills[order.account].append(fill)
+        ws_msg = {
+            k: fill[k] for k in fill if k not in ("ticker", "fill_id", "no_price_dollars", "created_time")
+        }
+        ws_msg["purchased_side"] = (
+            order.side if order.action == "buy" else ("no" if order.side == "yes" else "yes")
+        )
+        await self._push(order.account, "fill", ws_msg)
+
+    async def _push(self, account: str, channel: str, msg: dict[str, Any]) -> None:
+        kind = "user_order" if channel == "user_orders" else channel
+        for ws, conn in list(self.conns.items()):
+            if ws.closed or conn.key_id != account:
+                continue
+            for sub in conn.subs.values():
+                if sub.channel == channel:
+                    frame = json.dumps({"type": kind, "sid": sub.sid, "msg": msg})
+                    if channel == "fill":
+                        self.fill_frames.setdefault(account, []).append(frame)
+                    await self.send(ws, frame)
+
+    async def _push_order(self, order: _Order) -> None:
+        await self._push(order.account, "user_orders", order.wire())
+
+    async def _get_orders(self, request: web.Request, account: str) -> web.Response:
+        q = request.query
+        status, ticker = q.get("status"), q.get("ticker")
+        if status not in (None, "resting", "canceled", "executed"):
+            return self._refuse(400, "invalid_parameters", "status must be resting, canceled or executed")
+        page = self._page(q, 100, 200)
+        if isinstance(page, str):
+            return self._refuse(400, "invalid_parameters", page)
+        offset, limit = page
+        rows = [
+            o.wire() for o in self.orders
+            if o.account == account and (status is None or o.status == status) and (not ticker or o.ticker == ticker)
+        ]  # fmt: skip
+        cursor = self._cursor(offset, limit, len(rows))
+        return web.json_response({"orders": rows[offset : offset + limit], "cursor": cursor})
+
+    async def _delete_order(self, request: web.Request, account: str) -> web.Response:
+        oid = request.match_info["order_id"]
+        order = next((o for o in self.orders if o.order_id == oid and o.account == account), None)
+        if order is None or not order.resting:
+            return self._refuse(404, "not_found", f"order {oid} not found")
+        reduced = order.count - order.filled
+        order.status = "canceled"
+        await self._push_order(order)
+        return web.json_response({"order": order.wire(), "reduced_by": reduced})
+
+    async def _get_fills(self, request: web.Request, account: str) -> web.Response:
+        q = request.query
+        raw = q.get("min_ts")
+        if raw is not None and not raw.isdigit():
+            return self._refuse(400, "invalid_parameters", "min_ts must be a Unix time in seconds")
+        page = self._page(q, 100, 200)
+        if isinstance(page, str):
+            return self._refuse(400, "invalid_parameters", page)
+        offset, limit = page
+        rows = [f for f in self.fills[account] if raw is None or f["ts"] >= int(raw)]
+        cursor = self._cursor(offset, limit, len(rows))
+        return web.json_response({"fills": rows[offset : offset + limit], "cursor": cursor})
+
+    # -- portfolio test controls -------------------------------------------------------------------
+    def resend_last_fill(self, key_id: str = KEY_ID) -> None:
+        """Send the account's last fill frame again (a duplicate the client must count once)."""
+
+        async def run() -> None:
+            frame = self.fill_frames[key_id][-1]
+            for ws, conn in list(self.conns.items()):
+                if not ws.closed and conn.key_id == key_id:
+                    await self.send(ws, frame)
+
+        self.call(run)
+
+    def set_market_status(self, ticker: str, status: str) -> None:
+        next(m for m in self.markets if m["ticker"] == ticker)["status"] = status
+
+
+_ORDER_FIELDS = {
+    "ticker", "side", "action", "count", "type", "yes_price", "no_price", "client_order_id",
+    "time_in_force", "post_only", "expiration_ts", "buy_max_cost", "sell_position_floor",
+}  # fmt: skip
+
+
+@dataclass
+class _Order:
+    account: str
+    order_id: str
+    client_order_id: str | None
+    ticker: str
+    side: str
+    action: str
+    price: int  # cents, on its own side
+    count: int
+    filled: int = 0
+    status: str = "resting"
+    bid: bool = True  # as a YES-book order
+    yes_cents: int = 0
+
+    @property
+    def resting(self) -> bool:
+        return self.status == "resting"
+
+    def wire(self) -> dict[str, Any]:
+        yes = self.price if self.side == "yes" else 100 - self.price
+        return {
+            "order_id": self.order_id, "user_id": self.account, "client_order_id": self.client_order_id or "",
+            "ticker": self.ticker, "side": self.side, "action": self.action, "type": "limit",
+            "status": self.status, "yes_price_dollars": _dollars(Decimal(yes) / 100),
+            "no_price_dollars": _dollars(Decimal(100 - yes) / 100),
+            "fill_count_fp": _count(Decimal(self.filled)),
+            "remaining_count_fp": _count(Decimal(0 if self.status != "resting" else self.count - self.filled)),
+            "initial_count_fp": _count(Decimal(self.count)),
+        }  # fmt: skip
