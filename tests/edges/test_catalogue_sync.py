@@ -127,3 +127,20 @@ def test_a_venue_on_the_simulator_lists_the_simulated_catalogue_without_fetching
     status, body = api.get("/v1/markets?venue=kalshi&active=true&order=volume")
     assert status == 200 and body["markets"]
     assert not VenueMarket.objects.exists()
+
+
+def test_sync_on_demand_and_a_failed_fetch_keeps_the_stored_catalogue(db, live, settings):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("sync_catalogues", "--venue", "kalshi", stdout=out)
+    assert out.getvalue().strip() == "kalshi: 5 entries"
+    before = set(VenueMarket.objects.filter(venue="kalshi").values_list("key", flat=True))
+
+    kalshi, _ = live
+    settings.VENUE_FEED_KALSHI_REST_URL = kalshi.url + "/no-such-api"  # the fake answers 404
+    with pytest.raises(CommandError, match="kalshi"):
+        call_command("sync_catalogues", "--venue", "kalshi", stdout=StringIO())
+    assert set(VenueMarket.objects.filter(venue="kalshi").values_list("key", flat=True)) == before
