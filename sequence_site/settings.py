@@ -254,6 +254,9 @@ VENUE_FEED_COINBASE = _env_feed("VENUE_FEED_COINBASE")
 VENUE_FEED_COINBASE_WS_URL = env_str("VENUE_FEED_COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
 VENUE_FEED_COINBASE_REST_URL = env_str("VENUE_FEED_COINBASE_REST_URL", "https://api.coinbase.com")
 
+# How often the live venues' catalogues (markets, events, pairs, products) are synced.
+VENUE_CATALOGUE_SYNC_SECONDS = _env_seconds("VENUE_CATALOGUE_SYNC_SECONDS", 300.0)
+
 # A running job whose heartbeat is older than this lost its worker: the janitor fails it. Generous,
 # because a heartbeat only comes with progress (every few thousand events, or each prepared day).
 BACKTEST_HEARTBEAT_TIMEOUT_SECONDS = _env_seconds("BACKTEST_HEARTBEAT_TIMEOUT_SECONDS", 120.0)
@@ -271,6 +274,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "backtests.janitor",
         "schedule": BACKTEST_JANITOR_SECONDS,
         "options": {"queue": "default", "expires": BACKTEST_JANITOR_SECONDS * 2},
+    },
+    # The live venues' catalogues into the database (edges/catalogue.py): only venues whose feed is
+    # live are fetched, so an offline installation makes no request.
+    "venue-catalogues": {
+        "task": "edges.sync_catalogues",
+        "schedule": VENUE_CATALOGUE_SYNC_SECONDS,
+        "options": {"queue": "default", "expires": VENUE_CATALOGUE_SYNC_SECONDS * 2},
     },
 }
 
