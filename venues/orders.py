@@ -251,12 +251,14 @@ class OrderClient(ABC):
         """The private stream of fills and order updates, when the venue has one."""
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: most clients hold nothing to release)
         """Release connections."""
 
 
 # -- registry ---------------------------------------------------------------------------------------
-OrderClientFactory = Callable[[Mapping[str, str], OrderConfig, "Callable[[str], Instrument] | None"], OrderClient]
+OrderClientFactory = Callable[
+    [Mapping[str, str], OrderConfig, "Callable[[str], Instrument] | None"], OrderClient
+]
 ORDER_CLIENTS: dict[str, OrderClientFactory] = {}
 
 
