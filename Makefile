@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 # Tests use the machine's real PostgreSQL and Redis (never SQLite, never an in-memory layer).
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sequence
+TEST_DATABASE_URL ?= postgres://sequence_test@127.0.0.1:5432/sequence_test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/9
 PYTEST_ARGS       ?=
 

@@ -159,6 +159,7 @@ def deploy_algo(request: HttpRequest, body: AlgoDeployIn) -> dict[str, Any]:
         "paused": not body.start_immediately,
         "pushed_to": result.pushed_to,
         "capable_edges": result.capable_edges,
+        "warnings": result.warnings,
     }
 
 
@@ -170,7 +171,13 @@ def start_algo(request: HttpRequest, symbol: str, venue: str | None = None) -> d
     notified = services.deployment_start(
         deployment=deployment, venue=venue, symbol=canonical, actor=_actor(scope)
     )
-    return {"symbol": canonical, "status": DesiredState.RUNNING.value, "edges_notified": notified}
+    warnings = services.deployment_first_order_warnings(deployment=deployment, venue=venue, symbol=canonical)
+    return {
+        "symbol": canonical,
+        "status": DesiredState.RUNNING.value,
+        "edges_notified": notified,
+        "warnings": warnings,
+    }
 
 
 @router.post("/algos/{path:symbol}/stop", response={200: AlgoActionOut, **ERRORS}, summary="Stop an algo")
@@ -242,7 +249,12 @@ def create_deployment(request: HttpRequest, body: DeploymentIn) -> Status:
     deployment = selectors.deployment_get(scope=scope, deployment_id=result.deployment.deployment_id)
     return Status(
         201,
-        {**deployment_out(deployment), "pushed_to": result.pushed_to, "capable_edges": result.capable_edges},
+        {
+            **deployment_out(deployment),
+            "pushed_to": result.pushed_to,
+            "capable_edges": result.capable_edges,
+            "warnings": result.warnings,
+        },
     )
 
 
@@ -284,7 +296,12 @@ def start_deployment(request: HttpRequest, deployment_id: str, venue: str | None
     scope = _scope(request)
     deployment = selectors.deployment_get(scope=scope, deployment_id=deployment_id)
     notified = services.deployment_start(deployment=deployment, venue=venue, actor=_actor(scope))
-    return {"deployment_id": deployment.deployment_id, "desired_state": "running", "edges_notified": notified}
+    return {
+        "deployment_id": deployment.deployment_id,
+        "desired_state": "running",
+        "edges_notified": notified,
+        "warnings": services.deployment_first_order_warnings(deployment=deployment, venue=venue),
+    }
 
 
 @router.post(

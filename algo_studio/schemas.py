@@ -48,12 +48,20 @@ class AlgoDeployOut(Schema):
     paused: bool
     pushed_to: int
     capable_edges: int
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="orders the venue would refuse, found by a dry run of the algo on a simulated book",
+    )
 
 
 class AlgoActionOut(Schema):
     symbol: str
     status: str
     edges_notified: int
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="orders the venue would refuse, found by a dry run of the algo on a simulated book",
+    )
 
 
 class AlgoDeletedOut(Schema):
@@ -137,12 +145,20 @@ class DeploymentDetailOut(DeploymentOut):
 class DeploymentCreatedOut(DeploymentDetailOut):
     pushed_to: int
     capable_edges: int
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="orders the venue would refuse, found by a dry run of the algo on a simulated book",
+    )
 
 
 class DeploymentActionOut(Schema):
     deployment_id: str
     desired_state: str
     edges_notified: int
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="orders the venue would refuse, found by a dry run of the algo on a simulated book",
+    )
 
 
 class DeploymentDeletedOut(Schema):

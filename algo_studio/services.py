@@ -10,7 +10,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -48,6 +48,7 @@ class DeployResult:
     deployment: Deployment
     pushed_to: int
     capable_edges: int
+    warnings: list[str] = field(default_factory=list)  # first orders the venue would refuse
 
     def status_sentence(self, *, running: bool) -> str:
         """The spec's deploy status, shown by the API and Algo Studio alike."""
@@ -242,7 +243,33 @@ def deployment_create(
     except IntegrityError:  # a concurrent deploy took a symbol between the check and the insert
         _require_free_symbols(scope, parsed)
         raise
-    return DeployResult(deployment=deployment, pushed_to=pushed_to, capable_edges=len(edges))
+    return DeployResult(
+        deployment=deployment,
+        pushed_to=pushed_to,
+        capable_edges=len(edges),
+        warnings=deployment_first_order_warnings(deployment=deployment),
+    )
+
+
+def deployment_first_order_warnings(
+    *, deployment: Deployment, venue: str | None = None, symbol: str | None = None
+) -> list[str]:
+    """Would the venues refuse this deployment's first orders? A dry run of the algo on a simulated
+    book of each (venue, symbol) it is deployed on (algo_studio/preflight.py); warnings, never a
+    refusal. Shown by the API, the CLI and Algo Studio at deploy and at start."""
+    from algo_studio.preflight import first_order_warnings
+
+    rows = deployment.edge_rows.filter(removed=False).select_related("edge")
+    pairs = sorted(
+        {
+            (row.edge.venue, row.symbol)
+            for row in rows
+            if (venue is None or row.edge.venue == venue) and (symbol is None or row.symbol == symbol)
+        }
+    )
+    if not pairs:
+        return []
+    return first_order_warnings(wasm=bytes(deployment.artifact.wasm), venue_symbols=pairs)
 
 
 def _clean_name(name: str | None) -> str | None:
@@ -338,7 +365,12 @@ def deployment_redeploy(
         venues |= set(deployment.edge_rows.values_list("edge__venue", flat=True))
         _record(deployment, "redeploy", to_state=desired, venue=venue, edges_notified=pushed_to, actor=actor)
         nudge_edges_on_commit(venues=venues, is_sandbox=deployment.is_sandbox)
-    return DeployResult(deployment=deployment, pushed_to=pushed_to, capable_edges=len(edges))
+    return DeployResult(
+        deployment=deployment,
+        pushed_to=pushed_to,
+        capable_edges=len(edges),
+        warnings=deployment_first_order_warnings(deployment=deployment),
+    )
 
 
 def algo_delete(*, scope: Scope, symbol: str, venue: str | None = None, actor: str = "") -> bool:

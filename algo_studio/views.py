@@ -192,6 +192,8 @@ def upload(request: HttpRequest) -> HttpResponse:
             form.add_error(None, exc.message)
         else:
             messages.success(request, f"{symbol}: {result.status_sentence(running=False)}.")
+            for warning in result.warnings:
+                messages.warning(request, warning)
             return redirect("algo_studio:deployment", deployment_id=result.deployment.deployment_id)
     return _algos_page(request, scope, form, status=400)
 
@@ -262,6 +264,10 @@ def _act(request: HttpRequest, deployment_id: str, action: str) -> HttpResponse:
                 deployment=deployment, venue=venue, symbol=symbol, actor=_actor(request)
             )
             messages.success(request, f"Started: {notified} edge{'s' if notified != 1 else ''} notified.")
+            for warning in services.deployment_first_order_warnings(
+                deployment=deployment, venue=venue, symbol=symbol
+            ):
+                messages.warning(request, warning)
         elif action == "stop":
             notified = services.deployment_stop(
                 deployment=deployment, venue=venue, symbol=symbol, actor=_actor(request)

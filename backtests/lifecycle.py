@@ -57,6 +57,7 @@ def transition(job: Any, to: JobStatus, *, note: str = "", **fields: Any) -> Non
         fields.setdefault("started_at", now)
     if to in FINAL:
         fields.setdefault("finished_at", now)
+        fields.setdefault("phase", "")  # a phase describes a running job only
     with transaction.atomic():
         changed = BacktestJob.objects.filter(pk=job.pk, status=old).update(status=to, **fields)
         if not changed:

@@ -47,6 +47,14 @@ class BacktestJob(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    # What a running job is doing (the status stays the spec's word): "" while queued, "preparing"
+    # (finding or generating the data: `days_prepared` of `days_total` symbol-days), "replaying"
+    # (since `replay_started_at`), "done" once final. Recorded vs simulated symbol-days in `sources`.
+    phase = models.CharField(max_length=16, blank=True, default="")
+    days_prepared = models.IntegerField(default=0)
+    days_total = models.IntegerField(default=0)
+    replay_started_at = models.DateTimeField(null=True, blank=True)
+    sources = models.JSONField(default=dict, blank=True)
     # Wall-clock figures of the run (not part of the results, which must not vary run to run).
     run_seconds = models.FloatField(null=True, blank=True)
 

@@ -219,14 +219,22 @@ class Replay:
         self.timings_ns: dict[str, int] = {"decode": 0, "core": 0, "host": 0}
 
     # -- preparation ----------------------------------------------------------------------------
-    def prepare(self, *, generate: bool = True, should_continue: Callable[[], bool] | None = None) -> int:
+    def prepare(
+        self,
+        *,
+        generate: bool = True,
+        should_continue: Callable[[], bool] | None = None,
+        on_day: Callable[[int, int], None] | None = None,
+    ) -> int:
         """Find each (symbol, day)'s data, generate missing simulated days, count the events.
 
         ``should_continue`` is asked after each (symbol, day): False raises ``ReplayCancelled(0)``,
         so a cancel is seen while a long range is still being generated, not only once replay starts.
+        ``on_day(done, total)`` is told each (symbol, day) as it is ready (the job's "day 12 of 30").
         """
         spec = self.spec
         total = 0
+        pairs = len(spec.days) * len(spec.instruments)
         for day in spec.days:
             for inst in spec.instruments:
                 data = self.store.day_data(inst.venue, inst.symbol, day, spec.seed)
@@ -235,6 +243,8 @@ class Replay:
                     data = self.store.day_data(inst.venue, inst.symbol, day, spec.seed)
                 self.day_data[(inst.symbol, day)] = data
                 total += data.num_rows()
+                if on_day is not None:
+                    on_day(len(self.day_data), pairs)
                 if should_continue is not None and not should_continue():
                     raise ReplayCancelled(0)
         self.total_events = total
@@ -462,6 +472,10 @@ class Replay:
             "unrealized_pnl": sum(s.positions.unrealized_pnl_1e9 for s in slots) / _E9,
             "order_count": sum(s.positions.order_count for s in slots),
             "reject_count": sum(s.positions.reject_count for s in slots),
+            # The account lost all its capital at some point (equity at or below zero: a 100 %
+            # drawdown, measured on every event by the core). A real venue would have liquidated
+            # it there; the replay goes on so the curve shows how far, and the results say so.
+            "margin_breach": acc.max_dd >= 1.0,
         }
         return {
             "metrics": metrics,
@@ -479,6 +493,8 @@ class Replay:
                 "total_events": self.total_events,
                 "events_processed": self.processed,
                 "data_days": self.sources(),
+                # The first equity sample at or below zero (UTC seconds), when the account broke.
+                "margin_breach_ts": next((ts // _E9 for ts, value in acc.curve if value <= 0), None),
                 "log_lines": sink.log_count,
                 "positions": {hyphen_symbol(s.symbol): s.positions.position_1e8 / _E8 for s in slots},
             },

@@ -29,6 +29,16 @@ class BacktestStatusOut(Schema):
     events_processed: int
     total_events: int
     error: str | None
+    phase: str = Field(
+        "", description='what a running job is doing: "preparing" (the data), "replaying"; "" otherwise'
+    )
+    days_prepared: int = Field(0, description="symbol-days whose data is ready (while preparing)")
+    days_total: int = Field(0, description="symbol-days in the job (symbols × days)")
+    events_per_second: int | None = Field(None, description="replay speed so far (while replaying)")
+    eta_seconds: float | None = Field(None, description="time left at that speed (while replaying)")
+    data_days: dict[str, int] | None = Field(
+        None, description="symbol-days from recorded/imported data and from the simulator"
+    )
 
 
 class BacktestListItemOut(BacktestStatusOut):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from backtests.lifecycle import JobStatus
 from backtests.models import BacktestJob
@@ -32,8 +34,17 @@ def backtest_get(*, scope: Scope, job_id: str) -> BacktestJob:
     return job
 
 
-def backtest_status(job: BacktestJob) -> dict[str, Any]:
-    """The spec's status body (shared by GET /v1/backtest/{id}, the live push and the dashboard)."""
+def backtest_status(job: BacktestJob, *, now: datetime | None = None) -> dict[str, Any]:
+    """The spec's status body (shared by GET /v1/backtest/{id}, the live push and the dashboard),
+    with what a running job is doing after the spec's fields: its `phase` ("preparing" the data,
+    `days_prepared` of `days_total` symbol-days; then "replaying", with `events_per_second` and
+    `eta_seconds`; "" when not running) and where the data came from (`data_days`)."""
+    rate = eta = None
+    if job.status == JobStatus.RUNNING and job.phase == "replaying" and job.replay_started_at:
+        elapsed = ((now or timezone.now()) - job.replay_started_at).total_seconds()
+        if elapsed > 0 and job.events_processed:
+            rate = round(job.events_processed / elapsed)
+            eta = round(max(0, job.total_events - job.events_processed) / rate, 1) if rate else None
     return {
         "job_id": job.id,
         "status": job.status,
@@ -41,6 +52,12 @@ def backtest_status(job: BacktestJob) -> dict[str, Any]:
         "events_processed": job.events_processed,
         "total_events": job.total_events,
         "error": job.error,
+        "phase": job.phase,
+        "days_prepared": job.days_prepared,
+        "days_total": job.days_total,
+        "events_per_second": rate,
+        "eta_seconds": eta,
+        "data_days": job.sources or None,
     }
 
 
@@ -49,6 +66,25 @@ def backtest_results(*, job: BacktestJob) -> dict[str, Any]:
     if job.status != JobStatus.COMPLETED or not job.results_json:
         raise NotFound(f"Backtest {job.id} has no results: it is {job.status}.")
     return {"job_id": job.id, **json.loads(job.results_json)}
+
+
+def backtest_trace_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The results' sampled traces for a page: a one-line summary each and the record as indented
+    JSON (shown collapsed)."""
+    rows = []
+    for trace in results.get("traces", []):
+        actions = trace.get("output", {}).get("actions", [])
+        rows.append(
+            {
+                "ts_ns": trace.get("ts_ns", 0),
+                "symbol": trace.get("symbol", ""),
+                "callback": trace.get("callback_type", ""),
+                "actions": ", ".join(actions) if actions else "no action",
+                "trap": trace.get("output", {}).get("trap"),
+                "json": json.dumps(trace, indent=2, sort_keys=True),
+            }
+        )
+    return rows
 
 
 def backtest_chart(results: dict[str, Any]) -> dict[str, list[float]]:

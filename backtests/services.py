@@ -197,7 +197,11 @@ def backtest_run(*, job_id: str, worker: str = "") -> None:
     if job is None or job.status != JobStatus.QUEUED:
         return
     try:
-        transition(job, JobStatus.RUNNING, worker=worker[:200], heartbeat_at=timezone.now())
+        days = ((job.end_date - job.start_date).days + 1) * len(job.symbols)
+        transition(
+            job, JobStatus.RUNNING, worker=worker[:200], heartbeat_at=timezone.now(), phase="preparing",
+            days_total=days,
+        )  # fmt: skip
     except InvalidTransition:
         return
     _publish(job)
@@ -219,10 +223,25 @@ def backtest_run(*, job_id: str, worker: str = "") -> None:
         _publish(job)
         return bool(changed)  # 0 rows: the job was cancelled (or failed by the janitor) under us
 
+    prepared = [0, job.days_total]
+
+    def on_day(done: int, total: int) -> None:
+        prepared[:] = [done, total]
+
     def preparing() -> bool:
         # Generating a long range of simulated days takes a while: heartbeat and see a cancel
-        # between days too, not only once the replay has started.
-        return progress(0)
+        # between days too, not only once the replay has started; say which day it is on.
+        nonlocal last_write
+        now = time.monotonic()
+        if now - last_write < interval:
+            return True
+        last_write = now
+        changed = BacktestJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            days_prepared=prepared[0], days_total=prepared[1], heartbeat_at=timezone.now()
+        )
+        job.days_prepared, job.days_total = prepared
+        _publish(job)
+        return bool(changed)
 
     try:
         replay = Replay(
@@ -231,8 +250,17 @@ def backtest_run(*, job_id: str, worker: str = "") -> None:
             store=MarketDataStore(settings.MARKET_DATA_DIR),
             progress=progress,
         )
-        job.total_events = replay.prepare(should_continue=preparing)
-        BacktestJob.objects.filter(pk=job.pk).update(total_events=job.total_events)
+        job.total_events = replay.prepare(should_continue=preparing, on_day=on_day)
+        job.days_prepared, job.days_total = prepared
+        job.sources, job.phase, job.replay_started_at = replay.sources(), "replaying", timezone.now()
+        BacktestJob.objects.filter(pk=job.pk).update(
+            total_events=job.total_events,
+            days_prepared=job.days_prepared,
+            days_total=job.days_total,
+            sources=job.sources,
+            phase=job.phase,
+            replay_started_at=job.replay_started_at,
+        )
         _publish(job)
         results = replay.run()
     except AlgoLoadError as exc:

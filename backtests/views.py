@@ -88,6 +88,7 @@ def backtest_detail(request: HttpRequest, job_id: str) -> HttpResponse:
             results=results,
             trades=results["trades"][:TRADES_SHOWN],
             chart_data=selectors.backtest_chart(results),
+            traces=selectors.backtest_trace_rows(results),
         )
     return render(request, "backtests/detail.html", context)
 

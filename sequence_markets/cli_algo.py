@@ -322,16 +322,25 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             text += "\nwarning: no connected edge took it yet; it starts when one comes up."
         elif d.get("paused"):
             text += f"\nStart it with {again(args, f'start {args.symbol}')}."
-        return text
+        return text + _warnings(d)
 
     emit(args, body, human)
     return 0
 
 
+def _warnings(d: dict[str, Any]) -> str:
+    """The server's warnings (first orders the venue would refuse), one line each."""
+    return "".join(f"\nwarning: {w}" for w in d.get("warnings") or [])
+
+
 def _action(args: argparse.Namespace, verb: str) -> int:
     params = {"venue": args.venue} if args.venue else None
     body = api_client(args).request("POST", f"/algos/{_sym(args.symbol)}/{verb}", params=params)
-    emit(args, body, lambda d: f"{d['symbol']}: {d['status']} ({d['edges_notified']} edge(s) notified).")
+    emit(
+        args,
+        body,
+        lambda d: f"{d['symbol']}: {d['status']} ({d['edges_notified']} edge(s) notified)." + _warnings(d),
+    )
     return 0
 
 
@@ -561,7 +570,7 @@ def _deployment_human(d: dict[str, Any]) -> str:
     text = d["deployment_id"] + "\n" + "\n".join(f"  {k:<9} {v}" for k, v in rows)
     if "pushed_to" in d:
         text += f"\n  {'pushed':<9} to {d['pushed_to']}/{d['capable_edges']} capable edges"
-    return text + "\n\n" + edge_table(d.get("edges", []))
+    return text + _warnings(d) + "\n\n" + edge_table(d.get("edges", []))
 
 
 def cmd_deployments_list(args: argparse.Namespace) -> int:
@@ -614,7 +623,10 @@ def _deployment_action(args: argparse.Namespace, verb: str) -> int:
     emit(
         args,
         body,
-        lambda d: f"{d['deployment_id']}: {d['desired_state']} ({d['edges_notified']} edge(s) notified).",
+        lambda d: (
+            f"{d['deployment_id']}: {d['desired_state']} ({d['edges_notified']} edge(s) notified)."
+            + _warnings(d)
+        ),
     )
     return 0
 

@@ -27,10 +27,19 @@ def _client(args: argparse.Namespace) -> Sequence:
 def _bar(status: dict[str, Any]) -> str:
     pct = float(status.get("progress_pct") or 0.0)
     done = int(_BAR * pct / 100)
+    phase = status.get("phase") or ""
+    if phase == "preparing" and status.get("days_total"):
+        doing = f"preparing data {status.get('days_prepared', 0)}/{status['days_total']} days"
+    elif phase == "replaying" and status.get("events_per_second"):
+        doing = f"{status['events_per_second']:,} events/s"
+        if status.get("eta_seconds") is not None:
+            doing += f", ~{status['eta_seconds']:.0f} s left"
+    else:
+        doing = status["status"]
     return (
         f"\r{status['job_id']} [{'#' * done}{'.' * (_BAR - done)}] {pct:5.1f}% "
         f"{status.get('events_processed', 0):,}/{status.get('total_events', 0):,} events · "
-        f"{status['status']}   "
+        f"{doing}   "
     )
 
 
@@ -46,8 +55,20 @@ def _metrics_text(results: dict[str, Any]) -> str:
         ("fees", f"{m['fees']:,.2f} USD"),
         ("turnover", f"{m['turnover']:.2f}x"),
     ]
+    summary = results.get("summary") or {}
+    days = summary.get("data_days") or {}
+    if days:
+        rows.append(
+            ("data", f"{days.get('recorded', 0)} recorded, {days.get('simulated', 0)} simulated symbol-days"
+             + (f" (simulator seed {summary.get('seed')})" if days.get("simulated") else ""))
+        )  # fmt: skip
     width = max(len(k) for k, _ in rows)
     lines = [f"Backtest {results['job_id']} completed"] + [f"  {k:<{width}}  {v}" for k, v in rows]
+    if m.get("margin_breach"):
+        lines.append(
+            "  MARGIN BREACH: the account lost all of its capital during the run; a venue would have"
+            " liquidated it (the figures go past what a real account could lose)."
+        )
     return "\n".join(lines)
 
 

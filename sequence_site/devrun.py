@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from sequence_site.env import load_dotenv
+from sequence_site.env import read_dotenv
 from sequence_site.procsup import Supervisor, read_procfile
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -79,33 +79,41 @@ def _start_embedded_redis(var_dir: Path, password: str) -> tuple[subprocess.Pope
         if process.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"The embedded Redis did not start; see {data_dir / 'redis.log'}.")
         time.sleep(0.05)
-    return process, f"redis://:{password}@127.0.0.1:{port}/0"
+    return process, f"127.0.0.1:{port}"
 
 
 def main() -> int:
-    load_dotenv(BASE_DIR / ".env")
+    # `.env` is read, not exported: the processes started here read it themselves through settings
+    # (sequence_site/env.py), so its secrets are in no process's environment. Only what this runner
+    # decides (the var directory, the API URL, where the embedded Redis listens) is passed on.
+    dotenv = read_dotenv(BASE_DIR / ".env")
+
+    def conf(name: str, default: str = "") -> str:
+        return os.environ.get(name) or dotenv.get(name) or default
+
     env = os.environ.copy()
     env.setdefault("DJANGO_SETTINGS_MODULE", "sequence_site.settings")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    var_dir = Path(env.get("SEQUENCE_VAR_DIR") or BASE_DIR / "var").resolve()
+    var_dir = Path(conf("SEQUENCE_VAR_DIR") or BASE_DIR / "var").resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
     # Absolute, and passed on: every process (and the Procfile's beat schedule) writes under it.
     env["SEQUENCE_VAR_DIR"] = str(var_dir)
-    port = env.get("PORT", "8000")
+    port = conf("PORT", "8000")
+    host = conf("HOST", "127.0.0.1")
+    env["PORT"] = port
+    env["HOST"] = host
     # Hosted strategies call the API at SEQUENCE_API_URL: on one machine, that is this server.
-    env.setdefault("SEQUENCE_PUBLIC_API_URL", f"http://{env.get('HOST', '127.0.0.1')}:{port}")
+    env["SEQUENCE_PUBLIC_API_URL"] = conf("SEQUENCE_PUBLIC_API_URL", f"http://{host}:{port}")
 
     redis_process = None
-    if not env.get("REDIS_URL"):
+    if not conf("REDIS_URL"):
         if _answers("127.0.0.1", 6379):
             env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
         else:
-            redis_process, env["REDIS_URL"] = _start_embedded_redis(
-                var_dir, env.get("EMBEDDED_REDIS_PASSWORD", "")
-            )
-            shown = env["REDIS_URL"].split("@", 1)[1]
+            redis_process, address = _start_embedded_redis(var_dir, conf("EMBEDDED_REDIS_PASSWORD"))
+            env["SEQUENCE_EMBEDDED_REDIS"] = address
             print(
-                f"No Redis on 127.0.0.1:6379: started the embedded one at {shown} (password in .env)",
+                f"No Redis on 127.0.0.1:6379: started the embedded one at {address} (password in .env)",
                 flush=True,
             )
 
@@ -126,9 +134,7 @@ def main() -> int:
     try:
         subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, cwd=BASE_DIR)
         subprocess.run([*manage, "seed_dev"], env=env, check=True, cwd=BASE_DIR)
-        print(
-            f"\nSequence on http://{env.get('HOST', '127.0.0.1')}:{port}/  (API docs: /v1/docs)\n", flush=True
-        )
+        print(f"\nSequence on http://{host}:{port}/  (API docs: /v1/docs)\n", flush=True)
         supervisor = Supervisor(
             read_procfile(BASE_DIR / "Procfile"),
             env=env,

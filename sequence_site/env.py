@@ -17,13 +17,16 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def load_dotenv(path: Path) -> None:
-    """Read ``KEY=VALUE`` lines from ``path`` into ``os.environ`` without overriding what is set.
+# What `load_dotenv` read: consulted after the real environment, never copied into it, so a child
+# process (an edge, a worker, a strategy) sees none of the file's secrets in its environment.
+_dotenv: dict[str, str] = {}
 
-    The real environment always wins, so a process manager or CI can override a developer's file.
-    """
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of ``path`` as a dict (empty when there is no file)."""
+    values: dict[str, str] = {}
     if not path.is_file():
-        return
+        return values
     for raw in path.read_text().splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
@@ -33,11 +36,26 @@ def load_dotenv(path: Path) -> None:
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
-        os.environ.setdefault(key, value)
+        values[key] = value
+    return values
+
+
+def load_dotenv(path: Path) -> None:
+    """Make ``path``'s values the fallback of every ``env_*`` reader below, without touching
+    ``os.environ``: the real environment always wins (a process manager or CI can override a
+    developer's file), and nothing of the file is exported to the processes this one starts."""
+    _dotenv.clear()
+    _dotenv.update(read_dotenv(path))
+
+
+def env_value(name: str) -> str | None:
+    """The environment's value of ``name``, else the ``.env`` file's, else None."""
+    value = os.environ.get(name)
+    return _dotenv.get(name) if value is None else value
 
 
 def env_str(name: str, default: str | None = None) -> str:
-    value = os.environ.get(name)
+    value = env_value(name)
     if value is None or value == "":
         if default is None:
             raise ImproperlyConfigured(f"Set the {name} environment variable (see .env.example).")
@@ -46,7 +64,7 @@ def env_str(name: str, default: str | None = None) -> str:
 
 
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
+    value = env_value(name)
     if value is None:
         return default
     lowered = value.strip().lower()
@@ -58,7 +76,7 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    value = os.environ.get(name)
+    value = env_value(name)
     if value is None or value.strip() == "":
         return default
     try:
@@ -71,7 +89,7 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
+    value = env_value(name)
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]

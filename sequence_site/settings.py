@@ -105,7 +105,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# `make run` without a Redis on 127.0.0.1:6379 starts an embedded one and tells its processes only
+# where it listens (SEQUENCE_EMBEDDED_REDIS=host:port); its password stays in `.env`, which each
+# process reads here, so no process environment carries it.
+if (_embedded_redis := env_str("SEQUENCE_EMBEDDED_REDIS", "")) and not env_str("REDIS_URL", ""):
+    REDIS_URL = f"redis://:{env_str('EMBEDDED_REDIS_PASSWORD')}@{_embedded_redis}/0"
+else:
+    REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CHANNEL_LAYERS = {
     "default": {

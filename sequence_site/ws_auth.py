@@ -38,3 +38,33 @@ def scope_from_handshake(handshake: dict[str, Any], *, allow_session: bool = Tru
     if client is None:
         return None
     return Scope(client=client, is_sandbox=session_is_sandbox(handshake.get("session")))
+
+
+class RefuseBeforeJoining:
+    """A consumer mixin that decides on the handshake before the consumer joins the channel layer.
+
+    Channels starts a consumer's channel-layer read (a blocking Redis read) before ``connect()``
+    runs, so a consumer that refuses in ``connect()`` still holds that read until the client's
+    disconnect arrives, and cancelling it can take up to the read's socket timeout (a test's event
+    loop once hung on it at teardown). With this mixin, ``handshake_refusal()`` runs first: a close
+    code refuses the socket at once, with no Redis read at all; ``None`` lets the handshake through
+    to the consumer as usual.
+    """
+
+    async def handshake_refusal(self) -> int | None:
+        return None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.scope = scope
+        first = await receive()
+        if first.get("type") == "websocket.connect":
+            code = await self.handshake_refusal()
+            if code is not None:
+                await send({"type": "websocket.close", "code": code})
+                return
+        pending = [first]
+
+        async def replay() -> Any:
+            return pending.pop() if pending else await receive()
+
+        await super().__call__(scope, replay, send)  # type: ignore[misc]

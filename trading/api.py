@@ -43,14 +43,19 @@ def list_markets(
     return {"venue": venue.lower(), "count": len(rows), "markets": rows}
 
 
-@router.get("/quotes", summary="NBBO and book levels of a symbol")
+@router.get(
+    "/quotes",
+    response={200: dict[str, Any], 404: ErrorOut, 503: ErrorOut},
+    summary="NBBO and book levels of a symbol",
+)
 def get_quote(
     request: HttpRequest,
     symbol: str,
     depth: int = Query(5, ge=1, le=50),
     venue: str | None = None,
 ) -> dict[str, Any]:
-    """From the edges' live books in the key's mode; 503 when no edge has published the symbol."""
+    """From the edges' live books in the key's mode; 404 for a symbol no venue lists, 503 when no
+    edge has published the symbol."""
     return selectors.quote_get(scope=_scope(request), symbol=symbol, depth=depth, venue=venue)
 
 
@@ -113,7 +118,7 @@ def delete_graph(request: HttpRequest, graph_id: str) -> dict[str, Any]:
     return _cancel(request, graph_id)
 
 
-@router.get("/fills", summary="Recent fills, newest first")
+@router.get("/fills", response={200: dict[str, Any], 404: ErrorOut}, summary="Recent fills, newest first")
 def list_fills(
     request: HttpRequest, symbol: str | None = None, limit: int = Query(50, ge=1, le=1000)
 ) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from sequence_site.errors import DomainError
 from sequence_site.scope import Scope
-from sequence_site.ws_auth import scope_from_handshake
+from sequence_site.ws_auth import RefuseBeforeJoining, scope_from_handshake
 from trading import selectors
 from trading.stream import price_data, price_group
 
@@ -43,19 +43,22 @@ def _authenticate(handshake: dict[str, Any]) -> Scope | None:
     return scope_from_handshake(handshake, allow_session=False)
 
 
-class PriceStreamConsumer(AsyncJsonWebsocketConsumer):
+class PriceStreamConsumer(RefuseBeforeJoining, AsyncJsonWebsocketConsumer):
     heartbeat_seconds = HEARTBEAT_SECONDS
+
+    async def handshake_refusal(self) -> int | None:
+        scope = await _authenticate(self.scope)
+        if scope is None:
+            return 4401  # refused before the consumer reads from the channel layer
+        self.client_scope = scope
+        return None
 
     async def connect(self) -> None:
         self.groups_by_channel: dict[str, list[str]] = {}  # "prices:SYM" → groups
         self.channels_by_group: dict[str, set[str]] = {}  # group → "prices:SYM" names
         self.last_ts: dict[str, int] = {}  # group → ts_ns of the last book sent
         self._heartbeat: asyncio.Task[None] | None = None
-        scope = await _authenticate(self.scope)
-        if scope is None:
-            await self.close(code=4401)
-            return
-        self.client_scope = scope
+        scope = self.client_scope
         await self.accept()
         await self.send_json(
             {

@@ -254,6 +254,21 @@ class MatchingEngine:
         # notional_1e9 < min_notional  ⇔  price_1e9 * qty_1e8 < min_notional_1e9 * 1e8 (exact).
         self._min_notional_scaled = instrument.min_notional_1e9 * QTY_SCALE
 
+    def set_instrument(self, instrument: Instrument) -> None:
+        """The venue changed this instrument's rules while trading (Polymarket moves a market's
+        tick): new orders are checked against the new rules; resting orders keep their prices, as
+        at the venue."""
+        if instrument.symbol != self.instrument.symbol:
+            raise ValueError(f"{instrument.symbol!r} is not {self.instrument.symbol!r}")
+        self.instrument = instrument
+        self._tick = instrument.tick_1e9
+        self._lot = instrument.lot_1e8
+        self._min_px = instrument.min_price_1e9
+        self._max_px = instrument.max_price_1e9
+        self._min_qty = instrument.min_qty_1e8
+        self._max_qty = instrument.max_qty_1e8
+        self._min_notional_scaled = instrument.min_notional_1e9 * QTY_SCALE
+
     # ------------------------------------------------------------------------------------------
     # reads
 

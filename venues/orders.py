@@ -251,7 +251,7 @@ class OrderClient(ABC):
         """The private stream of fills and order updates, when the venue has one."""
         return None
 
-    def close(self) -> None:  # noqa: B027 (optional: most clients hold nothing to release)
+    def close(self) -> None:  # noqa: B027 (optional hook: most clients hold nothing to release)
         """Release connections."""
 
 

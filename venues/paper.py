@@ -57,6 +57,12 @@ class PaperOrders:
                     for f in fills:
                         cb(account, symbol, f)
 
+    def set_instrument(self, instrument: Instrument) -> None:
+        """The venue changed `instrument`'s rules (its tick): every engine on it checks new orders
+        against them from now on (the caller's `instrument()` must already answer the new one)."""
+        for _account, eng in self._engines_by_symbol.get(instrument.symbol, ()):
+            eng.set_instrument(instrument)
+
     def configure_account(self, account: str, symbol: str, **engine_kwargs: Any) -> MatchingEngine:
         """Create (or replace, if it has no open orders) the engine of (account, symbol) with
         these MatchingEngine keyword arguments on top of the defaults and the account's earlier

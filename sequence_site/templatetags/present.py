@@ -105,6 +105,15 @@ def utc_ns(ts_ns: Any, style: str = "full") -> SafeString | str:
 
 
 @register.filter
+def utc_s(ts_s: Any) -> SafeString | str:
+    """A timestamp in whole seconds (the equity curve's `ts`) as readable UTC."""
+    try:
+        return utc_ns(int(ts_s) * 1_000_000_000)
+    except (TypeError, ValueError):
+        return "" if ts_s is None else str(ts_s)
+
+
+@register.filter
 def utc(moment: Any) -> SafeString | str:
     """A datetime as ``2026-11-01 12:00:00 UTC`` with the ISO form on hover."""
     if not isinstance(moment, datetime):

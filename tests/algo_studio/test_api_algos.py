@@ -24,6 +24,13 @@ EDGE_FIELDS = {
 }  # fmt: skip
 
 
+# The scripted algo sends 0.01 XRP: under Kraken's minimum of 2, within Coinbase's rules.
+KRAKEN_XRP_WARNING = (
+    "XRP-USD on kraken: the venue would refuse 1 order of the algo's 30-second dry run on a "
+    "simulated book: BELOW_MIN_QTY: 0.01 < kraken min 2"
+)
+
+
 def deploy(api, wasm_b64, symbol="XRP-USD", key=None, **extra):
     return api.post("/v1/algos/deploy", json={"symbol": symbol, "wasm_base64": wasm_b64, **extra}, key=key)
 
@@ -38,6 +45,7 @@ def test_deploy_is_stopped_by_default(api, sandbox_edges, wasm_b64, wasm):
         "paused": True,
         "pushed_to": 2,
         "capable_edges": 2,
+        "warnings": [KRAKEN_XRP_WARNING],
     }
     rows = DeploymentEdge.objects.all()
     assert {r.edge.venue for r in rows} == {"kraken", "coinbase"}
@@ -75,10 +83,16 @@ def test_list_and_detail_edge(api, sandbox_edges, wasm_b64, wasm):
 def test_start_and_stop_by_symbol_in_any_spelling(api, sandbox_edges, wasm_b64):
     deploy(api, wasm_b64, symbol="XRP/USD")
     status, body = api.post("/v1/algos/XRP%2FUSD/start")
-    assert (status, body) == (200, {"symbol": "XRP/USD", "status": "running", "edges_notified": 2})
+    assert (status, body) == (
+        200,
+        {"symbol": "XRP/USD", "status": "running", "edges_notified": 2, "warnings": [KRAKEN_XRP_WARNING]},
+    )
     assert set(DeploymentEdge.objects.values_list("desired_state", flat=True)) == {"running"}
     status, body = api.post("/v1/algos/xrp-usd/stop?venue=kraken")
-    assert (status, body) == (200, {"symbol": "XRP/USD", "status": "stopped", "edges_notified": 1})
+    assert (status, body) == (
+        200,
+        {"symbol": "XRP/USD", "status": "stopped", "edges_notified": 1, "warnings": []},
+    )
     assert dict(DeploymentEdge.objects.values_list("edge__venue", "desired_state")) == {
         "kraken": "stopped",
         "coinbase": "running",

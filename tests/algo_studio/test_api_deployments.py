@@ -53,7 +53,10 @@ def test_rename_start_stop_with_venue(api, sandbox_edges, wasm_b64):
     status, body = api.patch(f"/v1/deployments/{dep_id}", json={"name": "New Name"})
     assert status == 200 and body["name"] == "New Name"
     status, body = api.post(f"/v1/deployments/{dep_id}/start?venue=coinbase")
-    assert (status, body) == (200, {"deployment_id": dep_id, "desired_state": "running", "edges_notified": 2})
+    assert (status, body) == (
+        200,
+        {"deployment_id": dep_id, "desired_state": "running", "edges_notified": 2, "warnings": []},
+    )
     states = set(DeploymentEdge.objects.values_list("edge__venue", "desired_state"))
     assert states == {("kraken", "stopped"), ("coinbase", "running")}
     status, body = api.post(f"/v1/deployments/{dep_id}/stop")

@@ -525,3 +525,24 @@ def test_deployment_page_names_the_latest_refusal(
     )  # fmt: skip
     partial = browser.get(_url("deployment_live", deployment)).content.decode()
     assert "Orders refused (3). Latest: <code>BELOW_MIN_QTY: 0.01 &lt; kraken min 2</code>" in partial
+
+
+def test_deploy_and_start_warn_when_the_first_orders_would_be_refused(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
+) -> None:
+    # The scripted algo sends 0.01 XRP: Kraken's minimum is 2 (Coinbase takes it).
+    warning = "XRP-USD on kraken: the venue would refuse 1 order"
+    response = _upload(browser, wasm, filename="algo_xrp_usd.wasm")
+    page = browser.get(response["Location"]).content.decode()
+    assert (
+        'class="flash warning"' in page
+        and warning in page
+        and "BELOW_MIN_QTY: 0.01 &lt; kraken min 2" in page
+    )
+    deployment = Deployment.objects.get(client=owner)
+    body = browser.post(_url("start", deployment), headers={"HX-Request": "true"}).content.decode()
+    assert "Started: 2 edges notified." in body and warning in body
+    # Only where it applies: BTC/USD on both venues takes 0.01.
+    other = _deploy(owner, wasm, symbol="BTC/USD")
+    body = browser.post(_url("start", other), headers={"HX-Request": "true"}).content.decode()
+    assert "Started: 2 edges notified." in body and "would refuse" not in body

@@ -144,6 +144,13 @@ def test_progress_advances_and_is_pushed(api, owner, celery_worker, make_deploym
     assert 0 < running[0]["progress_pct"] < 100
     assert any(0 < p < seen[-1]["total_events"] for p in polled)  # polling saw it mid-way too
     assert seen[-1]["total_events"] > 60_000  # three simulated days of kraken ETH/USDC
+    # What it was doing: preparing the three days, then replaying at a measured speed with an ETA;
+    # the data's provenance from the moment it is known, and no phase once it is final.
+    assert seen[0]["phase"] == "preparing" and seen[0]["days_total"] == 3
+    assert all(m["phase"] == "replaying" and m["events_per_second"] > 0 for m in running)
+    assert all(m["eta_seconds"] is not None and m["eta_seconds"] >= 0 for m in running)
+    assert running[0]["data_days"] == {"recorded": 0, "simulated": 3}
+    assert seen[-1]["phase"] == "" and seen[-1]["data_days"] == {"recorded": 0, "simulated": 3}
 
 
 def test_cancel_a_running_job(api, owner, celery_worker, make_deployment, mm_wasm):
@@ -228,7 +235,8 @@ def test_results_of_a_queued_job_are_404_and_unknown_ids_too(api, owner, make_de
     job_id = submit(api, dep)[1]["job_id"]
     assert api.get(f"/v1/backtest/{job_id}")[1] == {
         "job_id": job_id, "status": "queued", "progress_pct": 0.0, "events_processed": 0,
-        "total_events": 0, "error": None,
+        "total_events": 0, "error": None, "phase": "", "days_prepared": 0, "days_total": 0,
+        "events_per_second": None, "eta_seconds": None, "data_days": None,
     }  # fmt: skip
     assert api.get(f"/v1/backtest/{job_id}/results")[0] == 404
     assert api.get("/v1/backtest/bt_00000000")[0] == 404

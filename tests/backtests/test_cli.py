@@ -41,7 +41,11 @@ def test_backtest_prints_metrics_and_json(cli, owner, celery_worker, make_deploy
     result = cli("backtest", *args, "--progress")
     assert result.returncode == 0, result.stderr
     assert "total_pnl" in result.stdout and "-0.31 USD" in result.stdout
+    assert "1 recorded, 0 simulated symbol-days" in result.stdout and "MARGIN BREACH" not in result.stdout
     assert "100.0%" in result.stderr and "4/4 events" in result.stderr
+    broke = cli("backtest", *args[:-1], "1")  # 1 USD of capital: the account breaks on the way
+    assert broke.returncode == 0, broke.stderr
+    assert "MARGIN BREACH" in broke.stdout
     result = cli("backtest", *args, "--json")
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)

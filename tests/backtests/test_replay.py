@@ -142,3 +142,15 @@ def test_store_and_replay_import_no_django():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_account_that_loses_its_capital_is_flagged_as_a_margin_breach(scenario_store):
+    # The scenario with 1 USD of capital: after the buy's fee and the drop to 99.05 the account is
+    # worth -0.65 (1 - 0.6006 - 1.05), then ends at +0.69. It broke in between: flagged.
+    broke = Replay(wasm=wat(SCENARIO_WAT), spec=spec(capital=1), store=scenario_store).run()
+    assert broke["metrics"]["margin_breach"] is True
+    assert broke["metrics"]["max_drawdown_pct"] > 100
+    assert broke["metrics"]["final_equity"] == pytest.approx(1 - 0.3066)
+    fine = Replay(wasm=wat(SCENARIO_WAT), spec=spec(capital=1000), store=scenario_store).run()
+    assert fine["metrics"]["margin_breach"] is False
+    assert fine["summary"]["margin_breach_ts"] is None

@@ -133,3 +133,42 @@ async def test_websocket_sends_status_and_refuses_strangers(
     ws = WebsocketCommunicator(application, path, headers=stranger_headers)
     connected, code = await ws.connect()
     assert not connected and code == 4404
+
+
+def test_results_page_shows_provenance_logs_traces_and_a_margin_breach(
+    logged_in, owner, make_deployment, tmp_path
+):
+    import io
+    from datetime import date
+
+    from backtests.importer import parse_csv
+    from backtests.lifecycle import JobStatus
+    from backtests.replay import Replay, ReplaySpec, results_json
+    from backtests.store import MarketDataStore
+    from tests.backtests.conftest import SCENARIO_CSV, SCENARIO_WAT
+    from venues.instruments import get_instrument
+
+    store = MarketDataStore(tmp_path)
+    store.import_table("coinbase", "ETH/USD", parse_csv(io.StringIO(SCENARIO_CSV)))
+    day = date(2026, 3, 2)
+    spec = ReplaySpec(
+        instruments=(get_instrument("coinbase", "ETH/USD"),), first_day=day, last_day=day, seed=7,
+        capital_1e9=10**9,
+    )  # fmt: skip
+    results = Replay(wasm=wat(SCENARIO_WAT), spec=spec, store=store).run()
+    dep = make_deployment(owner, wat(SCENARIO_WAT), symbols=("ETH/USD",), venue="coinbase")
+    job = BacktestJob.objects.create(
+        client=owner, is_sandbox=True, deployment=dep, artifact=dep.artifact, venue="coinbase",
+        symbols=["ETH/USD"], start_date=day, end_date=day, capital_usd=1, seed=7,
+        status=JobStatus.COMPLETED, results_json=results_json(results), metrics=results["metrics"],
+        sources=results["summary"]["data_days"],
+    )  # fmt: skip
+    listing = logged_in.get("/backtests/").content.decode()
+    assert "1 recorded" in listing and "margin breach" in listing
+    page = logged_in.get(f"/backtests/{job.id}/").content.decode()
+    assert 'data-testid="margin-breach"' in page and "lost all of its 1.00 USD capital" in page
+    assert "1 recorded and 0 simulated" in page and "recorded market data" in page
+    assert 'data-testid="backtest-logs"' in page and 'data-testid="backtest-traces"' in page
+    traces = page.split('data-testid="backtest-traces"', 1)[1]
+    assert traces.count("<details") == len(results["traces"]) > 0
+    assert "place_bid@" in traces  # the buy, in the first trace's summary line

@@ -37,6 +37,7 @@ def test_algo_lifecycle_end_to_end(
         "symbol": "ETH/USD",
         "status": "running",
         "edges_notified": 1,
+        "warnings": [],  # the market maker's orders pass Coinbase's rules in the dry run
     }
     wait_for(lambda: edge_row(client)["status"] == "running", what="running")
     wait_for(lambda: client.request("GET", "/algos/ETH-USD/stats")["fills"] > 0, timeout=30, what="a fill")

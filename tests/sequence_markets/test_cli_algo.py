@@ -134,7 +134,7 @@ def test_build_deploy_start_list_stats_stop_undeploy(env, c_project):
 
     assert ok("stop", "BTC-USD", env=env).strip() == "BTC/USD: stopped (2 edge(s) notified)."
     body = ok_json("start", "BTC-USD", "--venue", "kraken", env=env)
-    assert body == {"symbol": "BTC/USD", "status": "running", "edges_notified": 1}
+    assert body == {"symbol": "BTC/USD", "status": "running", "edges_notified": 1, "warnings": []}
 
     assert ok("undeploy", "BTC-USD", "--yes", env=env).strip() == "BTC/USD: undeployed."
     assert "No algos deployed" in ok("list", env=env)
@@ -153,7 +153,7 @@ def test_wat_build_deploy_with_wasm_and_build_first(env, tmp_path):
                    env=env)  # fmt: skip
     assert body == {
         "symbol": "ETH/USD", "size_bytes": body["size_bytes"], "paused": True, "pushed_to": 1, "capable_edges": 1,
-        "status": "deployed (pushed to 1/1 capable edges) - stopped (click Start to begin)",
+        "status": "deployed (pushed to 1/1 capable edges) - stopped (click Start to begin)", "warnings": [],
     }  # fmt: skip
 
     # No --wasm and no build/ yet: the folder is built first, then deployed.
@@ -314,7 +314,7 @@ def test_deployments_create_show_rename_start_stop_logs_delete(env, wasm_file):
     assert body["name"] == "renamed"
     assert ok("deployments", "start", dep_id, env=env).strip() == f"{dep_id}: running (4 edge(s) notified)."
     body = ok_json("deployments", "stop", dep_id, "--venue", "kraken", env=env)
-    assert body == {"deployment_id": dep_id, "desired_state": "stopped", "edges_notified": 2}
+    assert body == {"deployment_id": dep_id, "desired_state": "stopped", "edges_notified": 2, "warnings": []}
 
     store(uuid.UUID(dep_id.removeprefix("dep_")), "eth line", symbol="ETH/USD")
     out = ok("deployments", "logs", dep_id, env=env)

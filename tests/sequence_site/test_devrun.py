@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from sequence_site.env import read_dotenv
 from sequence_site.procsup import read_procfile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,6 +139,19 @@ def test_each_process_comes_back_alone_after_kill_9_and_stop_ends_them_all(stack
         if name == "web":
             stack.wait("the restarted web to answer /v1/health", stack.healthy)
     assert "restarting in" in stack.log.read_text()
+
+    # `.env` is read by each process's settings, never exported: no process of the stack carries
+    # its secrets in its environment (where a child, or anyone reading /proc, would find them).
+    dotenv = read_dotenv(REPO / ".env")
+    secrets = {k: dotenv[k] for k in ("SECRET_KEY", "CREDENTIAL_ENCRYPTION_KEY") if dotenv.get(k)}
+    assert secrets, "make test writes .env with both keys"
+    for name in NAMES:
+        pid = stack.pid(name)
+        assert pid is not None
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        names = {entry.split(b"=", 1)[0].decode() for entry in environ}
+        assert not names & set(secrets), f"{name} has {sorted(names & set(secrets))} in its environment"
+        assert not any(value.encode() in entry for entry in environ for value in secrets.values())
 
     # Everything it wrote is under SEQUENCE_VAR_DIR (the beat schedule used to go to ./var).
     assert list(stack.var_dir.glob("celerybeat-schedule*")), stack.tail()

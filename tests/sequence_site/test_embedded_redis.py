@@ -15,10 +15,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_embedded_redis_requires_the_password(tmp_path: Path) -> None:
-    process, url = _start_embedded_redis(tmp_path, "s3cret-pass_word")
+    process, address = _start_embedded_redis(tmp_path, "s3cret-pass_word")
     try:
-        assert url.startswith("redis://:s3cret-pass_word@127.0.0.1:")
-        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        # Only the address is passed on to make run's processes; each reads the password from .env.
+        assert address.startswith("127.0.0.1:") and "s3cret" not in address
+        port = int(address.rsplit(":", 1)[1])
+        url = f"redis://:s3cret-pass_word@{address}/0"
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(host="127.0.0.1", port=port).ping()
         with pytest.raises(redis.AuthenticationError):
@@ -45,3 +47,21 @@ def test_make_env_writes_a_password_and_adds_one_to_an_old_env(tmp_path: Path) -
     assert lines[0] == "SECRET_KEY=x" and lines[1].startswith("EMBEDDED_REDIS_PASSWORD=")
     subprocess.run([sys.executable, str(REPO / "scripts/make_env.py"), str(old)], check=True)
     assert old.read_text().splitlines() == lines  # idempotent
+
+
+def test_processes_build_the_embedded_redis_url_from_env_file_not_from_their_environment() -> None:
+    """make run passes only SEQUENCE_EMBEDDED_REDIS=host:port; settings add the password from .env."""
+    from sequence_site.env import read_dotenv
+
+    password = read_dotenv(REPO / ".env")["EMBEDDED_REDIS_PASSWORD"]
+    env = {"PATH": "/usr/bin:/bin", "SEQUENCE_EMBEDDED_REDIS": "127.0.0.1:6390"}
+    env["DJANGO_SETTINGS_MODULE"] = "sequence_site.settings"
+    out = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.REDIS_URL)"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert out == f"redis://:{password}@127.0.0.1:6390/0"

@@ -49,3 +49,29 @@ def test_a_receive_that_waits_longer_than_one_blocking_read_still_gets_its_messa
         return message
 
     assert async_to_sync(late_message)() == {"type": "late"}
+
+
+def test_the_tests_postgresql_role_needs_its_password_and_is_no_superuser(tmp_path):
+    """`make test` connects as its own role (scripts/ensure_services.sh): password only, CREATEDB only."""
+    import os
+
+    import psycopg
+
+    role = os.environ.get("SEQUENCE_TEST_DB_ROLE", "sequence_test")
+    empty = tmp_path / "pgpass"
+    empty.write_text("")
+    empty.chmod(0o600)
+    for password in ("", "wrong-password"):
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(
+                host="127.0.0.1", port=5432, user=role, dbname="postgres", password=password,
+                passfile=str(empty), connect_timeout=30,
+            )  # fmt: skip
+    # With the password libpq finds in ~/.pgpass (written there, never in the repo):
+    with psycopg.connect(
+        host="127.0.0.1", port=5432, user=role, dbname="postgres", connect_timeout=30
+    ) as conn:
+        row = conn.execute(
+            "select rolsuper, rolcreatedb, rolcreaterole, rolreplication from pg_roles where rolname = current_user"
+        ).fetchone()
+    assert row == (False, True, False, False)

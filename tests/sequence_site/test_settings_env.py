@@ -55,17 +55,18 @@ def test_env_key32(monkeypatch):
         env.env_key32("X_KEY")
 
 
-def test_load_dotenv_never_overrides_real_environment(monkeypatch, tmp_path):
+def test_dotenv_is_a_fallback_never_exported_and_never_overrides_the_environment(monkeypatch, tmp_path):
+    import os
+
     path = tmp_path / ".env"
     path.write_text("# comment\nX_A=from-file\nexport X_B='quoted value'\nX_C=file\n")
     monkeypatch.delenv("X_A", raising=False)
     monkeypatch.delenv("X_B", raising=False)
     monkeypatch.setenv("X_C", "real")
+    monkeypatch.setattr(env, "_dotenv", {})
     env.load_dotenv(path)
-    import os
-
-    assert os.environ["X_A"] == "from-file"
-    assert os.environ["X_B"] == "quoted value"
-    assert os.environ["X_C"] == "real"
-    for name in ("X_A", "X_B"):
-        monkeypatch.delenv(name)
+    assert env.env_str("X_A") == "from-file"
+    assert env.env_str("X_B") == "quoted value"
+    assert env.env_str("X_C") == "real"
+    # Read, not exported: a process this one starts inherits nothing of the file.
+    assert "X_A" not in os.environ and "X_B" not in os.environ

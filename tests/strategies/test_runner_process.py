@@ -205,6 +205,10 @@ def test_environment_layering(tmp_path):
 
 def test_nothing_of_the_runners_environment_leaks(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://should-not-leak")
+    # Even were the platform's secrets in the runner's environment (settings read .env into a dict and
+    # never export it; tests/sequence_site/test_devrun.py checks make run's processes), none reaches a run.
+    monkeypatch.setenv("SECRET_KEY", "secret-should-not-leak")
+    monkeypatch.setenv("CREDENTIAL_ENCRYPTION_KEY", "key-should-not-leak")
     env = build_environment(home=tmp_path, tmpdir=tmp_path, user_env={}, secrets={}, platform={})
     status, lines = run_to_end(spawn(tmp_path, "import os\nprint(sorted(os.environ))", env=env))
     assert lines[0].text == str(sorted(["PATH", "HOME", "TMPDIR", "LANG", "PYTHONUNBUFFERED"]))

@@ -4,6 +4,7 @@ printed, and the Stop button stops the process (daphne + a real Celery worker + 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -117,6 +118,10 @@ def test_live_tail_and_stop_button(daphne, ticker, page):
     # JSON lines are shown as "event key=value", escaped (no HTML injection through a log line).
     logs = page.locator("[data-testid=logs]")
     expect(logs.locator(".ev").first).to_have_text("tick")
+    # Each line shows its time (local HH:MM:SS.mmm), the stored UTC timestamp on hover.
+    first_time = logs.locator(".l.stdout .ts").first
+    expect(first_time).to_have_text(re.compile(r"^\d\d:\d\d:\d\d\.\d{3}$"))
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", first_time.get_attribute("title") or "")
     expect(logs).to_contain_text("note=<b>not html</b>")
     assert logs.locator("b").count() == 0
     seen = logs.locator(".l.stdout").count()

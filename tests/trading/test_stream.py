@@ -30,6 +30,10 @@ async def test_a_bad_or_missing_key_is_refused(sandbox_key):
         ws = communicator(key)
         connected, code = await ws.connect()
         assert not connected and code == 4401
+        # Refused before joining the channel layer: the consumer ends by itself, holding no Redis
+        # read (wait() would cancel it after its ceiling if it were still running).
+        await ws.wait()
+        assert ws.future.done() and not ws.future.cancelled()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,6 +12,7 @@ real book. No Django here; the edge passes its settings in as a `FeedConfig`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterable
@@ -19,7 +20,7 @@ from typing import Any
 
 from venues.adapter import DEFAULT_ACCOUNT, BookUpdate, FillCallback
 from venues.book import BookSnapshot
-from venues.instruments import Instrument
+from venues.instruments import PRICE_SCALE, Instrument
 from venues.live.connection import Backoff, FeedThread
 from venues.live.factory import CATALOGUES, FeedConfig, build_protocol
 from venues.matching import MatchingEngine, SubmitResult
@@ -60,6 +61,7 @@ class LiveVenueAdapter:
         self._symbols: list[str] = []
         self.feed: FeedThread | None = None
         self.wakeup = threading.Event()  # set on every published book (the edge's loop waits on it)
+        self.tick_changes: list[tuple[str, int, int]] = []  # (symbol, old tick, new tick) applied
         self.subscribe(symbols)
 
     # -- market data ---------------------------------------------------------------------------
@@ -112,6 +114,8 @@ class LiveVenueAdapter:
         """Every book that arrived since the last poll (the latest per symbol), paper-matched."""
         if self.feed is None:
             return []
+        for change in self.feed.drain_tick_changes():
+            self._apply_tick_change(change.symbol, change.new_tick_1e9)
         updates = self.feed.books.drain()
         on_book = self.paper.on_book
         for sym, snap in updates:
@@ -121,6 +125,24 @@ class LiveVenueAdapter:
         if until_ns > self.now_ns:
             self.now_ns = until_ns
         return updates
+
+    def _apply_tick_change(self, symbol: str, tick_1e9: int) -> None:
+        """The venue moved `symbol`'s price grid (Polymarket's tick_size_change): the catalogue and
+        every paper engine on it take the new tick, so an order off the new grid is refused as the
+        venue would refuse it. An algo loaded afterwards gets the new rules from `instrument()`."""
+        inst = self._instruments.get(symbol)
+        if inst is None or tick_1e9 <= 0 or inst.tick_1e9 == tick_1e9:
+            return
+        # The price bounds stay on the grid: one tick from each end, as the venue's own band.
+        new = dataclasses.replace(
+            inst,
+            tick_1e9=tick_1e9,
+            min_price_1e9=tick_1e9 if inst.kind == "prediction" else inst.min_price_1e9,
+            max_price_1e9=PRICE_SCALE - tick_1e9 if inst.kind == "prediction" else inst.max_price_1e9,
+        )
+        self._instruments[symbol] = new
+        self.paper.set_instrument(new)
+        self.tick_changes.append((symbol, inst.tick_1e9, tick_1e9))
 
     def book(self, symbol: str) -> BookSnapshot | None:
         return self.feed.books.latest(self.instrument(symbol).symbol) if self.feed is not None else None

@@ -37,7 +37,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from venues.book import BookSnapshot
-from venues.live.protocol import BookChanged, FeedProtocol, Reconnect, Resync, Send
+from venues.live.protocol import BookChanged, FeedProtocol, Reconnect, Resync, Send, TickSizeChanged
 
 __all__ = ["Backoff", "FeedStatus", "FeedThread", "LatestBooks"]
 
@@ -166,6 +166,7 @@ class FeedStatus:
         self.resyncs: dict[str, int] = {}
         self.frames = 0
         self.books = 0  # BookChanged events
+        self.tick_changes = 0  # TickSizeChanged events (the venue moved a price grid)
         self.last_frame_ns = 0
         self.last_change_ns: dict[str, int] = {}
         self.last_error = ""
@@ -213,6 +214,7 @@ class FeedStatus:
             "reconnects": self.reconnects,
             "reconnect_reasons": dict(self.reconnect_reasons),
             "resyncs": dict(self.resyncs),
+            "tick_changes": self.tick_changes,
             "frames": self.frames,
             "books": self.books,
             "last_message_age_s": self.last_message_age_s(now),
@@ -260,6 +262,15 @@ class FeedThread:
         self._ws: ClientConnection | None = None
         self._lost_reason: str | None = None
         self._ready = threading.Event()
+        # TickSizeChanged events, oldest first, until the consumer takes them (`drain_tick_changes`).
+        self._tick_changes: list[TickSizeChanged] = []
+        self._tick_lock = threading.Lock()
+
+    def drain_tick_changes(self) -> list[TickSizeChanged]:
+        """The venue's price-grid changes since the last call (thread-safe)."""
+        with self._tick_lock:
+            out, self._tick_changes = self._tick_changes, []
+        return out
 
     # -- life --------------------------------------------------------------------------------------
     def start(self) -> FeedThread:
@@ -417,6 +428,10 @@ class FeedThread:
                         status._count(status.resyncs, ev.reason)
                     elif type(ev) is Reconnect:
                         raise _Lost(ev.reason)
+                    elif type(ev) is TickSizeChanged:
+                        status.tick_changes += 1
+                        with self._tick_lock:
+                            self._tick_changes.append(ev)
         except _Lost as lost:
             return lost.reason
         except ConnectionClosed as exc:

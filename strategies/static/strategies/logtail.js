@@ -14,10 +14,22 @@
     return el;
   }
 
+  // The line's time as the algo logs show it: local HH:MM:SS.mmm, the full UTC time on hover.
+  function clock(ts) {
+    const d = new Date(ts);
+    if (Number.isNaN(d.getTime())) return "";
+    const pad = (n, w) => String(n).padStart(w || 2, "0");
+    return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + "." + pad(d.getMilliseconds(), 3);
+  }
+
   function render(line) {
     const row = text("span", "l " + line.stream, "");
     row.title = line.ts + "  " + line.line;
     row.appendChild(text("span", "seq", String(line.seq)));
+    const when = text("time", "ts", clock(line.ts));
+    when.dateTime = line.ts;
+    when.title = line.ts;  // ISO 8601 UTC with microseconds, as stored
+    row.appendChild(when);
     let record = null;
     if (line.line.startsWith("{")) {
       try { record = JSON.parse(line.line); } catch (e) { record = null; }
