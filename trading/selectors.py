@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import redis
+from django.db import models
 
 from edges.models import Edge
 from edges.worker import quotes_key, venue_feed_mode
@@ -393,3 +394,63 @@ def edge_open_orders(*, venue: str, paper: bool) -> list[OpenOrder]:
         "pk", "symbol", "side", "price_1e9", "leaves_qty_1e8", "filled_qty_1e8", "desired_state", "status"
     )
     return [OpenOrder(*row) for row in rows.order_by("pk")]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOpenOrder:
+    """A live order the live edge must send, hold, or cancel (`edges.live_orders`)."""
+
+    pk: int
+    client_id: int
+    client_order_id: str
+    symbol: str
+    side: str
+    price_1e9: int
+    qty_1e8: int
+    leaves_qty_1e8: int
+    filled_qty_1e8: int
+    desired_state: str
+    status: str
+    venue_order_id: str
+    sent_at_ns: int | None  # when the edge claimed it for sending (None: never sent)
+    created_at_ns: int
+
+
+def live_open_orders(*, venue: str) -> list[LiveOpenOrder]:
+    """Every non-terminal live order of `venue`, every client (one indexed query per pass)."""
+    rows = Order.objects.filter(
+        venue=venue, paper=False, status__in=[OrderStatus.NEW, OrderStatus.WORKING]
+    ).order_by("pk")
+    return [
+        LiveOpenOrder(
+            pk=o.pk,
+            client_id=o.client_id,
+            client_order_id=o.client_order_id or "",
+            symbol=o.symbol,
+            side=o.side,
+            price_1e9=o.price_1e9,
+            qty_1e8=o.qty_1e8,
+            leaves_qty_1e8=o.leaves_qty_1e8,
+            filled_qty_1e8=o.filled_qty_1e8,
+            desired_state=o.desired_state,
+            status=o.status,
+            venue_order_id=o.venue_order_id,
+            sent_at_ns=int(o.sent_at.timestamp() * 1e9) if o.sent_at else None,
+            created_at_ns=int(o.created_at.timestamp() * 1e9),
+        )
+        for o in rows
+    ]
+
+
+def live_order_ids(*, venue: str, client_id: int, ids: list[str]) -> dict[str, int]:
+    """client_order_id or venue_order_id -> order pk, for the ids given (matching venue fills)."""
+    out: dict[str, int] = {}
+    found = Order.objects.filter(venue=venue, client_id=client_id, paper=False).filter(
+        models.Q(client_order_id__in=ids) | models.Q(venue_order_id__in=ids)
+    )
+    for pk, coid, void in found.values_list("pk", "client_order_id", "venue_order_id"):
+        if coid:
+            out[coid] = pk
+        if void:
+            out[void] = pk
+    return out
