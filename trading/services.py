@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -87,10 +88,12 @@ class VenueNotConnected(DomainError):
 
 
 def live_connector_configured(venue: str) -> bool:
-    """Whether this build has the venue's order half (`venues.orders.ORDER_CLIENTS`)."""
+    """Whether live orders for `venue` are sent: this build has the venue's order half
+    (`venues.orders.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`, empty by
+    default until the live path has run end to end against the fakes)."""
     from venues.orders import ORDER_CLIENTS
 
-    return venue in ORDER_CLIENTS
+    return venue in ORDER_CLIENTS and venue in settings.LIVE_TRADING_VENUES
 
 
 # --------------------------------------------------------------------------------------------------

@@ -67,6 +67,12 @@ class Command(BaseCommand):
                     f"No live order client for {', '.join(no_orders)} in this build (live venues: "
                     f"{', '.join(sorted(ORDER_CLIENTS)) or 'none'}). Use --sandbox."
                 )
+            off = [v for v in venues if v not in settings.LIVE_TRADING_VENUES]
+            if off:
+                raise CommandError(
+                    f"Live trading is not switched on for {', '.join(off)}: set LIVE_TRADING_VENUES "
+                    "(docs/trading-live.md says what is not tested yet). Use --sandbox."
+                )
             if options["feed"] == "sim":
                 raise CommandError("A live edge quotes the venue's own market: --feed sim is for --sandbox.")
         feeds = {
