@@ -50,3 +50,24 @@ class Edge(models.Model):
     @property
     def is_connected(self) -> bool:
         return self.last_heartbeat is not None and self.last_heartbeat >= timezone.now() - EDGE_STALE_AFTER
+
+
+class VenueMarket(models.Model):
+    """One entry of a live venue's catalogue as last synced (edges/catalogue.py): a prediction
+    market (`kind` "prediction", `data` = the `PredictionMarket`'s fields) or a spot pair (`kind`
+    "spot", `data` = its rules). /v1/markets answers from these rows for a venue whose feed is live;
+    the simulated catalogue (venues/instruments.py) answers otherwise."""
+
+    venue = models.CharField(max_length=40)
+    key = models.CharField(max_length=255)  # the market's ticker or token id, or the pair's symbol
+    kind = models.CharField(max_length=16)
+    position = models.IntegerField()  # the venue's own order, kept for ties in sorting
+    data = models.JSONField()
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["venue", "key"], name="venue_market_unique")]
+        indexes = [models.Index(fields=["venue", "position"])]
+
+    def __str__(self) -> str:
+        return f"{self.venue}:{self.key}"

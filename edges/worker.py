@@ -163,7 +163,9 @@ class EdgeWorker:
         self.edge_id = f"venue-edge-{venue}"
         instruments = [i for i in instruments_for_venue(venue) if i.active]
         self.symbols = [i.symbol for i in instruments]
-        self.algo_capable = venue in SPOT_VENUES
+        # A live edge runs no algos yet: an algo's orders are matched inside its own core, and a
+        # live algo must trade at the venue, not on paper (docs/trading-live.md).
+        self.algo_capable = venue in SPOT_VENUES and is_sandbox
         self.adapter: Any
         if feed == "live":
             from venues.live.adapter import LiveVenueAdapter
@@ -187,7 +189,15 @@ class EdgeWorker:
                 mean_interval_ns=intervals,
             )
         self.adapter.set_fill_callback(self._on_fill)
-        self.graph_orders = GraphOrders(self.adapter)  # execution graphs' orders (trading app)
+        # Execution graphs' orders (trading app): paper-filled by the simulated venue on a sandbox
+        # edge; sent to the venue with each client's own credentials on a live one.
+        self.graph_orders: Any
+        if is_sandbox:
+            self.graph_orders = GraphOrders(self.adapter)
+        else:
+            from edges.live_orders import LiveOrders
+
+            self.graph_orders = LiveOrders(venue)
         self.buffer = _Buffer()
         self.held: dict[int, _Held] = {}
         self.running: dict[str, list[AlgoSlot]] = {}
@@ -224,7 +234,7 @@ class EdgeWorker:
     def _on_fill(self, account: str, symbol: str, fill: Any) -> None:
         # Only execution graphs' orders rest in the adapter's engines: an algo's paper orders are
         # matched inside its own core (edges/core), which delivers their fills itself.
-        if GraphOrders.owns(account):
+        if self.is_sandbox and GraphOrders.owns(account):
             self.graph_orders.on_fill(account, fill)
 
     def check_feed(self) -> None:
@@ -309,9 +319,14 @@ class EdgeWorker:
 
     # -- execution graphs' orders (trading app): desired state in, fills and states out ----------
     def reconcile_orders(self) -> None:
-        from trading.selectors import edge_open_orders
+        if self.is_sandbox:
+            from trading.selectors import edge_open_orders
 
-        self.graph_orders.apply(edge_open_orders(venue=self.venue, paper=self.is_sandbox))
+            self.graph_orders.apply(edge_open_orders(venue=self.venue, paper=True))
+        else:
+            from trading.selectors import live_open_orders
+
+            self.graph_orders.apply(live_open_orders(venue=self.venue))
 
     def flush_orders(self) -> None:
         from trading.services import orders_report
@@ -457,6 +472,8 @@ class EdgeWorker:
         self.flush_recording()
         for row_id in list(self.held):
             self._unload(row_id)
+        if not self.is_sandbox:
+            self.graph_orders.close()
         self.adapter.close()
         if self.edge is not None:
             services.edge_disconnect(edge=self.edge)
@@ -555,6 +572,9 @@ class EdgeRunner:
         next_quotes = now
         next_recording = now + RECORDING_FLUSH_EVERY_NS
         next_feed_check = now
+        live = [w for w in self.workers if not w.is_sandbox]
+        live_poll_every_ns = int(settings.LIVE_ORDER_POLL_SECONDS * 1_000_000_000)
+        next_live_poll = now + live_poll_every_ns
         logger.info(
             "edges up: %s",
             ", ".join(f"{w.edge_id} ({'sandbox' if w.is_sandbox else 'live'})" for w in self.workers),
@@ -570,7 +590,13 @@ class EdgeRunner:
                         self._guarded("reconcile", worker.reconcile)
                         self._guarded("order reconcile", worker.reconcile_orders)
                     next_reconcile = now + self.reconcile_every_ns
+                    next_live_poll = now + live_poll_every_ns
                     next_report = now  # report the new state at once
+                elif live and now >= next_live_poll:
+                    # live edges: the venue's fills and open orders, between reconciles
+                    for worker in live:
+                        self._guarded("order reconcile", worker.reconcile_orders)
+                    next_live_poll = now + live_poll_every_ns
                 if now >= next_logs:
                     for worker in self.workers:
                         self._guarded("log flush", worker.flush_logs)

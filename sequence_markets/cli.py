@@ -15,6 +15,7 @@ from sequence_markets import __version__
 from sequence_markets.cli_algo import GLOBAL_FLAGS, add_algo_commands, add_global_flags, api_client
 from sequence_markets.cli_algo import emit as _emit
 from sequence_markets.cli_backtest import add_backtest_commands
+from sequence_markets.cli_live import add_live_commands
 from sequence_markets.cli_strategy import add_strategy_commands
 from sequence_markets.client import Sequence, SequenceError
 from sequence_markets.config import Config, key_mode
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_algo_commands(sub, common)
     add_backtest_commands(sub, common)
     add_strategy_commands(sub, common)
+    add_live_commands(sub, common)
     return parser
 
 

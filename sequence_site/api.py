@@ -248,3 +248,7 @@ api.add_router("", trading_router)
 from edges.api import router as edges_router  # noqa: E402
 
 api.add_router("", edges_router)
+
+from trading.api_live import router as live_router  # noqa: E402
+
+api.add_router("", live_router)

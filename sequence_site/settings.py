@@ -254,6 +254,9 @@ VENUE_FEED_COINBASE = _env_feed("VENUE_FEED_COINBASE")
 VENUE_FEED_COINBASE_WS_URL = env_str("VENUE_FEED_COINBASE_WS_URL", "wss://advanced-trade-ws.coinbase.com")
 VENUE_FEED_COINBASE_REST_URL = env_str("VENUE_FEED_COINBASE_REST_URL", "https://api.coinbase.com")
 
+# How often the live venues' catalogues (markets, events, pairs, products) are synced.
+VENUE_CATALOGUE_SYNC_SECONDS = _env_seconds("VENUE_CATALOGUE_SYNC_SECONDS", 300.0)
+
 # A running job whose heartbeat is older than this lost its worker: the janitor fails it. Generous,
 # because a heartbeat only comes with progress (every few thousand events, or each prepared day).
 BACKTEST_HEARTBEAT_TIMEOUT_SECONDS = _env_seconds("BACKTEST_HEARTBEAT_TIMEOUT_SECONDS", 120.0)
@@ -271,6 +274,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "backtests.janitor",
         "schedule": BACKTEST_JANITOR_SECONDS,
         "options": {"queue": "default", "expires": BACKTEST_JANITOR_SECONDS * 2},
+    },
+    # The live venues' catalogues into the database (edges/catalogue.py): only venues whose feed is
+    # live are fetched, so an offline installation makes no request.
+    "venue-catalogues": {
+        "task": "edges.sync_catalogues",
+        "schedule": VENUE_CATALOGUE_SYNC_SECONDS,
+        "options": {"queue": "default", "expires": VENUE_CATALOGUE_SYNC_SECONDS * 2},
     },
 }
 
@@ -356,3 +366,43 @@ VENUE_FEED_POLYMARKET_REST_URL = env_str("VENUE_FEED_POLYMARKET_REST_URL", "http
 VENUE_FEED_POLYMARKET_OPTIONS = {
     "clob_url": env_str("VENUE_FEED_POLYMARKET_CLOB_URL", "https://clob.polymarket.com"),
 }
+
+
+# -- Live trading (trading/live.py, docs/trading-live.md) -----------------------------------------
+# Where each venue's authenticated API is for the order half (venues/<venue>/orders.py): empty
+# means the venue's real production URLs (the order client's own defaults); tests point them at
+# tests/fakevenues. VENUE_ORDERS_<VENUE>_OPTIONS is a JSON object of venue-only options
+# (Polymarket: chain_id, signature_type, funder).
+def _env_json_object(name: str) -> dict[str, str]:
+    raw = env_str(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object.")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+for _venue in ("KRAKEN", "COINBASE", "KALSHI", "POLYMARKET"):
+    globals()[f"VENUE_ORDERS_{_venue}_REST_URL"] = env_str(f"VENUE_ORDERS_{_venue}_REST_URL", "")
+    globals()[f"VENUE_ORDERS_{_venue}_WS_URL"] = env_str(f"VENUE_ORDERS_{_venue}_WS_URL", "")
+    globals()[f"VENUE_ORDERS_{_venue}_OPTIONS"] = _env_json_object(f"VENUE_ORDERS_{_venue}_OPTIONS")
+
+# Risk limits a client has not set (per client and venue, live orders only; USD). Safe by default:
+# small enough that a runaway algo or a typo costs little, and a client raises them on purpose.
+RISK_DEFAULT_MAX_ORDER_NOTIONAL = env_str("RISK_DEFAULT_MAX_ORDER_NOTIONAL", "1000")
+RISK_DEFAULT_MAX_POSITION_NOTIONAL = env_str("RISK_DEFAULT_MAX_POSITION_NOTIONAL", "5000")
+RISK_DEFAULT_MAX_OPEN_ORDERS = env_int("RISK_DEFAULT_MAX_OPEN_ORDERS", 20, minimum=0)
+RISK_DEFAULT_MAX_ORDERS_PER_SECOND = env_int("RISK_DEFAULT_MAX_ORDERS_PER_SECOND", 5, minimum=0)
+RISK_DEFAULT_DAILY_LOSS_LIMIT = env_str("RISK_DEFAULT_DAILY_LOSS_LIMIT", "500")
+# The venues whose live orders are actually sent. Empty by default: the live order path (outbox,
+# sending edge, fill polling) has not yet run end to end against the fake venues (docs/trading-live.md),
+# so a live graph order is refused with `no_live_connector` until an operator lists the venue here.
+# Connecting credentials, limits and the kill switch work regardless.
+LIVE_TRADING_VENUES = tuple(v.lower() for v in env_list("LIVE_TRADING_VENUES", []))
+# How often the live edge asks each venue for the fills and open orders of the clients it works
+# orders for (besides every nudge).
+LIVE_ORDER_POLL_SECONDS = _env_seconds("LIVE_ORDER_POLL_SECONDS", 1.0)

@@ -38,7 +38,8 @@ def list_markets(
     expand: str | None = None,
 ) -> dict[str, Any]:
     """Prediction venues (kalshi, polymarket): one row per market, ``expand=outcomes`` flattens
-    multi-outcome Polymarket events into one row per outcome. Spot venues: their pairs."""
+    multi-outcome Polymarket events into one row per outcome. Spot venues: their pairs. A venue whose
+    feed is live answers from its real catalogue as last synced (503 until the first sync)."""
     rows = selectors.market_list(venue=venue, limit=limit, order=order, active=active, expand=expand)
     return {"venue": venue.lower(), "count": len(rows), "markets": rows}
 

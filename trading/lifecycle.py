@@ -67,7 +67,8 @@ GRAPH_MOVES = {
     GraphStatus.ACTIVE: {GraphStatus.COMPLETED, GraphStatus.CANCELLED, GraphStatus.FAILED},
 }
 NODE_MOVES = {
-    NodeStatus.PENDING: {NodeStatus.WORKING, NodeStatus.CANCELLED},
+    # pending -> rejected: a live child refused by the risk checks when its trigger fired
+    NodeStatus.PENDING: {NodeStatus.WORKING, NodeStatus.CANCELLED, NodeStatus.REJECTED},
     NodeStatus.WORKING: {NodeStatus.FILLED, NodeStatus.CANCELLED, NodeStatus.REJECTED},
 }
 

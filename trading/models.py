@@ -10,6 +10,7 @@ the venue through a live connector.
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from django.db import models
 
@@ -131,10 +132,25 @@ class Order(models.Model):
     leaves_qty_1e8 = models.BigIntegerField()
     dormant = models.BooleanField(default=False)  # Polymarket under $1 notional: rests, never fills
     reject_reason = models.CharField(max_length=200, blank=True)
+    # Live orders only (paper=False), the outbox: the id we send with the order, written with the
+    # row before anything is sent; when the live edge started sending it (set by a conditional
+    # update just before the venue call: a row with sent_at and no venue_order_id after a crash is
+    # looked up at the venue by client_order_id, never blindly sent again); what the venue said.
+    client_order_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    venue_order_id = models.CharField(max_length=128, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)  # venues.orders.ERROR_CODES or risk_limit
+    venue_message = models.CharField(max_length=500, blank=True)  # the venue's own words
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        constraints = [
+            # A sandbox key's order is always paper: no row can ever route a sandbox order live.
+            models.CheckConstraint(
+                condition=~models.Q(is_sandbox=True, paper=False), name="trading_order_sandbox_is_paper"
+            ),
+        ]
         indexes = [
             # The edge's reconcile query: open orders of one venue and mode.
             models.Index(
@@ -164,10 +180,15 @@ class Fill(models.Model):
     fee_1e9 = models.BigIntegerField()
     liquidity = models.CharField(max_length=5)
     ts_ns = models.BigIntegerField()
+    # The realized PnL this fill booked (average cost, ×1e9): the daily loss limit sums it.
+    realized_1e9 = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["client", "is_sandbox", "symbol", "-ts_ns"])]
+        indexes = [
+            models.Index(fields=["client", "is_sandbox", "symbol", "-ts_ns"]),
+            models.Index(fields=["client", "paper", "venue", "created_at"], name="trading_fill_daily"),
+        ]
 
 
 class Position(models.Model):
@@ -192,3 +213,55 @@ class Position(models.Model):
                 fields=["client", "is_sandbox", "paper", "venue", "symbol"], name="trading_position_unique"
             )
         ]
+
+
+def new_client_order_id() -> str:
+    """A UUID: every venue takes one as its client order id (Kraken cl_ord_id, Coinbase, Kalshi)."""
+    return str(uuid.uuid4())
+
+
+class VenueCredential(models.Model):
+    """One client's API credentials for one venue, AEAD-sealed (``sequence_site.crypto``, purpose
+    ``venue.credentials``, bound to this row's id). Only live keys create or use them; the sealed
+    bytes never leave the database except to the live edge that sends the client's orders."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="venue_credentials")
+    venue = models.CharField(max_length=20)
+    label = models.CharField(max_length=100, blank=True)
+    field_names = models.JSONField(default=list)  # which fields are stored (never their values)
+    ciphertext = models.BinaryField()
+    nonce = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    # Orders resting at the venue under these credentials that no order of ours explains, as the
+    # live edge last saw them: reported here, never adopted or cancelled on our own.
+    unknown_orders = models.JSONField(default=list, blank=True)
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "venue"], name="trading_credential_one_per_venue")
+        ]
+
+    def __repr__(self) -> str:  # never the secret
+        return f"<VenueCredential {self.client_id}:{self.venue}>"
+
+    __str__ = __repr__
+
+
+class RiskLimit(models.Model):
+    """A client's risk limits at one venue (live orders only). A null column takes the default
+    from settings (``RISK_DEFAULT_*``). Notionals and losses are in the quote currency (USD)."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="risk_limits")
+    venue = models.CharField(max_length=20)
+    max_order_notional = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
+    max_position_notional = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
+    max_open_orders = models.PositiveIntegerField(null=True, blank=True)
+    max_orders_per_second = models.PositiveIntegerField(null=True, blank=True)
+    daily_loss_limit = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "venue"], name="trading_risk_limit_unique")]

@@ -9,9 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 import redis
+from django.db import models
 
 from edges.models import Edge
-from edges.worker import quotes_key
+from edges.worker import quotes_key, venue_feed_mode
 from sequence_site.errors import InvalidInput, NotFound, Unavailable
 from sequence_site.realtime import redis_client
 from sequence_site.scope import Scope
@@ -26,6 +27,7 @@ from venues.instruments import (
     Instrument,
     find_instruments,
     get_instrument,
+    market_rows,
     markets,
 )
 from venues.symbols import hyphen_symbol
@@ -61,6 +63,8 @@ def market_list(
         raise InvalidInput(f"order must be 'volume' or 'liquidity', not {order!r}")
     if expand not in (None, "", "outcomes"):
         raise InvalidInput(f"expand must be 'outcomes', not {expand!r}")
+    if venue_feed_mode(v) == "live":
+        return _live_market_list(v, limit=limit, order=order, active=active, expand=expand)
     if v in PREDICTION_VENUES:
         rows = markets(v, expand_outcomes=expand == "outcomes", active=active, order=order)  # type: ignore[arg-type]
         for row in rows:
@@ -91,6 +95,47 @@ def market_list(
     return rows[:limit]
 
 
+def _live_market_list(
+    v: str, *, limit: int, order: str | None, active: bool | None, expand: str | None
+) -> list[dict[str, Any]]:
+    """/v1/markets for a venue whose feed is live: its catalogue as last synced (edges/catalogue.py)."""
+    from edges import catalogue
+
+    if v in PREDICTION_VENUES:
+        stored = catalogue.stored_markets(v)
+        if stored is None:
+            raise Unavailable(f"{v}'s live catalogue has not been synced yet; try again shortly")
+        rows = market_rows(v, stored, expand_outcomes=expand == "outcomes", active=active, order=order)  # type: ignore[arg-type]
+        for row in rows:
+            _decorate(row, v)
+            for outcome in row.get("outcomes") or ():
+                _decorate(outcome, v)
+        return rows[:limit]
+    pairs = catalogue.stored_pairs(v)
+    if pairs is None:
+        raise Unavailable(f"{v}'s live catalogue has not been synced yet; try again shortly")
+    out = []
+    for p in pairs:
+        if active is not None and p["active"] != active:
+            continue
+        symbol = display_symbol(p["symbol"])
+        out.append(
+            {
+                "venue": v,
+                "symbol": symbol,
+                "slug": symbol.lower(),
+                "instrument_type": "spot",
+                "tick_size": p["tick_size"],
+                "lot_size": p["lot_size"],
+                "min_qty": p["min_qty"],
+                "min_notional": p["min_notional"],
+                "status": "active" if p["active"] else "closed",
+                "active": p["active"],
+            }
+        )
+    return out[:limit]
+
+
 def _decorate(row: dict[str, Any], venue: str) -> None:
     """The fields the spec's strategies use on top of the catalog's: symbol, instrument type,
     minimum notional, status."""
@@ -113,17 +158,29 @@ def resolve_symbol(symbol: str, venue: str | None = None) -> tuple[Instrument, .
         v = venue.lower()
         if v not in VENUES:
             raise InvalidInput(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
-        try:
-            return (get_instrument(v, symbol),)
-        except KeyError:
-            raise NotFound(f"unknown symbol {symbol!r} on {v}") from None
-    found = find_instruments(symbol)
+        inst = _venue_instrument(v, symbol)
+        if inst is None:
+            raise NotFound(f"unknown symbol {symbol!r} on {v}")
+        return (inst,)
+    found = tuple(i for v in VENUES if (i := _venue_instrument(v, symbol)) is not None)
     if not found:
         raise NotFound(
             f"unknown symbol {symbol!r}: use a spot pair (BTC-USD) or a prediction token id "
             "(yes_token_id / no_token_id from /v1/markets)"
         )
     return found
+
+
+def _venue_instrument(venue: str, symbol: str) -> Instrument | None:
+    """`symbol` on `venue`: from its synced live catalogue when its feed is live, else simulated."""
+    if venue_feed_mode(venue) == "live":
+        from edges import catalogue
+
+        return catalogue.stored_instrument(venue, symbol)
+    try:
+        return get_instrument(venue, symbol)
+    except KeyError:
+        return None
 
 
 def raw_quotes(*, is_sandbox: bool, instruments: tuple[Instrument, ...]) -> list[dict[str, Any]]:
@@ -337,3 +394,63 @@ def edge_open_orders(*, venue: str, paper: bool) -> list[OpenOrder]:
         "pk", "symbol", "side", "price_1e9", "leaves_qty_1e8", "filled_qty_1e8", "desired_state", "status"
     )
     return [OpenOrder(*row) for row in rows.order_by("pk")]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOpenOrder:
+    """A live order the live edge must send, hold, or cancel (`edges.live_orders`)."""
+
+    pk: int
+    client_id: int
+    client_order_id: str
+    symbol: str
+    side: str
+    price_1e9: int
+    qty_1e8: int
+    leaves_qty_1e8: int
+    filled_qty_1e8: int
+    desired_state: str
+    status: str
+    venue_order_id: str
+    sent_at_ns: int | None  # when the edge claimed it for sending (None: never sent)
+    created_at_ns: int
+
+
+def live_open_orders(*, venue: str) -> list[LiveOpenOrder]:
+    """Every non-terminal live order of `venue`, every client (one indexed query per pass)."""
+    rows = Order.objects.filter(
+        venue=venue, paper=False, status__in=[OrderStatus.NEW, OrderStatus.WORKING]
+    ).order_by("pk")
+    return [
+        LiveOpenOrder(
+            pk=o.pk,
+            client_id=o.client_id,
+            client_order_id=o.client_order_id or "",
+            symbol=o.symbol,
+            side=o.side,
+            price_1e9=o.price_1e9,
+            qty_1e8=o.qty_1e8,
+            leaves_qty_1e8=o.leaves_qty_1e8,
+            filled_qty_1e8=o.filled_qty_1e8,
+            desired_state=o.desired_state,
+            status=o.status,
+            venue_order_id=o.venue_order_id,
+            sent_at_ns=int(o.sent_at.timestamp() * 1e9) if o.sent_at else None,
+            created_at_ns=int(o.created_at.timestamp() * 1e9),
+        )
+        for o in rows
+    ]
+
+
+def live_order_ids(*, venue: str, client_id: int, ids: list[str]) -> dict[str, int]:
+    """client_order_id or venue_order_id -> order pk, for the ids given (matching venue fills)."""
+    out: dict[str, int] = {}
+    found = Order.objects.filter(venue=venue, client_id=client_id, paper=False).filter(
+        models.Q(client_order_id__in=ids) | models.Q(venue_order_id__in=ids)
+    )
+    for pk, coid, void in found.values_list("pk", "client_order_id", "venue_order_id"):
+        if coid:
+            out[coid] = pk
+        if void:
+            out[void] = pk
+    return out

@@ -37,7 +37,20 @@ from trading.lifecycle import (
     graph_transition,
     node_transition,
 )
-from trading.models import Fill, Graph, GraphEdge, InstrumentType, Node, Order, Position, Side, Urgency
+from trading.models import (
+    Fill,
+    Graph,
+    GraphEdge,
+    InstrumentType,
+    Node,
+    Order,
+    Position,
+    Side,
+    Urgency,
+    VenueCredential,
+    new_client_order_id,
+)
+from trading.risk import Proposed, RiskBreach, risk_check
 from venues.accounting import average_cost_fill
 from venues.instruments import (
     PREDICTION_VENUES,
@@ -63,16 +76,24 @@ _TRIGGER_ALIASES = {
 
 
 class NoLiveConnector(DomainError):
-    """A live order for a venue without a configured live connector: refused, never dropped."""
+    """A live order for a venue without a live order client in this build: refused, never dropped."""
 
     status = 422
     code = "no_live_connector"
 
 
+class VenueNotConnected(DomainError):
+    status = 422
+    code = "venue_not_connected"
+
+
 def live_connector_configured(venue: str) -> bool:
-    """Live venue connectors are not built yet: ``LIVE_VENUE_CONNECTORS`` (a list of venues, empty
-    by default) is where one would be switched on."""
-    return venue in getattr(settings, "LIVE_VENUE_CONNECTORS", ())
+    """Whether live orders for `venue` are sent: this build has the venue's order half
+    (`venues.orders.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`, empty by
+    default until the live path has run end to end against the fakes)."""
+    from venues.orders import ORDER_CLIENTS
+
+    return venue in ORDER_CLIENTS and venue in settings.LIVE_TRADING_VENUES
 
 
 # --------------------------------------------------------------------------------------------------
@@ -311,7 +332,7 @@ class Submitted:
     warnings: list[str]
 
 
-def _check_routing(spec: GraphSpec, *, paper: bool) -> None:
+def _check_routing(spec: GraphSpec, *, paper: bool, client_id: int) -> None:
     venues = sorted({s.instrument.venue for s in spec.nodes})
     if not paper:
         for venue in venues:
@@ -320,6 +341,25 @@ def _check_routing(spec: GraphSpec, *, paper: bool) -> None:
                     f"no live connector for venue {venue}: live orders cannot be routed. Use a "
                     "seq_test_ key or sandbox=True to paper-trade against the simulated venue."
                 )
+        connected = set(
+            VenueCredential.objects.filter(client_id=client_id, venue__in=venues).values_list(
+                "venue", flat=True
+            )
+        )
+        missing = [v for v in venues if v not in connected]
+        if missing:
+            raise VenueNotConnected(
+                f"no credentials for {', '.join(missing)}: connect with `sequence connect {missing[0]}` "
+                "before sending live orders there"
+            )
+        up = set(
+            Edge.objects.connected()
+            .filter(is_sandbox=False, venue__in=venues)
+            .values_list("venue", flat=True)
+        )
+        down = [v for v in venues if v not in up]
+        if down:
+            raise Unavailable(f"no live edge is running for {', '.join(down)}: the order would never be sent")
         return
     up = set(
         Edge.objects.connected().filter(is_sandbox=True, venue__in=venues).values_list("venue", flat=True)
@@ -344,10 +384,24 @@ def _new_order(node: Node, graph: Graph) -> Order:
         price_1e9=node.limit_price_1e9,
         qty_1e8=node.qty_1e8,
         leaves_qty_1e8=node.qty_1e8,
+        # A live order's id at the venue, stored with the row before the edge sends anything.
+        client_order_id=None if graph.paper else new_client_order_id(),
     )
 
 
 def _activate(node: Node, graph: Graph, reason: str) -> Order:
+    """Give `node` its order. A live order passes the risk checks first (`RiskBreach` when not)."""
+    if not graph.paper:
+        risk_check(
+            client_id=graph.client_id,
+            order=Proposed(
+                venue=node.venue,
+                symbol=node.symbol,
+                side=node.side,
+                price_1e9=node.limit_price_1e9,
+                qty_1e8=node.qty_1e8,
+            ),
+        )
     node_transition(node, to=NodeStatus.WORKING, reason=reason, activated_at=timezone.now())
     order = _new_order(node, graph)
     order.save()
@@ -359,7 +413,7 @@ def graph_submit(*, scope: Scope, nodes: Any, edges: Any = None, sandbox: bool |
     paper-trades whatever ``sandbox`` says; a live key paper-trades only with ``sandbox=True``."""
     spec = graph_validate(nodes=nodes, edges=edges)
     paper = scope.is_sandbox or bool(sandbox)
-    _check_routing(spec, paper=paper)
+    _check_routing(spec, paper=paper, client_id=scope.client.pk)
     targets = {e.child for e in spec.edges}
     with transaction.atomic():
         graph = Graph.objects.create(
@@ -434,6 +488,11 @@ class OrderUpdate:
     status: str
     dormant: bool = False
     reason: str = ""
+    # live orders: the venue's order id (ack or adoption), and for a refusal what it means and
+    # the venue's own words
+    venue_order_id: str = ""
+    error_code: str = ""
+    venue_message: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,10 +508,14 @@ class FillReport:
     liquidity: str
     ts_ns: int
     filled_after_1e8: int
+    # A live fill's id: the venue's own (``<venue>:<venue_fill_id>``), which counts it once however
+    # often the venue reports it. Empty for paper fills (then derived from `filled_after_1e8`).
+    fill_id: str = ""
 
 
-def _position_apply(pos: Position, side: str, price_1e9: int, qty_1e8: int, fee_1e9: int) -> None:
-    """Average cost, as `venues.accounting.PositionBook`, on the row's exact raw sums."""
+def _position_apply(pos: Position, side: str, price_1e9: int, qty_1e8: int, fee_1e9: int) -> int:
+    """Average cost, as `venues.accounting.PositionBook`, on the row's exact raw sums. Returns the
+    realized PnL of this fill, ×1e9."""
     signed = qty_1e8 if side == Side.BUY else -qty_1e8
     position, cost, realized = average_cost_fill(pos.position_1e8, int(pos.cost_raw), signed, price_1e9)
     pos.fill_count += 1
@@ -460,6 +523,7 @@ def _position_apply(pos: Position, side: str, price_1e9: int, qty_1e8: int, fee_
     pos.position_1e8 = position
     pos.cost_raw = Decimal(cost)
     pos.realized_raw = Decimal(int(pos.realized_raw) + realized)
+    return realized // QTY_SCALE
 
 
 @dataclass(slots=True)
@@ -490,7 +554,9 @@ def orders_report(
             .filter(pk__in=pks, venue=venue, paper=paper)
             .order_by("pk")
         }
-        fill_ids = {f"fill_{f.order_pk}_{f.filled_after_1e8}": f for f in fills if f.order_pk in orders}
+        fill_ids = {
+            f.fill_id or f"fill_{f.order_pk}_{f.filled_after_1e8}": f for f in fills if f.order_pk in orders
+        }
         existing = set(Fill.objects.filter(fill_id__in=list(fill_ids)).values_list("fill_id", flat=True))
         touched_nodes: dict[int, Node] = {}
         new_fills: list[Fill] = []
@@ -535,7 +601,7 @@ def orders_report(
                     symbol=order.symbol,
                 )
                 positions[key] = pos
-            _position_apply(pos, order.side, f.price_1e9, f.qty_1e8, f.fee_1e9)
+            new_fills[-1].realized_1e9 = _position_apply(pos, order.side, f.price_1e9, f.qty_1e8, f.fee_1e9)
         Fill.objects.bulk_create(new_fills)
         result.fills_recorded = len(new_fills)
         for pos in positions.values():
@@ -548,12 +614,16 @@ def orders_report(
             order = orders.get(u.order_pk)
             if order is None or order.status in ORDER_DONE:
                 continue
+            if u.venue_order_id:
+                order.venue_order_id = u.venue_order_id[:128]
             if u.status == OrderStatus.WORKING:
                 order.status = OrderStatus.WORKING
                 order.dormant = u.dormant
             elif u.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
                 order.status = u.status
                 order.reject_reason = u.reason[:200]
+                order.error_code = u.error_code[:32]
+                order.venue_message = u.venue_message[:500]
             touched_nodes.setdefault(order.node.pk, order.node)
         for order in orders.values():
             order.save(
@@ -563,6 +633,9 @@ def orders_report(
                     "reject_reason",
                     "filled_qty_1e8",
                     "leaves_qty_1e8",
+                    "venue_order_id",
+                    "error_code",
+                    "venue_message",
                     "updated_at",
                 ]
             )
@@ -632,7 +705,13 @@ def _advance(graph: Graph, *, nudge: set[str]) -> int:
             )
             if graph.status == GraphStatus.ACTIVE and all(e.fired for e in incoming):
                 parents = ", ".join(nodes[e.parent_id].node_id for e in incoming)
-                _activate(child, graph, f"triggered by {parents}")
+                try:
+                    _activate(child, graph, f"triggered by {parents}")
+                except RiskBreach as breach:
+                    # Nothing was written for it: the child is refused, the graph fails below.
+                    node_transition(child, to=NodeStatus.REJECTED, reason=f"risk_limit: {breach.message}")
+                    changed = True
+                    continue
                 nudge.add(child.venue)
                 created += 1
                 changed = True
@@ -657,6 +736,82 @@ def _advance(graph: Graph, *, nudge: set[str]) -> int:
             )
             graph_transition(graph, to=done, reason="every node is done")
     return created
+
+
+# --------------------------------------------------------------------------------------------------
+# Live orders: the live edge's outbox writes, and the kill switch
+
+
+def live_order_mark_sending(*, order_pk: int) -> bool:
+    """Claim a live order for sending, just before the venue call (a conditional update, as
+    healthchecks claims work): True when this call claimed it. False when it was cancelled in the
+    meantime (the kill switch, a graph cancel) or was claimed before: then it must not be sent."""
+    return bool(
+        Order.objects.filter(
+            pk=order_pk,
+            paper=False,
+            status=OrderStatus.NEW,
+            desired_state=OrderDesired.WORKING,
+            sent_at__isnull=True,
+        ).update(sent_at=timezone.now())
+    )
+
+
+@dataclass(slots=True)
+class KillResult:
+    graphs_cancelled: list[str] = field(default_factory=list)
+    algos_stopped: list[str] = field(default_factory=list)
+    # per venue: the venue order ids the venue cancelled, or the error that stopped it
+    venues: list[dict[str, Any]] = field(default_factory=list)
+
+
+def kill_switch(*, scope: Scope) -> KillResult:
+    """Stop everything of the client in the key's mode: cancel its active graphs (their open
+    orders turn desired ``cancel``, so the live edge will never send an unsent one), stop its
+    algos, and (live keys only) ask every connected venue to cancel every open order of the
+    client's account there (`OrderClient.cancel_all`), now, from this process, so the kill does not
+    wait for an edge. Answers with what it cancelled and where it could not."""
+    from algo_studio.models import Deployment
+    from algo_studio.services import deployment_stop
+
+    result = KillResult()
+    with transaction.atomic():
+        for graph in Graph.objects.select_for_update().filter(
+            client=scope.client, is_sandbox=scope.is_sandbox, status=GraphStatus.ACTIVE
+        ):
+            graph_transition(graph, to=GraphStatus.CANCELLED, reason="kill switch")
+            _wind_down(graph, reason="kill switch")
+            result.graphs_cancelled.append(graph.graph_id)
+    deployments = (
+        Deployment.objects.filter(client=scope.client, is_sandbox=scope.is_sandbox, deleted_at__isnull=True)
+        .filter(edge_rows__removed=False, edge_rows__desired_state="running")
+        .distinct()
+    )
+    for deployment in deployments:
+        if deployment_stop(deployment=deployment, actor="kill switch"):
+            result.algos_stopped.append(deployment.deployment_id)
+    if scope.is_sandbox:
+        return result  # a sandbox key never reaches a venue
+    from trading.credentials import order_client, venue_credentials_open
+    from venues.orders import OrderError
+
+    for cred in VenueCredential.objects.filter(client=scope.client).order_by("venue"):
+        entry: dict[str, Any] = {"venue": cred.venue, "cancelled": [], "error": None}
+        opened = venue_credentials_open(client_id=scope.client.pk, venue=cred.venue)
+        if opened is None:
+            continue
+        try:
+            client = order_client(cred.venue, opened[0])
+            try:
+                entry["cancelled"] = client.cancel_all()
+            finally:
+                client.close()
+        except OrderError as exc:
+            entry["error"] = f"{exc.code}: {exc.venue_message}"
+        except (OSError, TimeoutError) as exc:
+            entry["error"] = f"unreachable ({type(exc).__name__}); the live edge keeps cancelling"
+        result.venues.append(entry)
+    return result
 
 
 __all__ = [

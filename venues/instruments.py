@@ -37,6 +37,8 @@ __all__ = [
     "find_instrument",
     "find_instruments",
     "markets",
+    "market_rows",
+    "symbol_spellings",
     "get_market",
     "market_for_token",
     "to_price_1e9",
@@ -643,7 +645,7 @@ def _check_venue(venue: str) -> str:
     return v
 
 
-def _candidates(symbol: str) -> Iterable[str]:
+def symbol_spellings(symbol: str) -> Iterable[str]:
     """Spellings to try for a user-supplied symbol: as given, spot-normalized, upper-cased."""
     if not isinstance(symbol, str):
         return
@@ -659,7 +661,7 @@ def get_instrument(venue: str, symbol: str) -> Instrument:
     Raises KeyError for an unknown venue or a symbol the venue does not list.
     """
     v = _check_venue(venue)
-    for cand in _candidates(symbol):
+    for cand in symbol_spellings(symbol):
         inst = _BY_KEY.get((v, cand))
         if inst is not None:
             return inst
@@ -679,7 +681,7 @@ def all_instruments() -> tuple[Instrument, ...]:
 def find_instruments(symbol: str) -> tuple[Instrument, ...]:
     """All instruments named `symbol` on any venue, in VENUES order (spot pairs are listed on both
     kraken and coinbase; prediction tokens are unique). Empty when nothing matches."""
-    for cand in _candidates(symbol):
+    for cand in symbol_spellings(symbol):
         found = _BY_SYMBOL.get(cand)
         if found:
             return found
@@ -723,7 +725,21 @@ def markets(
     Spot venues have no markets: returns [].
     """
     v = _check_venue(venue)
-    items = [m for m in _MARKETS.get(v, ()) if active is None or m.active == active]
+    return market_rows(v, _MARKETS.get(v, ()), expand_outcomes=expand_outcomes, active=active, order=order)
+
+
+def market_rows(
+    venue: str,
+    catalogue: Iterable[PredictionMarket],
+    *,
+    expand_outcomes: bool = False,
+    active: bool | None = None,
+    order: Literal["volume", "liquidity"] | None = None,
+) -> list[dict[str, Any]]:
+    """`markets()` over any catalogue of `venue`'s markets: the simulated one, or a live venue's
+    catalogue as synced into the database (edges/catalogue.py)."""
+    v = venue
+    items = [m for m in catalogue if active is None or m.active == active]
     rows: list[dict[str, Any]] = []
     if v == "kalshi" or expand_outcomes:
         rows = [m.as_dict() for m in items]

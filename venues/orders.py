@@ -282,6 +282,13 @@ def build_order_client(
 
 
 # -- kraken -----------------------------------------------------------------------------------------
+def _kraken(credentials, config, instrument):  # type: ignore[no-untyped-def]
+    from venues.kraken.orders import KrakenOrderClient
+
+    return KrakenOrderClient(credentials, config, instrument=instrument)
+
+
+ORDER_CLIENTS["kraken"] = _kraken
 
 
 # -- coinbase ---------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""A strict local Kraken: WebSocket v2 `book` channel at /v2 and REST `GET /0/public/AssetPairs`.
+"""A strict local Kraken: WebSocket v2 `book` channel at /v2 and REST `GET /0/public/AssetPairs`;
+the private REST API and the authenticated WebSocket `executions` channel (tests/fakevenues/
+kraken_private.py).
 
 Built from Kraken's documents and captures in /work/shared/venues/kraken/ (NOTES.md, PROVENANCE.md):
 
@@ -42,6 +44,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from tests.fakevenues.base import FakeVenueServer
+from tests.fakevenues.kraken_private import AUTH_WS_PATH, PrivateKraken
 
 SHARED = Path("/work/shared/venues/kraken")
 FIXTURES = Path(__file__).with_name("fixtures") / "kraken"
@@ -128,11 +131,12 @@ class Sub:
     view_asks: dict[Decimal, Decimal] = field(default_factory=dict)
 
 
-class KrakenFake(FakeVenueServer):
+class KrakenFake(PrivateKraken, FakeVenueServer):
     ws_path = "/v2"
 
     def __init__(self, *, heartbeat_s: float = 1.0) -> None:
-        super().__init__()
+        FakeVenueServer.__init__(self)
+        PrivateKraken.__init__(self)
         self.heartbeat_s = heartbeat_s
         self.pairs: dict[str, Pair] = {}
         for rest_name, entry in asset_pairs_fixture().items():
@@ -165,6 +169,8 @@ class KrakenFake(FakeVenueServer):
     # -- REST ----------------------------------------------------------------------------------------
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/0/public/AssetPairs", self._asset_pairs)
+        app.router.add_post("/0/private/{method}", self._private)
+        app.router.add_get(AUTH_WS_PATH, self._auth_ws_handler)
 
     async def _asset_pairs(self, request: web.Request) -> web.Response:
         wanted = request.query.get("pair")

@@ -10,6 +10,7 @@ from edges.worker import EdgeRunner, EdgeWorker, venue_feed_mode
 from venues.instruments import VENUES
 from venues.live.factory import BUILDERS
 from venues.live.rest import RestError
+from venues.orders import ORDER_CLIENTS
 
 
 class Command(BaseCommand):
@@ -56,13 +57,27 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         venues = list(dict.fromkeys(options["venue"]))
-        if options["live"]:
-            # Live edges need live venue connectors; only the simulated venue exists so far. Refuse
-            # rather than trade simulated prices as if they were real.
-            raise CommandError(
-                "Live edges need a live venue connector, and none is configured. Use --sandbox."
-            )
-        feeds = {venue: options["feed"] or venue_feed_mode(venue) for venue in venues}
+        is_sandbox = not options["live"]
+        if not is_sandbox:
+            # A live edge sends the clients' live orders with their own credentials (the venue's
+            # order half) and quotes the venue's real market: never simulated prices.
+            no_orders = [v for v in venues if v not in ORDER_CLIENTS]
+            if no_orders:
+                raise CommandError(
+                    f"No live order client for {', '.join(no_orders)} in this build (live venues: "
+                    f"{', '.join(sorted(ORDER_CLIENTS)) or 'none'}). Use --sandbox."
+                )
+            off = [v for v in venues if v not in settings.LIVE_TRADING_VENUES]
+            if off:
+                raise CommandError(
+                    f"Live trading is not switched on for {', '.join(off)}: set LIVE_TRADING_VENUES "
+                    "(docs/trading-live.md says what is not tested yet). Use --sandbox."
+                )
+            if options["feed"] == "sim":
+                raise CommandError("A live edge quotes the venue's own market: --feed sim is for --sandbox.")
+        feeds = {
+            venue: options["feed"] or (venue_feed_mode(venue) if is_sandbox else "live") for venue in venues
+        }
         missing = [v for v, feed in feeds.items() if feed == "live" and v not in BUILDERS]
         if missing:
             raise CommandError(
@@ -73,7 +88,7 @@ class Command(BaseCommand):
             workers = [
                 EdgeWorker(
                     venue=venue,
-                    is_sandbox=True,
+                    is_sandbox=is_sandbox,
                     seed=options["seed"],
                     mean_interval_ms=options["mean_interval_ms"],
                     record_market_data=options["record"],

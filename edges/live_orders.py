@@ -1,0 +1,357 @@
+"""The live edge's order half: send the clients' live orders to the venue with their own
+credentials, cancel them, and bring their fills back (docs/trading-live.md).
+
+The database is the outbox. An order row (with its `client_order_id`) is committed by the trading
+services before this module sees it; each pass here:
+
+1. asks the venue, per client with open orders, for its recent fills and open orders;
+2. reports the fills (counted once by the venue's fill id: ``Fill.fill_id`` is unique);
+3. sends each order nobody claimed yet: first a conditional update sets ``sent_at`` (so a cancel
+   or the kill switch that got there first wins, and nothing is sent twice by two passes), then
+   `OrderClient.place`; the venue's answer is reported through `trading.services.orders_report`;
+4. an order claimed by an earlier process that died before its answer was recorded (``sent_at``
+   set, no venue order id) is looked up at the venue by its client order id: adopted when the
+   venue has it (open or with fills), sent now when it does not;
+5. cancels what is desired ``cancel``; an order that vanished from the venue's open orders for two
+   passes without filling is reported cancelled with the venue's silence as the reason;
+6. reports venue orders that no order of ours explains (never adopted, never cancelled by us).
+
+The calls are synchronous and run on the edge's control path (a live edge runs no algos, so they
+delay nothing but its own reports).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from venues.instruments import PRICE_SCALE, QTY_SCALE
+from venues.orders import OrderClient, OrderError, OrderRequest, VenueFill, VenueOrder
+
+logger = logging.getLogger(__name__)
+
+# Fault injection for the crash tests (tests/trading/test_live_outbox.py): the process kills itself
+# (SIGKILL, no cleanup) at that point of sending an order. Never set in production.
+CRASH_POINT_ENV = "SEQUENCE_LIVE_CRASH_POINT"  # "before_send" | "after_send"
+FILLS_LOOKBACK_NS = 600 * 1_000_000_000  # fills are asked for since the oldest open order, minus this
+
+
+def _crash_point(name: str) -> None:
+    if os.environ.get(CRASH_POINT_ENV) == name:
+        logger.warning("crash point %s: killing this process", name)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Session:
+    def __init__(self, client_id: int, client: OrderClient, version: float) -> None:
+        self.client_id = client_id
+        self.client = client
+        self.version = version
+        self.reconciled = False
+        self.unknown: list[dict[str, Any]] | None = None
+        self.gone: set[int] = set()  # order pks missing from the venue's open orders last pass
+
+
+def _d(value: int, scale: int) -> Decimal:
+    return Decimal(value) / scale
+
+
+class LiveOrders:
+    """Live orders of one venue, every client (the live edge of that venue)."""
+
+    def __init__(self, venue: str) -> None:
+        self.venue = venue
+        self.sessions: dict[int, _Session] = {}
+        self.inflight: dict[int, str] = {}  # pk -> venue order id acknowledged, report not applied yet
+        self.finished: set[int] = set()  # pks reported done (cancelled/rejected), not applied yet
+        self.seen_fills: set[str] = set()
+        self.updates: list[Any] = []  # trading.services.OrderUpdate
+        self.fills: list[Any] = []  # trading.services.FillReport
+        self.started = False
+
+    # -- sessions ---------------------------------------------------------------------------------
+    def _session(self, client_id: int) -> _Session | None:
+        from trading.credentials import order_client, venue_credentials_open
+
+        opened = venue_credentials_open(client_id=client_id, venue=self.venue)
+        held = self.sessions.get(client_id)
+        if opened is None:
+            if held is not None:
+                held.client.close()
+                del self.sessions[client_id]
+            return None
+        credentials, version = opened
+        if held is not None and held.version == version:
+            return held
+        if held is not None:
+            held.client.close()
+        session = _Session(client_id, order_client(self.venue, credentials), version)
+        self.sessions[client_id] = session
+        return session
+
+    def close(self) -> None:
+        for session in self.sessions.values():
+            session.client.close()
+        self.sessions.clear()
+
+    # -- one pass (control path) ----------------------------------------------------------------------
+    def apply(self, open_orders: Sequence[Any]) -> None:
+        """Converge on the database's open live orders (`trading.selectors.LiveOpenOrder`)."""
+        from trading.models import VenueCredential
+
+        wanted = {o.pk for o in open_orders}
+        self.finished &= wanted
+        self.inflight = {pk: v for pk, v in self.inflight.items() if pk in wanted}
+        by_client: dict[int, list[Any]] = {}
+        for o in open_orders:
+            by_client.setdefault(o.client_id, []).append(o)
+        if not self.started:
+            # After a (re)start: reconcile every connected client once, open orders or not, so
+            # what rests at the venue unexplained is reported.
+            for client_id in VenueCredential.objects.filter(venue=self.venue).values_list(
+                "client_id", flat=True
+            ):
+                by_client.setdefault(client_id, [])
+            self.started = True
+        for client_id, orders in by_client.items():
+            session = self._session(client_id)
+            if session is None:
+                self._no_credentials(orders)
+                continue
+            if not orders and session.reconciled:
+                continue
+            try:
+                self._work(session, orders)
+                session.reconciled = True
+            except OrderError as exc:
+                logger.warning(
+                    "%s refused a read for client %s: %s: %s",
+                    self.venue,
+                    client_id,
+                    exc.code,
+                    exc.venue_message,
+                )
+            except (OSError, TimeoutError) as exc:
+                logger.warning(
+                    "%s unreachable for client %s (%s); next pass", self.venue, client_id, type(exc).__name__
+                )
+
+    def _no_credentials(self, orders: list[Any]) -> None:
+        from trading.services import OrderUpdate
+
+        for o in orders:
+            if o.pk in self.finished or o.venue_order_id or o.sent_at_ns is not None:
+                continue  # one sent already stays open until it can be cancelled
+            self.finished.add(o.pk)
+            self.updates.append(
+                OrderUpdate(
+                    order_pk=o.pk,
+                    status="rejected" if o.desired_state == "working" else "cancelled",
+                    reason=f"venue_not_connected: no {self.venue} credentials "
+                    f"(sequence connect {self.venue})",
+                    error_code="venue_not_connected",
+                )
+            )
+
+    def _work(self, session: _Session, orders: list[Any]) -> None:
+        from trading.services import OrderUpdate
+
+        client = session.client
+        since = min([o.created_at_ns for o in orders], default=0) - FILLS_LOOKBACK_NS
+        venue_fills = client.recent_fills(max(since, 0)) if orders or not session.reconciled else []
+        venue_open = client.open_orders()
+        open_by_coid = {v.client_order_id: v for v in venue_open if v.client_order_id}
+        open_by_void = {v.venue_order_id: v for v in venue_open}
+        filled_coids = {f.client_order_id for f in venue_fills if f.client_order_id}
+
+        self._report_fills(session, venue_fills)
+        self._report_unknown(session, venue_open)
+
+        for o in orders:
+            if o.pk in self.finished:
+                continue
+            void = o.venue_order_id or self.inflight.get(o.pk, "")
+            if not void and o.sent_at_ns is not None and o.pk not in self.inflight:
+                # Claimed by a process that died before the venue's answer was recorded.
+                found = open_by_coid.get(o.client_order_id)
+                if found is not None or o.client_order_id in filled_coids:
+                    void = (
+                        found.venue_order_id
+                        if found is not None
+                        else next(
+                            f.venue_order_id for f in venue_fills if f.client_order_id == o.client_order_id
+                        )
+                    )
+                    logger.info("order %s (%s) is at the venue as %s: adopted", o.pk, o.client_order_id, void)
+                    self.inflight[o.pk] = void
+                    self.updates.append(OrderUpdate(order_pk=o.pk, status="working", venue_order_id=void))
+                elif o.desired_state == "working":
+                    logger.info(
+                        "order %s (%s) never reached the venue: sending it now", o.pk, o.client_order_id
+                    )
+                    self._send(session, o)
+                    continue
+            if o.desired_state == "cancel":
+                self._cancel(session, o, void)
+                continue
+            if not void:
+                if o.sent_at_ns is None:
+                    from trading.services import live_order_mark_sending
+
+                    if live_order_mark_sending(order_pk=o.pk):
+                        _crash_point("before_send")
+                        self._send(session, o)
+                continue
+            # Working at the venue, as far as we know: gone from its open orders twice without
+            # filling means the venue ended it (expired, cancelled by the venue or by hand).
+            if void in open_by_void:
+                session.gone.discard(o.pk)
+            elif o.pk in session.gone:
+                session.gone.discard(o.pk)
+                self.finished.add(o.pk)
+                self.updates.append(
+                    OrderUpdate(
+                        order_pk=o.pk,
+                        status="cancelled",
+                        reason=f"no longer open at {self.venue} (ended at the venue)",
+                        venue_order_id=void,
+                    )
+                )
+            else:
+                session.gone.add(o.pk)
+
+    def _send(self, session: _Session, o: Any) -> None:
+        from trading.services import OrderUpdate
+
+        request = OrderRequest(
+            client_order_id=o.client_order_id,
+            symbol=o.symbol,
+            side=o.side,
+            price=_d(o.price_1e9, PRICE_SCALE).normalize(),
+            qty=_d(o.leaves_qty_1e8, QTY_SCALE).normalize(),
+        )
+        try:
+            ack: VenueOrder = session.client.place(request)
+        except OrderError as exc:
+            self._rejected(o.pk, exc.code, exc.venue_message)
+            return
+        except (OSError, TimeoutError) as exc:
+            # Unknown whether it reached the venue: sent_at stays set, so the next pass looks it
+            # up by its client order id before anything is sent again.
+            logger.warning(
+                "order %s: %s unreachable while sending (%s)", o.pk, self.venue, type(exc).__name__
+            )
+            return
+        _crash_point("after_send")
+        if ack.state == "rejected":
+            self._rejected(o.pk, "rejected", ack.venue_message or "rejected")
+            return
+        self.inflight[o.pk] = ack.venue_order_id
+        self.updates.append(OrderUpdate(order_pk=o.pk, status="working", venue_order_id=ack.venue_order_id))
+
+    def _rejected(self, pk: int, code: str, venue_message: str) -> None:
+        from trading.services import OrderUpdate
+
+        self.finished.add(pk)
+        self.updates.append(
+            OrderUpdate(
+                order_pk=pk,
+                status="rejected",
+                reason=f"{code}: {venue_message}",
+                error_code=code,
+                venue_message=venue_message,
+            )
+        )
+
+    def _cancel(self, session: _Session, o: Any, void: str) -> None:
+        from trading.services import OrderUpdate
+
+        if void:
+            try:
+                session.client.cancel(o.symbol, void)  # False: unknown or already done there
+            except OrderError as exc:
+                if exc.code != "unknown_order":
+                    logger.warning("cancel of order %s refused: %s: %s", o.pk, exc.code, exc.venue_message)
+                    return  # tried again next pass
+        self.finished.add(o.pk)
+        self.updates.append(
+            OrderUpdate(order_pk=o.pk, status="cancelled", reason="cancelled by client", venue_order_id=void)
+        )
+
+    def _report_fills(self, session: _Session, venue_fills: list[VenueFill]) -> None:
+        from trading.selectors import live_order_ids
+        from trading.services import FillReport
+
+        new = [f for f in venue_fills if f"{self.venue}:{f.venue_fill_id}" not in self.seen_fills]
+        if not new:
+            return
+        ids = sorted({i for f in new for i in (f.client_order_id, f.venue_order_id) if i})
+        pks = live_order_ids(venue=self.venue, client_id=session.client_id, ids=ids)
+        for f in new:
+            pk = pks.get(f.client_order_id or "") or pks.get(f.venue_order_id)
+            fill_id = f"{self.venue}:{f.venue_fill_id}"
+            self.seen_fills.add(fill_id)
+            if pk is None:
+                logger.warning(
+                    "fill %s of an order that is not ours (%s): not counted", fill_id, f.venue_order_id
+                )
+                continue
+            self.fills.append(
+                FillReport(
+                    order_pk=pk,
+                    side=f.side,
+                    price_1e9=int(f.price * PRICE_SCALE),
+                    qty_1e8=int(f.qty * QTY_SCALE),
+                    fee_1e9=int(f.fee * PRICE_SCALE),
+                    liquidity=f.liquidity,
+                    ts_ns=f.ts_ns,
+                    filled_after_1e8=0,
+                    fill_id=fill_id,
+                )
+            )
+
+    def _report_unknown(self, session: _Session, venue_open: list[VenueOrder]) -> None:
+        from trading.credentials import venue_unknown_orders_report
+        from trading.selectors import live_order_ids
+
+        ids = sorted({i for v in venue_open for i in (v.client_order_id, v.venue_order_id) if i})
+        ours = live_order_ids(venue=self.venue, client_id=session.client_id, ids=ids)
+        unknown = [
+            {
+                "venue_order_id": v.venue_order_id,
+                "client_order_id": v.client_order_id,
+                "symbol": v.symbol,
+                "side": v.side,
+                "price": str(v.price),
+                "qty": str(v.qty),
+            }
+            for v in venue_open
+            if v.venue_order_id not in ours and (v.client_order_id or "") not in ours
+        ]
+        if unknown != session.unknown:
+            if unknown:
+                logger.warning(
+                    "%d order(s) rest at %s for client %s that are not ours: reported, not adopted",
+                    len(unknown),
+                    self.venue,
+                    session.client_id,
+                )
+            venue_unknown_orders_report(client_id=session.client_id, venue=self.venue, orders=unknown)
+            session.unknown = unknown
+
+    # -- report (control path) ----------------------------------------------------------------------
+    @property
+    def pending(self) -> bool:
+        return bool(self.updates or self.fills)
+
+    def flush(self, report: Callable[..., Any]) -> None:
+        """Send what happened since the last flush; on failure it stays for the next one."""
+        if not self.updates and not self.fills:
+            return
+        report(updates=list(self.updates), fills=list(self.fills))
+        self.updates.clear()
+        self.fills.clear()
