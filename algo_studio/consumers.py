@@ -24,28 +24,33 @@ from edges.services import log_event, logs_group
 from sequence_site.errors import DomainError
 from sequence_site.scope import Scope
 from sequence_site.symbols import Symbol
-from sequence_site.ws_auth import scope_from_handshake
+from sequence_site.ws_auth import RefuseBeforeJoining, scope_from_handshake
 
 MAX_BACKLOG = 1000
 
 
-class DeploymentLogConsumer(AsyncJsonWebsocketConsumer):
+class DeploymentLogConsumer(RefuseBeforeJoining, AsyncJsonWebsocketConsumer):
     group: str | None = None
 
-    async def connect(self) -> None:
+    async def handshake_refusal(self) -> int | None:
+        # Decided before the consumer joins the channel layer (RefuseBeforeJoining).
         scope = await database_sync_to_async(scope_from_handshake)(self.scope)
         if scope is None:
-            await self.close(code=4401)
-            return
+            return 4401
         params = {k: v[-1] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
         kwargs = self.scope["url_route"]["kwargs"]
         try:
             self.deployment = await database_sync_to_async(self._deployment)(scope, kwargs)
-            after = int(params["after"]) if "after" in params else None
-            backlog = min(int(params.get("backlog", 100)), MAX_BACKLOG)
+            self._after_id = int(params["after"]) if "after" in params else None
+            self._backlog_size = min(int(params.get("backlog", 100)), MAX_BACKLOG)
         except (DomainError, ValueError):
-            await self.close(code=4404)
-            return
+            return 4404
+        self._params = params
+        return None
+
+    async def connect(self) -> None:
+        params, kwargs = self._params, self.scope["url_route"]["kwargs"]
+        after, backlog = self._after_id, self._backlog_size
         self.edge_id = params.get("edge_id") or None
         self.symbol = kwargs.get("symbol")
         self.last_id = 0

@@ -17,7 +17,7 @@ from backtests import selectors
 from backtests.lifecycle import FINAL
 from backtests.services import progress_group
 from sequence_site.errors import DomainError
-from sequence_site.ws_auth import scope_from_handshake
+from sequence_site.ws_auth import RefuseBeforeJoining, scope_from_handshake
 
 
 @database_sync_to_async
@@ -31,8 +31,15 @@ def _status(handshake: dict[str, Any], job_id: str) -> dict[str, Any] | None:
         return None
 
 
-class BacktestProgressConsumer(AsyncJsonWebsocketConsumer):
+class BacktestProgressConsumer(RefuseBeforeJoining, AsyncJsonWebsocketConsumer):
     group: str | None = None
+
+    async def handshake_refusal(self) -> int | None:
+        # A job this key cannot see is refused before the consumer joins the channel layer.
+        self.group = None
+        if await _status(self.scope, self.scope["url_route"]["kwargs"]["job_id"]) is None:
+            return 4404
+        return None
 
     async def connect(self) -> None:
         job_id = self.scope["url_route"]["kwargs"]["job_id"]
@@ -40,7 +47,7 @@ class BacktestProgressConsumer(AsyncJsonWebsocketConsumer):
         self.group = progress_group(job_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         status = await _status(self.scope, job_id)
-        if status is None:
+        if status is None:  # deleted in between
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None
             await self.close(code=4404)

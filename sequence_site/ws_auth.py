@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sequence_site.errors import DomainError
@@ -45,21 +46,28 @@ class RefuseBeforeJoining:
 
     Channels starts a consumer's channel-layer read (a blocking Redis read) before ``connect()``
     runs, so a consumer that refuses in ``connect()`` still holds that read until the client's
-    disconnect arrives, and cancelling it can take up to the read's socket timeout (a test's event
-    loop once hung on it at teardown). With this mixin, ``handshake_refusal()`` runs first: a close
-    code refuses the socket at once, with no Redis read at all; ``None`` lets the handshake through
-    to the consumer as usual.
+    disconnect arrives, and cancelling it can take up to the read's socket timeout (test event
+    loops hung on it at teardown). With this mixin, ``handshake_refusal()`` runs first: a refusal
+    answers the socket at once and ends the consumer, with no Redis read at all; ``None`` lets the
+    handshake through to the consumer as usual.
+
+    A refusal is a close code, or ``(close_code, message)``: the socket is then accepted, sent the
+    message as JSON (to say why, for clients that cannot read close codes) and closed.
     """
 
-    async def handshake_refusal(self) -> int | None:
+    async def handshake_refusal(self) -> int | tuple[int, dict[str, Any]] | None:
         return None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
         first = await receive()
         if first.get("type") == "websocket.connect":
-            code = await self.handshake_refusal()
-            if code is not None:
+            refusal = await self.handshake_refusal()
+            if refusal is not None:
+                code, message = refusal if isinstance(refusal, tuple) else (refusal, None)
+                if message is not None:
+                    await send({"type": "websocket.accept"})
+                    await send({"type": "websocket.send", "text": json.dumps(message)})
                 await send({"type": "websocket.close", "code": code})
                 return
         pending = [first]

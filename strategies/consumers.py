@@ -30,7 +30,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from sequence_site.errors import DomainError
 from sequence_site.scope import Scope
-from sequence_site.ws_auth import scope_from_handshake
+from sequence_site.ws_auth import RefuseBeforeJoining, scope_from_handshake
 from strategies import selectors
 from strategies.lifecycle import group_name
 from strategies.schemas import LogLineOut
@@ -38,36 +38,42 @@ from strategies.schemas import LogLineOut
 CATCH_UP_PAGE = 1000
 
 
-class StrategyLogConsumer(AsyncJsonWebsocketConsumer):
+class StrategyLogConsumer(RefuseBeforeJoining, AsyncJsonWebsocketConsumer):
     groups: list[str] = []
 
-    async def connect(self) -> None:
-        # Accepted only once subscribed: a client that sees the handshake succeed misses nothing.
-        # Refusals are accepted too, to say why in an error message before closing.
+    async def handshake_refusal(self) -> tuple[int, dict[str, Any]] | None:
+        # Everything that can refuse is decided here, before the consumer joins the channel layer
+        # (RefuseBeforeJoining). Refusals are accepted, to say why in an error message, then closed.
+        def refuse(close_code: int, status: int, message: str) -> tuple[int, dict[str, Any]]:
+            return close_code, {"type": "error", "status": status, "message": message}
+
         scope = await database_sync_to_async(self._authenticate)()
         if scope is None:
-            await self._refuse(4401, 401, "Authenticate with `Authorization: Bearer <API key>` or log in.")
-            return
+            return refuse(4401, 401, "Authenticate with `Authorization: Bearer <API key>` or log in.")
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         try:
             after = int((query.get("after") or ["0"])[0])
             if not 0 <= after <= selectors.MAX_CURSOR:
                 raise ValueError
         except ValueError:
-            await self._refuse(4400, 400, "after must be 0 or a cursor (a line's seq).")
-            return
+            return refuse(4400, 400, "after must be 0 or a cursor (a line's seq).")
         pinned = (query.get("run_id") or [""])[0] or None
         follow = (query.get("follow") or ["run" if pinned else "latest"])[0]
         if follow not in ("run", "latest"):
-            await self._refuse(4400, 400, "follow must be 'run' or 'latest'.")
-            return
+            return refuse(4400, 400, "follow must be 'run' or 'latest'.")
         try:
-            strategy_id, run_id = await database_sync_to_async(self._resolve)(
+            self._resolved = await database_sync_to_async(self._resolve)(
                 scope, self.scope["url_route"]["kwargs"]["strategy_id"], pinned
             )
         except DomainError as exc:
-            await self._refuse(4000 + exc.status, exc.status, exc.message)
-            return
+            return refuse(4000 + exc.status, exc.status, exc.message)
+        self._after, self._follow_mode = after, follow
+        return None
+
+    async def connect(self) -> None:
+        # Accepted only once subscribed: a client that sees the handshake succeed misses nothing.
+        strategy_id, run_id = self._resolved
+        after, follow = self._after, self._follow_mode
         self.strategy_id = strategy_id
         self.pinned = follow == "run"
         self.run_id: str | None = run_id
@@ -93,11 +99,6 @@ class StrategyLogConsumer(AsyncJsonWebsocketConsumer):
         run_id = selectors.strategy_latest_run_id(strategy_id=self.strategy_id)
         status = selectors.strategy_status(strategy_id=self.strategy_id) or "deleted"
         return (str(run_id) if run_id else None), status
-
-    async def _refuse(self, close_code: int, status: int, message: str) -> None:
-        await self.accept()
-        await self.send_json({"type": "error", "status": status, "message": message})
-        await self.close(code=close_code)
 
     def _authenticate(self) -> Scope | None:
         return scope_from_handshake(self.scope)
