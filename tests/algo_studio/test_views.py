@@ -484,7 +484,8 @@ def test_overview_pnl_today_and_overall(
     )
     MetricSample.objects.create(
         deployment=deployment, edge_id="venue-edge-kraken", symbol="BTC/USD",
-        ts=midnight - timezone.timedelta(minutes=5), position_1e8=0,
+        # Before 00:00 UTC and outside the sparkline's hour (the test may run just after midnight).
+        ts=min(midnight, now - timezone.timedelta(hours=1)) - timezone.timedelta(minutes=5), position_1e8=0,
         realized_pnl_1e9=1_000_000_000_000, unrealized_pnl_1e9=0, callback_latency_ns=1, fill_count=1,
     )  # fmt: skip
     for seconds in (150, 90, 30):  # one per 1-minute bucket of the sparkline
