@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests.fakevenues.polymarket import FakePolymarket
+from tests.waiting import wait_until
 from venues.instruments import live_instrument, to_price_1e9, to_qty_1e8
 from venues.live.adapter import LiveVenueAdapter
 from venues.live.connection import Backoff
@@ -17,16 +18,6 @@ from venues.live.factory import FeedConfig
 from venues.matching import BUY, REJECT_BAD_PRICE
 
 A = FakePolymarket.BURST_A
-
-
-def wait_for(pred: Callable[[], object], what: str, timeout: float = 30.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -58,7 +49,7 @@ def test_a_tick_size_change_reaches_paper_matching(fake: FakePolymarket, adapter
         adapter.poll(time.time_ns())
         return adapter.book(A)
 
-    wait_for(has_book, "the first book")
+    wait_until(has_book, what="the first book")
     old_tick = adapter.instrument(A).tick_1e9
     fine = to_price_1e9("0.2001")  # on a 0.0001 grid only
     assert old_tick > to_price_1e9("0.0001")
@@ -70,7 +61,7 @@ def test_a_tick_size_change_reaches_paper_matching(fake: FakePolymarket, adapter
         adapter.poll(time.time_ns())
         return adapter.instrument(A).tick_1e9 == to_price_1e9("0.0001")
 
-    wait_for(moved, "the new tick in the adapter's catalogue")
+    wait_until(moved, what="the new tick in the adapter's catalogue")
     assert adapter.tick_changes == [(A, old_tick, to_price_1e9("0.0001"))]
     assert adapter.feed is not None and adapter.feed.status.as_dict()["tick_changes"] == 1
     result = adapter.submit(A, BUY, fine, to_qty_1e8("10"), 2)
@@ -83,6 +74,6 @@ def test_a_tick_size_change_reaches_paper_matching(fake: FakePolymarket, adapter
         adapter.poll(time.time_ns())
         return adapter.instrument(A).tick_1e9 == to_price_1e9("0.01")
 
-    wait_for(coarse, "the coarser tick")
+    wait_until(coarse, what="the coarser tick")
     assert adapter.submit(A, BUY, to_price_1e9("0.2003"), to_qty_1e8("10"), 3).reason == REJECT_BAD_PRICE
     assert adapter.submit(A, BUY, to_price_1e9("0.20"), to_qty_1e8("10"), 4).accepted
