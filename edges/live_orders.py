@@ -55,6 +55,7 @@ class _Session:
         self.unknown: list[dict[str, Any]] | None = None
         self.gone: set[int] = set()  # order pks missing from the venue's open orders last pass
         self.stream: _UserStream | None = None  # the client's private stream, where the venue has one
+        self.auth_failures = 0  # passes in a row the venue refused the credentials
 
 
 def _d(value: int, scale: int) -> Decimal:
@@ -180,6 +181,7 @@ class LiveOrders:
             try:
                 self._work(session, orders)
                 session.reconciled = True
+                session.auth_failures = 0
             except OrderError as exc:
                 logger.warning(
                     "%s refused a read for client %s: %s: %s",
@@ -188,10 +190,36 @@ class LiveOrders:
                     exc.code,
                     exc.venue_message,
                 )
+                if exc.code == "auth_failed":
+                    session.auth_failures += 1
+                    # twice in a row (one stale nonce is not a revoked key): the orders not sent
+                    # yet never will be with these credentials; say so on them
+                    if session.auth_failures >= 2:
+                        self._refuse_unsent(orders, exc)
+                continue
             except (OSError, TimeoutError) as exc:
                 logger.warning(
                     "%s unreachable for client %s (%s); next pass", self.venue, client_id, type(exc).__name__
                 )
+
+    def _refuse_unsent(self, orders: list[Any], exc: OrderError) -> None:
+        from trading.services import OrderUpdate
+
+        for o in orders:
+            if o.pk in self.finished or o.venue_order_id or o.sent_at_ns is not None:
+                continue  # one that may be at the venue stays open until it can be checked
+            self.finished.add(o.pk)
+            working = o.desired_state == "working"
+            self.updates.append(
+                OrderUpdate(
+                    order_pk=o.pk,
+                    status="rejected" if working else "cancelled",
+                    reason=f"{exc.code}: {self.venue} refused the credentials; reconnect with "
+                    f"`sequence connect {self.venue}` ({exc.venue_message})",
+                    error_code=exc.code,
+                    venue_message=exc.venue_message,
+                )
+            )
 
     def _no_credentials(self, orders: list[Any]) -> None:
         from trading.services import OrderUpdate

@@ -56,3 +56,25 @@ def test_insufficient_funds_and_min_notional_end_to_end(live_api, venue, live_ed
         assert n["status"] == "rejected" and n["order_status"] == "rejected"
         assert n["error_code"] == code and words in n["venue_message"] and words in n["reason"], n
     assert venue.open_orders() == []
+
+
+def test_credentials_revoked_at_the_venue_reject_the_unsent_order_with_its_words(live_api, venue, live_edge):
+    live_edge(venue.name)
+
+    async def revoke() -> None:  # the key is deleted at the venue after it was connected
+        if venue.name == "kraken":
+            venue.fake.accounts.pop(venue.key)
+        else:
+            venue.fake.keys.pop(venue.key)
+
+    venue.fake.call(revoke)
+    sends = venue.sends()
+    status, out = submit(live_api, venue.node())
+    assert status == 201, out
+    gid = out["graph_id"]
+    wait_until(lambda: node_of(gid).status == "rejected", timeout=30, what="the auth refusal on the order")
+    order = order_of(gid)
+    assert order.error_code == "auth_failed" and order.sent_at is None
+    words = "EAPI:Invalid key" if venue.name == "kraken" else "HTTP 401"
+    assert words in order.venue_message and f"sequence connect {venue.name}" in order.reject_reason
+    assert venue.sends() == sends and venue.all_orders() == []
