@@ -18,6 +18,12 @@ services before this module sees it; each pass here:
 
 The calls are synchronous and run on the edge's control path (a live edge runs no algos, so they
 delay nothing but its own reports).
+
+Each client's private user stream (`OrderClient.user_stream()`, `_UserStream` below) runs in a
+thread of its own and only tells the control path that something happened: the pass then runs at
+once for that venue. Fills from a stream whose fill ids are the ones `recent_fills()` gives
+(Kraken) are reported straight away; the others arrive through the pass. Passes every
+LIVE_ORDER_POLL_SECONDS remain the fallback and the reconcile.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from venues.orders import OrderClient, OrderError, OrderRequest, VenueFill, Venu
 
 logger = logging.getLogger(__name__)
 
-# Fault injection for the crash tests (tests/trading/test_live_outbox.py): the process kills itself
+# Fault injection for the crash tests (tests/live/test_live_crash.py): the process kills itself
 # (SIGKILL, no cleanup) at that point of sending an order. Never set in production.
 CRASH_POINT_ENV = "SEQUENCE_LIVE_CRASH_POINT"  # "before_send" | "after_send"
 FILLS_LOOKBACK_NS = 600 * 1_000_000_000  # fills are asked for since the oldest open order, minus this
@@ -498,7 +504,7 @@ class _UserStream:
 
         import websockets
 
-        from venues.orders import StreamSend
+        from venues.orders import StreamReconnect, StreamSend
 
         while not self._stop.is_set():
             healthy_at = opened_at = 0.0
@@ -539,7 +545,7 @@ class _UserStream:
                         for event in self.protocol.on_frame(data, time.time_ns()):
                             if isinstance(event, StreamSend):
                                 await ws.send(event.frame)
-                            elif type(event).__name__ == "StreamReconnect":
+                            elif isinstance(event, StreamReconnect):
                                 raise _StreamLost(event.reason)
                             else:
                                 self._signal(event)
