@@ -63,11 +63,11 @@ class VenueRefused(DomainError):
 
     status = 422
 
-    def __init__(self, venue: str, error: OrderError, *, doing: str) -> None:
+    def __init__(self, venue: str, error: OrderError, *, doing: str, then: str = "") -> None:
         self.code = f"venue_{error.code}"
         super().__init__(
             f"{venue} refused {doing}: {_ERROR_WORDS.get(error.code, error.code)} "
-            f"(the venue said: {error.venue_message})",
+            f"(the venue said: {error.venue_message}){'. ' + then if then else ''}",
             details={"venue": venue, "venue_code": error.code, "venue_message": error.venue_message},
         )
 
@@ -191,7 +191,7 @@ def venue_connect(*, scope: Scope, venue: Any, credentials: Any, label: str = ""
         finally:
             client.close()
     except OrderError as exc:
-        raise VenueRefused(venue, exc, doing="these credentials") from None
+        raise VenueRefused(venue, exc, doing="these credentials", then="Nothing was stored.") from None
     except (OSError, TimeoutError) as exc:
         raise VenueUnreachable(
             f"{venue} could not be reached to check the credentials ({type(exc).__name__}); "
