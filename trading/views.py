@@ -64,6 +64,8 @@ def _venues_context(scope: Scope) -> dict[str, Any]:
                 **info,
                 "where": WHERE.get(name, ""),
                 "connection": rows.get(name),
+                # Connecting works either way; say so when this server does not send orders there yet.
+                "orders_enabled": services.live_connector_configured(name),
                 "rules": [
                     {
                         "name": rule,

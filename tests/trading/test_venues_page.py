@@ -95,3 +95,12 @@ def test_kill_get_only_asks_post_cancels_sandbox_graphs(browser, api, sandbox_ed
     page = browser.post("/kill/").content.decode()
     assert "1 graph(s) cancelled, 0 algo(s) stopped." in page and graph_id in page
     assert Graph.objects.get(graph_id=graph_id).status == "cancelled"
+
+
+def test_the_page_says_when_this_server_sends_no_live_orders_to_a_venue(browser, settings):
+    go_live(browser)
+    settings.LIVE_TRADING_VENUES = ("kraken",)
+    page = browser.get("/venues/").content.decode()
+    assert 'data-testid="orders-off-kraken"' not in page
+    for venue in ("coinbase", "kalshi", "polymarket"):
+        assert f'data-testid="orders-off-{venue}"' in page
