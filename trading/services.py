@@ -25,6 +25,7 @@ from edges.models import Edge
 from sequence_site.errors import DomainError, InvalidInput, InvalidTransition, Unavailable
 from sequence_site.realtime import nudge_edges_on_commit
 from sequence_site.scope import Scope
+from trading.credentials import NoLiveConnector
 from trading.lifecycle import (
     GRAPH_DONE,
     NODE_DONE,
@@ -73,13 +74,6 @@ _TRIGGER_ALIASES = {
     "complete": Trigger.COMPLETED,
     "on_complete": Trigger.COMPLETED,
 }
-
-
-class NoLiveConnector(DomainError):
-    """A live order for a venue without a live order client in this build: refused, never dropped."""
-
-    status = 422
-    code = "no_live_connector"
 
 
 class VenueNotConnected(DomainError):
