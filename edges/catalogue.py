@@ -36,10 +36,10 @@ def _prediction_catalogue(venue: str) -> tuple[list[PredictionMarket], list[Inst
 
     config = venue_feed_config(venue)
     if venue == "kalshi":
-        from venues.kalshi.catalogue import fetch_catalogue
+        from venues.kalshi.catalogue import fetch_catalogue as fetch_kalshi
         from venues.live.factory import KALSHI_REST_URL
 
-        cat = fetch_catalogue(RestClient(config.rest_url or KALSHI_REST_URL))
+        cat = fetch_kalshi(RestClient(config.rest_url or KALSHI_REST_URL))
         return list(cat.markets), list(cat.instruments)
     from venues.polymarket.catalogue import DEFAULT_CLOB_URL, DEFAULT_GAMMA_URL, fetch_catalogue
 

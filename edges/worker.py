@@ -21,6 +21,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import close_old_connections
+from redis.typing import EncodableT, FieldT
 
 from backtests.store import Recorder
 from edges import services
@@ -642,7 +643,7 @@ class EdgeRunner:
         for worker in self.workers:
             quotes = worker.quotes()
             if quotes:
-                mapping = {field: json.dumps(payload) for field, payload in quotes.items()}
+                mapping: dict[FieldT, EncodableT] = {f: json.dumps(p) for f, p in quotes.items()}
                 pipe.hset(quotes_key(is_sandbox=worker.is_sandbox), mapping=mapping)
                 if self._fanout is not None:
                     self._fanout.publish(is_sandbox=worker.is_sandbox, quotes=quotes)

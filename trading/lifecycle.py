@@ -79,7 +79,7 @@ def _move(model: type[models.Model], row: Any, moves: dict[Any, set[Any]], to: s
         raise InvalidTransition(
             f"{model.__name__.lower()} {getattr(row, 'node_id', '')} cannot go {old} -> {to}"
         )
-    changed = model.objects.filter(pk=row.pk, status=old).update(status=to, **fields)
+    changed = model._default_manager.filter(pk=row.pk, status=old).update(status=to, **fields)
     if changed != 1:
         raise InvalidTransition(f"{model.__name__.lower()} moved under us (was {old})")
     row.status = to

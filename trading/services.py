@@ -611,9 +611,9 @@ def orders_report(
             if order.leaves_qty_1e8 == 0 and order.status not in (OrderStatus.FILLED, OrderStatus.REJECTED):
                 order.status = OrderStatus.FILLED
         for u in updates:
-            order = orders.get(u.order_pk)
-            if order is None or order.status in ORDER_DONE:
+            if u.order_pk not in orders or orders[u.order_pk].status in ORDER_DONE:
                 continue
+            order = orders[u.order_pk]
             if u.venue_order_id:
                 order.venue_order_id = u.venue_order_id[:128]
             if u.status == OrderStatus.WORKING:

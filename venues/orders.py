@@ -282,7 +282,9 @@ def build_order_client(
 
 
 # -- kraken -----------------------------------------------------------------------------------------
-def _kraken(credentials, config, instrument):  # type: ignore[no-untyped-def]
+def _kraken(
+    credentials: Mapping[str, str], config: OrderConfig, instrument: Callable[[str], Instrument] | None
+) -> OrderClient:
     from venues.kraken.orders import KrakenOrderClient
 
     return KrakenOrderClient(credentials, config, instrument=instrument)
@@ -292,7 +294,9 @@ ORDER_CLIENTS["kraken"] = _kraken
 
 
 # -- coinbase ---------------------------------------------------------------------------------------
-def _coinbase(credentials, config, instrument):  # type: ignore[no-untyped-def]
+def _coinbase(
+    credentials: Mapping[str, str], config: OrderConfig, instrument: Callable[[str], Instrument] | None
+) -> OrderClient:
     from venues.coinbase.orders import CoinbaseOrderClient
 
     return CoinbaseOrderClient(credentials, config, instrument=instrument)
@@ -302,7 +306,9 @@ ORDER_CLIENTS["coinbase"] = _coinbase
 
 
 # -- kalshi -----------------------------------------------------------------------------------------
-def _kalshi(credentials, config, instrument):
+def _kalshi(
+    credentials: Mapping[str, str], config: OrderConfig, instrument: Callable[[str], Instrument] | None
+) -> OrderClient:
     from venues.kalshi.orders import KalshiOrderClient
 
     return KalshiOrderClient(credentials, config, instrument=instrument)
@@ -312,7 +318,9 @@ ORDER_CLIENTS["kalshi"] = _kalshi
 
 
 # -- polymarket -------------------------------------------------------------------------------------
-def _polymarket(credentials, config, instrument):  # type: ignore[no-untyped-def]
+def _polymarket(
+    credentials: Mapping[str, str], config: OrderConfig, instrument: Callable[[str], Instrument] | None
+) -> OrderClient:
     from venues.polymarket.orders import PolymarketOrderClient
 
     return PolymarketOrderClient(credentials, config, instrument=instrument)
