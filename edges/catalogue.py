@@ -18,8 +18,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from edges.feeds import venue_feed_config, venue_feed_mode
 from edges.models import VenueMarket
-from edges.worker import venue_feed_config, venue_feed_mode
 from venues.instruments import (
     PREDICTION_VENUES,
     PRICE_SCALE,

@@ -79,7 +79,8 @@ def connect_venue(request: HttpRequest, venue: str, payload: ConnectIn) -> Statu
 @router.get("/venues", response={200: dict, **ERRORS}, summary="List venue connections")
 def list_connections(request: HttpRequest) -> dict[str, Any]:
     """The client's connections (never the credentials), and which fields each venue needs."""
-    from venues.orders import CREDENTIAL_FIELDS, ORDER_CLIENTS
+    from venues.order_clients import ORDER_CLIENTS
+    from venues.orders import CREDENTIAL_FIELDS
 
     rows = credentials.venue_connection_list(scope=_scope(request))
     return {

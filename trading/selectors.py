@@ -11,8 +11,9 @@ from typing import Any
 import redis
 from django.db import models
 
+from edges.feeds import venue_feed_mode
 from edges.models import Edge
-from edges.worker import quotes_key, venue_feed_mode
+from edges.quotes import quotes_key
 from sequence_site.errors import InvalidInput, NotFound, Unavailable
 from sequence_site.realtime import redis_client
 from sequence_site.scope import Scope

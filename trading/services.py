@@ -91,7 +91,7 @@ def live_connector_configured(venue: str) -> bool:
     """Whether live orders for `venue` are sent: this build has the venue's order half
     (`venues.orders.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`, empty by
     default until the live path has run end to end against the fakes)."""
-    from venues.orders import ORDER_CLIENTS
+    from venues.order_clients import ORDER_CLIENTS
 
     return venue in ORDER_CLIENTS and venue in settings.LIVE_TRADING_VENUES
 
