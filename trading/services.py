@@ -83,9 +83,9 @@ class VenueNotConnected(DomainError):
 
 def live_connector_configured(venue: str) -> bool:
     """Whether live orders for `venue` are sent: this build has the venue's order half
-    (`venues.orders.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`, empty by
+    (`venues.order_clients.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`, empty by
     default until the live path has run end to end against the fakes)."""
-    from venues.orders import ORDER_CLIENTS
+    from venues.order_clients import ORDER_CLIENTS
 
     return venue in ORDER_CLIENTS and venue in settings.LIVE_TRADING_VENUES
 
@@ -607,9 +607,9 @@ def orders_report(
             if order.leaves_qty_1e8 == 0 and order.status not in (OrderStatus.FILLED, OrderStatus.REJECTED):
                 order.status = OrderStatus.FILLED
         for u in updates:
-            order = orders.get(u.order_pk)
-            if order is None or order.status in ORDER_DONE:
+            if u.order_pk not in orders or orders[u.order_pk].status in ORDER_DONE:
                 continue
+            order = orders[u.order_pk]
             if u.venue_order_id:
                 order.venue_order_id = u.venue_order_id[:128]
             if u.status == OrderStatus.WORKING:
