@@ -25,6 +25,7 @@ from edges.models import Edge
 from sequence_site.errors import DomainError, InvalidInput, InvalidTransition, Unavailable
 from sequence_site.realtime import nudge_edges_on_commit
 from sequence_site.scope import Scope
+from trading.credentials import NoLiveConnector
 from trading.lifecycle import (
     GRAPH_DONE,
     NODE_DONE,
@@ -75,13 +76,6 @@ _TRIGGER_ALIASES = {
 }
 
 
-class NoLiveConnector(DomainError):
-    """A live order for a venue without a live order client in this build: refused, never dropped."""
-
-    status = 422
-    code = "no_live_connector"
-
-
 class VenueNotConnected(DomainError):
     status = 422
     code = "venue_not_connected"
@@ -89,9 +83,9 @@ class VenueNotConnected(DomainError):
 
 def live_connector_configured(venue: str) -> bool:
     """Whether live orders for `venue` are sent: this build has the venue's order half
-    (`venues.orders.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`: by
-    default the venues whose live path runs end to end against the fakes, Kraken and Coinbase)."""
-    from venues.orders import ORDER_CLIENTS
+    (`venues.order_clients.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`:
+    by default the venues whose live path runs end to end against the fakes, Kraken and Coinbase)."""
+    from venues.order_clients import ORDER_CLIENTS
 
     return venue in ORDER_CLIENTS and venue in settings.LIVE_TRADING_VENUES
 
@@ -613,9 +607,9 @@ def orders_report(
             if order.leaves_qty_1e8 == 0 and order.status not in (OrderStatus.FILLED, OrderStatus.REJECTED):
                 order.status = OrderStatus.FILLED
         for u in updates:
-            order = orders.get(u.order_pk)
-            if order is None or order.status in ORDER_DONE:
+            if u.order_pk not in orders or orders[u.order_pk].status in ORDER_DONE:
                 continue
+            order = orders[u.order_pk]
             if u.venue_order_id:
                 order.venue_order_id = u.venue_order_id[:128]
             if u.status == OrderStatus.WORKING:
