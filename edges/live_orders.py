@@ -132,6 +132,16 @@ class LiveOrders:
             self._end(session)
         self.sessions.clear()
 
+    def stream_status(self) -> dict[str, int]:
+        """The private streams at a glance, for the edge's report (counts only: the edge registry
+        is not per client)."""
+        streams = [s.stream for s in self.sessions.values() if s.stream is not None]
+        return {
+            "clients": len(streams),
+            "connected": sum(1 for s in streams if s.connected),
+            "connects": sum(s.connects for s in streams),
+        }
+
     def poked(self) -> bool:
         """A private stream heard something since the last pass (a fill, an order change, a
         reconnect): the edge runs a pass now instead of at the next poll."""
@@ -472,6 +482,7 @@ class _UserStream:
         self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.backoff = Backoff(initial=0.5, maximum=30.0)
         self.connects = 0
+        self.connected = False
         self.last_error = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._main, daemon=True, name=name)
@@ -520,6 +531,7 @@ class _UserStream:
                     for frame in await asyncio.to_thread(self.protocol.on_open):
                         await ws.send(frame)
                     self.connects += 1
+                    self.connected = True
                     healthy_at = opened_at = time.monotonic()
                     # after every (re)connect fills may have been missed: reconcile
                     self._signal(_CONNECTED)
@@ -553,6 +565,7 @@ class _UserStream:
                 self.last_error = lost.reason
             except Exception as exc:  # refused, closed, a token the venue would not give
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            self.connected = False
             if self._stop.is_set():
                 break
             if opened_at and time.monotonic() - opened_at > 30:
