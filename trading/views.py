@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from sequence_site.dashboard import dashboard_view
 from sequence_site.errors import DomainError
@@ -134,6 +134,7 @@ def venue_limits(request: HttpRequest, venue: str) -> HttpResponse:
     return redirect(f"{reverse('trading:venues')}#limits-{venue}")
 
 
+@require_http_methods(["GET", "POST"])
 @dashboard_view
 def kill(request: HttpRequest) -> HttpResponse:
     """GET: the confirm step (what the switch will do). POST: pull it, and show what it did."""

@@ -148,3 +148,20 @@ def test_wrong_fields_unknown_venue_and_another_clients_connection(client, live,
     status, out = other.delete("/v1/venues/kraken")
     assert status == 404
     assert VenueCredential.objects.filter(venue="kraken").count() == 1
+
+
+def test_malformed_credentials_are_refused_without_echoing_them(live, settings, logs):
+    with fake_venue("kraken") as kraken:
+        for name, value in kraken.settings.items():
+            setattr(settings, name, value)
+        secret = kraken.good["api_secret"]
+        for body in (
+            {"credentials": secret},
+            {"credentials": [secret]},
+            {"credentials": {"api_key": kraken.good["api_key"], "api_secret": [secret]}},
+            {"credentials": kraken.good, "label": secret * 3},
+        ):
+            status, out = live.post("/v1/venues/kraken/connect", json=body)
+            assert status == 400, out
+            assert secret not in json.dumps(out) and secret not in logs.text
+        assert not VenueCredential.objects.exists()
