@@ -19,7 +19,7 @@ NAVIGATION = [
 
 
 def _nav(request: HttpRequest) -> list[dict[str, Any]]:
-    items = []
+    items: list[dict[str, Any]] = []
     for label, name in NAVIGATION:
         try:
             url = reverse(name)

@@ -27,14 +27,8 @@ from sequence_site.scope import Scope
 from trading.lifecycle import OrderStatus
 from trading.models import Order, VenueCredential
 from venues.instruments import VENUES
-from venues.orders import (
-    CREDENTIAL_FIELDS,
-    ORDER_CLIENTS,
-    OrderClient,
-    OrderConfig,
-    OrderError,
-    build_order_client,
-)
+from venues.order_clients import ORDER_CLIENTS, build_order_client
+from venues.orders import CREDENTIAL_FIELDS, OrderClient, OrderConfig, OrderError
 
 logger = logging.getLogger(__name__)
 
