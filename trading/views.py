@@ -23,8 +23,8 @@ from trading import credentials, risk, services
 
 #: Where each venue shows the fields, for the connect forms (what a person looks for).
 WHERE = {
-    "kraken": "Kraken → Settings → API: the key and its private key (base64). Query Funds, "
-    "Create & Modify Orders and Cancel/Close Orders permissions.",
+    "kraken": "Kraken → Settings → API: the key and its private key (base64), with permission to query "
+    "funds, query open and closed orders and trades, create and modify orders, and cancel orders.",
     "coinbase": "Coinbase Developer Platform → API keys, an ECDSA (ES256) key: its name "
     "(organizations/…/apiKeys/…) and its private key (the PEM, line breaks or not).",
     "kalshi": "Kalshi → Account → API keys: the key id and the RSA private key (PEM) it let you download.",
