@@ -90,7 +90,9 @@ class OrderRouter(Protocol):
     """Where a routed (live) slot's order actions go: called after a call into the core (or when
     its record buffer fills up during one), so it must only take note; the edge sends them."""
 
-    def place(self, slot: AlgoSlot, order_id: int, side: int, price_1e9: int, qty_1e8: int, ts_ns: int) -> None: ...
+    def place(
+        self, slot: AlgoSlot, order_id: int, side: int, price_1e9: int, qty_1e8: int, ts_ns: int
+    ) -> None: ...
 
     def cancel(self, slot: AlgoSlot, order_id: int, ts_ns: int) -> None: ...
 

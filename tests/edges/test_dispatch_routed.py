@@ -43,7 +43,9 @@ class Router:
         self.places: list[tuple[Any, int, int, int, int]] = []
         self.cancels: list[tuple[Any, int]] = []
 
-    def place(self, slot: AlgoSlot, order_id: int, side: int, price_1e9: int, qty_1e8: int, ts_ns: int) -> None:
+    def place(
+        self, slot: AlgoSlot, order_id: int, side: int, price_1e9: int, qty_1e8: int, ts_ns: int
+    ) -> None:
         self.places.append((slot.key, order_id, side, price_1e9, qty_1e8))
 
     def cancel(self, slot: AlgoSlot, order_id: int, ts_ns: int) -> None:
