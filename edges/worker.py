@@ -315,6 +315,12 @@ class EdgeWorker:
             if assignment.desired_state == "running":
                 slot.start(now_ns)
                 held.started_at = datetime.now(UTC) if slot.state is SlotState.RUNNING else None
+                if self.router is not None and slot.state is SlotState.RUNNING:
+                    # A live market can be quiet for a while: a started live algo sees the
+                    # current book at once rather than at its next change.
+                    snap = self.adapter.book(slot.symbol)
+                    if snap is not None:
+                        slot.on_book(snap)
             else:
                 slot.stop()
                 held.started_at = None

@@ -552,7 +552,7 @@ def orders_report(
         locked = {g.pk: g for g in Graph.objects.select_for_update().filter(pk__in=graph_pks).order_by("pk")}
         orders = {
             o.pk: o
-            for o in Order.objects.select_for_update()
+            for o in Order.objects.select_for_update(of=("self",))
             .select_related("graph", "node")
             .filter(pk__in=pks, venue=venue, paper=paper)
             .order_by("pk")
