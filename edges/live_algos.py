@@ -73,6 +73,7 @@ class LiveAlgoRouter:
         self.venue = venue
         self.live = live_orders
         self.actions: list[tuple[bool, AlgoSlot, int, int, int, int, int]] = []
+        self.failed: list[tuple[bool, AlgoSlot, int, int, int, int, int]] = []
         self.clients: dict[Any, int] = {}  # deployment uuid -> client id
         self.slots: dict[tuple[Any, str], AlgoSlot] = {}  # (deployment uuid, symbol) -> slot
         self.order_pks: dict[tuple[Any, str, int], int] = {}  # (deployment, symbol, algo id) -> pk
@@ -127,13 +128,32 @@ class LiveAlgoRouter:
     def work(self) -> None:
         """Persist and send the noted places, send the cancels, in the algos' order. Actions that
         these cause (a pause cancelling the other orders) are worked in the same call."""
+        retry: list[tuple[bool, AlgoSlot, int, int, int, int, int]] = []
         while self.actions:
             actions, self.actions = self.actions, []
-            for is_place, slot, order_id, side, price, qty, ts in actions:
-                if is_place:
-                    self._place(slot, order_id, side, price, qty, ts)
-                else:
-                    self._cancel(slot, order_id)
+            for action in actions:
+                is_place, slot, order_id, side, price, qty, ts = action
+                try:
+                    if is_place:
+                        self._place(slot, order_id, side, price, qty, ts)
+                    else:
+                        self._cancel(slot, order_id)
+                except Exception:
+                    # The database or our own code failed (a venue's refusal or silence is handled
+                    # inside): an order not persisted is refused to the algo, never left pending in
+                    # its core; a cancel is tried again on the next round.
+                    logger.exception("live algo %s %s: %s of order %s failed", slot.key, slot.symbol,
+                                     "place" if is_place else "cancel", order_id)  # fmt: skip
+                    if is_place and (slot.key, slot.symbol, order_id) not in self.order_pks:
+                        slot.sink.log(slot, ts, "ERROR", f"order {order_id} not sent: internal error")
+                        slot.route_end(order_id, R_VENUE, ts)
+                    elif not is_place:
+                        retry.append(action)
+        self.failed.extend(retry)  # back in `actions` at the next live pass (`retry_failed`)
+
+    def retry_failed(self) -> None:
+        self.actions.extend(self.failed)
+        self.failed.clear()
 
     def _place(self, slot: AlgoSlot, order_id: int, side: int, price: int, qty: int, ts: int) -> None:
         from trading.risk import RiskBreach

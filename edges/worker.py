@@ -336,6 +336,7 @@ class EdgeWorker:
             from trading.selectors import live_open_orders
 
             self.graph_orders.apply(live_open_orders(venue=self.venue))
+            self.router.retry_failed()
 
     def flush_orders(self) -> None:
         from trading.services import orders_report
@@ -375,7 +376,10 @@ class EdgeWorker:
         # restart, a crash): it continues the reported counters and numbers orders above anything
         # the earlier processes could have issued, even in their unreported last second.
         follows_a_process = carried is None and assignment.reported
-        next_order_id = restart_order_id_base() if follows_a_process else 1
+        # A live algo's ids are never reused by a later instance (a new version, a restart): a late
+        # venue fill of an earlier instance's order must not look like one of the new instance's.
+        fresh_ids = follows_a_process or self.router is not None
+        next_order_id = restart_order_id_base() if fresh_ids else 1
         slot = AlgoSlot(
             key=assignment.deployment_id,
             symbol=assignment.symbol,

@@ -9,6 +9,7 @@ pauses the algo with `risk_limit`; the kill switch stops it and leaves nothing o
 from __future__ import annotations
 
 import base64
+import signal
 from decimal import Decimal
 from typing import Any
 
@@ -106,7 +107,9 @@ def test_live_algo_orders_reach_the_venue_and_its_fills_come_back(
 
     # the algo's two orders rest at the venue, each the outbox row persisted before it was sent
     try:
-        wait_until(lambda: len(open_at_fake(venue, fake, key)) == 2, timeout=30, what=f"two orders at {venue}")
+        wait_until(
+            lambda: len(open_at_fake(venue, fake, key)) == 2, timeout=30, what=f"two orders at {venue}"
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{edge_row(live_api, dep)}\n{log_lines(live_api, dep)}") from None
     resting = open_at_fake(venue, fake, key)
@@ -186,3 +189,39 @@ def test_a_live_deploy_needs_the_venue_connected(live_api, live_edge):
         json={"symbols": ["ETH-USD"], "wasm_base64": base64.b64encode(ALGO).decode(), "venue": "kraken"},
     )
     assert status == 422 and out["error"] == "venue_not_connected", out
+
+
+def test_a_restarted_edge_cancels_the_old_orders_and_keeps_the_position(live_api, connect, live_edge, kraken):
+    """kill -9 of the live edge: its successor's new instance of the algo knows nothing of the old
+    orders, so they are cancelled at the venue; the position continues from the recorded fills."""
+    key = connect("kraken", {"USD": "10000", "ETH": "1"})
+    edge = live_edge("kraken")
+    dep = deploy(live_api, "kraken")
+    wait_until(lambda: len(open_at_fake("kraken", kraken, key)) == 2, timeout=30, what="two orders at kraken")
+    wait_until(lambda: all(o.venue_order_id for o in algo_orders(dep)), timeout=30, what="the acks recorded")
+    (low, _, old_low), (high, _, _) = open_at_fake("kraken", kraken, key)
+    assert fake_trade("kraken", kraken, high) == 1
+    wait_until(
+        lambda: edge_row(live_api, dep)["position_1e8"] == 1_000_000, timeout=30, what="the first fill"
+    )
+
+    edge.stop(signal.SIGKILL)
+    live_edge("kraken")
+
+    def new_orders() -> list[Order]:
+        return [o for o in algo_orders(dep) if o.algo_order_id > 2]  # the first process placed 1 and 2
+
+    wait_until(lambda: len(new_orders()) == 2, timeout=30, what="the new instance's two orders")
+    new_ids = {o.client_order_id for o in new_orders()}
+    wait_until(lambda: {c for *_, c in open_at_fake("kraken", kraken, key)} == new_ids, timeout=30,
+               what="only the new instance's orders open at kraken")  # fmt: skip
+    old = Order.objects.get(client_order_id=old_low)
+    wait_until(
+        lambda: Order.objects.get(pk=old.pk).status == "cancelled", timeout=30, what="the old order ended"
+    )
+    # the position continues: the new instance's fill adds to the one before the crash
+    assert fake_trade("kraken", kraken, high) == 1
+    wait_until(
+        lambda: edge_row(live_api, dep)["position_1e8"] == 2_000_000, timeout=30, what="the second fill"
+    )
+    assert Fill.objects.filter(order__deployment_id=dep.removeprefix("dep_")).count() == 2
