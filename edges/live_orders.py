@@ -16,8 +16,9 @@ services before this module sees it; each pass here:
    passes without filling is reported cancelled with the venue's silence as the reason;
 6. reports venue orders that no order of ours explains (never adopted, never cancelled by us).
 
-The calls are synchronous and run on the edge's control path (a live edge runs no algos, so they
-delay nothing but its own reports).
+The calls are synchronous and run on the edge's control path. Live algos' orders are rows of the
+same outbox (`edges.live_algos` persists each one and sends it at once through `send_new`, cancels
+through `cancel_now`); these passes reconcile them like any other.
 
 Each client's private user stream (`OrderClient.user_stream()`, `_UserStream` below) runs in a
 thread of its own and only tells the control path that something happened: the pass then runs at
@@ -326,6 +327,26 @@ class LiveOrders:
             else:
                 session.gone.add(o.pk)
 
+    # -- at once (live algos: edges.live_algos) ---------------------------------------------------
+    def send_new(self, session: _Session, o: Any) -> None:
+        """Claim and send an order just persisted (a live algo's): what the venue said is in
+        `updates` (and `inflight`/`finished`), as after a pass. Not claimed (cancelled meanwhile,
+        or claimed by a pass): nothing is sent."""
+        from trading.services import live_order_mark_sending
+
+        if live_order_mark_sending(order_pk=o.pk):
+            _crash_point("before_send")
+            self._send(session, o)
+
+    def cancel_now(self, session: _Session, o: Any) -> bool:
+        """Cancel an order (desired ``cancel`` already) whose venue order id is known now; False
+        when it is not (unanswered yet, or done): the next pass takes it."""
+        void = o.venue_order_id or self.inflight.get(o.pk, "")
+        if not void or o.pk in self.finished:
+            return False
+        self._cancel(session, o, void)
+        return True
+
     def _send(self, session: _Session, o: Any) -> None:
         from trading.services import OrderUpdate
 
@@ -455,13 +476,15 @@ class LiveOrders:
     def pending(self) -> bool:
         return bool(self.updates or self.fills)
 
-    def flush(self, report: Callable[..., Any]) -> None:
-        """Send what happened since the last flush; on failure it stays for the next one."""
+    def flush(self, report: Callable[..., Any]) -> Any:
+        """Send what happened since the last flush; on failure it stays for the next one. Returns
+        what `report` returned (None when there was nothing)."""
         if not self.updates and not self.fills:
-            return
-        report(updates=list(self.updates), fills=list(self.fills))
+            return None
+        result = report(updates=list(self.updates), fills=list(self.fills))
         self.updates.clear()
         self.fills.clear()
+        return result
 
 
 class _UserStream:

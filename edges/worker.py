@@ -144,9 +144,9 @@ class EdgeWorker:
         self.edge_id = f"venue-edge-{venue}"
         instruments = [i for i in instruments_for_venue(venue) if i.active]
         self.symbols = [i.symbol for i in instruments]
-        # A live edge runs no algos yet: an algo's orders are matched inside its own core, and a
-        # live algo must trade at the venue, not on paper (docs/trading-live.md).
-        self.algo_capable = venue in SPOT_VENUES and is_sandbox
+        # A live edge runs algos in routed mode: their orders go to the venue (edges/live_algos.py),
+        # never to paper matching. (run_edge refuses --live for a venue not switched on.)
+        self.algo_capable = venue in SPOT_VENUES
         self.adapter: Any
         if feed == "live":
             from venues.live.adapter import LiveVenueAdapter
@@ -173,12 +173,15 @@ class EdgeWorker:
         # Execution graphs' orders (trading app): paper-filled by the simulated venue on a sandbox
         # edge; sent to the venue with each client's own credentials on a live one.
         self.graph_orders: Any
+        self.router: Any = None  # live algos' orders (edges/live_algos.py)
         if is_sandbox:
             self.graph_orders = GraphOrders(self.adapter)
         else:
+            from edges.live_algos import LiveAlgoRouter
             from edges.live_orders import LiveOrders
 
             self.graph_orders = LiveOrders(venue)
+            self.router = LiveAlgoRouter(venue, self.graph_orders)
         self.buffer = _Buffer()
         self.held: dict[int, _Held] = {}
         self.running: dict[str, list[AlgoSlot]] = {}
@@ -296,6 +299,12 @@ class EdgeWorker:
             if assignment.desired_state == "running":
                 slot.start(now_ns)
                 held.started_at = datetime.now(UTC) if slot.state is SlotState.RUNNING else None
+                if self.router is not None and slot.state is SlotState.RUNNING:
+                    # A live market can be quiet for a while: a started live algo sees the
+                    # current book at once rather than at its next change.
+                    snap = self.adapter.book(slot.symbol)
+                    if snap is not None:
+                        slot.on_book(snap)
             else:
                 slot.stop()
                 held.started_at = None
@@ -311,13 +320,26 @@ class EdgeWorker:
             from trading.selectors import live_open_orders
 
             self.graph_orders.apply(live_open_orders(venue=self.venue))
+            self.router.retry_failed()
 
     def flush_orders(self) -> None:
         from trading.services import orders_report
 
-        self.graph_orders.flush(
-            lambda **batch: orders_report(venue=self.venue, paper=self.is_sandbox, **batch)
-        )
+        updates: list[Any] = []
+
+        def report(**batch: Any) -> Any:
+            updates.extend(batch.get("updates", ()))
+            return orders_report(venue=self.venue, paper=self.is_sandbox, **batch)
+
+        result = self.graph_orders.flush(report)
+        if self.router is not None:
+            self.router.deliver(updates, result)  # live algos: new fills and ended orders
+
+    def route_orders(self) -> None:
+        """Live algos: persist and send the orders they placed, the cancels, then report."""
+        self.router.work()
+        if self.graph_orders.pending:
+            self.flush_orders()
 
     def _load(self, assignment: Assignment, carried: CarriedPosition | None = None) -> _Held:
         """Load an algo. Its position and PnL continue from `carried` (the version it replaces in
@@ -338,7 +360,10 @@ class EdgeWorker:
         # restart, a crash): it continues the reported counters and numbers orders above anything
         # the earlier processes could have issued, even in their unreported last second.
         follows_a_process = carried is None and assignment.reported
-        next_order_id = restart_order_id_base() if follows_a_process else 1
+        # A live algo's ids are never reused by a later instance (a new version, a restart): a late
+        # venue fill of an earlier instance's order must not look like one of the new instance's.
+        fresh_ids = follows_a_process or self.router is not None
+        next_order_id = restart_order_id_base() if fresh_ids else 1
         slot = AlgoSlot(
             key=assignment.deployment_id,
             symbol=assignment.symbol,
@@ -347,9 +372,23 @@ class EdgeWorker:
             compiled=compiled,
             sink=self.buffer,
             next_order_id=next_order_id,
+            router=self.router,
         )
         if slot.state is SlotState.REJECTED:
             held.rejected_reason = slot.pause_reason
+            return held
+        if self.router is not None:
+            # Live: the position is the algo's venue fills' (in the database), whatever was reported.
+            self.router.attach(slot, client_id=assignment.client_id)
+            if follows_a_process:
+                slot.restore_counters(
+                    updates=assignment.update_count,
+                    orders=assignment.order_count,
+                    fills=assignment.fill_count,
+                    rejects=assignment.reject_count,
+                    trades=assignment.trade_count,
+                )
+            held.slot = slot
             return held
         if carried is None and (assignment.position_1e8 or assignment.realized_pnl_1e9):
             carried = CarriedPosition(
@@ -375,6 +414,8 @@ class EdgeWorker:
         held = self.held.pop(row_id)
         if held.slot is not None:
             held.slot.close()
+            if self.router is not None:
+                self.router.detach(held.slot)
 
     def reports(self) -> list[AlgoReport]:
         out = []
@@ -456,6 +497,9 @@ class EdgeWorker:
         self.flush_recording()
         for row_id in list(self.held):
             self._unload(row_id)
+        if self.router is not None:
+            # the cancels of the live algos' open orders: a stopped edge's algo must not be filled
+            self.route_orders()
         if not self.is_sandbox:
             self.graph_orders.close()
         self.adapter.close()
@@ -549,6 +593,9 @@ class EdgeRunner:
                 now = time.time_ns()
                 for worker in self.workers:
                     worker.step(now)
+                for worker in live:
+                    if worker.router.pending:  # live algos placed or cancelled: send now
+                        self._guarded("live algo orders", worker.route_orders)
                 if self.nudged.is_set() or now >= next_reconcile:
                     self.nudged.clear()
                     for worker in self.workers:

@@ -460,3 +460,30 @@ def live_order_ids(*, venue: str, client_id: int, ids: list[str]) -> dict[str, i
         if void:
             out[void] = pk
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAlgoOrderRef:
+    """Whose a live algo's order is: its deployment (uuid), symbol and the core's order id."""
+
+    deployment_id: Any
+    symbol: str
+    algo_order_id: int
+
+
+def live_algo_order_refs(*, pks: list[int]) -> dict[int, LiveAlgoOrderRef]:
+    """The live algo orders among `pks` (graph orders are left out)."""
+    rows = Order.objects.filter(pk__in=pks, graph__isnull=True, algo_order_id__isnull=False).values_list(
+        "pk", "deployment_id", "symbol", "algo_order_id"
+    )
+    return {pk: LiveAlgoOrderRef(dep, symbol, oid) for pk, dep, symbol, oid in rows}
+
+
+def live_algo_fills(*, deployment_id: Any, venue: str, symbol: str) -> list[tuple[str, int, int, int]]:
+    """(side, price_1e9, qty_1e8, fee_1e9) of every venue fill of a live algo's orders on one
+    symbol, oldest first: a live algo's position and PnL are these fills'."""
+    return list(
+        Fill.objects.filter(order__deployment_id=deployment_id, venue=venue, symbol=symbol, paper=False)
+        .order_by("ts_ns", "pk")
+        .values_list("side", "price_1e9", "qty_1e8", "fee_1e9")
+    )

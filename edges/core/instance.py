@@ -37,8 +37,8 @@ CORE_MAGIC = 0x5345514331
     C_MAKER_BPS, C_TAKER_BPS, C_ACTIVE, C_MAX_OPEN, C_HAS_MAX_POS, C_MAX_POS, C_HAS_MAX_NOTIONAL,
     C_MAX_NOTIONAL, C_ALLOW_SHORT, C_FILL_PROB_BITS, C_MAX_ACTIONS, C_MAX_HOST_CALLS, C_MAX_LOGS,
     C_FN_BOOK, C_FN_FILL, C_FN_REJECT, C_FN_TIMER, C_TIMER_NS, C_TRACE_NS, C_MAX_QUEUED, C_CAPITAL,
-    C_CURVE_STEP, C_EVENTS_OFF, C_HALTED,
-) = range(1, 33)  # fmt: skip
+    C_CURVE_STEP, C_EVENTS_OFF, C_HALTED, C_ROUTED,
+) = range(1, 34)  # fmt: skip
 (
     S_STATE, S_NOW, S_UPDATES, S_NEXT_ID, S_POSITION, S_OPEN_BUY, S_OPEN_SELL, S_NOPEN,
     S_ORDERS, S_REJECTS, S_CANCELS, S_FILLS, S_TRADES, S_VOLUME, S_FEES, S_SESSION_FEES, S_MARK,
@@ -61,6 +61,8 @@ CALLBACK_NAMES = {
     CB_TIMER: "on_timer",
 }
 EV_FILL, EV_REJECT, EV_RATE = 1, 2, 3
+# Routed (live) mode: an order to send, an order to cancel (id, side, price, leaves, ts)
+EV_ROUTE_PLACE, EV_ROUTE_CANCEL = 4, 5
 ACT_PLACE, ACT_CANCEL, ACT_CANCEL_ALL, ACT_REFUSED = 1, 2, 3, 4
 PEND_HOST_CALLS = 1
 IMPORT_NAMES = {
@@ -125,6 +127,7 @@ class AlgoCore(AlgoMemoryMixin):
         allow_short: bool = True,
         trace_every_ns: int = 1_000_000_000,
         next_order_id: int = 1,
+        routed: bool = False,
         log: Callable[[int, str], None],
         on_events: Callable[[int], None],
         on_trace: Callable[[int, int], None],
@@ -204,6 +207,8 @@ class AlgoCore(AlgoMemoryMixin):
         self._f_open_order = f("core_open_order")
         self._f_call_init = f("core_call_init")
         self._f_alloc_run = f("core_alloc_run")
+        self._f_route_fill = f("core_route_fill")
+        self._f_route_end = f("core_route_end")
         self._raw.set_fuel(10_000_000)  # the set-up calls below, into our own code
         addr = cx["core_addr"]
         limit = cx["core_limits"]
@@ -229,6 +234,8 @@ class AlgoCore(AlgoMemoryMixin):
         self._configure(instrument, limits, rng_seed, fill_prob_at_touch, max_open_orders,
                         max_position_1e8, max_order_notional_1e9, allow_short, trace_every_ns,
                         next_order_id)  # fmt: skip
+        self.routed = routed
+        self.G[C_ROUTED] = 1 if routed else 0
         self._raw.set_fuel(10_000_000)
         cx["core_init"](store)  # type: ignore[operator]
         if self.G[0] != CORE_MAGIC:  # seqcore.wasm and this file disagree on the layout of G
@@ -366,6 +373,36 @@ class AlgoCore(AlgoMemoryMixin):
         w[10] = bshape
         w[12] = ashape
         failure = self._call(self._f_on_book, 7, self.fuel)
+        if failure is not None:
+            raise self._fail(failure, None)
+        return w[0] & _MASK32
+
+    def route_fill(
+        self, order_id: int, side: int, price_1e9: int, qty_1e8: int, fee_1e9: int, taker: bool, ts_ns: int
+    ) -> int:
+        """Routed mode: a venue fill of one of the algo's orders (positions, its record, on_fill).
+        Returns as `on_book`; raises AlgoTrap when the algo trapped in on_fill."""
+        w = self._words
+        w[0] = order_id
+        w[2] = side
+        w[4] = price_1e9
+        w[6] = qty_1e8
+        w[8] = fee_1e9
+        w[10] = 1 if taker else 0
+        w[12] = ts_ns
+        failure = self._call(self._f_route_fill, 7, self.fuel)
+        if failure is not None:
+            raise self._fail(failure, None)
+        return w[0] & _MASK32
+
+    def route_end(self, order_id: int, reason_code: int, ts_ns: int) -> int:
+        """Routed mode: an open order ended at the venue without (more) fills: refused (`reason_code`
+        > 0, on_reject) or cancelled/expired there (0). Unknown or closed ids change nothing."""
+        w = self._words
+        w[0] = order_id
+        w[2] = reason_code
+        w[4] = ts_ns
+        failure = self._call(self._f_route_end, 3, self.fuel)
         if failure is not None:
             raise self._fail(failure, None)
         return w[0] & _MASK32
