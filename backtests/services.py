@@ -23,7 +23,6 @@ from backtests.lifecycle import JobStatus, transition
 from backtests.models import BacktestJob
 from backtests.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec, results_json
 from backtests.selectors import backtest_status
-from backtests.store import MarketDataStore
 from edges.runtime import AlgoLoadError
 from sequence_site.celery import app as celery_app
 from sequence_site.errors import InvalidInput, InvalidTransition
@@ -31,6 +30,7 @@ from sequence_site.realtime import group_send, publish_on_commit
 from sequence_site.scope import Scope
 from sequence_site.symbols import Symbol
 from venues.instruments import SPOT_VENUES, get_instrument
+from venues.marketdata.store import MarketDataStore
 from venues.symbols import hyphen_symbol
 
 logger = logging.getLogger(__name__)
