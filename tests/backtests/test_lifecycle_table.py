@@ -24,6 +24,7 @@ def job_in(owner, make_deployment):
     def make(status: str) -> BacktestJob:
         return BacktestJob.objects.create(
             client=owner,
+            is_sandbox=True,
             deployment=dep,
             artifact=dep.artifact,
             venue="kraken",
