@@ -475,6 +475,8 @@ class EdgeRunner:
         for worker in self.workers:
             if hasattr(worker.adapter, "wakeup"):
                 worker.adapter.wakeup = self.wake
+            if hasattr(worker.graph_orders, "wakeup"):  # a live edge's private streams
+                worker.graph_orders.wakeup = self.wake
         self._redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
         self._fanout: PriceFanout | None = None
 
@@ -557,6 +559,11 @@ class EdgeRunner:
                     for worker in live:
                         self._guarded("order reconcile", worker.reconcile_orders)
                     next_live_poll = now + live_poll_every_ns
+                elif live:
+                    # at once for a venue whose private stream heard a fill or an order change
+                    for worker in live:
+                        if worker.graph_orders.poked():
+                            self._guarded("order reconcile", worker.reconcile_orders)
                 if now >= next_logs:
                     for worker in self.workers:
                         self._guarded("log flush", worker.flush_logs)

@@ -13,6 +13,7 @@ NAVIGATION = [
     ("Strategies", "strategies:list"),
     ("Backtests", "backtests:list"),
     ("Edges", "edges:list"),
+    ("Venues", "trading:venues"),
     ("API keys", "dashboard:keys"),
 ]
 

@@ -303,6 +303,10 @@ def graph_detail(*, graph: Graph) -> dict[str, Any]:
                     node_order_id(graph.graph_id, n.node_id, orders[n.pk].seq) if n.pk in orders else None
                 ),
                 "order_status": orders[n.pk].status if n.pk in orders else None,
+                # a live order the venue refused: what it means (venues.orders.ERROR_CODES) and
+                # the venue's own words ("" otherwise)
+                "error_code": orders[n.pk].error_code if n.pk in orders else "",
+                "venue_message": orders[n.pk].venue_message if n.pk in orders else "",
                 "dormant": orders[n.pk].dormant if n.pk in orders else False,
             }
             for n in nodes

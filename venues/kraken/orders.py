@@ -384,6 +384,9 @@ class KrakenExecutions(UserStreamProtocol):
 
     venue: ClassVar[str] = "kraken"
     silence_s: ClassVar[float] = 30.0  # Kraken sends a heartbeat every second
+    # a trade report's exec_id is the TradesHistory key `recent_fills` uses: the edge may count a
+    # stream fill at once, and the same fill read later by REST is the same fill
+    fill_ids_match_recent_fills: ClassVar[bool] = True
 
     def __init__(self, client: KrakenOrderClient) -> None:
         self.client = client
