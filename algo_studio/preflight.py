@@ -19,7 +19,7 @@ import tempfile
 from datetime import date
 from decimal import Decimal
 
-from backtests.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec
+from edges.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec
 from edges.runtime.errors import AlgoError
 from venues.instruments import PRICE_SCALE, QTY_SCALE, Instrument, get_instrument
 from venues.marketdata.importer import parse_csv

@@ -21,8 +21,8 @@ from django.utils import timezone
 from algo_studio.selectors import deployment_get, deployment_symbols
 from backtests.lifecycle import JobStatus, transition
 from backtests.models import BacktestJob
-from backtests.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec, results_json
 from backtests.selectors import backtest_status
+from edges.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec, results_json
 from edges.runtime import AlgoLoadError
 from sequence_site.celery import app as celery_app
 from sequence_site.errors import InvalidInput, InvalidTransition

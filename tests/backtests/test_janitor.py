@@ -14,7 +14,7 @@ from django.utils import timezone
 from backtests import services, tasks
 from backtests.lifecycle import JobStatus, transition
 from backtests.models import BacktestJob, BacktestTransition
-from backtests.replay import Replay, ReplayCancelled, ReplaySpec
+from edges.replay import Replay, ReplayCancelled, ReplaySpec
 from sequence_site.celery import app as celery_app
 from tests.backtests.conftest import IDLE_WAT, wait_status
 from tests.celery_worker import idle

@@ -142,7 +142,7 @@ def test_results_page_shows_provenance_logs_traces_and_a_margin_breach(
     from datetime import date
 
     from backtests.lifecycle import JobStatus
-    from backtests.replay import Replay, ReplaySpec, results_json
+    from edges.replay import Replay, ReplaySpec, results_json
     from tests.backtests.conftest import SCENARIO_CSV, SCENARIO_WAT
     from venues.instruments import get_instrument
     from venues.marketdata.importer import parse_csv
