@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -31,6 +32,7 @@ def job_in(owner, make_deployment):
             symbols=["ETH/USDC"],
             start_date=date(2026, 1, 10),
             end_date=date(2026, 1, 10),
+            capital_usd=Decimal("10000"),
             seed=1,
             status=status,
         )
