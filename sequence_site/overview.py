@@ -20,6 +20,7 @@ from sequence_site.models import ApiKey
 from sequence_site.scope import Scope
 from strategies import selectors as strategy_selectors
 from strategies.lifecycle import StrategyStatus
+from venues.symbols import quote_currency
 
 SPARK_WINDOW = timedelta(hours=1)
 SPARK_INTERVAL_S = 60
@@ -147,5 +148,5 @@ def overview(*, scope: Scope, now: datetime | None = None) -> dict[str, Any]:
 
 
 def _currency(symbols: list[str]) -> str:
-    quotes = {s.replace("-", "/").rpartition("/")[2] for s in symbols}
+    quotes = {quote_currency(s) for s in symbols}
     return quotes.pop() if len(quotes) == 1 else "quote ccy"
