@@ -44,14 +44,14 @@ from django.conf import settings  # noqa: E402
 from algo_studio.models import Deployment, DeploymentSymbol  # noqa: E402
 from algo_studio.services import artifact_store  # noqa: E402
 from backtests.models import BacktestJob  # noqa: E402
-from backtests.replay import Replay, ReplaySpec  # noqa: E402
 from backtests.services import backtest_create  # noqa: E402
-from backtests.store import MarketDataStore  # noqa: E402
+from edges.replay import Replay, ReplaySpec  # noqa: E402
 from sequence_markets.algo_build import build_c  # noqa: E402
 from sequence_site.models import Client  # noqa: E402
 from sequence_site.scope import Scope  # noqa: E402
 from sequence_site.services import client_get_or_create  # noqa: E402
 from venues.instruments import get_instrument  # noqa: E402
+from venues.marketdata.store import MarketDataStore  # noqa: E402
 
 VENUE, SYMBOL = "coinbase", "ETH/USD"
 FIRST = date(2026, 1, 1)

@@ -145,7 +145,8 @@ def format_price(price_1e9: int) -> str:
 
 def _i128(G: Any, i: int) -> int:
     """The core's exact accumulators are i128 (low word, high word) pairs in G."""
-    return (G[i] & _M64) | (G[i + 1] << 64)
+    value: int = (G[i] & _M64) | (G[i + 1] << 64)
+    return value
 
 
 def _set_i128(G: Any, i: int, value: int) -> None:
@@ -213,7 +214,8 @@ class SlotPositions:
     @property
     def unrealized_pnl_1e9(self) -> int:
         G = self._g()
-        pos, mark = G[S_POSITION], G[S_MARK]
+        pos: int = G[S_POSITION]
+        mark: int = G[S_MARK]
         if pos == 0 or mark == 0:
             return 0
         return (mark * pos - _i128(G, A_COST)) // _Q

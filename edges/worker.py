@@ -21,7 +21,6 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections
 
-from backtests.store import Recorder
 from edges import services
 from edges.dispatch import AlgoSlot, CarriedPosition, SlotState
 from edges.feeds import venue_feed_config
@@ -34,6 +33,7 @@ from edges.selectors import Assignment, artifact_bytes, edge_assignments
 from edges.services import AlgoReport, LogLine, TraceRecord
 from sequence_site.realtime import edge_nudge_channel
 from venues.instruments import SPOT_VENUES, instruments_for_venue
+from venues.marketdata.store import Recorder
 from venues.sim.adapter import SimVenueAdapter
 
 logger = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class EdgeWorker:
         self._compiled: dict[int, CompiledAlgo] = {}
         self._dirty_quotes: set[str] = set()
         self.edge: Edge | None = None
-        # Market data as it is seen, for backtests of past sessions (backtests.store). Written
+        # Market data as it is seen, for backtests of past sessions (venues.marketdata.store). Written
         # from the runner's timer, never from the tick path; flush_rows is only a memory bound.
         self.recorder = (
             Recorder(settings.MARKET_DATA_DIR, venue=venue, flush_rows=500_000)

@@ -30,6 +30,7 @@ from trading.lifecycle import (
     GRAPH_DONE,
     NODE_DONE,
     ORDER_DONE,
+    ORDER_MOVES,
     GraphStatus,
     NodeStatus,
     OrderDesired,
@@ -609,12 +610,14 @@ def orders_report(
             pos.save()
 
         for order in orders.values():
-            if order.leaves_qty_1e8 == 0 and order.status not in (OrderStatus.FILLED, OrderStatus.REJECTED):
+            if order.leaves_qty_1e8 == 0 and OrderStatus.FILLED in ORDER_MOVES.get(order.status, ()):
                 order.status = OrderStatus.FILLED
         for u in updates:
             if u.order_pk not in orders or orders[u.order_pk].status in ORDER_DONE:
                 continue
             order = orders[u.order_pk]
+            if u.status != order.status and u.status not in ORDER_MOVES[order.status]:
+                continue
             if u.venue_order_id:
                 order.venue_order_id = u.venue_order_id[:128]
             if u.status == OrderStatus.WORKING:

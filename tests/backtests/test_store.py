@@ -8,10 +8,10 @@ from datetime import date
 import pyarrow.parquet as pq
 import pytest
 
-from backtests.importer import ImportError_, parse_csv, parse_timestamp
-from backtests.store import MarketDataStore, Recorder, day_bounds_ns
 from venues.book import BookSnapshot
 from venues.instruments import get_instrument
+from venues.marketdata.importer import ImportError_, parse_csv, parse_timestamp
+from venues.marketdata.store import MarketDataStore, Recorder, day_bounds_ns
 from venues.sim.simulator import MarketSimulator
 
 

@@ -33,7 +33,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from backtests.store import DEPTH, DayData, MarketDataStore, day_bounds_ns
 from edges.core.instance import (
     C_CAPITAL,
     C_CURVE_STEP,
@@ -51,6 +50,7 @@ from edges.core.instance import (
 from edges.dispatch import SELF_TRADING_REASON, AlgoSlot, SlotState
 from edges.runtime import AlgoTrap, CompiledAlgo, load_module
 from venues.instruments import Instrument
+from venues.marketdata.store import DEPTH, DayData, MarketDataStore, day_bounds_ns
 from venues.symbols import hyphen_symbol
 
 __all__ = [
@@ -109,7 +109,7 @@ class ReplaySpec:
 
     @property
     def days(self) -> list[date]:
-        from backtests.store import iter_days
+        from venues.marketdata.store import iter_days
 
         return list(iter_days(self.first_day, self.last_day))
 
