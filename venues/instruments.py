@@ -68,6 +68,12 @@ def to_price_1e9(value: str | int | Decimal) -> int:
     return int(scaled)
 
 
+def decimal_text(units: int, scale: int) -> str:
+    """A fixed-point value as plain decimal text without trailing zeros: (1, QTY_SCALE) → "0.00000001"
+    (never "1E-8", which `str(Decimal)` would write and a client's float parser may not expect)."""
+    return f"{(Decimal(units) / scale).normalize():f}"
+
+
 def to_qty_1e8(value: str | int | Decimal) -> int:
     """Exact decimal string ("0.00005") → qty_1e8. Raises ValueError below 1e-8 precision."""
     scaled = Decimal(value) * QTY_SCALE
