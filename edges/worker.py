@@ -35,6 +35,7 @@ from sequence_site.realtime import edge_nudge_channel
 from venues.book import BookSnapshot
 from venues.instruments import SPOT_VENUES, instruments_for_venue
 from venues.live.factory import FeedConfig
+from venues.paper import DEFAULT_PAPER_SEED
 from venues.sim.adapter import SimVenueAdapter
 
 logger = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class EdgeWorker:
             from venues.live.adapter import LiveVenueAdapter
 
             live = LiveVenueAdapter(
-                venue, venue_feed_config(venue), seed=seed if seed is not None else "live"
+                venue, venue_feed_config(venue), seed=seed if seed is not None else DEFAULT_PAPER_SEED
             )
             # the symbols of the simulated catalogue that the live venue lists, with its own rules
             self.symbols = live.listed(self.symbols)
