@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from venues import matching as m
+from venues.instruments import PRICE_SCALE, QTY_SCALE
 
 # The ABI's reason code → its name (docs/algo-abi.md, on_reject).
 REASON_NAMES: dict[int, str] = {
@@ -41,11 +42,11 @@ ERROR_NAMES: dict[int, str] = {
 
 
 def _qty(qty_1e8: int) -> str:
-    return _plain(Decimal(qty_1e8) / m.QTY_SCALE)
+    return _plain(Decimal(qty_1e8) / QTY_SCALE)
 
 
 def _price(price_1e9: int) -> str:
-    return _plain(Decimal(price_1e9) / m.PRICE_SCALE)
+    return _plain(Decimal(price_1e9) / PRICE_SCALE)
 
 
 def _plain(value: Decimal) -> str:
@@ -59,7 +60,7 @@ def below_min_notional(instrument: Any, *, price_1e9: int, qty_1e8: int) -> bool
     return (
         price_1e9 > 0
         and not getattr(instrument, "min_notional_rests", False)
-        and price_1e9 * qty_1e8 < instrument.min_notional_1e9 * m.QTY_SCALE
+        and price_1e9 * qty_1e8 < instrument.min_notional_1e9 * QTY_SCALE
     )
 
 
@@ -84,7 +85,7 @@ def reject_reason(code: int, *, instrument: Any = None, price_1e9: int = 0, qty_
         if below_min_notional(inst, price_1e9=price_1e9, qty_1e8=qty_1e8):
             return (
                 f"BELOW_MIN_NOTIONAL: {_qty(qty_1e8)} @ {_price(price_1e9)} = "
-                f"{_price(price_1e9 * qty_1e8 // m.QTY_SCALE)} < {venue} min notional "
+                f"{_price(price_1e9 * qty_1e8 // QTY_SCALE)} < {venue} min notional "
                 f"{_price(inst.min_notional_1e9)}"
             )
         return name
