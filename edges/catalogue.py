@@ -152,4 +152,6 @@ def stored_instrument(venue: str, symbol: str) -> Instrument | None:
     if row is None:
         return None
     data = dict(row.data)
+    # rows synced before the field existed: only Polymarket's minimum notional rests
+    data.setdefault("min_notional_rests", venue == "polymarket")
     return Instrument(**data)
