@@ -18,6 +18,12 @@ services before this module sees it; each pass here:
 
 The calls are synchronous and run on the edge's control path (a live edge runs no algos, so they
 delay nothing but its own reports).
+
+Each client's private user stream (`OrderClient.user_stream()`, `_UserStream` below) runs in a
+thread of its own and only tells the control path that something happened: the pass then runs at
+once for that venue. Fills from a stream whose fill ids are the ones `recent_fills()` gives
+(Kraken) are reported straight away; the others arrive through the pass. Passes every
+LIVE_ORDER_POLL_SECONDS remain the fallback and the reconcile.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from venues.orders import OrderClient, OrderError, OrderRequest, VenueFill, Venu
 
 logger = logging.getLogger(__name__)
 
-# Fault injection for the crash tests (tests/trading/test_live_outbox.py): the process kills itself
+# Fault injection for the crash tests (tests/live/test_live_crash.py): the process kills itself
 # (SIGKILL, no cleanup) at that point of sending an order. Never set in production.
 CRASH_POINT_ENV = "SEQUENCE_LIVE_CRASH_POINT"  # "before_send" | "after_send"
 FILLS_LOOKBACK_NS = 600 * 1_000_000_000  # fills are asked for since the oldest open order, minus this
@@ -55,6 +61,7 @@ class _Session:
         self.unknown: list[dict[str, Any]] | None = None
         self.gone: set[int] = set()  # order pks missing from the venue's open orders last pass
         self.stream: _UserStream | None = None  # the client's private stream, where the venue has one
+        self.auth_failures = 0  # passes in a row the venue refused the credentials
 
 
 def _d(value: int, scale: int) -> Decimal:
@@ -125,6 +132,16 @@ class LiveOrders:
             self._end(session)
         self.sessions.clear()
 
+    def stream_status(self) -> dict[str, int]:
+        """The private streams at a glance, for the edge's report (counts only: the edge registry
+        is not per client)."""
+        streams = [s.stream for s in self.sessions.values() if s.stream is not None]
+        return {
+            "clients": len(streams),
+            "connected": sum(1 for s in streams if s.connected),
+            "connects": sum(s.connects for s in streams),
+        }
+
     def poked(self) -> bool:
         """A private stream heard something since the last pass (a fill, an order change, a
         reconnect): the edge runs a pass now instead of at the next poll."""
@@ -180,6 +197,7 @@ class LiveOrders:
             try:
                 self._work(session, orders)
                 session.reconciled = True
+                session.auth_failures = 0
             except OrderError as exc:
                 logger.warning(
                     "%s refused a read for client %s: %s: %s",
@@ -188,10 +206,36 @@ class LiveOrders:
                     exc.code,
                     exc.venue_message,
                 )
+                if exc.code == "auth_failed":
+                    session.auth_failures += 1
+                    # twice in a row (one stale nonce is not a revoked key): the orders not sent
+                    # yet never will be with these credentials; say so on them
+                    if session.auth_failures >= 2:
+                        self._refuse_unsent(orders, exc)
+                continue
             except (OSError, TimeoutError) as exc:
                 logger.warning(
                     "%s unreachable for client %s (%s); next pass", self.venue, client_id, type(exc).__name__
                 )
+
+    def _refuse_unsent(self, orders: list[Any], exc: OrderError) -> None:
+        from trading.services import OrderUpdate
+
+        for o in orders:
+            if o.pk in self.finished or o.venue_order_id or o.sent_at_ns is not None:
+                continue  # one that may be at the venue stays open until it can be checked
+            self.finished.add(o.pk)
+            working = o.desired_state == "working"
+            self.updates.append(
+                OrderUpdate(
+                    order_pk=o.pk,
+                    status="rejected" if working else "cancelled",
+                    reason=f"{exc.code}: {self.venue} refused the credentials; reconnect with "
+                    f"`sequence connect {self.venue}` ({exc.venue_message})",
+                    error_code=exc.code,
+                    venue_message=exc.venue_message,
+                )
+            )
 
     def _no_credentials(self, orders: list[Any]) -> None:
         from trading.services import OrderUpdate
@@ -438,6 +482,7 @@ class _UserStream:
         self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.backoff = Backoff(initial=0.5, maximum=30.0)
         self.connects = 0
+        self.connected = False
         self.last_error = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._main, daemon=True, name=name)
@@ -470,7 +515,7 @@ class _UserStream:
 
         import websockets
 
-        from venues.orders import StreamSend
+        from venues.orders import StreamReconnect, StreamSend
 
         while not self._stop.is_set():
             healthy_at = opened_at = 0.0
@@ -486,6 +531,7 @@ class _UserStream:
                     for frame in await asyncio.to_thread(self.protocol.on_open):
                         await ws.send(frame)
                     self.connects += 1
+                    self.connected = True
                     healthy_at = opened_at = time.monotonic()
                     # after every (re)connect fills may have been missed: reconcile
                     self._signal(_CONNECTED)
@@ -511,7 +557,7 @@ class _UserStream:
                         for event in self.protocol.on_frame(data, time.time_ns()):
                             if isinstance(event, StreamSend):
                                 await ws.send(event.frame)
-                            elif type(event).__name__ == "StreamReconnect":
+                            elif isinstance(event, StreamReconnect):
                                 raise _StreamLost(event.reason)
                             else:
                                 self._signal(event)
@@ -519,6 +565,7 @@ class _UserStream:
                 self.last_error = lost.reason
             except Exception as exc:  # refused, closed, a token the venue would not give
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            self.connected = False
             if self._stop.is_set():
                 break
             if opened_at and time.monotonic() - opened_at > 30:

@@ -247,7 +247,10 @@ class EdgeWorker:
 
     def feed_status(self) -> dict[str, Any]:
         status = getattr(self.adapter, "feed_status", None)
-        return status() if status is not None else {}  # the simulator has no feed to watch
+        out = status() if status is not None else {}  # the simulator has no feed to watch
+        if not self.is_sandbox:  # the clients' private order streams (edges/live_orders.py)
+            out = {**out, "user_streams": self.graph_orders.stream_status()}
+        return out
 
     def _index(self) -> None:
         running: dict[str, list[AlgoSlot]] = {}

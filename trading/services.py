@@ -83,8 +83,8 @@ class VenueNotConnected(DomainError):
 
 def live_connector_configured(venue: str) -> bool:
     """Whether live orders for `venue` are sent: this build has the venue's order half
-    (`venues.order_clients.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`, empty by
-    default until the live path has run end to end against the fakes)."""
+    (`venues.order_clients.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`:
+    by default the venues whose live path runs end to end against the fakes, Kraken and Coinbase)."""
     from venues.order_clients import ORDER_CLIENTS
 
     return venue in ORDER_CLIENTS and venue in settings.LIVE_TRADING_VENUES
