@@ -51,6 +51,7 @@ from edges.dispatch import SELF_TRADING_REASON, AlgoSlot, SlotState
 from edges.runtime import AlgoTrap, CompiledAlgo, load_module
 from venues.instruments import Instrument
 from venues.marketdata.store import DEPTH, DayData, MarketDataStore, day_bounds_ns
+from venues.paper import replay_rng_seed
 from venues.symbols import hyphen_symbol
 
 __all__ = [
@@ -127,7 +128,7 @@ class _Venue:
 
     def engine_settings(self, symbol: str, *, account: str) -> dict[str, Any]:
         return {
-            "rng_seed": f"backtest|{self._spec.seed}|{symbol}",
+            "rng_seed": replay_rng_seed(self._spec.seed, symbol),
             "fill_prob_at_touch": self._spec.fill_prob_at_touch,
         }
 

@@ -34,6 +34,7 @@ from edges.services import AlgoReport, LogLine, TraceRecord
 from sequence_site.realtime import edge_nudge_channel
 from venues.instruments import SPOT_VENUES, instruments_for_venue
 from venues.marketdata.store import Recorder
+from venues.paper import DEFAULT_PAPER_SEED
 from venues.sim.adapter import SimVenueAdapter
 
 logger = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class EdgeWorker:
             from venues.live.adapter import LiveVenueAdapter
 
             live = LiveVenueAdapter(
-                venue, venue_feed_config(venue), seed=seed if seed is not None else "live"
+                venue, venue_feed_config(venue), seed=seed if seed is not None else DEFAULT_PAPER_SEED
             )
             # the symbols of the simulated catalogue that the live venue lists, with its own rules
             self.symbols = live.listed(self.symbols)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import redis
@@ -26,6 +25,7 @@ from venues.instruments import (
     QTY_SCALE,
     VENUES,
     Instrument,
+    decimal_text,
     find_instruments,
     get_instrument,
     market_rows,
@@ -85,10 +85,10 @@ def market_list(
                 "symbol": display_symbol(inst.symbol),
                 "slug": display_symbol(inst.symbol).lower(),
                 "instrument_type": "spot",
-                "tick_size": str(Decimal(inst.tick_1e9) / PRICE_SCALE),
-                "lot_size": str(Decimal(inst.lot_1e8) / QTY_SCALE),
-                "min_qty": str(Decimal(inst.min_qty_1e8) / QTY_SCALE),
-                "min_notional": "0",
+                "tick_size": decimal_text(inst.tick_1e9, PRICE_SCALE),
+                "lot_size": decimal_text(inst.lot_1e8, QTY_SCALE),
+                "min_qty": decimal_text(inst.min_qty_1e8, QTY_SCALE),
+                "min_notional": decimal_text(inst.min_notional_1e9, PRICE_SCALE),
                 "status": "active" if inst.active else "closed",
                 "active": inst.active,
             }
@@ -247,7 +247,7 @@ def quote_get(*, scope: Scope, symbol: str, depth: int = 5, venue: str | None = 
         },
         "bids": [{"price": px(p), "size": qty(q), "venue": v} for p, q, v in bids],
         "asks": [{"price": px(p), "size": qty(q), "venue": v} for p, q, v in asks],
-        "tick_size": str(Decimal(inst.tick_1e9) / PRICE_SCALE),
+        "tick_size": decimal_text(inst.tick_1e9, PRICE_SCALE),
         "venues": sorted(b["venue"] for b in books),
     }
 

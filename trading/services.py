@@ -243,7 +243,14 @@ def _node_spec(raw: Any, index: int) -> NodeSpec:
     urgency = raw.get("urgency") or Urgency.NORMAL
     if urgency not in Urgency.values:
         raise InvalidInput(f"node {node_id!r}: urgency must be low, normal or high, not {urgency!r}")
-    dormant = price_1e9 * qty_1e8 < inst.min_notional_1e9 * QTY_SCALE
+    below_minimum = price_1e9 * qty_1e8 < inst.min_notional_1e9 * QTY_SCALE
+    if below_minimum and not inst.min_notional_rests:
+        # Kraken (costmin) and Coinbase (quote_min_size) refuse such an order outright.
+        raise InvalidInput(
+            f"node {node_id!r}: notional {_fmt(qty_1e8 * price_1e9 // QTY_SCALE)} (qty x limit_price) "
+            f"is under {venue}'s minimum order value {_fmt(inst.min_notional_1e9)} for {symbol}"
+        )
+    dormant = below_minimum  # Polymarket's $1: accepted, rests, never fills (a warning says so)
     return NodeSpec(node_id, inst, side, qty_1e8, price_1e9, urgency, dormant)
 
 

@@ -39,6 +39,7 @@ CORE_MAGIC = 0x5345514331
     C_FN_BOOK, C_FN_FILL, C_FN_REJECT, C_FN_TIMER, C_TIMER_NS, C_TRACE_NS, C_MAX_QUEUED, C_CAPITAL,
     C_CURVE_STEP, C_EVENTS_OFF, C_HALTED, C_ROUTED,
 ) = range(1, 34)  # fmt: skip
+C_MIN_NOTIONAL_RESTS = 39
 (
     S_STATE, S_NOW, S_UPDATES, S_NEXT_ID, S_POSITION, S_OPEN_BUY, S_OPEN_SELL, S_NOPEN,
     S_ORDERS, S_REJECTS, S_CANCELS, S_FILLS, S_TRADES, S_VOLUME, S_FEES, S_SESSION_FEES, S_MARK,
@@ -317,6 +318,7 @@ class AlgoCore(AlgoMemoryMixin):
         G[C_MIN_QTY] = inst.min_qty_1e8
         G[C_MAX_QTY] = inst.max_qty_1e8
         G[C_MIN_NOTIONAL_SCALED] = inst.min_notional_1e9 * QTY_SCALE
+        G[C_MIN_NOTIONAL_RESTS] = 1 if inst.min_notional_rests else 0
         G[C_FEE_MODEL] = 1 if inst.fee_model == "kalshi" else 0
         G[C_MAKER_BPS] = inst.maker_fee_bps
         G[C_TAKER_BPS] = inst.taker_fee_bps

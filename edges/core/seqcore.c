@@ -56,6 +56,7 @@ enum {
     C_FN_BOOK, C_FN_FILL, C_FN_REJECT, C_FN_TIMER, C_TIMER_NS, C_TRACE_NS, C_MAX_QUEUED, C_CAPITAL,
     C_CURVE_STEP, C_EVENTS_OFF, C_HALTED,
     C_ROUTED, /* live: orders are handed out (EV_ROUTE_*), never paper-matched; fills come back in */
+    C_MIN_NOTIONAL_RESTS = 39, /* 1: an order under the minimum notional rests (Polymarket); 0: BAD_QTY */
     S_STATE = 40, S_NOW, S_UPDATES, S_NEXT_ID, S_POSITION, S_OPEN_BUY, S_OPEN_SELL, S_NOPEN,
     S_ORDERS, S_REJECTS, S_CANCELS, S_FILLS, S_TRADES, S_VOLUME, S_FEES, S_SESSION_FEES, S_MARK,
     S_CALLBACK, S_CALLS_LEFT, S_ACTIONS_LEFT, S_LOGS_LEFT, S_NEV, S_TRACING, S_NACT, S_PENDING,
@@ -456,6 +457,7 @@ static i64 check(i32 side, i64 price, i64 qty) {
     if (G[C_HALTED] || !G[C_ACTIVE]) return R_CLOSED;
     if (price <= 0 || price < G[C_MIN_PX] || price > G[C_MAX_PX] || price % G[C_TICK]) return R_BAD_PRICE;
     if (qty <= 0 || qty % G[C_LOT] || qty < G[C_MIN_QTY] || qty > G[C_MAX_QTY]) return R_BAD_QTY;
+    if (!G[C_MIN_NOTIONAL_RESTS] && (i128)price * qty < (i128)G[C_MIN_NOTIONAL_SCALED]) return R_BAD_QTY;
     if (nopen >= G[C_MAX_OPEN] || nopen >= MAXO) return R_RISK;
     if (G[C_HAS_MAX_NOTIONAL] && (i128)price * qty > (i128)G[C_MAX_NOTIONAL] * QS) return R_RISK;
     i64 pos = G[S_POSITION];
