@@ -145,6 +145,11 @@ def stored_pairs(venue: str) -> list[dict[str, Any]] | None:
     return [r.data for r in rows] if rows else None
 
 
+def stored_synced(venue: str) -> bool:
+    """Whether `venue`'s catalogue has ever been synced here."""
+    return VenueMarket.objects.filter(venue=venue).exists()
+
+
 def stored_instrument(venue: str, symbol: str) -> Instrument | None:
     """`symbol` (any accepted spelling) in `venue`'s synced catalogue, or None."""
     keys = [f"inst:{s}" for s in symbol_spellings(symbol)]

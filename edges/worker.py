@@ -33,7 +33,7 @@ from edges.selectors import Assignment, artifact_bytes, edge_assignments
 from edges.services import AlgoReport, LogLine, TraceRecord
 from sequence_site.realtime import edge_nudge_channel
 from venues.book import BookSnapshot
-from venues.instruments import SPOT_VENUES, instruments_for_venue
+from venues.instruments import PREDICTION_VENUES, SPOT_VENUES, instruments_for_venue
 from venues.live.factory import FeedConfig
 from venues.sim.adapter import SimVenueAdapter
 
@@ -138,6 +138,20 @@ def venue_feed_config(venue: str) -> FeedConfig:
     )
 
 
+def live_prediction_symbols(venue: str, listed: Sequence[str]) -> list[str]:
+    """The YES and NO symbols a live Kalshi or Polymarket edge follows: the VENUE_FEED_MAX_MARKETS
+    active markets of the synced catalogue (edges/catalogue.py) with the most volume, or, before
+    the first sync, the first of `listed` (the venue's own catalogue, fetched by the feed)."""
+    from edges.catalogue import stored_markets
+
+    most = settings.VENUE_FEED_MAX_MARKETS
+    markets = stored_markets(venue)
+    if not markets:
+        return list(listed)[: 2 * most]
+    chosen = sorted((m for m in markets if m.active), key=lambda m: -(m.volume or 0))[:most]
+    return [s for m in chosen for s in (m.yes_token_id, m.no_token_id) if s]
+
+
 def venue_feed_mode(venue: str) -> str:
     """ "live" or "sim": the VENUE_FEED_<VENUE> setting (sim when a venue has none)."""
     return getattr(settings, f"VENUE_FEED_{venue.upper()}", "sim")
@@ -173,8 +187,12 @@ class EdgeWorker:
             live = LiveVenueAdapter(
                 venue, venue_feed_config(venue), seed=seed if seed is not None else "live"
             )
-            # the symbols of the simulated catalogue that the live venue lists, with its own rules
-            self.symbols = live.listed(self.symbols)
+            if venue in PREDICTION_VENUES:
+                # the venue's own markets (the simulated ones are made up): the most traded first
+                self.symbols = live.listed(live_prediction_symbols(venue, live.catalogue_symbols()))
+            else:
+                # the symbols of the simulated catalogue that the live venue lists, with its own rules
+                self.symbols = live.listed(self.symbols)
             live.subscribe(self.symbols)
             self.adapter = live
         else:

@@ -64,6 +64,8 @@ def scripted_algo(*, trap_after: int = 0, qty_1e8: int = 1_000_000, log: bool = 
 class EdgeProcess:
     """A real `manage.py run_edge` process against the test database and Redis."""
 
+    feed: str | None = None  # `--feed live|sim` (None: each venue's VENUE_FEED_<VENUE> setting)
+
     def __init__(
         self, venues: list[str], *, mean_interval_ms: float = 20.0, env: dict[str, str] | None = None
     ) -> None:
@@ -92,6 +94,8 @@ class EdgeProcess:
         for venue in self.venues:
             args += ["--venue", venue]
         args += ["--mean-interval-ms", str(self.mean_interval_ms)]
+        if self.feed:
+            args += ["--feed", self.feed]
         self.process = subprocess.Popen(
             args, env=self.env(), cwd=REPO, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT
         )

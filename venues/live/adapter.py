@@ -80,6 +80,10 @@ class LiveVenueAdapter:
     def symbols(self) -> list[str]:
         return list(self._symbols)
 
+    def catalogue_symbols(self) -> list[str]:
+        """Every active symbol of the venue's catalogue, in the venue's order."""
+        return [s for s, i in self._instruments.items() if i.active]
+
     def listed(self, symbols: Iterable[str]) -> list[str]:
         """The canonical form of the symbols the venue lists (the others dropped)."""
         out = []
