@@ -16,10 +16,11 @@ import pytest
 from django.conf import settings
 
 from strategies.models import StrategyLog, StrategyRun
-from tests.edges.conftest import EdgeProcess, wait_for
+from tests.edges.conftest import EdgeProcess
 from tests.fakevenues.kalshi import FIXTURES as KALSHI_FIXTURES
 from tests.fakevenues.kalshi import KEY_ID, REST, FakeKalshi
 from tests.fakevenues.polymarket import FakePolymarket, load_fixture
+from tests.live.conftest import LiveEdge
 
 KALSHI_KEY_PATH = KALSHI_FIXTURES / "test_private_key.pem"
 
@@ -72,55 +73,22 @@ def live_feed_settings(django_settings: Any, kalshi: FakeKalshi, poly: FakePolym
 
 
 class PredictionEdge(EdgeProcess):
-    """`run_edge --venue kalshi --venue polymarket --feed live` (sandbox), or `--live`."""
+    """`run_edge --sandbox --venue kalshi --venue polymarket --feed live`."""
 
-    def __init__(self, env: dict[str, str], *, live: bool = False) -> None:
+    feed = "live"
+
+    def __init__(self, env: dict[str, str]) -> None:
         super().__init__(["kalshi", "polymarket"], env=env)
-        self.live = live
-        self.feed = None if live else "live"  # a live edge is always on the venue's own feed
-
-    def start(self) -> PredictionEdge:
-        if not self.live:
-            super().start()
-            return self
-        import subprocess
-        import sys
-
-        from edges.models import Edge
-        from tests.edges.conftest import REPO
-        from tests.waiting import watch_log
-
-        args = [sys.executable, str(REPO / "manage.py"), "run_edge", "--live"]
-        for venue in self.venues:
-            args += ["--venue", venue]
-        self.process = subprocess.Popen(
-            args, env=self.env(), cwd=REPO, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT
-        )
-        watch_log(self.name, self.log_path)
-
-        def registered() -> bool:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"{self.name} exited with {self.process.returncode}: {self.output()}")
-            return Edge.objects.filter(
-                edge_id__in=[f"venue-edge-{v}" for v in self.venues], is_sandbox=False
-            ).connected().filter(pid=self.process.pid).count() == len(self.venues)
-
-        wait_for(registered, timeout=60, what=f"{self.name} to register")
-        return self
-
-    @property
-    def name(self) -> str:
-        return f"{'live ' if getattr(self, 'live', False) else ''}edge kalshi+polymarket"
 
 
 @pytest.fixture
-def prediction_edges(transactional_db) -> Iterator[Callable[..., PredictionEdge]]:
-    """Start `PredictionEdge`s; any still running at the end is killed (a failed test too)."""
-    started: list[PredictionEdge] = []
+def prediction_edges(transactional_db) -> Iterator[Callable[..., EdgeProcess]]:
+    """Start Kalshi+Polymarket edges; any still running at the end is killed (a failed test too)."""
+    started: list[EdgeProcess] = []
 
-    def start(env: dict[str, str], *, live: bool = False) -> PredictionEdge:
-        edge = PredictionEdge(env, live=live)
+    def start(env: dict[str, str], *, live: bool = False) -> EdgeProcess:
+        """`live`: `run_edge --live` (tests/live's LiveEdge: orders with the clients' credentials)."""
+        edge = LiveEdge(["kalshi", "polymarket"], env) if live else PredictionEdge(env)
         started.append(edge)
         return edge.start()
 
@@ -134,7 +102,7 @@ def quotes_published(is_sandbox: bool, symbols: list[tuple[str, str]]) -> Callab
     """A predicate: the edges have published a book for every (venue, symbol)."""
     import redis
 
-    from edges.worker import quotes_key
+    from edges.quotes import quotes_key
 
     client = redis.Redis.from_url(settings.REDIS_URL)
 
