@@ -122,7 +122,7 @@ def venue_disconnect(request: HttpRequest, venue: str) -> HttpResponse:
 def venue_limits(request: HttpRequest, venue: str) -> HttpResponse:
     form = LimitsForm(request.POST)
     if not form.is_valid():
-        wrong = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+        wrong = "; ".join(f"{name}: {' '.join(str(e) for e in errs)}" for name, errs in form.errors.items())
         messages.error(request, f"Limits not changed: {wrong}")
         return redirect("trading:venues")
     try:
