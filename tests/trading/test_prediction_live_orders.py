@@ -8,6 +8,7 @@ asserted there."""
 
 from __future__ import annotations
 
+import signal
 import tomllib
 
 import pytest
@@ -189,3 +190,52 @@ def test_prediction_smoke_with_a_live_key_rests_one_order_per_venue_and_cancels_
     ]
     assert not Fill.objects.exists()
     assert edge.stop() == 0
+
+
+def test_a_polymarket_order_sent_before_a_crash_is_adopted_at_restart_not_sent_twice(
+    fakes, settings, client, prediction_edges, owner, live_key
+):
+    """Polymarket echoes no client order id: after a kill -9 between the venue's ack and its
+    record, the restarted edge finds the order among the open ones by what it is (token, side,
+    price, size) and adopts it instead of sending it again."""
+    from edges.catalogue import sync_catalogue
+    from trading.models import VenueCredential
+
+    kalshi, poly = fakes
+    live_feed_settings(settings, kalshi, poly)
+    env = {**feed_env(kalshi, poly), **order_env(kalshi, poly)}
+    settings.LIVE_TRADING_VENUES = ("kalshi", "polymarket")
+    settings.VENUE_ORDERS_POLYMARKET_REST_URL = env["VENUE_ORDERS_POLYMARKET_REST_URL"]
+    assert sync_catalogue("polymarket") == 3
+    api = ApiCaller(http=client, key=live_key.plaintext)
+    status, body = api.post(
+        "/v1/venues/polymarket/connect",
+        json={"credentials": poly.trading.add_account(POLY_WALLET, usdc="10")},
+    )
+    assert status == 201, body
+
+    edge = prediction_edges({**env, "SEQUENCE_LIVE_CRASH_POINT": "after_send"}, live=True)
+    leg = {"node_id": "n1", "venue": "polymarket", "symbol": POLY_YES, "instrument_type": "prediction",
+           "side": "buy", "qty": "201", "limit_price": "0.005"}  # fmt: skip
+    status, body = api.post("/v1/graphs", json={"nodes": [leg], "sandbox": False})
+    assert status == 201, body
+    assert edge.wait_exit(what="the edge to kill itself after the send") == -signal.SIGKILL
+    crashed = Order.objects.get(graph__graph_id=body["graph_id"])
+    assert crashed.sent_at is not None and crashed.venue_order_id == ""
+    (at_venue,) = poly.trading.orders.values()
+    assert at_venue.status == "LIVE"
+
+    prediction_edges(env, live=True)  # the restart, without the crash point
+    wait_for(
+        lambda: Order.objects.get(pk=crashed.pk).venue_order_id == at_venue.id,
+        timeout=30,
+        what="the order adopted",
+    )
+    assert Order.objects.get(pk=crashed.pk).status == OrderStatus.WORKING
+    assert list(poly.trading.orders) == [at_venue.id] and poly.trading.refusals == []
+    wait_for(
+        lambda: VenueCredential.objects.get(client=owner, venue="polymarket").reconciled_at is not None,
+        timeout=30,
+        what="a reconcile pass",
+    )
+    assert VenueCredential.objects.get(client=owner, venue="polymarket").unknown_orders == []
