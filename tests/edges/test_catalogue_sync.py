@@ -144,3 +144,11 @@ def test_sync_on_demand_and_a_failed_fetch_keeps_the_stored_catalogue(db, live, 
     with pytest.raises(CommandError, match="kalshi"):
         call_command("sync_catalogues", "--venue", "kalshi", stdout=StringIO())
     assert set(VenueMarket.objects.filter(venue="kalshi").values_list("key", flat=True)) == before
+
+
+def test_a_venue_traded_live_has_its_catalogue_synced_whatever_its_feed(settings):
+    from edges.catalogue import live_catalogue_venues
+
+    assert live_catalogue_venues() == []  # every feed on the simulator, nothing traded live
+    settings.LIVE_TRADING_VENUES = ("polymarket", "kalshi")
+    assert live_catalogue_venues() == ["kalshi", "polymarket"]
