@@ -219,6 +219,17 @@ def quote_get(*, scope: Scope, symbol: str, depth: int = 5, venue: str | None = 
     books = raw_quotes(is_sandbox=scope.is_sandbox, instruments=instruments)
     if not books:
         mode = "sandbox" if scope.is_sandbox else "live"
+        following = Edge.objects.connected().filter(
+            is_sandbox=scope.is_sandbox, venue__in={i.venue for i in instruments}
+        )
+        if following.exists() and not any(
+            i.symbol in edge.symbols for edge in following for i in instruments if i.venue == edge.venue
+        ):
+            raise Unavailable(
+                f"no {mode} quote for {symbol}: the {'/'.join(sorted({e.venue for e in following}))} edge "
+                "does not follow it (a live Kalshi or Polymarket edge follows the VENUE_FEED_MAX_MARKETS "
+                "most traded markets of the synced catalogue, chosen when it starts)"
+            )
         raise Unavailable(
             f"no {mode} quote for {symbol}: no connected {'/'.join(i.venue for i in instruments)} edge "
             "has published it"
