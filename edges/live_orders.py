@@ -69,6 +69,25 @@ def _d(value: int, scale: int) -> Decimal:
     return Decimal(value) / scale
 
 
+def _same_order(o: Any, candidates: list[VenueOrder]) -> VenueOrder | None:
+    """The venue order among `candidates` (open, unexplained, without a client order id) that is
+    order `o` sent by a process that died before recording the venue's answer: same symbol,
+    side, price and quantity, nothing filled yet. Taken out of `candidates` (one venue order
+    explains one of ours). A venue that echoes no client order id (Polymarket) leaves nothing
+    better: without this, the order would be sent a second time."""
+    for v in candidates:
+        if (
+            v.symbol == o.symbol
+            and v.side == o.side
+            and v.price * PRICE_SCALE == o.price_1e9
+            and v.qty * QTY_SCALE == o.qty_1e8
+            and not v.filled_qty
+        ):
+            candidates.remove(v)
+            return v
+    return None
+
+
 class LiveOrders:
     """Live orders of one venue, every client (the live edge of that venue)."""
 
@@ -270,7 +289,9 @@ class LiveOrders:
             filled_by_void[f.venue_order_id] = filled_by_void.get(f.venue_order_id, Decimal(0)) + f.qty
 
         self._report_fills(session, venue_fills)
-        self._report_unknown(session, venue_open)
+        # Open venue orders that carry no client order id (Polymarket echoes none) and that no
+        # order of ours explains: a crashed send is found among them by what it is.
+        unechoed = self._unexplained(session, [v for v in venue_open if not v.client_order_id])
 
         for o in orders:
             if o.pk in self.finished:
@@ -279,6 +300,8 @@ class LiveOrders:
             if not void and o.sent_at_ns is not None and o.pk not in self.inflight:
                 # Claimed by a process that died before the venue's answer was recorded.
                 found = open_by_coid.get(o.client_order_id)
+                if found is None and o.client_order_id not in filled_coids:
+                    found = _same_order(o, unechoed)
                 if found is not None or o.client_order_id in filled_coids:
                     void = (
                         found.venue_order_id
@@ -326,6 +349,18 @@ class LiveOrders:
                 )
             else:
                 session.gone.add(o.pk)
+        self._report_unknown(session, venue_open)
+
+    def _unexplained(self, session: _Session, venue_open: list[VenueOrder]) -> list[VenueOrder]:
+        from trading.selectors import live_order_ids
+
+        if not venue_open:
+            return []
+        ours = live_order_ids(
+            venue=self.venue, client_id=session.client_id, ids=sorted(v.venue_order_id for v in venue_open)
+        )
+        held = set(self.inflight.values())
+        return [v for v in venue_open if v.venue_order_id not in ours and v.venue_order_id not in held]
 
     # -- at once (live algos: edges.live_algos) ---------------------------------------------------
     def send_new(self, session: _Session, o: Any) -> None:
@@ -448,6 +483,7 @@ class LiveOrders:
 
         ids = sorted({i for v in venue_open for i in (v.client_order_id, v.venue_order_id) if i})
         ours = live_order_ids(venue=self.venue, client_id=session.client_id, ids=ids)
+        ours.update({void: pk for pk, void in self.inflight.items()})  # acknowledged or adopted
         unknown = [
             {
                 "venue_order_id": v.venue_order_id,

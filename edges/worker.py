@@ -27,12 +27,12 @@ from edges.feeds import venue_feed_config
 from edges.graph_orders import GraphOrders
 from edges.models import Edge
 from edges.price_fanout import PriceFanout
-from edges.quotes import quote_payload, write_quotes
+from edges.quotes import quote_payload, quotes_key, write_quotes
 from edges.runtime import AlgoLoadError, CompiledAlgo, load_module
 from edges.selectors import Assignment, artifact_bytes, edge_assignments
 from edges.services import AlgoReport, LogLine, TraceRecord
 from sequence_site.realtime import edge_nudge_channel
-from venues.instruments import SPOT_VENUES, instruments_for_venue
+from venues.instruments import PREDICTION_VENUES, SPOT_VENUES, instruments_for_venue
 from venues.marketdata.store import Recorder
 from venues.paper import DEFAULT_PAPER_SEED
 from venues.sim.adapter import SimVenueAdapter
@@ -125,6 +125,29 @@ class _Held:
         self.started_at: datetime | None = None
 
 
+def catalogue_version(venue: str) -> Any:
+    """When `venue`'s catalogue was last synced (None: never)."""
+    from django.db.models import Max
+
+    from edges.models import VenueMarket
+
+    return VenueMarket.objects.filter(venue=venue).aggregate(at=Max("synced_at"))["at"]
+
+
+def live_prediction_symbols(venue: str, listed: Sequence[str]) -> list[str]:
+    """The YES and NO symbols a live Kalshi or Polymarket edge follows: the VENUE_FEED_MAX_MARKETS
+    active markets of the synced catalogue (edges/catalogue.py) with the most volume, or, before
+    the first sync, the first of `listed` (the venue's own catalogue, fetched by the feed)."""
+    from edges.catalogue import stored_markets
+
+    most = settings.VENUE_FEED_MAX_MARKETS
+    markets = stored_markets(venue)
+    if not markets:
+        return list(listed)[: 2 * most]
+    chosen = sorted((m for m in markets if m.active), key=lambda m: -(m.volume or 0))[:most]
+    return [s for m in chosen for s in (m.yes_token_id, m.no_token_id) if s]
+
+
 class EdgeWorker:
     """One venue edge in one mode, on the simulated venue (feed "sim") or on the venue's live
     public market data with paper fills (feed "live", sandbox only)."""
@@ -143,6 +166,8 @@ class EdgeWorker:
         self.is_sandbox = is_sandbox
         self.feed = feed
         self.edge_id = f"venue-edge-{venue}"
+        self._catalogue_version: Any = None  # a live prediction edge: the synced catalogue it follows
+        self._unfollowed: set[str] = set()  # symbols it stopped following (their quotes removed)
         instruments = [i for i in instruments_for_venue(venue) if i.active]
         self.symbols = [i.symbol for i in instruments]
         # A live edge runs algos in routed mode: their orders go to the venue (edges/live_algos.py),
@@ -155,8 +180,14 @@ class EdgeWorker:
             live = LiveVenueAdapter(
                 venue, venue_feed_config(venue), seed=seed if seed is not None else DEFAULT_PAPER_SEED
             )
-            # the symbols of the simulated catalogue that the live venue lists, with its own rules
-            self.symbols = live.listed(self.symbols)
+            if venue in PREDICTION_VENUES:
+                # the venue's own markets (the simulated ones are made up): the most traded first;
+                # followed again after each catalogue sync (refresh_feed_symbols)
+                self._catalogue_version = catalogue_version(venue)
+                self.symbols = live.listed(live_prediction_symbols(venue, live.catalogue_symbols()))
+            else:
+                # the symbols of the simulated catalogue that the live venue lists, with its own rules
+                self.symbols = live.listed(self.symbols)
             live.subscribe(self.symbols)
             self.adapter = live
         else:
@@ -261,6 +292,48 @@ class EdgeWorker:
             if held.slot is not None and held.slot.state is SlotState.RUNNING:
                 running.setdefault(held.slot.symbol, []).append(held.slot)
         self.running = running
+
+    def refresh_feed_symbols(self) -> None:
+        """A live Kalshi or Polymarket edge follows the catalogue's most traded markets again once
+        it is re-synced: markets that closed or fell out are dropped (unless a paper order rests
+        on one), new ones subscribed (their rules from the synced catalogue when the feed's own
+        listing, fetched at start, lacks them). Changing the set reconnects the feed."""
+        if self.feed != "live" or self.venue not in PREDICTION_VENUES:
+            return
+        version = catalogue_version(self.venue)
+        if version is None or version == self._catalogue_version:
+            return
+        self._catalogue_version = version
+        from edges.catalogue import stored_instrument
+
+        adapter = self.adapter
+        wanted = live_prediction_symbols(self.venue, adapter.catalogue_symbols())
+        unknown = [s for s in wanted if not adapter.listed([s])]
+        adapter.add_instruments([i for s in unknown if (i := stored_instrument(self.venue, s)) is not None])
+        in_use = {h.symbol for h in getattr(self.graph_orders, "held", {}).values()}
+        symbols = list(dict.fromkeys([*adapter.listed(wanted), *(s for s in self.symbols if s in in_use)]))
+        if symbols == self.symbols:
+            return
+        dropped = [s for s in self.symbols if s not in symbols]
+        logger.info(
+            "%s: catalogue re-synced: following %d symbols (%d new, %d dropped)",
+            self.edge_id,
+            len(symbols),
+            len(set(symbols) - set(self.symbols)),
+            len(dropped),
+        )
+        adapter.follow(symbols)
+        self.symbols = symbols
+        self._unfollowed = (self._unfollowed | set(dropped)) - set(symbols)
+        if dropped:
+            # nobody may quote or trade on a book the edge no longer keeps up to date
+            from sequence_site.realtime import redis_client
+
+            redis_client().hdel(
+                quotes_key(is_sandbox=self.is_sandbox), *(f"{self.venue}:{s}" for s in dropped)
+            )
+        if self.edge is not None:
+            Edge.objects.filter(pk=self.edge.pk).update(symbols=symbols)
 
     # -- control (database) --------------------------------------------------------------------
     def register(self) -> None:
@@ -483,6 +556,8 @@ class EdgeWorker:
         ``<venue>:<symbol>``."""
         out = {}
         for symbol in self._dirty_quotes:
+            if symbol in self._unfollowed:
+                continue  # dropped by refresh_feed_symbols: its last book must not come back
             snap = self.adapter.book(symbol)
             if snap is not None:
                 out[f"{self.venue}:{symbol}"] = quote_payload(self.venue, symbol, snap)
@@ -602,6 +677,7 @@ class EdgeRunner:
                     for worker in self.workers:
                         self._guarded("reconcile", worker.reconcile)
                         self._guarded("order reconcile", worker.reconcile_orders)
+                        self._guarded("feed symbols", worker.refresh_feed_symbols)
                     next_reconcile = now + self.reconcile_every_ns
                     next_live_poll = now + live_poll_every_ns
                     next_report = now  # report the new state at once

@@ -60,13 +60,13 @@ from venues.instruments import (
     QTY_SCALE,
     VENUES,
     Instrument,
-    get_instrument,
 )
 
 MAX_NODES = 100
 MAX_EDGES = 500
-_PRED_MIN = Decimal("0.01")
-_PRED_MAX = Decimal("0.99")
+# prediction prices lie strictly between 0 and 1; the market's own tick and bounds apply after
+_PRED_MIN = Decimal(0)
+_PRED_MAX = Decimal(1)
 _TRIGGER_ALIASES = {
     "filled": Trigger.FILLED,
     "fill": Trigger.FILLED,
@@ -143,7 +143,7 @@ def _fmt(value_1e9: int, scale: int = PRICE_SCALE) -> str:
     return format((Decimal(value_1e9) / scale).normalize(), "f")
 
 
-def _node_spec(raw: Any, index: int) -> NodeSpec:
+def _node_spec(raw: Any, index: int, *, live: bool = False) -> NodeSpec:
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"nodes[{index}] must be an object")
     node_id = raw.get("node_id")
@@ -178,15 +178,16 @@ def _node_spec(raw: Any, index: int) -> NodeSpec:
     symbol = raw.get("symbol")
     if not isinstance(symbol, str) or not symbol.strip():
         raise InvalidInput(f"node {node_id!r}: symbol is required")
-    try:
-        inst = get_instrument(venue, symbol.strip())
-    except KeyError:
+    from trading.selectors import venue_instrument
+
+    inst = venue_instrument(venue, symbol.strip(), live=live)
+    if inst is None:
         hint = (
             "a market's yes_token_id or no_token_id from /v1/markets"
             if venue in PREDICTION_VENUES
             else "e.g. BTC-USD"
         )
-        raise InvalidInput(f"node {node_id!r}: unknown symbol {symbol!r} on {venue} ({hint})") from None
+        raise InvalidInput(f"node {node_id!r}: unknown symbol {symbol!r} on {venue} ({hint})")
     if not inst.active:
         raise InvalidInput(f"node {node_id!r}: {symbol} on {venue} is closed (inactive market)")
     side = raw.get("side")
@@ -218,10 +219,11 @@ def _node_spec(raw: Any, index: int) -> NodeSpec:
             "liquidity, cross the spread by a tick with urgency='high')"
         )
     price = _decimal(raw.get("limit_price"), what="limit_price", node_id=node_id)
-    if inst.is_prediction and not _PRED_MIN <= price <= _PRED_MAX:
+    if inst.is_prediction and not _PRED_MIN < price < _PRED_MAX:
         raise InvalidInput(
-            f"node {node_id!r}: limit_price {raw.get('limit_price')!r} is outside 0.01..0.99: prediction "
-            "prices are probabilities in the venue's natural cents"
+            f"node {node_id!r}: limit_price {raw.get('limit_price')!r} is outside 0..1: prediction "
+            "prices are probabilities in the venue's natural units (0.01..0.99 on a 1-cent tick, "
+            "0.001..0.999 on a 0.001 one)"
         )
     price_scaled = price * PRICE_SCALE
     if price <= 0 or price_scaled != price_scaled.to_integral_value():
@@ -269,8 +271,9 @@ def _edge_spec(raw: Any, index: int) -> EdgeSpec:
     return EdgeSpec(parent, child, trigger)
 
 
-def graph_validate(*, nodes: Any, edges: Any) -> GraphSpec:
-    """Check a whole graph; raise `InvalidInput` naming the first problem. Writes nothing."""
+def graph_validate(*, nodes: Any, edges: Any, live: bool = False) -> GraphSpec:
+    """Check a whole graph; raise `InvalidInput` naming the first problem. Writes nothing.
+    `live`: its orders go to the venues (symbols from their synced catalogues)."""
     if not isinstance(nodes, list) or not nodes:
         raise InvalidInput("nodes must be a non-empty list")
     if len(nodes) > MAX_NODES:
@@ -280,7 +283,7 @@ def graph_validate(*, nodes: Any, edges: Any) -> GraphSpec:
         raise InvalidInput("edges must be a list")
     if len(edges) > MAX_EDGES:
         raise InvalidInput(f"a graph has at most {MAX_EDGES} edges")
-    specs = [_node_spec(raw, i) for i, raw in enumerate(nodes)]
+    specs = [_node_spec(raw, i, live=live) for i, raw in enumerate(nodes)]
     ids = [s.node_id for s in specs]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -413,8 +416,8 @@ def _activate(node: Node, graph: Graph, reason: str) -> Order:
 def graph_submit(*, scope: Scope, nodes: Any, edges: Any = None, sandbox: bool | None = None) -> Submitted:
     """Validate and store a graph; roots' orders are created now. A ``seq_test_`` key always
     paper-trades whatever ``sandbox`` says; a live key paper-trades only with ``sandbox=True``."""
-    spec = graph_validate(nodes=nodes, edges=edges)
     paper = scope.is_sandbox or bool(sandbox)
+    spec = graph_validate(nodes=nodes, edges=edges, live=not paper)
     _check_routing(spec, paper=paper, client_id=scope.client.pk)
     targets = {e.child for e in spec.edges}
     with transaction.atomic():
