@@ -27,7 +27,7 @@ typedef unsigned int u32;
 #define EXPORT(name) __attribute__((export_name(name)))
 #define IMPORT(mod, name) __attribute__((import_module(mod), import_name(name)))
 
-#define CORE_MAGIC 0x5345514331LL /* "SEQC1" */
+#define CORE_MAGIC 0x5345514332LL /* "SEQC2" */
 #define MAXD 16                   /* book levels kept per side */
 #define MAXO 256                  /* open orders (the configured limit is lower) */
 #define MAXSHAPES 96              /* registered depth shapes (a simulator has 64) */
@@ -65,6 +65,11 @@ enum {
     /* exact accumulators, i128 as (low, high) word pairs, 16-byte aligned */
     A_COST = 90, A_REALIZED = 92, A_SESSION_REALIZED = 94, A_NOTIONAL = 96, A_ROUND_TRIP = 98,
     S_BID = 100, S_ASK, /* the current touch prices (0: that side is empty) */
+    /* log(): the algo's log import is served here; only lines that must be read reach the host */
+    S_IN_INIT = 120,    /* the host sets it while the start function or on_init runs */
+    S_ALGO_MEM,         /* the algo's memory size in bytes, as the host last saw it (it only grows) */
+    S_COUNTED_LOGS,     /* lines counted here without reaching the host (C_LOG_COUNT_ONLY) */
+    C_LOG_COUNT_ONLY,   /* the host keeps no more lines: count them (a traced callback's still go out) */
     G_SIZE = 128
 };
 
@@ -144,6 +149,7 @@ static i32 qhead, qtail;
 IMPORT("host", "refuel") void host_refuel(void);
 IMPORT("host", "trace") void host_trace(i32 kind, i32 phase);
 IMPORT("host", "flush") void host_flush(void); /* the event buffer is full: the host reads it */
+IMPORT("host", "log") void host_log(i32 level, i32 ptr, i32 len); /* a log() line the host reads */
 
 /* ---- small helpers --------------------------------------------------------------------------- */
 static i128 floordiv(i128 a, i128 b) { /* b > 0 */
@@ -612,6 +618,25 @@ EXPORT("seq_book_level") i64 seq_book_level(i32 side, i32 index, i32 which) {
     spend_call(IMP_LEVEL);
     if ((u32)side > 1 || (u32)which > 1 || index < 0) return 0;
     return level(side, index, which);
+}
+
+/* log(): the host-call budget is spent here (the start function and on_init are exempt, as in
+ * AlgoInstance); a line nobody will read (C_LOG_COUNT_ONLY, not traced, within the algo's memory
+ * and the callback's line budget) is only counted. Everything else goes to the host, which checks
+ * the bounds, reads the text and keeps the line budget's warning. */
+EXPORT("seq_log") void seq_log(i32 level, i32 ptr, i32 len) {
+    G[S_LAST_CALL] = IMP_LOG;
+    if (--G[S_CALLS_LEFT] < 0 && !G[S_IN_INIT]) {
+        G[S_PENDING] = PEND_HOST_CALLS;
+        __builtin_trap();
+    }
+    if (G[C_LOG_COUNT_ONLY] && !G[S_TRACING] && G[S_LOGS_LEFT] > 0 &&
+        (u64)(u32)ptr + (u64)(u32)len <= (u64)G[S_ALGO_MEM]) {
+        G[S_LOGS_LEFT] -= 1;
+        G[S_COUNTED_LOGS] += 1;
+        return;
+    }
+    host_log(level, ptr, len);
 }
 
 EXPORT("seq_now_ns") i64 seq_now_ns(void) {
