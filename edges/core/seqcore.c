@@ -163,6 +163,20 @@ static i128 ceildiv(i128 a, i128 b) { /* b > 0 */
     return q;
 }
 
+/* floor(a / (2^shift × odd)), odd > 0: floor(floor(a / 2^shift) / odd) is the same number, and once
+ * shifted the dividend nearly always fits in 64 bits, where wasm divides in one instruction instead
+ * of compiler-rt's 128-bit division (a fifth of a replay's time in the core before this). */
+static i128 floordiv_2k(i128 a, int shift, i64 odd, i128 whole) {
+    i128 b = a >> shift; /* arithmetic shift: floor division by 2^shift */
+    i64 lo = (i64)b;
+    if ((i128)lo != b) return floordiv(a, whole);
+    i64 q = lo / odd;
+    if ((lo % odd) != 0 && lo < 0) q -= 1;
+    return q;
+}
+/* floor(a / QS), QS = 1e8 = 2^8 × 5^8 */
+static i128 floordiv_qs(i128 a) { return floordiv_2k(a, 8, 390625LL, QS); }
+
 /* Python's random.random(): MT19937 genrand_res53 */
 static u32 mt_next(void) {
     u32 y;
@@ -225,14 +239,15 @@ static i64 fee_1e9(i64 price, i64 qty, int taker) {
         return (i64)(ceildiv(num, div) * 10000000);
     }
     i64 bps = taker ? G[C_TAKER_BPS] : G[C_MAKER_BPS];
-    return (i64)ceildiv((i128)price * qty * bps, (i128)QS * 10000);
+    /* ceil(x / 1e12) = -floor(-x / 1e12), 1e12 = 2^12 × 5^12 */
+    return (i64)-floordiv_2k(-((i128)price * qty * bps), 12, 244140625LL, (i128)QS * 10000);
 }
 
-static i64 realized_1e9(void) { return (i64)floordiv(realized_raw, QS) - G[S_FEES]; }
+static i64 realized_1e9(void) { return (i64)floordiv_qs(realized_raw) - G[S_FEES]; }
 static i64 unrealized_1e9(void) {
     i64 pos = G[S_POSITION], mark = G[S_MARK];
     if (pos == 0 || mark == 0) return 0;
-    return (i64)floordiv((i128)mark * pos - cost_raw, QS);
+    return (i64)floordiv_qs((i128)mark * pos - cost_raw);
 }
 
 /* PositionBook.on_fill; returns gross realized (floored 1e9) */
@@ -262,7 +277,7 @@ static i64 book_fill(i32 side, i64 price, i64 qty, i64 fee) {
         G[S_TRADES] += 1;
         cost_raw = (i128)price * new_pos;
     }
-    return (i64)floordiv(realized, QS);
+    return (i64)floordiv_qs(realized);
 }
 
 /* ---- the book -------------------------------------------------------------------------------- */
