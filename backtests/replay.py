@@ -260,7 +260,7 @@ class Replay:
     def _day_segments(self, day: date) -> tuple[list[pa.Table], list[tuple[int, int, int]]]:
         """The day's table per symbol, and the day as runs of consecutive events of one symbol in
         time order (then symbol order): (symbol index, first row, count)."""
-        tables = [self.store.read_day(self.day_data[(inst.symbol, day)]) for inst in self.spec.instruments]
+        tables = [self.store.block_table(self.day_data[(inst.symbol, day)]) for inst in self.spec.instruments]
         if len(tables) == 1:
             return tables, [(0, 0, tables[0].num_rows)] if tables[0].num_rows else []
         ts = pa.concat_arrays([t.column("ts_ns").combine_chunks() for t in tables])
@@ -351,9 +351,7 @@ class Replay:
         for day in self.spec.days:
             t0 = clock() if clock else 0
             tables, segments = self._day_segments(day)
-            columns = [
-                [t.column(name).combine_chunks().fill_null(0) for name in _RUN_COLUMNS] for t in tables
-            ]
+            columns = [[t.column(name).chunk(0) if t.num_rows else None for name in _RUN_COLUMNS] for t in tables]
             window = [-1] * len(cores)  # first row of the chunk loaded in each core
             if clock:
                 timings["decode"] += clock() - t0
