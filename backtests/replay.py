@@ -38,10 +38,12 @@ from edges.core.instance import (
     C_CAPITAL,
     C_CURVE_STEP,
     C_EVENTS_OFF,
+    EV_FILL,
     S_EQUITY,
     S_LOGLINES,
     S_MAXDD_BITS,
     S_NCURVE,
+    S_NEV,
     S_NEXT_SAMPLE,
     S_PAUSE,
     S_PEAK,
@@ -263,20 +265,25 @@ class Replay:
         tables = [self.store.block_table(self.day_data[(inst.symbol, day)]) for inst in self.spec.instruments]
         if len(tables) == 1:
             return tables, [(0, 0, tables[0].num_rows)] if tables[0].num_rows else []
+        # Vectorised: the sort and the run boundaries in Arrow; Python sees one item per run.
         ts = pa.concat_arrays([t.column("ts_ns").combine_chunks() for t in tables])
-        sym = pa.concat_arrays([pa.array([k] * t.num_rows, pa.int64()) for k, t in enumerate(tables)])
-        row = pa.concat_arrays([pa.array(range(t.num_rows), pa.int64()) for t in tables])
-        merged = pa.table({"ts": ts, "sym": sym, "row": row})
-        merged = merged.take(pc.sort_indices(merged, [("ts", "ascending"), ("sym", "ascending")]))
-        segments: list[list[int]] = []
-        last = -1
-        for k, r in zip(merged.column("sym").to_pylist(), merged.column("row").to_pylist(), strict=True):
-            if k == last:
-                segments[-1][2] += 1
-            else:
-                segments.append([k, r, 1])
-                last = k
-        return tables, [(k, r, n) for k, r, n in segments]
+        sym = pa.concat_arrays([pa.nulls(t.num_rows, pa.int64()).fill_null(k) for k, t in enumerate(tables)])
+        order = pc.sort_indices(pa.table({"ts": ts, "sym": sym}), [("ts", "ascending"), ("sym", "ascending")])
+        sym = sym.take(order)
+        offsets = pa.array([sum(t.num_rows for t in tables[:k]) for k in range(len(tables))], pa.int64())
+        row = pc.subtract(order.cast(pa.int64()), offsets.take(sym))  # row within its symbol's table
+        n = len(sym)
+        if n == 0:
+            return tables, []
+        changed = pc.not_equal(sym.slice(1), sym.slice(0, n - 1))
+        starts = pa.concat_arrays(
+            [pa.array([0], pa.int64()), pc.add(pc.indices_nonzero(changed), 1).cast(pa.int64())]
+        )
+        starts_list = starts.to_pylist()
+        counts = [b - a for a, b in zip(starts_list, [*starts_list[1:], n], strict=True)]
+        syms = sym.take(starts).to_pylist()
+        rows = row.take(starts).to_pylist()
+        return tables, list(zip(syms, rows, counts, strict=True))
 
     # -- the run --------------------------------------------------------------------------------
     def run(self, *, profile: bool = False) -> dict[str, Any]:
@@ -348,6 +355,7 @@ class Replay:
         clock = perf_counter_ns if profile else None
         timings = self.timings_ns
         events_off: list[int] | None = None  # each core's S_LOGLINES when records stopped being read
+        logs_full = False
         for day in self.spec.days:
             t0 = clock() if clock else 0
             tables, segments = self._day_segments(day)
@@ -409,17 +417,26 @@ class Replay:
                     if trap is not None:
                         slot._trapped(trap)
                         raise self._failed(slot, self.processed + done)
-                    slot._drain_output()
+                    if logs_full:
+                        self._take_records(slot, core, sink, acc)
+                    else:
+                        slot._drain_output()
                     if G[S_PAUSE] and slot.state is SlotState.RUNNING:
                         slot.pause(SELF_TRADING_REASON)
                     if slot.state is not SlotState.RUNNING:
                         raise self._failed(slot, self.processed + done - 1)
-                    if events_off is None and len(acc.trades) >= MAX_TRADES and len(sink.logs) >= MAX_LOGS:
+                    if not logs_full and len(sink.logs) >= MAX_LOGS:
+                        # The log sample is full: the algo's lines are only counted (in the core),
+                        # and the records are read in bulk, for the trade list only.
+                        logs_full = True
+                        for other in cores:
+                            assert other is not None
+                            other.count_only_logs = True
+                    if events_off is None and len(acc.trades) >= MAX_TRADES and logs_full:
                         events_off = []
                         for other in cores:  # only counters from here on
                             assert other is not None
                             other.G[C_EVENTS_OFF] = 1
-                            other.count_only_logs = True
                             events_off.append(int(other.G[S_LOGLINES]))
                     before = self.processed
                     r0 += done
@@ -439,6 +456,31 @@ class Replay:
         acc.peak_1e9 = int(peak)
         acc.max_dd = struct.unpack("<d", struct.pack("<q", int(maxdd_bits)))[0]
         return int(equity)
+
+    @staticmethod
+    def _take_records(slot: AlgoSlot, core: Any, sink: _Sink, acc: _Accounts) -> None:
+        """What slot._drain_output does once the log sample is full, without formatting: each
+        record (fill, reject, rate warning) and each algo line that reached Python is one more log
+        line counted; the fill records feed the trade list until it is full, unpacked in one pass."""
+        G = core.G
+        pending = slot._pending
+        if pending:
+            sink.log_count += len(pending)
+            pending.clear()
+        n = int(G[S_NEV])
+        if not n:
+            return
+        sink.log_count += n
+        if len(acc.trades) < MAX_TRADES and slot.fill_observer is not None:
+            w = core.ev_words
+            observe = slot.fill_observer
+            raw = ctypes.string_at(ctypes.addressof(core.EV), 8 * w * n)
+            for kind, oid, side, price, qty, fee, ts, taker, _, pos, net, *_ in struct.iter_unpack(
+                f"<{w}q", raw
+            ):
+                if kind == EV_FILL:
+                    observe((ts, oid, side, price, qty, fee, taker, net, pos))
+        G[S_NEV] = 0
 
     # -- results --------------------------------------------------------------------------------
     def _results(self, slots: list[AlgoSlot], sink: _Sink, acc: _Accounts, equity: int) -> dict[str, Any]:
