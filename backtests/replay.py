@@ -73,6 +73,7 @@ _RUN_COLUMNS = (
 MAX_TRADES = 5_000  # executions listed in the results (the metrics count all of them)
 MAX_TRACES = 100  # sampled callbacks kept, spread evenly over the run
 MAX_LOGS = 100  # first log lines kept
+_SAMPLING_RUN = 256  # events per core_run while the log sample fills (Python reads every line then)
 TRACE_EVERY_NS = 3_600 * 1_000_000_000  # one traced callback per type per hour of event time
 CURVE_STEP_NS = 3_600 * 1_000_000_000  # the equity curve's resolution: hourly
 _HOURS_PER_YEAR = 24 * 365
@@ -386,6 +387,8 @@ class Replay:
                             timings["decode"] += clock() - t0
                     # stop at the chunk's end and at the next progress boundary
                     n = min(count, base + chunk - r0, every - self.processed % every)
+                    if not logs_full:  # short runs until the log sample is full: no more lines
+                        n = min(n, _SAMPLING_RUN)  # are read and formatted than it needs
                     own_capital = capital + total_pnl - pnl[k]
                     G[C_CAPITAL] = own_capital
                     G[S_EQUITY], G[S_PEAK], G[S_MAXDD_BITS], G[S_NEXT_SAMPLE] = (
@@ -480,6 +483,8 @@ class Replay:
             ):
                 if kind == EV_FILL:
                     observe((ts, oid, side, price, qty, fee, taker, net, pos))
+                    if len(acc.trades) >= MAX_TRADES:
+                        break
         G[S_NEV] = 0
 
     # -- results --------------------------------------------------------------------------------
