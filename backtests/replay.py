@@ -451,11 +451,15 @@ class Replay:
                         t3 = clock()
                         timings["core"] += t2 - t1
                         timings["host"] += t3 - t2
+        # lines counted but not formatted: the algo's log() calls once the sample was full, and the
+        # cores' own records (fills, rejects) once they stopped being written
+        for core in cores:
+            assert core is not None
+            sink.log_count += core.counted_logs
         if events_off is not None:
-            # lines counted but not formatted: the cores' own and the algo's log() calls
             for core, at in zip(cores, events_off, strict=True):
                 assert core is not None
-                sink.log_count += int(core.G[S_LOGLINES]) - at + core.counted_logs
+                sink.log_count += int(core.G[S_LOGLINES]) - at
         acc.peak_1e9 = int(peak)
         acc.max_dd = struct.unpack("<d", struct.pack("<q", int(maxdd_bits)))[0]
         return int(equity)
