@@ -25,6 +25,7 @@ from backtests.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec, 
 from backtests.selectors import backtest_status
 from backtests.store import MarketDataStore
 from edges.runtime import AlgoLoadError
+from sequence_site.celery import app as celery_app
 from sequence_site.errors import InvalidInput, InvalidTransition
 from sequence_site.realtime import group_send, publish_on_commit
 from sequence_site.scope import Scope
@@ -162,10 +163,13 @@ def backtest_create(
     raise InvalidInput("Could not allocate a job id; try again.")
 
 
-def _enqueue_on_commit(job_id: str) -> None:
-    from backtests.tasks import run_backtest
+RUN_BACKTEST_TASK = "backtests.run_backtest"  # backtests/tasks.py registers it under this name
 
-    transaction.on_commit(lambda: run_backtest.delay(job_id))
+
+def _enqueue_on_commit(job_id: str) -> None:
+    # By the task's name (settings.CELERY_TASK_ROUTES puts it on the `backtests` queue): the tasks
+    # module calls these services, so the services do not import it back.
+    transaction.on_commit(lambda: celery_app.send_task(RUN_BACKTEST_TASK, args=[job_id]))
 
 
 def backtest_cancel(*, job: BacktestJob) -> BacktestJob:

@@ -18,8 +18,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from edges.feeds import venue_feed_config, venue_feed_mode
 from edges.models import VenueMarket
-from edges.worker import venue_feed_config, venue_feed_mode
 from venues.instruments import (
     PREDICTION_VENUES,
     PRICE_SCALE,
@@ -36,10 +36,10 @@ def _prediction_catalogue(venue: str) -> tuple[list[PredictionMarket], list[Inst
 
     config = venue_feed_config(venue)
     if venue == "kalshi":
-        from venues.kalshi.catalogue import fetch_catalogue
+        from venues.kalshi.catalogue import fetch_catalogue as fetch_kalshi
         from venues.live.factory import KALSHI_REST_URL
 
-        cat = fetch_catalogue(RestClient(config.rest_url or KALSHI_REST_URL))
+        cat = fetch_kalshi(RestClient(config.rest_url or KALSHI_REST_URL))
         return list(cat.markets), list(cat.instruments)
     from venues.polymarket.catalogue import DEFAULT_CLOB_URL, DEFAULT_GAMMA_URL, fetch_catalogue
 

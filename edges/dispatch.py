@@ -58,7 +58,7 @@ from edges.core.instance import (
 )
 from edges.runtime import AlgoLoadError, AlgoTrap, CompiledAlgo, RuntimeLimits
 from venues.accounting import average_entry_price_1e9, net_realized_pnl_1e9, position_summary
-from venues.book import BookSnapshot
+from venues.book import BookSnapshot, DepthShape
 from venues.instruments import Instrument
 from venues.rejects import place_error_reason, reject_reason
 
@@ -331,7 +331,9 @@ class AlgoSlot:
         core.G[S_NOW] = now
         self._pending = [(n, ts or now, level, text) for n, ts, level, text in self._pending]
         self.core = core
-        self._bshape = self._ashape = None  # a new core has its own shape table
+        # A new core has its own shape table.
+        self._bshape: DepthShape | None = None
+        self._ashape: DepthShape | None = None
         try:
             core.call_init()
         except AlgoTrap as trap:

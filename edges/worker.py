@@ -9,7 +9,6 @@ each venue's edge is its own process on its own host (`manage.py run_edge --venu
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
@@ -25,16 +24,16 @@ from django.db import close_old_connections
 from backtests.store import Recorder
 from edges import services
 from edges.dispatch import AlgoSlot, CarriedPosition, SlotState
+from edges.feeds import venue_feed_config
 from edges.graph_orders import GraphOrders
 from edges.models import Edge
 from edges.price_fanout import PriceFanout
+from edges.quotes import quote_payload, write_quotes
 from edges.runtime import AlgoLoadError, CompiledAlgo, load_module
 from edges.selectors import Assignment, artifact_bytes, edge_assignments
 from edges.services import AlgoReport, LogLine, TraceRecord
 from sequence_site.realtime import edge_nudge_channel
-from venues.book import BookSnapshot
 from venues.instruments import SPOT_VENUES, instruments_for_venue
-from venues.live.factory import FeedConfig
 from venues.sim.adapter import SimVenueAdapter
 
 logger = logging.getLogger(__name__)
@@ -123,24 +122,6 @@ class _Held:
         self.slot: AlgoSlot | None = None
         self.rejected_reason: str | None = None
         self.started_at: datetime | None = None
-
-
-def venue_feed_config(venue: str) -> FeedConfig:
-    """The live feed settings of `venue` (VENUE_FEED_<VENUE>_WS_URL, _REST_URL, _OPTIONS and the
-    shared limits) for venues/live, which reads no Django settings itself."""
-    v = venue.upper()
-    return FeedConfig(
-        ws_url=getattr(settings, f"VENUE_FEED_{v}_WS_URL", ""),
-        rest_url=getattr(settings, f"VENUE_FEED_{v}_REST_URL", ""),
-        silence_s=settings.VENUE_FEED_SILENCE_SECONDS,
-        stale_after_s=settings.VENUE_FEED_STALE_AFTER_SECONDS,
-        options=dict(getattr(settings, f"VENUE_FEED_{v}_OPTIONS", {})),
-    )
-
-
-def venue_feed_mode(venue: str) -> str:
-    """ "live" or "sim": the VENUE_FEED_<VENUE> setting (sim when a venue has none)."""
-    return getattr(settings, f"VENUE_FEED_{venue.upper()}", "sim")
 
 
 class EdgeWorker:
@@ -479,27 +460,6 @@ class EdgeWorker:
             services.edge_disconnect(edge=self.edge)
 
 
-def quote_payload(venue: str, symbol: str, snap: BookSnapshot, depth: int = 10) -> dict[str, Any]:
-    """What the markets API and the price stream read: top of book plus ``depth`` levels a side."""
-    return {
-        "venue": venue,
-        "symbol": symbol,
-        "ts_ns": snap.ts_ns,
-        "bid_px_1e9": snap.bid_px,
-        "bid_qty_1e8": snap.bid_qty,
-        "ask_px_1e9": snap.ask_px,
-        "ask_qty_1e8": snap.ask_qty,
-        "bids": [list(level) for level in snap.bids[:depth]],
-        "asks": [list(level) for level in snap.asks[:depth]],
-    }
-
-
-def quotes_key(*, is_sandbox: bool) -> str:
-    """Redis hash of current quotes per mode: field ``<venue>:<symbol>`` -> JSON (`quote_payload`)."""
-    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    return f"{prefix}:quotes:{'test' if is_sandbox else 'live'}"
-
-
 class EdgeRunner:
     """Runs one or more edges in one process until SIGTERM/SIGINT."""
 
@@ -515,6 +475,8 @@ class EdgeRunner:
         for worker in self.workers:
             if hasattr(worker.adapter, "wakeup"):
                 worker.adapter.wakeup = self.wake
+            if hasattr(worker.graph_orders, "wakeup"):  # a live edge's private streams
+                worker.graph_orders.wakeup = self.wake
         self._redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
         self._fanout: PriceFanout | None = None
 
@@ -597,6 +559,11 @@ class EdgeRunner:
                     for worker in live:
                         self._guarded("order reconcile", worker.reconcile_orders)
                     next_live_poll = now + live_poll_every_ns
+                elif live:
+                    # at once for a venue whose private stream heard a fill or an order change
+                    for worker in live:
+                        if worker.graph_orders.poked():
+                            self._guarded("order reconcile", worker.reconcile_orders)
                 if now >= next_logs:
                     for worker in self.workers:
                         self._guarded("log flush", worker.flush_logs)
@@ -642,8 +609,7 @@ class EdgeRunner:
         for worker in self.workers:
             quotes = worker.quotes()
             if quotes:
-                mapping = {field: json.dumps(payload) for field, payload in quotes.items()}
-                pipe.hset(quotes_key(is_sandbox=worker.is_sandbox), mapping=mapping)
+                write_quotes(pipe, is_sandbox=worker.is_sandbox, quotes=quotes)
                 if self._fanout is not None:
                     self._fanout.publish(is_sandbox=worker.is_sandbox, quotes=quotes)
         pipe.execute()

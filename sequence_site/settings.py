@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -113,7 +114,7 @@ if (_embedded_redis := env_str("SEQUENCE_EMBEDDED_REDIS", "")) and not env_str("
 else:
     REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
@@ -327,7 +328,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS: list[Path | tuple[str, Path]] = [BASE_DIR / "static"]
 # Front-end packages installed by `npm ci` (package.json; the Makefile's venv step runs it). Only the
 # built `dist/` folder of each package package.json names is served, as
 # /static/vendor/<package>/dist/...: e.g. chart.js's dist/chart.umd.min.js. Sources, their

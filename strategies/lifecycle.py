@@ -17,33 +17,26 @@ evidence tests read.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-from django.db import models
 from django.utils import timezone
 
 from sequence_site.errors import InvalidTransition
 from sequence_site.realtime import publish_on_commit
+from strategies.models import Strategy, StrategyRun
+from strategies.states import RunStatus, StrategyStatus
 
-if TYPE_CHECKING:
-    from strategies.models import Strategy, StrategyRun
-
-
-class StrategyStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    STOPPING = "stopping", "Stopping"
-    STOPPED = "stopped", "Stopped"
-    FAILED = "failed", "Failed"
-
-
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    STOPPED = "stopped", "Stopped"  # exit 0 or a requested stop
-    FAILED = "failed", "Failed"  # crashed, killed, out of memory, runner lost
-    CANCELLED = "cancelled", "Cancelled"  # never claimed: stopped, or replaced, while queued
+__all__ = [
+    "ALLOWED",
+    "REFUSALS",
+    "RunStatus",
+    "StrategyStatus",
+    "announce",
+    "group_name",
+    "record",
+    "transition",
+]
 
 
 S = StrategyStatus

@@ -11,8 +11,9 @@ from typing import Any
 import redis
 from django.db import models
 
+from edges.feeds import venue_feed_mode
 from edges.models import Edge
-from edges.worker import quotes_key, venue_feed_mode
+from edges.quotes import quotes_key
 from sequence_site.errors import InvalidInput, NotFound, Unavailable
 from sequence_site.realtime import redis_client
 from sequence_site.scope import Scope
@@ -236,7 +237,8 @@ def quote_get(*, scope: Scope, symbol: str, depth: int = 5, venue: str | None = 
             "bid_size": qty(best_bid["bid_qty_1e8"]) if best_bid else None,
             "ask_size": qty(best_ask["ask_qty_1e8"]) if best_ask else None,
             "mid": px((bid + ask) // 2) if bid and ask else None,
-            "venue": (best_bid or best_ask)["venue"],
+            # A published book may be empty on both sides (a halted market): name its venue then.
+            "venue": (best_bid or best_ask or books[0])["venue"],
             "bid_venue": best_bid["venue"] if best_bid else None,
             "ask_venue": best_ask["venue"] if best_ask else None,
             "bid_px_1e9": bid,
@@ -301,6 +303,10 @@ def graph_detail(*, graph: Graph) -> dict[str, Any]:
                     node_order_id(graph.graph_id, n.node_id, orders[n.pk].seq) if n.pk in orders else None
                 ),
                 "order_status": orders[n.pk].status if n.pk in orders else None,
+                # a live order the venue refused: what it means (venues.orders.ERROR_CODES) and
+                # the venue's own words ("" otherwise)
+                "error_code": orders[n.pk].error_code if n.pk in orders else "",
+                "venue_message": orders[n.pk].venue_message if n.pk in orders else "",
                 "dormant": orders[n.pk].dormant if n.pk in orders else False,
             }
             for n in nodes

@@ -25,6 +25,7 @@ from edges.models import Edge
 from sequence_site.errors import DomainError, InvalidInput, InvalidTransition, Unavailable
 from sequence_site.realtime import nudge_edges_on_commit
 from sequence_site.scope import Scope
+from trading.credentials import NoLiveConnector
 from trading.lifecycle import (
     GRAPH_DONE,
     NODE_DONE,
@@ -75,13 +76,6 @@ _TRIGGER_ALIASES = {
 }
 
 
-class NoLiveConnector(DomainError):
-    """A live order for a venue without a live order client in this build: refused, never dropped."""
-
-    status = 422
-    code = "no_live_connector"
-
-
 class VenueNotConnected(DomainError):
     status = 422
     code = "venue_not_connected"
@@ -89,9 +83,9 @@ class VenueNotConnected(DomainError):
 
 def live_connector_configured(venue: str) -> bool:
     """Whether live orders for `venue` are sent: this build has the venue's order half
-    (`venues.orders.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`, empty by
+    (`venues.order_clients.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`, empty by
     default until the live path has run end to end against the fakes)."""
-    from venues.orders import ORDER_CLIENTS
+    from venues.order_clients import ORDER_CLIENTS
 
     return venue in ORDER_CLIENTS and venue in settings.LIVE_TRADING_VENUES
 
@@ -464,15 +458,17 @@ def graph_cancel(*, graph: Graph) -> Graph:
     return graph
 
 
-def _wind_down(graph: Graph, *, reason: str) -> None:
+def _wind_down(graph: Graph, *, reason: str, nudge: bool = True) -> set[str]:
     """Cancel what is left of a graph that is no longer active: pending nodes now, open orders by
-    asking their edges."""
+    asking their edges (nudged on commit unless `nudge` is False: then the caller nudges the
+    venues returned)."""
     for node in Node.objects.select_for_update().filter(graph=graph, status=NodeStatus.PENDING):
         node_transition(node, to=NodeStatus.CANCELLED, reason=reason)
     open_orders = Order.objects.filter(graph=graph, status__in=[OrderStatus.NEW, OrderStatus.WORKING])
     venues = set(open_orders.values_list("venue", flat=True))
-    if open_orders.update(desired_state=OrderDesired.CANCEL):
+    if open_orders.update(desired_state=OrderDesired.CANCEL) and nudge:
         nudge_edges_on_commit(venues=venues, is_sandbox=graph.paper)
+    return venues
 
 
 # --------------------------------------------------------------------------------------------------
@@ -611,9 +607,9 @@ def orders_report(
             if order.leaves_qty_1e8 == 0 and order.status not in (OrderStatus.FILLED, OrderStatus.REJECTED):
                 order.status = OrderStatus.FILLED
         for u in updates:
-            order = orders.get(u.order_pk)
-            if order is None or order.status in ORDER_DONE:
+            if u.order_pk not in orders or orders[u.order_pk].status in ORDER_DONE:
                 continue
+            order = orders[u.order_pk]
             if u.venue_order_id:
                 order.venue_order_id = u.venue_order_id[:128]
             if u.status == OrderStatus.WORKING:
@@ -771,17 +767,31 @@ def kill_switch(*, scope: Scope) -> KillResult:
     algos, and (live keys only) ask every connected venue to cancel every open order of the
     client's account there (`OrderClient.cancel_all`), now, from this process, so the kill does not
     wait for an edge. Answers with what it cancelled and where it could not."""
-    from algo_studio.models import Deployment
-    from algo_studio.services import deployment_stop
-
     result = KillResult()
+    # The graphs first (committed: no edge sends an unsent order of theirs after this), then the
+    # venues are called from here, and only then are the edges nudged: a live edge woken at once
+    # would race this process to the same cancels, and the answer would miss what it took.
+    to_nudge: dict[bool, set[str]] = {True: set(), False: set()}
     with transaction.atomic():
         for graph in Graph.objects.select_for_update().filter(
             client=scope.client, is_sandbox=scope.is_sandbox, status=GraphStatus.ACTIVE
         ):
             graph_transition(graph, to=GraphStatus.CANCELLED, reason="kill switch")
-            _wind_down(graph, reason="kill switch")
+            to_nudge[graph.paper] |= _wind_down(graph, reason="kill switch", nudge=False)
             result.graphs_cancelled.append(graph.graph_id)
+    try:
+        _kill_algos_and_venues(scope, result)
+    finally:
+        for paper, venues in to_nudge.items():
+            if venues:
+                nudge_edges_on_commit(venues=venues, is_sandbox=paper)  # outside a transaction: now
+    return result
+
+
+def _kill_algos_and_venues(scope: Scope, result: KillResult) -> None:
+    from algo_studio.models import Deployment
+    from algo_studio.services import deployment_stop
+
     deployments = (
         Deployment.objects.filter(client=scope.client, is_sandbox=scope.is_sandbox, deleted_at__isnull=True)
         .filter(edge_rows__removed=False, edge_rows__desired_state="running")
@@ -791,7 +801,7 @@ def kill_switch(*, scope: Scope) -> KillResult:
         if deployment_stop(deployment=deployment, actor="kill switch"):
             result.algos_stopped.append(deployment.deployment_id)
     if scope.is_sandbox:
-        return result  # a sandbox key never reaches a venue
+        return  # a sandbox key never reaches a venue
     from trading.credentials import order_client, venue_credentials_open
     from venues.orders import OrderError
 
@@ -804,6 +814,15 @@ def kill_switch(*, scope: Scope) -> KillResult:
             client = order_client(cred.venue, opened[0])
             try:
                 entry["cancelled"] = client.cancel_all()
+                # An order the live edge was sending while this ran may have landed after the
+                # cancel: look once more, and say what is still open.
+                left = client.open_orders()
+                if left:
+                    entry["cancelled"] += client.cancel_all()
+                    left = client.open_orders()
+                if left:
+                    entry["still_open"] = [o.venue_order_id for o in left]
+                    entry["error"] = f"{len(left)} order(s) still open; the live edge keeps cancelling"
             finally:
                 client.close()
         except OrderError as exc:
@@ -811,7 +830,6 @@ def kill_switch(*, scope: Scope) -> KillResult:
         except (OSError, TimeoutError) as exc:
             entry["error"] = f"unreachable ({type(exc).__name__}); the live edge keeps cancelling"
         result.venues.append(entry)
-    return result
 
 
 __all__ = [

@@ -452,7 +452,7 @@ def _kalshi() -> list[tuple[PredictionMarket, Instrument, Instrument]]:
     k = "kalshi"
     btc_event, btc_title = "KXBTC-26DEC31", "Bitcoin price on Dec 31, 2026"
     fed_event, fed_title = "KXFEDDECISION-26JUN", "Fed decision in June 2026"
-    fed = {"event": fed_event, "event_title": fed_title, "close_time": "2026-06-17T18:00:00Z",
+    fed: dict[str, Any] = {"event": fed_event, "event_title": fed_title, "close_time": "2026-06-17T18:00:00Z",
            "category": "Economics", "vol": 0.9, "multi": True}
     return [
         _prediction(k, event=btc_event, event_title=btc_title, ticker="KXBTC-26DEC31-B100K",
@@ -507,13 +507,14 @@ def _kalshi() -> list[tuple[PredictionMarket, Instrument, Instrument]]:
 def _polymarket() -> list[tuple[PredictionMarket, Instrument, Instrument]]:
     p = "polymarket"
     wc_event, wc_title = "2026-fifa-world-cup-winner", "2026 FIFA World Cup Winner"
-    wc = {"event": wc_event, "event_title": wc_title, "close_time": "2026-07-19T23:00:00Z",
+    wc: dict[str, Any] = {"event": wc_event, "event_title": wc_title, "close_time": "2026-07-19T23:00:00Z",
           "category": "Sports", "vol": 1.0, "multi": True}
     fed_event, fed_title = "fed-decision-in-june-2026", "Fed decision in June 2026"
-    fed = {"event": fed_event, "event_title": fed_title, "close_time": "2026-06-17T18:00:00Z",
+    fed: dict[str, Any] = {"event": fed_event, "event_title": fed_title, "close_time": "2026-06-17T18:00:00Z",
            "category": "Economics", "vol": 0.9, "multi": True}
 
-    def team(name: str, slug_name: str, yes: str, liquidity: float, volume: float, **kw: Any):
+    def team(name: str, slug_name: str, yes: str, liquidity: float, volume: float, **kw: Any
+    ) -> tuple[PredictionMarket, Instrument, Instrument]:
         return _prediction(p, ticker=f"will-{slug_name}-win-the-2026-fifa-world-cup",
                            slug=f"will-{slug_name}-win-the-2026-fifa-world-cup",
                            title=f"Will {name} win the 2026 FIFA World Cup?", outcome_name=name, yes=yes,

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from venues import matching as m
+from venues.instruments import PRICE_SCALE, QTY_SCALE
 
 # The ABI's reason code → its name (docs/algo-abi.md, on_reject).
 REASON_NAMES: dict[int, str] = {
@@ -40,11 +41,11 @@ ERROR_NAMES: dict[int, str] = {
 
 
 def _qty(qty_1e8: int) -> str:
-    return _plain(Decimal(qty_1e8) / m.QTY_SCALE)
+    return _plain(Decimal(qty_1e8) / QTY_SCALE)
 
 
 def _price(price_1e9: int) -> str:
-    return _plain(Decimal(price_1e9) / m.PRICE_SCALE)
+    return _plain(Decimal(price_1e9) / PRICE_SCALE)
 
 
 def _plain(value: Decimal) -> str:

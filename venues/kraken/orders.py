@@ -108,6 +108,12 @@ def asset_name(kraken_asset: str) -> str:
     return _ASSETS.get(kraken_asset, kraken_asset)
 
 
+def _places(step: Decimal) -> int:
+    """Decimal places of a tick or lot size (0.0001 -> 4, 1 -> 0)."""
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
 class _Nonce:
     """Strictly increasing per process (shared by every client: several clients may share a key)."""
 
@@ -193,9 +199,7 @@ class KrakenOrderClient(OrderClient):
         if self.instrument is None:
             return None, None
         inst = self.instrument(symbol)
-        pd = max(0, -Decimal(inst.tick_1e9).scaleb(-9).normalize().as_tuple().exponent)
-        ld = max(0, -Decimal(inst.lot_1e8).scaleb(-8).normalize().as_tuple().exponent)
-        return pd, ld
+        return _places(Decimal(inst.tick_1e9).scaleb(-9)), _places(Decimal(inst.lot_1e8).scaleb(-8))
 
     def _fmt(self, symbol: str, price: Decimal, qty: Decimal) -> tuple[str, str]:
         pd, ld = self._decimals(symbol)
@@ -380,6 +384,9 @@ class KrakenExecutions(UserStreamProtocol):
 
     venue: ClassVar[str] = "kraken"
     silence_s: ClassVar[float] = 30.0  # Kraken sends a heartbeat every second
+    # a trade report's exec_id is the TradesHistory key `recent_fills` uses: the edge may count a
+    # stream fill at once, and the same fill read later by REST is the same fill
+    fill_ids_match_recent_fills: ClassVar[bool] = True
 
     def __init__(self, client: KrakenOrderClient) -> None:
         self.client = client

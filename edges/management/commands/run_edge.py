@@ -6,11 +6,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from edges.worker import EdgeRunner, EdgeWorker, venue_feed_mode
+from edges.feeds import venue_feed_mode
+from edges.worker import EdgeRunner, EdgeWorker
 from venues.instruments import VENUES
 from venues.live.factory import BUILDERS
 from venues.live.rest import RestError
-from venues.orders import ORDER_CLIENTS
+from venues.order_clients import ORDER_CLIENTS
 
 
 class Command(BaseCommand):
