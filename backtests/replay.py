@@ -360,8 +360,9 @@ class Replay:
         for day in self.spec.days:
             t0 = clock() if clock else 0
             tables, segments = self._day_segments(day)
+            # one chunk per column (block_table); a symbol with no events that day has no runs
             columns = [
-                [t.column(name).chunk(0) if t.num_rows else None for name in _RUN_COLUMNS] for t in tables
+                [t.column(name).chunk(0) for name in _RUN_COLUMNS] if t.num_rows else [] for t in tables
             ]
             window = [-1] * len(cores)  # first row of the chunk loaded in each core
             if clock:
