@@ -4,13 +4,16 @@ One code path with the edges: each symbol's algo runs in an ``edges.dispatch.Alg
 ``AlgoCore`` (edges/core: the algo linked with seqcore, the paper matching, positions and dispatch
 in wasm) is exactly what an edge runs for a book update.
 
-Speed: each symbol's day of Parquet columns is copied straight into its core's input buffer in
-chunks (no Python objects per event) and ``core_run`` loops over them in wasm, keeping the equity,
-its peak, the drawdown and the hourly curve itself. Several symbols are interleaved by time: each
-run of consecutive events of one symbol is one ``core_run`` of that symbol's core, given the other
-symbols' PnL as part of its capital, so the equity it keeps is the portfolio's. Python sees only
-the fill/reject records (until the trade list and the log sample are full, then only counters)
-and the callbacks the core traces.
+Speed: each symbol's day is read from its block (``MarketDataStore.block_table``: one uncompressed
+Arrow batch, memory-mapped), copied column by column straight into its core's input buffer in
+chunks of 8,192 events (no Python objects per event), and ``core_run`` loops over them in wasm:
+matching, the algo's callbacks (wasm to wasm; fuel refilled natively before each, no Python),
+positions, the equity, its peak, the drawdown and the hourly curve. Several symbols are interleaved
+by time: each run of consecutive events of one symbol is one ``core_run`` of that symbol's core,
+given the other symbols' PnL as part of its capital, so the equity it keeps is the portfolio's.
+Python sees the first log lines (short runs until the sample is full), then the fill records in
+bulk for the trade list (until it is full, then only counters), and the callbacks the core traces;
+the algo's later log() lines are counted in the core.
 
 Determinism: event time only (no wall clock reaches the results), the fill-at-touch draws seeded
 from the job's seed (Python's Mersenne Twister, reproduced in the core), simulated days seeded

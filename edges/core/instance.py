@@ -1,9 +1,14 @@
 """AlgoCore: one algo and its seqcore instance in one wasmtime store (see seqcore.c).
 
-The algo's `seq` imports are the core's exports (wasm to wasm, no Python), except log(), which is
-a Python host function here. The core calls the algo's callbacks through its function table. One
-book update is one raw call into the core (`on_book`); the core calls back into Python only to
-refuel before a second callback in the same update and around sampled (traced) callbacks.
+The algo's `seq` imports are the core's exports (wasm to wasm, no Python), log() included: the core
+spends its host-call budget and hands the line to Python (`_imp_core_log`) unless nobody will read
+it (a backtest whose log sample is full: then it only counts it). A module with a start function
+keeps log() as a Python host function (its lines arrive before instantiation returns its memory).
+The core calls the algo's callbacks through its function table. One book update, or one backtest
+block of thousands, is one raw call into the core (`on_book`, `core_run`). Fuel is refilled before
+every callback by native code (native/refuel.c, no Python; a Python closure on platforms without
+the helper), so the per-callback budget holds inside a block; the core calls Python only around
+sampled (traced) callbacks, for the lines someone reads, and when its record buffer is full.
 
 Not thread-safe; one instance per (deployment, symbol), as AlgoInstance.
 """

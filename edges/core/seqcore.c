@@ -1,7 +1,7 @@
 /* seqcore: the per-algo host of Sequence, compiled to WebAssembly and linked into the algo's store.
  *
- * One instance serves one algo on one symbol. It implements the algo's `seq` imports (all but
- * log(), which needs the host's strings), the paper matching engine, positions and PnL, and the
+ * One instance serves one algo on one symbol. It implements the algo's `seq` imports (log() hands
+ * the host the lines it must read and counts the rest), the paper matching engine, positions and PnL, and the
  * dispatch of one book update: match resting orders, deliver their fills, call on_book, deliver
  * queued fills and rejects, run on_timer. The algo calls it and it calls the algo wasm-to-wasm,
  * so a book update is one call from Python instead of ten host crossings.
