@@ -267,15 +267,23 @@ class MarketDataStore:
         path = self.block_path(data)
         if path is None:
             return SCHEMA.empty_table()
-        if not path.exists():
-            table = self.read_day(data)
-            table = pa.table([c.combine_chunks().fill_null(0) for c in table.columns], schema=SCHEMA)
-            _write_block_atomic(table, path)
-            if data.source == "recorded":  # blocks of earlier segment lists of this day
-                for old in path.parent.glob(".block-*.arrow"):
-                    if old != path:
-                        old.unlink(missing_ok=True)
-        table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+        for _ in range(3):
+            if not path.exists():
+                table = self.read_day(data)
+                table = pa.table([c.combine_chunks().fill_null(0) for c in table.columns], schema=SCHEMA)
+                _write_block_atomic(table, path)
+                if data.source == "recorded":  # blocks of earlier segment lists of this day
+                    for old in path.parent.glob(".block-*.arrow"):
+                        if old != path:
+                            old.unlink(missing_ok=True)
+            try:
+                source = pa.memory_map(str(path))
+                break
+            except FileNotFoundError:  # another worker, with a newer segment list, removed it
+                continue
+        else:
+            raise RuntimeError(f"the replay block {path} keeps disappearing")
+        table = pa.ipc.open_file(source).read_all()
         if table.num_rows and any(c.num_chunks != 1 for c in table.columns):
             table = table.combine_chunks()
         return table
