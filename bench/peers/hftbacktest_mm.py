@@ -17,7 +17,6 @@ import json
 import time
 
 import numpy as np
-from peers_data import load
 from hftbacktest import (
     DEPTH_EVENT,
     EXCH_EVENT,
@@ -31,6 +30,7 @@ from hftbacktest import (
 from hftbacktest.binding import event_dtype
 from hftbacktest.types import BUY_EVENT, SELL_EVENT
 from numba import njit
+from peers_data import load
 
 TICK, LOT = 0.01, 1e-8
 BID_EV = EXCH_EVENT | LOCAL_EVENT | BUY_EVENT | DEPTH_EVENT
@@ -43,7 +43,8 @@ def to_events(ts, bid_px, bid_qty, ask_px, ask_qty):
     """Top-of-book snapshots -> hftbacktest depth events (prices and sizes as floats)."""
     rows = []
     pb = pa = 0
-    for t, b, bq, a, aq in zip(ts.tolist(), bid_px.tolist(), bid_qty.tolist(), ask_px.tolist(), ask_qty.tolist()):
+    cols = (ts.tolist(), bid_px.tolist(), bid_qty.tolist(), ask_px.tolist(), ask_qty.tolist())
+    for t, b, bq, a, aq in zip(*cols, strict=True):
         if pb and b != pb:
             rows.append((BID_EV, t, t, pb * 1e-9, 0.0))
         if pa and a != pa:

@@ -18,7 +18,7 @@ import json
 import random
 import time
 
-from peers_data import load
+from peers_data import QTY_1E8, load
 
 
 def market_maker(bid_px, bid_qty, ask_px, ask_qty, qty, prob, rand):
@@ -60,7 +60,7 @@ def market_maker(bid_px, bid_qty, ask_px, ask_qty, qty, prob, rand):
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data", required=True)
-    p.add_argument("--qty", type=int, default=50_000_000)
+    p.add_argument("--qty", type=int, default=QTY_1E8)
     p.add_argument("--fill-prob", type=float, required=True)
     p.add_argument("--rng-seed", required=True, help="Sequence's matching seed text")
     p.add_argument("--jit", action="store_true")

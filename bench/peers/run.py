@@ -44,6 +44,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
+from peers_data import MM_ARGS  # noqa: E402
 
 from backtests.store import MarketDataStore  # noqa: E402
 from sequence_markets.algo_build import build_c, build_wat  # noqa: E402
@@ -52,16 +53,6 @@ from venues.instruments import get_instrument  # noqa: E402
 HERE = Path(__file__).resolve().parent
 OUT = REPO / "var" / "bench-peers"
 VENUE, SYMBOL = "coinbase", "ETH/USD"
-# examples/algos/market_maker as "cancel, then join best bid and best ask": a 0.01 grid, 0.5 ETH
-# quotes, no depth or inventory skew, top level only, a position limit it never reaches.
-MM_ARGS = [
-    "-DMM_TICK_1E9=10000000",
-    "-DMM_ORDER_QTY_1E8=50000000",
-    "-DMM_DEPTH_LEVELS=1",
-    "-DMM_DEPTH_SKEW_TICKS=0",
-    "-DMM_INV_SKEW_TICKS=0",
-    "-DMM_MAX_POS_1E8=100000000000000000",
-]
 
 
 def export_day(day: date, seed: int) -> tuple[Path, int]:
@@ -85,7 +76,7 @@ def build_algos() -> tuple[Path, Path]:
         REPO / "examples/algos/market_maker/market_maker.c",
         OUT / "market_maker.wasm",
         include_dirs=[REPO / "examples/algos/include"],
-        extra_args=MM_ARGS,
+        extra_args=list(MM_ARGS),
     )
     idle = build_wat(REPO / "examples/algos/wat/minimal.wat", OUT / "do_nothing.wasm")
     return mm, idle
@@ -104,7 +95,7 @@ def main() -> None:
     p.add_argument("--nautilus-python", required=True, help="python of the 3.12 venv (nautilus_trader)")
     p.add_argument("--day", default="2026-01-01")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3, choices=range(1, 100), metavar="N")
     p.add_argument("--fill-prob", type=float, default=0.0)
     p.add_argument("--only", default="", help="comma-separated run names (default: all)")
     args = p.parse_args()
@@ -112,7 +103,7 @@ def main() -> None:
     day = date.fromisoformat(args.day)
     data, n = export_day(day, args.seed)
     mm_wasm, idle_wasm = build_algos()
-    print(f"{VENUE} {SYMBOL} {day} seed {args.seed}: {n:,} events -> {data.relative_to(REPO)}", file=sys.stderr)
+    print(f"{VENUE} {SYMBOL} {day} seed {args.seed}: {n:,} events -> {data}", file=sys.stderr)
 
     seq = [sys.executable, str(HERE / "sequence_replay.py"), "--data-dir", str(settings.MARKET_DATA_DIR)]
     seq += ["--day", args.day, "--seed", str(args.seed), "--fill-prob", str(args.fill_prob)]
@@ -120,20 +111,25 @@ def main() -> None:
     rng_seed = f"backtest|{args.seed}|{SYMBOL}"
     plain = [str(HERE / "plain_loop.py"), "--data", str(data), "--fill-prob", str(args.fill_prob)]
     plain += ["--rng-seed", rng_seed]
+    day_args = ["--data", str(data), "--strategy"]
     # (name, strategy, command); Sequence first: the others are compared with it
     runs = [
         ("Sequence replay", "mm", [*seq, "--wasm", str(mm_wasm), "--label", "Sequence replay"]),
         ("Sequence replay", "idle", [*seq, "--wasm", str(idle_wasm), "--label", "Sequence replay"]),
-        ("hftbacktest", "mm", [hbt, str(HERE / "hftbacktest_mm.py"), "--data", str(data), "--strategy", "mm"]),
-        ("hftbacktest", "idle", [hbt, str(HERE / "hftbacktest_mm.py"), "--data", str(data), "--strategy", "idle"]),
-        ("NautilusTrader", "mm", [naut, str(HERE / "nautilus_mm.py"), "--data", str(data), "--strategy", "mm"]),
-        ("NautilusTrader", "idle", [naut, str(HERE / "nautilus_mm.py"), "--data", str(data), "--strategy", "idle"]),
+        ("hftbacktest", "mm", [hbt, str(HERE / "hftbacktest_mm.py"), *day_args, "mm"]),
+        ("hftbacktest", "idle", [hbt, str(HERE / "hftbacktest_mm.py"), *day_args, "idle"]),
+        ("NautilusTrader", "mm", [naut, str(HERE / "nautilus_mm.py"), *day_args, "mm"]),
+        ("NautilusTrader", "idle", [naut, str(HERE / "nautilus_mm.py"), *day_args, "idle"]),
         ("plain Python loop", "mm", [hbt, *plain]),
         ("numba loop", "mm", [hbt, *plain, "--jit"]),
     ]
     if args.only:
         wanted = set(args.only.split(","))
         runs = [r for r in runs if r[0] in wanted or f"{r[0]}:{r[1]}" in wanted]
+    # Sequence once, untimed: whatever the replay caches beside the store's files on a first run
+    # exists before the rounds (the peers' data is decoded outside their clocks too).
+    load_before = os.getloadavg()[0]
+    run(runs[0][2])
     results: dict[tuple[str, str], list[dict]] = {(name, s): [] for name, s, _ in runs}
     for r in range(args.rounds):
         for name, strategy, cmd in runs:
@@ -151,7 +147,8 @@ def main() -> None:
     print(
         f"\n{date.today()}, {platform.node()}: {platform.machine()}, {os.cpu_count()} CPUs; "
         f"{VENUE} {SYMBOL} {day} (seed {args.seed}), {n:,} events; fill_prob_at_touch {args.fill_prob}; "
-        f"median of {args.rounds} interleaved rounds\n"
+        f"median of {args.rounds} interleaved rounds; load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after\n"
     )
     print("| engine | strategy | events/s (median) | range | vs Sequence replay | fills |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
