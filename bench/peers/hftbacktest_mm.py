@@ -121,9 +121,9 @@ def main() -> None:
     strategy(warm, args.qty)
     warm.close()
     hbt = backtest(events)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     feeds = strategy(hbt, args.qty)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     sv = hbt.state_values(0)
     print(
         json.dumps(
@@ -132,6 +132,7 @@ def main() -> None:
                 "events": int(len(day["ts_ns"])),
                 "feeds": int(feeds),
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
                 "fills": int(sv.num_trades),
                 "position": round(float(hbt.position(0)), 8),
                 "notional": float(sv.trading_value),

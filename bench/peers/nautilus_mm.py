@@ -124,9 +124,9 @@ def main() -> None:
     if args.events:
         ticks = ticks[: args.events]
     engine, strategy = engine_for(ticks, quote=args.strategy == "mm")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     engine.run()
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     fills = [e for o in engine.cache.orders() for e in o.events if type(e).__name__ == "OrderFilled"]
     position = sum((1 if f.order_side == OrderSide.BUY else -1) * f.last_qty.as_double() for f in fills)
     notional = sum(f.last_px.as_double() * f.last_qty.as_double() for f in fills)
@@ -137,6 +137,7 @@ def main() -> None:
                 "events": len(ticks),
                 "ticks_seen": strategy.ticks,
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
                 "fills": len(fills),
                 "position": round(position, 8),
                 "notional": notional,

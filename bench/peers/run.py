@@ -9,9 +9,12 @@
 2. Builds Sequence's algos: examples/algos/market_maker set to join the touch (no skews, one
    level, no position limit) and the do-nothing examples/algos/wat/minimal.wat.
 3. Runs every engine interleaved, ``--rounds`` rounds, each run its own process (Sequence in the
-   repo's venv, the peers in theirs); each times only its own replay of the day (data already
-   decoded into the engine's format, strategy compiled), and prints one JSON line.
-4. Prints events/s (median of the rounds, and the range), fills, and the ratio to Sequence's
+   repo's venv, the peers in theirs); each times only its own replay of the day and prints one
+   JSON line. The peers' clocks start with the day already in their engine's format and their
+   strategy compiled; Sequence's ``Replay.run()`` reads the day from its store inside its clock,
+   as every replay does (the wasm is compiled before).
+4. Prints events/s by the wall clock (median of the rounds, and the range) and per second of the
+   process's CPU time (steadier on a shared machine), fills, and the CPU-time ratio to Sequence's
    replay of the same strategy, and checks that every market-maker port made the same fills
    (count, final position, traded notional) as Sequence. Exits 1 when they differ.
 
@@ -141,8 +144,11 @@ def main() -> None:
                 file=sys.stderr,
             )
 
-    def eps(key: tuple[str, str]) -> list[float]:
-        return [x["events"] / x["seconds"] for x in results[key]]
+    def rates(key: tuple[str, str], clock: str) -> list[float]:
+        return [x["events"] / x[clock] for x in results[key]]
+
+    def median(key: tuple[str, str], clock: str) -> float:
+        return statistics.median(rates(key, clock))
 
     print(
         f"\n{date.today()}, {platform.node()}: {platform.machine()}, {os.cpu_count()} CPUs; "
@@ -150,18 +156,26 @@ def main() -> None:
         f"median of {args.rounds} interleaved rounds; load average {load_before:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after\n"
     )
-    print("| engine | strategy | events/s (median) | range | vs Sequence replay | fills |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    # Wall clock, and events per second of the process's own CPU time (what one core does when
+    # other processes share the machine's cores); the ratios are of the CPU-time figures.
+    print(
+        "| engine | strategy | events/s, wall (median) | wall range | events per CPU-second (median) "
+        "| vs Sequence replay (CPU) | fills |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for name, strategy, _ in runs:
         key = (name, strategy)
-        med = statistics.median(eps(key))
-        base = results.get(("Sequence replay", strategy))
-        ratio = f"{med / statistics.median(eps(('Sequence replay', strategy))):.2f}×" if base else "—"
+        base = ("Sequence replay", strategy)
+        ratio = "—"
+        if base in results:
+            r = median(key, "cpu_seconds") / median(base, "cpu_seconds")
+            ratio = f"{r:,.2f}×" if r >= 0.1 else f"{r:.2g}×"
         label = "market maker" if strategy == "mm" else "do nothing"
-        fills = results[key][-1]["fills"] if strategy == "mm" else "—"
+        fills = f"{results[key][-1]['fills']:,}" if strategy == "mm" else "—"
+        wall = rates(key, "seconds")
         print(
-            f"| {name} | {label} | {med:,.0f} | {min(eps(key)):,.0f}–{max(eps(key)):,.0f} | {ratio} | "
-            f"{fills if isinstance(fills, str) else f'{fills:,}'} |"
+            f"| {name} | {label} | {median(key, 'seconds'):,.0f} | {min(wall):,.0f}–{max(wall):,.0f} | "
+            f"{median(key, 'cpu_seconds'):,.0f} | {ratio} | {fills} |"
         )
 
     # the ports check each other: same fills, same final position, same traded notional

@@ -43,14 +43,15 @@ def main() -> None:
     )
     replay = Replay(wasm=Path(args.wasm).read_bytes(), spec=spec, store=MarketDataStore(args.data_dir))
     events = replay.prepare(generate=False)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     results = replay.run()
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     m = results["metrics"]
     out = {
         "engine": args.label,
         "events": events,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "fills": m["fill_count"],
         "position": results["summary"]["positions"]["ETH-USD"],
         "notional": m["volume_usd"],
