@@ -46,10 +46,10 @@ import django  # noqa: E402
 
 django.setup()
 
+from backtests.store import MarketDataStore  # noqa: E402
 from django.conf import settings  # noqa: E402
 from peers_data import MM_ARGS  # noqa: E402
 
-from backtests.store import MarketDataStore  # noqa: E402
 from sequence_markets.algo_build import build_c, build_wat  # noqa: E402
 from venues.instruments import get_instrument  # noqa: E402
 

@@ -11,9 +11,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from backtests.replay import Replay, ReplaySpec
 from backtests.store import MarketDataStore
+
 from sequence_markets.algo_build import build_c
 from venues.instruments import get_instrument
 
