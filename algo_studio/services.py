@@ -206,6 +206,7 @@ def deployment_create(
     # Refuse before storing anything: a failed deploy changes nothing.
     edges = list(capable_edges(is_sandbox=scope.is_sandbox, venue=venue))
     _require_edges(edges, scope=scope, venue=venue, symbols=parsed)
+    edges = _connected_edges(edges, scope=scope)
     _require_free_symbols(scope, parsed)
     bundle = None
     if bundle_id is not None:
@@ -286,6 +287,27 @@ def _require_free_symbols(scope: Scope, symbols: list[str]) -> None:
         )
 
 
+def _connected_edges(edges: list[Edge], *, scope: Scope) -> list[Edge]:
+    """A live deployment goes only to the venues the client connected (its algo trades there with
+    the client's credentials: docs/trading-live.md); 422 ``venue_not_connected`` when none is."""
+    if scope.is_sandbox:
+        return edges
+    from trading.models import VenueCredential
+    from trading.services import VenueNotConnected
+
+    venues = sorted({e.venue for e in edges})
+    connected = set(
+        VenueCredential.objects.filter(client=scope.client, venue__in=venues).values_list("venue", flat=True)
+    )
+    kept = [e for e in edges if e.venue in connected]
+    if not kept:
+        raise VenueNotConnected(
+            f"no credentials for {', '.join(venues)}: a live algo trades with your own account there; "
+            f"connect it first with `sequence connect {venues[0]}`"
+        )
+    return kept
+
+
 def _require_edges(edges: list[Edge], *, scope: Scope, venue: str | None, symbols: list[str]) -> None:
     mode = "sandbox" if scope.is_sandbox else "live"
     if not edges:
@@ -348,6 +370,7 @@ def deployment_redeploy(
     symbols = list(deployment.symbol_rows.values_list("symbol", flat=True))
     edges = list(capable_edges(is_sandbox=deployment.is_sandbox, venue=venue))
     _require_edges(edges, scope=scope, venue=venue, symbols=symbols)
+    edges = _connected_edges(edges, scope=scope)
     artifact = artifact_store(client=deployment.client, wasm=wasm)
     desired = DesiredState.RUNNING if start_immediately else DesiredState.STOPPED
     with transaction.atomic():
