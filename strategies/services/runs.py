@@ -5,47 +5,27 @@ go through ``lifecycle.transition`` and ``lifecycle.run_transition``."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sequence_site import crypto
 from sequence_site.celery import app as celery_app
-from sequence_site.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PayloadTooLarge
-from sequence_site.models import ApiKey
-from sequence_site.realtime import publish_on_commit
-from sequence_site.scope import Scope
-from sequence_site.services import api_key_authenticate
-from strategies.artifact_policy import artifact_policy_check
+from sequence_site.errors import NotFound
 from strategies.lifecycle import (
     RunStatus,
     StrategyStatus,
     announce,
-    group_name,
-    record,
     run_transition,
     transition,
 )
 from strategies.models import Strategy, StrategyLog, StrategyRun
-from strategies.runner.archive import ArchiveError, ArchiveLimits, clean_entrypoint, inspect_archive
-from strategies.runner.environment import env_name_problem, env_value_problem
-from strategies.schemas import LogLineOut
-from strategies.services.artifacts import (
-    strategy_open_secrets,
-)
-
 
 # -- user actions -------------------------------------------------------------------------------
 
