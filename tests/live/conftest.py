@@ -79,7 +79,9 @@ class LiveEdge(EdgeProcess):
     def wait_exit(self, *, what: str) -> int:
         """Wait for the process to end by itself (a crash point); returns its exit code."""
         assert self.process is not None
-        wait_until(lambda: self.process.poll() is not None, timeout=60, what=what, logs={self.name: self.log_path})
+        wait_until(
+            lambda: self.process.poll() is not None, timeout=60, what=what, logs={self.name: self.log_path}
+        )
         code = self.process.returncode
         self.process = None
         unwatch_log(self.name)
@@ -139,7 +141,14 @@ def connect(live_api: ApiCaller, kraken: KrakenFake, coinbase: FakeCoinbase, liv
 
 
 def node(venue: str, symbol: str, side: str, qty: str, price: str, node_id: str = "n1") -> dict[str, Any]:
-    return {"node_id": node_id, "venue": venue, "symbol": symbol, "side": side, "qty": qty, "limit_price": price}
+    return {
+        "node_id": node_id,
+        "venue": venue,
+        "symbol": symbol,
+        "side": side,
+        "qty": qty,
+        "limit_price": price,
+    }
 
 
 def submit(api: ApiCaller, *nodes: dict[str, Any], sandbox: bool = False) -> tuple[int, dict[str, Any]]:
@@ -188,6 +197,8 @@ def coinbase_orders(fake: FakeCoinbase, key: str, *, status: str | None = "OPEN"
 
 def coinbase_creates(fake: FakeCoinbase) -> int:
     async def read() -> int:
-        return sum(1 for m, p in fake.http_requests if m == "POST" and p.startswith("/api/v3/brokerage/orders"))
+        return sum(
+            1 for m, p in fake.http_requests if m == "POST" and p.startswith("/api/v3/brokerage/orders")
+        )
 
     return fake.call(read)

@@ -90,7 +90,9 @@ def test_coinbase_live_graph_rests_fills_and_moves_the_position(live_api, coinba
     (resting,) = coinbase_orders(coinbase, key)
     assert resting.client_order_id == order_of(gid).client_order_id
     assert (resting.side, resting.price, resting.size) == ("BUY", Decimal("60000.00"), Decimal("0.01"))
-    wait_until(lambda: order_of(gid).venue_order_id == resting.order_id, timeout=30, what="the venue order id")
+    wait_until(
+        lambda: order_of(gid).venue_order_id == resting.order_id, timeout=30, what="the venue order id"
+    )
 
     # another participant sells into it: a maker fill at 60000
     assert len(coinbase.trade("BTC-USD", "SELL", "60000.00", "0.01")) == 1
