@@ -36,7 +36,7 @@ from edges.runtime import AlgoValidationError
 from sequence_site.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from sequence_site.realtime import nudge_edges_on_commit, publish_on_commit
 from sequence_site.scope import Scope
-from sequence_site.symbols import Symbol
+from sequence_site.symbols import parse_symbol
 from venues.instruments import VENUES
 
 MAX_WASM_BYTES = 1024 * 1024
@@ -116,7 +116,7 @@ def bundle_delete(*, bundle: Bundle) -> None:
 def _parse_symbols(symbols: Iterable[str]) -> list[str]:
     parsed: list[str] = []
     for text in symbols:
-        symbol = Symbol.parse(text).slash
+        symbol = parse_symbol(text).slash
         if symbol not in parsed:
             parsed.append(symbol)
     if not parsed:
@@ -334,7 +334,7 @@ def algo_deploy(
 ) -> DeployResult:
     """The per-symbol deploy of /v1/algos/deploy: a new deployment of one symbol, or a new version of
     the one-symbol deployment already there (same id, new artifact, edges reload it)."""
-    parsed = Symbol.parse(symbol).slash
+    parsed = parse_symbol(symbol).slash
     taken = selectors.active_symbol(scope=scope, symbols=[parsed])
     if taken is None:
         return deployment_create(
@@ -402,7 +402,7 @@ def algo_delete(*, scope: Scope, symbol: str, venue: str | None = None, actor: s
     deployment = selectors.deployment_for_symbol(scope=scope, symbol=symbol)
     if len(selectors.deployment_symbols(deployment)) > 1:
         raise Conflict(
-            f"{Symbol.parse(symbol).slash} is part of the multi-symbol deployment "
+            f"{parse_symbol(symbol).slash} is part of the multi-symbol deployment "
             f"{deployment.deployment_id}: delete it with DELETE /v1/deployments/{{deployment_id}}."
         )
     return deployment_delete(deployment=deployment, venue=venue, actor=actor)

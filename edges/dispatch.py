@@ -60,7 +60,7 @@ from edges.core.instance import (
 )
 from edges.runtime import AlgoLoadError, AlgoTrap, CompiledAlgo, RuntimeLimits
 from venues.accounting import average_entry_price_1e9, net_realized_pnl_1e9, position_summary
-from venues.book import BookSnapshot
+from venues.book import BookSnapshot, DepthShape
 from venues.instruments import Instrument
 from venues.rejects import place_error_reason, reject_reason
 
@@ -145,7 +145,8 @@ def format_price(price_1e9: int) -> str:
 
 def _i128(G: Any, i: int) -> int:
     """The core's exact accumulators are i128 (low word, high word) pairs in G."""
-    return (G[i] & _M64) | (G[i + 1] << 64)
+    value: int = (G[i] & _M64) | (G[i + 1] << 64)
+    return value
 
 
 def _set_i128(G: Any, i: int, value: int) -> None:
@@ -213,7 +214,8 @@ class SlotPositions:
     @property
     def unrealized_pnl_1e9(self) -> int:
         G = self._g()
-        pos, mark = G[S_POSITION], G[S_MARK]
+        pos: int = G[S_POSITION]
+        mark: int = G[S_MARK]
         if pos == 0 or mark == 0:
             return 0
         return (mark * pos - _i128(G, A_COST)) // _Q
@@ -350,7 +352,9 @@ class AlgoSlot:
         core.G[S_NOW] = now
         self._pending = [(n, ts or now, level, text) for n, ts, level, text in self._pending]
         self.core = core
-        self._bshape = self._ashape = None  # a new core has its own shape table
+        # A new core has its own shape table.
+        self._bshape: DepthShape | None = None
+        self._ashape: DepthShape | None = None
         try:
             core.call_init()
         except AlgoTrap as trap:

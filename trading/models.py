@@ -15,7 +15,7 @@ import uuid
 from django.db import models
 
 from sequence_site.models import Client
-from trading.lifecycle import GraphStatus, NodeStatus, OrderDesired, OrderStatus, Trigger
+from trading.states import GraphStatus, NodeStatus, OrderDesired, OrderStatus, Trigger
 
 
 def new_graph_id() -> str:

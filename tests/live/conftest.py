@@ -123,7 +123,9 @@ def live_api(client: HttpClient, live_key) -> ApiCaller:
 @pytest.fixture
 def connect(live_api: ApiCaller, kraken: KrakenFake, coinbase: FakeCoinbase, live_edge) -> Callable[..., Any]:
     """Make an account at the fake venue and connect it through `POST /v1/venues/{venue}/connect`;
-    returns the account's key (Kraken's API key, Coinbase's key name)."""
+    returns the account's key (Kraken's API key, Coinbase's key name). `credentials[key]` keeps
+    what was connected (a test that trades "by hand" beside the platform uses them)."""
+    credentials_by_key: dict[str, dict[str, str]] = {}
 
     def make(venue: str, balances: dict[str, str]) -> str:
         if venue == "kraken":
@@ -135,8 +137,10 @@ def connect(live_api: ApiCaller, kraken: KrakenFake, coinbase: FakeCoinbase, liv
             credentials = {"key_name": key, "private_key": pem}
         status, out = live_api.post(f"/v1/venues/{venue}/connect", json={"credentials": credentials})
         assert status == 201, out
+        credentials_by_key[key] = credentials
         return key
 
+    make.credentials = credentials_by_key  # type: ignore[attr-defined]
     return make
 
 
@@ -197,8 +201,68 @@ def coinbase_orders(fake: FakeCoinbase, key: str, *, status: str | None = "OPEN"
 
 def coinbase_creates(fake: FakeCoinbase) -> int:
     async def read() -> int:
-        return sum(
-            1 for m, p in fake.http_requests if m == "POST" and p.startswith("/api/v3/brokerage/orders")
-        )
+        return sum(1 for m, p in fake.http_requests if (m, p) == ("POST", "/api/v3/brokerage/orders"))
 
     return fake.call(read)
+
+
+class Venue:
+    """One fake venue seen the same way by the tests that run on both: its account, its resting
+    orders of that account, the orders sent to it, a trade through the book."""
+
+    def __init__(self, name: str, fake: Any, connect: Callable[..., str]) -> None:
+        self.name = name
+        self.fake = fake
+        self.symbol = "ETH/USD" if name == "kraken" else "BTC/USD"
+        # a resting buy below the book, a price the book's best bid crosses for a sell
+        self.rest_price, self.cross_sell_price = (
+            ("3000.00", "3300.00") if name == "kraken" else ("60000.00", "68000.00")
+        )
+        balances = {"USD": "10000", "ETH": "1"} if name == "kraken" else {"USD": "10000", "BTC": "0"}
+        self.key = connect(name, balances)
+        self.credentials: dict[str, str] = connect.credentials[self.key]  # type: ignore[attr-defined]
+
+    def open_orders(self) -> list[Any]:
+        if self.name == "kraken":
+            return kraken_orders(self.fake, self.key)
+        return coinbase_orders(self.fake, self.key)
+
+    def all_orders(self) -> list[Any]:
+        if self.name == "kraken":
+            return kraken_orders(self.fake, self.key, status=None)
+        return coinbase_orders(self.fake, self.key, status=None)
+
+    def coid(self, order: Any) -> str:
+        return order.cl_ord_id if self.name == "kraken" else order.client_order_id
+
+    def void(self, order: Any) -> str:
+        return order.txid if self.name == "kraken" else order.order_id
+
+    def sends(self) -> int:
+        """Order placements that reached the venue (refused ones included)."""
+        if self.name == "kraken":
+            return kraken_calls(self.fake, "AddOrder")
+        return coinbase_creates(self.fake)
+
+    def trade_through(self, price: str, qty: str) -> int:
+        """Another participant's sell at `price` takes our resting buys: maker fills."""
+        if self.name == "kraken":
+            return self.fake.trade(self.symbol, price, qty)
+        return len(self.fake.trade("BTC-USD", "SELL", price, qty))
+
+    def repeat_last_fill(self) -> None:
+        """The venue sends its last fill again on the private stream."""
+        if self.name == "kraken":
+            self.fake.repeat_last_fill()
+        else:
+            self.fake.resend_last_user_update(self.key)
+
+    def node(
+        self, side: str = "buy", qty: str = "0.01", price: str | None = None, node_id: str = "n1"
+    ) -> dict[str, Any]:
+        return node(self.name, self.symbol, side, qty, price or self.rest_price, node_id)
+
+
+@pytest.fixture(params=LIVE_VENUES)
+def venue(request, kraken, coinbase, connect) -> Venue:
+    return Venue(request.param, kraken if request.param == "kraken" else coinbase, connect)
