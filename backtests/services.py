@@ -21,16 +21,16 @@ from django.utils import timezone
 from algo_studio.selectors import deployment_get, deployment_symbols
 from backtests.lifecycle import JobStatus, transition
 from backtests.models import BacktestJob
-from backtests.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec, results_json
 from backtests.selectors import backtest_status
-from backtests.store import MarketDataStore
+from edges.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec, results_json
 from edges.runtime import AlgoLoadError
 from sequence_site.celery import app as celery_app
 from sequence_site.errors import InvalidInput, InvalidTransition
 from sequence_site.realtime import group_send, publish_on_commit
 from sequence_site.scope import Scope
-from sequence_site.symbols import Symbol
+from sequence_site.symbols import parse_symbol
 from venues.instruments import SPOT_VENUES, Instrument, get_instrument
+from venues.marketdata.store import MarketDataStore
 from venues.paper import DEFAULT_PAPER_SEED
 from venues.symbols import hyphen_symbol
 
@@ -114,7 +114,7 @@ def backtest_create(
     if symbols:
         chosen = []
         for text in symbols:
-            symbol = Symbol.parse(text).slash
+            symbol = parse_symbol(text).slash
             if symbol not in traded:
                 trades = ", ".join(hyphen_symbol(s) for s in traded)
                 raise InvalidInput(

@@ -115,8 +115,13 @@ def sync_catalogue(venue: str) -> int:
 
 
 def live_catalogue_venues() -> list[str]:
-    """The venues whose feed is live here: the ones whose catalogue is synced."""
-    return [v for v in VENUES if venue_feed_mode(v) == "live"]
+    """The venues whose catalogue is synced here: those whose feed is live, and those traded live
+    (LIVE_TRADING_VENUES: a live order's symbol must be one the venue really lists, and a live
+    edge quotes the venue's own markets whatever the feed setting)."""
+    from django.conf import settings
+
+    traded = set(settings.LIVE_TRADING_VENUES)
+    return [v for v in VENUES if venue_feed_mode(v) == "live" or v in traded]
 
 
 def sync_live_catalogues() -> dict[str, int | str]:
@@ -143,6 +148,11 @@ def stored_pairs(venue: str) -> list[dict[str, Any]] | None:
     """The synced spot pairs of `venue` (their rules), or None when never synced."""
     rows = list(VenueMarket.objects.filter(venue=venue, kind="spot").order_by("position"))
     return [r.data for r in rows] if rows else None
+
+
+def stored_synced(venue: str) -> bool:
+    """Whether `venue`'s catalogue has ever been synced here."""
+    return VenueMarket.objects.filter(venue=venue).exists()
 
 
 def stored_instrument(venue: str, symbol: str) -> Instrument | None:

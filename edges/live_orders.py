@@ -16,8 +16,9 @@ services before this module sees it; each pass here:
    passes without filling is reported cancelled with the venue's silence as the reason;
 6. reports venue orders that no order of ours explains (never adopted, never cancelled by us).
 
-The calls are synchronous and run on the edge's control path (a live edge runs no algos, so they
-delay nothing but its own reports).
+The calls are synchronous and run on the edge's control path. Live algos' orders are rows of the
+same outbox (`edges.live_algos` persists each one and sends it at once through `send_new`, cancels
+through `cancel_now`); these passes reconcile them like any other.
 
 Each client's private user stream (`OrderClient.user_stream()`, `_UserStream` below) runs in a
 thread of its own and only tells the control path that something happened: the pass then runs at
@@ -66,6 +67,25 @@ class _Session:
 
 def _d(value: int, scale: int) -> Decimal:
     return Decimal(value) / scale
+
+
+def _same_order(o: Any, candidates: list[VenueOrder]) -> VenueOrder | None:
+    """The venue order among `candidates` (open, unexplained, without a client order id) that is
+    order `o` sent by a process that died before recording the venue's answer: same symbol,
+    side, price and quantity, nothing filled yet. Taken out of `candidates` (one venue order
+    explains one of ours). A venue that echoes no client order id (Polymarket) leaves nothing
+    better: without this, the order would be sent a second time."""
+    for v in candidates:
+        if (
+            v.symbol == o.symbol
+            and v.side == o.side
+            and v.price * PRICE_SCALE == o.price_1e9
+            and v.qty * QTY_SCALE == o.qty_1e8
+            and not v.filled_qty
+        ):
+            candidates.remove(v)
+            return v
+    return None
 
 
 class LiveOrders:
@@ -269,7 +289,9 @@ class LiveOrders:
             filled_by_void[f.venue_order_id] = filled_by_void.get(f.venue_order_id, Decimal(0)) + f.qty
 
         self._report_fills(session, venue_fills)
-        self._report_unknown(session, venue_open)
+        # Open venue orders that carry no client order id (Polymarket echoes none) and that no
+        # order of ours explains: a crashed send is found among them by what it is.
+        unechoed = self._unexplained(session, [v for v in venue_open if not v.client_order_id])
 
         for o in orders:
             if o.pk in self.finished:
@@ -278,6 +300,8 @@ class LiveOrders:
             if not void and o.sent_at_ns is not None and o.pk not in self.inflight:
                 # Claimed by a process that died before the venue's answer was recorded.
                 found = open_by_coid.get(o.client_order_id)
+                if found is None and o.client_order_id not in filled_coids:
+                    found = _same_order(o, unechoed)
                 if found is not None or o.client_order_id in filled_coids:
                     void = (
                         found.venue_order_id
@@ -325,6 +349,38 @@ class LiveOrders:
                 )
             else:
                 session.gone.add(o.pk)
+        self._report_unknown(session, venue_open)
+
+    def _unexplained(self, session: _Session, venue_open: list[VenueOrder]) -> list[VenueOrder]:
+        from trading.selectors import live_order_ids
+
+        if not venue_open:
+            return []
+        ours = live_order_ids(
+            venue=self.venue, client_id=session.client_id, ids=sorted(v.venue_order_id for v in venue_open)
+        )
+        held = set(self.inflight.values())
+        return [v for v in venue_open if v.venue_order_id not in ours and v.venue_order_id not in held]
+
+    # -- at once (live algos: edges.live_algos) ---------------------------------------------------
+    def send_new(self, session: _Session, o: Any) -> None:
+        """Claim and send an order just persisted (a live algo's): what the venue said is in
+        `updates` (and `inflight`/`finished`), as after a pass. Not claimed (cancelled meanwhile,
+        or claimed by a pass): nothing is sent."""
+        from trading.services import live_order_mark_sending
+
+        if live_order_mark_sending(order_pk=o.pk):
+            _crash_point("before_send")
+            self._send(session, o)
+
+    def cancel_now(self, session: _Session, o: Any) -> bool:
+        """Cancel an order (desired ``cancel`` already) whose venue order id is known now; False
+        when it is not (unanswered yet, or done): the next pass takes it."""
+        void = o.venue_order_id or self.inflight.get(o.pk, "")
+        if not void or o.pk in self.finished:
+            return False
+        self._cancel(session, o, void)
+        return True
 
     def _send(self, session: _Session, o: Any) -> None:
         from trading.services import OrderUpdate
@@ -427,6 +483,7 @@ class LiveOrders:
 
         ids = sorted({i for v in venue_open for i in (v.client_order_id, v.venue_order_id) if i})
         ours = live_order_ids(venue=self.venue, client_id=session.client_id, ids=ids)
+        ours.update({void: pk for pk, void in self.inflight.items()})  # acknowledged or adopted
         unknown = [
             {
                 "venue_order_id": v.venue_order_id,
@@ -455,13 +512,15 @@ class LiveOrders:
     def pending(self) -> bool:
         return bool(self.updates or self.fills)
 
-    def flush(self, report: Callable[..., Any]) -> None:
-        """Send what happened since the last flush; on failure it stays for the next one."""
+    def flush(self, report: Callable[..., Any]) -> Any:
+        """Send what happened since the last flush; on failure it stays for the next one. Returns
+        what `report` returned (None when there was nothing)."""
         if not self.updates and not self.fills:
-            return
-        report(updates=list(self.updates), fills=list(self.fills))
+            return None
+        result = report(updates=list(self.updates), fills=list(self.fills))
         self.updates.clear()
         self.fills.clear()
+        return result
 
 
 class _UserStream:

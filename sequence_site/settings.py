@@ -257,6 +257,9 @@ VENUE_FEED_COINBASE_REST_URL = env_str("VENUE_FEED_COINBASE_REST_URL", "https://
 
 # How often the live venues' catalogues (markets, events, pairs, products) are synced.
 VENUE_CATALOGUE_SYNC_SECONDS = _env_seconds("VENUE_CATALOGUE_SYNC_SECONDS", 300.0)
+# A live Kalshi or Polymarket edge follows the books of this many markets of the synced catalogue,
+# the most traded first (both outcomes of each): the venues list thousands.
+VENUE_FEED_MAX_MARKETS = env_int("VENUE_FEED_MAX_MARKETS", 200, minimum=1)
 
 # A running job whose heartbeat is older than this lost its worker: the janitor fails it. Generous,
 # because a heartbeat only comes with progress (every few thousand events, or each prepared day).

@@ -64,6 +64,8 @@ def scripted_algo(*, trap_after: int = 0, qty_1e8: int = 1_000_000, log: bool = 
 class EdgeProcess:
     """A real `manage.py run_edge` process against the test database and Redis."""
 
+    feed: str | None = None  # `--feed live|sim` (None: each venue's VENUE_FEED_<VENUE> setting)
+
     def __init__(
         self,
         venues: list[str],
@@ -99,6 +101,8 @@ class EdgeProcess:
             args += ["--venue", venue]
         if not self.live:
             args += ["--mean-interval-ms", str(self.mean_interval_ms)]
+        if self.feed:
+            args += ["--feed", self.feed]
         self.process = subprocess.Popen(
             args, env=self.env(), cwd=REPO, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT
         )

@@ -215,3 +215,11 @@ def test_a_worker_syncs_the_spot_venues_and_markets_list_their_rules(transaction
 
     btc = stored_instrument("kraken", "BTC-USD")
     assert (btc.tick_1e9, btc.min_qty_1e8, btc.min_notional_1e9) == (100_000_000, 10_000, 500_000_000)
+
+
+def test_a_venue_traded_live_has_its_catalogue_synced_whatever_its_feed(settings):
+    from edges.catalogue import live_catalogue_venues
+
+    assert live_catalogue_venues() == []  # every feed on the simulator, nothing traded live
+    settings.LIVE_TRADING_VENUES = ("polymarket", "kalshi")
+    assert live_catalogue_venues() == ["kalshi", "polymarket"]

@@ -23,6 +23,7 @@ from edges.models import Edge
 from edges.quotes import quotes_key
 from tests.e2e.conftest import daphne  # noqa: F401 - a real daphne for the stream and the SDK
 from tests.edges.conftest import edge_process  # noqa: F401 - real run_edge processes
+from tests.trading.prediction_live import prediction_edges  # noqa: F401 - live Kalshi/Polymarket edges
 from venues.instruments import get_instrument
 
 

@@ -86,6 +86,16 @@ class LiveVenueAdapter:
     def symbols(self) -> list[str]:
         return list(self._symbols)
 
+    def add_instruments(self, instruments: Iterable[Instrument]) -> None:
+        """Instruments the venue listed after the feed fetched its catalogue (a later catalogue
+        sync); those already known keep their rules (a tick change applied stays)."""
+        for inst in instruments:
+            self._instruments.setdefault(inst.symbol, inst)
+
+    def catalogue_symbols(self) -> list[str]:
+        """Every active symbol of the venue's catalogue, in the venue's order."""
+        return [s for s, i in self._instruments.items() if i.active]
+
     def listed(self, symbols: Iterable[str]) -> list[str]:
         """The canonical form of the symbols the venue lists (the others dropped)."""
         out = []
@@ -109,6 +119,17 @@ class LiveVenueAdapter:
             self.feed.start()
         else:
             self.feed.set_symbols(wanted)
+
+    def follow(self, symbols: Iterable[str]) -> None:
+        """Follow exactly `symbols` (one resubscribe for what changed both ways)."""
+        wanted = list(dict.fromkeys(self.instrument(s).symbol for s in symbols))
+        if wanted == self._symbols:
+            return
+        if self.feed is None:
+            self.subscribe(wanted)
+            return
+        self._symbols = wanted
+        self.feed.set_symbols(wanted)
 
     def unsubscribe(self, symbols: Iterable[str]) -> None:
         gone = {self.instrument(s).symbol for s in symbols}
