@@ -133,3 +133,63 @@ def test_quotes_and_the_price_stream_answer_from_the_live_edges_books(
         "polymarket",
     )
     assert edge.stop() == 0
+
+
+def test_polymarkets_one_dollar_minimum_on_the_live_book_rests_and_a_dollar_fills(
+    fakes, settings, prediction_edges, api
+):
+    """A graph order on a live-fed Polymarket edge: under $1 it is accepted with a warning and rests
+    (dormant) even though it crosses the live ask; $1 or more fills at the live ask; under the
+    market's minimum size it is a 400 naming it."""
+    from trading.lifecycle import GraphStatus
+    from trading.models import Fill, Graph, Order
+
+    kalshi, poly = fakes
+    live_feed_settings(settings, kalshi, poly)
+    assert sync_catalogue("polymarket")
+    edge = prediction_edges(feed_env(kalshi, poly))
+    wait_until(
+        quotes_published(True, [("polymarket", POLY_YES)]), timeout=60, what=f"the book ({edge.output()})"
+    )
+    book = poly.books[POLY_YES]
+    ask, tick = Decimal(book.best_ask()), Decimal(book.tick_size)
+    through = str(ask + tick)  # one tick through the live ask
+
+    def node(node_id: str, qty: str, price: str = through) -> dict[str, Any]:
+        return {"node_id": node_id, "symbol": POLY_YES, "venue": "polymarket", "instrument_type": "prediction",
+                "side": "buy", "qty": qty, "limit_price": price}  # fmt: skip
+
+    small_qty = str(int(Decimal("0.9") / Decimal(through)))  # just under $1 at that price
+    assert Decimal(small_qty) >= Decimal(book.min_order_size)
+    status, small = api.post("/v1/graphs", json={"nodes": [node("small", small_qty)]})
+    assert status == 201, small
+    assert any("$1 minimum" in w and "never fills" in w for w in small["warnings"]), small
+    big_qty = str(int(Decimal("1.2") / Decimal(through)) + 1)
+    status, big = api.post("/v1/graphs", json={"nodes": [node("big", big_qty)]})
+    assert status == 201 and not big.get("warnings"), big
+    wait_until(
+        lambda: Graph.objects.get(graph_id=big["graph_id"]).status == GraphStatus.COMPLETED,
+        timeout=60,
+        what=f"the $1+ order to fill on the live book ({edge.output()})",
+    )
+    (fill,) = Fill.objects.filter(order__graph__graph_id=big["graph_id"])
+    assert fill.price_1e9 == int(ask * 10**9) and fill.liquidity == "taker"
+    order = wait_until(
+        lambda: Order.objects.filter(graph__graph_id=small["graph_id"], dormant=True).first(),
+        timeout=60,
+        what="the small order to rest, dormant",
+    )
+    # The book keeps changing at the venue; the dormant order still never fills.
+    poly.price_change([(POLY_YES, "SELL", book.best_ask(), "600")])
+    wait_until(lambda: quoted(api, POLY_YES, "polymarket")[1][0][1] == 600.0, timeout=60, what="the change")
+    assert not Fill.objects.filter(order=order).exists()
+    assert Graph.objects.get(graph_id=small["graph_id"]).status == GraphStatus.ACTIVE
+    _, detail = api.get(f"/v1/graphs/{small['graph_id']}")
+    assert detail["nodes"][0]["dormant"] is True
+
+    # Under the market's minimum size: refused before anything is stored.
+    tiny = str(Decimal(book.min_order_size) - 1)
+    status, body = api.post("/v1/graphs", json={"nodes": [node("tiny", tiny)]})
+    assert status == 400 and "outside polymarket's limits" in body["message"], body
+    api.post(f"/v1/graphs/{small['graph_id']}/cancel")
+    assert edge.stop() == 0
