@@ -74,9 +74,12 @@ test-busy: venv .env services browser sandbox
 	echo "test-busy: $(BUSY_LOOPS) busy loops (pids$$pids) beside the suite"; \
 	$(MAKE) --no-print-directory test
 
-lint: venv
+# ruff, then mypy (pyproject.toml's [tool.mypy]: strict on the packages without Django). The django-stubs
+# plugin loads settings, hence .env. CI (.ci/run) runs this before `make test`.
+lint: venv .env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 fmt: venv
 	$(BIN)/ruff format .

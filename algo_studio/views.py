@@ -22,10 +22,10 @@ from algo_studio import metrics, selectors, services
 from algo_studio.forms import UploadForm
 from algo_studio.models import Deployment, DeploymentEdge, DeploymentTransition
 from edges.selectors import edge_list
-from sequence_site.dashboard import dashboard_view
+from sequence_site.dashboard import HtmxRequest, dashboard_view
 from sequence_site.errors import DomainError, NotFound
 from sequence_site.scope import Scope
-from sequence_site.symbols import Symbol
+from sequence_site.symbols import parse_symbol
 
 # The charts' default window and bucket: 15 minutes in 5-second points (180 points per series).
 CHART_WINDOW = timedelta(minutes=15)
@@ -180,7 +180,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            symbol = Symbol.parse(form.symbol_text()).slash
+            symbol = parse_symbol(form.symbol_text()).slash
             result = services.algo_deploy(
                 scope=scope,
                 symbol=symbol,
@@ -254,7 +254,7 @@ def deployment_live(request: HttpRequest, deployment_id: str) -> HttpResponse:
     return render(request, "algo_studio/_deployment_live.html", context)
 
 
-def _act(request: HttpRequest, deployment_id: str, action: str) -> HttpResponse:
+def _act(request: HtmxRequest, deployment_id: str, action: str) -> HttpResponse:
     deployment = _deployment(request, deployment_id)
     venue = request.POST.get("venue") or None
     symbol = request.POST.get("symbol") or None
@@ -289,7 +289,7 @@ def _act(request: HttpRequest, deployment_id: str, action: str) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     detail = reverse("algo_studio:deployment", kwargs={"deployment_id": deployment.deployment_id})
-    if request.htmx and action in ("start", "stop"):  # type: ignore[attr-defined]
+    if request.htmx and action in ("start", "stop"):
         # Stay on the page (the live log tail keeps its websocket): answer the live panel only.
         fresh = _deployment(request, deployment_id)
         return render(
@@ -300,12 +300,12 @@ def _act(request: HttpRequest, deployment_id: str, action: str) -> HttpResponse:
     return _after(request, detail)
 
 
-def _after(request: HttpRequest, default: str) -> HttpResponse:
+def _after(request: HtmxRequest, default: str) -> HttpResponse:
     """Back to ``next`` when it is one of our pages (the algo list's buttons), else ``default``."""
     target = request.POST.get("next") or ""
     if not target.startswith("/") or target.startswith("//"):
         target = default
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Redirect"] = target
         return response
@@ -314,25 +314,25 @@ def _after(request: HttpRequest, default: str) -> HttpResponse:
 
 @require_POST
 @dashboard_view
-def deployment_start(request: HttpRequest, deployment_id: str) -> HttpResponse:
+def deployment_start(request: HtmxRequest, deployment_id: str) -> HttpResponse:
     return _act(request, deployment_id, "start")
 
 
 @require_POST
 @dashboard_view
-def deployment_stop(request: HttpRequest, deployment_id: str) -> HttpResponse:
+def deployment_stop(request: HtmxRequest, deployment_id: str) -> HttpResponse:
     return _act(request, deployment_id, "stop")
 
 
 @require_POST
 @dashboard_view
-def deployment_delete(request: HttpRequest, deployment_id: str) -> HttpResponse:
+def deployment_delete(request: HtmxRequest, deployment_id: str) -> HttpResponse:
     return _act(request, deployment_id, "delete")
 
 
 @require_POST
 @dashboard_view
-def deployment_rename(request: HttpRequest, deployment_id: str) -> HttpResponse:
+def deployment_rename(request: HtmxRequest, deployment_id: str) -> HttpResponse:
     return _act(request, deployment_id, "rename")
 
 
@@ -409,7 +409,7 @@ def deployment_metrics(request: HttpRequest, deployment_id: str) -> JsonResponse
             end=end,
             interval_s=metrics.parse_interval(interval),
             edge_id=params.get("edge_id") or None,
-            symbol=Symbol.parse(symbol).slash if symbol else None,
+            symbol=parse_symbol(symbol).slash if symbol else None,
         )
     except DomainError as exc:
         return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)

@@ -15,18 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from backtests.models import BacktestJob, BacktestTransition
+from backtests.states import JobStatus
 from sequence_site.errors import InvalidTransition
 
-
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+__all__ = ["ALLOWED", "FINAL", "JobStatus", "transition"]
 
 
 FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
@@ -47,8 +43,6 @@ def transition(job: Any, to: JobStatus, *, note: str = "", **fields: Any) -> Non
     """Move ``job`` from its current status to ``to`` with a conditional update, so two writers (a
     worker finishing, a user cancelling) cannot both win; write the transition row. Raises
     ``InvalidTransition`` when the move is not in the table or the row changed under us."""
-    from backtests.models import BacktestJob, BacktestTransition
-
     old = job.status
     if (old, to) not in ALLOWED:
         raise InvalidTransition(f"Backtest {job.id} is {old}: it cannot become {to}.")

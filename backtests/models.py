@@ -6,7 +6,7 @@ import secrets
 
 from django.db import models
 
-from backtests.lifecycle import JobStatus
+from backtests.states import JobStatus
 from sequence_site.models import Client
 
 

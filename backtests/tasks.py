@@ -14,7 +14,7 @@ from backtests import services
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="backtests.run_backtest", bind=True, ignore_result=True)
+@shared_task(name=services.RUN_BACKTEST_TASK, bind=True, ignore_result=True)
 def run_backtest(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     try:
         services.backtest_run(job_id=job_id, worker=self.request.hostname or "")

@@ -14,7 +14,7 @@ from algo_studio.selectors import deployment_symbols, deployments
 from backtests import selectors, services
 from backtests.lifecycle import FINAL, JobStatus
 from backtests.models import BacktestJob
-from sequence_site.dashboard import dashboard_view
+from sequence_site.dashboard import HtmxRequest, dashboard_view
 from sequence_site.errors import DomainError, NotFound
 from sequence_site.scope import Scope
 
@@ -76,7 +76,7 @@ def backtest_list(request: HttpRequest) -> HttpResponse:
 
 
 @dashboard_view
-def backtest_detail(request: HttpRequest, job_id: str) -> HttpResponse:
+def backtest_detail(request: HtmxRequest, job_id: str) -> HttpResponse:
     job = _get(request, job_id)
     status = selectors.backtest_status(job)
     context: dict[str, Any] = {"job": job, "status": status, "final": job.status in FINAL}

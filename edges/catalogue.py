@@ -12,14 +12,13 @@ simulated catalogue (venues/instruments.py) and is never fetched: `make run` sta
 from __future__ import annotations
 
 import dataclasses
-from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from edges.feeds import venue_feed_config, venue_feed_mode
 from edges.models import VenueMarket
-from edges.worker import venue_feed_config, venue_feed_mode
 from venues.instruments import (
     PREDICTION_VENUES,
     PRICE_SCALE,
@@ -27,6 +26,7 @@ from venues.instruments import (
     VENUES,
     Instrument,
     PredictionMarket,
+    decimal_text,
     symbol_spellings,
 )
 
@@ -36,10 +36,10 @@ def _prediction_catalogue(venue: str) -> tuple[list[PredictionMarket], list[Inst
 
     config = venue_feed_config(venue)
     if venue == "kalshi":
-        from venues.kalshi.catalogue import fetch_catalogue
+        from venues.kalshi.catalogue import fetch_catalogue as fetch_kalshi
         from venues.live.factory import KALSHI_REST_URL
 
-        cat = fetch_catalogue(RestClient(config.rest_url or KALSHI_REST_URL))
+        cat = fetch_kalshi(RestClient(config.rest_url or KALSHI_REST_URL))
         return list(cat.markets), list(cat.instruments)
     from venues.polymarket.catalogue import DEFAULT_CLOB_URL, DEFAULT_GAMMA_URL, fetch_catalogue
 
@@ -59,10 +59,10 @@ def spot_rules(inst: Instrument) -> dict[str, Any]:
     """A spot pair's rules as stored and listed (decimal text, like the venue writes them)."""
     return {
         "symbol": inst.symbol,
-        "tick_size": str(Decimal(inst.tick_1e9) / PRICE_SCALE),
-        "lot_size": str(Decimal(inst.lot_1e8) / QTY_SCALE),
-        "min_qty": str(Decimal(inst.min_qty_1e8) / QTY_SCALE),
-        "min_notional": str(Decimal(inst.min_notional_1e9) / PRICE_SCALE),
+        "tick_size": decimal_text(inst.tick_1e9, PRICE_SCALE),
+        "lot_size": decimal_text(inst.lot_1e8, QTY_SCALE),
+        "min_qty": decimal_text(inst.min_qty_1e8, QTY_SCALE),
+        "min_notional": decimal_text(inst.min_notional_1e9, PRICE_SCALE),
         "active": inst.active,
     }
 
@@ -115,8 +115,13 @@ def sync_catalogue(venue: str) -> int:
 
 
 def live_catalogue_venues() -> list[str]:
-    """The venues whose feed is live here: the ones whose catalogue is synced."""
-    return [v for v in VENUES if venue_feed_mode(v) == "live"]
+    """The venues whose catalogue is synced here: those whose feed is live, and those traded live
+    (LIVE_TRADING_VENUES: a live order's symbol must be one the venue really lists, and a live
+    edge quotes the venue's own markets whatever the feed setting)."""
+    from django.conf import settings
+
+    traded = set(settings.LIVE_TRADING_VENUES)
+    return [v for v in VENUES if venue_feed_mode(v) == "live" or v in traded]
 
 
 def sync_live_catalogues() -> dict[str, int | str]:
@@ -145,6 +150,11 @@ def stored_pairs(venue: str) -> list[dict[str, Any]] | None:
     return [r.data for r in rows] if rows else None
 
 
+def stored_synced(venue: str) -> bool:
+    """Whether `venue`'s catalogue has ever been synced here."""
+    return VenueMarket.objects.filter(venue=venue).exists()
+
+
 def stored_instrument(venue: str, symbol: str) -> Instrument | None:
     """`symbol` (any accepted spelling) in `venue`'s synced catalogue, or None."""
     keys = [f"inst:{s}" for s in symbol_spellings(symbol)]
@@ -152,4 +162,6 @@ def stored_instrument(venue: str, symbol: str) -> Instrument | None:
     if row is None:
         return None
     data = dict(row.data)
+    # rows synced before the field existed: only Polymarket's minimum notional rests
+    data.setdefault("min_notional_rests", venue == "polymarket")
     return Instrument(**data)

@@ -9,7 +9,6 @@ each venue's edge is its own process on its own host (`manage.py run_edge --venu
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
@@ -22,19 +21,20 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections
 
-from backtests.store import Recorder
 from edges import services
 from edges.dispatch import AlgoSlot, CarriedPosition, SlotState
+from edges.feeds import venue_feed_config
 from edges.graph_orders import GraphOrders
 from edges.models import Edge
 from edges.price_fanout import PriceFanout
+from edges.quotes import quote_payload, quotes_key, write_quotes
 from edges.runtime import AlgoLoadError, CompiledAlgo, load_module
 from edges.selectors import Assignment, artifact_bytes, edge_assignments
 from edges.services import AlgoReport, LogLine, TraceRecord
 from sequence_site.realtime import edge_nudge_channel
-from venues.book import BookSnapshot
-from venues.instruments import SPOT_VENUES, instruments_for_venue
-from venues.live.factory import FeedConfig
+from venues.instruments import PREDICTION_VENUES, SPOT_VENUES, instruments_for_venue
+from venues.marketdata.store import Recorder
+from venues.paper import DEFAULT_PAPER_SEED
 from venues.sim.adapter import SimVenueAdapter
 
 logger = logging.getLogger(__name__)
@@ -125,22 +125,27 @@ class _Held:
         self.started_at: datetime | None = None
 
 
-def venue_feed_config(venue: str) -> FeedConfig:
-    """The live feed settings of `venue` (VENUE_FEED_<VENUE>_WS_URL, _REST_URL, _OPTIONS and the
-    shared limits) for venues/live, which reads no Django settings itself."""
-    v = venue.upper()
-    return FeedConfig(
-        ws_url=getattr(settings, f"VENUE_FEED_{v}_WS_URL", ""),
-        rest_url=getattr(settings, f"VENUE_FEED_{v}_REST_URL", ""),
-        silence_s=settings.VENUE_FEED_SILENCE_SECONDS,
-        stale_after_s=settings.VENUE_FEED_STALE_AFTER_SECONDS,
-        options=dict(getattr(settings, f"VENUE_FEED_{v}_OPTIONS", {})),
-    )
+def catalogue_version(venue: str) -> Any:
+    """When `venue`'s catalogue was last synced (None: never)."""
+    from django.db.models import Max
+
+    from edges.models import VenueMarket
+
+    return VenueMarket.objects.filter(venue=venue).aggregate(at=Max("synced_at"))["at"]
 
 
-def venue_feed_mode(venue: str) -> str:
-    """ "live" or "sim": the VENUE_FEED_<VENUE> setting (sim when a venue has none)."""
-    return getattr(settings, f"VENUE_FEED_{venue.upper()}", "sim")
+def live_prediction_symbols(venue: str, listed: Sequence[str]) -> list[str]:
+    """The YES and NO symbols a live Kalshi or Polymarket edge follows: the VENUE_FEED_MAX_MARKETS
+    active markets of the synced catalogue (edges/catalogue.py) with the most volume, or, before
+    the first sync, the first of `listed` (the venue's own catalogue, fetched by the feed)."""
+    from edges.catalogue import stored_markets
+
+    most = settings.VENUE_FEED_MAX_MARKETS
+    markets = stored_markets(venue)
+    if not markets:
+        return list(listed)[: 2 * most]
+    chosen = sorted((m for m in markets if m.active), key=lambda m: -(m.volume or 0))[:most]
+    return [s for m in chosen for s in (m.yes_token_id, m.no_token_id) if s]
 
 
 class EdgeWorker:
@@ -161,20 +166,28 @@ class EdgeWorker:
         self.is_sandbox = is_sandbox
         self.feed = feed
         self.edge_id = f"venue-edge-{venue}"
+        self._catalogue_version: Any = None  # a live prediction edge: the synced catalogue it follows
+        self._unfollowed: set[str] = set()  # symbols it stopped following (their quotes removed)
         instruments = [i for i in instruments_for_venue(venue) if i.active]
         self.symbols = [i.symbol for i in instruments]
-        # A live edge runs no algos yet: an algo's orders are matched inside its own core, and a
-        # live algo must trade at the venue, not on paper (docs/trading-live.md).
-        self.algo_capable = venue in SPOT_VENUES and is_sandbox
+        # A live edge runs algos in routed mode: their orders go to the venue (edges/live_algos.py),
+        # never to paper matching. (run_edge refuses --live for a venue not switched on.)
+        self.algo_capable = venue in SPOT_VENUES
         self.adapter: Any
         if feed == "live":
             from venues.live.adapter import LiveVenueAdapter
 
             live = LiveVenueAdapter(
-                venue, venue_feed_config(venue), seed=seed if seed is not None else "live"
+                venue, venue_feed_config(venue), seed=seed if seed is not None else DEFAULT_PAPER_SEED
             )
-            # the symbols of the simulated catalogue that the live venue lists, with its own rules
-            self.symbols = live.listed(self.symbols)
+            if venue in PREDICTION_VENUES:
+                # the venue's own markets (the simulated ones are made up): the most traded first;
+                # followed again after each catalogue sync (refresh_feed_symbols)
+                self._catalogue_version = catalogue_version(venue)
+                self.symbols = live.listed(live_prediction_symbols(venue, live.catalogue_symbols()))
+            else:
+                # the symbols of the simulated catalogue that the live venue lists, with its own rules
+                self.symbols = live.listed(self.symbols)
             live.subscribe(self.symbols)
             self.adapter = live
         else:
@@ -192,19 +205,22 @@ class EdgeWorker:
         # Execution graphs' orders (trading app): paper-filled by the simulated venue on a sandbox
         # edge; sent to the venue with each client's own credentials on a live one.
         self.graph_orders: Any
+        self.router: Any = None  # live algos' orders (edges/live_algos.py)
         if is_sandbox:
             self.graph_orders = GraphOrders(self.adapter)
         else:
+            from edges.live_algos import LiveAlgoRouter
             from edges.live_orders import LiveOrders
 
             self.graph_orders = LiveOrders(venue)
+            self.router = LiveAlgoRouter(venue, self.graph_orders)
         self.buffer = _Buffer()
         self.held: dict[int, _Held] = {}
         self.running: dict[str, list[AlgoSlot]] = {}
         self._compiled: dict[int, CompiledAlgo] = {}
         self._dirty_quotes: set[str] = set()
         self.edge: Edge | None = None
-        # Market data as it is seen, for backtests of past sessions (backtests.store). Written
+        # Market data as it is seen, for backtests of past sessions (venues.marketdata.store). Written
         # from the runner's timer, never from the tick path; flush_rows is only a memory bound.
         self.recorder = (
             Recorder(settings.MARKET_DATA_DIR, venue=venue, flush_rows=500_000)
@@ -265,7 +281,10 @@ class EdgeWorker:
 
     def feed_status(self) -> dict[str, Any]:
         status = getattr(self.adapter, "feed_status", None)
-        return status() if status is not None else {}  # the simulator has no feed to watch
+        out = status() if status is not None else {}  # the simulator has no feed to watch
+        if not self.is_sandbox:  # the clients' private order streams (edges/live_orders.py)
+            out = {**out, "user_streams": self.graph_orders.stream_status()}
+        return out
 
     def _index(self) -> None:
         running: dict[str, list[AlgoSlot]] = {}
@@ -273,6 +292,48 @@ class EdgeWorker:
             if held.slot is not None and held.slot.state is SlotState.RUNNING:
                 running.setdefault(held.slot.symbol, []).append(held.slot)
         self.running = running
+
+    def refresh_feed_symbols(self) -> None:
+        """A live Kalshi or Polymarket edge follows the catalogue's most traded markets again once
+        it is re-synced: markets that closed or fell out are dropped (unless a paper order rests
+        on one), new ones subscribed (their rules from the synced catalogue when the feed's own
+        listing, fetched at start, lacks them). Changing the set reconnects the feed."""
+        if self.feed != "live" or self.venue not in PREDICTION_VENUES:
+            return
+        version = catalogue_version(self.venue)
+        if version is None or version == self._catalogue_version:
+            return
+        self._catalogue_version = version
+        from edges.catalogue import stored_instrument
+
+        adapter = self.adapter
+        wanted = live_prediction_symbols(self.venue, adapter.catalogue_symbols())
+        unknown = [s for s in wanted if not adapter.listed([s])]
+        adapter.add_instruments([i for s in unknown if (i := stored_instrument(self.venue, s)) is not None])
+        in_use = {h.symbol for h in getattr(self.graph_orders, "held", {}).values()}
+        symbols = list(dict.fromkeys([*adapter.listed(wanted), *(s for s in self.symbols if s in in_use)]))
+        if symbols == self.symbols:
+            return
+        dropped = [s for s in self.symbols if s not in symbols]
+        logger.info(
+            "%s: catalogue re-synced: following %d symbols (%d new, %d dropped)",
+            self.edge_id,
+            len(symbols),
+            len(set(symbols) - set(self.symbols)),
+            len(dropped),
+        )
+        adapter.follow(symbols)
+        self.symbols = symbols
+        self._unfollowed = (self._unfollowed | set(dropped)) - set(symbols)
+        if dropped:
+            # nobody may quote or trade on a book the edge no longer keeps up to date
+            from sequence_site.realtime import redis_client
+
+            redis_client().hdel(
+                quotes_key(is_sandbox=self.is_sandbox), *(f"{self.venue}:{s}" for s in dropped)
+            )
+        if self.edge is not None:
+            Edge.objects.filter(pk=self.edge.pk).update(symbols=symbols)
 
     # -- control (database) --------------------------------------------------------------------
     def register(self) -> None:
@@ -312,6 +373,12 @@ class EdgeWorker:
             if assignment.desired_state == "running":
                 slot.start(now_ns)
                 held.started_at = datetime.now(UTC) if slot.state is SlotState.RUNNING else None
+                if self.router is not None and slot.state is SlotState.RUNNING:
+                    # A live market can be quiet for a while: a started live algo sees the
+                    # current book at once rather than at its next change.
+                    snap = self.adapter.book(slot.symbol)
+                    if snap is not None:
+                        slot.on_book(snap)
             else:
                 slot.stop()
                 held.started_at = None
@@ -327,13 +394,26 @@ class EdgeWorker:
             from trading.selectors import live_open_orders
 
             self.graph_orders.apply(live_open_orders(venue=self.venue))
+            self.router.retry_failed()
 
     def flush_orders(self) -> None:
         from trading.services import orders_report
 
-        self.graph_orders.flush(
-            lambda **batch: orders_report(venue=self.venue, paper=self.is_sandbox, **batch)
-        )
+        updates: list[Any] = []
+
+        def report(**batch: Any) -> Any:
+            updates.extend(batch.get("updates", ()))
+            return orders_report(venue=self.venue, paper=self.is_sandbox, **batch)
+
+        result = self.graph_orders.flush(report)
+        if self.router is not None:
+            self.router.deliver(updates, result)  # live algos: new fills and ended orders
+
+    def route_orders(self) -> None:
+        """Live algos: persist and send the orders they placed, the cancels, then report."""
+        self.router.work()
+        if self.graph_orders.pending:
+            self.flush_orders()
 
     def _load(self, assignment: Assignment, carried: CarriedPosition | None = None) -> _Held:
         """Load an algo. Its position and PnL continue from `carried` (the version it replaces in
@@ -354,7 +434,10 @@ class EdgeWorker:
         # restart, a crash): it continues the reported counters and numbers orders above anything
         # the earlier processes could have issued, even in their unreported last second.
         follows_a_process = carried is None and assignment.reported
-        next_order_id = restart_order_id_base() if follows_a_process else 1
+        # A live algo's ids are never reused by a later instance (a new version, a restart): a late
+        # venue fill of an earlier instance's order must not look like one of the new instance's.
+        fresh_ids = follows_a_process or self.router is not None
+        next_order_id = restart_order_id_base() if fresh_ids else 1
         slot = AlgoSlot(
             key=assignment.deployment_id,
             symbol=assignment.symbol,
@@ -363,9 +446,23 @@ class EdgeWorker:
             compiled=compiled,
             sink=self.buffer,
             next_order_id=next_order_id,
+            router=self.router,
         )
         if slot.state is SlotState.REJECTED:
             held.rejected_reason = slot.pause_reason
+            return held
+        if self.router is not None:
+            # Live: the position is the algo's venue fills' (in the database), whatever was reported.
+            self.router.attach(slot, client_id=assignment.client_id)
+            if follows_a_process:
+                slot.restore_counters(
+                    updates=assignment.update_count,
+                    orders=assignment.order_count,
+                    fills=assignment.fill_count,
+                    rejects=assignment.reject_count,
+                    trades=assignment.trade_count,
+                )
+            held.slot = slot
             return held
         if carried is None and (assignment.position_1e8 or assignment.realized_pnl_1e9):
             carried = CarriedPosition(
@@ -391,6 +488,8 @@ class EdgeWorker:
         held = self.held.pop(row_id)
         if held.slot is not None:
             held.slot.close()
+            if self.router is not None:
+                self.router.detach(held.slot)
 
     def reports(self) -> list[AlgoReport]:
         out = []
@@ -457,6 +556,8 @@ class EdgeWorker:
         ``<venue>:<symbol>``."""
         out = {}
         for symbol in self._dirty_quotes:
+            if symbol in self._unfollowed:
+                continue  # dropped by refresh_feed_symbols: its last book must not come back
             snap = self.adapter.book(symbol)
             if snap is not None:
                 out[f"{self.venue}:{symbol}"] = quote_payload(self.venue, symbol, snap)
@@ -472,32 +573,14 @@ class EdgeWorker:
         self.flush_recording()
         for row_id in list(self.held):
             self._unload(row_id)
+        if self.router is not None:
+            # the cancels of the live algos' open orders: a stopped edge's algo must not be filled
+            self.route_orders()
         if not self.is_sandbox:
             self.graph_orders.close()
         self.adapter.close()
         if self.edge is not None:
             services.edge_disconnect(edge=self.edge)
-
-
-def quote_payload(venue: str, symbol: str, snap: BookSnapshot, depth: int = 10) -> dict[str, Any]:
-    """What the markets API and the price stream read: top of book plus ``depth`` levels a side."""
-    return {
-        "venue": venue,
-        "symbol": symbol,
-        "ts_ns": snap.ts_ns,
-        "bid_px_1e9": snap.bid_px,
-        "bid_qty_1e8": snap.bid_qty,
-        "ask_px_1e9": snap.ask_px,
-        "ask_qty_1e8": snap.ask_qty,
-        "bids": [list(level) for level in snap.bids[:depth]],
-        "asks": [list(level) for level in snap.asks[:depth]],
-    }
-
-
-def quotes_key(*, is_sandbox: bool) -> str:
-    """Redis hash of current quotes per mode: field ``<venue>:<symbol>`` -> JSON (`quote_payload`)."""
-    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    return f"{prefix}:quotes:{'test' if is_sandbox else 'live'}"
 
 
 class EdgeRunner:
@@ -515,6 +598,8 @@ class EdgeRunner:
         for worker in self.workers:
             if hasattr(worker.adapter, "wakeup"):
                 worker.adapter.wakeup = self.wake
+            if hasattr(worker.graph_orders, "wakeup"):  # a live edge's private streams
+                worker.graph_orders.wakeup = self.wake
         self._redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
         self._fanout: PriceFanout | None = None
 
@@ -584,11 +669,15 @@ class EdgeRunner:
                 now = time.time_ns()
                 for worker in self.workers:
                     worker.step(now)
+                for worker in live:
+                    if worker.router.pending:  # live algos placed or cancelled: send now
+                        self._guarded("live algo orders", worker.route_orders)
                 if self.nudged.is_set() or now >= next_reconcile:
                     self.nudged.clear()
                     for worker in self.workers:
                         self._guarded("reconcile", worker.reconcile)
                         self._guarded("order reconcile", worker.reconcile_orders)
+                        self._guarded("feed symbols", worker.refresh_feed_symbols)
                     next_reconcile = now + self.reconcile_every_ns
                     next_live_poll = now + live_poll_every_ns
                     next_report = now  # report the new state at once
@@ -597,6 +686,11 @@ class EdgeRunner:
                     for worker in live:
                         self._guarded("order reconcile", worker.reconcile_orders)
                     next_live_poll = now + live_poll_every_ns
+                elif live:
+                    # at once for a venue whose private stream heard a fill or an order change
+                    for worker in live:
+                        if worker.graph_orders.poked():
+                            self._guarded("order reconcile", worker.reconcile_orders)
                 if now >= next_logs:
                     for worker in self.workers:
                         self._guarded("log flush", worker.flush_logs)
@@ -642,8 +736,7 @@ class EdgeRunner:
         for worker in self.workers:
             quotes = worker.quotes()
             if quotes:
-                mapping = {field: json.dumps(payload) for field, payload in quotes.items()}
-                pipe.hset(quotes_key(is_sandbox=worker.is_sandbox), mapping=mapping)
+                write_quotes(pipe, is_sandbox=worker.is_sandbox, quotes=quotes)
                 if self._fanout is not None:
                     self._fanout.publish(is_sandbox=worker.is_sandbox, quotes=quotes)
         pipe.execute()

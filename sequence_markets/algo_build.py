@@ -144,6 +144,7 @@ def build_wat(source: str | os.PathLike[str], out_path: str | os.PathLike[str]) 
 
 def find_rust_toolchain() -> tuple[Path, Path]:
     """(cargo, rustc) able to target wasm32-unknown-unknown, or BuildError saying what is missing."""
+    rustc: Path | None
     if _SYSTEM_RUSTC.exists():
         # Pair Debian's rustc with Debian's cargo: a newer cargo passes flags an old rustc rejects.
         rustc = _SYSTEM_RUSTC
@@ -189,7 +190,16 @@ def build_rust(
     cargo, rustc = find_rust_toolchain()
     tdir = Path(target_dir).resolve() if target_dir else crate / "target"
     env = {**os.environ, "RUSTC": str(rustc)}
-    cmd = [cargo, "build", "--offline", "--release", "--target", RUST_TARGET, "--target-dir", tdir]
+    cmd: list[str | Path] = [
+        cargo,
+        "build",
+        "--offline",
+        "--release",
+        "--target",
+        RUST_TARGET,
+        "--target-dir",
+        tdir,
+    ]
     # cwd = the crate, so cargo reads the crate's .cargo/config.toml (rustflags such as the stack size).
     _run(cmd, "cargo build", cwd=crate, env=env)
     built = tdir / RUST_TARGET / "release" / f"{lib_name.replace('-', '_')}.wasm"

@@ -429,7 +429,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             ("orders", f"{d['orders']:,}  (fills {d['fills']:,}, rejects {d['rejects']:,})"),
             ("uptime", fmt_duration(d["uptime_secs"]) if d["uptime_secs"] else "-"),
         ]
-        return d["symbol"] + "\n" + "\n".join(f"  {k:<9} {v}" for k, v in rows)
+        symbol: str = d["symbol"]
+        return symbol + "\n" + "\n".join(f"  {k:<9} {v}" for k, v in rows)
 
     emit(args, body, human)
     return 0
@@ -540,7 +541,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
     params = {"edge_id": args.edge} if args.edge else None
 
     def fetch() -> dict[str, Any]:
-        return client.request("GET", f"{path}/logs", params=params)
+        body: dict[str, Any] = client.request("GET", f"{path}/logs", params=params)
+        return body
 
     if args.follow:
         return follow(
@@ -567,7 +569,7 @@ def _deployment_human(d: dict[str, Any]) -> str:
         ("created", fmt_time(d["created_at"])),
         ("modified", fmt_time(d["modified_at"])),
     ]
-    text = d["deployment_id"] + "\n" + "\n".join(f"  {k:<9} {v}" for k, v in rows)
+    text: str = d["deployment_id"] + "\n" + "\n".join(f"  {k:<9} {v}" for k, v in rows)
     if "pushed_to" in d:
         text += f"\n  {'pushed':<9} to {d['pushed_to']}/{d['capable_edges']} capable edges"
     return text + _warnings(d) + "\n\n" + edge_table(d.get("edges", []))
@@ -659,7 +661,8 @@ def cmd_deployments_logs(args: argparse.Namespace) -> int:
     params = {"edge_id": args.edge, "symbol": args.symbol}
 
     def fetch(limit: int = 1) -> dict[str, Any]:
-        return client.request("GET", f"{path}/logs", params={**params, "limit": limit})
+        body: dict[str, Any] = client.request("GET", f"{path}/logs", params={**params, "limit": limit})
+        return body
 
     if args.follow:
         if args.symbol:

@@ -60,9 +60,22 @@ def _credentials(args: argparse.Namespace, fields: list[str]) -> dict[str, str]:
 def cmd_connect(args: argparse.Namespace) -> int:
     client = api_client(args, timeout=30.0)
     venue = args.venue.lower()
-    info = client.request("GET", "/venues")["venues"].get(venue)
+    try:
+        venues = client.request("GET", "/venues")["venues"]
+    except SequenceError as exc:
+        if exc.code == "live_key_required":
+            raise SequenceError(
+                exc.status,
+                "connecting a venue needs a live (seq_live_) key: sandbox keys paper-trade and never "
+                "reach a venue. `sequence login --api-key seq_live_...`, or SEQUENCE_API_KEY.",
+                exc.code,
+            ) from None
+        raise
+    info = venues.get(venue)
     if info is None:
-        raise _fail(f"unknown venue {args.venue!r}")
+        raise _fail(f"unknown venue {args.venue!r}; known: {', '.join(venues)}")
+    if not info.get("available", True):
+        raise _fail(f"this server cannot trade at {venue} live (no order client for it)")
     body = {"credentials": _credentials(args, info["fields"]), "label": args.label or ""}
     done = client.request("POST", f"/venues/{venue}/connect", json_body=body)
     emit(

@@ -172,10 +172,12 @@ def _find(client: Sequence, ref: str) -> dict[str, Any]:
     except ValueError:
         pass
     else:
-        return client.request("GET", f"/strategies/{ref}")
+        body: dict[str, Any] = client.request("GET", f"/strategies/{ref}")
+        return body
     for strategy in client.request("GET", "/strategies")["strategies"]:
         if strategy["name"] == ref:
-            return client.request("GET", f"/strategies/{strategy['strategy_id']}")
+            found: dict[str, Any] = client.request("GET", f"/strategies/{strategy['strategy_id']}")
+            return found
     mode = "sandbox" if key_mode(client.api_key) == "test" else "live"
     raise SequenceError(
         404,
@@ -412,7 +414,7 @@ def _page_all(client: Sequence, strategy_id: str, printer: _Printer, run_id: str
     """Print every line after the printer's cursor; returns the last page."""
     while True:
         params = {"run_id": run_id, "after": printer.cursor if run_id == printer.run_id else 0, "limit": 1000}
-        page = client.request("GET", f"/strategies/{strategy_id}/logs", params=params)
+        page: dict[str, Any] = client.request("GET", f"/strategies/{strategy_id}/logs", params=params)
         if page["run_id"] is None:
             return page
         printer.lines(page["run_id"], page["lines"])
@@ -429,7 +431,7 @@ def _page_tail(
     after = printer.cursor
     while True:
         params = {"run_id": run_id, "after": after, "limit": 1000}
-        page = client.request("GET", f"/strategies/{strategy_id}/logs", params=params)
+        page: dict[str, Any] = client.request("GET", f"/strategies/{strategy_id}/logs", params=params)
         if page["run_id"] is None:
             return page
         run_id = page["run_id"]

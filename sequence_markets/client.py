@@ -107,7 +107,8 @@ class Sequence:
 
     def whoami(self) -> dict[str, Any]:
         """The client and mode (``test`` = sandbox, ``live``) this key acts as."""
-        return self.request("GET", "/keys/me")
+        body: dict[str, Any] = self.request("GET", "/keys/me")
+        return body
 
     # -- markets, quotes, the price stream --------------------------------------------------------
     def markets(
@@ -125,7 +126,8 @@ class Sequence:
         ``order="volume"|"liquidity"`` sorts descending; ``expand="outcomes"`` gives one row per
         outcome of a multi-outcome Polymarket event. Spot venues list their pairs."""
         params = {"venue": venue, "limit": limit, "order": order, "active": active, "expand": expand}
-        return self.request("GET", "/markets", params=params)
+        body: dict[str, Any] = self.request("GET", "/markets", params=params)
+        return body
 
     def quote(self, symbol: str, depth: int = 5, *, venue: str | None = None) -> dict[str, Any]:
         """The live book of ``symbol`` (a spot pair like ``"BTC-USD"`` or a prediction token id):
@@ -133,7 +135,10 @@ class Sequence:
         "asks": [...]}`` with ``depth`` levels a side (``{"price", "size", "venue"}``, best first).
         Prices are decimals (prediction markets: 0.01–0.99); a missing side is ``None``. Raises
         ``SequenceError`` 404 for an unknown symbol, 503 when no edge publishes it."""
-        return self.request("GET", "/quotes", params={"symbol": symbol, "depth": depth, "venue": venue})
+        body: dict[str, Any] = self.request(
+            "GET", "/quotes", params={"symbol": symbol, "depth": depth, "venue": venue}
+        )
+        return body
 
     def stream(
         self,
@@ -238,26 +243,31 @@ class Sequence:
         body: dict[str, Any] = {"nodes": nodes, "edges": edges or []}
         if sandbox is not None:
             body["sandbox"] = sandbox
-        return self.request("POST", "/graphs", json_body=body)
+        graph: dict[str, Any] = self.request("POST", "/graphs", json_body=body)
+        return graph
 
     def graph_status(self, graph_id: str) -> dict[str, Any]:
         """The graph's ``status`` (active, completed, cancelled, failed) and each node's. It lags
         fills slightly: to detect fills use ``fills()`` and ``node_order_id``."""
-        return self.request("GET", f"/graphs/{urllib.parse.quote(graph_id, safe='')}")
+        body: dict[str, Any] = self.request("GET", f"/graphs/{urllib.parse.quote(graph_id, safe='')}")
+        return body
 
     def cancel(self, graph_id: str) -> dict[str, Any]:
         """Cancel an active graph (working orders come off the book, pending nodes never fire)."""
-        return self.request("POST", f"/graphs/{urllib.parse.quote(graph_id, safe='')}/cancel")
+        body: dict[str, Any] = self.request("POST", f"/graphs/{urllib.parse.quote(graph_id, safe='')}/cancel")
+        return body
 
     def fills(self, symbol: str | None = None, limit: int = 50) -> dict[str, Any]:
         """``{"fills": [...]}`` newest first; each has ``node_order_id``
         (``graph:{graph_id}:{node_id}:{n}``), ``symbol``, ``venue``, ``side``, ``price``, ``qty``,
         ``qty_1e8``, ``price_1e9``, ``fee_1e9``, ``ts_ns``."""
-        return self.request("GET", "/fills", params={"symbol": symbol, "limit": limit})
+        body: dict[str, Any] = self.request("GET", "/fills", params={"symbol": symbol, "limit": limit})
+        return body
 
     def positions(self) -> dict[str, Any]:
         """``{"positions": [...]}``: net position and realized PnL per venue and symbol."""
-        return self.request("GET", "/positions")
+        body: dict[str, Any] = self.request("GET", "/positions")
+        return body
 
 
 def _query_value(value: Any) -> Any:

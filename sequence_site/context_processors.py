@@ -13,12 +13,13 @@ NAVIGATION = [
     ("Strategies", "strategies:list"),
     ("Backtests", "backtests:list"),
     ("Edges", "edges:list"),
+    ("Venues", "trading:venues"),
     ("API keys", "dashboard:keys"),
 ]
 
 
 def _nav(request: HttpRequest) -> list[dict[str, Any]]:
-    items = []
+    items: list[dict[str, Any]] = []
     for label, name in NAVIGATION:
         try:
             url = reverse(name)

@@ -58,10 +58,17 @@ def seal(plaintext: bytes, *, purpose: str, row_id: str, key: bytes | None = Non
 
 
 def open_sealed(
-    ciphertext: bytes, nonce: bytes, *, purpose: str, row_id: str, key: bytes | None = None
+    ciphertext: bytes | memoryview,
+    nonce: bytes | memoryview | None,
+    *,
+    purpose: str,
+    row_id: str,
+    key: bytes | None = None,
 ) -> bytes:
-    """The plaintext of a sealed value, or ``SealError`` when it was not sealed for this row/purpose."""
-    if len(nonce) != NONCE_BYTES:
+    """The plaintext of a sealed value, or ``SealError`` when it was not sealed for this row/purpose.
+
+    Takes the column values as the database driver gives them (a BinaryField may read as memoryview)."""
+    if nonce is None or len(nonce) != NONCE_BYTES:
         raise SealError(f"Cannot open the sealed {purpose}: malformed nonce.")
     try:
         return _cipher(key).decrypt(bytes(nonce), bytes(ciphertext), _aad(purpose, row_id))

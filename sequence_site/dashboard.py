@@ -9,6 +9,14 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django_htmx.middleware import HtmxDetails
+
+
+class HtmxRequest(HttpRequest):
+    """The request type of a dashboard view: django-htmx's middleware sets ``htmx`` on every request
+    (its documented typing pattern); falsy unless the request came from htmx."""
+
+    htmx: HtmxDetails
 
 
 def dashboard_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

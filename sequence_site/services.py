@@ -10,7 +10,7 @@ import string
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -64,7 +64,7 @@ def client_add_member(*, client: Client, user: AbstractBaseUser) -> ClientMember
 
 
 def api_key_create(
-    *, client: Client, mode: Mode, name: str = "", created_by: AbstractBaseUser | None = None
+    *, client: Client, mode: Mode, name: str = "", created_by: User | None = None
 ) -> CreatedKey:
     if len(name) > 100:
         raise InvalidInput("A key name is at most 100 characters.")

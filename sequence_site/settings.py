@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -113,7 +114,7 @@ if (_embedded_redis := env_str("SEQUENCE_EMBEDDED_REDIS", "")) and not env_str("
 else:
     REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
@@ -256,6 +257,9 @@ VENUE_FEED_COINBASE_REST_URL = env_str("VENUE_FEED_COINBASE_REST_URL", "https://
 
 # How often the live venues' catalogues (markets, events, pairs, products) are synced.
 VENUE_CATALOGUE_SYNC_SECONDS = _env_seconds("VENUE_CATALOGUE_SYNC_SECONDS", 300.0)
+# A live Kalshi or Polymarket edge follows the books of this many markets of the synced catalogue,
+# the most traded first (both outcomes of each): the venues list thousands.
+VENUE_FEED_MAX_MARKETS = env_int("VENUE_FEED_MAX_MARKETS", 200, minimum=1)
 
 # A running job whose heartbeat is older than this lost its worker: the janitor fails it. Generous,
 # because a heartbeat only comes with progress (every few thousand events, or each prepared day).
@@ -327,7 +331,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS: list[Path | tuple[str, Path]] = [BASE_DIR / "static"]
 # Front-end packages installed by `npm ci` (package.json; the Makefile's venv step runs it). Only the
 # built `dist/` folder of each package package.json names is served, as
 # /static/vendor/<package>/dist/...: e.g. chart.js's dist/chart.umd.min.js. Sources, their
@@ -398,11 +402,12 @@ RISK_DEFAULT_MAX_POSITION_NOTIONAL = env_str("RISK_DEFAULT_MAX_POSITION_NOTIONAL
 RISK_DEFAULT_MAX_OPEN_ORDERS = env_int("RISK_DEFAULT_MAX_OPEN_ORDERS", 20, minimum=0)
 RISK_DEFAULT_MAX_ORDERS_PER_SECOND = env_int("RISK_DEFAULT_MAX_ORDERS_PER_SECOND", 5, minimum=0)
 RISK_DEFAULT_DAILY_LOSS_LIMIT = env_str("RISK_DEFAULT_DAILY_LOSS_LIMIT", "500")
-# The venues whose live orders are actually sent. Empty by default: the live order path (outbox,
-# sending edge, fill polling) has not yet run end to end against the fake venues (docs/trading-live.md),
-# so a live graph order is refused with `no_live_connector` until an operator lists the venue here.
-# Connecting credentials, limits and the kill switch work regardless.
-LIVE_TRADING_VENUES = tuple(v.lower() for v in env_list("LIVE_TRADING_VENUES", []))
+# The venues whose live orders are actually sent (the operator's switch). By default the venues whose
+# live order path (outbox, sending edge, private streams, fills, risk, kill switch) runs end to end
+# against the strict fake venues in `make test` (tests/live, docs/trading-live.md); a live graph order
+# for another venue is refused with `no_live_connector`. Empty (`LIVE_TRADING_VENUES=`) turns live
+# sending off. Connecting credentials, limits and the kill switch work regardless.
+LIVE_TRADING_VENUES = tuple(v.lower() for v in env_list("LIVE_TRADING_VENUES", ["kraken", "coinbase"]))
 # How often the live edge asks each venue for the fills and open orders of the clients it works
 # orders for (besides every nudge).
 LIVE_ORDER_POLL_SECONDS = _env_seconds("LIVE_ORDER_POLL_SECONDS", 1.0)

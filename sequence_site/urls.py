@@ -22,5 +22,6 @@ urlpatterns = [
     path("algos/", include("algo_studio.urls")),
     path("edges/", include("edges.urls")),
     path("backtests/", include("backtests.urls")),
+    path("", include("trading.urls")),
     path("", include("sequence_site.dashboard_urls")),
 ]

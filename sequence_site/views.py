@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from sequence_site import selectors, services
-from sequence_site.dashboard import dashboard_view
+from sequence_site.dashboard import HtmxRequest, dashboard_view
 from sequence_site.errors import DomainError
 from sequence_site.middleware import SESSION_MODE_KEY
+from sequence_site.overview import overview
 from sequence_site.scope import Scope
 
 
 @dashboard_view
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HtmxRequest) -> HttpResponse:
     """The overview: PnL, what runs, edge health, recent backtests and problems, first steps."""
     scope: Scope = request.client_scope  # type: ignore[attr-defined]
-    template = "dashboard/_overview.html" if request.htmx else "dashboard/home.html"  # type: ignore[attr-defined]
-    return render(request, template, {"o": selectors.overview(scope=scope)})
+    template = "dashboard/_overview.html" if request.htmx else "dashboard/home.html"
+    return render(request, template, {"o": overview(scope=scope)})
 
 
 @require_POST
@@ -45,7 +47,8 @@ def keys(request: HttpRequest) -> HttpResponse:
                 client=scope.client,
                 mode=scope.mode,
                 name=request.POST.get("name", ""),
-                created_by=request.user,
+                # dashboard_view lets only signed-in users through: never AnonymousUser here.
+                created_by=request.user if isinstance(request.user, User) else None,
             )
         except DomainError as exc:
             messages.error(request, exc.message)

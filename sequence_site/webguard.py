@@ -18,11 +18,18 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
+from typing import Protocol, cast
 
 from daphne import http_protocol
 from daphne import server as daphne_server
 
 from sequence_site.body_limits import request_body_limit, too_large_body, too_large_response_bytes
+
+
+class _ReactorTime(Protocol):
+    def callLater(self, delay: float, callable: Callable[..., object], *args: object) -> object: ...  # noqa: N802
+
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +85,8 @@ class GuardedRequest(http_protocol.WebRequest):
         self.channel.persistent = False
         from twisted.internet import reactor  # daphne installed its asyncio reactor by now
 
-        reactor.callLater(LINGER_SECONDS, _close, transport)
+        # twisted declares the reactor's methods on zope interfaces, which mypy reads without `self`.
+        cast(_ReactorTime, reactor).callLater(LINGER_SECONDS, _close, transport)
 
 
 def _close(transport) -> None:  # type: ignore[no-untyped-def]

@@ -67,11 +67,12 @@ def _read_create_request(request: HttpRequest) -> tuple[StrategyCreateIn, bytes 
         upload = request.FILES.get("artifact")
         if upload is None:
             raise InvalidInput("The multipart upload needs an `artifact` file part (the tar.gz).")
-        if upload.size > upload_cap:
-            raise services.artifact_too_large(upload.size)
+        size = upload.size or 0  # always known for a multipart file part
+        if size > upload_cap:
+            raise services.artifact_too_large(size)
         fields: dict[str, Any] = {}
         for key in request.POST:
-            value = request.POST.get(key)
+            value: Any = request.POST.get(key)
             if key in ("env", "secrets", "manifest"):
                 try:
                     value = json.loads(value or "null")

@@ -13,7 +13,7 @@ import uuid
 from django.db import models
 
 from sequence_site.models import ApiKey, Client
-from strategies.lifecycle import RunStatus, StrategyStatus
+from strategies.states import RunStatus, StrategyStatus
 
 
 class StrategyManager(models.Manager["Strategy"]):

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from sequence_site.dashboard import dashboard_view
+from sequence_site.dashboard import HtmxRequest, dashboard_view
 from sequence_site.errors import DomainError, NotFound
 from sequence_site.scope import Scope
 from strategies import selectors, services
@@ -36,16 +36,16 @@ def _actor(request: HttpRequest) -> str:
 
 
 @dashboard_view
-def strategy_list(request: HttpRequest) -> HttpResponse:
+def strategy_list(request: HtmxRequest) -> HttpResponse:
     strategies = selectors.strategy_list(scope=_scope(request))
-    template = "strategies/_rows.html" if request.htmx else "strategies/list.html"  # type: ignore[attr-defined]
+    template = "strategies/_rows.html" if request.htmx else "strategies/list.html"
     return render(request, template, {"strategies": strategies, "sandbox": sandbox_status()})
 
 
 @dashboard_view
-def strategy_detail(request: HttpRequest, strategy_id: str) -> HttpResponse:
+def strategy_detail(request: HtmxRequest, strategy_id: str) -> HttpResponse:
     strategy = _get(request, strategy_id)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "strategies/_status.html", {"strategy": strategy})
     runs = selectors.strategy_runs(strategy=strategy)
     return render(

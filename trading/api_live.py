@@ -10,12 +10,10 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
-from sequence_site.errors import InvalidInput
 from sequence_site.schemas import ErrorOut
 from sequence_site.scope import Scope
 from trading import credentials, risk, services
 from trading.models import VenueCredential
-from venues.instruments import VENUES
 
 router = Router(tags=["live trading"])
 ERRORS: dict[int, type] = {
@@ -59,13 +57,6 @@ def connection_out(cred: VenueCredential) -> dict[str, Any]:
     }
 
 
-def _venue(venue: str) -> str:
-    venue = venue.strip().lower()
-    if venue not in VENUES:
-        raise InvalidInput(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
-    return venue
-
-
 @router.post("/venues/{venue}/connect", response={201: dict, **ERRORS}, summary="Connect a venue")
 def connect_venue(request: HttpRequest, venue: str, payload: ConnectIn) -> Status:
     """Store the client's API credentials for a venue after checking them with the venue at once
@@ -79,15 +70,8 @@ def connect_venue(request: HttpRequest, venue: str, payload: ConnectIn) -> Statu
 @router.get("/venues", response={200: dict, **ERRORS}, summary="List venue connections")
 def list_connections(request: HttpRequest) -> dict[str, Any]:
     """The client's connections (never the credentials), and which fields each venue needs."""
-    from venues.orders import CREDENTIAL_FIELDS, ORDER_CLIENTS
-
     rows = credentials.venue_connection_list(scope=_scope(request))
-    return {
-        "connections": [connection_out(c) for c in rows],
-        "venues": {
-            v: {"fields": list(CREDENTIAL_FIELDS[v]), "available": v in ORDER_CLIENTS} for v in VENUES
-        },
-    }
+    return {"connections": [connection_out(c) for c in rows], "venues": credentials.venue_fields()}
 
 
 @router.delete("/venues/{venue}", response={200: dict, **ERRORS}, summary="Disconnect a venue")
@@ -98,20 +82,15 @@ def disconnect_venue(request: HttpRequest, venue: str) -> dict[str, Any]:
 
 @router.get("/venues/{venue}/limits", response={200: dict, **ERRORS}, summary="Risk limits at a venue")
 def get_limits(request: HttpRequest, venue: str) -> dict[str, Any]:
-    scope = _scope(request)
-    credentials.require_live(scope, "Risk limits")
-    return risk.risk_limits_get(client_id=scope.client.pk, venue=_venue(venue))
+    return risk.venue_limits_get(scope=_scope(request), venue=venue)
 
 
 @router.patch("/venues/{venue}/limits", response={200: dict, **ERRORS}, summary="Set risk limits at a venue")
 def set_limits(request: HttpRequest, venue: str, payload: LimitsIn) -> dict[str, Any]:
     """Only the fields sent change; ``null`` puts a limit back to its default."""
-    scope = _scope(request)
-    credentials.require_live(scope, "Risk limits")
-    changes = payload.model_dump(exclude_unset=True)
-    if not changes:
-        raise InvalidInput(f"send at least one of {', '.join(risk.RULES)}")
-    return risk.risk_limits_set(client_id=scope.client.pk, venue=_venue(venue), changes=changes)
+    return risk.venue_limits_set(
+        scope=_scope(request), venue=venue, changes=payload.model_dump(exclude_unset=True)
+    )
 
 
 @router.post("/kill", response={200: dict, **ERRORS}, summary="Kill switch")

@@ -38,6 +38,11 @@ MAX_CHANNELS = 50
 PREFIX = "prices:"
 
 
+# A live venue's symbols are looked up in its synced catalogue (the database): never from the
+# event loop itself (Django refuses ORM calls there, and the subscribe would die silently).
+_resolve_symbol = database_sync_to_async(selectors.resolve_symbol)
+
+
 @database_sync_to_async
 def _authenticate(handshake: dict[str, Any]) -> Scope | None:
     return scope_from_handshake(handshake, allow_session=False)
@@ -122,7 +127,7 @@ class PriceStreamConsumer(RefuseBeforeJoining, AsyncJsonWebsocketConsumer):
                 errors.append({"channel": name, "message": f"at most {MAX_CHANNELS} channels per connection"})
                 continue
             try:
-                instruments = selectors.resolve_symbol(name[len(PREFIX) :])
+                instruments = await _resolve_symbol(name[len(PREFIX) :])
             except DomainError as exc:
                 errors.append({"channel": name, "message": exc.message})
                 continue
@@ -159,8 +164,8 @@ class PriceStreamConsumer(RefuseBeforeJoining, AsyncJsonWebsocketConsumer):
 
     async def _snapshot(self, name: str) -> None:
         """The current book of a newly subscribed channel, from the edges' quote hash."""
-        instruments = selectors.resolve_symbol(name[len(PREFIX) :])
         try:
+            instruments = await _resolve_symbol(name[len(PREFIX) :])
             books = await sync_to_async(selectors.raw_quotes, thread_sensitive=False)(
                 is_sandbox=self.client_scope.is_sandbox, instruments=instruments
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,14 +27,8 @@ from sequence_site.scope import Scope
 from trading.lifecycle import OrderStatus
 from trading.models import Order, VenueCredential
 from venues.instruments import VENUES
-from venues.orders import (
-    CREDENTIAL_FIELDS,
-    ORDER_CLIENTS,
-    OrderClient,
-    OrderConfig,
-    OrderError,
-    build_order_client,
-)
+from venues.order_clients import ORDER_CLIENTS, build_order_client
+from venues.orders import CREDENTIAL_FIELDS, OrderClient, OrderConfig, OrderError
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +43,10 @@ class LiveKeyRequired(DomainError):
     code = "live_key_required"
 
 
-class NoOrderClient(DomainError):
+class NoLiveConnector(DomainError):
+    """Live orders or credentials for a venue this deployment cannot trade at (no order client in
+    this build, or the operator has not switched the venue on): refused, never dropped."""
+
     status = 422
     code = "no_live_connector"
 
@@ -59,11 +57,11 @@ class VenueRefused(DomainError):
 
     status = 422
 
-    def __init__(self, venue: str, error: OrderError, *, doing: str) -> None:
+    def __init__(self, venue: str, error: OrderError, *, doing: str, then: str = "") -> None:
         self.code = f"venue_{error.code}"
         super().__init__(
             f"{venue} refused {doing}: {_ERROR_WORDS.get(error.code, error.code)} "
-            f"(the venue said: {error.venue_message})",
+            f"(the venue said: {error.venue_message}){'. ' + then if then else ''}",
             details={"venue": venue, "venue_code": error.code, "venue_message": error.venue_message},
         )
 
@@ -104,12 +102,18 @@ def venue_order_config(venue: str) -> OrderConfig:
     )
 
 
-def check_venue(venue: Any) -> str:
+def known_venue(venue: Any) -> str:
+    """`venue` as the platform names it (``kraken``), or InvalidInput naming the known ones."""
     if not isinstance(venue, str) or venue.strip().lower() not in VENUES:
         raise InvalidInput(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
-    venue = venue.strip().lower()
+    return venue.strip().lower()
+
+
+def check_venue(venue: Any) -> str:
+    """A known venue this build has an order client for (else NoLiveConnector)."""
+    venue = known_venue(venue)
     if venue not in ORDER_CLIENTS:
-        raise NoOrderClient(
+        raise NoLiveConnector(
             f"no live order client for {venue} in this build (live venues: "
             f"{', '.join(sorted(ORDER_CLIENTS)) or 'none'})"
         )
@@ -131,7 +135,24 @@ def _check_fields(venue: str, credentials: Any) -> dict[str, str]:
     too_long = [f for f in wanted if len(credentials[f]) > MAX_FIELD_CHARS]
     if too_long:
         raise InvalidInput(f"credential fields over {MAX_FIELD_CHARS} characters: {', '.join(too_long)}")
-    return {f: credentials[f].strip() for f in wanted}
+    return {f: _repair_pem(credentials[f].strip()) for f in wanted}
+
+
+_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
+
+
+def _repair_pem(value: str) -> str:
+    """A PEM key as OpenSSL reads it, however it was pasted. A password input drops its line
+    breaks, and a key copied out of Coinbase's JSON file carries literal ``\\n``: both leave the
+    base64 body intact, so it is re-wrapped at 64 characters between its BEGIN/END lines. Anything
+    that is not a PEM block is returned as it came."""
+    text = value.replace("\\r\\n", "\n").replace("\\n", "\n")
+    match = _PEM.fullmatch(text.strip())
+    if match is None:
+        return value
+    label, body = match.group(1), "".join(match.group(2).split())
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----", ""])
 
 
 def order_client(venue: str, credentials: Mapping[str, str]) -> OrderClient:
@@ -164,7 +185,7 @@ def venue_connect(*, scope: Scope, venue: Any, credentials: Any, label: str = ""
         finally:
             client.close()
     except OrderError as exc:
-        raise VenueRefused(venue, exc, doing="these credentials") from None
+        raise VenueRefused(venue, exc, doing="these credentials", then="Nothing was stored.") from None
     except (OSError, TimeoutError) as exc:
         raise VenueUnreachable(
             f"{venue} could not be reached to check the credentials ({type(exc).__name__}); "
@@ -191,6 +212,11 @@ def venue_connect(*, scope: Scope, venue: Any, credentials: Any, label: str = ""
     )
 
 
+def venue_fields() -> dict[str, dict[str, Any]]:
+    """Per venue: the credential fields a connection needs, and whether this build can connect it."""
+    return {v: {"fields": list(CREDENTIAL_FIELDS[v]), "available": v in ORDER_CLIENTS} for v in VENUES}
+
+
 def venue_connection_list(*, scope: Scope) -> list[VenueCredential]:
     require_live(scope, "Listing venue connections")
     return list(VenueCredential.objects.filter(client=scope.client).order_by("venue"))
@@ -200,9 +226,7 @@ def venue_disconnect(*, scope: Scope, venue: Any) -> None:
     """Delete the client's credentials for `venue`. Refused while live orders are open there: the
     edge would lose the means to cancel them (cancel them, or use the kill switch, first)."""
     require_live(scope, "Disconnecting a venue")
-    if not isinstance(venue, str) or venue.strip().lower() not in VENUES:
-        raise InvalidInput(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
-    venue = venue.strip().lower()
+    venue = known_venue(venue)
     with transaction.atomic():
         cred = VenueCredential.objects.select_for_update().filter(client=scope.client, venue=venue).first()
         if cred is None:

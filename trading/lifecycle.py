@@ -21,42 +21,24 @@ from typing import Any
 from django.db import models
 
 from sequence_site.errors import InvalidTransition
+from trading.models import Graph, GraphEvent, Node
+from trading.states import GraphStatus, NodeStatus, OrderDesired, OrderStatus, Trigger
 
-
-class GraphStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    COMPLETED = "completed", "Completed"
-    CANCELLED = "cancelled", "Cancelled"
-    FAILED = "failed", "Failed"
-
-
-class NodeStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    WORKING = "working", "Working"
-    FILLED = "filled", "Filled"
-    CANCELLED = "cancelled", "Cancelled"
-    REJECTED = "rejected", "Rejected"
-
-
-class OrderStatus(models.TextChoices):
-    NEW = "new", "New"
-    WORKING = "working", "Working"
-    FILLED = "filled", "Filled"
-    CANCELLED = "cancelled", "Cancelled"
-    REJECTED = "rejected", "Rejected"
-
-
-class OrderDesired(models.TextChoices):
-    WORKING = "working", "Working"
-    CANCEL = "cancel", "Cancel"
-
-
-class Trigger(models.TextChoices):
-    """When a child node activates: on its parent's first fill (``filled``) or once the parent is
-    completely filled (``completed``)."""
-
-    FILLED = "filled", "Parent filled (any quantity)"
-    COMPLETED = "completed", "Parent completely filled"
+__all__ = [
+    "GRAPH_DONE",
+    "GRAPH_MOVES",
+    "NODE_DONE",
+    "NODE_MOVES",
+    "ORDER_MOVES",
+    "ORDER_DONE",
+    "GraphStatus",
+    "NodeStatus",
+    "OrderDesired",
+    "OrderStatus",
+    "Trigger",
+    "graph_transition",
+    "node_transition",
+]
 
 
 GRAPH_DONE = {GraphStatus.COMPLETED, GraphStatus.CANCELLED, GraphStatus.FAILED}
@@ -71,6 +53,13 @@ NODE_MOVES = {
     NodeStatus.PENDING: {NodeStatus.WORKING, NodeStatus.CANCELLED, NodeStatus.REJECTED},
     NodeStatus.WORKING: {NodeStatus.FILLED, NodeStatus.CANCELLED, NodeStatus.REJECTED},
 }
+# Orders move as their edge reports them (trading.services.orders_report, in batches).
+ORDER_MOVES: dict[str, set[str]] = {
+    OrderStatus.NEW: {OrderStatus.WORKING, OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED},
+    OrderStatus.WORKING: {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED},
+    # The last fill crossed the cancel on the way: a cancelled order whose fills complete it is filled.
+    OrderStatus.CANCELLED: {OrderStatus.FILLED},
+}
 
 
 def _move(model: type[models.Model], row: Any, moves: dict[Any, set[Any]], to: str, **fields: Any) -> None:
@@ -79,7 +68,7 @@ def _move(model: type[models.Model], row: Any, moves: dict[Any, set[Any]], to: s
         raise InvalidTransition(
             f"{model.__name__.lower()} {getattr(row, 'node_id', '')} cannot go {old} -> {to}"
         )
-    changed = model.objects.filter(pk=row.pk, status=old).update(status=to, **fields)
+    changed = model._default_manager.filter(pk=row.pk, status=old).update(status=to, **fields)
     if changed != 1:
         raise InvalidTransition(f"{model.__name__.lower()} moved under us (was {old})")
     row.status = to
@@ -89,8 +78,6 @@ def _move(model: type[models.Model], row: Any, moves: dict[Any, set[Any]], to: s
 
 def graph_transition(graph: Any, *, to: GraphStatus, reason: str = "") -> None:
     """Move a graph (conditional update) and record it."""
-    from trading.models import Graph, GraphEvent
-
     old = graph.status
     _move(Graph, graph, GRAPH_MOVES, to)
     GraphEvent.objects.create(graph=graph, node_id="", from_status=old, to_status=to, reason=reason[:200])
@@ -98,8 +85,6 @@ def graph_transition(graph: Any, *, to: GraphStatus, reason: str = "") -> None:
 
 def node_transition(node: Any, *, to: NodeStatus, reason: str = "", **fields: Any) -> None:
     """Move a node (conditional update) and record it; `fields` are updated in the same statement."""
-    from trading.models import GraphEvent, Node
-
     old = node.status
     if reason:
         fields.setdefault("reason", reason[:200])

@@ -20,6 +20,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from sequence_site.errors import DomainError, InvalidInput
+from sequence_site.scope import Scope
+from trading.credentials import known_venue, require_live
 from trading.lifecycle import OrderStatus
 from trading.models import Fill, Order, Position, RiskLimit
 from venues.instruments import PRICE_SCALE, QTY_SCALE
@@ -75,6 +77,23 @@ def risk_limits_get(*, client_id: int, venue: str) -> dict[str, Any]:
         "limits": {k: (str(v) if isinstance(v, Decimal) else v) for k, v in limits.items()},
         "custom": [r for r in RULES if row is not None and getattr(row, r) is not None],
     }
+
+
+def venue_limits_get(*, scope: Scope, venue: Any) -> dict[str, Any]:
+    """The client's limits at `venue` (live keys and live dashboard sessions only): what the API's
+    GET /v1/venues/{venue}/limits, `sequence limits` and the Venues page show."""
+    require_live(scope, "Risk limits")
+    return risk_limits_get(client_id=scope.client.pk, venue=known_venue(venue))
+
+
+def venue_limits_set(*, scope: Scope, venue: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    """Set some of the client's limits at `venue` (``None``: back to the default), for the API's
+    PATCH, `sequence limits --set` and the Venues page's form alike."""
+    require_live(scope, "Risk limits")
+    venue = known_venue(venue)
+    if not changes:
+        raise InvalidInput(f"send at least one of {', '.join(RULES)}")
+    return risk_limits_set(client_id=scope.client.pk, venue=venue, changes=changes)
 
 
 def _parse(rule: str, value: Any) -> Any:

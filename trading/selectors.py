@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import redis
 from django.db import models
 
+from edges.feeds import venue_feed_mode
 from edges.models import Edge
-from edges.worker import quotes_key, venue_feed_mode
+from edges.quotes import quotes_key
 from sequence_site.errors import InvalidInput, NotFound, Unavailable
 from sequence_site.realtime import redis_client
 from sequence_site.scope import Scope
@@ -25,7 +25,7 @@ from venues.instruments import (
     QTY_SCALE,
     VENUES,
     Instrument,
-    find_instruments,
+    decimal_text,
     get_instrument,
     market_rows,
     markets,
@@ -84,10 +84,10 @@ def market_list(
                 "symbol": display_symbol(inst.symbol),
                 "slug": display_symbol(inst.symbol).lower(),
                 "instrument_type": "spot",
-                "tick_size": str(Decimal(inst.tick_1e9) / PRICE_SCALE),
-                "lot_size": str(Decimal(inst.lot_1e8) / QTY_SCALE),
-                "min_qty": str(Decimal(inst.min_qty_1e8) / QTY_SCALE),
-                "min_notional": "0",
+                "tick_size": decimal_text(inst.tick_1e9, PRICE_SCALE),
+                "lot_size": decimal_text(inst.lot_1e8, QTY_SCALE),
+                "min_qty": decimal_text(inst.min_qty_1e8, QTY_SCALE),
+                "min_notional": decimal_text(inst.min_notional_1e9, PRICE_SCALE),
                 "status": "active" if inst.active else "closed",
                 "active": inst.active,
             }
@@ -158,11 +158,11 @@ def resolve_symbol(symbol: str, venue: str | None = None) -> tuple[Instrument, .
         v = venue.lower()
         if v not in VENUES:
             raise InvalidInput(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
-        inst = _venue_instrument(v, symbol)
+        inst = venue_instrument(v, symbol)
         if inst is None:
             raise NotFound(f"unknown symbol {symbol!r} on {v}")
         return (inst,)
-    found = tuple(i for v in VENUES if (i := _venue_instrument(v, symbol)) is not None)
+    found = tuple(i for v in VENUES if (i := venue_instrument(v, symbol)) is not None)
     if not found:
         raise NotFound(
             f"unknown symbol {symbol!r}: use a spot pair (BTC-USD) or a prediction token id "
@@ -171,12 +171,19 @@ def resolve_symbol(symbol: str, venue: str | None = None) -> tuple[Instrument, .
     return found
 
 
-def _venue_instrument(venue: str, symbol: str) -> Instrument | None:
-    """`symbol` on `venue`: from its synced live catalogue when its feed is live, else simulated."""
-    if venue_feed_mode(venue) == "live":
+def venue_instrument(venue: str, symbol: str, *, live: bool = False) -> Instrument | None:
+    """`symbol` on `venue`: from its synced live catalogue when its feed is live, else simulated.
+
+    `live`: for a live (not paper) order, whose symbol must be one the venue really lists: the
+    synced catalogue is read whatever the feed, falling back to the simulated catalogue only when
+    the venue's catalogue was never synced (spot pairs are spelled the same in both)."""
+    feed_live = venue_feed_mode(venue) == "live"
+    if feed_live or live:
         from edges import catalogue
 
-        return catalogue.stored_instrument(venue, symbol)
+        found = catalogue.stored_instrument(venue, symbol)
+        if found is not None or feed_live or catalogue.stored_synced(venue):
+            return found
     try:
         return get_instrument(venue, symbol)
     except KeyError:
@@ -212,6 +219,17 @@ def quote_get(*, scope: Scope, symbol: str, depth: int = 5, venue: str | None = 
     books = raw_quotes(is_sandbox=scope.is_sandbox, instruments=instruments)
     if not books:
         mode = "sandbox" if scope.is_sandbox else "live"
+        following = Edge.objects.connected().filter(
+            is_sandbox=scope.is_sandbox, venue__in={i.venue for i in instruments}
+        )
+        if following.exists() and not any(
+            i.symbol in edge.symbols for edge in following for i in instruments if i.venue == edge.venue
+        ):
+            raise Unavailable(
+                f"no {mode} quote for {symbol}: the {'/'.join(sorted({e.venue for e in following}))} edge "
+                "does not follow it (a live Kalshi or Polymarket edge follows the VENUE_FEED_MAX_MARKETS "
+                "most traded markets of the synced catalogue, chosen when it starts)"
+            )
         raise Unavailable(
             f"no {mode} quote for {symbol}: no connected {'/'.join(i.venue for i in instruments)} edge "
             "has published it"
@@ -236,7 +254,8 @@ def quote_get(*, scope: Scope, symbol: str, depth: int = 5, venue: str | None = 
             "bid_size": qty(best_bid["bid_qty_1e8"]) if best_bid else None,
             "ask_size": qty(best_ask["ask_qty_1e8"]) if best_ask else None,
             "mid": px((bid + ask) // 2) if bid and ask else None,
-            "venue": (best_bid or best_ask)["venue"],
+            # A published book may be empty on both sides (a halted market): name its venue then.
+            "venue": (best_bid or best_ask or books[0])["venue"],
             "bid_venue": best_bid["venue"] if best_bid else None,
             "ask_venue": best_ask["venue"] if best_ask else None,
             "bid_px_1e9": bid,
@@ -245,7 +264,7 @@ def quote_get(*, scope: Scope, symbol: str, depth: int = 5, venue: str | None = 
         },
         "bids": [{"price": px(p), "size": qty(q), "venue": v} for p, q, v in bids],
         "asks": [{"price": px(p), "size": qty(q), "venue": v} for p, q, v in asks],
-        "tick_size": str(Decimal(inst.tick_1e9) / PRICE_SCALE),
+        "tick_size": decimal_text(inst.tick_1e9, PRICE_SCALE),
         "venues": sorted(b["venue"] for b in books),
     }
 
@@ -301,6 +320,10 @@ def graph_detail(*, graph: Graph) -> dict[str, Any]:
                     node_order_id(graph.graph_id, n.node_id, orders[n.pk].seq) if n.pk in orders else None
                 ),
                 "order_status": orders[n.pk].status if n.pk in orders else None,
+                # a live order the venue refused: what it means (venues.orders.ERROR_CODES) and
+                # the venue's own words ("" otherwise)
+                "error_code": orders[n.pk].error_code if n.pk in orders else "",
+                "venue_message": orders[n.pk].venue_message if n.pk in orders else "",
                 "dormant": orders[n.pk].dormant if n.pk in orders else False,
             }
             for n in nodes
@@ -321,9 +344,7 @@ def graph_list(*, scope: Scope, limit: int = 50) -> list[Graph]:
 def fill_list(*, scope: Scope, symbol: str | None, limit: int) -> list[dict[str, Any]]:
     rows = Fill.objects.filter(client=scope.client, is_sandbox=scope.is_sandbox)
     if symbol:
-        instruments = find_instruments(symbol.strip())
-        if not instruments:
-            raise NotFound(f"unknown symbol {symbol!r}")
+        instruments = resolve_symbol(symbol)  # the live catalogue's tokens too
         rows = rows.filter(symbol=instruments[0].symbol)
     return [
         {
@@ -454,3 +475,30 @@ def live_order_ids(*, venue: str, client_id: int, ids: list[str]) -> dict[str, i
         if void:
             out[void] = pk
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAlgoOrderRef:
+    """Whose a live algo's order is: its deployment (uuid), symbol and the core's order id."""
+
+    deployment_id: Any
+    symbol: str
+    algo_order_id: int
+
+
+def live_algo_order_refs(*, pks: list[int]) -> dict[int, LiveAlgoOrderRef]:
+    """The live algo orders among `pks` (graph orders are left out)."""
+    rows = Order.objects.filter(pk__in=pks, graph__isnull=True, algo_order_id__isnull=False).values_list(
+        "pk", "deployment_id", "symbol", "algo_order_id"
+    )
+    return {pk: LiveAlgoOrderRef(dep, symbol, oid) for pk, dep, symbol, oid in rows}
+
+
+def live_algo_fills(*, deployment_id: Any, venue: str, symbol: str) -> list[tuple[str, int, int, int]]:
+    """(side, price_1e9, qty_1e8, fee_1e9) of every venue fill of a live algo's orders on one
+    symbol, oldest first: a live algo's position and PnL are these fills'."""
+    return list(
+        Fill.objects.filter(order__deployment_id=deployment_id, venue=venue, symbol=symbol, paper=False)
+        .order_by("ts_ns", "pk")
+        .values_list("side", "price_1e9", "qty_1e8", "fee_1e9")
+    )

@@ -25,10 +25,12 @@ from edges.models import Edge
 from sequence_site.errors import DomainError, InvalidInput, InvalidTransition, Unavailable
 from sequence_site.realtime import nudge_edges_on_commit
 from sequence_site.scope import Scope
+from trading.credentials import NoLiveConnector
 from trading.lifecycle import (
     GRAPH_DONE,
     NODE_DONE,
     ORDER_DONE,
+    ORDER_MOVES,
     GraphStatus,
     NodeStatus,
     OrderDesired,
@@ -58,13 +60,13 @@ from venues.instruments import (
     QTY_SCALE,
     VENUES,
     Instrument,
-    get_instrument,
 )
 
 MAX_NODES = 100
 MAX_EDGES = 500
-_PRED_MIN = Decimal("0.01")
-_PRED_MAX = Decimal("0.99")
+# prediction prices lie strictly between 0 and 1; the market's own tick and bounds apply after
+_PRED_MIN = Decimal(0)
+_PRED_MAX = Decimal(1)
 _TRIGGER_ALIASES = {
     "filled": Trigger.FILLED,
     "fill": Trigger.FILLED,
@@ -75,13 +77,6 @@ _TRIGGER_ALIASES = {
 }
 
 
-class NoLiveConnector(DomainError):
-    """A live order for a venue without a live order client in this build: refused, never dropped."""
-
-    status = 422
-    code = "no_live_connector"
-
-
 class VenueNotConnected(DomainError):
     status = 422
     code = "venue_not_connected"
@@ -89,9 +84,9 @@ class VenueNotConnected(DomainError):
 
 def live_connector_configured(venue: str) -> bool:
     """Whether live orders for `venue` are sent: this build has the venue's order half
-    (`venues.orders.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`, empty by
-    default until the live path has run end to end against the fakes)."""
-    from venues.orders import ORDER_CLIENTS
+    (`venues.order_clients.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`:
+    by default the venues whose live path runs end to end against the fakes, Kraken and Coinbase)."""
+    from venues.order_clients import ORDER_CLIENTS
 
     return venue in ORDER_CLIENTS and venue in settings.LIVE_TRADING_VENUES
 
@@ -148,7 +143,7 @@ def _fmt(value_1e9: int, scale: int = PRICE_SCALE) -> str:
     return format((Decimal(value_1e9) / scale).normalize(), "f")
 
 
-def _node_spec(raw: Any, index: int) -> NodeSpec:
+def _node_spec(raw: Any, index: int, *, live: bool = False) -> NodeSpec:
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"nodes[{index}] must be an object")
     node_id = raw.get("node_id")
@@ -183,15 +178,16 @@ def _node_spec(raw: Any, index: int) -> NodeSpec:
     symbol = raw.get("symbol")
     if not isinstance(symbol, str) or not symbol.strip():
         raise InvalidInput(f"node {node_id!r}: symbol is required")
-    try:
-        inst = get_instrument(venue, symbol.strip())
-    except KeyError:
+    from trading.selectors import venue_instrument
+
+    inst = venue_instrument(venue, symbol.strip(), live=live)
+    if inst is None:
         hint = (
             "a market's yes_token_id or no_token_id from /v1/markets"
             if venue in PREDICTION_VENUES
             else "e.g. BTC-USD"
         )
-        raise InvalidInput(f"node {node_id!r}: unknown symbol {symbol!r} on {venue} ({hint})") from None
+        raise InvalidInput(f"node {node_id!r}: unknown symbol {symbol!r} on {venue} ({hint})")
     if not inst.active:
         raise InvalidInput(f"node {node_id!r}: {symbol} on {venue} is closed (inactive market)")
     side = raw.get("side")
@@ -223,10 +219,11 @@ def _node_spec(raw: Any, index: int) -> NodeSpec:
             "liquidity, cross the spread by a tick with urgency='high')"
         )
     price = _decimal(raw.get("limit_price"), what="limit_price", node_id=node_id)
-    if inst.is_prediction and not _PRED_MIN <= price <= _PRED_MAX:
+    if inst.is_prediction and not _PRED_MIN < price < _PRED_MAX:
         raise InvalidInput(
-            f"node {node_id!r}: limit_price {raw.get('limit_price')!r} is outside 0.01..0.99: prediction "
-            "prices are probabilities in the venue's natural cents"
+            f"node {node_id!r}: limit_price {raw.get('limit_price')!r} is outside 0..1: prediction "
+            "prices are probabilities in the venue's natural units (0.01..0.99 on a 1-cent tick, "
+            "0.001..0.999 on a 0.001 one)"
         )
     price_scaled = price * PRICE_SCALE
     if price <= 0 or price_scaled != price_scaled.to_integral_value():
@@ -248,7 +245,14 @@ def _node_spec(raw: Any, index: int) -> NodeSpec:
     urgency = raw.get("urgency") or Urgency.NORMAL
     if urgency not in Urgency.values:
         raise InvalidInput(f"node {node_id!r}: urgency must be low, normal or high, not {urgency!r}")
-    dormant = price_1e9 * qty_1e8 < inst.min_notional_1e9 * QTY_SCALE
+    below_minimum = price_1e9 * qty_1e8 < inst.min_notional_1e9 * QTY_SCALE
+    if below_minimum and not inst.min_notional_rests:
+        # Kraken (costmin) and Coinbase (quote_min_size) refuse such an order outright.
+        raise InvalidInput(
+            f"node {node_id!r}: notional {_fmt(qty_1e8 * price_1e9 // QTY_SCALE)} (qty x limit_price) "
+            f"is under {venue}'s minimum order value {_fmt(inst.min_notional_1e9)} for {symbol}"
+        )
+    dormant = below_minimum  # Polymarket's $1: accepted, rests, never fills (a warning says so)
     return NodeSpec(node_id, inst, side, qty_1e8, price_1e9, urgency, dormant)
 
 
@@ -267,8 +271,9 @@ def _edge_spec(raw: Any, index: int) -> EdgeSpec:
     return EdgeSpec(parent, child, trigger)
 
 
-def graph_validate(*, nodes: Any, edges: Any) -> GraphSpec:
-    """Check a whole graph; raise `InvalidInput` naming the first problem. Writes nothing."""
+def graph_validate(*, nodes: Any, edges: Any, live: bool = False) -> GraphSpec:
+    """Check a whole graph; raise `InvalidInput` naming the first problem. Writes nothing.
+    `live`: its orders go to the venues (symbols from their synced catalogues)."""
     if not isinstance(nodes, list) or not nodes:
         raise InvalidInput("nodes must be a non-empty list")
     if len(nodes) > MAX_NODES:
@@ -278,7 +283,7 @@ def graph_validate(*, nodes: Any, edges: Any) -> GraphSpec:
         raise InvalidInput("edges must be a list")
     if len(edges) > MAX_EDGES:
         raise InvalidInput(f"a graph has at most {MAX_EDGES} edges")
-    specs = [_node_spec(raw, i) for i, raw in enumerate(nodes)]
+    specs = [_node_spec(raw, i, live=live) for i, raw in enumerate(nodes)]
     ids = [s.node_id for s in specs]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -411,8 +416,8 @@ def _activate(node: Node, graph: Graph, reason: str) -> Order:
 def graph_submit(*, scope: Scope, nodes: Any, edges: Any = None, sandbox: bool | None = None) -> Submitted:
     """Validate and store a graph; roots' orders are created now. A ``seq_test_`` key always
     paper-trades whatever ``sandbox`` says; a live key paper-trades only with ``sandbox=True``."""
-    spec = graph_validate(nodes=nodes, edges=edges)
     paper = scope.is_sandbox or bool(sandbox)
+    spec = graph_validate(nodes=nodes, edges=edges, live=not paper)
     _check_routing(spec, paper=paper, client_id=scope.client.pk)
     targets = {e.child for e in spec.edges}
     with transaction.atomic():
@@ -464,15 +469,17 @@ def graph_cancel(*, graph: Graph) -> Graph:
     return graph
 
 
-def _wind_down(graph: Graph, *, reason: str) -> None:
+def _wind_down(graph: Graph, *, reason: str, nudge: bool = True) -> set[str]:
     """Cancel what is left of a graph that is no longer active: pending nodes now, open orders by
-    asking their edges."""
+    asking their edges (nudged on commit unless `nudge` is False: then the caller nudges the
+    venues returned)."""
     for node in Node.objects.select_for_update().filter(graph=graph, status=NodeStatus.PENDING):
         node_transition(node, to=NodeStatus.CANCELLED, reason=reason)
     open_orders = Order.objects.filter(graph=graph, status__in=[OrderStatus.NEW, OrderStatus.WORKING])
     venues = set(open_orders.values_list("venue", flat=True))
-    if open_orders.update(desired_state=OrderDesired.CANCEL):
+    if open_orders.update(desired_state=OrderDesired.CANCEL) and nudge:
         nudge_edges_on_commit(venues=venues, is_sandbox=graph.paper)
+    return venues
 
 
 # --------------------------------------------------------------------------------------------------
@@ -530,6 +537,9 @@ def _position_apply(pos: Position, side: str, price_1e9: int, qty_1e8: int, fee_
 class ReportResult:
     fills_recorded: int = 0
     orders_created: int = 0
+    # The fills of this batch that were new (recorded now): a live algo's edge hands exactly these
+    # to the algo's core, so a fill reported twice reaches on_fill once.
+    new_fills: list[FillReport] = field(default_factory=list)
 
 
 def orders_report(
@@ -545,11 +555,11 @@ def orders_report(
     nudge: set[str] = set()
     with transaction.atomic():
         # Lock order: graphs, then orders (as graph_cancel does), so the two never deadlock.
-        graph_pks = Order.objects.filter(pk__in=pks).values_list("graph_id", flat=True)
+        graph_pks = Order.objects.filter(pk__in=pks, graph__isnull=False).values_list("graph_id", flat=True)
         locked = {g.pk: g for g in Graph.objects.select_for_update().filter(pk__in=graph_pks).order_by("pk")}
         orders = {
             o.pk: o
-            for o in Order.objects.select_for_update()
+            for o in Order.objects.select_for_update(of=("self",))
             .select_related("graph", "node")
             .filter(pk__in=pks, venue=venue, paper=paper)
             .order_by("pk")
@@ -565,13 +575,15 @@ def orders_report(
             if fill_id in existing or f.qty_1e8 <= 0:
                 continue
             order = orders[f.order_pk]
-            node = order.node
+            node = order.node  # None for a live algo's order
             order.filled_qty_1e8 += f.qty_1e8
             order.leaves_qty_1e8 = max(0, order.qty_1e8 - order.filled_qty_1e8)
-            node.filled_qty_1e8 += f.qty_1e8
-            node.filled_notional_raw = Decimal(int(node.filled_notional_raw) + f.price_1e9 * f.qty_1e8)
-            node.fees_1e9 += f.fee_1e9
-            touched_nodes[node.pk] = node
+            if node is not None:
+                node.filled_qty_1e8 += f.qty_1e8
+                node.filled_notional_raw = Decimal(int(node.filled_notional_raw) + f.price_1e9 * f.qty_1e8)
+                node.fees_1e9 += f.fee_1e9
+                touched_nodes[node.pk] = node
+            result.new_fills.append(f)
             new_fills.append(
                 Fill(
                     fill_id=fill_id,
@@ -608,11 +620,13 @@ def orders_report(
             pos.save()
 
         for order in orders.values():
-            if order.leaves_qty_1e8 == 0 and order.status not in (OrderStatus.FILLED, OrderStatus.REJECTED):
+            if order.leaves_qty_1e8 == 0 and OrderStatus.FILLED in ORDER_MOVES.get(order.status, ()):
                 order.status = OrderStatus.FILLED
         for u in updates:
-            order = orders.get(u.order_pk)
-            if order is None or order.status in ORDER_DONE:
+            if u.order_pk not in orders or orders[u.order_pk].status in ORDER_DONE:
+                continue
+            order = orders[u.order_pk]
+            if u.status != order.status and u.status not in ORDER_MOVES[order.status]:
                 continue
             if u.venue_order_id:
                 order.venue_order_id = u.venue_order_id[:128]
@@ -624,7 +638,8 @@ def orders_report(
                 order.reject_reason = u.reason[:200]
                 order.error_code = u.error_code[:32]
                 order.venue_message = u.venue_message[:500]
-            touched_nodes.setdefault(order.node.pk, order.node)
+            if order.node is not None:
+                touched_nodes.setdefault(order.node.pk, order.node)
         for order in orders.values():
             order.save(
                 update_fields=[
@@ -643,7 +658,7 @@ def orders_report(
         graphs: dict[int, Graph] = {}
         for order in orders.values():
             node = order.node
-            if node.pk not in touched_nodes:
+            if node is None or node.pk not in touched_nodes:
                 continue
             Node.objects.filter(pk=node.pk).update(
                 filled_qty_1e8=node.filled_qty_1e8,
@@ -757,6 +772,59 @@ def live_order_mark_sending(*, order_pk: int) -> bool:
     )
 
 
+def live_algo_order_create(
+    *,
+    client_id: int,
+    deployment_id: Any,
+    venue: str,
+    symbol: str,
+    side: str,
+    price_1e9: int,
+    qty_1e8: int,
+    algo_order_id: int,
+) -> Order:
+    """Persist a live algo's place_order (the outbox row, with its client order id) after the
+    risk checks, in one transaction; the live edge sends it right after. Raises `RiskBreach`
+    (nothing written) when a limit refuses it."""
+    with transaction.atomic():
+        risk_check(
+            client_id=client_id,
+            order=Proposed(venue=venue, symbol=symbol, side=side, price_1e9=price_1e9, qty_1e8=qty_1e8),
+        )
+        return Order.objects.create(
+            deployment_id=deployment_id,
+            algo_order_id=algo_order_id,
+            client_id=client_id,
+            is_sandbox=False,
+            paper=False,
+            venue=venue,
+            symbol=symbol,
+            side=side,
+            price_1e9=price_1e9,
+            qty_1e8=qty_1e8,
+            leaves_qty_1e8=qty_1e8,
+            client_order_id=new_client_order_id(),
+        )
+
+
+def live_algo_orders_cancel(
+    *, order_pks: Sequence[int] = (), deployment_id: Any = None, symbol: str | None = None
+) -> int:
+    """Desire ``cancel`` for open live algo orders (these, or every one of a deployment, on one
+    symbol if given): the live edge cancels them at the venue, or never sends one it has not sent.
+    Returns how many."""
+    rows = Order.objects.filter(
+        paper=False, graph__isnull=True, status__in=[OrderStatus.NEW, OrderStatus.WORKING]
+    ).exclude(desired_state=OrderDesired.CANCEL)
+    if deployment_id is not None:
+        rows = rows.filter(deployment_id=deployment_id)
+        if symbol is not None:
+            rows = rows.filter(symbol=symbol)
+    else:
+        rows = rows.filter(pk__in=list(order_pks))
+    return rows.update(desired_state=OrderDesired.CANCEL)
+
+
 @dataclass(slots=True)
 class KillResult:
     graphs_cancelled: list[str] = field(default_factory=list)
@@ -771,17 +839,31 @@ def kill_switch(*, scope: Scope) -> KillResult:
     algos, and (live keys only) ask every connected venue to cancel every open order of the
     client's account there (`OrderClient.cancel_all`), now, from this process, so the kill does not
     wait for an edge. Answers with what it cancelled and where it could not."""
-    from algo_studio.models import Deployment
-    from algo_studio.services import deployment_stop
-
     result = KillResult()
+    # The graphs first (committed: no edge sends an unsent order of theirs after this), then the
+    # venues are called from here, and only then are the edges nudged: a live edge woken at once
+    # would race this process to the same cancels, and the answer would miss what it took.
+    to_nudge: dict[bool, set[str]] = {True: set(), False: set()}
     with transaction.atomic():
         for graph in Graph.objects.select_for_update().filter(
             client=scope.client, is_sandbox=scope.is_sandbox, status=GraphStatus.ACTIVE
         ):
             graph_transition(graph, to=GraphStatus.CANCELLED, reason="kill switch")
-            _wind_down(graph, reason="kill switch")
+            to_nudge[graph.paper] |= _wind_down(graph, reason="kill switch", nudge=False)
             result.graphs_cancelled.append(graph.graph_id)
+    try:
+        _kill_algos_and_venues(scope, result)
+    finally:
+        for paper, venues in to_nudge.items():
+            if venues:
+                nudge_edges_on_commit(venues=venues, is_sandbox=paper)  # outside a transaction: now
+    return result
+
+
+def _kill_algos_and_venues(scope: Scope, result: KillResult) -> None:
+    from algo_studio.models import Deployment
+    from algo_studio.services import deployment_stop
+
     deployments = (
         Deployment.objects.filter(client=scope.client, is_sandbox=scope.is_sandbox, deleted_at__isnull=True)
         .filter(edge_rows__removed=False, edge_rows__desired_state="running")
@@ -790,8 +872,21 @@ def kill_switch(*, scope: Scope) -> KillResult:
     for deployment in deployments:
         if deployment_stop(deployment=deployment, actor="kill switch"):
             result.algos_stopped.append(deployment.deployment_id)
+    if not scope.is_sandbox:
+        # Live algos' open orders: never sent if not sent yet, cancelled by the live edge (the
+        # cancel_all below is the immediate half; the edge's pass records each order's end).
+        with transaction.atomic():
+            algo_orders = Order.objects.filter(
+                client=scope.client,
+                paper=False,
+                graph__isnull=True,
+                status__in=[OrderStatus.NEW, OrderStatus.WORKING],
+            )
+            venues = set(algo_orders.values_list("venue", flat=True))
+            if algo_orders.update(desired_state=OrderDesired.CANCEL):
+                nudge_edges_on_commit(venues=venues, is_sandbox=False)
     if scope.is_sandbox:
-        return result  # a sandbox key never reaches a venue
+        return  # a sandbox key never reaches a venue
     from trading.credentials import order_client, venue_credentials_open
     from venues.orders import OrderError
 
@@ -804,6 +899,15 @@ def kill_switch(*, scope: Scope) -> KillResult:
             client = order_client(cred.venue, opened[0])
             try:
                 entry["cancelled"] = client.cancel_all()
+                # An order the live edge was sending while this ran may have landed after the
+                # cancel: look once more, and say what is still open.
+                left = client.open_orders()
+                if left:
+                    entry["cancelled"] += client.cancel_all()
+                    left = client.open_orders()
+                if left:
+                    entry["still_open"] = [o.venue_order_id for o in left]
+                    entry["error"] = f"{len(left)} order(s) still open; the live edge keeps cancelling"
             finally:
                 client.close()
         except OrderError as exc:
@@ -811,7 +915,6 @@ def kill_switch(*, scope: Scope) -> KillResult:
         except (OSError, TimeoutError) as exc:
             entry["error"] = f"unreachable ({type(exc).__name__}); the live edge keeps cancelling"
         result.venues.append(entry)
-    return result
 
 
 __all__ = [

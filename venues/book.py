@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BookSnapshot", "Level"]
+__all__ = ["BookSnapshot", "DepthShape", "Level"]
 
 Level = tuple[int, int]  # (price_1e9, qty_1e8)
+# The simulator's compact depth of one side: (the price past which levels stop, ((price offset from
+# the top of book, qty_1e8), ...)), shared between snapshots until the shape changes.
+DepthShape = tuple[int, tuple[tuple[int, int], ...]]
 
 
 class BookSnapshot:
@@ -31,6 +34,11 @@ class BookSnapshot:
     bid_qty: int
     ask_px: int
     ask_qty: int
+    _bshape: DepthShape
+    _ashape: DepthShape
+    # None: "not built yet" (a simulator snapshot builds its levels from the shapes on first access).
+    _bids: tuple[Level, ...] | None
+    _asks: tuple[Level, ...] | None
 
     def __init__(
         self, ts_ns: int, bids: tuple[Level, ...] | list[Level], asks: tuple[Level, ...] | list[Level]

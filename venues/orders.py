@@ -1,8 +1,9 @@
 """The order half of a live venue: what the platform needs to trade with a client's own credentials.
 
-Each venue package implements `OrderClient` in `venues/<venue>/orders.py` and registers it in
-`ORDER_CLIENTS` (`venues.live.factory`'s pattern: one block per venue at the end of this file's
-registry, imports inside the functions). Nothing here reads Django settings or the database: the
+Each venue package implements `OrderClient` in `venues/<venue>/orders.py`, and
+`venues/order_clients.py` registers it in `ORDER_CLIENTS` (`venues.live.factory`'s pattern: one
+block per venue, imports inside the functions; apart from this module, which the venue packages
+import). Nothing here reads Django settings or the database: the
 caller (the trading app's live-order service, which owns the outbox, the risk checks and the
 credential store) passes credentials and URLs in, and persists every order *before* calling
 `place`.
@@ -37,7 +38,6 @@ from venues.instruments import Instrument
 
 __all__ = [
     "ERROR_CODES",
-    "ORDER_CLIENTS",
     "Balance",
     "CREDENTIAL_FIELDS",
     "OrderClient",
@@ -48,7 +48,6 @@ __all__ = [
     "UserStreamProtocol",
     "VenueFill",
     "VenueOrder",
-    "build_order_client",
 ]
 
 Side = Literal["buy", "sell"]
@@ -253,69 +252,3 @@ class OrderClient(ABC):
 
     def close(self) -> None:  # noqa: B027 (optional hook: most clients hold nothing to release)
         """Release connections."""
-
-
-# -- registry ---------------------------------------------------------------------------------------
-OrderClientFactory = Callable[
-    [Mapping[str, str], OrderConfig, "Callable[[str], Instrument] | None"], OrderClient
-]
-ORDER_CLIENTS: dict[str, OrderClientFactory] = {}
-
-
-def build_order_client(
-    venue: str,
-    credentials: Mapping[str, str],
-    config: OrderConfig,
-    *,
-    instrument: Callable[[str], Instrument] | None = None,
-) -> OrderClient:
-    """The venue's OrderClient; KeyError for a venue without one in this build."""
-    try:
-        factory = ORDER_CLIENTS[venue]
-    except KeyError:
-        raise KeyError(f"no live order client for venue {venue!r}") from None
-    return factory(credentials, config, instrument)
-
-
-# One block per venue below (imports inside the functions, so a process loads only what it uses;
-# kept apart so that branches adding different venues merge cleanly).
-
-
-# -- kraken -----------------------------------------------------------------------------------------
-def _kraken(credentials, config, instrument):  # type: ignore[no-untyped-def]
-    from venues.kraken.orders import KrakenOrderClient
-
-    return KrakenOrderClient(credentials, config, instrument=instrument)
-
-
-ORDER_CLIENTS["kraken"] = _kraken
-
-
-# -- coinbase ---------------------------------------------------------------------------------------
-def _coinbase(credentials, config, instrument):  # type: ignore[no-untyped-def]
-    from venues.coinbase.orders import CoinbaseOrderClient
-
-    return CoinbaseOrderClient(credentials, config, instrument=instrument)
-
-
-ORDER_CLIENTS["coinbase"] = _coinbase
-
-
-# -- kalshi -----------------------------------------------------------------------------------------
-def _kalshi(credentials, config, instrument):
-    from venues.kalshi.orders import KalshiOrderClient
-
-    return KalshiOrderClient(credentials, config, instrument=instrument)
-
-
-ORDER_CLIENTS["kalshi"] = _kalshi
-
-
-# -- polymarket -------------------------------------------------------------------------------------
-def _polymarket(credentials, config, instrument):  # type: ignore[no-untyped-def]
-    from venues.polymarket.orders import PolymarketOrderClient
-
-    return PolymarketOrderClient(credentials, config, instrument=instrument)
-
-
-ORDER_CLIENTS["polymarket"] = _polymarket

@@ -25,10 +25,9 @@ from edges.runtime.errors import (
     TrapKind,
 )
 from edges.runtime.host import AlgoHost, NullHost
-from edges.runtime.instance import AlgoInstance
+from edges.runtime.instance import AlgoInstance, load_module, validate_module
 from edges.runtime.limits import RuntimeLimits
 from edges.runtime.module import CompiledAlgo, ModuleInfo
-from edges.runtime.validation import load_module, validate_module
 
 __all__ = [
     "ABI_VERSION",

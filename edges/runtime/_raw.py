@@ -32,7 +32,7 @@ from ctypes import (
     c_uint64,
     c_void_p,
 )
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import wasmtime
 from wasmtime import _ffi as ffi  # the loaded libwasmtime and its struct types
@@ -166,6 +166,34 @@ def define_host_func(
     return callback
 
 
+def define_native_func(
+    linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.FuncType, fn_addr: int, env_addr: int
+) -> None:
+    """Define `module::name` in `linker` as an unchecked host function that is native code: `fn_addr`
+    is a C function with the unchecked callback's signature, called with `env_addr` as its env.
+    No Python runs when wasm calls it. The caller keeps whatever `env_addr` points at alive for as
+    long as any store instantiated through this linker lives."""
+    module_b, name_b = module.encode(), name.encode()
+    err = _linker_define_func_unchecked(
+        ctypes.cast(linker.ptr(), c_void_p).value,
+        module_b,
+        len(module_b),
+        name_b,
+        len(name_b),
+        ctypes.cast(ty.ptr(), c_void_p).value,
+        fn_addr,
+        env_addr,
+        None,
+    )
+    if err:
+        raise _take_error(err)
+
+
+def symbol_addr(name: str) -> int:
+    """Address of a function of libwasmtime (for native code that calls it through a pointer)."""
+    return ctypes.cast(getattr(ffi.dll, name), c_void_p).value or 0
+
+
 def memory_bytes(caller: int | None, memory_addr: int, ptr: int, length: int) -> bytes | None:
     """Copy `length` bytes at `ptr` of the caller's memory, or None when out of bounds.
 
@@ -176,7 +204,8 @@ def memory_bytes(caller: int | None, memory_addr: int, ptr: int, length: int) ->
     if not memory_addr:
         item = ffi.wasmtime_extern_t()  # lives until we return, like the address taken from it
         found = _caller_export_get(caller, b"memory", 6, addressof(item))
-        if not found or item.kind != _EXTERN_MEMORY:
+        # ctypes reads a c_uint8 field as a Python int (the stubs type it as the c_ubyte).
+        if not found or cast(int, item.kind) != _EXTERN_MEMORY:
             return None
         memory_addr = addressof(item) + _EXTERN_OF_OFFSET
     ctx = _caller_context(caller)
@@ -260,7 +289,9 @@ class RawStore:
         # host callback arrives as an error instead. Both are owned by us and freed by the wrappers.
         if err:
             return RawFailure(None, str(_take_error(err)))
-        trap = wasmtime.Trap._from_ptr(ctypes.cast(self._trap.value, POINTER(ffi.wasm_trap_t)))
+        trap_ptr = self._trap.value
+        assert trap_ptr is not None, "neither an error nor a trap: the call succeeded"
+        trap = wasmtime.Trap._from_ptr(ctypes.cast(trap_ptr, POINTER(ffi.wasm_trap_t)))
         self._trap.value = None  # wasmtime leaves the slot alone on success: clear it for the next call
         return RawFailure(trap.trap_code, trap.message)
 

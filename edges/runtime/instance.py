@@ -12,17 +12,23 @@ instance (AlgoReentryError).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import wasmtime
 
 from edges.runtime import _raw, abi
-from edges.runtime.engine import get_engine
-from edges.runtime.errors import AlgoLoadError, AlgoReentryError, AlgoTrap
-from edges.runtime.host import AlgoHost
+from edges.runtime.engine import MODULE_CACHE, get_engine
+from edges.runtime.errors import AlgoError, AlgoLoadError, AlgoReentryError, AlgoTrap, AlgoValidationError
+from edges.runtime.host import AlgoHost, NullHost
 from edges.runtime.limits import RuntimeLimits
 from edges.runtime.module import CompiledAlgo, ModuleInfo
-from edges.runtime.validation import check_memory_fits, load_module, summarize_wasmtime_message
+from edges.runtime.validation import (
+    check_header,
+    check_memory_fits,
+    compile_checked,
+    summarize_wasmtime_message,
+)
 
 _MASK32 = _raw.MASK32
 _SIGN32 = 0x80000000
@@ -564,3 +570,46 @@ def _describe(failure: _raw.RawFailure) -> str:
     if failure.code == wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS and "memory fault" in summary:
         return f"{words} ({summary.split(': wasm trap')[0]})"
     return words
+
+
+# -- loading: validation's static checks, then one trial instance ------------------------------------
+def validate_module(wasm_bytes: bytes, *, limits: RuntimeLimits | None = None) -> ModuleInfo:
+    """Check `wasm_bytes` against ABI v1; return what it contains or raise AlgoValidationError.
+
+    Compiles the module (cached by sha256, so a later load_module() of the same bytes is a cache
+    hit) and instantiates it once with a host that refuses everything, to run its start function
+    and read sequence_abi_version().
+    """
+    return load_module(wasm_bytes, limits=limits).info
+
+
+def load_module(wasm_bytes: bytes, *, limits: RuntimeLimits | None = None) -> CompiledAlgo:
+    """The validated, compiled module for `wasm_bytes`, from the cache when its sha256 is known."""
+    limits = limits or RuntimeLimits()
+    data = check_header(wasm_bytes)
+    sha256 = hashlib.sha256(data).hexdigest()
+    compiled = MODULE_CACHE.get(sha256)
+    if compiled is not None:
+        check_memory_fits(compiled.info, limits.memory_limit_bytes, AlgoValidationError)
+        return compiled
+    compiled = compile_checked(data, sha256, limits=limits)
+    version = _trial_run(compiled, limits)
+    if version != abi.ABI_VERSION:
+        raise AlgoValidationError(
+            f"sequence_abi_version() returned {version}; this runtime supports ABI version "
+            f"{abi.ABI_VERSION} only"
+        )
+    MODULE_CACHE.put(compiled)
+    return compiled
+
+
+def _trial_run(compiled: CompiledAlgo, limits: RuntimeLimits) -> int:
+    """Instantiate once with a host that refuses everything; return sequence_abi_version()."""
+    try:
+        instance = AlgoInstance(compiled, NullHost(), limits=limits)
+        try:
+            return instance.abi_version()
+        finally:
+            instance.close()
+    except AlgoError as exc:
+        raise AlgoValidationError(str(exc)) from None

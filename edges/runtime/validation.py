@@ -1,45 +1,28 @@
-"""Checking an uploaded module against ABI v1, and compiling it once per sha256.
+"""Checking an uploaded module against ABI v1 and compiling it (the static half of loading: the
+trial run that completes it is `load_module` in instance.py, which needs an instance).
 
 Speed does not matter here, so this uses wasmtime-py's convenient API throughout.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 import wasmtime
 
 from edges.runtime import abi
-from edges.runtime.engine import MODULE_CACHE, get_engine
-from edges.runtime.errors import AlgoError, AlgoLoadError, AlgoValidationError
+from edges.runtime.engine import get_engine
+from edges.runtime.errors import AlgoLoadError, AlgoValidationError
 from edges.runtime.limits import RuntimeLimits
-from edges.runtime.module import CompiledAlgo, ModuleInfo
+from edges.runtime.module import CompiledAlgo, ModuleInfo, has_start_section
 
 _WASM_MAGIC = b"\0asm"
 _CORE_VERSION = b"\x01\x00\x00\x00"
 
 
-def validate_module(wasm_bytes: bytes, *, limits: RuntimeLimits | None = None) -> ModuleInfo:
-    """Check `wasm_bytes` against ABI v1; return what it contains or raise AlgoValidationError.
-
-    Compiles the module (cached by sha256, so a later load_module() of the same bytes is a cache
-    hit) and instantiates it once with a host that refuses everything, to run its start function
-    and read sequence_abi_version().
-    """
-    return load_module(wasm_bytes, limits=limits).info
-
-
-def load_module(wasm_bytes: bytes, *, limits: RuntimeLimits | None = None) -> CompiledAlgo:
-    """The validated, compiled module for `wasm_bytes`, from the cache when its sha256 is known."""
-    limits = limits or RuntimeLimits()
-    data = _check_header(wasm_bytes)
-    sha256 = hashlib.sha256(data).hexdigest()
-    compiled = MODULE_CACHE.get(sha256)
-    if compiled is not None:
-        check_memory_fits(compiled.info, limits.memory_limit_bytes, AlgoValidationError)
-        return compiled
-
+def compile_checked(data: bytes, sha256: str, *, limits: RuntimeLimits) -> CompiledAlgo:
+    """Compile bytes that passed `check_header` and check their imports, exports and memory against
+    ABI v1 (no instance yet: instance.load_module runs it once before anyone uses it)."""
     try:
         module = wasmtime.Module(get_engine(), data)
     except wasmtime.WasmtimeError as exc:
@@ -48,17 +31,9 @@ def load_module(wasm_bytes: bytes, *, limits: RuntimeLimits | None = None) -> Co
         prefix = "not a" if message.startswith("failed to parse") else "invalid"
         raise AlgoValidationError(f"{prefix} WebAssembly module: {message}") from None
 
-    info = _inspect(module, sha256, len(data))
+    info = _inspect(module, sha256, len(data), has_start_section(data))
     check_memory_fits(info, limits.memory_limit_bytes, AlgoValidationError)
-    compiled = CompiledAlgo(module, info)
-    version = _trial_run(compiled, limits)
-    if version != abi.ABI_VERSION:
-        raise AlgoValidationError(
-            f"sequence_abi_version() returned {version}; this runtime supports ABI version "
-            f"{abi.ABI_VERSION} only"
-        )
-    MODULE_CACHE.put(compiled)
-    return compiled
+    return CompiledAlgo(module, info)
 
 
 def check_memory_fits(info: ModuleInfo, limit_bytes: int, error: type[AlgoLoadError]) -> None:
@@ -79,7 +54,8 @@ def summarize_wasmtime_message(message: str) -> str:
     return ": ".join(parts)
 
 
-def _check_header(wasm_bytes: bytes) -> bytes:
+def check_header(wasm_bytes: bytes) -> bytes:
+    """`wasm_bytes` as bytes when it is a core WebAssembly module within the size limit."""
     if not isinstance(wasm_bytes, bytes | bytearray | memoryview):
         raise TypeError(f"wasm_bytes must be bytes, not {type(wasm_bytes).__name__}")
     data = bytes(wasm_bytes)
@@ -109,7 +85,7 @@ def _signature(ty: wasmtime.FuncType) -> abi.Signature:
     return tuple(str(t) for t in ty.params), tuple(str(t) for t in ty.results)
 
 
-def _inspect(module: wasmtime.Module, sha256: str, size: int) -> ModuleInfo:
+def _inspect(module: wasmtime.Module, sha256: str, size: int, has_start: bool) -> ModuleInfo:
     problems: list[str] = []
 
     imports: list[str] = []
@@ -170,27 +146,13 @@ def _inspect(module: wasmtime.Module, sha256: str, size: int) -> ModuleInfo:
     return ModuleInfo(
         sha256=sha256,
         size_bytes=size,
-        abi_version=abi.ABI_VERSION,  # confirmed by _trial_run before anyone sees it
+        abi_version=abi.ABI_VERSION,  # confirmed by instance.load_module's trial run before anyone sees it
         imports=tuple(imports),
         callbacks=frozenset(callbacks),
         memory_min_bytes=memory_min,
         memory_max_bytes=memory_max,
+        has_start=has_start,
     )
-
-
-def _trial_run(compiled: CompiledAlgo, limits: RuntimeLimits) -> int:
-    """Instantiate once with a host that refuses everything; return sequence_abi_version()."""
-    from edges.runtime.host import NullHost
-    from edges.runtime.instance import AlgoInstance  # instance.py imports this module
-
-    try:
-        instance = AlgoInstance(compiled, NullHost(), limits=limits)
-        try:
-            return instance.abi_version()
-        finally:
-            instance.close()
-    except AlgoError as exc:
-        raise AlgoValidationError(str(exc)) from None
 
 
 def _mib(n: int) -> str:

@@ -234,6 +234,7 @@ class StrategyProcess:
         """The exit status once the process has exited (and its leftovers have been killed)."""
         if self._status is not None or self._popen is None:
             return self._status
+        info: os.waitid_result | bool | None
         try:
             # WNOWAIT: look without reaping, so the process group id stays ours while we kill
             # whatever the strategy left behind (a reaped leader's id could be reused).

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 PAGES = [("overview", "/"), ("algo-studio", "/algos/"), ("deployments", "/algos/deployments/"),
          ("strategies", "/strategies/"), ("backtests", "/backtests/"), ("edges", "/edges/"),
-         ("api-keys", "/keys/")]  # fmt: skip
+         ("api-keys", "/keys/"), ("venues", "/venues/")]  # fmt: skip
 
 
 def _some_data(member) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -48,8 +49,16 @@ class Process:
 @pytest.fixture
 def daphne(transactional_db) -> Iterator[str]:
     """A real daphne serving the ASGI app on a free port; yields its base URL."""
+    with running_daphne() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_daphne(env: dict[str, str] | None = None) -> Iterator[str]:
+    """A real daphne on a free port with `env` added to its environment (settings such as live
+    venue feeds); yields its base URL and stops it on exit."""
     port = free_port()
-    env = EdgeProcess([]).env()
+    env = {**EdgeProcess([]).env(), **(env or {})}
     proc = Process("daphne", [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
                               "sequence_site.asgi:application"], env)  # fmt: skip
 
@@ -62,8 +71,10 @@ def daphne(transactional_db) -> Iterator[str]:
 
     wait_for(up, timeout=60, what="daphne to listen")
     assert proc.process.poll() is None, proc.output()
-    yield f"http://127.0.0.1:{port}"
-    proc.stop()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
 
 
 @pytest.fixture

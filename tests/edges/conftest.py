@@ -64,10 +64,18 @@ def scripted_algo(*, trap_after: int = 0, qty_1e8: int = 1_000_000, log: bool = 
 class EdgeProcess:
     """A real `manage.py run_edge` process against the test database and Redis."""
 
+    feed: str | None = None  # `--feed live|sim` (None: each venue's VENUE_FEED_<VENUE> setting)
+
     def __init__(
-        self, venues: list[str], *, mean_interval_ms: float = 20.0, env: dict[str, str] | None = None
+        self,
+        venues: list[str],
+        *,
+        mean_interval_ms: float = 20.0,
+        env: dict[str, str] | None = None,
+        live: bool = False,
     ) -> None:
         self.venues = venues
+        self.live = live  # `run_edge --live` (the venues' live feeds and order halves) or --sandbox
         self.mean_interval_ms = mean_interval_ms
         self.extra_env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -88,10 +96,13 @@ class EdgeProcess:
         return env
 
     def start(self) -> EdgeProcess:
-        args = [sys.executable, str(REPO / "manage.py"), "run_edge", "--sandbox"]
+        args = [sys.executable, str(REPO / "manage.py"), "run_edge", "--live" if self.live else "--sandbox"]
         for venue in self.venues:
             args += ["--venue", venue]
-        args += ["--mean-interval-ms", str(self.mean_interval_ms)]
+        if not self.live:
+            args += ["--mean-interval-ms", str(self.mean_interval_ms)]
+        if self.feed:
+            args += ["--feed", self.feed]
         self.process = subprocess.Popen(
             args, env=self.env(), cwd=REPO, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT
         )
@@ -103,7 +114,7 @@ class EdgeProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.process.returncode}: {self.output()}")
             return Edge.objects.filter(
-                edge_id__in=[f"venue-edge-{v}" for v in self.venues], is_sandbox=True
+                edge_id__in=[f"venue-edge-{v}" for v in self.venues], is_sandbox=not self.live
             ).connected().filter(pid=self.process.pid).count() == len(self.venues)
 
         wait_until(registered, timeout=60, what=f"{self.name} to register", logs={self.name: self.log_path})
@@ -111,7 +122,7 @@ class EdgeProcess:
 
     @property
     def name(self) -> str:
-        return f"edge {'+'.join(self.venues)}"
+        return f"{'live ' if self.live else ''}edge {'+'.join(self.venues)}"
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.process is not None

@@ -231,7 +231,7 @@ def test_the_edge_records_what_it_sees_for_backtests(edge_process):
     import redis
     from django.conf import settings
 
-    from edges.worker import quotes_key
+    from edges.quotes import quotes_key
 
     quotes = redis.Redis.from_url(settings.REDIS_URL)
     quotes.delete(quotes_key(is_sandbox=True))  # what an earlier test's edge left

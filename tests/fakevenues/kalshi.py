@@ -146,6 +146,9 @@ class FakeKalshi(FakeVenueServer):
         self.fills: dict[str, list[dict[str, Any]]] = {KEY_ID: []}
         self.rest_refusals: list[str] = []  # why each refused portfolio request was refused
         self.fill_frames: dict[str, list[str]] = {}  # key id → fill frames sent
+        # (what, order id, status after it): "placed" once an order is accepted and matched,
+        # "canceled" when a DELETE took it off the book (only a resting order can be)
+        self.order_events: list[tuple[str, str, str]] = []
         self._order_seq = 0
 
     # -- handshake ---------------------------------------------------------------------------------
@@ -655,6 +658,7 @@ class FakeKalshi(FakeVenueServer):
             order.status = "canceled"
         elif order.filled >= order.count:
             order.status = "executed"
+        self.order_events.append(("placed", order.order_id, order.status))
         await self._push_order(order)
         return web.json_response({"order": order.wire()}, status=201)
 
@@ -776,6 +780,7 @@ class FakeKalshi(FakeVenueServer):
             return self._refuse(404, "not_found", f"order {oid} not found")
         reduced = order.count - order.filled
         order.status = "canceled"
+        self.order_events.append(("canceled", order.order_id, order.status))
         await self._push_order(order)
         return web.json_response({"order": order.wire(), "reduced_by": reduced})
 

@@ -194,6 +194,41 @@ class FakePolymarket(FakeVenueServer):
     def add_book(self, book: FakeBook) -> None:
         self.books[book.token_id] = book
 
+    def book_gamma_markets(self, size: str = "500") -> list[str]:
+        """Give the outcome tokens of every open Gamma market (`gamma_markets` and the markets of
+        `gamma_events`) that has no book yet a CLOB book at the market's own quote: the Gamma
+        item's `bestBid`/`bestAsk` for outcome 0, one more level a tick further out on each side,
+        and outcome 1 mirrored. The captured books are of other markets, so without this the
+        catalogue's markets have no book at all (the real venue books every listed market). Gamma
+        gives no level sizes: `size` (and twice it on the outer level) is this fake's choice.
+        Returns the token ids booked."""
+        markets = [*self.gamma_markets, *(m for e in self.gamma_events for m in e.get("markets") or ())]
+        booked: list[str] = []
+        for m in markets:
+            if m.get("closed") or not m.get("active") or m.get("bestBid") is None or m.get("bestAsk") is None:
+                continue
+            yes, no = json.loads(m["clobTokenIds"])
+            if yes in self.books or no in self.books:
+                continue
+            tick = _dec(str(m.get("orderPriceMinTickSize") or "0.01"))
+            bid, ask = _dec(str(m["bestBid"])), _dec(str(m["bestAsk"]))
+            outer = str(2 * _dec(size))
+            book = FakeBook(
+                token_id=yes,
+                market=m["conditionId"],
+                bids={str(bid): size, **({str(bid - tick): outer} if bid - tick > 0 else {})},
+                asks={str(ask): size, **({str(ask + tick): outer} if ask + tick < 1 else {})},
+                tick_size=str(tick),
+                min_order_size=str(m.get("orderMinSize") or "5"),
+                neg_risk=bool(m.get("negRisk")),
+                last_trade_price=str(m.get("lastTradePrice") or ""),
+                complement=no,
+            )
+            self.add_book(book)
+            self.add_book(book.mirrored(no))
+            booked += [yes, no]
+        return booked
+
     # -- the WebSocket -------------------------------------------------------------------------------
     async def on_connect(self, ws: web.WebSocketResponse, request: web.Request) -> bool:
         if request.path == self.user_ws_path:

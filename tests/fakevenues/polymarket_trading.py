@@ -105,6 +105,9 @@ class FakeClob:
         self.user_clients: dict[web.WebSocketResponse, FakeAccount | None] = {}
         self.chain_id = 137
         self.refusals: list[str] = []
+        # (what, order id, status after it): "placed" once an order is accepted and matched
+        # (LIVE: it rests), "canceled" when a cancel took a LIVE order off the book
+        self.order_events: list[tuple[str, str, str]] = []
 
     # -- test controls ------------------------------------------------------------------------------
     def add_account(
@@ -330,6 +333,7 @@ class FakeClob:
         elif order_type in ("FAK", "FOK"):
             order.status = "CANCELED"
         self.orders[order.id] = order
+        self.order_events.append(("placed", order.id, order.status))
         await self._push_order(order, "PLACEMENT")
         for trade in trades:
             await self._push_trade(trade, acct)
@@ -446,6 +450,7 @@ class FakeClob:
                 {"canceled": [], "not_canceled": {order_id: "Order already matched or canceled"}}
             )
         order.status = "CANCELED"
+        self.order_events.append(("canceled", order.id, order.status))
         await self._push_order(order, "CANCELLATION")
         return web.json_response({"canceled": [order_id], "not_canceled": {}})
 
@@ -458,6 +463,7 @@ class FakeClob:
         for order in self.orders.values():
             if order.account is acct and order.status == "LIVE":
                 order.status = "CANCELED"
+                self.order_events.append(("canceled", order.id, order.status))
                 done.append(order.id)
                 await self._push_order(order, "CANCELLATION")
         return web.json_response({"canceled": done, "not_canceled": {}})

@@ -20,9 +20,10 @@ from django.utils import timezone
 
 from edges import services as edge_services
 from edges.models import Edge
-from edges.worker import quotes_key
+from edges.quotes import quotes_key
 from tests.e2e.conftest import daphne  # noqa: F401 - a real daphne for the stream and the SDK
 from tests.edges.conftest import edge_process  # noqa: F401 - real run_edge processes
+from tests.trading.prediction_live import prediction_edges  # noqa: F401 - live Kalshi/Polymarket edges
 from venues.instruments import get_instrument
 
 

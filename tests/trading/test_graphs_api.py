@@ -165,8 +165,9 @@ BAD = [
     ({"qty": -1}, "qty must be > 0"),
     ({"qty": "lots"}, "qty must be a number"),
     ({"qty": 1.5}, "lot size"),
-    ({"limit_price": 1.2}, "outside 0.01..0.99"),
-    ({"limit_price": 0.005}, "outside 0.01..0.99"),
+    ({"limit_price": 1.2}, "outside 0..1"),
+    ({"limit_price": 0}, "outside 0..1"),
+    ({"limit_price": 0.005}, "off kalshi's tick grid"),  # a 1-cent market (0.001 is fine on 0.001 ones)
     ({"limit_price": 0.105}, "off kalshi's tick grid"),
     ({"limit_price": 0.5712345678912}, "at most 9 decimals"),  # finer than 9 decimals, not float noise
     ({"limit_price": None}, "limit_price is required"),

@@ -86,3 +86,24 @@ def test_a_disconnected_edge_s_last_book_is_not_served(api, publish_quote):
     )
     status, body = api.get(f"/v1/quotes?symbol={OKC}")
     assert status == 503 and "no connected kalshi edge" in body["message"]
+
+
+def test_a_symbol_the_connected_edge_does_not_follow_is_said_so(api, db):
+    """A live Kalshi/Polymarket edge follows only the most traded markets: a quote of another one
+    says that, not that no edge is connected."""
+    from edges import services as edge_services
+
+    edge_services.edge_register(
+        edge_id="venue-edge-kalshi",
+        venue="kalshi",
+        is_sandbox=True,
+        symbols=["KXOTHER-YES"],
+        algo_capable=False,
+    )
+    status, body = api.get(f"/v1/quotes?symbol={OKC}")
+    assert status == 503 and "does not follow it" in body["message"], body
+    edge_services.edge_register(
+        edge_id="venue-edge-kalshi", venue="kalshi", is_sandbox=True, symbols=[OKC], algo_capable=False
+    )
+    status, body = api.get(f"/v1/quotes?symbol={OKC}")
+    assert status == 503 and "has published it" in body["message"], body

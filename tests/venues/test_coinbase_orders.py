@@ -13,15 +13,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.fakevenues.coinbase import FakeCoinbase, new_cdp_key, verify_cdp_jwt
 from venues.coinbase.orders import CoinbaseOrderClient, CoinbaseUserStream, build_jwt
-from venues.orders import (
-    ORDER_CLIENTS,
-    OrderConfig,
-    OrderError,
-    OrderRequest,
-    OrderUpdate,
-    StreamReconnect,
-    build_order_client,
-)
+from venues.order_clients import ORDER_CLIENTS, build_order_client
+from venues.orders import OrderConfig, OrderError, OrderRequest, OrderUpdate, StreamReconnect
 
 CEILING = 30.0
 

@@ -19,14 +19,8 @@ from websockets.sync.client import connect
 from tests.fakevenues.kalshi import KEY_ID, FakeKalshi, private_key_pem
 from venues.kalshi.auth import KalshiSigner
 from venues.kalshi.orders import KalshiOrderClient
-from venues.orders import (
-    OrderConfig,
-    OrderError,
-    OrderRequest,
-    OrderUpdate,
-    VenueFill,
-    build_order_client,
-)
+from venues.order_clients import build_order_client
+from venues.orders import OrderConfig, OrderError, OrderRequest, OrderUpdate, VenueFill
 
 FED = "FED-23DEC-T3.00"  # fake book: YES bids 0.08x300, 0.22x333; NO bids 0.54x20, 0.56x146
 WS_CEILING_S = 30.0

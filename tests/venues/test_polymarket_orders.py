@@ -14,7 +14,8 @@ from websockets.sync.client import connect
 
 from tests.fakevenues.polymarket import FakePolymarket
 from tests.waiting import wait_until
-from venues.orders import OrderConfig, OrderError, OrderRequest, OrderUpdate, VenueFill, build_order_client
+from venues.order_clients import build_order_client
+from venues.orders import OrderConfig, OrderError, OrderRequest, OrderUpdate, VenueFill
 from venues.polymarket.orders import (
     PolymarketOrderClient,
     l2_signature,

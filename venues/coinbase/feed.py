@@ -71,7 +71,7 @@ def parse_decimal(text: Any, digits: int) -> int:
         frac = frac.rstrip("0")
         if len(frac) > digits:
             raise ValueError(f"{text!r} has more than {digits} decimals")
-    value = int(whole) * 10**digits
+    value: int = int(whole) * 10**digits
     if frac:
         value += int(frac) * 10 ** (digits - len(frac))
     return value

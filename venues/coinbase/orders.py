@@ -304,7 +304,9 @@ class CoinbaseOrderClient(OrderClient):
         if request.time_in_force == "ioc":
             if request.post_only:
                 raise OrderError("rejected", "post_only needs a resting (gtc) order")
-            config = {"sor_limit_ioc": {"base_size": size, "limit_price": price}}
+            config: dict[str, dict[str, str | bool]] = {
+                "sor_limit_ioc": {"base_size": size, "limit_price": price}
+            }
         else:
             config = {
                 "limit_limit_gtc": {"base_size": size, "limit_price": price, "post_only": request.post_only}

@@ -27,6 +27,7 @@ import binascii
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -178,7 +179,7 @@ class KalshiSigner:
 
     __str__ = __repr__
 
-    def __reduce__(self):  # not picklable: a key must not travel into a task queue by accident
+    def __reduce__(self) -> NoReturn:  # not picklable: a key must not travel into a task queue by accident
         raise TypeError("KalshiSigner holds a private key and is not picklable")
 
 

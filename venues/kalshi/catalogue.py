@@ -69,7 +69,9 @@ class KalshiCatalogue:
     skipped: list[str] = field(default_factory=list)  # "TICKER: why" for rows that could not be read
 
 
-def _pages(client: RestClient, path: str, key: str, params: dict[str, Any], max_pages: int) -> Iterator[dict]:
+def _pages(
+    client: RestClient, path: str, key: str, params: dict[str, Any], max_pages: int
+) -> Iterator[dict[str, Any]]:
     cursor: str | None = None
     seen: set[str] = set()
     for _ in range(max_pages):
@@ -89,13 +91,17 @@ def _pages(client: RestClient, path: str, key: str, params: dict[str, Any], max_
     raise KalshiCatalogueError(f"GET {path}: more than {max_pages} pages")
 
 
-def fetch_markets(client: RestClient, *, status: str | None = "open", max_pages: int = 1000) -> list[dict]:
+def fetch_markets(
+    client: RestClient, *, status: str | None = "open", max_pages: int = 1000
+) -> list[dict[str, Any]]:
     """Every market with the given status filter word (`open` = active), all pages."""
     params = {"limit": MARKETS_PAGE, "status": status, "mve_filter": "exclude"}
     return list(_pages(client, "/markets", "markets", params, max_pages))
 
 
-def fetch_events(client: RestClient, *, status: str | None = "open", max_pages: int = 1000) -> list[dict]:
+def fetch_events(
+    client: RestClient, *, status: str | None = "open", max_pages: int = 1000
+) -> list[dict[str, Any]]:
     """Every event with the given status filter word, all pages (without nested markets)."""
     return list(_pages(client, "/events", "events", {"limit": EVENTS_PAGE, "status": status}, max_pages))
 

@@ -93,11 +93,11 @@ def parse_fixed(text: Any, digits: int) -> int:
     whole, dot, frac = (text[1:] if neg else text).partition(".")
     if not whole.isdigit() or (dot and not frac.isdigit()) or len(frac) > digits:
         raise ValueError(f"not a decimal string: {text!r}")
-    value = int(whole) * 10**digits + (int(frac) * 10 ** (digits - len(frac)) if frac else 0)
+    value: int = int(whole) * 10**digits + (int(frac) * 10 ** (digits - len(frac)) if frac else 0)
     return -value if neg else value
 
 
-def _snapshot(ts_ns: int, bids: tuple, asks: tuple) -> BookSnapshot:
+def _snapshot(ts_ns: int, bids: tuple[Level, ...], asks: tuple[Level, ...]) -> BookSnapshot:
     """A `BookSnapshot` from level tuples that are already (int, int), best first: what
     `BookSnapshot(ts_ns, bids, asks)` builds, without re-converting every level (it was most of a
     frame's cost)."""
@@ -126,7 +126,7 @@ class _Book(L2Book):
         super().__init__()
         self._depth = depth
         self._dirty = [True, True]
-        self._tops: list[tuple] = [(), (), (), ()]  # YES bids, YES asks, NO bids, NO asks
+        self._tops: list[tuple[Level, ...]] = [(), (), (), ()]  # YES bids, YES asks, NO bids, NO asks
 
     def set(self, side: int, price_1e9: int, qty_1e8: int) -> None:
         super().set(side, price_1e9, qty_1e8)
@@ -143,7 +143,7 @@ class _Book(L2Book):
     def add(self, side: int, px: int, delta: int) -> None:
         self.set(side, px, self._sizes[side].get(px, 0) + delta)
 
-    def tops(self) -> list[tuple]:
+    def tops(self) -> list[tuple[Level, ...]]:
         """[YES bids, YES asks, NO bids, NO asks], best first, `depth` levels each."""
         dirty, tops, depth = self._dirty, self._tops, self._depth
         if dirty[BID]:
@@ -380,7 +380,8 @@ class KalshiFeed(FeedProtocol):
         return out
 
     def _on_error(self, m: dict[str, Any]) -> list[FeedEvent]:
-        msg = m.get("msg") if type(m.get("msg")) is dict else {}
+        raw = m.get("msg")
+        msg: dict[str, Any] = raw if type(raw) is dict else {}
         code = msg.get("code")
         action = _ERROR_ACTIONS.get(code, "reconnect") if type(code) is int else "reconnect"
         if action == "ignore":

@@ -19,15 +19,17 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from venues.instruments import Instrument
 from venues.kalshi.auth import KalshiAuthError, KalshiSigner
 from venues.orders import (
     Balance,
     OrderClient,
+    OrderConfig,
     OrderError,
     OrderRequest,
     OrderUpdate,
@@ -165,7 +167,13 @@ def _fill(raw: Mapping[str, Any], ticker_key: str = "ticker") -> VenueFill:
 class KalshiOrderClient(OrderClient):
     venue = "kalshi"
 
-    def __init__(self, credentials, config, *, instrument=None) -> None:
+    def __init__(
+        self,
+        credentials: Mapping[str, str],
+        config: OrderConfig,
+        *,
+        instrument: Callable[[str], Instrument] | None = None,
+    ) -> None:
         super().__init__(credentials, config, instrument=instrument)
         try:
             self._signer = KalshiSigner.from_pem(self.credentials["key_id"], self.credentials["private_key"])
@@ -257,7 +265,9 @@ class KalshiOrderClient(OrderClient):
 
     def open_orders(self, symbols: Sequence[str] | None = None) -> list[VenueOrder]:
         wanted = set(symbols) if symbols else None
-        tickers = sorted({split_symbol(s)[0] for s in wanted}) if wanted else [None]
+        tickers: list[str | None] = [None]
+        if wanted:
+            tickers = [*sorted({split_symbol(s)[0] for s in wanted})]
         out: list[VenueOrder] = []
         for ticker in tickers:
             cursor = None

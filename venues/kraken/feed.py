@@ -69,7 +69,8 @@ def exact_int(text: str, decimals: int) -> int:
         frac = frac[:decimals]
     if not whole.isdigit() or (frac and not frac.isdigit()):
         raise ValueError(f"not a non-negative decimal: {text!r}")
-    return int(whole) * 10**decimals + (int(frac) * 10 ** (decimals - len(frac)) if frac else 0)
+    value: int = int(whole) * 10**decimals + (int(frac) * 10 ** (decimals - len(frac)) if frac else 0)
+    return value
 
 
 def book_checksum(book: L2Book, price_decimals: int, qty_decimals: int) -> int:
@@ -210,7 +211,8 @@ class KrakenBookProtocol(FeedProtocol):
         if msg.get("success") is not False:
             if method == "subscribe":
                 sym = (msg.get("result") or {}).get("symbol")
-                self.errors.pop(sym, None)
+                if type(sym) is str:
+                    self.errors.pop(sym, None)
             return []  # acks and pongs
         text = str(msg.get("error", ""))
         sym = msg.get("symbol")

@@ -108,6 +108,12 @@ def asset_name(kraken_asset: str) -> str:
     return _ASSETS.get(kraken_asset, kraken_asset)
 
 
+def _places(step: Decimal) -> int:
+    """Decimal places of a tick or lot size (0.0001 -> 4, 1 -> 0)."""
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
 class _Nonce:
     """Strictly increasing per process (shared by every client: several clients may share a key)."""
 
@@ -193,9 +199,7 @@ class KrakenOrderClient(OrderClient):
         if self.instrument is None:
             return None, None
         inst = self.instrument(symbol)
-        pd = max(0, -Decimal(inst.tick_1e9).scaleb(-9).normalize().as_tuple().exponent)
-        ld = max(0, -Decimal(inst.lot_1e8).scaleb(-8).normalize().as_tuple().exponent)
-        return pd, ld
+        return _places(Decimal(inst.tick_1e9).scaleb(-9)), _places(Decimal(inst.lot_1e8).scaleb(-8))
 
     def _fmt(self, symbol: str, price: Decimal, qty: Decimal) -> tuple[str, str]:
         pd, ld = self._decimals(symbol)
@@ -251,8 +255,13 @@ class KrakenOrderClient(OrderClient):
             params["timeinforce"] = "IOC"
         result = self._private("AddOrder", params)
         txid = result["txid"][0]
-        # AddOrder answers only the txid: ask for the order's state (it may have filled at once)
-        got = self._query(txid)
+        # AddOrder answers only the txid: ask for the order's state (it may have filled at once).
+        # The order is placed whatever this read says: a refused or failed read (a rate limit) must
+        # not turn an order resting at Kraken into a refusal; its state comes with the next reads.
+        try:
+            got = self._query(txid)
+        except (OrderError, OSError, TimeoutError):
+            got = None
         if got is not None:
             return got
         return VenueOrder(
@@ -380,6 +389,9 @@ class KrakenExecutions(UserStreamProtocol):
 
     venue: ClassVar[str] = "kraken"
     silence_s: ClassVar[float] = 30.0  # Kraken sends a heartbeat every second
+    # a trade report's exec_id is the TradesHistory key `recent_fills` uses: the edge may count a
+    # stream fill at once, and the same fill read later by REST is the same fill
+    fill_ids_match_recent_fills: ClassVar[bool] = True
 
     def __init__(self, client: KrakenOrderClient) -> None:
         self.client = client

@@ -24,7 +24,7 @@ from venues.instruments import PRICE_SCALE, Instrument
 from venues.live.connection import Backoff, FeedThread
 from venues.live.factory import CATALOGUES, FeedConfig, build_protocol
 from venues.matching import MatchingEngine, SubmitResult
-from venues.paper import PaperOrders
+from venues.paper import DEFAULT_PAPER_SEED, PaperOrders
 from venues.symbols import is_spot_symbol, normalize_spot_symbol
 
 __all__ = ["LiveVenueAdapter"]
@@ -44,7 +44,7 @@ class LiveVenueAdapter:
         *,
         instruments: Iterable[Instrument] | None = None,
         symbols: Iterable[str] = (),
-        seed: int | str = "live",
+        seed: int | str = DEFAULT_PAPER_SEED,
         engine_defaults: dict[str, Any] | None = None,
         backoff: Backoff | None = None,
     ) -> None:
@@ -54,8 +54,14 @@ class LiveVenueAdapter:
             instruments = CATALOGUES[venue](config)
         self._instruments = {i.symbol: i for i in instruments}
         self.now_ns = time.time_ns()
+        # Draws seeded as a backtest with `seed` seeds them: what this edge receives is recorded
+        # (backtests.store.Recorder), and a backtest over that recording reproduces its paper fills.
         self.paper = PaperOrders(
-            instrument=self.instrument, now_ns=lambda: self.now_ns, seed=seed, engine_defaults=engine_defaults
+            instrument=self.instrument,
+            now_ns=lambda: self.now_ns,
+            seed=seed,
+            engine_defaults=engine_defaults,
+            replayable=True,
         )
         self._backoff = backoff
         self._symbols: list[str] = []
@@ -80,6 +86,16 @@ class LiveVenueAdapter:
     def symbols(self) -> list[str]:
         return list(self._symbols)
 
+    def add_instruments(self, instruments: Iterable[Instrument]) -> None:
+        """Instruments the venue listed after the feed fetched its catalogue (a later catalogue
+        sync); those already known keep their rules (a tick change applied stays)."""
+        for inst in instruments:
+            self._instruments.setdefault(inst.symbol, inst)
+
+    def catalogue_symbols(self) -> list[str]:
+        """Every active symbol of the venue's catalogue, in the venue's order."""
+        return [s for s, i in self._instruments.items() if i.active]
+
     def listed(self, symbols: Iterable[str]) -> list[str]:
         """The canonical form of the symbols the venue lists (the others dropped)."""
         out = []
@@ -103,6 +119,17 @@ class LiveVenueAdapter:
             self.feed.start()
         else:
             self.feed.set_symbols(wanted)
+
+    def follow(self, symbols: Iterable[str]) -> None:
+        """Follow exactly `symbols` (one resubscribe for what changed both ways)."""
+        wanted = list(dict.fromkeys(self.instrument(s).symbol for s in symbols))
+        if wanted == self._symbols:
+            return
+        if self.feed is None:
+            self.subscribe(wanted)
+            return
+        self._symbols = wanted
+        self.feed.set_symbols(wanted)
 
     def unsubscribe(self, symbols: Iterable[str]) -> None:
         gone = {self.instrument(s).symbol for s in symbols}

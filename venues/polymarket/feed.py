@@ -98,7 +98,8 @@ def _fixed(text: Any, digits: int) -> int:
             frac = frac[:digits]
     elif not whole:
         raise _BadNumber(text)
-    return int(whole or "0") * 10**digits + (int(frac) * 10 ** (digits - len(frac)) if frac else 0)
+    value: int = int(whole or "0") * 10**digits + (int(frac) * 10 ** (digits - len(frac)) if frac else 0)
+    return value
 
 
 _PRICE_MEMO: dict[str, int] = {}

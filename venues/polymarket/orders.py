@@ -25,13 +25,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, ClassVar
 
+from venues.instruments import Instrument
 from venues.orders import (
     Balance,
+    OrderConfig,
     OrderError,
     OrderRequest,
     OrderUpdate,
@@ -138,16 +140,18 @@ def sign_order(private_key: str, domain: Mapping[str, Any], message: Mapping[str
     signed = Account.sign_message(
         encode_typed_data(full_message=order_typed_data(domain, message)), private_key
     )
-    return "0x" + signed.signature.hex().removeprefix("0x")
+    signature: str = signed.signature.hex()
+    return "0x" + signature.removeprefix("0x")
 
 
 def recover_order_signer(domain: Mapping[str, Any], message: Mapping[str, Any], signature: str) -> str:
     from eth_account import Account
     from eth_account.messages import encode_typed_data
 
-    return Account.recover_message(
+    signer: str = Account.recover_message(
         encode_typed_data(full_message=order_typed_data(domain, message)), signature=signature
     )
+    return signer
 
 
 def l2_signature(secret: str, timestamp: str, method: str, path: str, body: str = "") -> str:
@@ -301,7 +305,13 @@ class PolymarketOrderClient(_OrderClient):
 
     venue: ClassVar[str] = "polymarket"
 
-    def __init__(self, credentials, config, *, instrument=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        credentials: Mapping[str, str],
+        config: OrderConfig,
+        *,
+        instrument: Callable[[str], Instrument] | None = None,
+    ) -> None:
         super().__init__(credentials, config, instrument=instrument)
         from eth_account import Account
 
@@ -485,7 +495,8 @@ class PolymarketOrderClient(_OrderClient):
 
     def open_orders(self, symbols: Sequence[str] | None = None) -> list[VenueOrder]:
         out: list[VenueOrder] = []
-        for asset in list(symbols) if symbols else [None]:
+        assets: list[str | None] = list(symbols) if symbols else [None]
+        for asset in assets:
             cursor = "MA=="
             while cursor != END_CURSOR:
                 query = {"asset_id": asset, "next_cursor": cursor}

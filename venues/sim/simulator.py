@@ -396,7 +396,7 @@ def _events(
     tick = inst.tick_1e9
     pred = inst.is_prediction
     mirror = inst.mirror_of is not None
-    sides = inst.book_sides
+    sides: str = inst.book_sides
     if mirror:
         # In YES space, the NO token's bids are YES asks and vice versa.
         sides = {"bids_only": "asks_only", "asks_only": "bids_only"}.get(sides, sides)

@@ -6,11 +6,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from edges.worker import EdgeRunner, EdgeWorker, venue_feed_mode
+from edges.feeds import venue_feed_mode
+from edges.worker import EdgeRunner, EdgeWorker
 from venues.instruments import VENUES
 from venues.live.factory import BUILDERS
 from venues.live.rest import RestError
-from venues.orders import ORDER_CLIENTS
+from venues.order_clients import ORDER_CLIENTS
 
 
 class Command(BaseCommand):
@@ -70,8 +71,9 @@ class Command(BaseCommand):
             off = [v for v in venues if v not in settings.LIVE_TRADING_VENUES]
             if off:
                 raise CommandError(
-                    f"Live trading is not switched on for {', '.join(off)}: set LIVE_TRADING_VENUES "
-                    "(docs/trading-live.md says what is not tested yet). Use --sandbox."
+                    f"Live trading is not switched on for {', '.join(off)}: LIVE_TRADING_VENUES is "
+                    f"{','.join(settings.LIVE_TRADING_VENUES) or 'empty'} (docs/trading-live.md says "
+                    "which venues are tested end to end). Use --sandbox."
                 )
             if options["feed"] == "sim":
                 raise CommandError("A live edge quotes the venue's own market: --feed sim is for --sandbox.")

@@ -28,6 +28,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from sequence_markets import Sequence, SequenceError
@@ -209,25 +210,42 @@ def walk_book(seq: Sequence, venue: str, symbol: str, depth: int = 5) -> dict[st
 # -- orders -----------------------------------------------------------------------------------------
 
 
-def safe_resting_price(best_bid: float) -> float:
-    """Half of best_bid, floored at 1¢, rounded down to whole cents. Both venues use 0.01 as their
-    default tick — a 50% discount lands well below any cross even if the bid moves while
-    submitting."""
+def safe_resting_price(best_bid: float, tick: float = 0.01) -> float:
+    """Half of best_bid, rounded down to the market's tick, floored at one tick. A bid is at least
+    one tick, so the price is never above the best bid and the order never crosses, even when
+    half a 1¢ bid is below 1¢ (a 0.001-tick Polymarket market: a flat 1¢ floor would sit above a
+    0.5¢ bid and could take the ask). Kalshi takes whole cents from Sequence, so its tick here is
+    0.01 whatever the market's finer grid."""
+    step = Decimal(str(tick))
     if best_bid is None or best_bid <= 0:
-        return 0.01
-    half_cents = int(best_bid * 100 / 2)
-    return max(0.01, half_cents / 100.0)
+        return float(step)
+    half = Decimal(str(best_bid)) / 2
+    return float(max(step, (half / step).to_integral_value(rounding=ROUND_FLOOR) * step))
+
+
+def order_tick(venue: str, quote: dict[str, Any]) -> float:
+    """The tick a resting price is rounded to: the quote's `tick_size`, never finer than 1¢ on
+    Kalshi (whole cents) and 0.001 when a quote does not say."""
+    tick = float(quote.get("tick_size") or 0.001)
+    return max(tick, 0.01) if venue == "kalshi" else tick
 
 
 def submit_test_graph(
-    seq: Sequence, venue: str, label: str, symbol: str, qty: float, best_bid: float
+    seq: Sequence,
+    venue: str,
+    label: str,
+    symbol: str,
+    qty: float,
+    best_bid: float,
+    tick: float = 0.01,
+    sandbox: bool | None = None,
 ) -> str | None:
-    price = safe_resting_price(best_bid)
+    price = safe_resting_price(best_bid, tick)
     if venue == "polymarket":
         # $1 minimum notional: below it the order would rest forever (harmless, but not a test).
         qty = max(qty, float(int(1.0 / price) + 1))
     log("graph_submit_intent", venue=venue, label=label, qty=qty, limit_price=price, best_bid=best_bid,
-        notional_usd=round(qty * price, 4))  # fmt: skip
+        tick=tick, notional_usd=round(qty * price, 4))  # fmt: skip
     node = seq.node(
         node_id="leg",
         symbol=symbol,
@@ -237,7 +255,7 @@ def submit_test_graph(
         instrument_type="prediction",  # <- required for Kalshi & Polymarket
         limit_price=price,
     )
-    return seq.graph([node]).get("graph_id")
+    return seq.graph([node], sandbox=sandbox).get("graph_id")
 
 
 def main() -> int:
@@ -271,12 +289,16 @@ def main() -> int:
     kalshi_q = walk_book(seq, "kalshi", kalshi["_chosen_symbol"])
     poly_q = walk_book(seq, "polymarket", poly["_chosen_symbol"])
 
-    # Submit + cancel both graphs
+    # Submit + cancel both graphs. sandbox=False with a live (seq_live_) key: real resting orders
+    # at the venues, through the credentials connected with `sequence connect`; a seq_test_ key
+    # always paper-trades.
+    sandbox = os.environ.get("SEQUENCE_IS_SANDBOX") == "true"
     submitted = []
     for venue, mkt, q, qty in [("kalshi", kalshi, kalshi_q, 1.0), ("polymarket", poly, poly_q, 5.0)]:
         bid = (q.get("nbbo") or {}).get("bid") or 0
         if bid > 0:
-            gid = submit_test_graph(seq, venue, mkt["slug"], mkt["_chosen_symbol"], qty, float(bid))
+            gid = submit_test_graph(seq, venue, mkt["slug"], mkt["_chosen_symbol"], qty, float(bid),
+                                    order_tick(venue, q), sandbox=sandbox)  # fmt: skip
             if gid:
                 submitted.append((venue, gid))
     time.sleep(4)

@@ -80,7 +80,7 @@ def test_settings_default_to_sim_and_refuse_live_without_a_key(tmp_path):
 
 
 def test_the_edges_feed_config_carries_the_kalshi_key(settings, tmp_path):
-    from edges.worker import venue_feed_config
+    from edges.feeds import venue_feed_config
 
     key = tmp_path / "k.pem"
     key.write_bytes(private_key_pem())

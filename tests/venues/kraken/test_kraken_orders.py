@@ -17,7 +17,8 @@ from tests.fakevenues.kraken import KrakenFake, asset_pairs_fixture
 from tests.fakevenues.kraken_private import AUTH_WS_PATH
 from venues.kraken.catalogue import parse_asset_pairs
 from venues.kraken.orders import KrakenOrderClient, api_sign, error_code
-from venues.orders import OrderConfig, OrderError, OrderRequest, OrderUpdate, VenueFill, build_order_client
+from venues.order_clients import build_order_client
+from venues.orders import OrderConfig, OrderError, OrderRequest, OrderUpdate, VenueFill
 
 VECTORS = json.loads(Path("/work/shared/venues/kraken/test_vectors.json").read_text())
 INSTRUMENTS = {

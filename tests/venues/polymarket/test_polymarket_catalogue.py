@@ -234,7 +234,7 @@ def test_settings_offline_by_default_and_checked() -> None:
 
 
 def test_the_edge_reads_polymarket_settings_into_a_feed_config(fake: FakePolymarket, settings: Any) -> None:
-    from edges.worker import venue_feed_config
+    from edges.feeds import venue_feed_config
 
     settings.VENUE_FEED_POLYMARKET_WS_URL = fake.ws_url
     settings.VENUE_FEED_POLYMARKET_REST_URL = fake.url
