@@ -20,7 +20,7 @@
 
 The strategy, in every engine: on every book update cancel both quotes, then, when the book is
 two-sided and not crossed, bid 0.5 ETH at the best bid and offer 0.5 ETH at the best ask. Fills
-follow Sequence's paper matching (backtests/replay.py, edges/core/seqcore.c) with
+follow Sequence's paper matching (edges/replay.py, edges/core/seqcore.c) with
 fill_prob_at_touch 0: a resting order fills at its price when the other side of the book reaches
 it. The default 0.05 draws a random fill for quotes at the touch, which the peers' engines cannot
 reproduce; --fill-prob 0.05 still checks the plain loop against Sequence (same generator).
@@ -49,9 +49,9 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from peers_data import MM_ARGS  # noqa: E402
 
-from backtests.store import MarketDataStore  # noqa: E402
 from sequence_markets.algo_build import build_c, build_wat  # noqa: E402
 from venues.instruments import get_instrument  # noqa: E402
+from venues.marketdata.store import MarketDataStore  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OUT = REPO / "var" / "bench-peers"
