@@ -14,10 +14,10 @@ import sys
 from datetime import date
 
 import pytest
-
 from backtests.importer import parse_csv
 from backtests.replay import MAX_LOGS, Replay, ReplayFailed, ReplaySpec, results_json
 from backtests.store import MarketDataStore
+
 from edges.core.instance import native_refuel_addr
 from tests.backtests.conftest import REPO, SCENARIO_CSV
 from tests.edges.conftest import wat
