@@ -101,6 +101,11 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, choices=range(1, 100), metavar="N")
     p.add_argument("--fill-prob", type=float, default=0.0)
     p.add_argument("--only", default="", help="comma-separated run names (default: all)")
+    p.add_argument(
+        "--sequence-before",
+        metavar="CHECKOUT",
+        help="also run Sequence's replay from another checkout (an older commit) in the same rounds",
+    )
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     day = date.fromisoformat(args.day)
@@ -115,10 +120,27 @@ def main() -> None:
     plain = [str(HERE / "plain_loop.py"), "--data", str(data), "--fill-prob", str(args.fill_prob)]
     plain += ["--rng-seed", rng_seed]
     day_args = ["--data", str(data), "--strategy"]
+    before = []
+    if args.sequence_before:
+        # this script's Sequence runner, importing the other checkout's code (its parents[2])
+        checkout = Path(args.sequence_before).resolve()
+        runner = checkout / "bench" / "peers" / "sequence_replay.py"
+        runner.parent.mkdir(parents=True, exist_ok=True)
+        runner.write_text((HERE / "sequence_replay.py").read_text())
+        commit = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        label = f"Sequence replay at {commit}"
+        old = [sys.executable, str(runner), *seq[2:]]
+        before = [
+            (label, "mm", [*old, "--wasm", str(mm_wasm), "--label", label]),
+            (label, "idle", [*old, "--wasm", str(idle_wasm), "--label", label]),
+        ]
     # (name, strategy, command); Sequence first: the others are compared with it
     runs = [
         ("Sequence replay", "mm", [*seq, "--wasm", str(mm_wasm), "--label", "Sequence replay"]),
         ("Sequence replay", "idle", [*seq, "--wasm", str(idle_wasm), "--label", "Sequence replay"]),
+        *before,
         ("hftbacktest", "mm", [hbt, str(HERE / "hftbacktest_mm.py"), *day_args, "mm"]),
         ("hftbacktest", "idle", [hbt, str(HERE / "hftbacktest_mm.py"), *day_args, "idle"]),
         ("NautilusTrader", "mm", [naut, str(HERE / "nautilus_mm.py"), *day_args, "mm"]),
