@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://sequence_test@127.0.0.1:5432/sequence_test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/9
 PYTEST_ARGS       ?=
 
-.PHONY: run test test-busy lint fmt bench venv services migrate seed clean browser sandbox screenshots
+.PHONY: run test test-busy lint fmt bench bench-peers venv services migrate seed clean browser sandbox screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -87,6 +87,33 @@ fmt: venv
 
 bench: venv .env
 	@set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+# Sequence's replay against its peers (bench/peers/run.py): hftbacktest, NautilusTrader, a plain
+# Python loop and the same loop under numba, same day, same market maker, interleaved rounds. Not part
+# of `make test`: each peer gets its own virtual environment from the package registry under
+# var/bench-peers/ (hftbacktest and numba on this Python 3.11, NautilusTrader on Python 3.12).
+PEERS_HBT    := var/bench-peers/venv-hftbacktest
+PEERS_NAUT   := var/bench-peers/venv-nautilus
+# The machine's CPython 3.12, found as the strategy sandbox finds it (PATH without pyenv shims, pyenv).
+PYTHON312    ?= $(shell $(PYTHON) -c 'from strategies.runner.image import find_python312 as f; print(f() or "")')
+PEERS_ROUNDS ?= 3
+
+$(PEERS_HBT)/.installed: bench/peers/requirements-hftbacktest.txt
+	rm -rf $(PEERS_HBT)
+	$(PYTHON) -m venv $(PEERS_HBT)
+	$(PEERS_HBT)/bin/python -m pip install -q -r $<
+	@touch $@
+
+$(PEERS_NAUT)/.installed: bench/peers/requirements-nautilus.txt
+	@test -n "$(PYTHON312)" || { echo "NautilusTrader needs Python 3.12: make bench-peers PYTHON312=/path/to/python3.12" >&2; exit 1; }
+	rm -rf $(PEERS_NAUT)
+	$(PYTHON312) -m venv $(PEERS_NAUT)
+	$(PEERS_NAUT)/bin/python -m pip install -q -r $<
+	@touch $@
+
+bench-peers: venv .env $(PEERS_HBT)/.installed $(PEERS_NAUT)/.installed
+	$(BIN)/python bench/peers/run.py --rounds $(PEERS_ROUNDS) \
+		--hftbacktest-python $(PEERS_HBT)/bin/python --nautilus-python $(PEERS_NAUT)/bin/python
 
 migrate: venv .env
 	$(BIN)/python manage.py migrate

@@ -41,7 +41,7 @@ from algo_studio.schemas import (
 from sequence_site.errors import InvalidInput
 from sequence_site.schemas import ErrorOut
 from sequence_site.scope import Scope
-from sequence_site.symbols import Symbol
+from sequence_site.symbols import parse_symbol
 
 router = Router(tags=["algos"])
 ERRORS: dict[int, type] = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut}
@@ -60,7 +60,7 @@ def _unix(moment: datetime | None) -> int | None:
 
 
 def _hyphen(symbol: str) -> str:
-    return Symbol.parse(symbol).hyphen
+    return parse_symbol(symbol).hyphen
 
 
 def edge_row(row: DeploymentEdge, deployment: Deployment, *, hyphen: bool) -> dict[str, Any]:
@@ -142,7 +142,7 @@ def deploy_algo(request: HttpRequest, body: AlgoDeployIn) -> dict[str, Any]:
     """Upload and deploy a WASM algo (max 1 MiB). Stopped unless ``start_immediately``. Deploying to a
     symbol that already has a one-symbol algo replaces its artifact (a new version)."""
     scope = _scope(request)
-    symbol = Symbol.parse(body.symbol)
+    symbol = parse_symbol(body.symbol)
     wasm = services.wasm_from_base64(body.wasm_base64)
     result = services.algo_deploy(
         scope=scope,
@@ -167,7 +167,7 @@ def deploy_algo(request: HttpRequest, body: AlgoDeployIn) -> dict[str, Any]:
 def start_algo(request: HttpRequest, symbol: str, venue: str | None = None) -> dict[str, Any]:
     scope = _scope(request)
     deployment = selectors.deployment_for_symbol(scope=scope, symbol=symbol)
-    canonical = Symbol.parse(symbol).slash
+    canonical = parse_symbol(symbol).slash
     notified = services.deployment_start(
         deployment=deployment, venue=venue, symbol=canonical, actor=_actor(scope)
     )
@@ -184,7 +184,7 @@ def start_algo(request: HttpRequest, symbol: str, venue: str | None = None) -> d
 def stop_algo(request: HttpRequest, symbol: str, venue: str | None = None) -> dict[str, Any]:
     scope = _scope(request)
     deployment = selectors.deployment_for_symbol(scope=scope, symbol=symbol)
-    canonical = Symbol.parse(symbol).slash
+    canonical = parse_symbol(symbol).slash
     notified = services.deployment_stop(
         deployment=deployment, venue=venue, symbol=canonical, actor=_actor(scope)
     )
@@ -195,7 +195,7 @@ def stop_algo(request: HttpRequest, symbol: str, venue: str | None = None) -> di
 def algo_logs(request: HttpRequest, symbol: str, edge_id: str | None = None) -> dict[str, Any]:
     """The newest 100 lines (oldest first); ``ts_ns`` is nanoseconds since the epoch."""
     deployment = selectors.deployment_for_symbol(scope=_scope(request), symbol=symbol)
-    canonical = Symbol.parse(symbol).slash
+    canonical = parse_symbol(symbol).slash
     lines = selectors.recent_logs(deployment=deployment, edge_id=edge_id, symbol=canonical)
     return {
         "symbol": canonical,
@@ -206,7 +206,7 @@ def algo_logs(request: HttpRequest, symbol: str, edge_id: str | None = None) -> 
 @router.get("/algos/{path:symbol}/stats", response={200: AlgoStatsOut, **ERRORS}, summary="Algo stats")
 def algo_stats(request: HttpRequest, symbol: str) -> dict[str, Any]:
     deployment = selectors.deployment_for_symbol(scope=_scope(request), symbol=symbol)
-    canonical = Symbol.parse(symbol).slash
+    canonical = parse_symbol(symbol).slash
     totals = selectors.stats(deployment, symbol=canonical)
     return {
         "symbol": canonical,
@@ -226,7 +226,7 @@ def delete_algo(request: HttpRequest, symbol: str, venue: str | None = None) -> 
     """Stops it at once and removes its logs, traces and metrics. Cannot be undone."""
     scope = _scope(request)
     services.algo_delete(scope=scope, symbol=symbol, venue=venue, actor=_actor(scope))
-    return {"symbol": Symbol.parse(symbol).slash, "deleted": True}
+    return {"symbol": parse_symbol(symbol).slash, "deleted": True}
 
 
 # -- v2: /deployments ---------------------------------------------------------------------------
@@ -325,7 +325,7 @@ def deployment_logs(
     if not 1 <= limit <= 1000:
         raise InvalidInput("limit must be between 1 and 1000.")
     deployment = selectors.deployment_get(scope=_scope(request), deployment_id=deployment_id)
-    canonical = Symbol.parse(symbol).slash if symbol else None
+    canonical = parse_symbol(symbol).slash if symbol else None
     lines = selectors.recent_logs(deployment=deployment, edge_id=edge_id, symbol=canonical, limit=limit)
     return {
         "deployment_id": deployment.deployment_id,
@@ -355,7 +355,7 @@ def deployment_metrics(
         end=metrics.parse_time(to, name="to"),
         interval_s=metrics.parse_interval(interval),
         edge_id=edge_id,
-        symbol=Symbol.parse(symbol).slash if symbol else None,
+        symbol=parse_symbol(symbol).slash if symbol else None,
     )
     return {"deployment_id": deployment.deployment_id, "interval": interval, "series": points}
 

@@ -23,7 +23,7 @@ from algo_studio import selectors
 from edges.services import log_event, logs_group
 from sequence_site.errors import DomainError
 from sequence_site.scope import Scope
-from sequence_site.symbols import Symbol
+from sequence_site.symbols import parse_symbol
 from sequence_site.ws_auth import RefuseBeforeJoining, scope_from_handshake
 
 MAX_BACKLOG = 1000
@@ -67,7 +67,7 @@ class DeploymentLogConsumer(RefuseBeforeJoining, AsyncJsonWebsocketConsumer):
         if "symbol" in kwargs:
             symbol = kwargs["symbol"]
             deployment = selectors.deployment_for_symbol(scope=scope, symbol=symbol)
-            kwargs["symbol"] = Symbol.parse(symbol).slash
+            kwargs["symbol"] = parse_symbol(symbol).slash
             return deployment
         return selectors.deployment_get(scope=scope, deployment_id=kwargs["deployment_id"])
 

@@ -6,7 +6,7 @@ from django import forms
 
 from algo_studio.services import MAX_WASM_BYTES, wasm_too_large
 from sequence_site.errors import InvalidInput
-from sequence_site.symbols import Symbol
+from venues.symbols import Symbol
 
 
 class UploadForm(forms.Form):

@@ -19,11 +19,11 @@ import tempfile
 from datetime import date
 from decimal import Decimal
 
-from backtests.importer import parse_csv
-from backtests.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec
-from backtests.store import MarketDataStore
+from edges.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec
 from edges.runtime.errors import AlgoError
 from venues.instruments import PRICE_SCALE, QTY_SCALE, Instrument, get_instrument
+from venues.marketdata.importer import parse_csv
+from venues.marketdata.store import MarketDataStore
 
 logger = logging.getLogger(__name__)
 

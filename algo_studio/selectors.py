@@ -13,7 +13,7 @@ from algo_studio.lifecycle import DesiredState, EdgeStatus, aggregate_status
 from algo_studio.models import AlgoLog, AlgoTrace, Bundle, Deployment, DeploymentEdge, DeploymentSymbol
 from sequence_site.errors import NotFound
 from sequence_site.scope import Scope
-from sequence_site.symbols import Symbol
+from sequence_site.symbols import parse_symbol
 
 LOG_WINDOW = 100
 # The callbacks an edge records traces for (AlgoTrace.callback_type).
@@ -66,7 +66,7 @@ def active_symbol(*, scope: Scope, symbols: Iterable[str]) -> DeploymentSymbol |
 
 def deployment_for_symbol(*, scope: Scope, symbol: str) -> Deployment:
     """The deployment trading ``symbol`` (any spelling) for this client and mode, or 404."""
-    canonical = Symbol.parse(symbol).slash
+    canonical = parse_symbol(symbol).slash
     row = active_symbol(scope=scope, symbols=[canonical])
     if row is None:
         raise NotFound(f"No algo deployed on {canonical}.")

@@ -36,7 +36,7 @@ from edges.runtime import AlgoValidationError
 from sequence_site.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from sequence_site.realtime import nudge_edges_on_commit, publish_on_commit
 from sequence_site.scope import Scope
-from sequence_site.symbols import Symbol
+from sequence_site.symbols import parse_symbol
 from venues.instruments import VENUES
 
 MAX_WASM_BYTES = 1024 * 1024
@@ -116,7 +116,7 @@ def bundle_delete(*, bundle: Bundle) -> None:
 def _parse_symbols(symbols: Iterable[str]) -> list[str]:
     parsed: list[str] = []
     for text in symbols:
-        symbol = Symbol.parse(text).slash
+        symbol = parse_symbol(text).slash
         if symbol not in parsed:
             parsed.append(symbol)
     if not parsed:
@@ -206,6 +206,7 @@ def deployment_create(
     # Refuse before storing anything: a failed deploy changes nothing.
     edges = list(capable_edges(is_sandbox=scope.is_sandbox, venue=venue))
     _require_edges(edges, scope=scope, venue=venue, symbols=parsed)
+    edges = _connected_edges(edges, scope=scope)
     _require_free_symbols(scope, parsed)
     bundle = None
     if bundle_id is not None:
@@ -286,6 +287,27 @@ def _require_free_symbols(scope: Scope, symbols: list[str]) -> None:
         )
 
 
+def _connected_edges(edges: list[Edge], *, scope: Scope) -> list[Edge]:
+    """A live deployment goes only to the venues the client connected (its algo trades there with
+    the client's credentials: docs/trading-live.md); 422 ``venue_not_connected`` when none is."""
+    if scope.is_sandbox:
+        return edges
+    from trading.models import VenueCredential
+    from trading.services import VenueNotConnected
+
+    venues = sorted({e.venue for e in edges})
+    connected = set(
+        VenueCredential.objects.filter(client=scope.client, venue__in=venues).values_list("venue", flat=True)
+    )
+    kept = [e for e in edges if e.venue in connected]
+    if not kept:
+        raise VenueNotConnected(
+            f"no credentials for {', '.join(venues)}: a live algo trades with your own account there; "
+            f"connect it first with `sequence connect {venues[0]}`"
+        )
+    return kept
+
+
 def _require_edges(edges: list[Edge], *, scope: Scope, venue: str | None, symbols: list[str]) -> None:
     mode = "sandbox" if scope.is_sandbox else "live"
     if not edges:
@@ -312,7 +334,7 @@ def algo_deploy(
 ) -> DeployResult:
     """The per-symbol deploy of /v1/algos/deploy: a new deployment of one symbol, or a new version of
     the one-symbol deployment already there (same id, new artifact, edges reload it)."""
-    parsed = Symbol.parse(symbol).slash
+    parsed = parse_symbol(symbol).slash
     taken = selectors.active_symbol(scope=scope, symbols=[parsed])
     if taken is None:
         return deployment_create(
@@ -348,6 +370,7 @@ def deployment_redeploy(
     symbols = list(deployment.symbol_rows.values_list("symbol", flat=True))
     edges = list(capable_edges(is_sandbox=deployment.is_sandbox, venue=venue))
     _require_edges(edges, scope=scope, venue=venue, symbols=symbols)
+    edges = _connected_edges(edges, scope=scope)
     artifact = artifact_store(client=deployment.client, wasm=wasm)
     desired = DesiredState.RUNNING if start_immediately else DesiredState.STOPPED
     with transaction.atomic():
@@ -379,7 +402,7 @@ def algo_delete(*, scope: Scope, symbol: str, venue: str | None = None, actor: s
     deployment = selectors.deployment_for_symbol(scope=scope, symbol=symbol)
     if len(selectors.deployment_symbols(deployment)) > 1:
         raise Conflict(
-            f"{Symbol.parse(symbol).slash} is part of the multi-symbol deployment "
+            f"{parse_symbol(symbol).slash} is part of the multi-symbol deployment "
             f"{deployment.deployment_id}: delete it with DELETE /v1/deployments/{{deployment_id}}."
         )
     return deployment_delete(deployment=deployment, venue=venue, actor=actor)

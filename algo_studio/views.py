@@ -25,7 +25,7 @@ from edges.selectors import edge_list
 from sequence_site.dashboard import HtmxRequest, dashboard_view
 from sequence_site.errors import DomainError, NotFound
 from sequence_site.scope import Scope
-from sequence_site.symbols import Symbol
+from sequence_site.symbols import parse_symbol
 
 # The charts' default window and bucket: 15 minutes in 5-second points (180 points per series).
 CHART_WINDOW = timedelta(minutes=15)
@@ -180,7 +180,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            symbol = Symbol.parse(form.symbol_text()).slash
+            symbol = parse_symbol(form.symbol_text()).slash
             result = services.algo_deploy(
                 scope=scope,
                 symbol=symbol,
@@ -409,7 +409,7 @@ def deployment_metrics(request: HttpRequest, deployment_id: str) -> JsonResponse
             end=end,
             interval_s=metrics.parse_interval(interval),
             edge_id=params.get("edge_id") or None,
-            symbol=Symbol.parse(symbol).slash if symbol else None,
+            symbol=parse_symbol(symbol).slash if symbol else None,
         )
     except DomainError as exc:
         return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)

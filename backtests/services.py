@@ -21,22 +21,23 @@ from django.utils import timezone
 from algo_studio.selectors import deployment_get, deployment_symbols
 from backtests.lifecycle import JobStatus, transition
 from backtests.models import BacktestJob
-from backtests.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec, results_json
 from backtests.selectors import backtest_status
-from backtests.store import MarketDataStore
+from edges.replay import Replay, ReplayCancelled, ReplayFailed, ReplaySpec, results_json
 from edges.runtime import AlgoLoadError
 from sequence_site.celery import app as celery_app
 from sequence_site.errors import InvalidInput, InvalidTransition
 from sequence_site.realtime import group_send, publish_on_commit
 from sequence_site.scope import Scope
-from sequence_site.symbols import Symbol
-from venues.instruments import SPOT_VENUES, get_instrument
+from sequence_site.symbols import parse_symbol
+from venues.instruments import SPOT_VENUES, Instrument, get_instrument
+from venues.marketdata.store import MarketDataStore
+from venues.paper import DEFAULT_PAPER_SEED
 from venues.symbols import hyphen_symbol
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CAPITAL_USD = Decimal(100_000)
-DEFAULT_SEED = 42
+DEFAULT_SEED = DEFAULT_PAPER_SEED  # a live-fed sandbox edge's too: its recordings replay alike
 DEFAULT_DAYS = 7  # a range with one end omitted spans a week
 MAX_DAYS = 366
 EARLIEST = date(2000, 1, 1)
@@ -113,7 +114,7 @@ def backtest_create(
     if symbols:
         chosen = []
         for text in symbols:
-            symbol = Symbol.parse(text).slash
+            symbol = parse_symbol(text).slash
             if symbol not in traded:
                 trades = ", ".join(hyphen_symbol(s) for s in traded)
                 raise InvalidInput(
@@ -131,7 +132,7 @@ def backtest_create(
         raise InvalidInput(f"Backtests replay spot venues ({', '.join(SPOT_VENUES)}), not {venue}.")
     for symbol in chosen:
         try:
-            get_instrument(venue, symbol)
+            _instrument(venue, symbol)
         except KeyError:
             raise InvalidInput(
                 f"{venue} does not list {symbol}: there is no market data to replay."
@@ -184,9 +185,24 @@ def _publish(job: BacktestJob) -> None:
     group_send(progress_group(job.id), {"type": "backtest.progress", **backtest_status(job)})
 
 
+def _instrument(venue: str, symbol: str) -> Instrument:
+    """`symbol`'s rules on `venue` (KeyError when unlisted). Where the venue's feed is live, its
+    sandbox edge paper-trades, and records, under the venue's real catalogue (tick, lot, minimums,
+    fees): a backtest of those recordings uses the same rules, as synced into the database
+    (edges/catalogue.py); the simulated catalogue's otherwise, or before the first sync."""
+    from edges.catalogue import stored_instrument
+    from edges.feeds import venue_feed_mode
+
+    if venue_feed_mode(venue) == "live":
+        inst = stored_instrument(venue, symbol)
+        if inst is not None:
+            return inst
+    return get_instrument(venue, symbol)
+
+
 def _spec(job: BacktestJob) -> ReplaySpec:
     return ReplaySpec(
-        instruments=tuple(get_instrument(job.venue, s) for s in job.symbols),
+        instruments=tuple(_instrument(job.venue, s) for s in job.symbols),
         first_day=job.start_date,
         last_day=job.end_date,
         seed=int(job.seed),

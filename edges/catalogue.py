@@ -12,7 +12,6 @@ simulated catalogue (venues/instruments.py) and is never fetched: `make run` sta
 from __future__ import annotations
 
 import dataclasses
-from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -27,6 +26,7 @@ from venues.instruments import (
     VENUES,
     Instrument,
     PredictionMarket,
+    decimal_text,
     symbol_spellings,
 )
 
@@ -59,10 +59,10 @@ def spot_rules(inst: Instrument) -> dict[str, Any]:
     """A spot pair's rules as stored and listed (decimal text, like the venue writes them)."""
     return {
         "symbol": inst.symbol,
-        "tick_size": str(Decimal(inst.tick_1e9) / PRICE_SCALE),
-        "lot_size": str(Decimal(inst.lot_1e8) / QTY_SCALE),
-        "min_qty": str(Decimal(inst.min_qty_1e8) / QTY_SCALE),
-        "min_notional": str(Decimal(inst.min_notional_1e9) / PRICE_SCALE),
+        "tick_size": decimal_text(inst.tick_1e9, PRICE_SCALE),
+        "lot_size": decimal_text(inst.lot_1e8, QTY_SCALE),
+        "min_qty": decimal_text(inst.min_qty_1e8, QTY_SCALE),
+        "min_notional": decimal_text(inst.min_notional_1e9, PRICE_SCALE),
         "active": inst.active,
     }
 
@@ -162,4 +162,6 @@ def stored_instrument(venue: str, symbol: str) -> Instrument | None:
     if row is None:
         return None
     data = dict(row.data)
+    # rows synced before the field existed: only Polymarket's minimum notional rests
+    data.setdefault("min_notional_rests", venue == "polymarket")
     return Instrument(**data)

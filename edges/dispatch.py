@@ -32,6 +32,8 @@ from edges.core.instance import (
     CB_REJECT,
     EV_FILL,
     EV_REJECT,
+    EV_ROUTE_CANCEL,
+    EV_ROUTE_PLACE,
     IMPORT_NAMES,
     MAX_QUEUED_EVENTS,
     PAUSE_FLAG,
@@ -84,6 +86,17 @@ class SlotSink(Protocol):
     def trace(self, slot: AlgoSlot, record: dict[str, Any]) -> None: ...
 
 
+class OrderRouter(Protocol):
+    """Where a routed (live) slot's order actions go: called after a call into the core (or when
+    its record buffer fills up during one), so it must only take note; the edge sends them."""
+
+    def place(
+        self, slot: AlgoSlot, order_id: int, side: int, price_1e9: int, qty_1e8: int, ts_ns: int
+    ) -> None: ...
+
+    def cancel(self, slot: AlgoSlot, order_id: int, ts_ns: int) -> None: ...
+
+
 class VenuePort(Protocol):
     """What a slot needs from its venue: the instrument and the paper-matching settings of an
     (account, symbol): MatchingEngine keyword arguments (rng_seed, fill_prob_at_touch, risk limits),
@@ -132,7 +145,8 @@ def format_price(price_1e9: int) -> str:
 
 def _i128(G: Any, i: int) -> int:
     """The core's exact accumulators are i128 (low word, high word) pairs in G."""
-    return (G[i] & _M64) | (G[i + 1] << 64)
+    value: int = (G[i] & _M64) | (G[i + 1] << 64)
+    return value
 
 
 def _set_i128(G: Any, i: int, value: int) -> None:
@@ -200,7 +214,8 @@ class SlotPositions:
     @property
     def unrealized_pnl_1e9(self) -> int:
         G = self._g()
-        pos, mark = G[S_POSITION], G[S_MARK]
+        pos: int = G[S_POSITION]
+        mark: int = G[S_MARK]
         if pos == 0 or mark == 0:
             return 0
         return (mark * pos - _i128(G, A_COST)) // _Q
@@ -261,6 +276,7 @@ class AlgoSlot:
         "_bshape_index",
         "_ashape",
         "_ashape_index",
+        "router",
     )
 
     def __init__(
@@ -275,8 +291,12 @@ class AlgoSlot:
         limits: RuntimeLimits | None = None,
         trace_every_ns: int = 1_000_000_000,
         next_order_id: int = 1,
+        router: OrderRouter | None = None,
     ) -> None:
         self.key = key
+        # Live: the algo's place/cancel actions are handed to `router` instead of paper-matched in
+        # its core, and the venue's answers come back through route_fill/route_end.
+        self.router = router
         self.symbol = symbol
         self.venue = venue
         self.account = account
@@ -318,6 +338,7 @@ class AlgoSlot:
                 log=self._log_line,
                 on_events=self._drain_output,
                 on_trace=self._trace,
+                routed=self.router is not None,
                 **self._settings,
             )
         except AlgoLoadError as exc:
@@ -373,6 +394,8 @@ class AlgoSlot:
         if self.state is SlotState.RUNNING:
             if self.core is not None:
                 self.core.halt(ST_ACCEPTED)
+                if self.router is not None:
+                    self._drain_output()  # the cancels of its open orders, to the venue
             self.state = SlotState.ACCEPTED
 
     def pause(self, reason: str) -> None:
@@ -382,6 +405,8 @@ class AlgoSlot:
         if core is not None:
             now = int(core.G[S_NOW])
             core.halt(ST_PAUSED)
+            if self.router is not None:
+                self._drain_output()  # the cancels of its open orders, to the venue
         self.state = SlotState.PAUSED
         self.pause_reason = reason
         self.sink.log(self, now, "ERROR", f"algo paused: {reason}")
@@ -390,6 +415,8 @@ class AlgoSlot:
         core = self.core
         if core is not None:
             core.halt(ST_ACCEPTED)
+            if self.router is not None:
+                self._drain_output()  # the cancels of its open orders, to the venue
             core.close()
             self.core = None
 
@@ -470,6 +497,41 @@ class AlgoSlot:
             if r & PAUSE_FLAG and self.state is _RUNNING:
                 self.pause(SELF_TRADING_REASON)
 
+    # -- the venue's answers (routed slots) -------------------------------------------------------
+    def route_fill(
+        self, order_id: int, side: int, price_1e9: int, qty_1e8: int, fee_1e9: int, taker: bool, ts_ns: int
+    ) -> None:
+        """A venue fill of one of this slot's orders: position and PnL, the fill's log line, on_fill
+        (when running). Each fill must come here once (the edge keys them by the venue's fill id)."""
+        core = self.core
+        if core is None:
+            return
+        try:
+            r = core.route_fill(order_id, side, price_1e9, qty_1e8, fee_1e9, taker, ts_ns)
+        except AlgoTrap as trap:
+            self._trapped(trap)
+            return
+        self._after_route(r)
+
+    def route_end(self, order_id: int, reason_code: int, ts_ns: int) -> None:
+        """An order ended at the venue unfilled: refused (`reason_code` > 0: on_reject) or
+        cancelled/expired there (0)."""
+        core = self.core
+        if core is None:
+            return
+        try:
+            r = core.route_end(order_id, reason_code, ts_ns)
+        except AlgoTrap as trap:
+            self._trapped(trap)
+            return
+        self._after_route(r)
+
+    def _after_route(self, r: int) -> None:
+        if r or self._pending:
+            self._drain_output()
+            if r & PAUSE_FLAG and self.state is _RUNNING:
+                self.pause(SELF_TRADING_REASON)
+
     def _trapped(self, trap: AlgoTrap) -> None:
         core = self.core
         if core is not None:
@@ -526,6 +588,10 @@ class AlgoSlot:
                     f"{_SIDE_WORD[side]} REJECT: order={oid} qty={qty} @${format_price(price)} "
                     f"reason={reason}",
                 )
+            elif kind == EV_ROUTE_PLACE:  # routed: the order to send; its leaves in the qty's place
+                self.router.place(self, oid, side, price, qty, ts)  # type: ignore[union-attr]
+            elif kind == EV_ROUTE_CANCEL:
+                self.router.cancel(self, oid, ts)  # type: ignore[union-attr]
             else:  # a rate-limit warning: import, limit, callback
                 text = (
                     f"{IMPORT_NAMES.get(oid, '?')}(): more than {side} order actions in "

@@ -16,8 +16,15 @@ services before this module sees it; each pass here:
    passes without filling is reported cancelled with the venue's silence as the reason;
 6. reports venue orders that no order of ours explains (never adopted, never cancelled by us).
 
-The calls are synchronous and run on the edge's control path (a live edge runs no algos, so they
-delay nothing but its own reports).
+The calls are synchronous and run on the edge's control path. Live algos' orders are rows of the
+same outbox (`edges.live_algos` persists each one and sends it at once through `send_new`, cancels
+through `cancel_now`); these passes reconcile them like any other.
+
+Each client's private user stream (`OrderClient.user_stream()`, `_UserStream` below) runs in a
+thread of its own and only tells the control path that something happened: the pass then runs at
+once for that venue. Fills from a stream whose fill ids are the ones `recent_fills()` gives
+(Kraken) are reported straight away; the others arrive through the pass. Passes every
+LIVE_ORDER_POLL_SECONDS remain the fallback and the reconcile.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from venues.orders import OrderClient, OrderError, OrderRequest, VenueFill, Venu
 
 logger = logging.getLogger(__name__)
 
-# Fault injection for the crash tests (tests/trading/test_live_outbox.py): the process kills itself
+# Fault injection for the crash tests (tests/live/test_live_crash.py): the process kills itself
 # (SIGKILL, no cleanup) at that point of sending an order. Never set in production.
 CRASH_POINT_ENV = "SEQUENCE_LIVE_CRASH_POINT"  # "before_send" | "after_send"
 FILLS_LOOKBACK_NS = 600 * 1_000_000_000  # fills are asked for since the oldest open order, minus this
@@ -55,6 +62,7 @@ class _Session:
         self.unknown: list[dict[str, Any]] | None = None
         self.gone: set[int] = set()  # order pks missing from the venue's open orders last pass
         self.stream: _UserStream | None = None  # the client's private stream, where the venue has one
+        self.auth_failures = 0  # passes in a row the venue refused the credentials
 
 
 def _d(value: int, scale: int) -> Decimal:
@@ -144,6 +152,16 @@ class LiveOrders:
             self._end(session)
         self.sessions.clear()
 
+    def stream_status(self) -> dict[str, int]:
+        """The private streams at a glance, for the edge's report (counts only: the edge registry
+        is not per client)."""
+        streams = [s.stream for s in self.sessions.values() if s.stream is not None]
+        return {
+            "clients": len(streams),
+            "connected": sum(1 for s in streams if s.connected),
+            "connects": sum(s.connects for s in streams),
+        }
+
     def poked(self) -> bool:
         """A private stream heard something since the last pass (a fill, an order change, a
         reconnect): the edge runs a pass now instead of at the next poll."""
@@ -199,6 +217,7 @@ class LiveOrders:
             try:
                 self._work(session, orders)
                 session.reconciled = True
+                session.auth_failures = 0
             except OrderError as exc:
                 logger.warning(
                     "%s refused a read for client %s: %s: %s",
@@ -207,10 +226,36 @@ class LiveOrders:
                     exc.code,
                     exc.venue_message,
                 )
+                if exc.code == "auth_failed":
+                    session.auth_failures += 1
+                    # twice in a row (one stale nonce is not a revoked key): the orders not sent
+                    # yet never will be with these credentials; say so on them
+                    if session.auth_failures >= 2:
+                        self._refuse_unsent(orders, exc)
+                continue
             except (OSError, TimeoutError) as exc:
                 logger.warning(
                     "%s unreachable for client %s (%s); next pass", self.venue, client_id, type(exc).__name__
                 )
+
+    def _refuse_unsent(self, orders: list[Any], exc: OrderError) -> None:
+        from trading.services import OrderUpdate
+
+        for o in orders:
+            if o.pk in self.finished or o.venue_order_id or o.sent_at_ns is not None:
+                continue  # one that may be at the venue stays open until it can be checked
+            self.finished.add(o.pk)
+            working = o.desired_state == "working"
+            self.updates.append(
+                OrderUpdate(
+                    order_pk=o.pk,
+                    status="rejected" if working else "cancelled",
+                    reason=f"{exc.code}: {self.venue} refused the credentials; reconnect with "
+                    f"`sequence connect {self.venue}` ({exc.venue_message})",
+                    error_code=exc.code,
+                    venue_message=exc.venue_message,
+                )
+            )
 
     def _no_credentials(self, orders: list[Any]) -> None:
         from trading.services import OrderUpdate
@@ -316,6 +361,26 @@ class LiveOrders:
         )
         held = set(self.inflight.values())
         return [v for v in venue_open if v.venue_order_id not in ours and v.venue_order_id not in held]
+
+    # -- at once (live algos: edges.live_algos) ---------------------------------------------------
+    def send_new(self, session: _Session, o: Any) -> None:
+        """Claim and send an order just persisted (a live algo's): what the venue said is in
+        `updates` (and `inflight`/`finished`), as after a pass. Not claimed (cancelled meanwhile,
+        or claimed by a pass): nothing is sent."""
+        from trading.services import live_order_mark_sending
+
+        if live_order_mark_sending(order_pk=o.pk):
+            _crash_point("before_send")
+            self._send(session, o)
+
+    def cancel_now(self, session: _Session, o: Any) -> bool:
+        """Cancel an order (desired ``cancel`` already) whose venue order id is known now; False
+        when it is not (unanswered yet, or done): the next pass takes it."""
+        void = o.venue_order_id or self.inflight.get(o.pk, "")
+        if not void or o.pk in self.finished:
+            return False
+        self._cancel(session, o, void)
+        return True
 
     def _send(self, session: _Session, o: Any) -> None:
         from trading.services import OrderUpdate
@@ -447,13 +512,15 @@ class LiveOrders:
     def pending(self) -> bool:
         return bool(self.updates or self.fills)
 
-    def flush(self, report: Callable[..., Any]) -> None:
-        """Send what happened since the last flush; on failure it stays for the next one."""
+    def flush(self, report: Callable[..., Any]) -> Any:
+        """Send what happened since the last flush; on failure it stays for the next one. Returns
+        what `report` returned (None when there was nothing)."""
         if not self.updates and not self.fills:
-            return
-        report(updates=list(self.updates), fills=list(self.fills))
+            return None
+        result = report(updates=list(self.updates), fills=list(self.fills))
         self.updates.clear()
         self.fills.clear()
+        return result
 
 
 class _UserStream:
@@ -474,6 +541,7 @@ class _UserStream:
         self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.backoff = Backoff(initial=0.5, maximum=30.0)
         self.connects = 0
+        self.connected = False
         self.last_error = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._main, daemon=True, name=name)
@@ -506,7 +574,7 @@ class _UserStream:
 
         import websockets
 
-        from venues.orders import StreamSend
+        from venues.orders import StreamReconnect, StreamSend
 
         while not self._stop.is_set():
             healthy_at = opened_at = 0.0
@@ -522,6 +590,7 @@ class _UserStream:
                     for frame in await asyncio.to_thread(self.protocol.on_open):
                         await ws.send(frame)
                     self.connects += 1
+                    self.connected = True
                     healthy_at = opened_at = time.monotonic()
                     # after every (re)connect fills may have been missed: reconcile
                     self._signal(_CONNECTED)
@@ -547,7 +616,7 @@ class _UserStream:
                         for event in self.protocol.on_frame(data, time.time_ns()):
                             if isinstance(event, StreamSend):
                                 await ws.send(event.frame)
-                            elif type(event).__name__ == "StreamReconnect":
+                            elif isinstance(event, StreamReconnect):
                                 raise _StreamLost(event.reason)
                             else:
                                 self._signal(event)
@@ -555,6 +624,7 @@ class _UserStream:
                 self.last_error = lost.reason
             except Exception as exc:  # refused, closed, a token the venue would not give
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            self.connected = False
             if self._stop.is_set():
                 break
             if opened_at and time.monotonic() - opened_at > 30:

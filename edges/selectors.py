@@ -31,6 +31,7 @@ class Assignment:
     reject_count: int = 0
     trade_count: int = 0
     reported: bool = False
+    client_id: int = 0  # the deployment's client (a live algo trades with its credentials)
 
 
 def edge_assignments(*, edge: Edge) -> list[Assignment]:
@@ -54,6 +55,7 @@ def edge_assignments(*, edge: Edge) -> list[Assignment]:
         "reject_count",
         "trade_count",
         "last_heartbeat",
+        "deployment__client_id",
     )
     return [
         Assignment(
@@ -73,6 +75,7 @@ def edge_assignments(*, edge: Edge) -> list[Assignment]:
             reject_count=row["reject_count"],
             trade_count=row["trade_count"],
             reported=row["last_heartbeat"] is not None,
+            client_id=row["deployment__client_id"],
         )
         for row in rows
     ]

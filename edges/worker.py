@@ -21,7 +21,6 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections
 
-from backtests.store import Recorder
 from edges import services
 from edges.dispatch import AlgoSlot, CarriedPosition, SlotState
 from edges.feeds import venue_feed_config
@@ -34,6 +33,8 @@ from edges.selectors import Assignment, artifact_bytes, edge_assignments
 from edges.services import AlgoReport, LogLine, TraceRecord
 from sequence_site.realtime import edge_nudge_channel
 from venues.instruments import PREDICTION_VENUES, SPOT_VENUES, instruments_for_venue
+from venues.marketdata.store import Recorder
+from venues.paper import DEFAULT_PAPER_SEED
 from venues.sim.adapter import SimVenueAdapter
 
 logger = logging.getLogger(__name__)
@@ -169,15 +170,15 @@ class EdgeWorker:
         self._unfollowed: set[str] = set()  # symbols it stopped following (their quotes removed)
         instruments = [i for i in instruments_for_venue(venue) if i.active]
         self.symbols = [i.symbol for i in instruments]
-        # A live edge runs no algos yet: an algo's orders are matched inside its own core, and a
-        # live algo must trade at the venue, not on paper (docs/trading-live.md).
-        self.algo_capable = venue in SPOT_VENUES and is_sandbox
+        # A live edge runs algos in routed mode: their orders go to the venue (edges/live_algos.py),
+        # never to paper matching. (run_edge refuses --live for a venue not switched on.)
+        self.algo_capable = venue in SPOT_VENUES
         self.adapter: Any
         if feed == "live":
             from venues.live.adapter import LiveVenueAdapter
 
             live = LiveVenueAdapter(
-                venue, venue_feed_config(venue), seed=seed if seed is not None else "live"
+                venue, venue_feed_config(venue), seed=seed if seed is not None else DEFAULT_PAPER_SEED
             )
             if venue in PREDICTION_VENUES:
                 # the venue's own markets (the simulated ones are made up): the most traded first;
@@ -204,19 +205,22 @@ class EdgeWorker:
         # Execution graphs' orders (trading app): paper-filled by the simulated venue on a sandbox
         # edge; sent to the venue with each client's own credentials on a live one.
         self.graph_orders: Any
+        self.router: Any = None  # live algos' orders (edges/live_algos.py)
         if is_sandbox:
             self.graph_orders = GraphOrders(self.adapter)
         else:
+            from edges.live_algos import LiveAlgoRouter
             from edges.live_orders import LiveOrders
 
             self.graph_orders = LiveOrders(venue)
+            self.router = LiveAlgoRouter(venue, self.graph_orders)
         self.buffer = _Buffer()
         self.held: dict[int, _Held] = {}
         self.running: dict[str, list[AlgoSlot]] = {}
         self._compiled: dict[int, CompiledAlgo] = {}
         self._dirty_quotes: set[str] = set()
         self.edge: Edge | None = None
-        # Market data as it is seen, for backtests of past sessions (backtests.store). Written
+        # Market data as it is seen, for backtests of past sessions (venues.marketdata.store). Written
         # from the runner's timer, never from the tick path; flush_rows is only a memory bound.
         self.recorder = (
             Recorder(settings.MARKET_DATA_DIR, venue=venue, flush_rows=500_000)
@@ -277,7 +281,10 @@ class EdgeWorker:
 
     def feed_status(self) -> dict[str, Any]:
         status = getattr(self.adapter, "feed_status", None)
-        return status() if status is not None else {}  # the simulator has no feed to watch
+        out = status() if status is not None else {}  # the simulator has no feed to watch
+        if not self.is_sandbox:  # the clients' private order streams (edges/live_orders.py)
+            out = {**out, "user_streams": self.graph_orders.stream_status()}
+        return out
 
     def _index(self) -> None:
         running: dict[str, list[AlgoSlot]] = {}
@@ -366,6 +373,12 @@ class EdgeWorker:
             if assignment.desired_state == "running":
                 slot.start(now_ns)
                 held.started_at = datetime.now(UTC) if slot.state is SlotState.RUNNING else None
+                if self.router is not None and slot.state is SlotState.RUNNING:
+                    # A live market can be quiet for a while: a started live algo sees the
+                    # current book at once rather than at its next change.
+                    snap = self.adapter.book(slot.symbol)
+                    if snap is not None:
+                        slot.on_book(snap)
             else:
                 slot.stop()
                 held.started_at = None
@@ -381,13 +394,26 @@ class EdgeWorker:
             from trading.selectors import live_open_orders
 
             self.graph_orders.apply(live_open_orders(venue=self.venue))
+            self.router.retry_failed()
 
     def flush_orders(self) -> None:
         from trading.services import orders_report
 
-        self.graph_orders.flush(
-            lambda **batch: orders_report(venue=self.venue, paper=self.is_sandbox, **batch)
-        )
+        updates: list[Any] = []
+
+        def report(**batch: Any) -> Any:
+            updates.extend(batch.get("updates", ()))
+            return orders_report(venue=self.venue, paper=self.is_sandbox, **batch)
+
+        result = self.graph_orders.flush(report)
+        if self.router is not None:
+            self.router.deliver(updates, result)  # live algos: new fills and ended orders
+
+    def route_orders(self) -> None:
+        """Live algos: persist and send the orders they placed, the cancels, then report."""
+        self.router.work()
+        if self.graph_orders.pending:
+            self.flush_orders()
 
     def _load(self, assignment: Assignment, carried: CarriedPosition | None = None) -> _Held:
         """Load an algo. Its position and PnL continue from `carried` (the version it replaces in
@@ -408,7 +434,10 @@ class EdgeWorker:
         # restart, a crash): it continues the reported counters and numbers orders above anything
         # the earlier processes could have issued, even in their unreported last second.
         follows_a_process = carried is None and assignment.reported
-        next_order_id = restart_order_id_base() if follows_a_process else 1
+        # A live algo's ids are never reused by a later instance (a new version, a restart): a late
+        # venue fill of an earlier instance's order must not look like one of the new instance's.
+        fresh_ids = follows_a_process or self.router is not None
+        next_order_id = restart_order_id_base() if fresh_ids else 1
         slot = AlgoSlot(
             key=assignment.deployment_id,
             symbol=assignment.symbol,
@@ -417,9 +446,23 @@ class EdgeWorker:
             compiled=compiled,
             sink=self.buffer,
             next_order_id=next_order_id,
+            router=self.router,
         )
         if slot.state is SlotState.REJECTED:
             held.rejected_reason = slot.pause_reason
+            return held
+        if self.router is not None:
+            # Live: the position is the algo's venue fills' (in the database), whatever was reported.
+            self.router.attach(slot, client_id=assignment.client_id)
+            if follows_a_process:
+                slot.restore_counters(
+                    updates=assignment.update_count,
+                    orders=assignment.order_count,
+                    fills=assignment.fill_count,
+                    rejects=assignment.reject_count,
+                    trades=assignment.trade_count,
+                )
+            held.slot = slot
             return held
         if carried is None and (assignment.position_1e8 or assignment.realized_pnl_1e9):
             carried = CarriedPosition(
@@ -445,6 +488,8 @@ class EdgeWorker:
         held = self.held.pop(row_id)
         if held.slot is not None:
             held.slot.close()
+            if self.router is not None:
+                self.router.detach(held.slot)
 
     def reports(self) -> list[AlgoReport]:
         out = []
@@ -528,6 +573,9 @@ class EdgeWorker:
         self.flush_recording()
         for row_id in list(self.held):
             self._unload(row_id)
+        if self.router is not None:
+            # the cancels of the live algos' open orders: a stopped edge's algo must not be filled
+            self.route_orders()
         if not self.is_sandbox:
             self.graph_orders.close()
         self.adapter.close()
@@ -621,6 +669,9 @@ class EdgeRunner:
                 now = time.time_ns()
                 for worker in self.workers:
                     worker.step(now)
+                for worker in live:
+                    if worker.router.pending:  # live algos placed or cancelled: send now
+                        self._guarded("live algo orders", worker.route_orders)
                 if self.nudged.is_set() or now >= next_reconcile:
                     self.nudged.clear()
                     for worker in self.workers:

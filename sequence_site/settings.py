@@ -402,11 +402,12 @@ RISK_DEFAULT_MAX_POSITION_NOTIONAL = env_str("RISK_DEFAULT_MAX_POSITION_NOTIONAL
 RISK_DEFAULT_MAX_OPEN_ORDERS = env_int("RISK_DEFAULT_MAX_OPEN_ORDERS", 20, minimum=0)
 RISK_DEFAULT_MAX_ORDERS_PER_SECOND = env_int("RISK_DEFAULT_MAX_ORDERS_PER_SECOND", 5, minimum=0)
 RISK_DEFAULT_DAILY_LOSS_LIMIT = env_str("RISK_DEFAULT_DAILY_LOSS_LIMIT", "500")
-# The venues whose live orders are actually sent. Empty by default: the live order path (outbox,
-# sending edge, fill polling) has not yet run end to end against the fake venues (docs/trading-live.md),
-# so a live graph order is refused with `no_live_connector` until an operator lists the venue here.
-# Connecting credentials, limits and the kill switch work regardless.
-LIVE_TRADING_VENUES = tuple(v.lower() for v in env_list("LIVE_TRADING_VENUES", []))
+# The venues whose live orders are actually sent (the operator's switch). By default the venues whose
+# live order path (outbox, sending edge, private streams, fills, risk, kill switch) runs end to end
+# against the strict fake venues in `make test` (tests/live, docs/trading-live.md); a live graph order
+# for another venue is refused with `no_live_connector`. Empty (`LIVE_TRADING_VENUES=`) turns live
+# sending off. Connecting credentials, limits and the kill switch work regardless.
+LIVE_TRADING_VENUES = tuple(v.lower() for v in env_list("LIVE_TRADING_VENUES", ["kraken", "coinbase"]))
 # How often the live edge asks each venue for the fills and open orders of the clients it works
 # orders for (besides every nudge).
 LIVE_ORDER_POLL_SECONDS = _env_seconds("LIVE_ORDER_POLL_SECONDS", 1.0)

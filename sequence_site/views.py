@@ -13,6 +13,7 @@ from sequence_site import selectors, services
 from sequence_site.dashboard import HtmxRequest, dashboard_view
 from sequence_site.errors import DomainError
 from sequence_site.middleware import SESSION_MODE_KEY
+from sequence_site.overview import overview
 from sequence_site.scope import Scope
 
 
@@ -21,7 +22,7 @@ def home(request: HtmxRequest) -> HttpResponse:
     """The overview: PnL, what runs, edge health, recent backtests and problems, first steps."""
     scope: Scope = request.client_scope  # type: ignore[attr-defined]
     template = "dashboard/_overview.html" if request.htmx else "dashboard/home.html"
-    return render(request, template, {"o": selectors.overview(scope=scope)})
+    return render(request, template, {"o": overview(scope=scope)})
 
 
 @require_POST

@@ -30,11 +30,13 @@ from strategies.states import RunStatus, StrategyStatus
 __all__ = [
     "ALLOWED",
     "REFUSALS",
+    "RUN_ALLOWED",
     "RunStatus",
     "StrategyStatus",
     "announce",
     "group_name",
     "record",
+    "run_transition",
     "transition",
 ]
 
@@ -56,6 +58,17 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     # process, or the runner's worker is shutting down and hands the strategy to another one.
     (S.RUNNING, S.QUEUED): frozenset({"restart"}),
 }
+
+# A run's moves (a run never comes back: a new attempt is a new run, created queued).
+R = RunStatus
+RUN_ALLOWED: frozenset[tuple[str, str]] = frozenset(
+    {
+        (R.QUEUED, R.RUNNING),  # a runner claims it
+        (R.QUEUED, R.CANCELLED),  # stopped, or superseded by a newer run, before any runner took it
+        (R.RUNNING, R.STOPPED),  # exit 0, or a requested stop
+        (R.RUNNING, R.FAILED),  # crashed, killed, out of memory; or its runner stopped heartbeating
+    }
+)
 
 # What a person is told when an action doesn't apply to the current status.
 REFUSALS = {
@@ -95,6 +108,19 @@ def transition(
         if not hasattr(value, "resolve_expression"):
             setattr(strategy, name, value)
     record(strategy, action=action, from_status=old, to_status=to, reason=reason, run=run, actor=actor)
+
+
+def run_transition(
+    run_id: UUID, *, frm: RunStatus, to: RunStatus, where: dict[str, Any] | None = None, **fields: Any
+) -> bool:
+    """Move run ``run_id`` from ``frm`` to ``to`` (and set ``fields``) in one conditional update, also
+    filtered on ``where``. False when the run was not in ``frm`` (or ``where`` did not hold): another
+    actor moved it first. Raises ``InvalidTransition`` for a move ``RUN_ALLOWED`` does not list."""
+    if (frm, to) not in RUN_ALLOWED:
+        raise InvalidTransition(f"A strategy run cannot go {frm} -> {to}.")
+    return bool(
+        StrategyRun.objects.filter(pk=run_id, status=frm, **(where or {})).update(status=to, **fields)
+    )
 
 
 def record(

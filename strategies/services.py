@@ -31,7 +31,15 @@ from sequence_site.realtime import publish_on_commit
 from sequence_site.scope import Scope
 from sequence_site.services import api_key_authenticate
 from strategies.artifact_policy import artifact_policy_check
-from strategies.lifecycle import RunStatus, StrategyStatus, announce, group_name, record, transition
+from strategies.lifecycle import (
+    RunStatus,
+    StrategyStatus,
+    announce,
+    group_name,
+    record,
+    run_transition,
+    transition,
+)
 from strategies.models import Strategy, StrategyLog, StrategyRun
 from strategies.runner.archive import ArchiveError, ArchiveLimits, clean_entrypoint, inspect_archive
 from strategies.runner.environment import env_name_problem, env_value_problem
@@ -466,8 +474,12 @@ def strategy_stop(*, strategy: Strategy, actor: str = "") -> Strategy:
                 reason="stopped while queued",
             )
             if run is not None:
-                StrategyRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-                    status=RunStatus.CANCELLED, ended_at=timezone.now(), reason="stopped while queued"
+                run_transition(
+                    run.pk,
+                    frm=RunStatus.QUEUED,
+                    to=RunStatus.CANCELLED,
+                    ended_at=timezone.now(),
+                    reason="stopped while queued",
                 )
         elif locked.status == StrategyStatus.FAILED:
             transition(
@@ -545,13 +557,19 @@ def strategy_run_claim(*, run_id: UUID, worker: str) -> RunLaunch | None:
             return None
         strategy_id = strategy.pk
         if strategy.current_run_id != run_id or strategy.status != StrategyStatus.QUEUED:
-            StrategyRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-                status=RunStatus.CANCELLED, ended_at=timezone.now(), reason="superseded before it was claimed"
+            run_transition(
+                run_id,
+                frm=RunStatus.QUEUED,
+                to=RunStatus.CANCELLED,
+                ended_at=timezone.now(),
+                reason="superseded before it was claimed",
             )
             return None
         now = timezone.now()
-        claimed = StrategyRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-            status=RunStatus.RUNNING,
+        claimed = run_transition(
+            run_id,
+            frm=RunStatus.QUEUED,
+            to=RunStatus.RUNNING,
             claimed_by=worker[:200],
             started_at=now,
             heartbeat_at=now,
@@ -774,8 +792,11 @@ def strategy_run_finish(*, run_id: UUID, worker: str, outcome: RunExit) -> str |
         now = timezone.now()
         stopped = outcome.clean or outcome.restart is not None or strategy.status == StrategyStatus.STOPPING
         run_status = RunStatus.STOPPED if stopped else RunStatus.FAILED
-        ended = StrategyRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, claimed_by=worker).update(
-            status=run_status,
+        ended = run_transition(
+            run_id,
+            frm=RunStatus.RUNNING,
+            to=run_status,
+            where={"claimed_by": worker},
             ended_at=now,
             exit_code=outcome.exit_code,
             signal=outcome.signal,
@@ -901,9 +922,14 @@ def strategy_run_lost(*, run_id: UUID, now: datetime | None = None) -> bool:
             return False
         silent = int((now - cutoff).total_seconds())
         reason = f"runner lost: no heartbeat for {silent} s"
-        lost = StrategyRun.objects.filter(
-            pk=run_id, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff
-        ).update(status=RunStatus.FAILED, ended_at=now, reason=reason)
+        lost = run_transition(
+            run_id,
+            frm=RunStatus.RUNNING,
+            to=RunStatus.FAILED,
+            where={"heartbeat_at__lt": cutoff},
+            ended_at=now,
+            reason=reason,
+        )
         if not lost:
             return False
         if strategy.current_run_id != run_id:

@@ -29,6 +29,7 @@ __all__ = [
     "GRAPH_MOVES",
     "NODE_DONE",
     "NODE_MOVES",
+    "ORDER_MOVES",
     "ORDER_DONE",
     "GraphStatus",
     "NodeStatus",
@@ -51,6 +52,13 @@ NODE_MOVES = {
     # pending -> rejected: a live child refused by the risk checks when its trigger fired
     NodeStatus.PENDING: {NodeStatus.WORKING, NodeStatus.CANCELLED, NodeStatus.REJECTED},
     NodeStatus.WORKING: {NodeStatus.FILLED, NodeStatus.CANCELLED, NodeStatus.REJECTED},
+}
+# Orders move as their edge reports them (trading.services.orders_report, in batches).
+ORDER_MOVES: dict[str, set[str]] = {
+    OrderStatus.NEW: {OrderStatus.WORKING, OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED},
+    OrderStatus.WORKING: {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED},
+    # The last fill crossed the cancel on the way: a cancelled order whose fills complete it is filled.
+    OrderStatus.CANCELLED: {OrderStatus.FILLED},
 }
 
 

@@ -27,6 +27,11 @@ def node_order_id(graph_id: str, node_id: str, seq: int) -> str:
     return f"graph:{graph_id}:{node_id}:{seq}"
 
 
+def algo_order_ref(deployment_uuid: object, algo_order_id: int | None) -> str:
+    """What fills carry for a live algo's order: ``algo:dep_{uuid}:{order id}``."""
+    return f"algo:dep_{deployment_uuid}:{algo_order_id}"
+
+
 class Side(models.TextChoices):
     BUY = "buy", "Buy"
     SELL = "sell", "Sell"
@@ -113,10 +118,17 @@ class GraphEvent(models.Model):
 
 
 class Order(models.Model):
-    """One order an edge must work: desired state set by services, observed state by the edge."""
+    """One order an edge must work: desired state set by services, observed state by the edge.
 
-    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="orders")
-    graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="orders")
+    An order belongs to a graph's node, or (live algos only) to a deployment: a live algo's
+    place_order, persisted by its edge before it is sent, with the core's order id."""
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="orders", null=True, blank=True)
+    graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="orders", null=True, blank=True)
+    deployment = models.ForeignKey(
+        "algo_studio.Deployment", on_delete=models.SET_NULL, related_name="+", null=True, blank=True
+    )
+    algo_order_id = models.BigIntegerField(null=True, blank=True)  # the id place_order returned
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
     is_sandbox = models.BooleanField()
     paper = models.BooleanField()
@@ -150,6 +162,11 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(is_sandbox=True, paper=False), name="trading_order_sandbox_is_paper"
             ),
+            # A graph's order, or a live algo's (whose deployment may be gone, never its id).
+            models.CheckConstraint(
+                condition=models.Q(graph__isnull=False) | models.Q(algo_order_id__isnull=False, paper=False),
+                name="trading_order_graph_or_live_algo",
+            ),
         ]
         indexes = [
             # The edge's reconcile query: open orders of one venue and mode.
@@ -162,6 +179,8 @@ class Order(models.Model):
 
     @property
     def node_order_id(self) -> str:
+        if self.graph_id is None:  # a live algo's order
+            return algo_order_ref(self.deployment_id, self.algo_order_id)
         return node_order_id(self.graph.graph_id, self.node.node_id, self.seq)
 
 

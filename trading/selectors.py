@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import redis
@@ -26,6 +25,7 @@ from venues.instruments import (
     QTY_SCALE,
     VENUES,
     Instrument,
+    decimal_text,
     get_instrument,
     market_rows,
     markets,
@@ -84,10 +84,10 @@ def market_list(
                 "symbol": display_symbol(inst.symbol),
                 "slug": display_symbol(inst.symbol).lower(),
                 "instrument_type": "spot",
-                "tick_size": str(Decimal(inst.tick_1e9) / PRICE_SCALE),
-                "lot_size": str(Decimal(inst.lot_1e8) / QTY_SCALE),
-                "min_qty": str(Decimal(inst.min_qty_1e8) / QTY_SCALE),
-                "min_notional": "0",
+                "tick_size": decimal_text(inst.tick_1e9, PRICE_SCALE),
+                "lot_size": decimal_text(inst.lot_1e8, QTY_SCALE),
+                "min_qty": decimal_text(inst.min_qty_1e8, QTY_SCALE),
+                "min_notional": decimal_text(inst.min_notional_1e9, PRICE_SCALE),
                 "status": "active" if inst.active else "closed",
                 "active": inst.active,
             }
@@ -264,7 +264,7 @@ def quote_get(*, scope: Scope, symbol: str, depth: int = 5, venue: str | None = 
         },
         "bids": [{"price": px(p), "size": qty(q), "venue": v} for p, q, v in bids],
         "asks": [{"price": px(p), "size": qty(q), "venue": v} for p, q, v in asks],
-        "tick_size": str(Decimal(inst.tick_1e9) / PRICE_SCALE),
+        "tick_size": decimal_text(inst.tick_1e9, PRICE_SCALE),
         "venues": sorted(b["venue"] for b in books),
     }
 
@@ -475,3 +475,30 @@ def live_order_ids(*, venue: str, client_id: int, ids: list[str]) -> dict[str, i
         if void:
             out[void] = pk
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAlgoOrderRef:
+    """Whose a live algo's order is: its deployment (uuid), symbol and the core's order id."""
+
+    deployment_id: Any
+    symbol: str
+    algo_order_id: int
+
+
+def live_algo_order_refs(*, pks: list[int]) -> dict[int, LiveAlgoOrderRef]:
+    """The live algo orders among `pks` (graph orders are left out)."""
+    rows = Order.objects.filter(pk__in=pks, graph__isnull=True, algo_order_id__isnull=False).values_list(
+        "pk", "deployment_id", "symbol", "algo_order_id"
+    )
+    return {pk: LiveAlgoOrderRef(dep, symbol, oid) for pk, dep, symbol, oid in rows}
+
+
+def live_algo_fills(*, deployment_id: Any, venue: str, symbol: str) -> list[tuple[str, int, int, int]]:
+    """(side, price_1e9, qty_1e8, fee_1e9) of every venue fill of a live algo's orders on one
+    symbol, oldest first: a live algo's position and PnL are these fills'."""
+    return list(
+        Fill.objects.filter(order__deployment_id=deployment_id, venue=venue, symbol=symbol, paper=False)
+        .order_by("ts_ns", "pk")
+        .values_list("side", "price_1e9", "qty_1e8", "fee_1e9")
+    )

@@ -30,6 +30,7 @@ from trading.lifecycle import (
     GRAPH_DONE,
     NODE_DONE,
     ORDER_DONE,
+    ORDER_MOVES,
     GraphStatus,
     NodeStatus,
     OrderDesired,
@@ -83,8 +84,8 @@ class VenueNotConnected(DomainError):
 
 def live_connector_configured(venue: str) -> bool:
     """Whether live orders for `venue` are sent: this build has the venue's order half
-    (`venues.order_clients.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`, empty by
-    default until the live path has run end to end against the fakes)."""
+    (`venues.order_clients.ORDER_CLIENTS`) and the operator switched it on (`LIVE_TRADING_VENUES`:
+    by default the venues whose live path runs end to end against the fakes, Kraken and Coinbase)."""
     from venues.order_clients import ORDER_CLIENTS
 
     return venue in ORDER_CLIENTS and venue in settings.LIVE_TRADING_VENUES
@@ -244,7 +245,14 @@ def _node_spec(raw: Any, index: int, *, live: bool = False) -> NodeSpec:
     urgency = raw.get("urgency") or Urgency.NORMAL
     if urgency not in Urgency.values:
         raise InvalidInput(f"node {node_id!r}: urgency must be low, normal or high, not {urgency!r}")
-    dormant = price_1e9 * qty_1e8 < inst.min_notional_1e9 * QTY_SCALE
+    below_minimum = price_1e9 * qty_1e8 < inst.min_notional_1e9 * QTY_SCALE
+    if below_minimum and not inst.min_notional_rests:
+        # Kraken (costmin) and Coinbase (quote_min_size) refuse such an order outright.
+        raise InvalidInput(
+            f"node {node_id!r}: notional {_fmt(qty_1e8 * price_1e9 // QTY_SCALE)} (qty x limit_price) "
+            f"is under {venue}'s minimum order value {_fmt(inst.min_notional_1e9)} for {symbol}"
+        )
+    dormant = below_minimum  # Polymarket's $1: accepted, rests, never fills (a warning says so)
     return NodeSpec(node_id, inst, side, qty_1e8, price_1e9, urgency, dormant)
 
 
@@ -529,6 +537,9 @@ def _position_apply(pos: Position, side: str, price_1e9: int, qty_1e8: int, fee_
 class ReportResult:
     fills_recorded: int = 0
     orders_created: int = 0
+    # The fills of this batch that were new (recorded now): a live algo's edge hands exactly these
+    # to the algo's core, so a fill reported twice reaches on_fill once.
+    new_fills: list[FillReport] = field(default_factory=list)
 
 
 def orders_report(
@@ -544,11 +555,11 @@ def orders_report(
     nudge: set[str] = set()
     with transaction.atomic():
         # Lock order: graphs, then orders (as graph_cancel does), so the two never deadlock.
-        graph_pks = Order.objects.filter(pk__in=pks).values_list("graph_id", flat=True)
+        graph_pks = Order.objects.filter(pk__in=pks, graph__isnull=False).values_list("graph_id", flat=True)
         locked = {g.pk: g for g in Graph.objects.select_for_update().filter(pk__in=graph_pks).order_by("pk")}
         orders = {
             o.pk: o
-            for o in Order.objects.select_for_update()
+            for o in Order.objects.select_for_update(of=("self",))
             .select_related("graph", "node")
             .filter(pk__in=pks, venue=venue, paper=paper)
             .order_by("pk")
@@ -564,13 +575,15 @@ def orders_report(
             if fill_id in existing or f.qty_1e8 <= 0:
                 continue
             order = orders[f.order_pk]
-            node = order.node
+            node = order.node  # None for a live algo's order
             order.filled_qty_1e8 += f.qty_1e8
             order.leaves_qty_1e8 = max(0, order.qty_1e8 - order.filled_qty_1e8)
-            node.filled_qty_1e8 += f.qty_1e8
-            node.filled_notional_raw = Decimal(int(node.filled_notional_raw) + f.price_1e9 * f.qty_1e8)
-            node.fees_1e9 += f.fee_1e9
-            touched_nodes[node.pk] = node
+            if node is not None:
+                node.filled_qty_1e8 += f.qty_1e8
+                node.filled_notional_raw = Decimal(int(node.filled_notional_raw) + f.price_1e9 * f.qty_1e8)
+                node.fees_1e9 += f.fee_1e9
+                touched_nodes[node.pk] = node
+            result.new_fills.append(f)
             new_fills.append(
                 Fill(
                     fill_id=fill_id,
@@ -607,12 +620,14 @@ def orders_report(
             pos.save()
 
         for order in orders.values():
-            if order.leaves_qty_1e8 == 0 and order.status not in (OrderStatus.FILLED, OrderStatus.REJECTED):
+            if order.leaves_qty_1e8 == 0 and OrderStatus.FILLED in ORDER_MOVES.get(order.status, ()):
                 order.status = OrderStatus.FILLED
         for u in updates:
             if u.order_pk not in orders or orders[u.order_pk].status in ORDER_DONE:
                 continue
             order = orders[u.order_pk]
+            if u.status != order.status and u.status not in ORDER_MOVES[order.status]:
+                continue
             if u.venue_order_id:
                 order.venue_order_id = u.venue_order_id[:128]
             if u.status == OrderStatus.WORKING:
@@ -623,7 +638,8 @@ def orders_report(
                 order.reject_reason = u.reason[:200]
                 order.error_code = u.error_code[:32]
                 order.venue_message = u.venue_message[:500]
-            touched_nodes.setdefault(order.node.pk, order.node)
+            if order.node is not None:
+                touched_nodes.setdefault(order.node.pk, order.node)
         for order in orders.values():
             order.save(
                 update_fields=[
@@ -642,7 +658,7 @@ def orders_report(
         graphs: dict[int, Graph] = {}
         for order in orders.values():
             node = order.node
-            if node.pk not in touched_nodes:
+            if node is None or node.pk not in touched_nodes:
                 continue
             Node.objects.filter(pk=node.pk).update(
                 filled_qty_1e8=node.filled_qty_1e8,
@@ -756,6 +772,59 @@ def live_order_mark_sending(*, order_pk: int) -> bool:
     )
 
 
+def live_algo_order_create(
+    *,
+    client_id: int,
+    deployment_id: Any,
+    venue: str,
+    symbol: str,
+    side: str,
+    price_1e9: int,
+    qty_1e8: int,
+    algo_order_id: int,
+) -> Order:
+    """Persist a live algo's place_order (the outbox row, with its client order id) after the
+    risk checks, in one transaction; the live edge sends it right after. Raises `RiskBreach`
+    (nothing written) when a limit refuses it."""
+    with transaction.atomic():
+        risk_check(
+            client_id=client_id,
+            order=Proposed(venue=venue, symbol=symbol, side=side, price_1e9=price_1e9, qty_1e8=qty_1e8),
+        )
+        return Order.objects.create(
+            deployment_id=deployment_id,
+            algo_order_id=algo_order_id,
+            client_id=client_id,
+            is_sandbox=False,
+            paper=False,
+            venue=venue,
+            symbol=symbol,
+            side=side,
+            price_1e9=price_1e9,
+            qty_1e8=qty_1e8,
+            leaves_qty_1e8=qty_1e8,
+            client_order_id=new_client_order_id(),
+        )
+
+
+def live_algo_orders_cancel(
+    *, order_pks: Sequence[int] = (), deployment_id: Any = None, symbol: str | None = None
+) -> int:
+    """Desire ``cancel`` for open live algo orders (these, or every one of a deployment, on one
+    symbol if given): the live edge cancels them at the venue, or never sends one it has not sent.
+    Returns how many."""
+    rows = Order.objects.filter(
+        paper=False, graph__isnull=True, status__in=[OrderStatus.NEW, OrderStatus.WORKING]
+    ).exclude(desired_state=OrderDesired.CANCEL)
+    if deployment_id is not None:
+        rows = rows.filter(deployment_id=deployment_id)
+        if symbol is not None:
+            rows = rows.filter(symbol=symbol)
+    else:
+        rows = rows.filter(pk__in=list(order_pks))
+    return rows.update(desired_state=OrderDesired.CANCEL)
+
+
 @dataclass(slots=True)
 class KillResult:
     graphs_cancelled: list[str] = field(default_factory=list)
@@ -803,6 +872,19 @@ def _kill_algos_and_venues(scope: Scope, result: KillResult) -> None:
     for deployment in deployments:
         if deployment_stop(deployment=deployment, actor="kill switch"):
             result.algos_stopped.append(deployment.deployment_id)
+    if not scope.is_sandbox:
+        # Live algos' open orders: never sent if not sent yet, cancelled by the live edge (the
+        # cancel_all below is the immediate half; the edge's pass records each order's end).
+        with transaction.atomic():
+            algo_orders = Order.objects.filter(
+                client=scope.client,
+                paper=False,
+                graph__isnull=True,
+                status__in=[OrderStatus.NEW, OrderStatus.WORKING],
+            )
+            venues = set(algo_orders.values_list("venue", flat=True))
+            if algo_orders.update(desired_state=OrderDesired.CANCEL):
+                nudge_edges_on_commit(venues=venues, is_sandbox=False)
     if scope.is_sandbox:
         return  # a sandbox key never reaches a venue
     from trading.credentials import order_client, venue_credentials_open

@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from sequence_site.dashboard import dashboard_view
 from sequence_site.errors import DomainError
@@ -23,8 +23,8 @@ from trading import credentials, risk, services
 
 #: Where each venue shows the fields, for the connect forms (what a person looks for).
 WHERE = {
-    "kraken": "Kraken → Settings → API: the key and its private key (base64). Query Funds, "
-    "Create & Modify Orders and Cancel/Close Orders permissions.",
+    "kraken": "Kraken → Settings → API: the key and its private key (base64), with permission to query "
+    "funds, query open and closed orders and trades, create and modify orders, and cancel orders.",
     "coinbase": "Coinbase Developer Platform → API keys, an ECDSA (ES256) key: its name "
     "(organizations/…/apiKeys/…) and its private key (the PEM, line breaks or not).",
     "kalshi": "Kalshi → Account → API keys: the key id and the RSA private key (PEM) it let you download.",
@@ -134,6 +134,7 @@ def venue_limits(request: HttpRequest, venue: str) -> HttpResponse:
     return redirect(f"{reverse('trading:venues')}#limits-{venue}")
 
 
+@require_http_methods(["GET", "POST"])
 @dashboard_view
 def kill(request: HttpRequest) -> HttpResponse:
     """GET: the confirm step (what the switch will do). POST: pull it, and show what it did."""

@@ -7,6 +7,7 @@
 - `venues.adapter`: `VenueAdapter`, the one interface an edge drives.
 - `venues.sim`: the seeded simulator and `SimVenueAdapter`.
 - `venues.<venue>` (kraken, coinbase, kalshi, polymarket): each venue's real protocol.
+- `venues.marketdata`: the recorded market-data store (Parquet) the edges write and backtests read.
 
 Pure Python with no Django imports, and nothing here imports an app (edges, backtests, trading):
 the edge worker, the backtest replay loop and the benchmarks import it directly. Import the

@@ -68,6 +68,12 @@ def to_price_1e9(value: str | int | Decimal) -> int:
     return int(scaled)
 
 
+def decimal_text(units: int, scale: int) -> str:
+    """A fixed-point value as plain decimal text without trailing zeros: (1, QTY_SCALE) → "0.00000001"
+    (never "1E-8", which `str(Decimal)` would write and a client's float parser may not expect)."""
+    return f"{(Decimal(units) / scale).normalize():f}"
+
+
 def to_qty_1e8(value: str | int | Decimal) -> int:
     """Exact decimal string ("0.00005") → qty_1e8. Raises ValueError below 1e-8 precision."""
     scaled = Decimal(value) * QTY_SCALE
@@ -82,9 +88,11 @@ class Instrument:
 
     Venue rules (enforced by the matching engine): `tick_1e9` price grid, `min_price_1e9` ..
     `max_price_1e9` inclusive, `lot_1e8` quantity step, `min_qty_1e8` .. `max_qty_1e8` (the upper
-    bound is the "absurd quantity" guard), `min_notional_1e9` (Polymarket: $1 — smaller orders are
-    accepted but rest forever and never cross), fees (`fee_model` "bps": maker/taker bps of notional;
-    "kalshi": taker 0.07·C·P·(1−P) rounded up to the cent, makers free).
+    bound is the "absurd quantity" guard), `min_notional_1e9` (price x quantity; Kraken's `costmin`,
+    Coinbase's `quote_min_size`: a smaller order is refused as BAD_QTY, `BELOW_MIN_NOTIONAL`; with
+    `min_notional_rests`, Polymarket's $1, it is accepted but rests forever and never crosses),
+    fees (`fee_model` "bps": maker/taker bps of notional; "kalshi": taker 0.07·C·P·(1−P) rounded
+    up to the cent, makers free).
 
     Simulator parameters: `ref_price_1e9` (spot: the level the market reverts to, the same on
     every venue listing the symbol; `volatility` is the same for every pair of a base asset, whose
@@ -120,6 +128,9 @@ class Instrument:
     fee_model: FeeModel = "bps"
     book_sides: BookSides = "both"
     active: bool = True
+    # What an order under min_notional_1e9 gets: refused (False: Kraken, Coinbase) or accepted and
+    # left resting, never filling (True: Polymarket, as the product documents describe it).
+    min_notional_rests: bool = False
     # spot only
     base: str | None = None
     quote: str | None = None
@@ -407,6 +418,7 @@ def _prediction(
         "updates_per_day": per_day,
         "active": active,
         "market": ticker if venue == "kalshi" else slug,
+        "min_notional_rests": venue == "polymarket",
     }
     yes_inst = Instrument(
         symbol=yes_id,

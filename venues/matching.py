@@ -18,8 +18,10 @@ Other participants' queues are not simulated, only the displayed book, so the ru
 - Venue rules: price on the tick grid and inside the instrument's bounds (else BAD_PRICE);
   quantity > 0, a lot multiple, >= the venue minimum and <= the absurd-size guard (else BAD_QTY);
   risk limits (RISK_LIMIT); an inactive market or a halted engine (MARKET_CLOSED); crossing one of
-  our own resting orders (SELF_TRADE). Polymarket orders under $1 notional are accepted and rest
-  forever: they never fill, even when the book crosses them (they still count as open orders).
+  our own resting orders (SELF_TRADE). An order under the instrument's minimum notional (price x
+  quantity: Kraken's costmin, Coinbase's quote_min_size) is BAD_QTY, except where the minimum
+  rests (`min_notional_rests`: Polymarket's $1): such an order is accepted and rests forever, never
+  filling, even when the book crosses it (it still counts as an open order).
 - Fees: `fee_model` "bps": ceil(notional × bps / 1e4); "kalshi": takers pay
   ceil_to_cent(0.07 × contracts × P × (1 − P)) per fill, makers nothing. Fees are in 1e9 units.
 
@@ -210,6 +212,7 @@ class MatchingEngine:
         "_min_qty",
         "_max_qty",
         "_min_notional_scaled",
+        "_min_notional_rests",
     )
 
     def __init__(
@@ -253,6 +256,7 @@ class MatchingEngine:
         self._max_qty = instrument.max_qty_1e8
         # notional_1e9 < min_notional  ⇔  price_1e9 * qty_1e8 < min_notional_1e9 * 1e8 (exact).
         self._min_notional_scaled = instrument.min_notional_1e9 * QTY_SCALE
+        self._min_notional_rests = instrument.min_notional_rests
 
     def set_instrument(self, instrument: Instrument) -> None:
         """The venue changed this instrument's rules while trading (Polymarket moves a market's
@@ -268,6 +272,7 @@ class MatchingEngine:
         self._min_qty = instrument.min_qty_1e8
         self._max_qty = instrument.max_qty_1e8
         self._min_notional_scaled = instrument.min_notional_1e9 * QTY_SCALE
+        self._min_notional_rests = instrument.min_notional_rests
 
     # ------------------------------------------------------------------------------------------
     # reads
@@ -432,6 +437,8 @@ class MatchingEngine:
             or qty_1e8 > self._max_qty
         ):
             return REJECT_BAD_QTY
+        if not self._min_notional_rests and price_1e9 * qty_1e8 < self._min_notional_scaled:
+            return REJECT_BAD_QTY  # under the venue's minimum order value (BELOW_MIN_NOTIONAL)
         if order_id is not None and order_id in self._orders:
             return REJECT_VENUE_REJECT  # duplicate id: a host bug, refused rather than corrupting state
         if len(self._orders) >= self.max_open_orders:

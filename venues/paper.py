@@ -19,13 +19,25 @@ from venues.book import BookSnapshot
 from venues.instruments import Instrument
 from venues.matching import MatchingEngine, SubmitResult
 
-__all__ = ["PaperOrders"]
+__all__ = ["DEFAULT_PAPER_SEED", "PaperOrders", "replay_rng_seed"]
+
+# The seed of a live-fed sandbox edge's paper draws unless `run_edge --seed` says otherwise: the
+# backtests' default seed, so a default backtest over a recorded session draws as the edge did.
+DEFAULT_PAPER_SEED = 42
+
+
+def replay_rng_seed(seed: int | str, symbol: str) -> str:
+    """The seed of the fill-at-touch draws on `symbol` that a backtest with `seed` uses (one stream
+    per symbol). A live-fed sandbox edge seeds its algos' engines the same way, so a backtest over
+    its recorded session, with the edge's seed, reproduces its paper fills draw for draw."""
+    return f"backtest|{seed}|{symbol}"
 
 
 class PaperOrders:
     """Paper matching for one venue. `instrument(symbol)` resolves a symbol (raising KeyError for
     one the venue does not list); `now_ns()` is the venue's event time; `seed` makes the engines'
-    random draws (fill probability at the touch) reproducible per (account, symbol)."""
+    random draws (fill probability at the touch) reproducible per (account, symbol), or, with
+    `replayable`, per symbol exactly as a backtest with that seed draws (`replay_rng_seed`)."""
 
     def __init__(
         self,
@@ -34,10 +46,12 @@ class PaperOrders:
         now_ns: Callable[[], int],
         seed: int | str,
         engine_defaults: dict[str, Any] | None = None,
+        replayable: bool = False,
     ) -> None:
         self._instrument = instrument
         self._now_ns = now_ns
         self.seed = seed
+        self.replayable = replayable
         self._engine_defaults = dict(engine_defaults or {})
         self._engines: dict[tuple[str, str], MatchingEngine] = {}
         self._engines_by_symbol: dict[str, list[tuple[str, MatchingEngine]]] = {}  # [(account, engine)]
@@ -90,7 +104,12 @@ class PaperOrders:
         algo's paper matching runs inside its own core (edges/core) with these settings."""
         inst = self._instrument(symbol)
         kwargs = dict(self._engine_defaults)
-        kwargs.setdefault("rng_seed", f"{self.seed}|{account}|{inst.symbol}")
+        kwargs.setdefault(
+            "rng_seed",
+            replay_rng_seed(self.seed, inst.symbol)
+            if self.replayable
+            else f"{self.seed}|{account}|{inst.symbol}",
+        )
         kwargs.update(self._overrides.get((account, inst.symbol), {}))
         return kwargs
 

@@ -6,6 +6,7 @@ the code and the order into a sentence that does, naming the venue's rule it bro
 
     BELOW_MIN_QTY: 0.01 < kraken min 2
     PRICE_OFF_TICK: 0.12345 not on coinbase tick 0.0001
+    BELOW_MIN_NOTIONAL: 0.0001 @ 1000 = 0.1 < kraken min notional 0.5
 
 Pure (no Django, no I/O): the edge's hot path calls it only for orders that were refused.
 """
@@ -52,6 +53,17 @@ def _plain(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
+def below_min_notional(instrument: Any, *, price_1e9: int, qty_1e8: int) -> bool:
+    """Whether the venue refuses this order for its value (price x quantity under the minimum
+    notional: Kraken's costmin, Coinbase's quote_min_size). False where such an order rests instead
+    (`min_notional_rests`: Polymarket's $1) and for a price not given (0)."""
+    return (
+        price_1e9 > 0
+        and not getattr(instrument, "min_notional_rests", False)
+        and price_1e9 * qty_1e8 < instrument.min_notional_1e9 * QTY_SCALE
+    )
+
+
 def reject_reason(code: int, *, instrument: Any = None, price_1e9: int = 0, qty_1e8: int = 0) -> str:
     """The named reason for reason ``code`` (positive, as on_reject gets it) of an order of
     ``qty_1e8`` at ``price_1e9``; with the ``instrument`` (venues.instruments.Instrument) it says
@@ -70,6 +82,12 @@ def reject_reason(code: int, *, instrument: Any = None, price_1e9: int = 0, qty_
             return f"ABOVE_MAX_QTY: {_qty(qty_1e8)} > {venue} max {_qty(inst.max_qty_1e8)}"
         if qty_1e8 % inst.lot_1e8:
             return f"QTY_OFF_LOT: {_qty(qty_1e8)} is not a multiple of {venue} lot {_qty(inst.lot_1e8)}"
+        if below_min_notional(inst, price_1e9=price_1e9, qty_1e8=qty_1e8):
+            return (
+                f"BELOW_MIN_NOTIONAL: {_qty(qty_1e8)} @ {_price(price_1e9)} = "
+                f"{_price(price_1e9 * qty_1e8 // QTY_SCALE)} < {venue} min notional "
+                f"{_price(inst.min_notional_1e9)}"
+            )
         return name
     if code == m.REJECT_BAD_PRICE:
         if price_1e9 <= 0:
@@ -117,6 +135,7 @@ def first_order_problem(instrument: Any, *, price_1e9: int, qty_1e8: int) -> str
         or qty_1e8 < instrument.min_qty_1e8
         or qty_1e8 > instrument.max_qty_1e8
         or qty_1e8 % instrument.lot_1e8
+        or below_min_notional(instrument, price_1e9=price_1e9, qty_1e8=qty_1e8)
     ):
         code = m.REJECT_BAD_QTY
     elif price_1e9 > 0 and (

@@ -1,14 +1,24 @@
-"""Spot symbol normalization: "btc-usd", "BTC-USD" and "BTC/USD" all mean "BTC/USD".
+"""Spot symbols, the one place they are parsed: "btc-usd", "BTC-USD" and "BTC/USD" all mean "BTC/USD".
 
-Prediction-market symbols (Kalshi tickers, Polymarket token ids) are not spot symbols and are
-left to `instruments.find_instrument`; this helper only knows the BASE/QUOTE shape.
+`Symbol` is the value type of every face (algo endpoints answer in slash form, ``BTC/USD``; every
+other endpoint in hyphen form, ``BTC-USD``); the edges, the backtest replay and the web faces all
+normalise through this module. Prediction-market symbols (Kalshi tickers, Polymarket token ids) are
+not spot symbols and are left to `instruments.find_instrument`; this module only knows BASE/QUOTE.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-__all__ = ["normalize_spot_symbol", "is_spot_symbol", "hyphen_symbol"]
+__all__ = [
+    "Symbol",
+    "SymbolError",
+    "hyphen_symbol",
+    "is_spot_symbol",
+    "normalize_spot_symbol",
+    "quote_currency",
+]
 
 # 2..10 alphanumerics per leg, starting with a letter: BTC, ETH, XRP, USD, USDC, 1INCH is not listed
 # by us, so requiring a leading letter costs nothing and rejects "123-456" style garbage.
@@ -48,3 +58,52 @@ def hyphen_symbol(symbol: str) -> str:
     """The spelling of every non-algo API answer: "BTC/USD" -> "BTC-USD". Prediction tokens and
     tickers have no slash and come back unchanged."""
     return symbol.replace("/", "-")
+
+
+def quote_currency(symbol: str) -> str:
+    """The quote leg of a pair in either spelling ("ETH-USDC" -> "USDC"); text without a separator
+    comes back whole."""
+    return symbol.replace("-", "/").rpartition("/")[2]
+
+
+class SymbolError(ValueError):
+    """Text that is not a spot symbol; the message says what is expected (the web faces answer 400)."""
+
+
+_FILENAME = re.compile(r"^algo_([a-z][a-z0-9]{1,9})_([a-z][a-z0-9]{1,9})\.wasm$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    base: str
+    quote: str
+
+    @classmethod
+    def parse(cls, text: str) -> Symbol:
+        """``BTC-USD``, ``BTC/USD`` (any case) -> Symbol; ``SymbolError`` with an example otherwise."""
+        try:
+            base, quote = normalize_spot_symbol(text).split("/")
+        except (ValueError, TypeError):
+            raise SymbolError(
+                f"Bad symbol {text!r}: expected BASE/QUOTE or BASE-QUOTE, e.g. BTC/USD or BTC-USD."
+            ) from None
+        return cls(base, quote)
+
+    @classmethod
+    def from_filename(cls, filename: str) -> Symbol | None:
+        """The symbol of ``algo_<base>_<quote>.wasm`` (``algo_btc_usd.wasm`` -> BTC/USD), else None."""
+        match = _FILENAME.match(filename.strip())
+        if match is None:
+            return None
+        return cls(match.group(1).upper(), match.group(2).upper())
+
+    @property
+    def slash(self) -> str:
+        return f"{self.base}/{self.quote}"
+
+    @property
+    def hyphen(self) -> str:
+        return f"{self.base}-{self.quote}"
+
+    def __str__(self) -> str:
+        return self.slash

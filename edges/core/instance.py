@@ -1,9 +1,14 @@
 """AlgoCore: one algo and its seqcore instance in one wasmtime store (see seqcore.c).
 
-The algo's `seq` imports are the core's exports (wasm to wasm, no Python), except log(), which is
-a Python host function here. The core calls the algo's callbacks through its function table. One
-book update is one raw call into the core (`on_book`); the core calls back into Python only to
-refuel before a second callback in the same update and around sampled (traced) callbacks.
+The algo's `seq` imports are the core's exports (wasm to wasm, no Python), log() included: the core
+spends its host-call budget and hands the line to Python (`_imp_core_log`) unless nobody will read
+it (a backtest whose log sample is full: then it only counts it). A module with a start function
+keeps log() as a Python host function (its lines arrive before instantiation returns its memory).
+The core calls the algo's callbacks through its function table. One book update, or one backtest
+block of thousands, is one raw call into the core (`on_book`, `core_run`). Fuel is refilled before
+every callback by native code (native/refuel.c, no Python; a Python closure on platforms without
+the helper), so the per-callback budget holds inside a block; the core calls Python only around
+sampled (traced) callbacks, for the lines someone reads, and when its record buffer is full.
 
 Not thread-safe; one instance per (deployment, symbol), as AlgoInstance.
 """
@@ -11,6 +16,8 @@ Not thread-safe; one instance per (deployment, symbol), as AlgoInstance.
 from __future__ import annotations
 
 import ctypes
+import os
+import platform
 import random
 import struct
 from collections.abc import Callable
@@ -29,7 +36,7 @@ from edges.runtime.validation import check_memory_fits, summarize_wasmtime_messa
 from venues.instruments import QTY_SCALE, Instrument
 
 CORE_WASM = Path(__file__).resolve().parent / "seqcore.wasm"
-CORE_MAGIC = 0x5345514331
+CORE_MAGIC = 0x5345514332
 
 # G indices (seqcore.c's enum; keep in step)
 (
@@ -37,8 +44,9 @@ CORE_MAGIC = 0x5345514331
     C_MAKER_BPS, C_TAKER_BPS, C_ACTIVE, C_MAX_OPEN, C_HAS_MAX_POS, C_MAX_POS, C_HAS_MAX_NOTIONAL,
     C_MAX_NOTIONAL, C_ALLOW_SHORT, C_FILL_PROB_BITS, C_MAX_ACTIONS, C_MAX_HOST_CALLS, C_MAX_LOGS,
     C_FN_BOOK, C_FN_FILL, C_FN_REJECT, C_FN_TIMER, C_TIMER_NS, C_TRACE_NS, C_MAX_QUEUED, C_CAPITAL,
-    C_CURVE_STEP, C_EVENTS_OFF, C_HALTED,
-) = range(1, 33)  # fmt: skip
+    C_CURVE_STEP, C_EVENTS_OFF, C_HALTED, C_ROUTED,
+) = range(1, 34)  # fmt: skip
+C_MIN_NOTIONAL_RESTS = 39
 (
     S_STATE, S_NOW, S_UPDATES, S_NEXT_ID, S_POSITION, S_OPEN_BUY, S_OPEN_SELL, S_NOPEN,
     S_ORDERS, S_REJECTS, S_CANCELS, S_FILLS, S_TRADES, S_VOLUME, S_FEES, S_SESSION_FEES, S_MARK,
@@ -50,6 +58,8 @@ CORE_MAGIC = 0x5345514331
 S_ARGS = 84  # the traced callback's 5 arguments
 A_COST, A_REALIZED, A_SESSION_REALIZED, A_NOTIONAL, A_ROUND_TRIP = 90, 92, 94, 96, 98
 S_BID, S_ASK = 100, 101  # the current touch prices
+# log(): served by the core; only the lines the host must read reach Python
+S_IN_INIT, S_ALGO_MEM, S_COUNTED_LOGS, C_LOG_COUNT_ONLY = 120, 121, 122, 123
 
 ST_ACCEPTED, ST_RUNNING, ST_PAUSED = 0, 1, 2
 CB_BOOK, CB_FILL, CB_REJECT, CB_TIMER = 1, 2, 3, 4
@@ -61,6 +71,8 @@ CALLBACK_NAMES = {
     CB_TIMER: "on_timer",
 }
 EV_FILL, EV_REJECT, EV_RATE = 1, 2, 3
+# Routed (live) mode: an order to send, an order to cancel (id, side, price, leaves, ts)
+EV_ROUTE_PLACE, EV_ROUTE_CANCEL = 4, 5
 ACT_PLACE, ACT_CANCEL, ACT_CANCEL_ALL, ACT_REFUSED = 1, 2, 3, 4
 PEND_HOST_CALLS = 1
 IMPORT_NAMES = {
@@ -85,6 +97,38 @@ _WARN = int(abi.LogLevel.WARN)
 _MAX_LOG_BYTES = abi.MAX_LOG_BYTES
 
 _core_module: tuple[wasmtime.Engine, wasmtime.Module] | None = None
+
+# The native refuel helper (native/refuel.c, built by build.py) for this platform. Without one (an
+# unsupported platform, or SEQUENCE_NATIVE_REFUEL=0) refuel is a Python host function: the same
+# results, ~0.4 µs more per callback.
+_NATIVE_LIBS = {
+    ("Linux", "x86_64"): "refuel-linux-x86_64.so",
+    ("Linux", "aarch64"): "refuel-linux-aarch64.so",
+    ("Darwin", "x86_64"): "refuel-darwin-x86_64.dylib",
+    ("Darwin", "arm64"): "refuel-darwin-arm64.dylib",
+}
+_native_refuel: tuple[Any, int] | None | bool = False  # (library, address of seq_refuel), None: none
+
+
+class RefuelEnv(ctypes.Structure):
+    """native/refuel.c's refuel_env: libwasmtime's functions it calls, and the fuel to set."""
+
+    _fields_ = [("caller_context", ctypes.c_void_p), ("set_fuel", ctypes.c_void_p), ("fuel", ctypes.c_uint64)]
+
+
+def native_refuel_addr() -> int | None:
+    """Address of the native seq_refuel, or None when there is none for this platform."""
+    global _native_refuel
+    if _native_refuel is False:
+        _native_refuel = None
+        name = _NATIVE_LIBS.get((platform.system(), platform.machine()))
+        if name and os.environ.get("SEQUENCE_NATIVE_REFUEL", "1") != "0":
+            try:
+                lib = ctypes.CDLL(str(Path(__file__).resolve().parent / "native" / name))
+                _native_refuel = (lib, ctypes.cast(lib.seq_refuel, ctypes.c_void_p).value or 0)
+            except OSError:
+                _native_refuel = None
+    return _native_refuel[1] if isinstance(_native_refuel, tuple) else None
 
 
 def core_module() -> wasmtime.Module:
@@ -125,6 +169,7 @@ class AlgoCore(AlgoMemoryMixin):
         allow_short: bool = True,
         trace_every_ns: int = 1_000_000_000,
         next_order_id: int = 1,
+        routed: bool = False,
         log: Callable[[int, str], None],
         on_events: Callable[[int], None],
         on_trace: Callable[[int, int], None],
@@ -146,9 +191,7 @@ class AlgoCore(AlgoMemoryMixin):
         self._pending_exc: BaseException | None = None
         self._in_init = False
         self._shapes: dict[int, tuple[int, Any]] = {}
-        # A backtest that has its sample of log lines only counts the rest (no text decoded).
-        self.count_only_logs = False
-        self.counted_logs = 0
+        self._counted_py = 0  # lines counted by _imp_log (the Python log import; see below)
 
         engine = get_engine()
         store = wasmtime.Store(engine)
@@ -168,18 +211,33 @@ class AlgoCore(AlgoMemoryMixin):
         core_linker = wasmtime.Linker(engine)
         void = wasmtime.FuncType([], [])
         trace_ty = wasmtime.FuncType([wasmtime.ValType.i32(), wasmtime.ValType.i32()], [])
-        # refuel runs before every callback after an update's first: a closure over locals, the
+        # refuel runs before every callback after an update's first (every callback of a backtest
+        # block): native code when this platform has the helper, else a closure over locals, the
         # cheapest Python a ctypes callback can run.
-        set_fuel, ctx, fuel = _raw._set_fuel, self._raw.ctx, self.fuel
+        self._callbacks: list[Any] = []
+        native = native_refuel_addr()
+        self.native_refuel = native is not None
+        if native is not None:
+            env = RefuelEnv(
+                _raw.symbol_addr("wasmtime_caller_context"),
+                _raw.symbol_addr("wasmtime_context_set_fuel"),
+                self.fuel,
+            )
+            self._callbacks.append(env)
+            _raw.define_native_func(core_linker, "host", "refuel", void, native, ctypes.addressof(env))
+        else:
+            set_fuel, ctx, fuel = _raw._set_fuel, self._raw.ctx, self.fuel
 
-        def refuel(_env: Any, _caller: Any, _addr: int, _n: int) -> int:
-            set_fuel(ctx, fuel)
-            return 0
+            def refuel(_env: Any, _caller: Any, _addr: int, _n: int) -> int:
+                set_fuel(ctx, fuel)
+                return 0
 
-        self._callbacks = [
-            _raw.define_host_func(core_linker, "host", "refuel", void, refuel),
+            self._callbacks.append(_raw.define_host_func(core_linker, "host", "refuel", void, refuel))
+        log_ty = wasmtime.FuncType([wasmtime.ValType.i32()] * 3, [])
+        self._callbacks += [
             _raw.define_host_func(core_linker, "host", "trace", trace_ty, self._imp_trace),
             _raw.define_host_func(core_linker, "host", "flush", void, self._imp_flush),
+            _raw.define_host_func(core_linker, "host", "log", log_ty, self._imp_core_log),
         ]
         try:
             core = core_linker.instantiate(store, core_module())
@@ -204,6 +262,8 @@ class AlgoCore(AlgoMemoryMixin):
         self._f_open_order = f("core_open_order")
         self._f_call_init = f("core_call_init")
         self._f_alloc_run = f("core_alloc_run")
+        self._f_route_fill = f("core_route_fill")
+        self._f_route_end = f("core_route_end")
         self._raw.set_fuel(10_000_000)  # the set-up calls below, into our own code
         addr = cx["core_addr"]
         limit = cx["core_limits"]
@@ -229,20 +289,26 @@ class AlgoCore(AlgoMemoryMixin):
         self._configure(instrument, limits, rng_seed, fill_prob_at_touch, max_open_orders,
                         max_position_1e8, max_order_notional_1e9, allow_short, trace_every_ns,
                         next_order_id)  # fmt: skip
+        self.routed = routed
+        self.G[C_ROUTED] = 1 if routed else 0
         self._raw.set_fuel(10_000_000)
         cx["core_init"](store)  # type: ignore[operator]
         if self.G[0] != CORE_MAGIC:  # seqcore.wasm and this file disagree on the layout of G
             raise RuntimeError(f"{CORE_WASM} has another layout than edges/core/instance.py expects")
 
-        # The algo, its imports served by the core (and log() by us).
+        # The algo, its imports served by the core. log() too (the core counts the lines nobody will
+        # read and hands the rest to _imp_core_log), except for a module with a start function: its
+        # log() lines arrive before instantiation returns the algo's memory, and only a host
+        # function called by the algo itself can reach that memory then (through its caller).
         algo_linker = wasmtime.Linker(engine)
+        self.core_log = not compiled.info.has_start
         for name in abi.IMPORTS:
-            if name != "log":
+            if name != "log" or self.core_log:
                 algo_linker.define(store, abi.IMPORT_MODULE, name, cx[f"seq_{name}"])
-        log_ty = wasmtime.FuncType([wasmtime.ValType.i32()] * 3, [])
-        self._callbacks.append(
-            _raw.define_host_func(algo_linker, abi.IMPORT_MODULE, "log", log_ty, self._imp_log)
-        )
+        if not self.core_log:
+            self._callbacks.append(
+                _raw.define_host_func(algo_linker, abi.IMPORT_MODULE, "log", log_ty, self._imp_log)
+            )
         self._memory_addr = 0
         self._mem_size = 0
         self._mem_view: memoryview | None = None
@@ -254,12 +320,14 @@ class AlgoCore(AlgoMemoryMixin):
         G[S_LOGS_LEFT] = G[C_MAX_LOGS]
         G[S_CALLS_LEFT] = G[C_MAX_HOST_CALLS]
         G[S_ACTIONS_LEFT] = G[C_MAX_ACTIONS]
+        G[S_IN_INIT] = 1
         try:
             instance = algo_linker.instantiate(store, compiled.module)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
             raise self._instantiation_error(exc, limits.fuel_per_callback) from None
         finally:
             self._in_init = False
+            G[S_IN_INIT] = 0
         ax = instance.exports(store)
         self._algo_exports = ax
         self._memory: wasmtime.Memory = ax[abi.MEMORY_EXPORT]  # type: ignore[assignment]
@@ -310,6 +378,7 @@ class AlgoCore(AlgoMemoryMixin):
         G[C_MIN_QTY] = inst.min_qty_1e8
         G[C_MAX_QTY] = inst.max_qty_1e8
         G[C_MIN_NOTIONAL_SCALED] = inst.min_notional_1e9 * QTY_SCALE
+        G[C_MIN_NOTIONAL_RESTS] = 1 if inst.min_notional_rests else 0
         G[C_FEE_MODEL] = 1 if inst.fee_model == "kalshi" else 0
         G[C_MAKER_BPS] = inst.maker_fee_bps
         G[C_TAKER_BPS] = inst.taker_fee_bps
@@ -334,6 +403,25 @@ class AlgoCore(AlgoMemoryMixin):
         for i, word in enumerate(state):
             mt[i] = word
 
+    # -- log lines -------------------------------------------------------------------------------
+    @property
+    def count_only_logs(self) -> bool:
+        """A backtest that has its sample of log lines only counts the rest (no text decoded, and
+        in the core: no call into Python)."""
+        return bool(self.G[C_LOG_COUNT_ONLY])
+
+    @count_only_logs.setter
+    def count_only_logs(self, value: bool) -> None:
+        self.G[C_LOG_COUNT_ONLY] = 1 if value else 0
+
+    @property
+    def counted_logs(self) -> int:
+        return int(self.G[S_COUNTED_LOGS]) + self._counted_py
+
+    def _refresh_memory_view(self) -> None:
+        super()._refresh_memory_view()
+        self.G[S_ALGO_MEM] = self._mem_size  # the core's bounds check for the lines it only counts
+
     # -- calls -----------------------------------------------------------------------------------
     @property
     def trapped(self) -> bool:
@@ -345,10 +433,12 @@ class AlgoCore(AlgoMemoryMixin):
             return
         self._words[0] = self._init_index
         self._in_init = True
+        self.G[S_IN_INIT] = 1
         try:
             failure = self._call(self._f_call_init, 1, self.fuel)
         finally:
             self._in_init = False
+            self.G[S_IN_INIT] = 0
         if failure is not None:
             raise self._fail(failure, "on_init")
 
@@ -366,6 +456,36 @@ class AlgoCore(AlgoMemoryMixin):
         w[10] = bshape
         w[12] = ashape
         failure = self._call(self._f_on_book, 7, self.fuel)
+        if failure is not None:
+            raise self._fail(failure, None)
+        return w[0] & _MASK32
+
+    def route_fill(
+        self, order_id: int, side: int, price_1e9: int, qty_1e8: int, fee_1e9: int, taker: bool, ts_ns: int
+    ) -> int:
+        """Routed mode: a venue fill of one of the algo's orders (positions, its record, on_fill).
+        Returns as `on_book`; raises AlgoTrap when the algo trapped in on_fill."""
+        w = self._words
+        w[0] = order_id
+        w[2] = side
+        w[4] = price_1e9
+        w[6] = qty_1e8
+        w[8] = fee_1e9
+        w[10] = 1 if taker else 0
+        w[12] = ts_ns
+        failure = self._call(self._f_route_fill, 7, self.fuel)
+        if failure is not None:
+            raise self._fail(failure, None)
+        return w[0] & _MASK32
+
+    def route_end(self, order_id: int, reason_code: int, ts_ns: int) -> int:
+        """Routed mode: an open order ended at the venue without (more) fills: refused (`reason_code`
+        > 0, on_reject) or cancelled/expired there (0). Unknown or closed ids change nothing."""
+        w = self._words
+        w[0] = order_id
+        w[2] = reason_code
+        w[4] = ts_ns
+        failure = self._call(self._f_route_end, 3, self.fuel)
         if failure is not None:
             raise self._fail(failure, None)
         return w[0] & _MASK32
@@ -566,8 +686,46 @@ class AlgoCore(AlgoMemoryMixin):
                         "further lines of this callback are dropped",
                     )
                 return 0
-            if self.count_only_logs and not G[S_TRACING]:  # a traced callback keeps its lines
-                self.counted_logs += 1
+            if G[C_LOG_COUNT_ONLY] and not G[S_TRACING]:  # a traced callback keeps its lines
+                self._counted_py += 1
+                return 0
+            level = ((args[0] & _MASK32) ^ _SIGN32) - _SIGN32
+            view = self._mem_view
+            if view is not None and length <= _MAX_LOG_BYTES:
+                text = str(view[ptr : ptr + length], "utf-8", "replace")
+            else:
+                text = self._log_text(caller, ptr, length)
+            self._log(0 if level < 0 else 3 if level > 3 else level, text)
+            return 0
+        except BaseException as exc:
+            return self._host_failed("log", exc)
+
+    def _imp_core_log(self, _env: Any, caller: Any, addr: int, _n: int) -> int:
+        """The lines seq_log (the core) hands on: _imp_log without the host-call budget, which the
+        core has spent. The caller is the core, so the algo's memory is read through our view (the
+        algo has no start function on this path: instantiation had returned its memory)."""
+        try:
+            G = self.G
+            args = self._views[addr]
+            ptr = args[2] & _MASK32
+            length = args[4] & _MASK32
+            if ptr + length > self._mem_size and not self._log_in_bounds(caller, ptr, length):
+                name = self._callback_name()
+                reason = f"log(): pointer out of bounds (ptr={ptr}, len={length}) in {name}"
+                self._pending = AlgoTrap("trap", reason, name)
+                return _raw.new_trap(reason)
+            left = G[S_LOGS_LEFT] - 1
+            G[S_LOGS_LEFT] = left
+            if left < 0:
+                if left == -1:
+                    self._log(
+                        _WARN,
+                        f"log(): more than {self._max_logs} lines in {self._callback_name()}; "
+                        "further lines of this callback are dropped",
+                    )
+                return 0
+            if G[C_LOG_COUNT_ONLY] and not G[S_TRACING]:
+                self._counted_py += 1
                 return 0
             level = ((args[0] & _MASK32) ^ _SIGN32) - _SIGN32
             view = self._mem_view

@@ -1,7 +1,7 @@
 /* seqcore: the per-algo host of Sequence, compiled to WebAssembly and linked into the algo's store.
  *
- * One instance serves one algo on one symbol. It implements the algo's `seq` imports (all but
- * log(), which needs the host's strings), the paper matching engine, positions and PnL, and the
+ * One instance serves one algo on one symbol. It implements the algo's `seq` imports (log() hands
+ * the host the lines it must read and counts the rest), the paper matching engine, positions and PnL, and the
  * dispatch of one book update: match resting orders, deliver their fills, call on_book, deliver
  * queued fills and rejects, run on_timer. The algo calls it and it calls the algo wasm-to-wasm,
  * so a book update is one call from Python instead of ten host crossings.
@@ -27,7 +27,7 @@ typedef unsigned int u32;
 #define EXPORT(name) __attribute__((export_name(name)))
 #define IMPORT(mod, name) __attribute__((import_module(mod), import_name(name)))
 
-#define CORE_MAGIC 0x5345514331LL /* "SEQC1" */
+#define CORE_MAGIC 0x5345514332LL /* "SEQC2" */
 #define MAXD 16                   /* book levels kept per side */
 #define MAXO 256                  /* open orders (the configured limit is lower) */
 #define MAXSHAPES 96              /* registered depth shapes (a simulator has 64) */
@@ -55,6 +55,8 @@ enum {
     C_MAX_NOTIONAL, C_ALLOW_SHORT, C_FILL_PROB_BITS, C_MAX_ACTIONS, C_MAX_HOST_CALLS, C_MAX_LOGS,
     C_FN_BOOK, C_FN_FILL, C_FN_REJECT, C_FN_TIMER, C_TIMER_NS, C_TRACE_NS, C_MAX_QUEUED, C_CAPITAL,
     C_CURVE_STEP, C_EVENTS_OFF, C_HALTED,
+    C_ROUTED, /* live: orders are handed out (EV_ROUTE_*), never paper-matched; fills come back in */
+    C_MIN_NOTIONAL_RESTS = 39, /* 1: an order under the minimum notional rests (Polymarket); 0: BAD_QTY */
     S_STATE = 40, S_NOW, S_UPDATES, S_NEXT_ID, S_POSITION, S_OPEN_BUY, S_OPEN_SELL, S_NOPEN,
     S_ORDERS, S_REJECTS, S_CANCELS, S_FILLS, S_TRADES, S_VOLUME, S_FEES, S_SESSION_FEES, S_MARK,
     S_CALLBACK, S_CALLS_LEFT, S_ACTIONS_LEFT, S_LOGS_LEFT, S_NEV, S_TRACING, S_NACT, S_PENDING,
@@ -65,6 +67,11 @@ enum {
     /* exact accumulators, i128 as (low, high) word pairs, 16-byte aligned */
     A_COST = 90, A_REALIZED = 92, A_SESSION_REALIZED = 94, A_NOTIONAL = 96, A_ROUND_TRIP = 98,
     S_BID = 100, S_ASK, /* the current touch prices (0: that side is empty) */
+    /* log(): the algo's log import is served here; only lines that must be read reach the host */
+    S_IN_INIT = 120,    /* the host sets it while the start function or on_init runs */
+    S_ALGO_MEM,         /* the algo's memory size in bytes, as the host last saw it (it only grows) */
+    S_COUNTED_LOGS,     /* lines counted here without reaching the host (C_LOG_COUNT_ONLY) */
+    C_LOG_COUNT_ONLY,   /* the host keeps no more lines: count them (a traced callback's still go out) */
     G_SIZE = 128
 };
 
@@ -73,7 +80,7 @@ enum { ST_ACCEPTED = 0, ST_RUNNING = 1, ST_PAUSED = 2 };
 /* callbacks */
 enum { CB_NONE = 0, CB_BOOK = 1, CB_FILL = 2, CB_REJECT = 3, CB_TIMER = 4 };
 /* event records: kind, then fields */
-enum { EV_FILL = 1, EV_REJECT = 2, EV_RATE = 3 };
+enum { EV_FILL = 1, EV_REJECT = 2, EV_RATE = 3, EV_ROUTE_PLACE = 4, EV_ROUTE_CANCEL = 5 };
 /* traced actions: kind, side, price, result, extra */
 enum { ACT_PLACE = 1, ACT_CANCEL = 2, ACT_CANCEL_ALL = 3, ACT_REFUSED = 4 };
 /* pending traps / pauses the host words */
@@ -144,6 +151,7 @@ static i32 qhead, qtail;
 IMPORT("host", "refuel") void host_refuel(void);
 IMPORT("host", "trace") void host_trace(i32 kind, i32 phase);
 IMPORT("host", "flush") void host_flush(void); /* the event buffer is full: the host reads it */
+IMPORT("host", "log") void host_log(i32 level, i32 ptr, i32 len); /* a log() line the host reads */
 
 /* ---- small helpers --------------------------------------------------------------------------- */
 static i128 floordiv(i128 a, i128 b) { /* b > 0 */
@@ -156,6 +164,20 @@ static i128 ceildiv(i128 a, i128 b) { /* b > 0 */
     if ((a % b) != 0 && a > 0) q += 1;
     return q;
 }
+
+/* floor(a / (2^shift × odd)), odd > 0: floor(floor(a / 2^shift) / odd) is the same number, and once
+ * shifted the dividend nearly always fits in 64 bits, where wasm divides in one instruction instead
+ * of compiler-rt's 128-bit division (a fifth of a replay's time in the core before this). */
+static i128 floordiv_2k(i128 a, int shift, i64 odd, i128 whole) {
+    i128 b = a >> shift; /* arithmetic shift: floor division by 2^shift */
+    i64 lo = (i64)b;
+    if ((i128)lo != b) return floordiv(a, whole);
+    i64 q = lo / odd;
+    if ((lo % odd) != 0 && lo < 0) q -= 1;
+    return q;
+}
+/* floor(a / QS), QS = 1e8 = 2^8 × 5^8 */
+static i128 floordiv_qs(i128 a) { return floordiv_2k(a, 8, 390625LL, QS); }
 
 /* Python's random.random(): MT19937 genrand_res53 */
 static u32 mt_next(void) {
@@ -219,14 +241,15 @@ static i64 fee_1e9(i64 price, i64 qty, int taker) {
         return (i64)(ceildiv(num, div) * 10000000);
     }
     i64 bps = taker ? G[C_TAKER_BPS] : G[C_MAKER_BPS];
-    return (i64)ceildiv((i128)price * qty * bps, (i128)QS * 10000);
+    /* ceil(x / 1e12) = -floor(-x / 1e12), 1e12 = 2^12 × 5^12 */
+    return (i64)-floordiv_2k(-((i128)price * qty * bps), 12, 244140625LL, (i128)QS * 10000);
 }
 
-static i64 realized_1e9(void) { return (i64)floordiv(realized_raw, QS) - G[S_FEES]; }
+static i64 realized_1e9(void) { return (i64)floordiv_qs(realized_raw) - G[S_FEES]; }
 static i64 unrealized_1e9(void) {
     i64 pos = G[S_POSITION], mark = G[S_MARK];
     if (pos == 0 || mark == 0) return 0;
-    return (i64)floordiv((i128)mark * pos - cost_raw, QS);
+    return (i64)floordiv_qs((i128)mark * pos - cost_raw);
 }
 
 /* PositionBook.on_fill; returns gross realized (floored 1e9) */
@@ -256,7 +279,7 @@ static i64 book_fill(i32 side, i64 price, i64 qty, i64 fee) {
         G[S_TRADES] += 1;
         cost_raw = (i128)price * new_pos;
     }
-    return (i64)floordiv(realized, QS);
+    return (i64)floordiv_qs(realized);
 }
 
 /* ---- the book -------------------------------------------------------------------------------- */
@@ -359,6 +382,7 @@ static void queue_push(i64 kind, i64 a, i64 b, i64 c, i64 d) {
 
 /* Apply a fill of order oi (engine + PositionBook), record it, and deliver/queue on_fill. */
 static void call_algo(int cb, i64 a, i64 b, i64 c, i64 d, i64 e);
+static void book_and_report(i64 id, i32 side, i64 price, i64 qty, i64 fee, int taker, i64 leaves);
 static void fill_order(i32 oi, i64 price, i64 qty, int taker, int listed) {
     Order *o = &POOL[oi];
     i64 fee = fee_1e9(price, qty, taker);
@@ -368,6 +392,11 @@ static void fill_order(i32 oi, i64 price, i64 qty, int taker, int listed) {
     if (side == 0) G[S_OPEN_BUY] -= qty; else G[S_OPEN_SELL] -= qty;
     i64 leaves = o->leaves;
     if (leaves == 0) forget_order(oi, listed);
+    book_and_report(id, side, price, qty, fee, taker, leaves);
+}
+
+/* A fill's positions, record and on_fill (paper fills above, routed ones from the venue). */
+static void book_and_report(i64 id, i32 side, i64 price, i64 qty, i64 fee, int taker, i64 leaves) {
     /* the backtest's round trips: net of fees, decided by the fill that closes the trip */
     i64 before = G[S_POSITION];
     i64 gross = book_fill(side, price, qty, fee);
@@ -449,6 +478,7 @@ static i64 check(i32 side, i64 price, i64 qty) {
     if (G[C_HALTED] || !G[C_ACTIVE]) return R_CLOSED;
     if (price <= 0 || price < G[C_MIN_PX] || price > G[C_MAX_PX] || price % G[C_TICK]) return R_BAD_PRICE;
     if (qty <= 0 || qty % G[C_LOT] || qty < G[C_MIN_QTY] || qty > G[C_MAX_QTY]) return R_BAD_QTY;
+    if (!G[C_MIN_NOTIONAL_RESTS] && (i128)price * qty < (i128)G[C_MIN_NOTIONAL_SCALED]) return R_BAD_QTY;
     if (nopen >= G[C_MAX_OPEN] || nopen >= MAXO) return R_RISK;
     if (G[C_HAS_MAX_NOTIONAL] && (i128)price * qty > (i128)G[C_MAX_NOTIONAL] * QS) return R_RISK;
     i64 pos = G[S_POSITION];
@@ -508,6 +538,24 @@ static void submit_accepted(i64 id, i32 side, i64 price, i64 qty) {
     list_order(oi);
 }
 
+/* Routed (live) mode: the order rests in our lists (open_order_count, positions' worst case and
+ * the self-trade check see it) but is never paper-matched; the host sends it to the venue. */
+static void route_note(i64 kind, const Order *o) {
+    i64 *e = ev_new(kind);
+    if (e) { e[1] = o->id; e[2] = o->side; e[3] = o->price; e[4] = o->leaves; e[6] = G[S_NOW]; }
+}
+static void route_place(i64 id, i32 side, i64 price, i64 qty) {
+    i32 oi = FREE[--nfree];
+    Order *o = &POOL[oi];
+    o->id = id; o->side = side; o->price = price; o->qty = qty; o->leaves = qty; o->ts = G[S_NOW];
+    o->dormant = 0;
+    OPEN[nopen++] = oi;
+    G[S_NOPEN] = nopen;
+    if (side == 0) G[S_OPEN_BUY] += qty; else G[S_OPEN_SELL] += qty;
+    list_order(oi);
+    route_note(EV_ROUTE_PLACE, o);
+}
+
 /* ---- the `seq` imports of the algo ----------------------------------------------------------- */
 static int spend_call(i64 which) {
     G[S_LAST_CALL] = which;
@@ -546,7 +594,8 @@ EXPORT("seq_place_order") i64 seq_place_order(i32 side_in, i64 price, i64 qty) {
     i64 reason = check((i32)side, price, qty);
     if (tracing) act_note(ACT_PLACE, side, price, reason ? (place_error(reason) ? place_error(reason) : reason) : 0, id);
     if (!reason) {
-        submit_accepted(id, (i32)side, price, qty);
+        if (G[C_ROUTED]) route_place(id, (i32)side, price, qty);
+        else submit_accepted(id, (i32)side, price, qty);
         return id;
     }
     G[S_REJECTS] += 1;
@@ -571,6 +620,8 @@ static i64 cancel_one(i64 id) {
 static i64 cancel_everything(void) {
     i64 n = nopen;
     if (!n) return 0;
+    if (G[C_ROUTED])
+        for (i32 i = 0; i < nopen; i++) route_note(EV_ROUTE_CANCEL, &POOL[OPEN[i]]);
     for (i32 i = 0; i < nopen; i++) FREE[nfree++] = OPEN[i];
     nopen = 0; nbuys = 0; nsells = 0;
     G[S_NOPEN] = 0;
@@ -584,6 +635,10 @@ EXPORT("seq_cancel_order") i32 seq_cancel_order(i64 id) {
     spend_call(IMP_CANCEL);
     if (!spend_action(IMP_CANCEL)) return ERR_RATE;
     if (G[S_TRACING]) act_note(ACT_CANCEL, 0, 0, 0, id);
+    if (G[C_ROUTED]) {
+        i32 oi = find_open(id);
+        if (oi >= 0) route_note(EV_ROUTE_CANCEL, &POOL[oi]);
+    }
     if (cancel_one(id)) {
         G[S_CANCELS] += 1;
         return 0;
@@ -612,6 +667,25 @@ EXPORT("seq_book_level") i64 seq_book_level(i32 side, i32 index, i32 which) {
     spend_call(IMP_LEVEL);
     if ((u32)side > 1 || (u32)which > 1 || index < 0) return 0;
     return level(side, index, which);
+}
+
+/* log(): the host-call budget is spent here (the start function and on_init are exempt, as in
+ * AlgoInstance); a line nobody will read (C_LOG_COUNT_ONLY, not traced, within the algo's memory
+ * and the callback's line budget) is only counted. Everything else goes to the host, which checks
+ * the bounds, reads the text and keeps the line budget's warning. */
+EXPORT("seq_log") void seq_log(i32 level, i32 ptr, i32 len) {
+    G[S_LAST_CALL] = IMP_LOG;
+    if (--G[S_CALLS_LEFT] < 0 && !G[S_IN_INIT]) {
+        G[S_PENDING] = PEND_HOST_CALLS;
+        __builtin_trap();
+    }
+    if (G[C_LOG_COUNT_ONLY] && !G[S_TRACING] && G[S_LOGS_LEFT] > 0 &&
+        (u64)(u32)ptr + (u64)(u32)len <= (u64)G[S_ALGO_MEM]) {
+        G[S_LOGS_LEFT] -= 1;
+        G[S_COUNTED_LOGS] += 1;
+        return;
+    }
+    host_log(level, ptr, len);
 }
 
 EXPORT("seq_now_ns") i64 seq_now_ns(void) {
@@ -687,7 +761,7 @@ static void drain(void) {
  * queued fills/rejects, then on_timer when due. Returns the number of event records. */
 static void step(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq, i64 bshape, i64 ashape) {
     set_book(ts, bpx, bq, apx, aq, bshape, ashape);
-    if (nopen) {
+    if (nopen && !G[C_ROUTED]) {
         /* All resting orders are matched first, then their fills are delivered: an on_fill that
          * cancels another order must find it filled or cancelled, never both. */
         G[S_IN_CALLBACK] = 1;
@@ -808,6 +882,52 @@ EXPORT("core_alloc_run") i32 core_alloc_run(void) {
 }
 
 EXPORT("core_cancel_all") i64 core_cancel_all(void) { return cancel_everything(); }
+
+/* Routed mode, the venue's answers (the host filled the fuel): a fill of order `id` (on_fill; an
+ * order no longer open, cancelled while the fill was on its way, still moves the position), or
+ * the end of an open order: `reason` > 0 is a refusal (on_reject with that code), 0 an end
+ * without one (the venue cancelled or expired it). Event time never goes backwards. */
+static void route_begin(i64 ts) {
+    G[S_NEV] = 0;
+    G[S_FUELED] = 1;
+    if (ts > G[S_NOW]) G[S_NOW] = ts;
+}
+static i32 route_done(void) {
+    if (qhead != qtail) drain();
+    return (i32)G[S_NEV] | (G[S_PAUSE] ? 0x40000000 : 0);
+}
+EXPORT("core_route_fill") i32 core_route_fill(i64 id, i32 side, i64 price, i64 qty, i64 fee, i32 taker, i64 ts) {
+    route_begin(ts);
+    i64 leaves = 0;
+    i32 oi = find_open(id);
+    if (oi >= 0) {
+        Order *o = &POOL[oi];
+        i64 q = qty < o->leaves ? qty : o->leaves;
+        o->leaves -= q;
+        if (o->side == 0) G[S_OPEN_BUY] -= q; else G[S_OPEN_SELL] -= q;
+        leaves = o->leaves;
+        if (leaves == 0) forget_order(oi, !o->dormant);
+    }
+    book_and_report(id, (i32)(side != 0), price, qty, fee, taker != 0, leaves);
+    return route_done();
+}
+EXPORT("core_route_end") i32 core_route_end(i64 id, i32 reason, i64 ts) {
+    route_begin(ts);
+    i32 oi = find_open(id);
+    if (oi < 0) return route_done();
+    Order *o = &POOL[oi];
+    i64 side = o->side, price = o->price, leaves = o->leaves;
+    if (side == 0) G[S_OPEN_BUY] -= leaves; else G[S_OPEN_SELL] -= leaves;
+    forget_order(oi, !o->dormant);
+    if (reason > 0) {
+        G[S_REJECTS] += 1;
+        G[S_LOGLINES] += 1;
+        i64 *e = ev_new(EV_REJECT);
+        if (e) { e[1] = id; e[2] = side; e[3] = price; e[4] = leaves; e[5] = reason; e[6] = G[S_NOW]; }
+        if (G[C_FN_REJECT] && G[S_STATE] == ST_RUNNING) call_algo(CB_REJECT, id, reason, 0, 0, 0);
+    }
+    return route_done();
+}
 
 /* Backtest path: events [start, start+n) of the input chunk (columns: ts, then per depth level
  * bid_px, bid_qty, ask_px, ask_qty). With a curve step (C_CURVE_STEP > 0) the core keeps the

@@ -166,6 +166,34 @@ def define_host_func(
     return callback
 
 
+def define_native_func(
+    linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.FuncType, fn_addr: int, env_addr: int
+) -> None:
+    """Define `module::name` in `linker` as an unchecked host function that is native code: `fn_addr`
+    is a C function with the unchecked callback's signature, called with `env_addr` as its env.
+    No Python runs when wasm calls it. The caller keeps whatever `env_addr` points at alive for as
+    long as any store instantiated through this linker lives."""
+    module_b, name_b = module.encode(), name.encode()
+    err = _linker_define_func_unchecked(
+        ctypes.cast(linker.ptr(), c_void_p).value,
+        module_b,
+        len(module_b),
+        name_b,
+        len(name_b),
+        ctypes.cast(ty.ptr(), c_void_p).value,
+        fn_addr,
+        env_addr,
+        None,
+    )
+    if err:
+        raise _take_error(err)
+
+
+def symbol_addr(name: str) -> int:
+    """Address of a function of libwasmtime (for native code that calls it through a pointer)."""
+    return ctypes.cast(getattr(ffi.dll, name), c_void_p).value or 0
+
+
 def memory_bytes(caller: int | None, memory_addr: int, ptr: int, length: int) -> bytes | None:
     """Copy `length` bytes at `ptr` of the caller's memory, or None when out of bounds.
 

@@ -21,6 +21,10 @@ def _new_engine() -> wasmtime.Engine:
     # Fuel bounds every callback (see RuntimeLimits.fuel_per_callback); it has no measurable call
     # cost and, unlike an epoch deadline, needs no ticker thread and is deterministic in replays.
     config.consume_fuel = True
+    # SEQUENCE_WASM_PERFMAP=1: wasmtime writes /tmp/perf-<pid>.map, so `perf record` names the
+    # compiled wasm functions (how the replay's cost split in docs/benchmarks.md was found).
+    if os.environ.get("SEQUENCE_WASM_PERFMAP") == "1":
+        config.profiler = "perfmap"
     # No shared memories: an algo is single-threaded and its memory belongs to one store.
     config.wasm_threads = False
     # A linear memory keeps its base address when it grows (it grows inside its virtual

@@ -23,6 +23,7 @@ class ModuleInfo:
     callbacks: frozenset[str]
     memory_min_bytes: int
     memory_max_bytes: int | None
+    has_start: bool = False  # a start function (runs during instantiation)
 
     @property
     def has_on_init(self) -> bool:
@@ -39,6 +40,26 @@ class ModuleInfo:
     @property
     def has_on_timer(self) -> bool:
         return "on_timer" in self.callbacks
+
+
+def has_start_section(data: bytes) -> bool:
+    """Whether a (well-formed) module has a start section (id 8): a walk over the section headers."""
+    i, n = 8, len(data)
+    while i < n:
+        section = data[i]
+        i += 1
+        size = shift = 0
+        while i < n:
+            byte = data[i]
+            i += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        if section == 8:
+            return True
+        i += size
+    return False
 
 
 @dataclass(frozen=True, slots=True)

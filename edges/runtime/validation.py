@@ -14,7 +14,7 @@ from edges.runtime import abi
 from edges.runtime.engine import get_engine
 from edges.runtime.errors import AlgoLoadError, AlgoValidationError
 from edges.runtime.limits import RuntimeLimits
-from edges.runtime.module import CompiledAlgo, ModuleInfo
+from edges.runtime.module import CompiledAlgo, ModuleInfo, has_start_section
 
 _WASM_MAGIC = b"\0asm"
 _CORE_VERSION = b"\x01\x00\x00\x00"
@@ -31,7 +31,7 @@ def compile_checked(data: bytes, sha256: str, *, limits: RuntimeLimits) -> Compi
         prefix = "not a" if message.startswith("failed to parse") else "invalid"
         raise AlgoValidationError(f"{prefix} WebAssembly module: {message}") from None
 
-    info = _inspect(module, sha256, len(data))
+    info = _inspect(module, sha256, len(data), has_start_section(data))
     check_memory_fits(info, limits.memory_limit_bytes, AlgoValidationError)
     return CompiledAlgo(module, info)
 
@@ -85,7 +85,7 @@ def _signature(ty: wasmtime.FuncType) -> abi.Signature:
     return tuple(str(t) for t in ty.params), tuple(str(t) for t in ty.results)
 
 
-def _inspect(module: wasmtime.Module, sha256: str, size: int) -> ModuleInfo:
+def _inspect(module: wasmtime.Module, sha256: str, size: int, has_start: bool) -> ModuleInfo:
     problems: list[str] = []
 
     imports: list[str] = []
@@ -151,6 +151,7 @@ def _inspect(module: wasmtime.Module, sha256: str, size: int) -> ModuleInfo:
         callbacks=frozenset(callbacks),
         memory_min_bytes=memory_min,
         memory_max_bytes=memory_max,
+        has_start=has_start,
     )
 
 

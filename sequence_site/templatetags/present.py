@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from algo_studio.lifecycle import state_word as _state_word
+from venues.symbols import quote_currency
 
 register = template.Library()
 
@@ -76,9 +77,7 @@ def quote_ccy(symbols: Any) -> str:
     ``USD``), else empty."""
     if isinstance(symbols, str):
         symbols = [symbols]
-    quotes = {
-        str(s).replace("-", "/").split("/")[-1] for s in symbols or [] if "/" in str(s) or "-" in str(s)
-    }
+    quotes = {quote_currency(str(s)) for s in symbols or [] if "/" in str(s) or "-" in str(s)}
     return quotes.pop() if len(quotes) == 1 else ""
 
 

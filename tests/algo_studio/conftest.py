@@ -28,7 +28,13 @@ def sandbox_edges(db) -> list[Edge]:
 
 
 @pytest.fixture
-def live_edges(db) -> list[Edge]:
+def live_edges(db, owner) -> list[Edge]:
+    """Connected live edges for kraken and coinbase, and the owner's credentials there (a live
+    deployment goes only to venues its client connected; these rows are never opened here)."""
+    from trading.models import VenueCredential
+
+    for venue in ("kraken", "coinbase"):
+        VenueCredential.objects.create(client=owner, venue=venue, ciphertext=b"", nonce=b"")
     return [_edge(v, is_sandbox=False) for v in ("kraken", "coinbase")]
 
 

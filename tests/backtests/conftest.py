@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import backtests.tasks  # noqa: F401 - registers the tasks with the app before the worker starts (services send them by name)
 from algo_studio.models import Deployment, DeploymentSymbol
 from algo_studio.services import artifact_store
 from sequence_markets.algo_build import build_c

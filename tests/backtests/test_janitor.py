@@ -14,13 +14,13 @@ from django.utils import timezone
 from backtests import services, tasks
 from backtests.lifecycle import JobStatus, transition
 from backtests.models import BacktestJob, BacktestTransition
-from backtests.replay import Replay, ReplayCancelled, ReplaySpec
-from backtests.store import MarketDataStore
+from edges.replay import Replay, ReplayCancelled, ReplaySpec
 from sequence_site.celery import app as celery_app
 from tests.backtests.conftest import IDLE_WAT, wait_status
 from tests.celery_worker import idle
 from tests.edges.conftest import wait_for, wat
 from venues.instruments import get_instrument
+from venues.marketdata.store import MarketDataStore
 
 DAY = {"start_date": "2026-01-10", "end_date": "2026-01-10"}
 

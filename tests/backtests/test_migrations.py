@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 
-from backtests.replay import results_json
+from edges.replay import results_json
 
 hyphen_symbols = importlib.import_module("backtests.migrations.0003_hyphen_symbols")
 

@@ -7,12 +7,12 @@ from datetime import date
 
 import pytest
 
-from backtests.importer import parse_csv
-from backtests.replay import Replay, ReplayFailed, ReplaySpec, results_json
-from backtests.store import MarketDataStore
+from edges.replay import Replay, ReplayFailed, ReplaySpec, results_json
 from tests.backtests.conftest import IDLE_WAT, SCENARIO_CSV, SCENARIO_WAT, trap_wat
 from tests.edges.conftest import wat
 from venues.instruments import get_instrument
+from venues.marketdata.importer import parse_csv
+from venues.marketdata.store import MarketDataStore
 
 DAY = date(2026, 3, 2)
 
@@ -115,7 +115,7 @@ def test_trap_fails_with_the_event_number(scenario_store):
 
 
 def test_progress_callback_can_cancel(tmp_path):
-    from backtests.replay import ReplayCancelled
+    from edges.replay import ReplayCancelled
 
     calls: list[int] = []
 
@@ -136,7 +136,7 @@ def test_store_and_replay_import_no_django():
     import sys
 
     code = (
-        "import sys, backtests.replay, backtests.store, backtests.importer;"
+        "import sys, edges.replay, venues.marketdata.store, venues.marketdata.importer;"
         "bad=[m for m in sys.modules if m.split('.')[0] in ('django','ninja','channels','celery')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

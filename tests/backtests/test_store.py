@@ -8,10 +8,10 @@ from datetime import date
 import pyarrow.parquet as pq
 import pytest
 
-from backtests.importer import ImportError_, parse_csv, parse_timestamp
-from backtests.store import MarketDataStore, Recorder, day_bounds_ns
 from venues.book import BookSnapshot
 from venues.instruments import get_instrument
+from venues.marketdata.importer import ImportError_, parse_csv, parse_timestamp
+from venues.marketdata.store import MarketDataStore, Recorder, day_bounds_ns
 from venues.sim.simulator import MarketSimulator
 
 
@@ -70,3 +70,38 @@ def test_csv_import_parses_exactly_and_rejects_bad_lines(tmp_path):
         parse_csv(io.StringIO("ts,bid\n1,2\n"))
     with pytest.raises(ImportError_, match="line 3"):
         parse_csv(io.StringIO("timestamp,bid_px,bid_qty,ask_px,ask_qty\n1,1,1,2,1\nnope,1,1,2,1\n"))
+
+
+def test_the_replay_block_of_a_day_holds_its_events_and_follows_new_segments(tmp_path):
+    # The replay reads a day from its block (one uncompressed Arrow IPC batch, written on first
+    # use): the same events as the Parquet segments, nulls as 0; a new segment makes a new block.
+    inst = get_instrument("coinbase", "ETH/USD")
+    day = date(2026, 2, 1)
+    start = day_bounds_ns(day)[0]
+    snaps = list(MarketSimulator(inst, 1, start).generate(start, start + 30_000_000_000))
+    rec = Recorder(tmp_path, venue="coinbase", flush_rows=10_000)
+    for snap in snaps[:20]:
+        rec.record("ETH/USD", snap)
+    rec.close()
+    store = MarketDataStore(tmp_path)
+    data = store.day_data("coinbase", "ETH/USD", day, seed=0)
+    block = store.block_table(data)
+    first = store.block_path(data)
+    assert first is not None and first.exists() and first.name.startswith(".block-")
+    assert block.equals(store.read_day(data))
+    assert all(column.num_chunks == 1 for column in block.columns)
+    for snap in snaps[20:]:
+        rec.record("ETH/USD", snap)
+    rec.close()
+    data = store.day_data("coinbase", "ETH/USD", day, seed=0)
+    assert len(data.paths) == 2
+    block = store.block_table(data)
+    assert block.num_rows == len(snaps) and block.equals(store.read_day(data))
+    assert store.block_path(data) != first and not first.exists()
+    # a simulated day's block sits beside its Parquet file
+    sim = store.day_data("coinbase", "ETH/USD", date(2026, 2, 3), seed=5)
+    assert not sim.paths
+    store.ensure_simulated(inst, date(2026, 2, 3), 5)
+    sim = store.day_data("coinbase", "ETH/USD", date(2026, 2, 3), seed=5)
+    assert store.block_table(sim).equals(store.read_day(sim))
+    assert store.block_path(sim) == sim.paths[0].with_name("2026-02-03.block.arrow")

@@ -141,12 +141,12 @@ def test_results_page_shows_provenance_logs_traces_and_a_margin_breach(
     import io
     from datetime import date
 
-    from backtests.importer import parse_csv
     from backtests.lifecycle import JobStatus
-    from backtests.replay import Replay, ReplaySpec, results_json
-    from backtests.store import MarketDataStore
+    from edges.replay import Replay, ReplaySpec, results_json
     from tests.backtests.conftest import SCENARIO_CSV, SCENARIO_WAT
     from venues.instruments import get_instrument
+    from venues.marketdata.importer import parse_csv
+    from venues.marketdata.store import MarketDataStore
 
     store = MarketDataStore(tmp_path)
     store.import_table("coinbase", "ETH/USD", parse_csv(io.StringIO(SCENARIO_CSV)))

@@ -146,6 +146,77 @@ def test_sync_on_demand_and_a_failed_fetch_keeps_the_stored_catalogue(db, live, 
     assert set(VenueMarket.objects.filter(venue="kalshi").values_list("key", flat=True)) == before
 
 
+@pytest.fixture
+def spot_fakes(settings):
+    from tests.fakevenues.coinbase import FakeCoinbase
+    from tests.fakevenues.kraken import KrakenFake
+
+    with KrakenFake() as kraken, FakeCoinbase() as coinbase:
+        settings.VENUE_FEED_KRAKEN = "live"
+        settings.VENUE_FEED_KRAKEN_REST_URL = kraken.url
+        settings.VENUE_FEED_COINBASE = "live"
+        settings.VENUE_FEED_COINBASE_REST_URL = coinbase.url
+        yield kraken, coinbase
+
+
+def test_a_worker_syncs_the_spot_venues_and_markets_list_their_rules(transactional_db, api, spot_fakes):
+    kraken, coinbase = spot_fakes
+    status, body = api.get("/v1/markets?venue=kraken")
+    assert status == 503 and "not been synced" in json.dumps(body)
+
+    purge(["default"])
+    with running_worker(queues=["default"]):
+        sync_catalogues.delay()
+        wait_until(
+            lambda: (
+                VenueMarket.objects.filter(venue="kraken").exists()
+                and VenueMarket.objects.filter(venue="coinbase").exists()
+            ),
+            timeout=60,
+            what="the spot catalogue sync",
+        )
+    assert ("GET", "/api/v3/brokerage/market/products?product_type=SPOT") in coinbase.http_requests
+
+    # Kraken: every AssetPairs entry, v2 names, tick = tick_size, lot = 10^-lot_decimals,
+    # min_qty = ordermin, min_notional = costmin (the fake serves Kraken's documented example).
+    status, body = api.get("/v1/markets?venue=kraken&limit=200")
+    assert status == 200, body
+    rules = {
+        r["symbol"]: (r["tick_size"], r["lot_size"], r["min_qty"], r["min_notional"], r["active"])
+        for r in body["markets"]
+    }
+    assert rules == {
+        "ETH-BTC": ("0.00001", "0.00000001", "0.01", "0.00002", True),
+        "BTC-USD": ("0.1", "0.00000001", "0.0001", "0.5", True),
+        "ETH-USD": ("0.01", "0.00000001", "0.002", "0.5", True),
+    }
+    for r in body["markets"]:
+        assert (r["venue"], r["instrument_type"], r["status"]) == ("kraken", "spot", "active")
+
+    # Coinbase: the SPOT products (the future is not asked for), tick = price_increment, lot =
+    # base_increment, min_qty = base_min_size, min_notional = quote_min_size; a delisted one is
+    # listed as closed and left out by active=true.
+    status, body = api.get("/v1/markets?venue=coinbase&limit=200")
+    assert status == 200, body
+    rules = {
+        r["symbol"]: (r["tick_size"], r["lot_size"], r["min_qty"], r["min_notional"], r["active"])
+        for r in body["markets"]
+    }
+    spot = [p for p in coinbase.catalogue if p["product_type"] == "SPOT"]
+    assert set(rules) == {p["product_id"] for p in spot}
+    assert rules["BTC-USD"] == ("0.01", "0.00000001", "0.00000001", "1", True)
+    assert rules["XRP-USD"] == ("0.0001", "0.000001", "0.000001", "1", True)
+    assert rules["OLD-USD"][-1] is False
+    status, body = api.get("/v1/markets?venue=coinbase&active=true&limit=200")
+    assert "OLD-USD" not in {r["symbol"] for r in body["markets"]}
+
+    # The pairs' rules are what /v1/quotes and the edges look symbols up by.
+    from edges.catalogue import stored_instrument
+
+    btc = stored_instrument("kraken", "BTC-USD")
+    assert (btc.tick_1e9, btc.min_qty_1e8, btc.min_notional_1e9) == (100_000_000, 10_000, 500_000_000)
+
+
 def test_a_venue_traded_live_has_its_catalogue_synced_whatever_its_feed(settings):
     from edges.catalogue import live_catalogue_venues
 

@@ -1,6 +1,7 @@
 """Algos deployed through the HTTP API on a real `run_edge` process reading the fake Kraken's live
 books: the paper matching applies Kraken's own rules from its AssetPairs list (tick size, minimum
-order size) and refuses with the named reason, while an order on the rules fills at the live ask."""
+order size, minimum order value `costmin`) and refuses with the named reason, while an order on the
+rules fills at the live ask."""
 
 from __future__ import annotations
 
@@ -37,6 +38,23 @@ def two_order_algo(*, first_qty_1e8: int, first_px_add_1e9: int, second_qty_1e8:
               (i64.add (i64.mul (local.get $ap) (i64.const 2)) (i64.const {first_px_add_1e9}))
               (i64.const {first_qty_1e8})))
             {second}))))
+    """)
+
+
+def under_costmin_then_on_it_algo(*, qty_1e8: int, low_px_1e9: int) -> bytes:
+    """On its first book: a buy of `qty_1e8` at `low_px_1e9` (a value under Kraken's costmin), then
+    the same quantity at twice the ask (over it: a taker fill at the live ask)."""
+    return wat(f"""
+    (module
+      (import "seq" "place_order" (func $place (param i32 i64 i64) (result i64)))
+      (memory (export "memory") 1)
+      (global $n (mut i64) (i64.const 0))
+      (func (export "on_book") (param $bp i64) (param $bq i64) (param $ap i64) (param $aq i64) (param $ts i64)
+        (global.set $n (i64.add (global.get $n) (i64.const 1)))
+        (if (i64.eq (global.get $n) (i64.const 1))
+          (then
+            (drop (call $place (i32.const 0) (i64.const {low_px_1e9}) (i64.const {qty_1e8})))
+            (drop (call $place (i32.const 0) (i64.mul (local.get $ap) (i64.const 2)) (i64.const {qty_1e8})))))))
     """)
 
 
@@ -115,5 +133,31 @@ def test_paper_orders_follow_krakens_tick_and_minimum_size_on_the_live_book(tran
         status, body = api.get("/v1/algos/BTC-USD/logs")
         assert status == 200, body
         assert any("BELOW_MIN_QTY: 0.00005 < kraken min 0.0001" in line["message"] for line in body["logs"])
+    finally:
+        assert edge.stop() == 0
+
+
+def test_an_order_under_krakens_costmin_is_refused_and_one_over_it_fills(transactional_db, api, fake):
+    edge = LiveKrakenEdge(fake).start()
+    try:
+        wait_for(lambda: fake.subscribed("BTC/USD") == 1, timeout=30, what=f"the subscribe ({edge.output()})")
+        # 0.0001 BTC (Kraken's ordermin for XBT/USD) at 1000.0 is 0.1 USD, under its costmin 0.5:
+        # refused; the same size at the live ask (~29,000 USD) is over it and fills.
+        cost = deploy(api, "BTC-USD", under_costmin_then_on_it_algo(qty_1e8=10_000, low_px_1e9=1000 * 10**9))
+
+        def step():  # keep the live book changing until the algo has acted
+            _, asks = fake.pairs["BTC/USD"].top(1)
+            px, qty = asks[0]
+            fake.update("BTC/USD", asks=[(str(px), str(qty + 1))])
+            return rejects(cost) and row(cost).fill_count == 1
+
+        wait_for(step, timeout=90, what=f"the refusal and the fill ({edge.output()})")
+        (under_costmin,) = rejects(cost)
+        assert "reason=BELOW_MIN_NOTIONAL: 0.0001 @ 1000 = 0.1 < kraken min notional 0.5" in under_costmin
+        r = row(cost)
+        assert (r.fill_count, r.reject_count, r.position_1e8) == (1, 1, 10_000)
+        status, body = api.get("/v1/algos/BTC-USD/logs")
+        assert status == 200, body
+        assert any("BELOW_MIN_NOTIONAL" in line["message"] for line in body["logs"])
     finally:
         assert edge.stop() == 0

@@ -128,7 +128,7 @@ class PrivateKraken:
         self._last_fill: tuple[Account, dict[str, Any]] | None = None
         self._seq = 0
         self._ws_seq = 0
-        self._refuse_next: list[str] = []
+        self._refuse_next: list[tuple[str, str | None]] = []  # (error, method or None: any)
 
     # -- test setup ------------------------------------------------------------------------------
     def add_account(self, balances: dict[str, str] | None = None) -> tuple[str, str]:
@@ -141,10 +141,11 @@ class PrivateKraken:
         self.accounts[key] = acct
         return key, secret
 
-    def refuse_next(self, error: str = "EAPI:Rate limit exceeded") -> None:
-        """Answer the next authenticated private call with this Kraken error (a rate limit, a
-        throttle, a market in cancel_only mode: conditions the fake does not model itself)."""
-        self._refuse_next.append(error)
+    def refuse_next(self, error: str = "EAPI:Rate limit exceeded", *, method: str | None = None) -> None:
+        """Answer the next authenticated private call (the next call of `method`, e.g. "AddOrder",
+        when given) with this Kraken error (a rate limit, a throttle, a market in cancel_only mode:
+        conditions the fake does not model itself)."""
+        self._refuse_next.append((error, method))
 
     def balance(self, key: str, asset: str) -> Decimal:
         return self.accounts[key].balances.get(_ASSET.get(asset, asset), Decimal(0))
@@ -173,10 +174,11 @@ class PrivateKraken:
         if acct is None:
             self.private_calls.append((method, [err]))
             return web.json_response({"error": [err]})
-        if self._refuse_next:
-            err = self._refuse_next.pop(0)
-            self.private_calls.append((method, [err]))
-            return web.json_response({"error": [err]})
+        refusal = next((r for r in self._refuse_next if r[1] in (None, method)), None)
+        if refusal is not None:
+            self._refuse_next.remove(refusal)
+            self.private_calls.append((method, [refusal[0]]))
+            return web.json_response({"error": [refusal[0]]})
         form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(), keep_blank_values=True).items()}
         handler = getattr(self, f"_p_{method}", None)
         if handler is None:

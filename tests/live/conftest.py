@@ -123,7 +123,9 @@ def live_api(client: HttpClient, live_key) -> ApiCaller:
 @pytest.fixture
 def connect(live_api: ApiCaller, kraken: KrakenFake, coinbase: FakeCoinbase, live_edge) -> Callable[..., Any]:
     """Make an account at the fake venue and connect it through `POST /v1/venues/{venue}/connect`;
-    returns the account's key (Kraken's API key, Coinbase's key name)."""
+    returns the account's key (Kraken's API key, Coinbase's key name). `credentials[key]` keeps
+    what was connected (a test that trades "by hand" beside the platform uses them)."""
+    credentials_by_key: dict[str, dict[str, str]] = {}
 
     def make(venue: str, balances: dict[str, str]) -> str:
         if venue == "kraken":
@@ -135,8 +137,10 @@ def connect(live_api: ApiCaller, kraken: KrakenFake, coinbase: FakeCoinbase, liv
             credentials = {"key_name": key, "private_key": pem}
         status, out = live_api.post(f"/v1/venues/{venue}/connect", json={"credentials": credentials})
         assert status == 201, out
+        credentials_by_key[key] = credentials
         return key
 
+    make.credentials = credentials_by_key  # type: ignore[attr-defined]
     return make
 
 
@@ -216,6 +220,7 @@ class Venue:
         )
         balances = {"USD": "10000", "ETH": "1"} if name == "kraken" else {"USD": "10000", "BTC": "0"}
         self.key = connect(name, balances)
+        self.credentials: dict[str, str] = connect.credentials[self.key]  # type: ignore[attr-defined]
 
     def open_orders(self) -> list[Any]:
         if self.name == "kraken":

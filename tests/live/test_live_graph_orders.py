@@ -114,3 +114,35 @@ def test_coinbase_live_graph_rests_fills_and_moves_the_position(live_api, coinba
     assert pos["position_1e8"] == 0 and pos["fill_count"] == 2
     assert pos["realized_pnl_1e9"] == 89 * 10**9 - fill.fee_1e9 - taken.fee_1e9
     assert coinbase_orders(coinbase, key) == []
+
+
+def test_a_live_graph_with_a_child_and_a_live_cancel(live_api, venue, live_edge):
+    """A parent's fill fires its child (created with its risk check in the fill's transaction and
+    sent by the nudged edge); a resting graph cancelled through the API leaves the venue."""
+    live_edge(venue.name)
+    parent = venue.node(node_id="parent")
+    child = venue.node("sell", price=venue.cross_sell_price, node_id="child")
+    status, out = live_api.post(
+        "/v1/graphs",
+        json={"nodes": [parent, child], "edges": [{"parent": "parent", "child": "child"}], "sandbox": False},
+    )
+    assert status == 201, out
+    gid = out["graph_id"]
+    wait_until(
+        lambda: order_of(gid, "parent").venue_order_id != "", timeout=30, what="the parent at the venue"
+    )
+    assert node_of(gid, "child").status == "pending" and len(venue.open_orders()) == 1
+    assert venue.trade_through(venue.rest_price, "0.01") == 1
+    wait_until(lambda: graph(live_api, gid)["status"] == "completed", timeout=30, what="the child filled")
+    assert [n["status"] for n in graph(live_api, gid)["nodes"]] == ["filled", "filled"]
+    assert position(live_api, venue.name, venue.symbol)["position_1e8"] == 0
+    assert venue.sends() == 2
+
+    status, out = submit(live_api, venue.node())
+    assert status == 201, out
+    resting = out["graph_id"]
+    wait_until(lambda: order_of(resting).venue_order_id != "", timeout=30, what="the resting order")
+    status, out = live_api.delete(f"/v1/graphs/{resting}")
+    assert status == 200 and out["status"] == "cancelled", out
+    wait_until(lambda: node_of(resting).status == "cancelled", timeout=30, what="the cancel at the venue")
+    assert venue.open_orders() == [] and order_of(resting).status == "cancelled"

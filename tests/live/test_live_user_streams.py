@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from edges.models import Edge
 from tests.live.conftest import fills_of, node_of, order_of, submit
 from tests.waiting import wait_until
 
@@ -29,6 +30,17 @@ def stream_subscribed(venue) -> bool:
 def test_a_fill_arrives_through_the_private_stream_with_polling_off(live_api, venue, live_edge):
     live_edge(venue.name, env=HOUR)
     wait_until(lambda: stream_subscribed(venue), timeout=30, what="the private stream subscribed")
+    # the edge's report says so (counts only)
+    wait_until(
+        lambda: (
+            (Edge.objects.get(venue=venue.name, is_sandbox=False).feed_status.get("user_streams") or {}).get(
+                "connected"
+            )
+            == 1
+        ),
+        timeout=30,
+        what="the stream in the edge's report",
+    )
     status, out = submit(live_api, venue.node())  # sent on the submit's nudge
     assert status == 201, out
     gid = out["graph_id"]

@@ -145,20 +145,30 @@ def test_bad_credentials_exit_1_with_the_venues_words_and_store_nothing(venue, c
     assert_nowhere(venue, result.stdout, result.stderr, as_json.stderr, logs.text)
 
 
-def test_prompting_without_echo_on_a_terminal(cli_env, settings, tmp_path, owner, logs):
-    with fake_venue("kalshi") as kalshi:
-        use(kalshi, settings)
-        pem = tmp_path / "kalshi.pem"
-        pem.write_text(kalshi.good["private_key"])
-        code, shown = on_terminal(["connect", "kalshi"], cli_env, [kalshi.good["key_id"], f"@{pem}"])
-        assert code == 0, shown
-        assert shown.count(PROMPT.decode()) == 2
-        assert "key_id (hidden" in shown and "private_key (hidden" in shown
-        assert "Connected kalshi: credentials verified with the venue" in shown
-        # the terminal never echoed what was typed
-        assert kalshi.good["key_id"] not in shown and str(pem) not in shown
-        assert VenueCredential.objects.filter(client=owner, venue="kalshi").exists()
+def test_prompting_without_echo_on_a_terminal(venue, cli_env, tmp_path, owner, logs):
+    """Every field is typed at a hidden prompt; a PEM (several lines) is given as @PATH."""
+    answers, typed = [], []
+    for name, value in venue.good.items():
+        if "\n" in value.strip():
+            path = tmp_path / f"{name}.pem"
+            path.write_text(value)
+            answers.append(f"@{path}")
+        else:
+            answers.append(value)
+            typed.append(value)
+    code, shown = on_terminal(["connect", venue.name], cli_env, answers)
+    assert code == 0, shown
+    assert shown.count(PROMPT.decode()) == len(venue.good)
+    for name in venue.good:
+        assert f"{name} (hidden; @PATH reads a file)" in shown
+    assert f"Connected {venue.name}: credentials verified with the venue" in shown
+    for answer in answers:  # the terminal never echoed what was typed
+        assert answer not in shown
+    assert VenueCredential.objects.filter(client=owner, venue=venue.name).exists()
+    assert_nowhere(venue, shown, logs.text)
 
+
+def test_bad_credentials_typed_at_the_prompt(cli_env, settings, logs):
     with fake_venue("kraken") as kraken:
         use(kraken, settings)
         code, shown = on_terminal(
@@ -167,7 +177,7 @@ def test_prompting_without_echo_on_a_terminal(cli_env, settings, tmp_path, owner
         assert code == 1
         assert "error: kraken refused these credentials" in shown and "EAPI:Invalid signature" in shown
         assert_nowhere(kraken, shown, logs.text)
-    assert not VenueCredential.objects.filter(venue="kraken").exists()
+    assert not VenueCredential.objects.exists()
 
 
 def test_unreachable_venue_and_local_mistakes(cli_env, settings, tmp_path):

@@ -148,3 +148,44 @@ def test_wrong_fields_unknown_venue_and_another_clients_connection(client, live,
     status, out = other.delete("/v1/venues/kraken")
     assert status == 404
     assert VenueCredential.objects.filter(venue="kraken").count() == 1
+
+
+def test_malformed_credentials_are_refused_without_echoing_them(live, settings, logs):
+    with fake_venue("kraken") as kraken:
+        for name, value in kraken.settings.items():
+            setattr(settings, name, value)
+        secret = kraken.good["api_secret"]
+        for body in (
+            {"credentials": secret},
+            {"credentials": [secret]},
+            {"credentials": {"api_key": kraken.good["api_key"], "api_secret": [secret]}},
+            {"credentials": kraken.good, "label": secret * 3},
+        ):
+            status, out = live.post("/v1/venues/kraken/connect", json=body)
+            assert status == 400, out
+            assert secret not in json.dumps(out) and secret not in logs.text
+        assert not VenueCredential.objects.exists()
+
+
+def test_disconnect_is_refused_while_a_live_order_is_open_there(live, settings, owner):
+    from edges import services as edge_services
+    from trading.models import Order
+
+    with fake_venue("kraken") as kraken:
+        for name, value in kraken.settings.items():
+            setattr(settings, name, value)
+        settings.LIVE_TRADING_VENUES = ("kraken",)
+        edge_services.edge_register(
+            edge_id="venue-edge-kraken-live", venue="kraken", is_sandbox=False, symbols=[], algo_capable=False
+        )
+        assert live.post("/v1/venues/kraken/connect", json={"credentials": kraken.good})[0] == 201
+        node = {"node_id": "a", "venue": "kraken", "symbol": "BTC-USD", "side": "buy", "qty": "0.001",
+                "limit_price": "1000"}  # fmt: skip
+        status, out = live.post("/v1/graphs", json={"nodes": [node], "edges": [], "sandbox": False})
+        assert status == 201, out
+        assert Order.objects.filter(client=owner, venue="kraken", paper=False, status="new").count() == 1
+
+        status, out = live.delete("/v1/venues/kraken")
+        assert status == 409 and out["error"] == "conflict"
+        assert out["message"].startswith("1 live order(s) are open at kraken: cancel them")
+        assert VenueCredential.objects.filter(client=owner, venue="kraken").exists()

@@ -104,3 +104,19 @@ def test_the_page_says_when_this_server_sends_no_live_orders_to_a_venue(browser,
     assert 'data-testid="orders-off-kraken"' not in page
     for venue in ("coinbase", "kalshi", "polymarket"):
         assert f'data-testid="orders-off-{venue}"' in page
+
+
+def test_unknown_orders_the_edge_reported_are_listed(browser, owner):
+    from trading.credentials import venue_unknown_orders_report
+    from trading.models import VenueCredential
+
+    go_live(browser)
+    VenueCredential.objects.create(
+        client=owner, venue="kraken", ciphertext=b"x", nonce=b"y", field_names=["api_key", "api_secret"]
+    )
+    order = {"venue_order_id": "OQCLML-BW3P3-BUCMWZ", "client_order_id": None, "symbol": "ETH/USD",
+             "side": "buy", "price": "3300.00", "qty": "0.01"}  # fmt: skip
+    venue_unknown_orders_report(client_id=owner.pk, venue="kraken", orders=[order])
+    page = browser.get("/venues/").content.decode()
+    assert 'data-testid="unknown-orders-kraken"' in page
+    assert "OQCLML-BW3P3-BUCMWZ · ETH/USD buy 0.01 @ 3300.00" in page

@@ -29,6 +29,7 @@ from venues.matching import (
     SubmitResult,
     fee_1e9,
 )
+from venues.rejects import reject_reason
 from venues.sim.simulator import MarketSimulator
 
 BTC = get_instrument("kraken", "BTC/USD")  # tick 0.1, taker 40 bps, maker 25 bps
@@ -311,6 +312,21 @@ def test_polymarket_one_dollar_and_more_fills() -> None:
     assert not res.dormant and [(f.price_1e9, f.qty_1e8) for f in res.fills] == [(px("0.16"), qty("8"))]
     exact = eng.submit(BUY, px("0.20"), qty("5"), 1, order_id=2)  # exactly $1.00
     assert not exact.dormant and exact.fills
+
+
+def test_an_order_under_a_spot_venues_minimum_notional_is_refused() -> None:
+    # Kraken's AssetPairs costmin (XBT/USD: 0.5) and Coinbase's quote_min_size refuse such orders.
+    inst = dataclasses.replace(get_instrument("kraken", "BTC/USD"), min_notional_1e9=px("0.5"))
+    eng = engine(inst)
+    eng.on_book(book(1, [("99.9", "5")], [("100.0", "5")]))
+    res = eng.submit(BUY, px("1000.0"), qty("0.0001"), 1, order_id=1)  # 0.1 USD
+    assert not res.accepted and (res.reason, res.error) == (REJECT_BAD_QTY, ERR_BAD_QTY)
+    assert reject_reason(res.reason, instrument=inst, price_1e9=px("1000.0"), qty_1e8=qty("0.0001")) == (
+        "BELOW_MIN_NOTIONAL: 0.0001 @ 1000 = 0.1 < kraken min notional 0.5"
+    )
+    assert eng.open_order_count == 0
+    at_minimum = eng.submit(BUY, px("5000.0"), qty("0.0001"), 1, order_id=2)  # exactly 0.5 USD
+    assert at_minimum.accepted and not at_minimum.dormant and at_minimum.fills
 
 
 def test_cancel_and_cancel_all() -> None:

@@ -255,8 +255,13 @@ class KrakenOrderClient(OrderClient):
             params["timeinforce"] = "IOC"
         result = self._private("AddOrder", params)
         txid = result["txid"][0]
-        # AddOrder answers only the txid: ask for the order's state (it may have filled at once)
-        got = self._query(txid)
+        # AddOrder answers only the txid: ask for the order's state (it may have filled at once).
+        # The order is placed whatever this read says: a refused or failed read (a rate limit) must
+        # not turn an order resting at Kraken into a refusal; its state comes with the next reads.
+        try:
+            got = self._query(txid)
+        except (OrderError, OSError, TimeoutError):
+            got = None
         if got is not None:
             return got
         return VenueOrder(

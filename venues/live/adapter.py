@@ -24,7 +24,7 @@ from venues.instruments import PRICE_SCALE, Instrument
 from venues.live.connection import Backoff, FeedThread
 from venues.live.factory import CATALOGUES, FeedConfig, build_protocol
 from venues.matching import MatchingEngine, SubmitResult
-from venues.paper import PaperOrders
+from venues.paper import DEFAULT_PAPER_SEED, PaperOrders
 from venues.symbols import is_spot_symbol, normalize_spot_symbol
 
 __all__ = ["LiveVenueAdapter"]
@@ -44,7 +44,7 @@ class LiveVenueAdapter:
         *,
         instruments: Iterable[Instrument] | None = None,
         symbols: Iterable[str] = (),
-        seed: int | str = "live",
+        seed: int | str = DEFAULT_PAPER_SEED,
         engine_defaults: dict[str, Any] | None = None,
         backoff: Backoff | None = None,
     ) -> None:
@@ -54,8 +54,14 @@ class LiveVenueAdapter:
             instruments = CATALOGUES[venue](config)
         self._instruments = {i.symbol: i for i in instruments}
         self.now_ns = time.time_ns()
+        # Draws seeded as a backtest with `seed` seeds them: what this edge receives is recorded
+        # (backtests.store.Recorder), and a backtest over that recording reproduces its paper fills.
         self.paper = PaperOrders(
-            instrument=self.instrument, now_ns=lambda: self.now_ns, seed=seed, engine_defaults=engine_defaults
+            instrument=self.instrument,
+            now_ns=lambda: self.now_ns,
+            seed=seed,
+            engine_defaults=engine_defaults,
+            replayable=True,
         )
         self._backoff = backoff
         self._symbols: list[str] = []

@@ -308,6 +308,7 @@ def entry_for(m: PolymarketMarket) -> CatalogueEntry:
         "min_qty": m.min_order_size,
         "max_qty": "1000000",
         "min_notional": _MIN_NOTIONAL,
+        "min_notional_rests": True,  # under $1: accepted, rests, never fills (hosted-strategies.txt)
         "max_price": max_price,
         "market": m.slug,
         "active": active,

@@ -8,9 +8,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from backtests.importer import ImportError_, parse_csv
-from backtests.store import MarketDataStore
 from venues.instruments import get_instrument
+from venues.marketdata.importer import ImportError_, parse_csv
+from venues.marketdata.store import MarketDataStore
 
 
 class Command(BaseCommand):

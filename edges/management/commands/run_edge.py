@@ -71,8 +71,9 @@ class Command(BaseCommand):
             off = [v for v in venues if v not in settings.LIVE_TRADING_VENUES]
             if off:
                 raise CommandError(
-                    f"Live trading is not switched on for {', '.join(off)}: set LIVE_TRADING_VENUES "
-                    "(docs/trading-live.md says what is not tested yet). Use --sandbox."
+                    f"Live trading is not switched on for {', '.join(off)}: LIVE_TRADING_VENUES is "
+                    f"{','.join(settings.LIVE_TRADING_VENUES) or 'empty'} (docs/trading-live.md says "
+                    "which venues are tested end to end). Use --sandbox."
                 )
             if options["feed"] == "sim":
                 raise CommandError("A live edge quotes the venue's own market: --feed sim is for --sandbox.")

@@ -83,21 +83,26 @@ def _book(rng: random.Random, inst, mid_ticks: int, ts: int) -> BookSnapshot:
 
 
 CASES = [
-    ("coinbase", "ETH/USD", {}),
-    ("kraken", "BTC/USD", {"max_position_1e8": 300_000_000, "max_open_orders": 8}),
-    ("kalshi", None, {"allow_short": False}),
-    ("polymarket", None, {"max_order_notional_1e9": 500 * 10**9}),
+    ("coinbase", "ETH/USD", {}, {}),
+    ("kraken", "BTC/USD", {"max_position_1e8": 300_000_000, "max_open_orders": 8}, {}),
+    # a costmin that half the flow's orders miss (3..90 USD): refused as BAD_QTY by both
+    ("kraken", "BTC/USD", {}, {"min_notional_1e9": 40 * 10**9}),
+    ("kalshi", None, {"allow_short": False}, {}),
+    ("polymarket", None, {"max_order_notional_1e9": 500 * 10**9}, {}),
 ]
 
 
-@pytest.mark.parametrize(("venue", "symbol", "limits"), CASES)
+@pytest.mark.parametrize(("venue", "symbol", "limits", "rules"), CASES)
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_matching_and_accounting_agree_with_the_reference(venue, symbol, limits, seed) -> None:
+def test_matching_and_accounting_agree_with_the_reference(venue, symbol, limits, rules, seed) -> None:
+    import dataclasses
+
     from venues.instruments import instruments_for_venue
 
     inst = (
         get_instrument(venue, symbol) if symbol else [i for i in instruments_for_venue(venue) if i.active][0]
     )
+    inst = dataclasses.replace(inst, **rules)
     rng = random.Random(seed)
     ref = MatchingEngine(inst, rng_seed=f"t{seed}", fill_prob_at_touch=0.3, **limits)
     book = PositionBook()

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests.fakevenues.kalshi import KEY_ID, REST, FakeKalshi, private_key_pem
+from tests.waiting import wait_until
 from venues.instruments import to_price_1e9, to_qty_1e8
 from venues.live.adapter import LiveVenueAdapter
 from venues.live.connection import Backoff
@@ -17,16 +18,6 @@ from venues.live.factory import FeedConfig
 from venues.matching import BUY, REJECT_BAD_PRICE, REJECT_BAD_QTY, SELL
 
 FED = "FED-23DEC-T3.00"
-
-
-def wait_for(pred: Callable[[], object], what: str, timeout: float = 30.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -60,7 +51,7 @@ def test_paper_fills_on_the_derived_yes_and_no_books(fake: FakeKalshi, adapter: 
         adapter.poll(time.time_ns())
         return adapter.book(f"{FED}-YES") and adapter.book(f"{FED}-NO")
 
-    wait_for(both_books, "both books")
+    wait_until(both_books, what="both books")
     assert adapter.book(f"{FED}-YES").ask_px == to_price_1e9("0.44")  # 1 - best NO bid 0.56
     fills = []
     adapter.set_fill_callback(lambda account, symbol, fill: fills.append((symbol, fill)))
@@ -82,7 +73,8 @@ def test_paper_fills_on_the_derived_yes_and_no_books(fake: FakeKalshi, adapter: 
     assert adapter.submit(f"{FED}-NO", BUY, to_price_1e9("0.60"), to_qty_1e8("1"), 5, account="c").accepted
     before = len(fills)
     fake.delta(FED, "yes", "0.40", "10")
-    wait_for(
-        lambda: adapter.poll(time.time_ns()) is not None and len(fills) > before, "the resting NO bid's fill"
+    wait_until(
+        lambda: adapter.poll(time.time_ns()) is not None and len(fills) > before,
+        what="the resting NO bid's fill",
     )
     assert fills[-1][0] == f"{FED}-NO" and fills[-1][1].price_1e9 <= to_price_1e9("0.60")

@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests.fakevenues.kraken import KrakenFake
+from tests.waiting import wait_until
 from venues.adapter import VenueAdapter
 from venues.instruments import to_price_1e9, to_qty_1e8
 from venues.live.adapter import LiveVenueAdapter
 from venues.live.connection import Backoff
 from venues.live.factory import FeedConfig
 from venues.matching import BUY, REJECT_BAD_PRICE, REJECT_BAD_QTY
-
-
-def wait_for(pred: Callable[[], object], what: str, timeout: float = 30.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -52,7 +43,7 @@ def test_rules_books_and_paper_fills(fake: KrakenFake, adapter: LiveVenueAdapter
     assert inst.tick_1e9 == to_price_1e9("0.1") and inst.min_qty_1e8 == to_qty_1e8("0.0001")
     with pytest.raises(KeyError):
         adapter.subscribe(["DOGE/USD"])
-    got = wait_for(lambda: adapter.poll(time.time_ns()), "the first book")
+    got = wait_until(lambda: adapter.poll(time.time_ns()), what="the first book")
     sym, snap = got[0]
     assert sym == "BTC/USD" and snap.ask_px == to_price_1e9("29430.3")
     assert adapter.book("BTC-USD") is snap and adapter.next_ts() is None
@@ -84,16 +75,18 @@ def test_rules_books_and_paper_fills(fake: KrakenFake, adapter: LiveVenueAdapter
             ("29421.5", "0"),
         ],
     )
-    wait_for(lambda: adapter.poll(time.time_ns()) and any(a == "b" for a, _, _ in fills), "the resting fill")
+    wait_until(
+        lambda: adapter.poll(time.time_ns()) and any(a == "b" for a, _, _ in fills), what="the resting fill"
+    )
 
     status = adapter.feed_status()
     assert status["feed"] == "live" and status["state"] == "connected" and status["stale_symbols"] == []
 
 
 def test_subscribe_more_later(fake: KrakenFake, adapter: LiveVenueAdapter) -> None:
-    wait_for(lambda: adapter.book("BTC/USD"), "BTC/USD")
+    wait_until(lambda: adapter.book("BTC/USD"), what="BTC/USD")
     adapter.subscribe(["ETH/USD"])
-    wait_for(
-        lambda: (adapter.poll(time.time_ns()), adapter.book("ETH/USD"))[1], "ETH/USD after resubscribing"
+    wait_until(
+        lambda: (adapter.poll(time.time_ns()), adapter.book("ETH/USD"))[1], what="ETH/USD after resubscribing"
     )
     assert adapter.symbols == ["BTC/USD", "ETH/USD"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -14,20 +13,11 @@ import pytest
 import websockets
 
 from tests.fakevenues.polymarket import INVALID_PAYLOAD, FakePolymarket
+from tests.waiting import wait_until
 from venues.live.connection import Backoff, FeedThread
 from venues.polymarket.feed import PolymarketFeed, parse_price_1e9, parse_qty_1e8
 
 A, B = FakePolymarket.BURST_A, FakePolymarket.BURST_B
-
-
-def wait_until(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def expected(fake: FakePolymarket, token: str, depth: int = 10) -> tuple[tuple[Any, ...], tuple[Any, ...]]:

@@ -20,8 +20,8 @@ from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
 
-from backtests.store import COLUMNS, DEPTH, SCHEMA
 from venues.instruments import to_price_1e9, to_qty_1e8
+from venues.marketdata.store import COLUMNS, DEPTH, SCHEMA
 
 REQUIRED = ("timestamp", "bid_px", "bid_qty", "ask_px", "ask_qty")
 

@@ -4,13 +4,16 @@ One code path with the edges: each symbol's algo runs in an ``edges.dispatch.Alg
 ``AlgoCore`` (edges/core: the algo linked with seqcore, the paper matching, positions and dispatch
 in wasm) is exactly what an edge runs for a book update.
 
-Speed: each symbol's day of Parquet columns is copied straight into its core's input buffer in
-chunks (no Python objects per event) and ``core_run`` loops over them in wasm, keeping the equity,
-its peak, the drawdown and the hourly curve itself. Several symbols are interleaved by time: each
-run of consecutive events of one symbol is one ``core_run`` of that symbol's core, given the other
-symbols' PnL as part of its capital, so the equity it keeps is the portfolio's. Python sees only
-the fill/reject records (until the trade list and the log sample are full, then only counters)
-and the callbacks the core traces.
+Speed: each symbol's day is read from its block (``MarketDataStore.block_table``: one uncompressed
+Arrow batch, memory-mapped), copied column by column straight into its core's input buffer in
+chunks of 8,192 events (no Python objects per event), and ``core_run`` loops over them in wasm:
+matching, the algo's callbacks (wasm to wasm; fuel refilled natively before each, no Python),
+positions, the equity, its peak, the drawdown and the hourly curve. Several symbols are interleaved
+by time: each run of consecutive events of one symbol is one ``core_run`` of that symbol's core,
+given the other symbols' PnL as part of its capital, so the equity it keeps is the portfolio's.
+Python sees the first log lines (short runs until the sample is full), then the fill records in
+bulk for the trade list (until it is full, then only counters), and the callbacks the core traces;
+the algo's later log() lines are counted in the core.
 
 Determinism: event time only (no wall clock reaches the results), the fill-at-touch draws seeded
 from the job's seed (Python's Mersenne Twister, reproduced in the core), simulated days seeded
@@ -33,15 +36,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from backtests.store import DEPTH, DayData, MarketDataStore, day_bounds_ns
 from edges.core.instance import (
     C_CAPITAL,
     C_CURVE_STEP,
     C_EVENTS_OFF,
+    EV_FILL,
     S_EQUITY,
     S_LOGLINES,
     S_MAXDD_BITS,
     S_NCURVE,
+    S_NEV,
     S_NEXT_SAMPLE,
     S_PAUSE,
     S_PEAK,
@@ -51,6 +55,8 @@ from edges.core.instance import (
 from edges.dispatch import SELF_TRADING_REASON, AlgoSlot, SlotState
 from edges.runtime import AlgoTrap, CompiledAlgo, load_module
 from venues.instruments import Instrument
+from venues.marketdata.store import DEPTH, DayData, MarketDataStore, day_bounds_ns
+from venues.paper import replay_rng_seed
 from venues.symbols import hyphen_symbol
 
 __all__ = [
@@ -71,6 +77,7 @@ _RUN_COLUMNS = (
 MAX_TRADES = 5_000  # executions listed in the results (the metrics count all of them)
 MAX_TRACES = 100  # sampled callbacks kept, spread evenly over the run
 MAX_LOGS = 100  # first log lines kept
+_SAMPLING_RUN = 256  # events per core_run while the log sample fills (Python reads every line then)
 TRACE_EVERY_NS = 3_600 * 1_000_000_000  # one traced callback per type per hour of event time
 CURVE_STEP_NS = 3_600 * 1_000_000_000  # the equity curve's resolution: hourly
 _HOURS_PER_YEAR = 24 * 365
@@ -109,7 +116,7 @@ class ReplaySpec:
 
     @property
     def days(self) -> list[date]:
-        from backtests.store import iter_days
+        from venues.marketdata.store import iter_days
 
         return list(iter_days(self.first_day, self.last_day))
 
@@ -127,7 +134,7 @@ class _Venue:
 
     def engine_settings(self, symbol: str, *, account: str) -> dict[str, Any]:
         return {
-            "rng_seed": f"backtest|{self._spec.seed}|{symbol}",
+            "rng_seed": replay_rng_seed(self._spec.seed, symbol),
             "fill_prob_at_touch": self._spec.fill_prob_at_touch,
         }
 
@@ -260,23 +267,28 @@ class Replay:
     def _day_segments(self, day: date) -> tuple[list[pa.Table], list[tuple[int, int, int]]]:
         """The day's table per symbol, and the day as runs of consecutive events of one symbol in
         time order (then symbol order): (symbol index, first row, count)."""
-        tables = [self.store.read_day(self.day_data[(inst.symbol, day)]) for inst in self.spec.instruments]
+        tables = [self.store.block_table(self.day_data[(inst.symbol, day)]) for inst in self.spec.instruments]
         if len(tables) == 1:
             return tables, [(0, 0, tables[0].num_rows)] if tables[0].num_rows else []
+        # Vectorised: the sort and the run boundaries in Arrow; Python sees one item per run.
         ts = pa.concat_arrays([t.column("ts_ns").combine_chunks() for t in tables])
-        sym = pa.concat_arrays([pa.array([k] * t.num_rows, pa.int64()) for k, t in enumerate(tables)])
-        row = pa.concat_arrays([pa.array(range(t.num_rows), pa.int64()) for t in tables])
-        merged = pa.table({"ts": ts, "sym": sym, "row": row})
-        merged = merged.take(pc.sort_indices(merged, [("ts", "ascending"), ("sym", "ascending")]))
-        segments: list[list[int]] = []
-        last = -1
-        for k, r in zip(merged.column("sym").to_pylist(), merged.column("row").to_pylist(), strict=True):
-            if k == last:
-                segments[-1][2] += 1
-            else:
-                segments.append([k, r, 1])
-                last = k
-        return tables, [(k, r, n) for k, r, n in segments]
+        sym = pa.concat_arrays([pa.nulls(t.num_rows, pa.int64()).fill_null(k) for k, t in enumerate(tables)])
+        order = pc.sort_indices(pa.table({"ts": ts, "sym": sym}), [("ts", "ascending"), ("sym", "ascending")])
+        sym = sym.take(order)
+        offsets = pa.array([sum(t.num_rows for t in tables[:k]) for k in range(len(tables))], pa.int64())
+        row = pc.subtract(order.cast(pa.int64()), offsets.take(sym))  # row within its symbol's table
+        n = len(sym)
+        if n == 0:
+            return tables, []
+        changed = pc.not_equal(sym.slice(1), sym.slice(0, n - 1))
+        starts = pa.concat_arrays(
+            [pa.array([0], pa.int64()), pc.add(pc.indices_nonzero(changed), 1).cast(pa.int64())]
+        )
+        starts_list = starts.to_pylist()
+        counts = [b - a for a, b in zip(starts_list, [*starts_list[1:], n], strict=True)]
+        syms = sym.take(starts).to_pylist()
+        rows = row.take(starts).to_pylist()
+        return tables, list(zip(syms, rows, counts, strict=True))
 
     # -- the run --------------------------------------------------------------------------------
     def run(self, *, profile: bool = False) -> dict[str, Any]:
@@ -348,11 +360,13 @@ class Replay:
         clock = perf_counter_ns if profile else None
         timings = self.timings_ns
         events_off: list[int] | None = None  # each core's S_LOGLINES when records stopped being read
+        logs_full = False
         for day in self.spec.days:
             t0 = clock() if clock else 0
             tables, segments = self._day_segments(day)
+            # one chunk per column (block_table); a symbol with no events that day has no runs
             columns = [
-                [t.column(name).combine_chunks().fill_null(0) for name in _RUN_COLUMNS] for t in tables
+                [t.column(name).chunk(0) for name in _RUN_COLUMNS] if t.num_rows else [] for t in tables
             ]
             window = [-1] * len(cores)  # first row of the chunk loaded in each core
             if clock:
@@ -378,6 +392,8 @@ class Replay:
                             timings["decode"] += clock() - t0
                     # stop at the chunk's end and at the next progress boundary
                     n = min(count, base + chunk - r0, every - self.processed % every)
+                    if not logs_full:  # short runs until the log sample is full: no more lines
+                        n = min(n, _SAMPLING_RUN)  # are read and formatted than it needs
                     own_capital = capital + total_pnl - pnl[k]
                     G[C_CAPITAL] = own_capital
                     G[S_EQUITY], G[S_PEAK], G[S_MAXDD_BITS], G[S_NEXT_SAMPLE] = (
@@ -409,17 +425,26 @@ class Replay:
                     if trap is not None:
                         slot._trapped(trap)
                         raise self._failed(slot, self.processed + done)
-                    slot._drain_output()
+                    if logs_full:
+                        self._take_records(slot, core, sink, acc)
+                    else:
+                        slot._drain_output()
                     if G[S_PAUSE] and slot.state is SlotState.RUNNING:
                         slot.pause(SELF_TRADING_REASON)
                     if slot.state is not SlotState.RUNNING:
                         raise self._failed(slot, self.processed + done - 1)
-                    if events_off is None and len(acc.trades) >= MAX_TRADES and len(sink.logs) >= MAX_LOGS:
+                    if not logs_full and len(sink.logs) >= MAX_LOGS:
+                        # The log sample is full: the algo's lines are only counted (in the core),
+                        # and the records are read in bulk, for the trade list only.
+                        logs_full = True
+                        for other in cores:
+                            assert other is not None
+                            other.count_only_logs = True
+                    if events_off is None and len(acc.trades) >= MAX_TRADES and logs_full:
                         events_off = []
                         for other in cores:  # only counters from here on
                             assert other is not None
                             other.G[C_EVENTS_OFF] = 1
-                            other.count_only_logs = True
                             events_off.append(int(other.G[S_LOGLINES]))
                     before = self.processed
                     r0 += done
@@ -431,14 +456,45 @@ class Replay:
                         t3 = clock()
                         timings["core"] += t2 - t1
                         timings["host"] += t3 - t2
+        # lines counted but not formatted: the algo's log() calls once the sample was full, and the
+        # cores' own records (fills, rejects) once they stopped being written
+        for core in cores:
+            assert core is not None
+            sink.log_count += core.counted_logs
         if events_off is not None:
-            # lines counted but not formatted: the cores' own and the algo's log() calls
             for core, at in zip(cores, events_off, strict=True):
                 assert core is not None
-                sink.log_count += int(core.G[S_LOGLINES]) - at + core.counted_logs
+                sink.log_count += int(core.G[S_LOGLINES]) - at
         acc.peak_1e9 = int(peak)
         acc.max_dd = struct.unpack("<d", struct.pack("<q", int(maxdd_bits)))[0]
         return int(equity)
+
+    @staticmethod
+    def _take_records(slot: AlgoSlot, core: Any, sink: _Sink, acc: _Accounts) -> None:
+        """What slot._drain_output does once the log sample is full, without formatting: each
+        record (fill, reject, rate warning) and each algo line that reached Python is one more log
+        line counted; the fill records feed the trade list until it is full, unpacked in one pass."""
+        G = core.G
+        pending = slot._pending
+        if pending:
+            sink.log_count += len(pending)
+            pending.clear()
+        n = int(G[S_NEV])
+        if not n:
+            return
+        sink.log_count += n
+        if len(acc.trades) < MAX_TRADES and slot.fill_observer is not None:
+            w = core.ev_words
+            observe = slot.fill_observer
+            raw = ctypes.string_at(ctypes.addressof(core.EV), 8 * w * n)
+            for kind, oid, side, price, qty, fee, ts, taker, _, pos, net, *_ in struct.iter_unpack(
+                f"<{w}q", raw
+            ):
+                if kind == EV_FILL:
+                    observe((ts, oid, side, price, qty, fee, taker, net, pos))
+                    if len(acc.trades) >= MAX_TRADES:
+                        break
+        G[S_NEV] = 0
 
     # -- results --------------------------------------------------------------------------------
     def _results(self, slots: list[AlgoSlot], sink: _Sink, acc: _Accounts, equity: int) -> dict[str, Any]:
