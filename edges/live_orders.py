@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -45,6 +46,10 @@ logger = logging.getLogger(__name__)
 # (SIGKILL, no cleanup) at that point of sending an order. Never set in production.
 CRASH_POINT_ENV = "SEQUENCE_LIVE_CRASH_POINT"  # "before_send" | "after_send"
 FILLS_LOOKBACK_NS = 600 * 1_000_000_000  # fills are asked for since the oldest open order, minus this
+# An order that ended by our cancel (or at the venue) may still have a fill on the way: one that
+# crossed the cancel, or that the venue's fill history shows a little late. The client's fills keep
+# being read for this long after, though the order is no longer open.
+LATE_FILLS_NS = 30 * 1_000_000_000
 
 
 def _crash_point(name: str) -> None:
@@ -63,6 +68,18 @@ class _Session:
         self.gone: set[int] = set()  # order pks missing from the venue's open orders last pass
         self.stream: _UserStream | None = None  # the client's private stream, where the venue has one
         self.auth_failures = 0  # passes in a row the venue refused the credentials
+        # fills are still read until `late_fills_until_ns` (an order ended at `late_fills_from_ns`)
+        self.late_fills_from_ns = 0
+        self.late_fills_until_ns = 0
+
+    def watch_late_fills(self) -> None:
+        now = time.time_ns()
+        if not self.watching_late_fills():
+            self.late_fills_from_ns = now
+        self.late_fills_until_ns = now + LATE_FILLS_NS
+
+    def watching_late_fills(self) -> bool:
+        return self.late_fills_until_ns >= time.time_ns()
 
 
 def _d(value: int, scale: int) -> Decimal:
@@ -207,12 +224,20 @@ class LiveOrders:
             self.started = True
         for client_id in poked:
             by_client.setdefault(client_id, [])
+        for client_id, held in self.sessions.items():
+            if held.watching_late_fills():
+                by_client.setdefault(client_id, [])
         for client_id, orders in by_client.items():
             session = self._session(client_id)
             if session is None:
                 self._no_credentials(orders)
                 continue
-            if not orders and session.reconciled and client_id not in poked:
+            if (
+                not orders
+                and session.reconciled
+                and client_id not in poked
+                and not session.watching_late_fills()
+            ):
                 continue
             try:
                 self._work(session, orders)
@@ -278,8 +303,10 @@ class LiveOrders:
         from trading.services import OrderUpdate
 
         client = session.client
-        since = min([o.created_at_ns for o in orders], default=0) - FILLS_LOOKBACK_NS
-        venue_fills = client.recent_fills(max(since, 0)) if orders or not session.reconciled else []
+        late = session.watching_late_fills()
+        starts = [o.created_at_ns for o in orders] + ([session.late_fills_from_ns] if late else [])
+        since = min(starts, default=0) - FILLS_LOOKBACK_NS
+        venue_fills = client.recent_fills(max(since, 0)) if orders or late or not session.reconciled else []
         venue_open = client.open_orders()
         open_by_coid = {v.client_order_id: v for v in venue_open if v.client_order_id}
         open_by_void = {v.venue_order_id: v for v in venue_open}
@@ -338,6 +365,7 @@ class LiveOrders:
                 session.gone.discard(o.pk)  # filled completely: its fills (reported) end it
             elif o.pk in session.gone:
                 session.gone.discard(o.pk)
+                session.watch_late_fills()
                 self.finished.add(o.pk)
                 self.updates.append(
                     OrderUpdate(
@@ -435,6 +463,7 @@ class LiveOrders:
                 if exc.code != "unknown_order":
                     logger.warning("cancel of order %s refused: %s: %s", o.pk, exc.code, exc.venue_message)
                     return  # tried again next pass
+            session.watch_late_fills()  # a fill may have crossed the cancel
         self.finished.add(o.pk)
         self.updates.append(
             OrderUpdate(order_pk=o.pk, status="cancelled", reason="cancelled by client", venue_order_id=void)

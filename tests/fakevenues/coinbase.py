@@ -266,6 +266,9 @@ class FakeCoinbase(FakeVenueServer):
         self.last_user_event: dict[str, dict[str, Any]] = {}
         self.auth_refusals: list[str] = []  # why each JWT was refused
         self.clock_offset_s = 0.0  # the venue's clock ahead of ours (tests age a token with it)
+        # another participant's trade that reaches the matching engine just before the next cancel
+        # request (`trade_before_next_cancel`): the race of a fill against our cancel
+        self.trade_on_cancel: tuple[str, str, str, str] | None = None
 
     # -- REST --------------------------------------------------------------------------------------
     def routes(self, app: web.Application) -> None:
@@ -612,6 +615,9 @@ class FakeCoinbase(FakeVenueServer):
                 raise TypeError
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return web.json_response(self.rest_errors["bad_argument"], status=400)
+        if self.trade_on_cancel is not None:
+            trade, self.trade_on_cancel = self.trade_on_cancel, None
+            await self._trade(*trade)
         results = []
         for oid in ids:
             order = self.orders.get(str(oid))
@@ -708,23 +714,31 @@ class FakeCoinbase(FakeVenueServer):
         """Another participant's `side` ("BUY"/"SELL") order of `qty` at `price` takes resting orders
         of our accounts that it crosses (oldest first, at their prices): maker fills, partial when it
         is smaller. Returns the fills made."""
+        return self.call(self._trade, product, side, price, qty)
 
-        async def go() -> list[dict[str, Any]]:
-            left, limit, made = Decimal(qty), Decimal(price), []
-            for order in list(self.orders.values()):
-                if left <= 0:
-                    break
-                if order.product_id != product or order.status != "OPEN" or order.side == side:
-                    continue
-                if (side == "BUY" and order.price > limit) or (side == "SELL" and order.price < limit):
-                    continue
-                take = min(left, order.size - order.filled)
-                made.append(await self._fill(order, order.price, take, "MAKER"))
-                left -= take
-                await self._push_order(order)
-            return made
+    def trade_before_next_cancel(self, product: str, side: str, price: str, qty: str) -> None:
+        """`trade(...)` happens at the venue when the next cancel request arrives, before the cancel
+        is processed (a fill that crossed our cancel on the way)."""
 
-        return self.call(go)
+        async def go() -> None:
+            self.trade_on_cancel = (product, side, price, qty)
+
+        self.call(go)
+
+    async def _trade(self, product: str, side: str, price: str, qty: str) -> list[dict[str, Any]]:
+        left, limit, made = Decimal(qty), Decimal(price), []
+        for order in list(self.orders.values()):
+            if left <= 0:
+                break
+            if order.product_id != product or order.status != "OPEN" or order.side == side:
+                continue
+            if (side == "BUY" and order.price > limit) or (side == "SELL" and order.price < limit):
+                continue
+            take = min(left, order.size - order.filled)
+            made.append(await self._fill(order, order.price, take, "MAKER"))
+            left -= take
+            await self._push_order(order)
+        return made
 
     def resend_last_user_update(self, key_name: str) -> None:
         """Send the account's last order update (the same fill's state) again on the user channel."""
