@@ -423,6 +423,17 @@ class LiveOrders:
         try:
             ack: VenueOrder = session.client.place(request)
         except OrderError as exc:
+            if exc.http_status is not None and exc.http_status >= 500:
+                # The venue (or the gateway in front of it) failed after the request reached it:
+                # the order may well be placed. As for an unreachable venue, sent_at stays set and
+                # the next pass looks it up by its client order id (adopted, or sent then).
+                logger.warning(
+                    "order %s: %s answered HTTP %s while placing it; looked up next pass",
+                    o.pk,
+                    self.venue,
+                    exc.http_status,
+                )
+                return
             self._rejected(o.pk, exc.code, exc.venue_message)
             return
         except (OSError, TimeoutError) as exc:

@@ -269,6 +269,9 @@ class FakeCoinbase(FakeVenueServer):
         # another participant's trade that reaches the matching engine just before the next cancel
         # request (`trade_before_next_cancel`): the race of a fill against our cancel
         self.trade_on_cancel: tuple[str, str, str, str] | None = None
+        # the next order creation is placed, but the answer the client gets is the gateway's 504
+        # (`gateway_timeout_after_next_create`): whether the order exists is unknown to the client
+        self.gateway_timeout_next_create = False
 
     # -- REST --------------------------------------------------------------------------------------
     def routes(self, app: web.Application) -> None:
@@ -276,7 +279,7 @@ class FakeCoinbase(FakeVenueServer):
         app.router.add_get("/api/v3/brokerage/market/products/{product_id}", self._get_product)
         app.router.add_get("/api/v3/brokerage/products", self._private)
         app.router.add_get("/api/v3/brokerage/products/{product_id}", self._private)
-        app.router.add_post("/api/v3/brokerage/orders", self._create_order)
+        app.router.add_post("/api/v3/brokerage/orders", self._create_order_route)
         app.router.add_post("/api/v3/brokerage/orders/batch_cancel", self._batch_cancel)
         app.router.add_get("/api/v3/brokerage/orders/historical/batch", self._list_orders)
         app.router.add_get("/api/v3/brokerage/orders/historical/fills", self._list_fills)
@@ -367,6 +370,13 @@ class FakeCoinbase(FakeVenueServer):
                 "order_configuration": cfg,
             }
         )
+
+    async def _create_order_route(self, request: web.Request) -> web.Response:
+        answer = await self._create_order(request)
+        if self.gateway_timeout_next_create:
+            self.gateway_timeout_next_create = False
+            return web.Response(status=504, text="upstream request timeout", content_type="text/plain")
+        return answer
 
     async def _create_order(self, request: web.Request) -> web.Response:
         acct = self._auth(request)
@@ -715,6 +725,15 @@ class FakeCoinbase(FakeVenueServer):
         of our accounts that it crosses (oldest first, at their prices): maker fills, partial when it
         is smaller. Returns the fills made."""
         return self.call(self._trade, product, side, price, qty)
+
+    def gateway_timeout_after_next_create(self) -> None:
+        """The next order creation is processed (placed, or refused), but its answer is lost: the
+        client gets HTTP 504 from the gateway in front of the venue."""
+
+        async def go() -> None:
+            self.gateway_timeout_next_create = True
+
+        self.call(go)
 
     def trade_before_next_cancel(self, product: str, side: str, price: str, qty: str) -> None:
         """`trade(...)` happens at the venue when the next cancel request arrives, before the cancel

@@ -1,0 +1,28 @@
+"""An order whose placement got the gateway's 5xx answer (the venue may well have placed it) is not
+taken for refused: like a send that timed out, it is looked up at the venue by its client order id
+on the next pass and adopted there, never marked rejected while it rests at the venue."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.live.conftest import Venue, node_of, order_of, submit
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_5xx_answer_to_a_placement_is_reconciled_not_rejected(live_api, coinbase, connect, live_edge):
+    c = Venue("coinbase", coinbase, connect)
+    live_edge("coinbase")
+    coinbase.gateway_timeout_after_next_create()
+    status, out = submit(live_api, c.node())
+    assert status == 201, out
+    gid = out["graph_id"]
+    wait_until(lambda: order_of(gid).status != "new", timeout=30, what="the order's outcome recorded")
+    (resting,) = c.open_orders()
+    order = order_of(gid)
+    assert order.status == "working", (order.status, order.reject_reason)
+    assert order.venue_order_id == c.void(resting)
+    assert node_of(gid).status == "working"
+    assert c.sends() == 1  # adopted, not sent a second time
