@@ -105,6 +105,37 @@ def _same_order(o: Any, candidates: list[VenueOrder]) -> VenueOrder | None:
     return None
 
 
+# A crashed send's fills start at most this long before the claim was recorded (clocks differ).
+_CLAIM_SLACK_NS = 5 * 1_000_000_000
+
+
+def _same_fills(o: Any, groups: list[list[VenueFill]]) -> str | None:
+    """The venue order id of the fills among `groups` (one venue order each, unexplained) that
+    are order `o`'s, sent by a process that died (or lost the venue's answer) before recording
+    the venue order id: same symbol and side, at prices its limit allows, no more than its
+    quantity, after it was claimed. Taken out of `groups`. A match that is not ours only means
+    ours is not sent (the safe way); a miss would send it a second time."""
+    for group in groups:
+        qty = sum((f.qty for f in group), Decimal(0))
+        if (
+            all(
+                f.symbol == o.symbol
+                and f.side == o.side
+                and (
+                    f.price * PRICE_SCALE <= o.price_1e9
+                    if o.side == "buy"
+                    else f.price * PRICE_SCALE >= o.price_1e9
+                )
+                and f.ts_ns >= (o.sent_at_ns or 0) - _CLAIM_SLACK_NS
+                for f in group
+            )
+            and qty * QTY_SCALE <= o.qty_1e8
+        ):
+            groups.remove(group)
+            return group[0].venue_order_id
+    return None
+
+
 class LiveOrders:
     """Live orders of one venue, every client (the live edge of that venue)."""
 
@@ -319,6 +350,7 @@ class LiveOrders:
         # Open venue orders that carry no client order id (Polymarket echoes none) and that no
         # order of ours explains: a crashed send is found among them by what it is.
         unechoed = self._unexplained(session, [v for v in venue_open if not v.client_order_id])
+        filled_unechoed: list[list[VenueFill]] | None = None  # built when a crashed send needs it
 
         for o in orders:
             if o.pk in self.finished:
@@ -329,10 +361,19 @@ class LiveOrders:
                 found = open_by_coid.get(o.client_order_id)
                 if found is None and o.client_order_id not in filled_coids:
                     found = _same_order(o, unechoed)
-                if found is not None or o.client_order_id in filled_coids:
+                taken = None
+                if found is None and o.client_order_id not in filled_coids:
+                    # Filled (no longer open) at a venue whose fills do not name the client order
+                    # id (Coinbase, Kraken's history): found by its fills, never sent twice.
+                    if filled_unechoed is None:
+                        filled_unechoed = self._unexplained_fills(session, venue_fills)
+                    taken = _same_fills(o, filled_unechoed)
+                if found is not None or taken is not None or o.client_order_id in filled_coids:
                     void = (
                         found.venue_order_id
                         if found is not None
+                        else taken
+                        if taken is not None
                         else next(
                             f.venue_order_id for f in venue_fills if f.client_order_id == o.client_order_id
                         )
@@ -389,6 +430,24 @@ class LiveOrders:
         )
         held = set(self.inflight.values())
         return [v for v in venue_open if v.venue_order_id not in ours and v.venue_order_id not in held]
+
+    def _unexplained_fills(self, session: _Session, venue_fills: list[VenueFill]) -> list[list[VenueFill]]:
+        """The venue's fills that name no client order id and whose venue order no order of ours
+        explains, grouped by venue order."""
+        from trading.selectors import live_order_ids
+
+        bare = [f for f in venue_fills if not f.client_order_id and f.venue_order_id]
+        if not bare:
+            return []
+        ours = live_order_ids(
+            venue=self.venue, client_id=session.client_id, ids=sorted({f.venue_order_id for f in bare})
+        )
+        held = set(self.inflight.values())
+        groups: dict[str, list[VenueFill]] = {}
+        for f in bare:
+            if f.venue_order_id not in ours and f.venue_order_id not in held:
+                groups.setdefault(f.venue_order_id, []).append(f)
+        return list(groups.values())
 
     # -- at once (live algos: edges.live_algos) ---------------------------------------------------
     def send_new(self, session: _Session, o: Any) -> None:

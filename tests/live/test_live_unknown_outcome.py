@@ -26,3 +26,20 @@ def test_a_5xx_answer_to_a_placement_is_reconciled_not_rejected(live_api, coinba
     assert order.venue_order_id == c.void(resting)
     assert node_of(gid).status == "working"
     assert c.sends() == 1  # adopted, not sent a second time
+
+
+def test_a_crossing_order_whose_answer_was_lost_is_not_sent_again(live_api, coinbase, connect, live_edge):
+    """The order took the book at once (filled, so no longer open at the venue) and its answer was
+    lost. Coinbase's fills carry no client order id: the order is found by the venue order id its
+    fills name, never sent a second time (which would buy twice)."""
+    c = Venue("coinbase", coinbase, connect)
+    live_edge("coinbase")
+    coinbase.gateway_timeout_after_next_create()
+    status, out = submit(live_api, c.node("buy", qty="0.01", price="68950.00"))  # the ask is 68901
+    assert status == 201, out
+    gid = out["graph_id"]
+    wait_until(lambda: node_of(gid).status == "filled", timeout=30, what="the crossing buy filled")
+    assert c.sends() == 1
+    assert len(c.all_orders()) == 1
+    order = order_of(gid)
+    assert order.filled_qty_1e8 == 1_000_000 and order.venue_order_id == c.void(c.all_orders()[0])
