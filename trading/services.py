@@ -618,9 +618,15 @@ def orders_report(
             if order.leaves_qty_1e8 == 0 and OrderStatus.FILLED in ORDER_MOVES.get(order.status, ()):
                 order.status = OrderStatus.FILLED
         for u in updates:
-            if u.order_pk not in orders or orders[u.order_pk].status in ORDER_DONE:
+            if u.order_pk not in orders:
                 continue
             order = orders[u.order_pk]
+            if u.venue_order_id and not order.venue_order_id:
+                # an order that filled completely in the batch that acknowledges (or adopts) it
+                # keeps its venue order id all the same
+                order.venue_order_id = u.venue_order_id[:128]
+            if order.status in ORDER_DONE:
+                continue
             if u.status != order.status and u.status not in ORDER_MOVES[order.status]:
                 continue
             if u.venue_order_id:

@@ -4,9 +4,11 @@ on the next pass and adopted there, never marked rejected while it rests at the 
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from tests.live.conftest import Venue, node_of, order_of, submit
+from tests.live.conftest import Venue, fills_of, node_of, order_of, submit
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -31,7 +33,8 @@ def test_a_5xx_answer_to_a_placement_is_reconciled_not_rejected(live_api, coinba
 def test_a_crossing_order_whose_answer_was_lost_is_not_sent_again(live_api, coinbase, connect, live_edge):
     """The order took the book at once (filled, so no longer open at the venue) and its answer was
     lost. Coinbase's fills carry no client order id: the order is found by the venue order id its
-    fills name, never sent a second time (which would buy twice)."""
+    fills name, never sent a second time (Coinbase answers a repeated client order id with the
+    earlier order; Kraken would place it again: the kill -9 test below)."""
     c = Venue("coinbase", coinbase, connect)
     live_edge("coinbase")
     coinbase.gateway_timeout_after_next_create()
@@ -43,3 +46,22 @@ def test_a_crossing_order_whose_answer_was_lost_is_not_sent_again(live_api, coin
     assert len(c.all_orders()) == 1
     order = order_of(gid)
     assert order.filled_qty_1e8 == 1_000_000 and order.venue_order_id == c.void(c.all_orders()[0])
+
+
+def test_kill_9_after_a_crossing_send_then_restart_never_sends_twice(live_api, kraken, connect, live_edge):
+    """kill -9 right after Kraken took a crossing sell (filled at once, so not open any more, and
+    Kraken's trade history names no cl_ord_id; a closed order's cl_ord_id may be used again): the
+    restart adopts it by its fills instead of selling a second time."""
+    k = Venue("kraken", kraken, connect)
+    edge = live_edge("kraken", env={"SEQUENCE_LIVE_CRASH_POINT": "after_send"})
+    status, out = submit(live_api, k.node("sell", price=k.cross_sell_price))
+    assert status == 201, out
+    gid = out["graph_id"]
+    assert edge.wait_exit(what="the edge to kill itself after the send") == -signal.SIGKILL
+    assert k.open_orders() == [] and len(k.all_orders()) == 1  # filled at the venue
+
+    live_edge("kraken")  # the restart, without the crash point
+    wait_until(lambda: node_of(gid).status == "filled", timeout=30, what="the sell adopted and filled")
+    assert k.sends() == 1 and len(k.all_orders()) == 1  # never sold twice
+    (fill,) = fills_of(gid)
+    assert fill.qty_1e8 == 1_000_000 and order_of(gid).venue_order_id == k.void(k.all_orders()[0])
