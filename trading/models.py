@@ -179,7 +179,7 @@ class Order(models.Model):
 
     @property
     def node_order_id(self) -> str:
-        if self.graph_id is None:  # a live algo's order
+        if self.graph is None or self.node is None:  # a live algo's order
             return algo_order_ref(self.deployment_id, self.algo_order_id)
         return node_order_id(self.graph.graph_id, self.node.node_id, self.seq)
 

@@ -672,6 +672,7 @@ def orders_report(
                     node_transition(node, to=NodeStatus.CANCELLED, reason=order.reject_reason or "cancelled")
                 elif order.status == OrderStatus.REJECTED:
                     node_transition(node, to=NodeStatus.REJECTED, reason=order.reject_reason)
+            assert order.graph is not None  # an order with a node is a graph's
             graphs[order.graph.pk] = order.graph
 
         for graph_pk in sorted(graphs):
