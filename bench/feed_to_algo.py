@@ -344,7 +344,10 @@ def main() -> None:
     ap.add_argument("--paced", type=int, default=2000)
     ap.add_argument("--burst", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval (s)")
     args = ap.parse_args()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     venues = args.venues.split(",")
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     modes = {"algo": (True, False), "baseline": (False, False), "direct": (True, True)}
