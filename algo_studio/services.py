@@ -33,7 +33,7 @@ from algo_studio.models import (
 )
 from edges.models import Edge
 from edges.runtime import AlgoValidationError
-from sequence_site.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from sequence_site.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, VenueNotConnected
 from sequence_site.realtime import nudge_edges_on_commit, publish_on_commit
 from sequence_site.scope import Scope
 from sequence_site.symbols import parse_symbol
@@ -293,7 +293,6 @@ def _connected_edges(edges: list[Edge], *, scope: Scope) -> list[Edge]:
     if scope.is_sandbox:
         return edges
     from trading.models import VenueCredential
-    from trading.services import VenueNotConnected
 
     venues = sorted({e.venue for e in edges})
     connected = set(

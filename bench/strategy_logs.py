@@ -84,6 +84,7 @@ from sequence_site.scope import Scope  # noqa: E402
 from strategies import services, supervisor  # noqa: E402
 from strategies.models import Strategy, StrategyLog, StrategyRun  # noqa: E402
 from strategies.runner.process import ResourceLimits, StrategyProcess  # noqa: E402
+from strategies.services import logs as log_services  # noqa: E402
 
 BURST = """
 import sys, time
@@ -155,7 +156,7 @@ def insert_rates(scope: Scope, n: int = 40_000, batch: int = 2000) -> tuple[floa
                         for i in range(first, first + batch)
                     )
                 else:
-                    services._insert_logs(
+                    log_services._insert_logs(
                         run.pk, [services.LogRecord(seq=i, stream="stdout", ts=now, line=line)
                                  for i in range(first, first + batch)],
                     )  # fmt: skip

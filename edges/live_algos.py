@@ -228,8 +228,8 @@ class LiveAlgoRouter:
         if missing:
             from trading.selectors import live_algo_order_refs
 
-            for pk, ref in live_algo_order_refs(pks=missing).items():
-                self.refs[pk] = (ref.deployment_id, ref.symbol, ref.algo_order_id)
+            for pk, found in live_algo_order_refs(pks=missing).items():
+                self.refs[pk] = (found.deployment_id, found.symbol, found.algo_order_id)
         now = time.time_ns()
         for f in result.new_fills:
             ref = self.refs.get(f.order_pk)

@@ -12,9 +12,10 @@ import sys
 from collections.abc import Sequence as Seq
 
 from sequence_markets import __version__
-from sequence_markets.cli_algo import GLOBAL_FLAGS, add_algo_commands, add_global_flags, api_client
-from sequence_markets.cli_algo import emit as _emit
+from sequence_markets.cli_algo import add_algo_commands
 from sequence_markets.cli_backtest import add_backtest_commands
+from sequence_markets.cli_common import GLOBAL_FLAGS, add_global_flags, api_client
+from sequence_markets.cli_common import emit as _emit
 from sequence_markets.cli_live import add_live_commands
 from sequence_markets.cli_strategy import add_strategy_commands
 from sequence_markets.client import Sequence, SequenceError

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from sequence_markets.cli_algo import api_client
+from sequence_markets.cli_common import api_client
 from sequence_markets.client import Sequence, SequenceError
 
 _FINAL = ("completed", "failed", "cancelled")

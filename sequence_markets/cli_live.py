@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sequence_markets.cli_algo import api_client, emit
+from sequence_markets.cli_common import api_client, emit
 from sequence_markets.client import SequenceError
 
 RULES = (

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sequence_markets.cli_algo import add_global_flags, again, api_client, confirm, line_count
-from sequence_markets.cli_algo import emit as _emit
+from sequence_markets.cli_common import add_global_flags, again, api_client, confirm, line_count
+from sequence_markets.cli_common import emit as _emit
 from sequence_markets.client import Sequence, SequenceError
 from sequence_markets.config import Config, key_mode
 from sequence_markets.strategy_config import FILENAME, StrategyConfigError, load_strategy_config

@@ -48,3 +48,11 @@ class AuthenticationFailed(DomainError):
 class Unavailable(DomainError):
     status = 503
     code = "unavailable"
+
+
+class VenueNotConnected(DomainError):
+    """Live trading at a venue the client has connected no credentials for (trading's orders, and a
+    live deployment's edges)."""
+
+    status = 422
+    code = "venue_not_connected"

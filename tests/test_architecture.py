@@ -64,10 +64,16 @@ KNOWN_UPWARD = {
     ("edges.live_orders", "trading.selectors"),
     ("edges.live_orders", "trading.services"),
     ("edges.price_fanout", "trading.stream"),
+    # A live edge's algos trade through trading's outbox, risk checks and order reports.
+    ("edges.live_algos", "trading.risk"),
+    ("edges.live_algos", "trading.selectors"),
+    ("edges.live_algos", "trading.services"),
     # Algo Studio shows the edges' status and follows an algo's log group, which the edge writes.
     ("algo_studio.consumers", "edges.services"),
     ("algo_studio.services", "edges.models"),
     ("algo_studio.views", "edges.selectors"),
+    # A live deployment goes only to the venues the client connected: the credentials are trading's.
+    ("algo_studio.services", "trading.models"),
     # The API-error middleware (ground: ws_auth reads its session helper) renders through the API's one
     # error renderer, imported when a response needs it.
     ("sequence_site.middleware", "sequence_site.api"),

@@ -179,9 +179,10 @@ class Order(models.Model):
 
     @property
     def node_order_id(self) -> str:
-        if self.graph_id is None:  # a live algo's order
+        graph, node = self.graph, self.node
+        if graph is None or node is None:  # a live algo's order
             return algo_order_ref(self.deployment_id, self.algo_order_id)
-        return node_order_id(self.graph.graph_id, self.node.node_id, self.seq)
+        return node_order_id(graph.graph_id, node.node_id, self.seq)
 
 
 class Fill(models.Model):

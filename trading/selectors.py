@@ -491,7 +491,7 @@ def live_algo_order_refs(*, pks: list[int]) -> dict[int, LiveAlgoOrderRef]:
     rows = Order.objects.filter(pk__in=pks, graph__isnull=True, algo_order_id__isnull=False).values_list(
         "pk", "deployment_id", "symbol", "algo_order_id"
     )
-    return {pk: LiveAlgoOrderRef(dep, symbol, oid) for pk, dep, symbol, oid in rows}
+    return {pk: LiveAlgoOrderRef(dep, symbol, oid) for pk, dep, symbol, oid in rows if oid is not None}
 
 
 def live_algo_fills(*, deployment_id: Any, venue: str, symbol: str) -> list[tuple[str, int, int, int]]:

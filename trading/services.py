@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from edges.models import Edge
-from sequence_site.errors import DomainError, InvalidInput, InvalidTransition, Unavailable
+from sequence_site.errors import InvalidInput, InvalidTransition, Unavailable, VenueNotConnected
 from sequence_site.realtime import nudge_edges_on_commit
 from sequence_site.scope import Scope
 from trading.credentials import NoLiveConnector
@@ -75,11 +75,6 @@ _TRIGGER_ALIASES = {
     "complete": Trigger.COMPLETED,
     "on_complete": Trigger.COMPLETED,
 }
-
-
-class VenueNotConnected(DomainError):
-    status = 422
-    code = "venue_not_connected"
 
 
 def live_connector_configured(venue: str) -> bool:
@@ -672,7 +667,9 @@ def orders_report(
                     node_transition(node, to=NodeStatus.CANCELLED, reason=order.reject_reason or "cancelled")
                 elif order.status == OrderStatus.REJECTED:
                     node_transition(node, to=NodeStatus.REJECTED, reason=order.reject_reason)
-            graphs[order.graph.pk] = order.graph
+            graph = order.graph
+            if graph is not None:  # always, for an order with a node
+                graphs[graph.pk] = graph
 
         for graph_pk in sorted(graphs):
             result.orders_created += _advance(locked[graph_pk], nudge=nudge)

@@ -403,6 +403,6 @@ def test_local_errors(env, tmp_path):
     ],
 )
 def test_fmt_money(value: float, currency: str, text: str) -> None:
-    from sequence_markets.cli_algo import fmt_money
+    from sequence_markets.cli_common import fmt_money
 
     assert fmt_money(value, currency) == text

@@ -13,6 +13,7 @@ from strategy_testing import make_tar
 from sequence_site.scope import Scope
 from strategies import services
 from strategies.models import Strategy, StrategyLog, StrategyRun, StrategyTransition
+from strategies.services import logs as log_services
 
 
 @pytest.fixture
@@ -231,7 +232,7 @@ def test_big_lines_are_fanned_out_in_chunks_and_paged_by_size(queued):
     launch = claim(queued)
     now = datetime.now(tz=UTC)
     records = [services.LogRecord(seq=i, stream="stdout", ts=now, line="x" * 16384) for i in range(1, 201)]
-    chunks = services._fanout_chunks(records)
+    chunks = log_services._fanout_chunks(records)
     assert [line["seq"] for chunk in chunks for line in chunk] == list(range(1, 201))
     assert all(sum(len(line["line"]) for line in chunk) <= services.FANOUT_CHUNK_BYTES for chunk in chunks)
     services.strategy_logs_append(strategy_id=queued.pk, run_id=launch.run_id, records=records)

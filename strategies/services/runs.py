@@ -1,67 +1,33 @@
-"""Every write about hosted strategies: deploy, start, stop, delete, and what runners report.
-
-The REST API, the dashboard buttons, the CLI (through the API), the supervisor task and the janitor
-all call these functions. Lock order everywhere: the strategy row (``select_for_update``) first,
-then its run; status changes go through ``lifecycle.transition``.
-"""
+"""A hosted strategy's runs: what a user does (start, stop, delete), what runners report (claim,
+heartbeat, finish) and what the janitor repairs (retries after backoff, runs whose runner was lost).
+Lock order everywhere: the strategy row (``select_for_update``) first, then its run; status changes
+go through ``lifecycle.transition`` and ``lifecycle.run_transition``."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sequence_site import crypto
 from sequence_site.celery import app as celery_app
-from sequence_site.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PayloadTooLarge
-from sequence_site.models import ApiKey
-from sequence_site.realtime import publish_on_commit
-from sequence_site.scope import Scope
-from sequence_site.services import api_key_authenticate
-from strategies.artifact_policy import artifact_policy_check
+from sequence_site.errors import NotFound
 from strategies.lifecycle import (
     RunStatus,
     StrategyStatus,
     announce,
-    group_name,
-    record,
     run_transition,
     transition,
 )
 from strategies.models import Strategy, StrategyLog, StrategyRun
-from strategies.runner.archive import ArchiveError, ArchiveLimits, clean_entrypoint, inspect_archive
-from strategies.runner.environment import env_name_problem, env_value_problem
-from strategies.schemas import LogLineOut
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-TARGET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
-MAX_VARS = 200
-MAX_ENV_BYTES = 64 * 1024
-MAX_MANIFEST_BYTES = 256 * 1024
-MIN_MEMORY_MB = 64
-SECRETS_PURPOSE = "strategy.secrets"
-API_KEY_PURPOSE = "strategy.sequence_api_key"
-MiB = 1024 * 1024
-
-
-def archive_limits() -> ArchiveLimits:
-    return ArchiveLimits(
-        max_upload_bytes=settings.STRATEGY_MAX_UPLOAD_MB * MiB,
-        max_unpacked_bytes=settings.STRATEGY_MAX_UNPACKED_MB * MiB,
-        max_files=settings.STRATEGY_MAX_FILES,
-    )
+# -- user actions -------------------------------------------------------------------------------
 
 
 def queue_for(latency_target: Sequence[str]) -> str:
@@ -71,281 +37,6 @@ def queue_for(latency_target: Sequence[str]) -> str:
         if region:
             return f"strategies.{region}"
     return "strategies"
-
-
-# -- input checking (nothing is written until all of it passes) ----------------------------------
-
-
-def artifact_too_large(size: int) -> PayloadTooLarge:
-    """The one refusal of an oversize artifact (a 413 with the real size and the limit)."""
-    limit = settings.STRATEGY_MAX_UPLOAD_MB * MiB
-    return PayloadTooLarge(
-        f"The artifact is {size:,} bytes, over the {settings.STRATEGY_MAX_UPLOAD_MB} MiB upload limit "
-        f"({limit:,} bytes).",
-        details={"size_bytes": size, "limit_bytes": limit},
-    )
-
-
-def artifact_from_base64(text: Any) -> bytes:
-    """Strict base64 -> bytes, refusing an oversized upload before decoding it."""
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidInput("artifact_base64 is empty: send the strategy folder as a base64-encoded tar.gz.")
-    compact = "".join(text.split())
-    size = len(compact) * 3 // 4 - compact.count("=")
-    if size > settings.STRATEGY_MAX_UPLOAD_MB * MiB:
-        raise artifact_too_large(size)
-    try:
-        return base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput("artifact_base64 is not valid base64.") from None
-
-
-def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name.strip()):
-        raise InvalidInput(
-            "name must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
-            details=[{"field": "name", "in": "body", "message": "invalid strategy name"}],
-        )
-    return name.strip()
-
-
-def _check_vars(values: Any, *, slot: str) -> dict[str, str]:
-    """env or secrets: a flat object of NAME -> string (numbers and booleans become strings)."""
-    if values is None:
-        return {}
-    if not isinstance(values, Mapping):
-        raise InvalidInput(f"{slot} must be a JSON object of NAME -> string.")
-    if len(values) > MAX_VARS:
-        raise InvalidInput(f"{slot} has {len(values)} entries; at most {MAX_VARS}.")
-    checked: dict[str, str] = {}
-    for name, value in values.items():
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, int | float):
-            value = str(value)
-        problem = env_name_problem(name) or env_value_problem(name, value)
-        if problem:
-            raise InvalidInput(
-                f"{slot}: {problem}", details=[{"field": f"{slot}.{name}", "in": "body", "message": problem}]
-            )
-        checked[name] = value
-    if sum(len(k) + len(v.encode()) for k, v in checked.items()) > MAX_ENV_BYTES:
-        raise InvalidInput(f"{slot} is over {MAX_ENV_BYTES // 1024} KiB.")
-    return checked
-
-
-def _check_manifest(manifest: Any) -> dict[str, Any]:
-    if manifest is None:
-        return {}
-    if not isinstance(manifest, Mapping):
-        raise InvalidInput("manifest must be a JSON object (it is written to .sequence/manifest.json).")
-    if len(json.dumps(manifest).encode()) > MAX_MANIFEST_BYTES:
-        raise InvalidInput(f"manifest is over {MAX_MANIFEST_BYTES // 1024} KiB.")
-    return dict(manifest)
-
-
-def _check_memory(memory_mb: Any) -> int:
-    if memory_mb is None:
-        return settings.STRATEGY_DEFAULT_MEMORY_MB
-    if isinstance(memory_mb, bool) or not isinstance(memory_mb, int):
-        raise InvalidInput("memory_mb must be a whole number of MiB.")
-    if not MIN_MEMORY_MB <= memory_mb <= settings.STRATEGY_MAX_MEMORY_MB:
-        raise InvalidInput(
-            f"memory_mb must be between {MIN_MEMORY_MB} and {settings.STRATEGY_MAX_MEMORY_MB}."
-        )
-    return memory_mb
-
-
-def _check_targets(latency_target: Any) -> list[str]:
-    if latency_target is None or latency_target == "":
-        return []
-    targets = [latency_target] if isinstance(latency_target, str) else latency_target
-    if not isinstance(targets, list) or len(targets) > 8:
-        raise InvalidInput('latency_target is a venue name or a list of at most 8, e.g. ["coinbase"].')
-    cleaned: list[str] = []
-    for target in targets:
-        if not isinstance(target, str) or not TARGET_PATTERN.match(target.strip().lower()):
-            raise InvalidInput(f"latency_target {target!r} is not a venue or region name.")
-        if target.strip().lower() not in cleaned:
-            cleaned.append(target.strip().lower())
-    return cleaned
-
-
-def _check_api_key(token: str, *, scope: Scope) -> ApiKey:
-    """The strategy's own key must be an active key of the same client and mode."""
-    try:
-        key_scope = api_key_authenticate(token=token.strip())
-    except AuthenticationFailed as exc:
-        raise InvalidInput(f"sequence_api_key is not usable: {exc.message}") from None
-    if key_scope.client.pk != scope.client.pk:
-        raise InvalidInput("sequence_api_key belongs to another client.")
-    if key_scope.is_sandbox != scope.is_sandbox:
-        want = "seq_test_" if scope.is_sandbox else "seq_live_"
-        raise InvalidInput(
-            f"sequence_api_key must be a {want} key: a {'sandbox' if scope.is_sandbox else 'live'} "
-            "strategy acts in its own mode."
-        )
-    assert key_scope.api_key is not None
-    return key_scope.api_key
-
-
-@dataclass(frozen=True, slots=True)
-class DeployResult:
-    strategy: Strategy
-    created: bool
-
-
-def strategy_deploy(
-    *,
-    scope: Scope,
-    name: str,
-    artifact: bytes,
-    runtime: str = "python",
-    entrypoint: str = "main.py",
-    env: Mapping[str, Any] | None = None,
-    secrets: Mapping[str, Any] | None = None,
-    manifest: Mapping[str, Any] | None = None,
-    memory_mb: int | None = None,
-    latency_target: str | list[str] | None = None,
-    sequence_api_key: str | None = None,
-    start: bool = False,
-    actor: str = "",
-) -> DeployResult:
-    """Create a strategy, or redeploy the one of that name (new artifact, new settings).
-
-    ``secrets`` and ``sequence_api_key`` left as None keep what a redeployed strategy already has
-    (so shipping new code doesn't need the secrets again); ``{}`` / ``""`` clear them. A running
-    strategy is restarted on the new version; a queued one will run it.
-    """
-    name = _check_name(name)
-    if runtime != "python":
-        raise InvalidInput("runtime must be 'python'")
-    if not isinstance(entrypoint, str) or len(entrypoint) > 255:
-        raise InvalidInput("entrypoint must be a relative file path of at most 255 characters.")
-    try:
-        entrypoint = clean_entrypoint(entrypoint)
-        info = inspect_archive(artifact, limits=archive_limits(), entrypoint=entrypoint)
-    except ArchiveError as exc:
-        raise InvalidInput(f"Invalid artifact: {exc}") from None
-    artifact_policy_check(artifact=artifact, entrypoint=entrypoint)
-    checked_env = _check_vars(env, slot="env")
-    checked_secrets = None if secrets is None else _check_vars(secrets, slot="secrets")
-    checked_manifest = _check_manifest(manifest)
-    memory = _check_memory(memory_mb)
-    targets = _check_targets(latency_target)
-    api_key = None
-    if sequence_api_key:
-        api_key = _check_api_key(sequence_api_key, scope=scope)
-
-    try:
-        with transaction.atomic():
-            strategy = (
-                Strategy.objects.select_for_update()
-                .filter(client=scope.client, is_sandbox=scope.is_sandbox, name=name)
-                .first()
-            )
-            created = strategy is None
-            if strategy is None:
-                strategy = Strategy(client=scope.client, is_sandbox=scope.is_sandbox, name=name)
-            else:
-                strategy.generation += 1
-            strategy.runtime = runtime
-            strategy.entrypoint = entrypoint
-            strategy.env = checked_env
-            strategy.manifest = checked_manifest
-            strategy.memory_mb = memory
-            strategy.latency_target = targets
-            strategy.artifact = artifact
-            strategy.artifact_sha256 = info.sha256
-            strategy.artifact_size_bytes = info.size_bytes
-            strategy.artifact_has_sdk = info.has_sdk
-            if checked_secrets is not None:
-                _seal_secrets(strategy, checked_secrets)
-            if sequence_api_key is not None:
-                _seal_api_key(strategy, sequence_api_key.strip() if api_key else None, api_key)
-            if created:
-                strategy.save(force_insert=True)
-                record(
-                    strategy,
-                    action="deploy",
-                    from_status="",
-                    to_status=strategy.status,
-                    reason=f"artifact {info.sha256[:12]}",
-                    actor=actor,
-                )
-            else:
-                strategy.save()
-                record(
-                    strategy,
-                    action="redeploy",
-                    from_status=strategy.status,
-                    to_status=strategy.status,
-                    reason=f"artifact {info.sha256[:12]} (generation {strategy.generation})",
-                    actor=actor,
-                )
-            if start and strategy.status in (StrategyStatus.STOPPED, StrategyStatus.FAILED):
-                _start(strategy, actor=actor)
-    except IntegrityError:
-        raise Conflict(f"A strategy named {name!r} was created at the same moment; try again.") from None
-    return DeployResult(strategy=strategy, created=created)
-
-
-def _seal_secrets(strategy: Strategy, secrets: dict[str, str]) -> None:
-    if not secrets:
-        strategy.secrets_ciphertext = strategy.secrets_nonce = None
-        strategy.secret_names = []
-        return
-    sealed = crypto.seal(json.dumps(secrets).encode(), purpose=SECRETS_PURPOSE, row_id=str(strategy.pk))
-    strategy.secrets_ciphertext, strategy.secrets_nonce = sealed.ciphertext, sealed.nonce
-    strategy.secret_names = sorted(secrets)
-
-
-def _seal_api_key(strategy: Strategy, token: str | None, api_key: ApiKey | None) -> None:
-    if token is None:
-        strategy.sequence_api_key_ciphertext = strategy.sequence_api_key_nonce = None
-        strategy.sequence_api_key_ref = None
-        return
-    sealed = crypto.seal(token.encode(), purpose=API_KEY_PURPOSE, row_id=str(strategy.pk))
-    strategy.sequence_api_key_ciphertext, strategy.sequence_api_key_nonce = sealed.ciphertext, sealed.nonce
-    strategy.sequence_api_key_ref = api_key
-
-
-@dataclass(frozen=True, slots=True)
-class OpenedSecrets:
-    secrets: dict[str, str]
-    sequence_api_key: str | None
-
-
-def strategy_open_secrets(*, strategy_id: UUID) -> OpenedSecrets:
-    """Decrypt a strategy's secrets and API key. Only the supervisor calls this, right before it
-    builds the child's environment; the result is never logged, stored or returned."""
-    row = (
-        Strategy.objects.filter(pk=strategy_id)
-        .values(
-            "secrets_ciphertext", "secrets_nonce", "sequence_api_key_ciphertext", "sequence_api_key_nonce"
-        )
-        .first()
-    )
-    if row is None:
-        return OpenedSecrets(secrets={}, sequence_api_key=None)
-    secrets: dict[str, str] = {}
-    if row["secrets_ciphertext"] is not None:
-        plain = crypto.open_sealed(
-            row["secrets_ciphertext"], row["secrets_nonce"], purpose=SECRETS_PURPOSE, row_id=str(strategy_id)
-        )
-        secrets = json.loads(plain)
-    key = None
-    if row["sequence_api_key_ciphertext"] is not None:
-        key = crypto.open_sealed(
-            row["sequence_api_key_ciphertext"],
-            row["sequence_api_key_nonce"],
-            purpose=API_KEY_PURPOSE,
-            row_id=str(strategy_id),
-        ).decode()
-    return OpenedSecrets(secrets=secrets, sequence_api_key=key)
-
-
-# -- user actions -------------------------------------------------------------------------------
 
 
 def _locked(strategy: Strategy) -> Strategy:
@@ -435,7 +126,7 @@ def _queue(
     return run
 
 
-def _start(strategy: Strategy, *, actor: str, action: str = "start") -> StrategyRun:
+def queue_new_run(strategy: Strategy, *, actor: str, action: str = "start") -> StrategyRun:
     if action == "retry":
         run = _queue(
             strategy,
@@ -454,7 +145,7 @@ def strategy_start(*, strategy: Strategy, actor: str = "") -> Strategy:
     """Re-queue a stopped or failed strategy now (a failed one skips its remaining backoff)."""
     with transaction.atomic():
         locked = _locked(strategy)
-        _start(locked, actor=actor)
+        queue_new_run(locked, actor=actor)
     return locked
 
 
@@ -637,142 +328,6 @@ def strategy_run_heartbeat(
 
 
 @dataclass(frozen=True, slots=True)
-class LogRecord:
-    seq: int
-    stream: str
-    ts: datetime
-    line: str
-
-
-class LogQuota:
-    """What of one run's output is stored: a rate limit and a byte quota, like the algos' 200 lines/s.
-
-    A token bucket of ``STRATEGY_LOG_LINES_PER_SECOND`` lines (bursts of ``STRATEGY_LOG_BURST_LINES``)
-    and at most ``STRATEGY_LOG_MAX_MB_PER_RUN`` MiB of text per run. Dropped lines are never silent:
-    ``admit`` hands back a marker line ("N lines dropped ...") to store before the next admitted line,
-    at most one a second, and ``pending_marker`` the count still unreported (for the run's last words).
-    A strategy that printed 300,000 lines in 21 s used to store all of them (83 MB of database).
-    """
-
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = float(settings.STRATEGY_LOG_LINES_PER_SECOND)
-        self.burst = float(settings.STRATEGY_LOG_BURST_LINES)
-        self.max_bytes = settings.STRATEGY_LOG_MAX_MB_PER_RUN * MiB
-        self.clock = clock
-        self.tokens = self.burst
-        self.refilled = clock()
-        self.stored_bytes = 0
-        self.dropped = 0  # since the last marker
-        self.dropped_total = 0
-        self.last_marker = float("-inf")
-        self.over_quota_said = False
-
-    def admit(self, size: int) -> tuple[bool, str | None]:
-        """(store this line?, a marker line to store first, or None)."""
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.rate)
-        self.refilled = now
-        if self.stored_bytes + size > self.max_bytes:
-            self._drop()
-            if not self.over_quota_said:
-                self.over_quota_said = True
-                return False, self._marker(
-                    now,
-                    f"this run reached its log quota of {self.max_bytes // MiB} MiB; "
-                    "further output is dropped",
-                )
-            return False, None
-        if self.tokens < 1:
-            self._drop()
-            return False, None
-        self.tokens -= 1
-        self.stored_bytes += size
-        if self.dropped and now - self.last_marker >= 1.0:
-            return True, self._marker(now, f"over {self.rate:g} lines/s")
-        return True, None
-
-    def pending_marker(self) -> str | None:
-        """The marker for drops not reported yet (call before the run's final system lines)."""
-        if not self.dropped:
-            return None
-        return self._marker(self.clock(), "over the log limits")
-
-    def _drop(self) -> None:
-        self.dropped += 1
-        self.dropped_total += 1
-
-    def _marker(self, now: float, why: str) -> str:
-        text = f"{self.dropped:,} lines dropped ({why}; {self.dropped_total:,} in this run)"
-        self.dropped = 0
-        self.last_marker = now
-        return text
-
-
-class RunGone(Exception):
-    """The run's rows were deleted (the strategy was deleted) while it was writing logs."""
-
-
-def strategy_logs_append(*, strategy_id: UUID, run_id: UUID, records: Sequence[LogRecord]) -> None:
-    """Insert a batch of log lines and fan them out to live followers after commit."""
-    if not records:
-        return
-    try:
-        with transaction.atomic():
-            _insert_logs(run_id, records)
-            for chunk in _fanout_chunks(records):
-                publish_on_commit(
-                    group_name(strategy_id),
-                    {
-                        "type": "log.lines",
-                        "strategy_id": str(strategy_id),
-                        "run_id": str(run_id),
-                        "lines": chunk,
-                    },
-                )
-    except IntegrityError:
-        if not StrategyRun.objects.filter(pk=run_id).exists():
-            raise RunGone(str(run_id)) from None
-        raise
-
-
-FANOUT_CHUNK_BYTES = 256 * 1024
-
-
-def _fanout_chunks(records: Sequence[LogRecord]) -> list[list[dict[str, Any]]]:
-    """The batch as channel-layer messages of at most ~256 KiB: 2,000 lines of 16 KiB would
-    otherwise be one 32 MiB message through Redis and down every follower's websocket."""
-    chunks: list[list[dict[str, Any]]] = [[]]
-    size = 0
-    for r in records:
-        if chunks[-1] and size + len(r.line) > FANOUT_CHUNK_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(LogLineOut.wire(r))
-        size += len(r.line) + 64
-    return chunks
-
-
-def _insert_logs(run_id: UUID, records: Sequence[LogRecord]) -> None:
-    if connection.vendor != "postgresql":
-        StrategyLog.objects.bulk_create(
-            [StrategyLog(run_id=run_id, seq=r.seq, stream=r.stream, ts=r.ts, line=r.line) for r in records]
-        )
-        return
-    # COPY instead of a multi-row INSERT: 4-5x the rows/s (docs/benchmarks.md), which is what
-    # lets a chatty strategy's output keep up. wrap_database_errors turns psycopg's errors into
-    # Django's (IntegrityError when the run was deleted meanwhile).
-    table = StrategyLog._meta.db_table
-    statement = f"COPY {table} (run_id, seq, stream, ts, line) FROM STDIN"
-    with (
-        connection.wrap_database_errors,
-        connection.cursor() as cursor,
-        cursor.cursor.copy(statement) as copy,
-    ):
-        for r in records:
-            copy.write_row((run_id, r.seq, r.stream, r.ts, r.line))
-
-
-@dataclass(frozen=True, slots=True)
 class RunExit:
     exit_code: int | None
     signal: str  # "SIGKILL", or "" when it exited by itself
@@ -905,7 +460,7 @@ def strategy_retry_due(*, strategy_id: UUID | None = None, now: datetime | None 
                 or strategy.next_attempt_at > now
             ):
                 continue
-            _start(strategy, actor="janitor", action="retry")
+            queue_new_run(strategy, actor="janitor", action="retry")
             count += 1
     return count
 
