@@ -79,14 +79,16 @@ class SlotOutput:
     """The half of `AlgoSlot` that turns what its core reports into log lines and traces: the core's
     records (fills, rejects, routed order actions, rate-limit warnings), the algo's own log() lines
     and its callbacks' traces, handed to the slot's sink (and, routed, its router) after a call into
-    the core. The attributes are the slot's (set in `AlgoSlot.__init__`)."""
+    the core. The attributes are the slot's (set in `AlgoSlot.__init__`); the slots named here are
+    this half's own state."""
 
-    __slots__ = ()
+    __slots__ = ("fill_observer", "_pending", "_tracing", "_trace_logs", "_trace_t0", "_reject_qty")
 
     core: AlgoCore | None
     instrument: Instrument
     positions: SlotPositions
-    # The slot's SlotSink and OrderRouter (edges.dispatch.slot): they take the slot itself.
+    # The slot's SlotSink and OrderRouter (None unless routed), typed in edges.dispatch.slot: both
+    # take the slot itself, and this module cannot import that one back.
     sink: Any
     router: Any
     fill_observer: Any
@@ -144,9 +146,9 @@ class SlotOutput:
                     f"reason={reason}",
                 )
             elif kind == EV_ROUTE_PLACE:  # routed: the order to send; its leaves in the qty's place
-                self.router.place(self, oid, side, price, qty, ts)  # type: ignore[union-attr]
+                self.router.place(self, oid, side, price, qty, ts)
             elif kind == EV_ROUTE_CANCEL:
-                self.router.cancel(self, oid, ts)  # type: ignore[union-attr]
+                self.router.cancel(self, oid, ts)
             else:  # a rate-limit warning: import, limit, callback
                 text = (
                     f"{IMPORT_NAMES.get(oid, '?')}(): more than {side} order actions in "
