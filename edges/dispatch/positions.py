@@ -25,7 +25,7 @@ from edges.core.instance import (
 )
 from venues.accounting import average_entry_price_1e9, net_realized_pnl_1e9, position_summary
 
-Q = 100_000_000
+Q = 100_000_000  # the accumulators are ×1e9 prices times ×1e8 quantities: Q turns them into ×1e9
 _M64 = (1 << 64) - 1
 
 
