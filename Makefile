@@ -97,6 +97,7 @@ PEERS_NAUT   := var/bench-peers/venv-nautilus
 # The machine's CPython 3.12, found as the strategy sandbox finds it (PATH without pyenv shims, pyenv).
 PYTHON312    ?= $(shell $(PYTHON) -c 'from strategies.runner.image import find_python312 as f; print(f() or "")')
 PEERS_ROUNDS ?= 3
+PEERS_ARGS   ?=  # more bench/peers/run.py options, e.g. --sequence-before /path/to/older/checkout
 
 $(PEERS_HBT)/.installed: bench/peers/requirements-hftbacktest.txt
 	rm -rf $(PEERS_HBT)
@@ -112,7 +113,7 @@ $(PEERS_NAUT)/.installed: bench/peers/requirements-nautilus.txt
 	@touch $@
 
 bench-peers: venv .env $(PEERS_HBT)/.installed $(PEERS_NAUT)/.installed
-	$(BIN)/python bench/peers/run.py --rounds $(PEERS_ROUNDS) \
+	$(BIN)/python bench/peers/run.py --rounds $(PEERS_ROUNDS) $(PEERS_ARGS) \
 		--hftbacktest-python $(PEERS_HBT)/bin/python --nautilus-python $(PEERS_NAUT)/bin/python
 
 migrate: venv .env

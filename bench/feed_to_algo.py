@@ -88,7 +88,7 @@ def pct(values: list[int], q: float) -> float:
 # -- the venues: a fake in a child process that sends n updates on request, and our protocol ----------
 
 
-def _serve(venue: str, conn: Any) -> None:
+def _serve(venue: str, conn: Any, frames_needed: int) -> None:
     """The child: start `venue`'s fake, tell the parent where it is, send updates on request."""
     if venue == "kraken":
         from tests.fakevenues.kraken import KrakenFake
@@ -125,7 +125,7 @@ def _serve(venue: str, conn: Any) -> None:
         from tests.fakevenues.polymarket import FakePolymarket
 
         fake = FakePolymarket.from_fixtures()
-        _, frames = _generate(fake, 200_000)
+        _, frames = _generate(fake, frames_needed)
         fake.start()
 
         async def one(i: int) -> None:
@@ -285,7 +285,7 @@ def _wait(cond: Callable[[], bool], what: str, timeout: float = 120) -> None:
 
 def run_venue(venue: str, paced: int, burst: int, algo: bool, direct: bool = False) -> dict[str, float]:
     parent, child = mp.Pipe()
-    proc = mp.get_context("spawn").Process(target=_serve, args=(venue, child), daemon=True)
+    proc = mp.get_context("spawn").Process(target=_serve, args=(venue, child, paced + burst), daemon=True)
     proc.start()
     try:
         url = parent.recv()

@@ -115,12 +115,13 @@ def sync_catalogue(venue: str) -> int:
 
 
 def live_catalogue_venues() -> list[str]:
-    """The venues whose catalogue is synced here: those whose feed is live, and those traded live
-    (LIVE_TRADING_VENUES: a live order's symbol must be one the venue really lists, and a live
-    edge quotes the venue's own markets whatever the feed setting)."""
+    """The venues whose catalogue is synced here: those whose feed is live, and the prediction
+    venues traded live (LIVE_TRADING_VENUES): a live order's market must be one the venue really
+    lists, and the simulator's prediction markets are made up (spot pairs are spelled the same
+    either way, so a spot venue traded live on a simulated feed stays offline)."""
     from django.conf import settings
 
-    traded = set(settings.LIVE_TRADING_VENUES)
+    traded = set(settings.LIVE_TRADING_VENUES) & set(PREDICTION_VENUES)
     return [v for v in VENUES if venue_feed_mode(v) == "live" or v in traded]
 
 

@@ -20,7 +20,7 @@
 
 The strategy, in every engine: on every book update cancel both quotes, then, when the book is
 two-sided and not crossed, bid 0.5 ETH at the best bid and offer 0.5 ETH at the best ask. Fills
-follow Sequence's paper matching (backtests/replay.py, edges/core/seqcore.c) with
+follow Sequence's paper matching (edges/replay.py, edges/core/seqcore.c) with
 fill_prob_at_touch 0: a resting order fills at its price when the other side of the book reaches
 it. The default 0.05 draws a random fill for quotes at the touch, which the peers' engines cannot
 reproduce; --fill-prob 0.05 still checks the plain loop against Sequence (same generator).
@@ -46,12 +46,12 @@ import django  # noqa: E402
 
 django.setup()
 
-from backtests.store import MarketDataStore  # noqa: E402
 from django.conf import settings  # noqa: E402
 from peers_data import MM_ARGS  # noqa: E402
 
 from sequence_markets.algo_build import build_c, build_wat  # noqa: E402
 from venues.instruments import get_instrument  # noqa: E402
+from venues.marketdata.store import MarketDataStore  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OUT = REPO / "var" / "bench-peers"
@@ -101,6 +101,11 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, choices=range(1, 100), metavar="N")
     p.add_argument("--fill-prob", type=float, default=0.0)
     p.add_argument("--only", default="", help="comma-separated run names (default: all)")
+    p.add_argument(
+        "--sequence-before",
+        metavar="CHECKOUT",
+        help="also run Sequence's replay from another checkout (an older commit) in the same rounds",
+    )
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     day = date.fromisoformat(args.day)
@@ -115,10 +120,27 @@ def main() -> None:
     plain = [str(HERE / "plain_loop.py"), "--data", str(data), "--fill-prob", str(args.fill_prob)]
     plain += ["--rng-seed", rng_seed]
     day_args = ["--data", str(data), "--strategy"]
+    before = []
+    if args.sequence_before:
+        # this script's Sequence runner, importing the other checkout's code (its parents[2])
+        checkout = Path(args.sequence_before).resolve()
+        runner = checkout / "bench" / "peers" / "sequence_replay.py"
+        runner.parent.mkdir(parents=True, exist_ok=True)
+        runner.write_text((HERE / "sequence_replay.py").read_text())
+        commit = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        label = f"Sequence replay at {commit}"
+        old = [sys.executable, str(runner), *seq[2:]]
+        before = [
+            (label, "mm", [*old, "--wasm", str(mm_wasm), "--label", label]),
+            (label, "idle", [*old, "--wasm", str(idle_wasm), "--label", label]),
+        ]
     # (name, strategy, command); Sequence first: the others are compared with it
     runs = [
         ("Sequence replay", "mm", [*seq, "--wasm", str(mm_wasm), "--label", "Sequence replay"]),
         ("Sequence replay", "idle", [*seq, "--wasm", str(idle_wasm), "--label", "Sequence replay"]),
+        *before,
         ("hftbacktest", "mm", [hbt, str(HERE / "hftbacktest_mm.py"), *day_args, "mm"]),
         ("hftbacktest", "idle", [hbt, str(HERE / "hftbacktest_mm.py"), *day_args, "idle"]),
         ("NautilusTrader", "mm", [naut, str(HERE / "nautilus_mm.py"), *day_args, "mm"]),

@@ -18,10 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from backtests.replay import Replay, ReplaySpec  # noqa: E402
-from backtests.store import MarketDataStore  # noqa: E402
-
+from edges.replay import Replay, ReplaySpec  # noqa: E402
 from venues.instruments import get_instrument  # noqa: E402
+from venues.marketdata.store import MarketDataStore  # noqa: E402
 
 
 def main() -> None:

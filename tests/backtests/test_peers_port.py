@@ -11,11 +11,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from backtests.replay import Replay, ReplaySpec
-from backtests.store import MarketDataStore
 
+from edges.replay import Replay, ReplaySpec
 from sequence_markets.algo_build import build_c
 from venues.instruments import get_instrument
+from venues.marketdata.store import MarketDataStore
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench" / "peers"))

@@ -14,14 +14,14 @@ import sys
 from datetime import date
 
 import pytest
-from backtests.importer import parse_csv
-from backtests.replay import MAX_LOGS, Replay, ReplayFailed, ReplaySpec, results_json
-from backtests.store import MarketDataStore
 
 from edges.core.instance import native_refuel_addr
+from edges.replay import MAX_LOGS, Replay, ReplayFailed, ReplaySpec, results_json
 from tests.backtests.conftest import REPO, SCENARIO_CSV
 from tests.edges.conftest import wat
 from venues.instruments import get_instrument
+from venues.marketdata.importer import parse_csv
+from venues.marketdata.store import MarketDataStore
 
 DAY = date(2026, 3, 2)
 
@@ -77,8 +77,8 @@ def _in_subprocess(wasm: bytes, store: MarketDataStore, tmp_path, env: dict[str,
     code = f"""
 import json, sys
 from datetime import date
-from backtests.replay import Replay, ReplayFailed, ReplaySpec, results_json
-from backtests.store import MarketDataStore
+from edges.replay import Replay, ReplayFailed, ReplaySpec, results_json
+from venues.marketdata.store import MarketDataStore
 from edges.core.instance import native_refuel_addr
 from venues.instruments import get_instrument
 spec = ReplaySpec(instruments=(get_instrument("coinbase", "ETH/USD"),), first_day=date(2026, 3, 2),

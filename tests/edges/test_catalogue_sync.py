@@ -220,7 +220,7 @@ def test_a_worker_syncs_the_spot_venues_and_markets_list_their_rules(transaction
 def test_a_venue_traded_live_has_its_catalogue_synced_whatever_its_feed(settings):
     from edges.catalogue import live_catalogue_venues
 
-    settings.LIVE_TRADING_VENUES = ()  # the default trades Kraken and Coinbase live
-    assert live_catalogue_venues() == []  # every feed on the simulator, nothing traded live
-    settings.LIVE_TRADING_VENUES = ("polymarket", "kalshi")
+    settings.LIVE_TRADING_VENUES = ("kraken", "coinbase")
+    assert live_catalogue_venues() == []  # every feed on the simulator: spot pairs need no fetch
+    settings.LIVE_TRADING_VENUES = ("kraken", "polymarket", "kalshi")
     assert live_catalogue_venues() == ["kalshi", "polymarket"]

@@ -106,12 +106,7 @@ def test_live_algo_orders_reach_the_venue_and_its_fills_come_back(
     dep = deploy(live_api, venue)
 
     # the algo's two orders rest at the venue, each the outbox row persisted before it was sent
-    try:
-        wait_until(
-            lambda: len(open_at_fake(venue, fake, key)) == 2, timeout=30, what=f"two orders at {venue}"
-        )
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{edge_row(live_api, dep)}\n{log_lines(live_api, dep)}") from None
+    wait_until(lambda: len(open_at_fake(venue, fake, key)) == 2, timeout=30, what=f"two orders at {venue}")
     resting = open_at_fake(venue, fake, key)
     rows = algo_orders(dep)
     assert len(rows) == 2 and all(r.graph_id is None and r.paper is False for r in rows)
@@ -205,16 +200,18 @@ def test_a_restarted_edge_cancels_the_old_orders_and_keeps_the_position(live_api
         lambda: edge_row(live_api, dep)["position_1e8"] == 1_000_000, timeout=30, what="the first fill"
     )
 
+    first = {o.algo_order_id for o in algo_orders(dep)}
     edge.stop(signal.SIGKILL)
     live_edge("kraken")
 
     def new_orders() -> list[Order]:
-        return [o for o in algo_orders(dep) if o.algo_order_id > 2]  # the first process placed 1 and 2
+        return [o for o in algo_orders(dep) if o.algo_order_id not in first]
 
     wait_until(lambda: len(new_orders()) == 2, timeout=30, what="the new instance's two orders")
     new_ids = {o.client_order_id for o in new_orders()}
     wait_until(lambda: {c for *_, c in open_at_fake("kraken", kraken, key)} == new_ids, timeout=30,
                what="only the new instance's orders open at kraken")  # fmt: skip
+    assert min(o.algo_order_id for o in new_orders()) > max(first)  # ids are never reused
     old = Order.objects.get(client_order_id=old_low)
     wait_until(
         lambda: Order.objects.get(pk=old.pk).status == "cancelled", timeout=30, what="the old order ended"

@@ -142,7 +142,13 @@ def test_a_live_graph_with_a_child_and_a_live_cancel(live_api, venue, live_edge)
     assert status == 201, out
     resting = out["graph_id"]
     wait_until(lambda: order_of(resting).venue_order_id != "", timeout=30, what="the resting order")
+    # partly filled first: the node keeps working with what it got
+    assert venue.trade_through(venue.rest_price, "0.004") == 1
+    wait_until(lambda: node_of(resting).filled_qty_1e8 == 400_000, timeout=30, what="the partial fill")
+    assert node_of(resting).status == "working" and order_of(resting).leaves_qty_1e8 == 600_000
     status, out = live_api.delete(f"/v1/graphs/{resting}")
     assert status == 200 and out["status"] == "cancelled", out
     wait_until(lambda: node_of(resting).status == "cancelled", timeout=30, what="the cancel at the venue")
     assert venue.open_orders() == [] and order_of(resting).status == "cancelled"
+    assert position(live_api, venue.name, venue.symbol)["position_1e8"] == 400_000
+    assert len(fills_of(resting)) == 1

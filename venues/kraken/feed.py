@@ -85,9 +85,23 @@ def levels_checksum(asks: list[Level], bids: list[Level], price_decimals: int, q
     each count)."""
     pdiv = 10 ** (9 - price_decimals)
     qdiv = 10 ** (8 - qty_decimals)
-    text = "".join([f"{px // pdiv}{qty // qdiv}" for px, qty in asks[:CHECKSUM_DEPTH]])
-    text += "".join([f"{px // pdiv}{qty // qdiv}" for px, qty in bids[:CHECKSUM_DEPTH]])
-    return zlib.crc32(text.encode())
+    # Most levels are the same from one update to the next: each level's text is formatted once
+    # (the level tuple is the key) and looked up afterwards, a third of the checksum's cost.
+    memo = _CHECKSUM_TEXT.get((pdiv, qdiv))
+    if memo is None or len(memo) > _CHECKSUM_MEMO_SIZE:
+        memo = _CHECKSUM_TEXT[(pdiv, qdiv)] = {}
+    parts = []
+    for levels in (asks[:CHECKSUM_DEPTH], bids[:CHECKSUM_DEPTH]):
+        for lv in levels:
+            piece = memo.get(lv)
+            if piece is None:
+                piece = memo[lv] = f"{lv[0] // pdiv}{lv[1] // qdiv}"
+            parts.append(piece)
+    return zlib.crc32("".join(parts).encode())
+
+
+_CHECKSUM_TEXT: dict[tuple[int, int], dict[Level, str]] = {}  # (price div, qty div) -> level -> text
+_CHECKSUM_MEMO_SIZE = 65_536  # levels per precision before the memo starts again
 
 
 class _Malformed(Exception):
