@@ -19,7 +19,10 @@ on every book it cancels and requotes both sides, 8 imports, with its fills and 
   process's CPU per frame (all threads: WebSocket framing, protocol, book, the edge loop and the
   algo on the books it saw), so frames/s one core takes whatever the fake's own pace, and how many
   books the algo saw (a slow consumer sees the latest book per symbol; `coalesced` counts the rest).
-- baseline, same run: the same path with a no-op Python consumer in place of the algo.
+- burst latency: the same window for the books the consumer got during the burst (warm caches;
+  on the edge loop's path it includes the wait for the loop, the price of coalescing).
+- baseline, same run: the same path with a no-op Python consumer in place of the algo; and the
+  algo called in the feed thread itself (FeedThread's on_book), without the edge loop's thread.
 
 Prints Markdown for docs/benchmarks.md. No Django, no database.
 """
@@ -299,18 +302,23 @@ def run_venue(venue: str, paced: int, burst: int, algo: bool, direct: bool = Fal
             parent.recv()
             time.sleep(0.2)
             paced_lat = list(path.lat)
+            path.lat.clear()
             frames0, books0, coalesced0 = path.feed.status.frames, path.books, path.feed.books.coalesced
             cpu0, wall0 = time.process_time(), time.perf_counter()
             parent.send(("burst", burst))
             _wait(lambda: path.feed.status.frames - frames0 >= burst, f"{venue}'s burst", timeout=900)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             parent.recv()
+            time.sleep(0.2)
+            burst_lat = list(path.lat)
             status = path.feed.status
             assert status.resync_count == 0 and status.reconnects == 0, status.as_dict()
             out = {
                 "p50": pct(paced_lat, 0.5),
                 "p99": pct(paced_lat, 0.99),
                 "paced_books": len(paced_lat),
+                "burst_p50": pct(burst_lat, 0.5),
+                "burst_p99": pct(burst_lat, 0.99),
                 "recv_per_s": burst / wall,
                 "cpu_us": cpu / burst * 1e6,
                 "per_core": burst / cpu,
@@ -336,7 +344,10 @@ def main() -> None:
     ap.add_argument("--paced", type=int, default=2000)
     ap.add_argument("--burst", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval (s)")
     args = ap.parse_args()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     venues = args.venues.split(",")
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     modes = {"algo": (True, False), "baseline": (False, False), "direct": (True, True)}
@@ -357,11 +368,12 @@ def main() -> None:
         f"medians of {args.rounds} rounds.\n"
     )
     print(
-        "| venue | path | frame read → on_book returned, p50 / p99 µs | burst frames/s received "
+        "| venue | path | paced: frame read → on_book returned, p50 / p99 µs | burst: same, p50 / p99 µs "
+        "| burst frames/s received "
         "| client CPU µs/frame | frames/s on one core | books to the consumer / coalesced "
         "| algo orders / fills |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     labels = {
         "algo": "edge loop → wasm algo (the edge today)",
         "baseline": "edge loop → no-op (baseline)",
@@ -371,6 +383,7 @@ def main() -> None:
         for mode, label in labels.items():
             print(
                 f"| {v} | {label} | {med(v, mode, 'p50'):.1f} / {med(v, mode, 'p99'):.1f} "
+                f"| {med(v, mode, 'burst_p50'):.1f} / {med(v, mode, 'burst_p99'):.1f} "
                 f"| {med(v, mode, 'recv_per_s'):,.0f} | {med(v, mode, 'cpu_us'):.1f} "
                 f"| {med(v, mode, 'per_core'):,.0f} "
                 f"| {med(v, mode, 'algo_books'):,.0f} / {med(v, mode, 'coalesced'):,.0f} "

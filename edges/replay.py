@@ -51,6 +51,7 @@ from edges.core.instance import (
     S_PEAK,
     S_ROUND_TRIPS,
     S_WINS,
+    core_module,
 )
 from edges.dispatch import SELF_TRADING_REASON, AlgoSlot, SlotState
 from edges.runtime import AlgoTrap, CompiledAlgo, load_module
@@ -220,6 +221,7 @@ class Replay:
         self.progress = progress
         self.progress_every = progress_every
         self.compiled = wasm if isinstance(wasm, CompiledAlgo) else load_module(wasm)
+        core_module()  # seqcore compiled here too, with the algo (once per process: 40-170 ms)
         self.day_data: dict[tuple[str, date], DayData] = {}
         self.total_events = 0
         self.processed = 0

@@ -222,3 +222,20 @@ def test_a_restarted_edge_cancels_the_old_orders_and_keeps_the_position(live_api
         lambda: edge_row(live_api, dep)["position_1e8"] == 2_000_000, timeout=30, what="the second fill"
     )
     assert Fill.objects.filter(order__deployment_id=dep.removeprefix("dep_")).count() == 2
+
+
+def test_a_venue_refusal_reaches_on_reject_without_pausing(live_api, connect, live_edge, coinbase):
+    """The venue refuses the algo's orders (the account holds 5 USD): each refusal runs on_reject
+    with VENUE_REJECT and the venue's words in the log; a venue refusal is not a risk breach, so
+    the algo keeps running."""
+    connect("coinbase", {"USD": "5"})
+    live_edge("coinbase")
+    dep = deploy(live_api, "coinbase")
+    wait_until(lambda: log_lines(live_api, dep).count("on_reject ran") == 2, timeout=30, what="two on_reject")
+    lines = log_lines(live_api, dep)
+    assert sum("refused by coinbase: insufficient_funds" in line for line in lines) == 2, lines
+    assert sum(line.startswith("BUY REJECT: order=") and "VENUE_REJECT" in line for line in lines) == 2, lines
+    assert all(o.status == "rejected" and o.error_code == "insufficient_funds" for o in algo_orders(dep))
+    wait_until(lambda: edge_row(live_api, dep)["reject_count"] == 2, timeout=30, what="the reject count")
+    row = edge_row(live_api, dep)
+    assert row["status"] == "running" and row["pause_reason"] is None and row["position_1e8"] == 0
