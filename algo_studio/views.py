@@ -415,8 +415,13 @@ def _compact(value: Any) -> str:
 @dashboard_view
 def deployment_metrics(request: HttpRequest, deployment_id: str) -> JsonResponse:
     """The charts' data: ``metrics.series`` as GET /v1/deployments/{id}/metrics answers it, session
-    authenticated. ``from``/``to``/``interval`` default to the last 15 minutes in 5 s buckets."""
-    deployment = _deployment(request, deployment_id)
+    authenticated. ``from``/``to``/``interval`` default to the last 15 minutes in 5 s buckets.
+
+    Once the deployment is deleted, ``{"deleted": true}`` (200): the page's chart refresh stops, like
+    the htmx panels' 286, instead of a 404 while the Delete form's navigation is on its way."""
+    deployment = _polled_deployment(request, deployment_id)
+    if isinstance(deployment, HttpResponse):
+        return JsonResponse({"deployment_id": deployment_id, "deleted": True, "series": []})
     now = timezone.now()
     params = request.GET
     try:

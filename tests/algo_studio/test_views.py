@@ -277,11 +277,15 @@ def test_polls_of_a_deleted_deployment_end_with_286(
         response = browser.get(_url(name, deployment), headers={"HX-Request": "true"})
         assert response.status_code == 286, name
         assert "This algo has been deleted." in response.content.decode()
+    # The charts' JSON (fetched by static/js/charts.js) says so, and the page stops asking.
+    response = browser.get(_url("metrics", deployment))
+    assert response.status_code == 200 and response.json()["deleted"] is True
     assert browser.get(_url("deployment", deployment)).status_code == 404
     # Another client's deleted deployment stays a plain 404.
     theirs = _deploy(stranger, wasm, symbol="ETH/USD")
     services.deployment_delete(deployment=theirs, venue=None, actor="test")
     assert browser.get(_url("deployment_live", theirs)).status_code == 404
+    assert browser.get(_url("metrics", theirs)).status_code == 404
 
 
 def test_start_with_htmx_answers_the_live_panel(
