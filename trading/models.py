@@ -186,7 +186,9 @@ class Order(models.Model):
 
 
 class Fill(models.Model):
-    fill_id = models.CharField(max_length=80, unique=True)
+    # "<venue>:<the venue's fill id>": a Polymarket maker fill's id is the trade id, ":" and our
+    # order's 66-character hash, over 110 characters in all
+    fill_id = models.CharField(max_length=200, unique=True)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fills")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
     is_sandbox = models.BooleanField()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import tomllib
+from decimal import Decimal
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -239,3 +240,83 @@ def test_a_polymarket_order_sent_before_a_crash_is_adopted_at_restart_not_sent_t
         what="a reconcile pass",
     )
     assert VenueCredential.objects.get(client=owner, venue="polymarket").unknown_orders == []
+
+
+def test_fills_of_resting_kalshi_and_polymarket_orders_come_back_once(
+    fakes, settings, client, prediction_edges, owner, live_key
+):
+    """A live graph's resting orders at both fakes, taken by a counterparty there: each fill comes
+    back through the live edge once (keyed by the venue's fill id), fills the node and moves the
+    position."""
+    from edges.catalogue import sync_catalogue
+    from trading.models import Node, Position
+    from venues.kalshi.orders import KalshiOrderClient
+    from venues.orders import OrderConfig, OrderRequest
+
+    kalshi, poly = fakes
+    live_feed_settings(settings, kalshi, poly)
+    env = {**feed_env(kalshi, poly), **order_env(kalshi, poly)}
+    settings.LIVE_TRADING_VENUES = ("kalshi", "polymarket")
+    for name in ("KALSHI", "POLYMARKET"):
+        setattr(settings, f"VENUE_ORDERS_{name}_REST_URL", env[f"VENUE_ORDERS_{name}_REST_URL"])
+    assert sync_catalogue("kalshi") == 5 and sync_catalogue("polymarket") == 3
+    private_pem, public_pem = rsa_key()
+    kalshi.add_account(KALSHI_KEY_ID, public_pem, balance_cents=1_000)
+    api = ApiCaller(http=client, key=live_key.plaintext)
+    for venue, credentials in (
+        ("kalshi", {"key_id": KALSHI_KEY_ID, "private_key": private_pem}),
+        ("polymarket", poly.trading.add_account(POLY_WALLET, usdc="10")),
+    ):
+        status, body = api.post(f"/v1/venues/{venue}/connect", json={"credentials": credentials})
+        assert status == 201, body
+    prediction_edges(env, live=True)
+
+    legs = [
+        {"node_id": "k", "venue": "kalshi", "symbol": KALSHI_SYMBOL, "instrument_type": "prediction",
+         "side": "buy", "qty": "1", "limit_price": "0.11"},
+        {"node_id": "p", "venue": "polymarket", "symbol": POLY_YES, "instrument_type": "prediction",
+         "side": "buy", "qty": "201", "limit_price": "0.005"},
+    ]  # fmt: skip
+    status, body = api.post("/v1/graphs", json={"nodes": legs, "sandbox": False})
+    assert status == 201, body
+    orders = Order.objects.filter(graph__graph_id=body["graph_id"])
+    wait_for(lambda: all(o.venue_order_id for o in orders.all()), timeout=30, what="both orders acknowledged")
+    k_void = orders.get(venue="kalshi").venue_order_id
+    p_void = orders.get(venue="polymarket").venue_order_id
+
+    # The counterparties: another Kalshi account sells 334 YES down to 11c (the book's 333 bid at
+    # 22c first, then our resting 11c bid: we are the maker of 1); at Polymarket a taker takes
+    # all 201 shares.
+    seller_pem, seller_public = rsa_key()
+    kalshi.add_account("seller", seller_public, balance_cents=1_000)
+    seller = KalshiOrderClient(
+        {"key_id": "seller", "private_key": seller_pem}, OrderConfig(rest_url=kalshi.url)
+    )
+    sold = seller.place(
+        OrderRequest(client_order_id="seller-1", symbol=KALSHI_SYMBOL, side="sell", price=Decimal("0.11"), qty=Decimal(334))
+    )  # fmt: skip
+    assert sold.state == "filled", sold
+    poly.trading.fill_resting(p_void, "201")
+
+    def filled() -> bool:
+        nodes = Node.objects.filter(graph__graph_id=body["graph_id"])
+        return set(nodes.values_list("status", flat=True)) == {NodeStatus.FILLED}
+
+    try:
+        wait_for(filled, timeout=60, what="both nodes filled through the live edge")
+    except AssertionError:
+        state = list(Node.objects.filter(graph__graph_id=body["graph_id"]).values_list("node_id", "status"))
+        raise AssertionError(
+            (state, list(Fill.objects.values_list("fill_id", flat=True)), kalshi.fills, poly.trading.trades)
+        ) from None
+    fills = {f.venue: f for f in Fill.objects.filter(order__graph__graph_id=body["graph_id"])}
+    assert set(fills) == {"kalshi", "polymarket"} and Fill.objects.count() == 2
+    assert (fills["kalshi"].price_1e9, fills["kalshi"].qty_1e8) == (110_000_000, 100_000_000)
+    assert (fills["polymarket"].price_1e9, fills["polymarket"].qty_1e8) == (5_000_000, 20_100_000_000)
+    k_fill = next(f for f in kalshi.fills[KALSHI_KEY_ID] if f["order_id"] == k_void)
+    assert fills["kalshi"].fill_id == f"kalshi:{k_fill['trade_id']}"
+    assert fills["polymarket"].fill_id.startswith("polymarket:") and p_void in fills["polymarket"].fill_id
+    positions = {p.venue: p for p in Position.objects.filter(client=owner, is_sandbox=False, paper=False)}
+    assert positions["kalshi"].position_1e8 == 100_000_000
+    assert positions["polymarket"].position_1e8 == 20_100_000_000
+    assert positions["kalshi"].fill_count == 1 and positions["polymarket"].fill_count == 1
