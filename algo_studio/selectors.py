@@ -52,6 +52,17 @@ def deployment_get(*, scope: Scope, deployment_id: str) -> Deployment:
     return deployment
 
 
+def deployment_deleted(*, scope: Scope, deployment_id: str) -> bool:
+    """Whether ``deployment_id`` is one of the scope's deployments that has been deleted."""
+    try:
+        pk = uuid.UUID(deployment_id.removeprefix("dep_"))
+    except ValueError:
+        return False
+    return Deployment.objects.filter(
+        pk=pk, client=scope.client, is_sandbox=scope.is_sandbox, deleted_at__isnull=False
+    ).exists()
+
+
 def active_symbol(*, scope: Scope, symbols: Iterable[str]) -> DeploymentSymbol | None:
     """The first of ``symbols`` (slash form) a live deployment of this client and mode trades, with
     its ``deployment`` loaded; None when they are all free."""

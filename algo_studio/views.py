@@ -233,6 +233,21 @@ def deployment_detail(request: HttpRequest, deployment_id: str) -> HttpResponse:
     )
 
 
+# htmx stops an element's polling when a response has this status (and swaps its body in).
+HTMX_STOP_POLLING = 286
+
+
+def _polled_deployment(request: HttpRequest, deployment_id: str) -> Deployment | HttpResponse:
+    """The deployment a polling panel shows, or, once it is deleted (the Delete form's request is
+    on its way, or another tab deleted it), a 286 that ends the polling with a notice."""
+    try:
+        return _deployment(request, deployment_id)
+    except Http404:
+        if not selectors.deployment_deleted(scope=_scope(request), deployment_id=deployment_id):
+            raise
+    return HttpResponse('<p class="muted">This algo has been deleted.</p>', status=HTMX_STOP_POLLING)
+
+
 def _transitions(deployment: Deployment) -> list[DeploymentTransition]:
     return list(DeploymentTransition.objects.filter(deployment=deployment).order_by("-at", "-id")[:50])
 
@@ -241,7 +256,9 @@ def _transitions(deployment: Deployment) -> list[DeploymentTransition]:
 @dashboard_view
 def deployment_history(request: HttpRequest, deployment_id: str) -> HttpResponse:
     """The transitions table alone (newest first): htmx refreshes it while the page is open."""
-    deployment = _deployment(request, deployment_id)
+    deployment = _polled_deployment(request, deployment_id)
+    if isinstance(deployment, HttpResponse):
+        return deployment
     return render(request, "algo_studio/_history.html", {"transitions": _transitions(deployment)})
 
 
@@ -249,7 +266,9 @@ def deployment_history(request: HttpRequest, deployment_id: str) -> HttpResponse
 @dashboard_view
 def deployment_live(request: HttpRequest, deployment_id: str) -> HttpResponse:
     """The status, totals and edge table of one deployment: htmx polls this every 2 s."""
-    deployment = _deployment(request, deployment_id)
+    deployment = _polled_deployment(request, deployment_id)
+    if isinstance(deployment, HttpResponse):
+        return deployment
     context = {"d": _deployment_view(deployment, timezone.now()), "live": True}
     return render(request, "algo_studio/_deployment_live.html", context)
 
@@ -339,7 +358,9 @@ def deployment_rename(request: HtmxRequest, deployment_id: str) -> HttpResponse:
 @require_GET
 @dashboard_view
 def deployment_traces(request: HttpRequest, deployment_id: str) -> HttpResponse:
-    deployment = _deployment(request, deployment_id)
+    deployment = _polled_deployment(request, deployment_id)
+    if isinstance(deployment, HttpResponse):
+        return deployment
     callback_type = request.GET.get("type") or None
     if callback_type not in (None, *selectors.TRACE_TYPES):
         callback_type = None
@@ -394,8 +415,13 @@ def _compact(value: Any) -> str:
 @dashboard_view
 def deployment_metrics(request: HttpRequest, deployment_id: str) -> JsonResponse:
     """The charts' data: ``metrics.series`` as GET /v1/deployments/{id}/metrics answers it, session
-    authenticated. ``from``/``to``/``interval`` default to the last 15 minutes in 5 s buckets."""
-    deployment = _deployment(request, deployment_id)
+    authenticated. ``from``/``to``/``interval`` default to the last 15 minutes in 5 s buckets.
+
+    Once the deployment is deleted, ``{"deleted": true}`` (200): the page's chart refresh stops, like
+    the htmx panels' 286, instead of a 404 while the Delete form's navigation is on its way."""
+    deployment = _polled_deployment(request, deployment_id)
+    if isinstance(deployment, HttpResponse):
+        return JsonResponse({"deployment_id": deployment_id, "deleted": True, "series": []})
     now = timezone.now()
     params = request.GET
     try:

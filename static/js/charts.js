@@ -63,6 +63,12 @@
       const response = await fetch(box.dataset.metricsUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
       const body = await response.json();
       if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
+      if (body.deleted) {
+        // Deleted (the Delete form's navigation is on its way, or another tab): stop asking.
+        clearInterval(timer);
+        say("this algo has been deleted");
+        return;
+      }
       const points = body.series || [];
       const labels = points.map((p) => label(p.ts));
       const realized = points.map((p) => p.realized_pnl_1e9 / 1e9);
@@ -75,6 +81,6 @@
       say("metrics: " + err.message);
     }
   }
+  const timer = setInterval(refresh, REFRESH_MS);
   refresh();
-  setInterval(refresh, REFRESH_MS);
 })();

@@ -266,6 +266,28 @@ def test_start_stop_delete_through_the_services(
     assert browser.get(_url("deployment", deployment)).status_code == 404
 
 
+def test_polls_of_a_deleted_deployment_end_with_286(
+    browser: HttpClient, owner: Client, stranger: Client, sandbox_edges, wasm: bytes
+) -> None:
+    """The page's panels poll while the Delete form's navigation is on its way (or another tab
+    deleted the algo): htmx stops polling on 286 and shows the notice, instead of logging a 404."""
+    deployment = _deploy(owner, wasm)
+    browser.post(_url("delete", deployment))
+    for name in ("deployment_live", "history", "traces"):
+        response = browser.get(_url(name, deployment), headers={"HX-Request": "true"})
+        assert response.status_code == 286, name
+        assert "This algo has been deleted." in response.content.decode()
+    # The charts' JSON (fetched by static/js/charts.js) says so, and the page stops asking.
+    response = browser.get(_url("metrics", deployment))
+    assert response.status_code == 200 and response.json()["deleted"] is True
+    assert browser.get(_url("deployment", deployment)).status_code == 404
+    # Another client's deleted deployment stays a plain 404.
+    theirs = _deploy(stranger, wasm, symbol="ETH/USD")
+    services.deployment_delete(deployment=theirs, venue=None, actor="test")
+    assert browser.get(_url("deployment_live", theirs)).status_code == 404
+    assert browser.get(_url("metrics", theirs)).status_code == 404
+
+
 def test_start_with_htmx_answers_the_live_panel(
     browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
 ) -> None:
@@ -275,6 +297,21 @@ def test_start_with_htmx_answers_the_live_panel(
     body = response.content.decode()
     assert 'data-testid="status"' in body
     assert 'id="action-flash" hx-swap-oob="true"' in body and "Started: 2 edges notified." in body
+
+
+def test_the_lifecycle_form_sends_start_and_stop_not_its_buttons(
+    browser: HttpClient, owner: Client, sandbox_edges, wasm: bytes
+) -> None:
+    """The live panel's poll replaces #lifecycle-buttons; a request sent by a replaced button would
+    find no #action-flash for its out-of-band flash (htmx looks in the sender's document)."""
+    deployment = _deploy(owner, wasm)
+    page = browser.get(_url("deployment", deployment)).content.decode()
+    assert (
+        f'id="lifecycle" action="{_url("start", deployment)}" hx-post="{_url("start", deployment)}"' in page
+    )
+    live = browser.get(_url("deployment_live", deployment)).content.decode()
+    buttons = live[live.index('id="lifecycle-buttons"') : live.index("</span>")]
+    assert f'formaction="{_url("start", deployment)}"' in buttons and "hx-post" not in buttons
 
 
 def test_illegal_action_shows_the_service_message(
