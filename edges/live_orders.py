@@ -50,6 +50,10 @@ FILLS_LOOKBACK_NS = 600 * 1_000_000_000  # fills are asked for since the oldest 
 # crossed the cancel, or that the venue's fill history shows a little late. The client's fills keep
 # being read for this long after, though the order is no longer open.
 LATE_FILLS_NS = 30 * 1_000_000_000
+# A send whose outcome is unknown (timeout, 5xx, crash) may still be in flight to the venue: while
+# the venue does not show it, it is sent again (or, desired cancel, reported cancelled) only once it
+# was missing from at least two lookups this long apart.
+UNSURE_RECHECK_NS = 2 * 1_000_000_000
 
 
 def _crash_point(name: str) -> None:
@@ -66,6 +70,11 @@ class _Session:
         self.reconciled = False
         self.unknown: list[dict[str, Any]] | None = None
         self.gone: set[int] = set()  # order pks missing from the venue's open orders last pass
+        # unknown-outcome sends the venue did not show: order pk -> when first missed
+        self.missing: dict[int, int] = {}
+        # client order id -> order pk reported cancelled without the venue ever showing it: if it
+        # shows up later (it was in flight), it is cancelled there
+        self.ghosts: dict[str, int] = {}
         self.stream: _UserStream | None = None  # the client's private stream, where the venue has one
         self.auth_failures = 0  # passes in a row the venue refused the credentials
         # fills are still read until `late_fills_until_ns` (an order ended at `late_fills_from_ns`)
@@ -351,6 +360,22 @@ class LiveOrders:
         # order of ours explains: a crashed send is found among them by what it is.
         unechoed = self._unexplained(session, [v for v in venue_open if not v.client_order_id])
         filled_unechoed: list[list[VenueFill]] | None = None  # built when a crashed send needs it
+        for v in venue_open:
+            ghost = session.ghosts.pop(v.client_order_id or "", None)
+            if ghost is None:
+                continue
+            logger.warning(
+                "order %s (%s) reached %s after it was reported cancelled: cancelling it there",
+                ghost,
+                v.client_order_id,
+                self.venue,
+            )
+            try:
+                client.cancel(v.symbol, v.venue_order_id)
+            except OrderError as exc:
+                logger.warning("cancel of order %s refused: %s: %s", ghost, exc.code, exc.venue_message)
+                session.ghosts[v.client_order_id or ""] = ghost  # tried again next pass
+            session.watch_late_fills()
 
         for o in orders:
             if o.pk in self.finished:
@@ -379,14 +404,22 @@ class LiveOrders:
                         )
                     )
                     logger.info("order %s (%s) is at the venue as %s: adopted", o.pk, o.client_order_id, void)
+                    session.missing.pop(o.pk, None)
                     self.inflight[o.pk] = void
                     self.updates.append(OrderUpdate(order_pk=o.pk, status="working", venue_order_id=void))
+                elif time.time_ns() - session.missing.setdefault(o.pk, time.time_ns()) < UNSURE_RECHECK_NS:
+                    continue  # may still be in flight: asked again next pass
                 elif o.desired_state == "working":
+                    session.missing.pop(o.pk, None)
                     logger.info(
                         "order %s (%s) never reached the venue: sending it now", o.pk, o.client_order_id
                     )
                     self._send(session, o)
                     continue
+                else:
+                    session.missing.pop(o.pk, None)
+                    session.ghosts[o.client_order_id] = o.pk
+                    session.watch_late_fills()
             if o.desired_state == "cancel":
                 self._cancel(session, o, void)
                 continue
@@ -482,6 +515,11 @@ class LiveOrders:
         try:
             ack: VenueOrder = session.client.place(request)
         except OrderError as exc:
+            if exc.code == "duplicate_client_order_id":
+                # An open order already has this client order id: ours, sent earlier with an
+                # unknown outcome. It is there: looked up again next pass, never taken for refused.
+                logger.warning("order %s: %s already has it open; looked up next pass", o.pk, self.venue)
+                return
             if exc.http_status is not None and exc.http_status >= 500:
                 # The venue (or the gateway in front of it) failed after the request reached it:
                 # the order may well be placed. As for an unreachable venue, sent_at stays set and

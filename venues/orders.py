@@ -63,6 +63,7 @@ ERROR_CODES = (
     "rate_limited",
     "unknown_symbol",
     "unknown_order",  # cancel/status of an order the venue does not know (or already done)
+    "duplicate_client_order_id",  # an open order already has this client order id (ours: it is there)
     "post_only_would_cross",
     "market_closed",  # halted, settled, not open for trading
     "rejected",  # anything else the venue refused

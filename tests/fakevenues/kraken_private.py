@@ -129,6 +129,11 @@ class PrivateKraken:
         self._seq = 0
         self._ws_seq = 0
         self._refuse_next: list[tuple[str, str | None]] = []  # (error, method or None: any)
+        # `lose_next_add_order`: the next AddOrder is answered by the gateway's 504 and stays in
+        # flight (not at the matching engine, not in OpenOrders) until `land_after_next_open_orders`
+        self._lose_next_add = False
+        self._in_flight: list[tuple[Account, dict[str, str]]] = []
+        self._land_after_open_orders = False
 
     # -- test setup ------------------------------------------------------------------------------
     def add_account(self, balances: dict[str, str] | None = None) -> tuple[str, str]:
@@ -146,6 +151,29 @@ class PrivateKraken:
         when given) with this Kraken error (a rate limit, a throttle, a market in cancel_only mode:
         conditions the fake does not model itself)."""
         self._refuse_next.append((error, method))
+
+    def lose_next_add_order(self) -> None:
+        """The next AddOrder gets the gateway's HTTP 504 (outcome unknown to the client) and is held
+        in flight: it reaches the matching engine (placed as sent, or refused, e.g. a duplicate
+        open cl_ord_id) only when `land_after_next_open_orders` lets it."""
+        self.call(self._set, "_lose_next_add", True)  # type: ignore[attr-defined]
+
+    def land_after_next_open_orders(self) -> None:
+        """The order held in flight lands right after the next OpenOrders answer (which does not
+        show it yet): a lookup just before it landed finds nothing."""
+        self.call(self._set, "_land_after_open_orders", True)  # type: ignore[attr-defined]
+
+    def land_in_flight(self) -> None:
+        """The order held in flight reaches the matching engine now."""
+        self.call(self._land)  # type: ignore[attr-defined]
+
+    async def _land(self) -> None:
+        landed, self._in_flight = self._in_flight, []
+        for acct, form in landed:
+            await self._p_AddOrder(acct, form)
+
+    async def _set(self, name: str, value: Any) -> None:
+        setattr(self, name, value)
 
     def balance(self, key: str, asset: str) -> Decimal:
         return self.accounts[key].balances.get(_ASSET.get(asset, asset), Decimal(0))
@@ -180,12 +208,20 @@ class PrivateKraken:
             self.private_calls.append((method, [refusal[0]]))
             return web.json_response({"error": [refusal[0]]})
         form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(), keep_blank_values=True).items()}
+        if method == "AddOrder" and self._lose_next_add:
+            self._lose_next_add = False
+            self._in_flight.append((acct, form))
+            self.private_calls.append((method, ["HTTP 504"]))
+            return web.Response(status=504, text="upstream request timeout", content_type="text/plain")
         handler = getattr(self, f"_p_{method}", None)
         if handler is None:
             errors, result = ["EGeneral:Unknown method"], None
         else:
             errors, result = await handler(acct, form)
         self.private_calls.append((method, errors))
+        if method == "OpenOrders" and self._land_after_open_orders and self._in_flight:
+            self._land_after_open_orders = False
+            await self._land()
         return web.json_response({"error": errors, "result": result} if not errors else {"error": errors})
 
     # -- helpers -------------------------------------------------------------------------------------

@@ -65,3 +65,48 @@ def test_kill_9_after_a_crossing_send_then_restart_never_sends_twice(live_api, k
     assert k.sends() == 1 and len(k.all_orders()) == 1  # never sold twice
     (fill,) = fills_of(gid)
     assert fill.qty_1e8 == 1_000_000 and order_of(gid).venue_order_id == k.void(k.all_orders()[0])
+
+
+def test_an_unknown_outcome_send_still_in_flight_is_not_marked_rejected(live_api, kraken, connect, live_edge):
+    """The placement's answer is lost (504) and the order is still in flight: the next lookup does
+    not show it, then it lands. Sent again with the same cl_ord_id, Kraken refuses the duplicate:
+    that means it is there (looked up again, adopted), never that ours was refused; its fill counts."""
+    k = Venue("kraken", kraken, connect)
+    live_edge("kraken")
+    kraken.lose_next_add_order()
+    kraken.land_after_next_open_orders()
+    status, out = submit(live_api, k.node())
+    assert status == 201, out
+    gid = out["graph_id"]
+    wait_until(lambda: order_of(gid).status != "new", timeout=30, what="the order's outcome recorded")
+    (resting,) = k.open_orders()
+    order = order_of(gid)
+    assert order.status == "working", (order.status, order.reject_reason)
+    assert order.venue_order_id == k.void(resting)
+    assert k.trade_through(k.rest_price, "0.01") == 1
+    wait_until(lambda: node_of(gid).status == "filled", timeout=30, what="the fill counted")
+    (fill,) = fills_of(gid)
+    assert fill.qty_1e8 == 1_000_000
+
+
+def test_a_cancelled_unknown_outcome_send_that_lands_late_is_cancelled_there(
+    live_api, kraken, connect, live_edge
+):
+    """Cancelled while its placement's outcome is unknown and the venue does not show it: reported
+    cancelled in the end, but when it lands at the venue afterwards it is cancelled there, never
+    left resting untracked."""
+    k = Venue("kraken", kraken, connect)
+    live_edge("kraken")
+    kraken.lose_next_add_order()
+    status, out = submit(live_api, k.node())
+    assert status == 201, out
+    gid = out["graph_id"]
+    wait_until(lambda: k.sends() == 1, timeout=30, what="the placement sent (answer lost)")
+    status, out = live_api.delete(f"/v1/graphs/{gid}")
+    assert status == 200, out
+    wait_until(lambda: order_of(gid).status == "cancelled", timeout=30, what="the cancel recorded")
+    assert k.all_orders() == []  # still in flight
+    kraken.land_in_flight()
+    assert len(k.open_orders()) == 1
+    wait_until(lambda: k.open_orders() == [], timeout=30, what="the late order cancelled at the venue")
+    assert order_of(gid).status == "cancelled"

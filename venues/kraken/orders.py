@@ -64,6 +64,7 @@ _ERROR_MAP: tuple[tuple[str, str], ...] = (
     ("EGeneral:Invalid arguments:price", "bad_tick"),
     ("EOrder:Post only order", "post_only_would_cross"),
     ("EOrder:Unknown order", "unknown_order"),
+    ("EOrder:Duplicate order", "duplicate_client_order_id"),
     ("EOrder:Invalid order", "unknown_order"),
     ("EQuery:Unknown asset pair", "unknown_symbol"),
     ("EQuery:Invalid asset pair", "unknown_symbol"),
