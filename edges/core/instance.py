@@ -668,42 +668,15 @@ class AlgoCore(AlgoMemoryMixin):
                 reason = f"too many host calls in {name} (limit {self._max_host_calls}; last was log())"
                 self._pending = AlgoTrap("trap", reason, name)
                 return _raw.new_trap(reason)
-            args = self._views[addr]
-            ptr = args[2] & _MASK32
-            length = args[4] & _MASK32
-            if ptr + length > self._mem_size and not self._log_in_bounds(caller, ptr, length):
-                name = self._callback_name()
-                reason = f"log(): pointer out of bounds (ptr={ptr}, len={length}) in {name}"
-                self._pending = AlgoTrap("trap", reason, name)
-                return _raw.new_trap(reason)
-            left = G[S_LOGS_LEFT] - 1
-            G[S_LOGS_LEFT] = left
-            if left < 0:
-                if left == -1:
-                    self._log(
-                        _WARN,
-                        f"log(): more than {self._max_logs} lines in {self._callback_name()}; "
-                        "further lines of this callback are dropped",
-                    )
-                return 0
-            if G[C_LOG_COUNT_ONLY] and not G[S_TRACING]:  # a traced callback keeps its lines
-                self._counted_py += 1
-                return 0
-            level = ((args[0] & _MASK32) ^ _SIGN32) - _SIGN32
-            view = self._mem_view
-            if view is not None and length <= _MAX_LOG_BYTES:
-                text = str(view[ptr : ptr + length], "utf-8", "replace")
-            else:
-                text = self._log_text(caller, ptr, length)
-            self._log(0 if level < 0 else 3 if level > 3 else level, text)
-            return 0
+            return self._imp_core_log(_env, caller, addr, _n)
         except BaseException as exc:
             return self._host_failed("log", exc)
 
     def _imp_core_log(self, _env: Any, caller: Any, addr: int, _n: int) -> int:
         """The lines seq_log (the core) hands on: _imp_log without the host-call budget, which the
-        core has spent. The caller is the core, so the algo's memory is read through our view (the
-        algo has no start function on this path: instantiation had returned its memory)."""
+        core has spent (and the rest of _imp_log, once it has spent the budget itself). From the
+        core, the algo's memory is read through our view (the algo has no start function on that
+        path: instantiation had returned its memory)."""
         try:
             G = self.G
             args = self._views[addr]
