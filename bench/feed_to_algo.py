@@ -2,27 +2,36 @@
 messages/s through one venue's feed on one core, against the fake venue servers.
 
     .venv/bin/python bench/feed_to_algo.py [--venues kraken,coinbase,kalshi,polymarket]
-                                           [--paced 2000] [--burst 20000] [--rounds 3]
+        [--paced 1000] [--groups 16000] [--burst 20000] [--rounds 3] [--busy-poll-us 2000]
 
 Per venue, the strict fake (tests/fakevenues) runs in a child process (its own core and GIL) and
-this process runs what a live-fed sandbox edge runs: the venue's `FeedProtocol` in a `FeedThread`,
-a `LiveVenueAdapter` (coalesced latest books, paper matching) and, in a second thread, the edge
-loop of `EdgeWorker.step` (wake on a published book, `adapter.poll`, `AlgoSlot.on_book` into the
-algo's core): the example C market maker (examples/algos/market_maker, built for the venue's tick;
-on every book it cancels and requotes both sides, 8 imports, with its fills and on_timer).
+this process runs what a live-fed sandbox edge runs: the venue's `FeedProtocol` in a `FeedThread`
+(picows), a `LiveVenueAdapter` (coalesced latest books, paper matching) and the edge's delivery:
+after each read from the socket the feed thread itself polls the adapter and calls
+`AlgoSlot.on_book` into the algo's core, under the lock the edge loop holds for its passes
+(`EdgeRunner._feed_step`; a loop thread here takes what the feed could not deliver). The algo is
+the example C market maker (examples/algos/market_maker, built for the venue's tick; on every book
+it cancels and requotes both sides, 8 imports, with its fills and on_timer).
 
-- paced: the fake sends `--paced` book updates about 1 ms apart; every book reaches the algo alone.
-  Latency = from the frame's bytes being read (`recv_ns`, the book's event time) to the algo's
-  `on_book` (through seqcore: matching, fills, on_book, timer) returning in the edge loop thread.
-  The wake-up from the socket to the read is the machine's share (FINDINGS.md) and is not in it.
-- burst: the fake sends `--burst` updates back to back. Reported: frames/s received, this
-  process's CPU per frame (all threads: WebSocket framing, protocol, book, the edge loop and the
-  algo on the books it saw), so frames/s one core takes whatever the fake's own pace, and how many
-  books the algo saw (a slow consumer sees the latest book per symbol; `coalesced` counts the rest).
-- burst latency: the same window for the books the consumer got during the burst (warm caches;
-  on the edge loop's path it includes the wait for the loop, the price of coalescing).
-- baseline, same run: the same path with a no-op Python consumer in place of the algo; and the
-  algo called in the feed thread itself (FeedThread's on_book), without the edge loop's thread.
+The fake's own frames (every sequence number and checksum as the venue would send them) are used
+throughout; for bursts and the blast they are generated first and then written raw, so the sender
+is never the limit.
+
+- paced: `--paced` updates about 1 ms apart, each read holding one frame (a quiet market: the
+  thread sleeps between frames, caches go cold).
+- bursts: `--groups` frames in writes of 16 every millisecond (a busy market, 16,000 a second): the
+  consumer gets the latest book of each read.
+- latency (paced, bursts) = from the read of the frame's bytes (`recv_ns`: every frame of one read
+  carries the read's time) to the algo's `on_book` (matching, fills, on_book, timer) returning, for
+  each book the algo got. The wake-up from the socket to the read is the machine's share
+  (FINDINGS.md) and is not in it.
+- blast: `--burst` frames back to back, as fast as the socket takes them. Reported: frames/s
+  received, this process's CPU per frame (all threads: framing, protocol, book, delivery, the algo
+  on the books it got) → frames/s one core takes, and how many books reached the algo (the rest
+  coalesced into them).
+- same run, interleaved: a no-op consumer in place of the algo (baseline); both with the feed
+  thread busy-polling (`--busy-poll-us`, VENUE_FEED_BUSY_POLL_US); and the previous design, the
+  edge loop's thread woken after each read to poll and step (the hop this path removed).
 
 Prints Markdown for docs/benchmarks.md. No Django, no database.
 """
@@ -57,7 +66,8 @@ from venues.live.connection import Backoff, FeedThread  # noqa: E402
 from venues.live.factory import FeedConfig  # noqa: E402
 from venues.live.protocol import FeedProtocol  # noqa: E402
 
-GAP_S = 0.001  # paced mode: between two updates
+GAP_S = 0.001  # paced mode: between two updates; bursts mode: between two bursts
+GROUP = 16  # bursts mode: frames in one write
 
 
 class QuietSink:
@@ -169,26 +179,37 @@ def _serve(venue: str, conn: Any, frames_needed: int) -> None:
             prepared = list(captured.items())
             conn.send("prepared")
             continue
-        if cmd == "blast":
-            # The prepared frames written back to back (server frames: unmasked), in 64 KB writes.
+        if cmd == "write":
+            # Prepared frames [start, start + count) written as server frames (unmasked): `group`
+            # frames per write with `gap` seconds between writes, or (group 0) back to back in
+            # 64 KB writes, as fast as the socket takes them.
+            start, count, group, gap = n
 
-            async def blast(prepared: list[tuple[Any, list[str]]] = prepared) -> None:
+            async def write(
+                prepared: list[tuple[Any, list[str]]] = prepared,
+                start: int = start,
+                count: int = count,
+                group: int = group,
+                gap: float = gap,
+            ) -> None:
                 for ws, texts in prepared:
                     transport = ws._writer.transport
                     chunk: list[bytes] = []
                     size = 0
-                    for t in texts:
+                    for t in texts[start : start + count]:
                         f = _ws_frame(t.encode())
                         chunk.append(f)
                         size += len(f)
-                        if size >= 65536:
+                        if (group and len(chunk) >= group) or (not group and size >= 65536):
                             transport.write(b"".join(chunk))
                             chunk, size = [], 0
                             await ws._writer.protocol._drain_helper()
+                            if gap:
+                                await asyncio.sleep(gap)
                     if chunk:
                         transport.write(b"".join(chunk))
 
-            fake.call(blast, timeout=900)
+            fake.call(write, timeout=900)
             conn.send("sent")
             continue
 
@@ -355,10 +376,11 @@ def _wait(cond: Callable[[], bool], what: str, timeout: float = 120) -> None:
 
 
 def run_venue(
-    venue: str, paced: int, burst: int, algo: bool, hop: bool = False, busy_poll_us: int = 0
+    venue: str, paced: int, groups: int, burst: int, algo: bool, hop: bool = False, busy_poll_us: int = 0
 ) -> dict[str, float]:
     parent, child = mp.Pipe()
-    proc = mp.get_context("spawn").Process(target=_serve, args=(venue, child, paced + burst), daemon=True)
+    frames = paced + groups + burst
+    proc = mp.get_context("spawn").Process(target=_serve, args=(venue, child, frames), daemon=True)
     proc.start()
     try:
         url = parent.recv()
@@ -374,25 +396,31 @@ def run_venue(
             time.sleep(0.2)
             paced_lat = list(path.lat)
             path.lat.clear()
-            parent.send(("prepare", burst))
+            # bursts: GROUP frames in one write every millisecond (a busy market's bursts)
+            parent.send(("prepare", groups + burst))
             parent.recv()
             time.sleep(0.1)
+            path.lat.clear()
+            parent.send(("write", (0, groups, GROUP, GAP_S)))
+            parent.recv()
+            time.sleep(0.2)
+            group_lat = list(path.lat)
+            # blast: the rest back to back, for the frames one core takes
             frames0, books0, coalesced0 = path.feed.status.frames, path.books, path.feed.books.coalesced
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            parent.send(("blast", burst))
+            parent.send(("write", (groups, burst, 0, 0.0)))
             _wait(lambda: path.feed.status.frames - frames0 >= burst, f"{venue}'s burst", timeout=900)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             parent.recv()
             time.sleep(0.2)
-            burst_lat = list(path.lat)
             status = path.feed.status
             assert status.resync_count == 0 and status.reconnects == 0, status.as_dict()
             out = {
                 "p50": pct(paced_lat, 0.5),
                 "p99": pct(paced_lat, 0.99),
                 "paced_books": len(paced_lat),
-                "burst_p50": pct(burst_lat, 0.5),
-                "burst_p99": pct(burst_lat, 0.99),
+                "burst_p50": pct(group_lat, 0.5),
+                "burst_p99": pct(group_lat, 0.99),
                 "recv_per_s": burst / wall,
                 "cpu_us": cpu / burst * 1e6,
                 "per_core": burst / cpu,
@@ -416,7 +444,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--venues", default="kraken,coinbase,kalshi,polymarket")
     ap.add_argument("--paced", type=int, default=2000)
-    ap.add_argument("--burst", type=int, default=20000)
+    ap.add_argument("--groups", type=int, default=16000, help="frames sent in bursts of 16 a millisecond")
+    ap.add_argument("--burst", type=int, default=20000, help="frames blasted back to back")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--busy-poll-us", type=int, default=2000, help="the feed thread's busy polling (µs)")
     ap.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval (s)")
@@ -437,7 +466,7 @@ def main() -> None:
         for venue in venues:
             for mode, (algo, hop, spin) in modes.items():
                 results.setdefault((venue, mode), []).append(
-                    run_venue(venue, args.paced, args.burst, algo, hop, spin)
+                    run_venue(venue, args.paced, args.groups, args.burst, algo, hop, spin)
                 )
 
     def med(venue: str, mode: str, key: str) -> float:
@@ -446,12 +475,13 @@ def main() -> None:
     print(
         f"Machine: {platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
-        f"{os.getloadavg()[0]:.2f}; {args.paced} paced + {args.burst} burst updates per venue and round, "
+        f"{os.getloadavg()[0]:.2f}; {args.paced} paced, {args.groups} in bursts of {GROUP} a ms and "
+        f"{args.burst} blasted updates per venue and round, "
         f"medians of {args.rounds} rounds.\n"
     )
     print(
-        "| venue | path | paced: frame read → on_book returned, p50 / p99 µs | burst: same, p50 / p99 µs "
-        "| burst frames/s received "
+        "| venue | path | paced: frame read → on_book returned, p50 / p99 µs | bursts: same, p50 / p99 µs "
+        "| blast: frames/s received "
         "| client CPU µs/frame | frames/s on one core | books to the consumer / coalesced "
         "| algo orders / fills |"
     )
