@@ -120,7 +120,8 @@ class LatestBooks:
             self._pending[symbol] = snapshot
             self._latest[symbol] = snapshot
             self.published += 1
-        self._event.set()
+        if not self._event.is_set():  # set() takes the event's lock even when already set
+            self._event.set()
         for listener in self._listeners:
             listener()
 
