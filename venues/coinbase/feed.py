@@ -114,6 +114,7 @@ class CoinbaseFeed(FeedProtocol):
         self._ready: set[str] = set()  # products with a snapshot on this connection
         self._attempts: dict[str, int] = {}
         self._last_emit: dict[str, int] = {}
+        self._deferred: set[str] = set()  # products changed since end_of_read (defer_books)
         self._expected: int | None = None  # the next sequence_num
         self._confirm_ns = int(self.confirm_after_s * 1e9)
         self._px_memo: dict[str, int] = {}
@@ -145,6 +146,7 @@ class CoinbaseFeed(FeedProtocol):
         self._ready.clear()
         self._attempts.clear()
         self._last_emit.clear()
+        self._deferred.clear()
         self._expected = None
         frames = [subscribe_frame("subscribe", "heartbeats", [])]
         if self._symbols_of:
@@ -271,9 +273,22 @@ class CoinbaseFeed(FeedProtocol):
         return out
 
     def _emit(self, product: str, ts_ns: int) -> list[FeedEvent]:
-        snap = self._books[product].snapshot(ts_ns, self.depth)
         self._last_emit[product] = ts_ns
+        if self.defer_books:
+            self._deferred.add(product)
+            return []
+        snap = self._books[product].snapshot(ts_ns, self.depth)
         return [BookChanged(symbol, snap) for symbol in self._symbols_of[product]]
+
+    def end_of_read(self, recv_ns: int) -> list[FeedEvent]:
+        out: list[FeedEvent] = []
+        if self._deferred:
+            for product in self._deferred:
+                if product in self._ready:  # not dropped by a resync since
+                    snap = self._books[product].snapshot(recv_ns, self.depth)
+                    out += [BookChanged(symbol, snap) for symbol in self._symbols_of[product]]
+            self._deferred.clear()
+        return out
 
     # -- resyncing ---------------------------------------------------------------------------------
     def _lost_track(self, reason: str) -> list[FeedEvent]:

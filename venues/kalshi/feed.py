@@ -189,6 +189,7 @@ class KalshiFeed(FeedProtocol):
         self._books: dict[str, _Book] = {}
         self._ready: set[str] = set()  # tickers with a snapshot on their current sid
         self._last_emit: dict[str, int] = {}
+        self._deferred: set[str] = set()  # tickers changed since end_of_read (defer_books)
         self._attempts: dict[str, int] = {}
         self._confirm_ns = int(self.confirm_after_s * 1e9)
         self._px_memo: dict[str, int] = {}
@@ -224,6 +225,7 @@ class KalshiFeed(FeedProtocol):
         self._books = {t: _Book(self.depth) for t in self._outputs}
         self._ready.clear()
         self._last_emit.clear()
+        self._deferred.clear()
         self._attempts.clear()
         return [self._subscribe_frame(t) for t in self._outputs]
 
@@ -343,9 +345,24 @@ class KalshiFeed(FeedProtocol):
         return out
 
     def _emit(self, ticker: str, ts_ns: int) -> list[FeedEvent]:
+        self._last_emit[ticker] = ts_ns
+        if self.defer_books:
+            self._deferred.add(ticker)
+            return []
+        return self._books_of(ticker, ts_ns)
+
+    def end_of_read(self, recv_ns: int) -> list[FeedEvent]:
+        out: list[FeedEvent] = []
+        if self._deferred:
+            for ticker in self._deferred:
+                if ticker in self._ready:  # not dropped by a resync since
+                    out += self._books_of(ticker, recv_ns)
+            self._deferred.clear()
+        return out
+
+    def _books_of(self, ticker: str, ts_ns: int) -> list[FeedEvent]:
         yes_sym, no_sym = self._outputs[ticker]
         tops = self._books[ticker].tops()
-        self._last_emit[ticker] = ts_ns
         out: list[FeedEvent] = []
         if yes_sym is not None:
             out.append(BookChanged(yes_sym, _snapshot(ts_ns, tops[0], tops[1])))

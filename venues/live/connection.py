@@ -44,7 +44,15 @@ from typing import Any
 import picows
 
 from venues.book import BookSnapshot
-from venues.live.protocol import BookChanged, FeedProtocol, Reconnect, Resync, Send, TickSizeChanged
+from venues.live.protocol import (
+    BookChanged,
+    FeedEvent,
+    FeedProtocol,
+    Reconnect,
+    Resync,
+    Send,
+    TickSizeChanged,
+)
 
 __all__ = ["Backoff", "FeedStatus", "FeedThread", "LatestBooks"]
 
@@ -267,6 +275,9 @@ class FeedThread:
         self.books = books if books is not None else LatestBooks()
         self.on_book = on_book
         self.on_batch = on_batch
+        # A consumer of every state (on_book) needs each frame's book; the others take the latest
+        # book of each read, which the protocol may build once per read.
+        protocol.defer_books = on_book is None
         self.backoff = backoff or Backoff()
         self.healthy_after_s = healthy_after_s
         self.open_timeout_s = open_timeout_s
@@ -473,9 +484,9 @@ class FeedThread:
                 transport.send_close(frame.get_close_code())
             transport.disconnect()
         if frame.last_in_buffer:
+            if self._batch_frames or self._batch_pending:
+                self._end_batch(transport)
             self._read_ns = 0
-            if self._batch_pending:
-                self._end_batch()
 
     def _assemble(self, frame: picows.WSFrame) -> str | bytes | None:
         """A fragmented message: the parts until the final one, then the whole (None before that)."""
@@ -505,7 +516,7 @@ class FeedThread:
     def _on_message(self, transport: picows.WSTransport, data: str | bytes) -> None:
         if self._lost_reason is not None:  # the session is ending: nothing more is applied
             return
-        status, books, on_book = self.status, self.books, self.on_book
+        status = self.status
         # Every frame of one read from the socket was received when that read happened: the first
         # frame's time is the whole read's (and a book's latency is counted from it).
         recv_ns = self._read_ns
@@ -522,6 +533,13 @@ class FeedThread:
             status.last_error = f"protocol error: {type(exc).__name__}: {exc}"[:300]
             self._lose("protocol_error")
             return
+        if events:
+            self._apply(transport, events, recv_ns)
+        if self._batch_frames >= BATCH_FRAMES:
+            self._end_batch(transport)  # a long read: the consumer does not wait for all of it
+
+    def _apply(self, transport: picows.WSTransport, events: list[FeedEvent], recv_ns: int) -> None:
+        status, books, on_book = self.status, self.books, self.on_book
         for ev in events:
             if type(ev) is BookChanged:
                 status.books += 1
@@ -541,15 +559,25 @@ class FeedThread:
                 status.tick_changes += 1
                 with self._tick_lock:
                     self._tick_changes.append(ev)
-        if self._batch_frames >= BATCH_FRAMES and self._batch_pending:
-            self._end_batch()  # a long read: the consumer does not wait for all of it
 
-    def _end_batch(self) -> None:
+    def _end_batch(self, transport: picows.WSTransport) -> None:
         """Every frame that arrived together has been applied (or BATCH_FRAMES of a long read): the
-        consumer takes the books now. A burst reaches it as the latest book of each symbol, not once
-        per frame."""
-        self._batch_pending = False
+        protocol's deferred books are built and the consumer takes the books now. A burst reaches it
+        as the latest book of each symbol, not once per frame."""
         self._batch_frames = 0
+        if self.protocol.defer_books and self._lost_reason is None:
+            try:
+                events = self.protocol.end_of_read(self._read_ns or time.time_ns())
+            except Exception as exc:  # as in on_frame: a protocol must not raise
+                log.exception("%s protocol failed at the end of a read", self.protocol.venue)
+                self.status.last_error = f"protocol error: {type(exc).__name__}: {exc}"[:300]
+                self._lose("protocol_error")
+                events = []
+            if events:
+                self._apply(transport, events, self._read_ns or time.time_ns())
+        if not self._batch_pending:
+            return
+        self._batch_pending = False
         on_batch = self.on_batch
         if on_batch is not None:
             try:

@@ -77,6 +77,11 @@ class FeedProtocol(ABC):
     silence_s: ClassVar[float] = 30.0
     stale_after_s: ClassVar[float] = 60.0
 
+    #: Set by the feed loop when its consumer takes the latest book of each read, not every state:
+    #: a protocol that supports it then builds each changed book's snapshot once, in `end_of_read`,
+    #: instead of once per frame (a read often carries many frames of the same book).
+    defer_books: bool = False
+
     def __init__(self, symbols: Sequence[str], *, ws_url: str) -> None:
         self.symbols = tuple(symbols)
         self.ws_url = ws_url
@@ -99,3 +104,9 @@ class FeedProtocol(ABC):
     def ping_frame(self) -> str | None:
         """The application-level heartbeat to send every `ping_interval_s`, if the venue wants one."""
         return None
+
+    def end_of_read(self, recv_ns: int) -> list[FeedEvent]:
+        """The frames of one read have been handled: with `defer_books`, a `BookChanged` for each
+        book that changed since the last call and is still good (its latest state). Nothing for a
+        protocol that emits its books from `on_frame`."""
+        return []

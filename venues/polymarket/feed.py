@@ -232,6 +232,7 @@ class PolymarketFeed(FeedProtocol):
         self._tokens: dict[str, _Token] = {}  # token id → state
         self._by_symbol: dict[str, _Token] = {}
         self._waiting: dict[str, _Token] = {}  # tokens without a snapshot
+        self._deferred: dict[str, _Token] = {}  # tokens changed since end_of_read (defer_books)
         self._last_scan_ns = 0  # the last refresh scan (at most one a second)
         self.refreshes = 0  # refreshing snapshots asked for
         self._index(self.symbols)
@@ -284,6 +285,7 @@ class PolymarketFeed(FeedProtocol):
             self._index(self.symbols)
         for tok in self._tokens.values():
             tok.reset()
+        self._deferred.clear()
         self._waiting = dict(self._tokens)
         msg: dict[str, Any] = {
             "assets_ids": list(self._tokens),
@@ -410,7 +412,7 @@ class PolymarketFeed(FeedProtocol):
         h = ev.get("hash")
         tok.hash = h if type(h) is str else ""
         tok.changed_ns = recv_ns
-        out.append(BookChanged(tok.symbol, book.snapshot(recv_ns, self.depth)))
+        self._emit(tok, recv_ns, out)
 
     def _on_price_change(self, ev: dict[str, Any], recv_ns: int, out: list[FeedEvent]) -> None:
         ts_ms = self._ts_ms(ev)
@@ -473,7 +475,22 @@ class PolymarketFeed(FeedProtocol):
                 self._resync([tok], "gap", recv_ns, out)
                 continue
             tok.changed_ns = recv_ns
-            out.append(BookChanged(tok.symbol, book.snapshot(recv_ns, self.depth)))
+            self._emit(tok, recv_ns, out)
+
+    def _emit(self, tok: _Token, recv_ns: int, out: list[FeedEvent]) -> None:
+        if self.defer_books:
+            self._deferred[tok.token_id] = tok
+        else:
+            out.append(BookChanged(tok.symbol, tok.book.snapshot(recv_ns, self.depth)))
+
+    def end_of_read(self, recv_ns: int) -> list[FeedEvent]:
+        out: list[FeedEvent] = []
+        if self._deferred:
+            for tok in self._deferred.values():
+                if tok.synced:  # not dropped by a resync since
+                    out.append(BookChanged(tok.symbol, tok.book.snapshot(recv_ns, self.depth)))
+            self._deferred.clear()
+        return out
 
     @staticmethod
     def _agrees(book: L2Book, best_bid: Any, best_ask: Any) -> bool:

@@ -317,3 +317,27 @@ def test_on_open_starts_from_scratch() -> None:
     assert feed.ready() == set()
     # numbering restarts with the new connection (0 after 7 is not "lower than expected")
     assert books(feed.on_frame(l2(0, "snapshot", "ETH-USD", [("bid", "1", "1")]), T0))
+
+
+# -- books once per read (defer_books, what the feed loop sets for the edge) ------------------------
+
+
+def test_deferred_books_are_built_once_per_read_and_never_after_a_resync() -> None:
+    eager, lazy = opened(), opened()
+    lazy.defer_books = True
+    snap = l2(0, "snapshot", "BTC-USD", [("bid", "100.00", "1"), ("offer", "101.00", "2")])
+    updates = [l2(i, "update", "BTC-USD", [("bid", "100.00", str(i + 1))]) for i in range(1, 6)]
+    for f in (snap, *updates):
+        last = books(eager.on_frame(f, T0))
+        assert last, "the eager protocol emits every state"
+        assert not books(lazy.on_frame(f, T0)), "the deferring one waits for the end of the read"
+    out = books(lazy.end_of_read(T0 + 5))
+    assert list(out) == ["BTC/USD"] and out["BTC/USD"].ts_ns == T0 + 5
+    assert out["BTC/USD"].bids == last["BTC/USD"].bids == ((P("100.00"), Q("6")),)
+    assert out["BTC/USD"].asks == last["BTC/USD"].asks
+    assert lazy.end_of_read(T0 + 6) == []  # nothing changed since
+    # a change then a gap in the same read: the dropped book is not emitted at the end of it
+    lazy.on_frame(l2(6, "update", "BTC-USD", [("bid", "100.00", "9")]), T0 + 7)
+    events = lazy.on_frame(l2(8, "update", "BTC-USD", [("bid", "100.00", "8")]), T0 + 7)
+    assert any(isinstance(e, Resync) and e.reason == "gap" for e in events)
+    assert lazy.end_of_read(T0 + 7) == []
