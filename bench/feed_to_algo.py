@@ -406,7 +406,8 @@ def run_venue(
             time.sleep(0.2)
             group_lat = list(path.lat)
             # blast: the rest back to back, for the frames one core takes
-            frames0, books0, coalesced0 = path.feed.status.frames, path.books, path.feed.books.coalesced
+            frames0, books0 = path.feed.status.frames, path.books
+            coalesced0 = path.feed.books.coalesced + path.feed.protocol.coalesced
             cpu0, wall0 = time.process_time(), time.perf_counter()
             parent.send(("write", (groups, burst, 0, 0.0)))
             _wait(lambda: path.feed.status.frames - frames0 >= burst, f"{venue}'s burst", timeout=900)
@@ -425,7 +426,7 @@ def run_venue(
                 "cpu_us": cpu / burst * 1e6,
                 "per_core": burst / cpu,
                 "algo_books": path.books - books0,
-                "coalesced": path.feed.books.coalesced - coalesced0,
+                "coalesced": path.feed.books.coalesced + path.feed.protocol.coalesced - coalesced0,
                 "by_loop": path.fed_by_loop,
                 "fills": path.fills(),
                 "orders": path.orders(),

@@ -275,7 +275,10 @@ class CoinbaseFeed(FeedProtocol):
     def _emit(self, product: str, ts_ns: int) -> list[FeedEvent]:
         self._last_emit[product] = ts_ns
         if self.defer_books:
-            self._deferred.add(product)
+            if product in self._deferred:
+                self.coalesced += len(self._symbols_of[product])
+            else:
+                self._deferred.add(product)
             return []
         snap = self._books[product].snapshot(ts_ns, self.depth)
         return [BookChanged(symbol, snap) for symbol in self._symbols_of[product]]

@@ -347,7 +347,10 @@ class KalshiFeed(FeedProtocol):
     def _emit(self, ticker: str, ts_ns: int) -> list[FeedEvent]:
         self._last_emit[ticker] = ts_ns
         if self.defer_books:
-            self._deferred.add(ticker)
+            if ticker in self._deferred:
+                self.coalesced += sum(1 for s in self._outputs[ticker] if s is not None)
+            else:
+                self._deferred.add(ticker)
             return []
         return self._books_of(ticker, ts_ns)
 

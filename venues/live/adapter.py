@@ -209,7 +209,8 @@ class LiveVenueAdapter:
             return {"feed": "live", "venue": self.venue, "state": "idle"}
         status = self.feed.status.as_dict()
         status["feed"] = "live"
-        status["coalesced"] = self.feed.books.coalesced
+        # book states never handed on: replaced in LatestBooks, or within a read by the protocol
+        status["coalesced"] = self.feed.books.coalesced + self.feed.protocol.coalesced
         status["stale_after_s"] = self.feed.protocol.stale_after_s
         status["stale_symbols"] = self.stale_symbols()
         return status

@@ -81,6 +81,9 @@ class FeedProtocol(ABC):
     #: a protocol that supports it then builds each changed book's snapshot once, in `end_of_read`,
     #: instead of once per frame (a read often carries many frames of the same book).
     defer_books: bool = False
+    #: Book states a deferring protocol replaced within a read before building them (they never
+    #: reached a consumer: counted with `LatestBooks.coalesced` in the feed's status).
+    coalesced: int = 0
 
     def __init__(self, symbols: Sequence[str], *, ws_url: str) -> None:
         self.symbols = tuple(symbols)

@@ -479,7 +479,10 @@ class PolymarketFeed(FeedProtocol):
 
     def _emit(self, tok: _Token, recv_ns: int, out: list[FeedEvent]) -> None:
         if self.defer_books:
-            self._deferred[tok.token_id] = tok
+            if tok.token_id in self._deferred:
+                self.coalesced += 1
+            else:
+                self._deferred[tok.token_id] = tok
         else:
             out.append(BookChanged(tok.symbol, tok.book.snapshot(recv_ns, self.depth)))
 

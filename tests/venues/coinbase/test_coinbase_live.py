@@ -136,6 +136,7 @@ def test_a_burst_is_coalesced_and_ends_on_the_last_state(venue: FakeCoinbase) ->
     with feed_for(venue) as feed:
         wait_for(lambda: bid(feed), "the snapshot")
         feed.books.drain()
+        coalesced0 = feed.books.coalesced + feed.protocol.coalesced
         venue.burst("BTC-USD", 500, price="68900.00")
         wait_for(lambda: bid(feed) == (to_price_1e9("68900.00"), to_qty_1e8("500")), "the last update")
         drained = feed.books.drain()
@@ -143,3 +144,5 @@ def test_a_burst_is_coalesced_and_ends_on_the_last_state(venue: FakeCoinbase) ->
         assert feed.status.frames >= 501 and feed.status.resyncs == {}
         # every update applied; a book built once per read from the socket, not once per frame
         assert 1 <= feed.books.published <= feed.status.frames
+        # every state but the last counted as coalesced (in LatestBooks or within a read)
+        assert feed.books.coalesced + feed.protocol.coalesced - coalesced0 == 499
