@@ -83,6 +83,13 @@ def book_checksum(book: L2Book, price_decimals: int, qty_decimals: int) -> int:
 def levels_checksum(asks: list[Level], bids: list[Level], price_decimals: int, qty_decimals: int) -> int:
     """The checksum of levels in ABI units (asks best first, bids best first; only the first 10 of
     each count)."""
+    ask_crc = zlib.crc32(side_text(asks, price_decimals, qty_decimals))
+    return zlib.crc32(side_text(bids, price_decimals, qty_decimals), ask_crc)
+
+
+def side_text(levels: list[Level], price_decimals: int, qty_decimals: int) -> bytes:
+    """One side's part of the checksummed text (its first 10 levels). CRC32 runs on: the checksum
+    is `crc32(bids_text, crc32(asks_text))`, so a side an update left alone is not written again."""
     pdiv = 10 ** (9 - price_decimals)
     qdiv = 10 ** (8 - qty_decimals)
     # Most levels are the same from one update to the next: each level's text is formatted once
@@ -91,13 +98,12 @@ def levels_checksum(asks: list[Level], bids: list[Level], price_decimals: int, q
     if memo is None or len(memo) > _CHECKSUM_MEMO_SIZE:
         memo = _CHECKSUM_TEXT[(pdiv, qdiv)] = {}
     parts = []
-    for levels in (asks[:CHECKSUM_DEPTH], bids[:CHECKSUM_DEPTH]):
-        for lv in levels:
-            piece = memo.get(lv)
-            if piece is None:
-                piece = memo[lv] = f"{lv[0] // pdiv}{lv[1] // qdiv}"
-            parts.append(piece)
-    return zlib.crc32("".join(parts).encode())
+    for lv in levels[:CHECKSUM_DEPTH]:
+        piece = memo.get(lv)
+        if piece is None:
+            piece = memo[lv] = f"{lv[0] // pdiv}{lv[1] // qdiv}"
+        parts.append(piece)
+    return "".join(parts).encode()
 
 
 _CHECKSUM_TEXT: dict[tuple[int, int], dict[Level, str]] = {}  # (price div, qty div) -> level -> text
@@ -145,6 +151,8 @@ class KrakenBookProtocol(FeedProtocol):
         self.errors: dict[str, str] = {}  # symbol (or "*") → the venue's last error text
         self.system_status = ""
         self._bad_snapshots: dict[str, int] = {}
+        # symbol → (asks, crc32 of their text, bids, their text) as last verified
+        self._sides: dict[str, tuple[list[Level], int, list[Level], bytes]] = {}
         self._req_id = 0
 
     # -- frames out --------------------------------------------------------------------------------
@@ -158,6 +166,7 @@ class KrakenBookProtocol(FeedProtocol):
     def on_open(self) -> list[str]:
         self.books = {}
         self._bad_snapshots = {}
+        self._sides = {}
         self.errors = {}
         wanted = []
         for s in self.symbols:
@@ -173,6 +182,7 @@ class KrakenBookProtocol(FeedProtocol):
     def _resync(self, reason: str, symbols: Sequence[str]) -> list[FeedEvent]:
         for s in symbols:
             self.books.pop(s, None)
+            self._sides.pop(s, None)
         symbols = tuple(s for s in symbols if s in self.precision)
         if not symbols:
             return []
@@ -243,6 +253,7 @@ class KrakenBookProtocol(FeedProtocol):
         if not isinstance(sym, str) or sym not in self.precision:
             return self._resync("malformed", self.symbols) if not isinstance(sym, str) else []
         pd, ld = self.precision[sym]
+        changed = [True, True]  # [bids, asks]: a side an update did not touch keeps its text
         try:
             if snapshot:
                 book = self.books.get(sym)
@@ -254,7 +265,9 @@ class KrakenBookProtocol(FeedProtocol):
                 if book is None:
                     return []  # an update before the (re)snapshot: ignored, the snapshot follows
                 for side, key in ((BID, "bids"), (ASK, "asks")):
-                    for px, qty in self._levels(item.get(key), pd, ld):
+                    levels = self._levels(item.get(key), pd, ld)
+                    changed[side] = bool(levels)
+                    for px, qty in levels:
                         book.set(side, px, qty)
             checksum = int(item["checksum"])
         except (_Malformed, KeyError, TypeError, ValueError):
@@ -264,15 +277,26 @@ class KrakenBookProtocol(FeedProtocol):
             book.truncate(BID, depth)
         if book.depth(ASK) > depth:
             book.truncate(ASK, depth)
-        bids = book.levels(BID, depth)
-        asks = book.levels(ASK, depth)
-        if levels_checksum(asks, bids, pd, ld) != checksum:
+        kept = None if snapshot else self._sides.get(sym)
+        if kept is None or changed[ASK]:
+            asks = book.levels(ASK, depth)
+            ask_crc = zlib.crc32(side_text(asks, pd, ld))
+        else:
+            asks, ask_crc = kept[0], kept[1]
+        if kept is None or changed[BID]:
+            bids = book.levels(BID, depth)
+            bid_text = side_text(bids, pd, ld)
+        else:
+            bids, bid_text = kept[2], kept[3]
+        if zlib.crc32(bid_text, ask_crc) != checksum:
+            self._sides.pop(sym, None)
             if snapshot:
                 bad = self._bad_snapshots[sym] = self._bad_snapshots.get(sym, 0) + 1
                 if bad >= MAX_BAD_SNAPSHOTS:
                     self._bad_snapshots[sym] = 0
                     return [Resync("checksum", (sym,)), Reconnect("checksum")]
             return self._resync("checksum", (sym,))
+        self._sides[sym] = (asks, ask_crc, bids, bid_text)
         if snapshot:
             self._bad_snapshots[sym] = 0
         if bids and asks and bids[0][0] >= asks[0][0]:
