@@ -28,7 +28,7 @@ import ctypes
 import json
 import math
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -91,7 +91,7 @@ ProgressFn = Callable[[int], bool]  # events processed so far -> False to cancel
 # A day ready to replay: each symbol's table, the runs (symbol, first row, count), and each symbol's
 # run columns as the addresses of their int64 values.
 _Day = tuple[list[pa.Table], list[tuple[int, int, int]], list[list[int]]]
-_Days = Iterator[_Day]
+_Days = Generator[_Day, None, None]
 
 
 class ReplayFailed(Exception):
