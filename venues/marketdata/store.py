@@ -327,7 +327,8 @@ class MarketDataStore:
         """``read_day`` as a block holds it: one chunk per column, nulls as 0 (copies only what
         needs it: a single segment's columns with no nulls are taken as Parquet decoded them)."""
         columns = []
-        for column in self.read_day(data).columns:
+        # One thread: the replay's read-ahead decodes on one core while the cores replay on another.
+        for column in self.read_day(data, use_threads=False).columns:
             if column.num_chunks != 1:
                 column = column.combine_chunks()
             if column.null_count:
@@ -367,10 +368,12 @@ class MarketDataStore:
             total -= size
         return removed, total
 
-    def read_day(self, data: DayData) -> pa.Table:
+    def read_day(self, data: DayData, *, use_threads: bool = True) -> pa.Table:
         """The day's events in time order (segments merged; a stable sort keeps equal times in
-        segment order)."""
-        tables = [pq.read_table(p, columns=list(COLUMNS)).cast(SCHEMA) for p in data.paths]
+        segment order). ``use_threads=False`` decodes on the calling thread only."""
+        tables = [
+            pq.read_table(p, columns=list(COLUMNS), use_threads=use_threads).cast(SCHEMA) for p in data.paths
+        ]
         if not tables:
             return SCHEMA.empty_table()
         if len(tables) == 1:
