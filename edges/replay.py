@@ -56,6 +56,7 @@ from edges.core.instance import (
     core_module,
 )
 from edges.dispatch import SELF_TRADING_REASON, AlgoSlot, SlotState
+from edges.dispatch.decoding import RawTrace, trace_record
 from edges.runtime import AlgoTrap, CompiledAlgo, load_module
 from venues.instruments import Instrument
 from venues.marketdata.store import DEPTH, DayData, MarketDataStore, day_bounds_ns
@@ -147,12 +148,14 @@ class _Venue:
 
 
 class _Sink:
-    """Keeps the first log lines and every trace (sampled down at the end), minus wall-clock data."""
+    """Keeps the first log lines and every trace (sampled down at the end), minus wall-clock data.
+    Traces are kept as the core's ints (``trace_later``) and made into records only for the
+    sample: one in fifteen of a month's."""
 
     def __init__(self) -> None:
         self.logs: list[dict[str, Any]] = []
         self.log_count = 0
-        self.traces: list[dict[str, Any]] = []
+        self.traces: list[tuple[str, RawTrace]] = []
 
     def log(self, slot: AlgoSlot, ts_ns: int, level: str, message: str) -> None:
         self.log_count += 1
@@ -161,19 +164,25 @@ class _Sink:
                 {"ts_ns": ts_ns, "symbol": hyphen_symbol(slot.symbol), "level": level, "message": message}
             )
 
-    def trace(self, slot: AlgoSlot, record: dict[str, Any]) -> None:
-        record = dict(record)
-        record.pop("latency_ns", None)  # wall clock: would make two runs differ
-        record["symbol"] = hyphen_symbol(slot.symbol)
-        self.traces.append(record)
+    def trace_later(self, slot: AlgoSlot, raw: RawTrace) -> None:
+        self.traces.append((slot.symbol, raw))
+
+    def trace(self, slot: AlgoSlot, record: dict[str, Any]) -> None:  # SlotSink's; unused here
+        raise AssertionError("the replay's slots hand their traces to trace_later")
 
     def sampled_traces(self) -> list[dict[str, Any]]:
         traces = self.traces
-        if len(traces) <= MAX_TRACES:
-            return traces
-        # Evenly spread, always including the last one (a trap's trace is the last).
-        step = (len(traces) - 1) / (MAX_TRACES - 1)
-        return [traces[round(k * step)] for k in range(MAX_TRACES)]
+        if len(traces) > MAX_TRACES:
+            # Evenly spread, always including the last one (a trap's trace is the last).
+            step = (len(traces) - 1) / (MAX_TRACES - 1)
+            traces = [traces[round(k * step)] for k in range(MAX_TRACES)]
+        out = []
+        for symbol, raw in traces:
+            record = trace_record(raw)
+            record.pop("latency_ns", None)  # wall clock: would make two runs differ
+            record["symbol"] = hyphen_symbol(symbol)
+            out.append(record)
+        return out
 
 
 @dataclass
