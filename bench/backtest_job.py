@@ -16,8 +16,8 @@ rounds alternating between the two:
      and ``results_json``; cold (first run in the process) then warm (a second ``Replay`` in it).
 
 Medians over the rounds, wall clock and CPU, and the load average before and after. Uses the
-configured database, Redis and MARKET_DATA_DIR (the month must be generated: run
-bench/backtest_replay.py once). Both checkouts read the same Parquet files and blocks.
+configured database, Redis and MARKET_DATA_DIR (the month is generated there when missing). Both
+checkouts read the same Parquet files and blocks.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parents[1]
-STEPS = ("setup", "construct", "prepare", "run", "results")
+STEPS = ("setup", "construct", "prepare", "run", "core", "run, outside the core", "results")
 
 
 def _child(repo: Path, days: int, wasm_path: Path) -> None:
@@ -52,10 +52,23 @@ def _child(repo: Path, days: int, wasm_path: Path) -> None:
 
     from django.conf import settings
 
+    from edges.core.instance import AlgoCore
     from edges.replay import Replay, ReplaySpec, results_json
     from venues.instruments import get_instrument
     from venues.marketdata.store import MarketDataStore
 
+    # The core's own CPU time (core_run in wasm, this thread), to tell the job's other work from it.
+    in_core = [0.0]
+    core_run = AlgoCore.run
+
+    def timed_run(self, *a, **k):  # type: ignore[no-untyped-def]
+        c = time.thread_time()
+        try:
+            return core_run(self, *a, **k)
+        finally:
+            in_core[0] += time.thread_time() - c
+
+    AlgoCore.run = timed_run  # type: ignore[method-assign]
     out: dict[str, dict[str, tuple[float, float]]] = {"cold": {}, "warm": {}}
     out["cold"]["setup"] = (time.perf_counter() - t0, time.process_time() - c0)
     wasm = wasm_path.read_bytes()
@@ -84,7 +97,10 @@ def _child(repo: Path, days: int, wasm_path: Path) -> None:
             lambda: Replay(wasm=wasm, spec=spec, store=MarketDataStore(settings.MARKET_DATA_DIR)),
         )
         step(steps, "prepare", lambda: replay.prepare(generate=False))  # noqa: B023
+        in_core[0] = 0.0
         results = step(steps, "run", replay.run)
+        steps["core"] = (0.0, in_core[0])
+        steps["run, outside the core"] = (0.0, steps["run"][1] - in_core[0])
         text = step(steps, "results", lambda: results_json(results))  # noqa: B023
         digests.append(hash(text))
     assert digests[0] == digests[1], "cold and warm results differ"
@@ -108,6 +124,22 @@ def _block_paths(days: int) -> list[Path]:
     return out
 
 
+def _generate(days: int) -> None:
+    """The month's simulated days, generated when missing (the first run on a machine: ~0.5 s a day)."""
+    from datetime import date, timedelta
+
+    from django.conf import settings
+
+    from venues.instruments import get_instrument
+    from venues.marketdata.store import MarketDataStore
+
+    store = MarketDataStore(settings.MARKET_DATA_DIR)
+    for k in range(days):
+        store.ensure_simulated(
+            get_instrument("coinbase", "ETH/USD"), date(2026, 1, 1) + timedelta(days=k), 42
+        )
+
+
 def _cpu_of(pid: int) -> float:
     """User + system CPU seconds of a process, all its threads (/proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -123,6 +155,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout to measure in the same rounds")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--days", type=int, default=31)
+    parser.add_argument("--steps-only", action="store_true", help="no Celery jobs: the steps alone")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--wasm", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -137,11 +170,14 @@ def main() -> None:
 
     django.setup()
     import backtest_replay as br
+    from django.conf import settings
 
     from sequence_site.celery import app as celery_app
     from sequence_site.scope import Scope
     from sequence_site.services import client_get_or_create
 
+    # Both checkouts' workers and processes read this data directory (not each their own var/).
+    os.environ["MARKET_DATA_DIR"] = str(settings.MARKET_DATA_DIR)
     wasm = br.build()
     wasm_path = Path(tempfile.gettempdir()) / f"bench-job-mm-{os.getpid()}.wasm"
     wasm_path.write_bytes(wasm)
@@ -151,6 +187,7 @@ def main() -> None:
     checkouts = {"this": REPO}
     if args.baseline:
         checkouts = {"baseline": args.baseline.resolve(), "this": REPO}
+    _generate(args.days)
     blocks = _block_paths(args.days)
 
     def delete_blocks() -> None:
@@ -168,7 +205,7 @@ def main() -> None:
         c = _cpu_of(worker.pid)
         done = br.run_job(scope, dep, args.days, 42)
         time.sleep(0.3)  # the worker's work after the job's completion (the blocks' trim)
-        return float(done.run_seconds), _cpu_of(worker.pid) - c
+        return float(done.run_seconds or 0.0), _cpu_of(worker.pid) - c
 
     celery: dict[str, dict[str, list[tuple[float, float]]]] = {n: {"cold": [], "warm": []} for n in checkouts}
     steps: dict[str, dict[str, dict[str, list[tuple[float, float]]]]] = {
@@ -177,23 +214,25 @@ def main() -> None:
     loads = [_load()]
     print(f"load average at the start: {loads[0]}", file=sys.stderr)
     for r in range(args.rounds):
-        for name, checkout in checkouts.items():
-            delete_blocks()
-            node = f"bench-job-{os.getpid()}-{r}-{name}@{socket.gethostname()}"
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "sequence_site", "worker", "-Q", "backtests",
-                 "-P", "solo", "-c", "1", "--loglevel", "WARNING", "-n", node],
-                cwd=checkout,
-                start_new_session=True,
-                stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            try:
-                ready(node)
-                celery[name]["cold"].append(job(worker))
-                celery[name]["warm"] += [job(worker), job(worker)]
-            finally:
-                os.killpg(worker.pid, signal.SIGTERM)
-                worker.wait(timeout=60)
+        order = list(checkouts.items())
+        for name, checkout in order if r % 2 == 0 else order[::-1]:  # ABBA: neither always first
+            if not args.steps_only:
+                delete_blocks()
+                node = f"bench-job-{os.getpid()}-{r}-{name}@{socket.gethostname()}"
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "celery", "-A", "sequence_site", "worker", "-Q", "backtests",
+                     "-P", "solo", "-c", "1", "--loglevel", "WARNING", "-n", node],
+                    cwd=checkout,
+                    start_new_session=True,
+                    stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                try:
+                    ready(node)
+                    celery[name]["cold"].append(job(worker))
+                    celery[name]["warm"] += [job(worker), job(worker)]
+                finally:
+                    os.killpg(worker.pid, signal.SIGTERM)
+                    worker.wait(timeout=60)
             delete_blocks()
             child = subprocess.run(
                 [sys.executable, str(HERE), "--child", str(checkout), "--days", str(args.days),
@@ -204,11 +243,12 @@ def main() -> None:
             for phase, values in measured.items():
                 for s, pair in values.items():
                     steps[name][phase][s].append(tuple(pair))
-            print(
-                f"round {r + 1} {name}: cold job {celery[name]['cold'][-1][0]:.2f} s, warm "
-                f"{celery[name]['warm'][-1][0]:.2f} s (load {_load()})",
-                file=sys.stderr,
-            )
+            if not args.steps_only:
+                print(
+                    f"round {r + 1} {name}: cold job {celery[name]['cold'][-1][0]:.2f} s, warm "
+                    f"{celery[name]['warm'][-1][0]:.2f} s (load {_load()})",
+                    file=sys.stderr,
+                )
     loads.append(_load())
     wasm_path.unlink(missing_ok=True)
 
@@ -221,6 +261,8 @@ def main() -> None:
     print("| Celery job | " + " | ".join(f"{n}: run_seconds | {n}: worker CPU s" for n in names) + " |")
     print("|---|" + "---|---|" * len(names))
     for phase, label in (("cold", "cold: fresh worker, blocks rebuilt from Parquet"), ("warm", "warm")):
+        if args.steps_only:
+            break
         cells = []
         for n in names:
             pairs = celery[n][phase]
@@ -236,7 +278,7 @@ def main() -> None:
             for phase in ("cold", "warm"):
                 pairs = steps[n][phase][s]
                 cells.append(f"{med(pairs, 0):.3f} / {med(pairs, 1):.3f}" if pairs else "—")
-        print(f"| {s} | " + " | ".join(cells) + " |")
+        print(f"| {s} | " + " | ".join(cells).replace("0.000 / ", "") + " |")
 
 
 if __name__ == "__main__":
