@@ -327,7 +327,7 @@ class MarketDataStore:
         """``read_day`` as a block holds it: one chunk per column, nulls as 0 (copies only what
         needs it: a single segment's columns with no nulls are taken as Parquet decoded them)."""
         columns = []
-        # One thread: the replay's read-ahead decodes on one core while the cores replay on another.
+        # No thread pool: the replay's read-ahead decodes on one core while the cores replay on another.
         for column in self.read_day(data, use_threads=False).columns:
             if column.num_chunks != 1:
                 column = column.combine_chunks()
@@ -370,7 +370,7 @@ class MarketDataStore:
 
     def read_day(self, data: DayData, *, use_threads: bool = True) -> pa.Table:
         """The day's events in time order (segments merged; a stable sort keeps equal times in
-        segment order). ``use_threads=False`` decodes on the calling thread only."""
+        segment order). ``use_threads=False``: without pyarrow's CPU thread pool."""
         tables = [
             pq.read_table(p, columns=list(COLUMNS), use_threads=use_threads).cast(SCHEMA) for p in data.paths
         ]
