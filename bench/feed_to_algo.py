@@ -2,27 +2,36 @@
 messages/s through one venue's feed on one core, against the fake venue servers.
 
     .venv/bin/python bench/feed_to_algo.py [--venues kraken,coinbase,kalshi,polymarket]
-                                           [--paced 2000] [--burst 20000] [--rounds 3]
+        [--paced 1000] [--groups 16000] [--burst 20000] [--rounds 3] [--busy-poll-us 2000]
 
 Per venue, the strict fake (tests/fakevenues) runs in a child process (its own core and GIL) and
-this process runs what a live-fed sandbox edge runs: the venue's `FeedProtocol` in a `FeedThread`,
-a `LiveVenueAdapter` (coalesced latest books, paper matching) and, in a second thread, the edge
-loop of `EdgeWorker.step` (wake on a published book, `adapter.poll`, `AlgoSlot.on_book` into the
-algo's core): the example C market maker (examples/algos/market_maker, built for the venue's tick;
-on every book it cancels and requotes both sides, 8 imports, with its fills and on_timer).
+this process runs what a live-fed sandbox edge runs: the venue's `FeedProtocol` in a `FeedThread`
+(picows), a `LiveVenueAdapter` (coalesced latest books, paper matching) and the edge's delivery:
+after each read from the socket the feed thread itself polls the adapter and calls
+`AlgoSlot.on_book` into the algo's core, under the lock the edge loop holds for its passes
+(`EdgeRunner._feed_step`; a loop thread here takes what the feed could not deliver). The algo is
+the example C market maker (examples/algos/market_maker, built for the venue's tick; on every book
+it cancels and requotes both sides, 8 imports, with its fills and on_timer).
 
-- paced: the fake sends `--paced` book updates about 1 ms apart; every book reaches the algo alone.
-  Latency = from the frame's bytes being read (`recv_ns`, the book's event time) to the algo's
-  `on_book` (through seqcore: matching, fills, on_book, timer) returning in the edge loop thread.
-  The wake-up from the socket to the read is the machine's share (FINDINGS.md) and is not in it.
-- burst: the fake sends `--burst` updates back to back. Reported: frames/s received, this
-  process's CPU per frame (all threads: WebSocket framing, protocol, book, the edge loop and the
-  algo on the books it saw), so frames/s one core takes whatever the fake's own pace, and how many
-  books the algo saw (a slow consumer sees the latest book per symbol; `coalesced` counts the rest).
-- burst latency: the same window for the books the consumer got during the burst (warm caches;
-  on the edge loop's path it includes the wait for the loop, the price of coalescing).
-- baseline, same run: the same path with a no-op Python consumer in place of the algo; and the
-  algo called in the feed thread itself (FeedThread's on_book), without the edge loop's thread.
+The fake's own frames (every sequence number and checksum as the venue would send them) are used
+throughout; for bursts and the blast they are generated first and then written raw, so the sender
+is never the limit.
+
+- paced: `--paced` updates about 1 ms apart, each read holding one frame (a quiet market: the
+  thread sleeps between frames, caches go cold).
+- bursts: `--groups` frames in writes of 16 every millisecond (a busy market, 16,000 a second): the
+  consumer gets the latest book of each read.
+- latency (paced, bursts) = from the read of the frame's bytes (`recv_ns`: every frame of one read
+  carries the read's time) to the algo's `on_book` (matching, fills, on_book, timer) returning, for
+  each book the algo got. The wake-up from the socket to the read is the machine's share
+  (FINDINGS.md) and is not in it.
+- blast: `--burst` frames back to back, as fast as the socket takes them. Reported: frames/s
+  received, this process's CPU per frame (all threads: framing, protocol, book, delivery, the algo
+  on the books it got) → frames/s one core takes, and how many books reached the algo (the rest
+  coalesced into them).
+- same run, interleaved: a no-op consumer in place of the algo (baseline); both with the feed
+  thread busy-polling (`--busy-poll-us`, VENUE_FEED_BUSY_POLL_US); and the previous design, the
+  edge loop's thread woken after each read to poll and step (the hop this path removed).
 
 Prints Markdown for docs/benchmarks.md. No Django, no database.
 """
@@ -57,7 +66,8 @@ from venues.live.connection import Backoff, FeedThread  # noqa: E402
 from venues.live.factory import FeedConfig  # noqa: E402
 from venues.live.protocol import FeedProtocol  # noqa: E402
 
-GAP_S = 0.001  # paced mode: between two updates
+GAP_S = 0.001  # paced mode: between two updates; bursts mode: between two bursts
+GROUP = 16  # bursts mode: frames in one write
 
 
 class QuietSink:
@@ -106,7 +116,8 @@ def _serve(venue: str, conn: Any, frames_needed: int) -> None:
     elif venue == "coinbase":
         from tests.fakevenues.coinbase import FakeCoinbase
 
-        fake = FakeCoinbase(heartbeat_interval_s=1.0).start()
+        # no heartbeats: they are numbered in the same sequence as the captured burst (a gap)
+        fake = FakeCoinbase(heartbeat_interval_s=3600.0).start()
         best = max(fake.books["BTC-USD"]["bid"], key=float)
 
         async def one(i: int) -> None:
@@ -137,22 +148,89 @@ def _serve(venue: str, conn: Any, frames_needed: int) -> None:
 
     conn.send(fake.url)
     sent = 0
+    prepared: list[tuple[Any, list[str]]] = []
     while True:
         cmd, n = conn.recv()
         if cmd == "stop":
             fake.stop()
             return
+        if cmd == "prepare":
+            # The fake's own next `n` updates, captured per connection instead of sent (every
+            # sequence number and checksum as the venue would send them), for `blast`.
+            from aiohttp import web
 
-        async def run(n: int = n, paced: bool = cmd == "paced") -> None:
+            captured: dict[Any, list[str]] = {}
+            real = web.WebSocketResponse.send_str
+
+            async def capture(self: Any, data: str, compress: Any = None, captured: Any = captured) -> None:
+                captured.setdefault(self, []).append(data)
+
+            async def gen(n: int = n, real: Any = real) -> None:
+                nonlocal sent
+                web.WebSocketResponse.send_str = capture  # type: ignore[method-assign]
+                try:
+                    for _ in range(n):
+                        await one(sent)
+                        sent += 1
+                finally:
+                    web.WebSocketResponse.send_str = real  # type: ignore[method-assign]
+
+            fake.call(gen, timeout=900)
+            prepared = list(captured.items())
+            conn.send("prepared")
+            continue
+        if cmd == "write":
+            # Prepared frames [start, start + count) written as server frames (unmasked): `group`
+            # frames per write with `gap` seconds between writes, or (group 0) back to back in
+            # 64 KB writes, as fast as the socket takes them.
+            start, count, group, gap = n
+
+            async def write(
+                prepared: list[tuple[Any, list[str]]] = prepared,
+                start: int = start,
+                count: int = count,
+                group: int = group,
+                gap: float = gap,
+            ) -> None:
+                for ws, texts in prepared:
+                    transport = ws._writer.transport
+                    chunk: list[bytes] = []
+                    size = 0
+                    for t in texts[start : start + count]:
+                        f = _ws_frame(t.encode())
+                        chunk.append(f)
+                        size += len(f)
+                        if (group and len(chunk) >= group) or (not group and size >= 65536):
+                            transport.write(b"".join(chunk))
+                            chunk, size = [], 0
+                            await ws._writer.protocol._drain_helper()
+                            if gap:
+                                await asyncio.sleep(gap)
+                    if chunk:
+                        transport.write(b"".join(chunk))
+
+            fake.call(write, timeout=900)
+            conn.send("sent")
+            continue
+
+        async def run(n: int = n) -> None:
             nonlocal sent
             for _ in range(n):
                 await one(sent)
                 sent += 1
-                if paced:
-                    await asyncio.sleep(GAP_S)
+                await asyncio.sleep(GAP_S)
 
         fake.call(run, timeout=900)
         conn.send("sent")
+
+
+def _ws_frame(payload: bytes) -> bytes:
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
 
 
 def _case(venue: str, base_url: str) -> tuple[FeedProtocol, list[Instrument], list[str], bytes]:
@@ -206,23 +284,29 @@ def _case(venue: str, base_url: str) -> tuple[FeedProtocol, list[Instrument], li
 
 
 class EdgePath:
-    """A `LiveVenueAdapter` on `protocol` and the edge loop (`EdgeWorker.step`) in a thread, with the
-    algo on every symbol, or (`wasm` None) a no-op consumer. `direct`: the algo is called in the feed
-    thread itself (FeedThread's on_book callback), without the hop to the edge loop's thread."""
+    """A `LiveVenueAdapter` on `protocol` with the algo on every symbol (or, `wasm` None, a no-op
+    consumer), delivered as the edge delivers (`hop` False): the feed thread steps the books itself
+    after each read, under the lock the edge loop holds for its own passes (what
+    `EdgeRunner._feed_step` does: `adapter.poll`, then `AlgoSlot.on_book`); the loop thread takes
+    whatever the feed could not deliver. `hop` True: the previous design, the edge loop's thread
+    woken after each read to poll and step."""
 
     def __init__(self, venue: str, protocol: FeedProtocol, insts: list[Instrument], symbols: list[str],
-                 wasm: bytes | None, *, direct: bool = False) -> None:  # fmt: skip
+                 wasm: bytes | None, *, hop: bool = False, busy_poll_us: int = 0) -> None:  # fmt: skip
         self.adapter = LiveVenueAdapter(venue, FeedConfig(), instruments=insts)
-        self.direct = direct
+        self.hop = hop
         self.feed = FeedThread(
             protocol,
             backoff=Backoff(0.05, 0.2),
             name=f"bench-{venue}",
-            on_book=self._on_book_in_feed_thread if direct else None,
+            on_batch=self.adapter._on_batch,
+            busy_poll_us=busy_poll_us,
         )
         self.adapter.feed = self.feed  # what subscribe() does, with our protocol instead of a factory's
         self.adapter._symbols = list(symbols)
-        self.feed.books.add_listener(self.adapter.wakeup.set)
+        self.lock = threading.Lock()
+        if not hop:
+            self.adapter.set_consumer(self._feed_step)
         self.slots: dict[str, list[AlgoSlot]] = {}
         if wasm is not None:
             compiled = load_module(wasm)
@@ -233,37 +317,42 @@ class EdgePath:
                 self.slots[s] = [slot]
         self.lat: list[int] = []
         self.books = 0
+        self.fed_by_loop = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bench-edge-loop", daemon=True)
 
     def start(self) -> EdgePath:
         self.feed.start()
-        if not self.direct:
-            self._thread.start()
+        self._thread.start()
         return self
 
-    def _on_book_in_feed_thread(self, symbol: str, snap: Any, recv_ns: int) -> None:
-        for slot in self.slots.get(symbol, ()):
-            slot.on_book(snap)
-        self.lat.append(time.time_ns() - recv_ns)
-        self.books += 1
+    def _step(self) -> int:
+        n = 0
+        slots, lat, time_ns = self.slots, self.lat, time.time_ns
+        for symbol, snap in self.adapter.poll(time_ns()):
+            for slot in slots.get(symbol, ()):
+                slot.on_book(snap)
+            lat.append(time_ns() - snap.ts_ns)
+            n += 1
+        self.books += n
+        return n
+
+    def _feed_step(self) -> bool:
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            self._step()
+        finally:
+            self.lock.release()
+        return True
 
     def _loop(self) -> None:
-        adapter, slots, lat, wake, time_ns = (
-            self.adapter,
-            self.slots,
-            self.lat,
-            self.adapter.wakeup,
-            time.time_ns,
-        )
+        wake = self.adapter.wakeup
         while not self._stop.is_set():
-            wake.wait(0.05)
+            wake.wait(0.02)  # the edge loop's passes: at least every 20 ms (its log flush)
             wake.clear()
-            for symbol, snap in adapter.poll(time_ns()):
-                for slot in slots.get(symbol, ()):
-                    slot.on_book(snap)
-                lat.append(time_ns() - snap.ts_ns)
-                self.books += 1
+            with self.lock:
+                self.fed_by_loop += self._step()
 
     def stop(self) -> None:
         self._stop.set()
@@ -286,14 +375,18 @@ def _wait(cond: Callable[[], bool], what: str, timeout: float = 120) -> None:
         time.sleep(0.002)
 
 
-def run_venue(venue: str, paced: int, burst: int, algo: bool, direct: bool = False) -> dict[str, float]:
+def run_venue(
+    venue: str, paced: int, groups: int, burst: int, algo: bool, hop: bool = False, busy_poll_us: int = 0
+) -> dict[str, float]:
     parent, child = mp.Pipe()
-    proc = mp.get_context("spawn").Process(target=_serve, args=(venue, child, paced + burst), daemon=True)
+    frames = paced + groups + burst
+    proc = mp.get_context("spawn").Process(target=_serve, args=(venue, child, frames), daemon=True)
     proc.start()
     try:
         url = parent.recv()
         proto, insts, symbols, wasm = _case(venue, url)
-        path = EdgePath(venue, proto, insts, symbols, wasm if algo else None, direct=direct).start()
+        consumer = wasm if algo else None
+        path = EdgePath(venue, proto, insts, symbols, consumer, hop=hop, busy_poll_us=busy_poll_us).start()
         try:
             _wait(lambda: all(path.adapter.book(s) is not None for s in symbols), f"{venue}'s first books")
             _wait(lambda: path.books >= len(symbols), f"{venue}'s books at the edge loop")
@@ -303,28 +396,37 @@ def run_venue(venue: str, paced: int, burst: int, algo: bool, direct: bool = Fal
             time.sleep(0.2)
             paced_lat = list(path.lat)
             path.lat.clear()
+            # bursts: GROUP frames in one write every millisecond (a busy market's bursts)
+            parent.send(("prepare", groups + burst))
+            parent.recv()
+            time.sleep(0.1)
+            path.lat.clear()
+            parent.send(("write", (0, groups, GROUP, GAP_S)))
+            parent.recv()
+            time.sleep(0.2)
+            group_lat = list(path.lat)
+            # blast: the rest back to back, for the frames one core takes
             frames0, books0, coalesced0 = path.feed.status.frames, path.books, path.feed.books.coalesced
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            parent.send(("burst", burst))
+            parent.send(("write", (groups, burst, 0, 0.0)))
             _wait(lambda: path.feed.status.frames - frames0 >= burst, f"{venue}'s burst", timeout=900)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             parent.recv()
             time.sleep(0.2)
-            burst_lat = list(path.lat)
             status = path.feed.status
             assert status.resync_count == 0 and status.reconnects == 0, status.as_dict()
             out = {
                 "p50": pct(paced_lat, 0.5),
                 "p99": pct(paced_lat, 0.99),
                 "paced_books": len(paced_lat),
-                "burst_p50": pct(burst_lat, 0.5),
-                "burst_p99": pct(burst_lat, 0.99),
+                "burst_p50": pct(group_lat, 0.5),
+                "burst_p99": pct(group_lat, 0.99),
                 "recv_per_s": burst / wall,
                 "cpu_us": cpu / burst * 1e6,
                 "per_core": burst / cpu,
                 "algo_books": path.books - books0,
-                # the feed thread's consumer sees every book: nothing is coalesced for it
-                "coalesced": 0 if direct else path.feed.books.coalesced - coalesced0,
+                "coalesced": path.feed.books.coalesced - coalesced0,
+                "by_loop": path.fed_by_loop,
                 "fills": path.fills(),
                 "orders": path.orders(),
             }
@@ -342,20 +444,29 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--venues", default="kraken,coinbase,kalshi,polymarket")
     ap.add_argument("--paced", type=int, default=2000)
-    ap.add_argument("--burst", type=int, default=20000)
+    ap.add_argument("--groups", type=int, default=16000, help="frames sent in bursts of 16 a millisecond")
+    ap.add_argument("--burst", type=int, default=20000, help="frames blasted back to back")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--busy-poll-us", type=int, default=2000, help="the feed thread's busy polling (µs)")
     ap.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval (s)")
     args = ap.parse_args()
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
     venues = args.venues.split(",")
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
-    modes = {"algo": (True, False), "baseline": (False, False), "direct": (True, True)}
+    bp = args.busy_poll_us
+    modes = {
+        "algo": (True, False, 0),
+        "baseline": (False, False, 0),
+        "spin": (True, False, bp),
+        "spin_baseline": (False, False, bp),
+        "hop": (True, True, 0),
+    }
     for _ in range(args.rounds):  # interleaved: load changes hit the algo and the baseline alike
         for venue in venues:
-            for mode, (algo, direct) in modes.items():
+            for mode, (algo, hop, spin) in modes.items():
                 results.setdefault((venue, mode), []).append(
-                    run_venue(venue, args.paced, args.burst, algo, direct)
+                    run_venue(venue, args.paced, args.groups, args.burst, algo, hop, spin)
                 )
 
     def med(venue: str, mode: str, key: str) -> float:
@@ -364,20 +475,23 @@ def main() -> None:
     print(
         f"Machine: {platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
-        f"{os.getloadavg()[0]:.2f}; {args.paced} paced + {args.burst} burst updates per venue and round, "
+        f"{os.getloadavg()[0]:.2f}; {args.paced} paced, {args.groups} in bursts of {GROUP} a ms and "
+        f"{args.burst} blasted updates per venue and round, "
         f"medians of {args.rounds} rounds.\n"
     )
     print(
-        "| venue | path | paced: frame read → on_book returned, p50 / p99 µs | burst: same, p50 / p99 µs "
-        "| burst frames/s received "
+        "| venue | path | paced: frame read → on_book returned, p50 / p99 µs | bursts: same, p50 / p99 µs "
+        "| blast: frames/s received "
         "| client CPU µs/frame | frames/s on one core | books to the consumer / coalesced "
         "| algo orders / fills |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     labels = {
-        "algo": "edge loop → wasm algo (the edge today)",
-        "baseline": "edge loop → no-op (baseline)",
-        "direct": "wasm algo in the feed thread",
+        "algo": "feed thread → wasm algo (the edge)",
+        "baseline": "feed thread → no-op (baseline)",
+        "spin": f"feed thread busy-polling {bp} µs → wasm algo",
+        "spin_baseline": f"feed thread busy-polling {bp} µs → no-op (baseline)",
+        "hop": "edge loop thread → wasm algo (the previous edge)",
     }
     for v in venues:
         for mode, label in labels.items():

@@ -23,4 +23,5 @@ def venue_feed_config(venue: str) -> FeedConfig:
         silence_s=settings.VENUE_FEED_SILENCE_SECONDS,
         stale_after_s=settings.VENUE_FEED_STALE_AFTER_SECONDS,
         options=dict(getattr(settings, f"VENUE_FEED_{v}_OPTIONS", {})),
+        busy_poll_us=settings.VENUE_FEED_BUSY_POLL_US,
     )

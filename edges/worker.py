@@ -3,8 +3,13 @@ reports what they do.
 
 The tick path (`EdgeWorker.step`) touches no database: it polls the venue adapter and calls
 `AlgoSlot.on_book`. Everything else (reconcile, reports, log batches, quotes) runs on timers in
-`EdgeRunner.run`, a single-threaded loop that can drive several edges for `make run`; in production
-each venue's edge is its own process on its own host (`manage.py run_edge --venue kraken --live`).
+`EdgeRunner.run`, a loop that can drive several edges for `make run`; in production each venue's
+edge is its own process on its own host (`manage.py run_edge --venue kraken --live`).
+
+A live feed's books take no thread hop: the feed thread itself runs `EdgeWorker.step` after each read
+from the venue's socket (`EdgeRunner._feed_step`), under the runner's lock, which the loop holds for
+everything it does but sleep. When the loop holds it, the feed leaves the books pending (the latest
+per symbol) and wakes the loop, which steps them as soon as its pass ends.
 """
 
 from __future__ import annotations
@@ -595,9 +600,14 @@ class EdgeRunner:
         self.reconcile_every_ns = int(settings.EDGE_RECONCILE_SECONDS * 1_000_000_000)
         # set by a nudge and by every book a live feed publishes: the loop's sleep ends at once
         self.wake = threading.Event()
+        # The workers' state (slots, books, orders, buffers): the loop's passes hold it; a live feed's
+        # thread steps its worker under it when it is free (_feed_step).
+        self.lock = threading.Lock()
         for worker in self.workers:
             if hasattr(worker.adapter, "wakeup"):
                 worker.adapter.wakeup = self.wake
+            if hasattr(worker.adapter, "set_consumer"):
+                worker.adapter.set_consumer(lambda w=worker: self._feed_step(w))
             if hasattr(worker.graph_orders, "wakeup"):  # a live edge's private streams
                 worker.graph_orders.wakeup = self.wake
         self._redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
@@ -630,6 +640,19 @@ class EdgeRunner:
                 logger.warning("nudge listener lost Redis; retrying (reconcile passes continue)")
                 self.stopping.wait(1.0)
 
+    def _feed_step(self, worker: EdgeWorker) -> bool:
+        """In a live feed's thread, after a read that changed books: deliver them to the algos now.
+        False (the books stay pending, the loop is woken) while the loop holds the workers."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            worker.step(time.time_ns())
+            if worker.router is not None and worker.router.pending:
+                self.wake.set()  # live algos placed or cancelled: the loop sends them
+        finally:
+            self.lock.release()
+        return True
+
     def _guarded(self, what: str, fn: Any) -> None:
         """Database trouble must not stop the market-data loop: log, drop stale connections, go on."""
         try:
@@ -644,10 +667,11 @@ class EdgeRunner:
         # the edge still starts (after 10 s) and reconcile passes carry the changes.
         threading.Thread(target=self._listen_for_nudges, name="edge-nudges", daemon=True).start()
         self.listening.wait(10)
-        for worker in self.workers:
-            worker.register()
-            worker.reconcile()
-            self._guarded("order reconcile", worker.reconcile_orders)
+        with self.lock:
+            for worker in self.workers:
+                worker.register()
+                worker.reconcile()
+                self._guarded("order reconcile", worker.reconcile_orders)
         self._fanout = PriceFanout()
         now = time.time_ns()
         next_reconcile = now + self.reconcile_every_ns
@@ -664,8 +688,12 @@ class EdgeRunner:
             "edges up: %s",
             ", ".join(f"{w.edge_id} ({'sandbox' if w.is_sandbox else 'live'})" for w in self.workers),
         )
+        lock = self.lock
+        held = False  # whether this thread holds the lock (a feed thread may hold it for a moment)
         try:
             while not self.stopping.is_set():
+                lock.acquire()
+                held = True
                 now = time.time_ns()
                 for worker in self.workers:
                     worker.step(now)
@@ -715,14 +743,19 @@ class EdgeRunner:
                     for worker in self.workers:
                         self._guarded("recording", worker.flush_recording)
                     next_recording = now + RECORDING_FLUSH_EVERY_NS
+                held = False
+                lock.release()
                 self._sleep(now, min(next_logs, next_report, next_quotes, next_reconcile))
         finally:
+            if not held:
+                lock.acquire()
             if self._fanout is not None:
                 self._fanout.close()
             for worker in self.workers:
                 self._guarded("shutdown", worker.flush_logs)
                 self._guarded("shutdown", worker.flush_orders)
                 self._guarded("shutdown", worker.shutdown)
+            lock.release()
 
     def _sleep(self, now: int, next_timer: int) -> None:
         due = [t for w in self.workers if (t := w.adapter.next_ts()) is not None]

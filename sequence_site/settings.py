@@ -249,6 +249,10 @@ def _env_optional_seconds(name: str) -> float | None:
 
 VENUE_FEED_SILENCE_SECONDS = _env_optional_seconds("VENUE_FEED_SILENCE_SECONDS")
 VENUE_FEED_STALE_AFTER_SECONDS = _env_optional_seconds("VENUE_FEED_STALE_AFTER_SECONDS")
+# How long a live feed's thread polls its socket without sleeping before it blocks, in µs: 0 (the
+# default) blocks at once; an edge with a core of its own sets about 1000–5000 and takes each frame
+# without a thread wake-up (docs/benchmarks.md: frame → on_book about halved on this VM).
+VENUE_FEED_BUSY_POLL_US = env_int("VENUE_FEED_BUSY_POLL_US", 0, minimum=0)
 # kraken
 VENUE_FEED_KRAKEN = _env_feed("VENUE_FEED_KRAKEN")
 VENUE_FEED_KRAKEN_WS_URL = env_str("VENUE_FEED_KRAKEN_WS_URL", "wss://ws.kraken.com/v2")

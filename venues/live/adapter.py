@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from venues.adapter import DEFAULT_ACCOUNT, BookUpdate, FillCallback
@@ -66,7 +66,10 @@ class LiveVenueAdapter:
         self._backoff = backoff
         self._symbols: list[str] = []
         self.feed: FeedThread | None = None
-        self.wakeup = threading.Event()  # set on every published book (the edge's loop waits on it)
+        # Set after every read that published books (the edge's loop waits on it), unless a
+        # consumer took them in the feed thread (`set_consumer`).
+        self.wakeup = threading.Event()
+        self._consumer: Callable[[], bool] | None = None
         self.tick_changes: list[tuple[str, int, int]] = []  # (symbol, old tick, new tick) applied
         self.subscribe(symbols)
 
@@ -114,8 +117,13 @@ class LiveVenueAdapter:
         self._symbols = wanted
         if self.feed is None:
             protocol = build_protocol(self.venue, wanted, self.config)
-            self.feed = FeedThread(protocol, backoff=self._backoff, name=f"feed-{self.venue}")
-            self.feed.books.add_listener(lambda: self.wakeup.set())  # wakeup may be replaced
+            self.feed = FeedThread(
+                protocol,
+                backoff=self._backoff,
+                name=f"feed-{self.venue}",
+                on_batch=self._on_batch,
+                busy_poll_us=self.config.busy_poll_us,
+            )
             self.feed.start()
         else:
             self.feed.set_symbols(wanted)
@@ -136,6 +144,18 @@ class LiveVenueAdapter:
         self._symbols = [s for s in self._symbols if s not in gone]
         if self.feed is not None:
             self.feed.set_symbols(self._symbols)
+
+    def set_consumer(self, consumer: Callable[[], bool] | None) -> None:
+        """Hand the books to `consumer()` in the feed thread, after each read from the venue's
+        socket that changed any (it `poll()`s them, the same coalesced latest book per symbol).
+        It returns False when it could not take them now (the edge's loop holds its state); the
+        books then stay pending and `wakeup` is set, so the loop takes them itself."""
+        self._consumer = consumer
+
+    def _on_batch(self) -> None:
+        consumer = self._consumer
+        if consumer is None or not consumer():
+            self.wakeup.set()  # read through self: the edge's runner replaces the event
 
     def poll(self, until_ns: int, max_events: int | None = None) -> list[BookUpdate]:
         """Every book that arrived since the last poll (the latest per symbol), paper-matched."""

@@ -6,9 +6,17 @@ every received frame to `protocol.on_frame(data, recv_ns)` and acts on the event
 
 - `BookChanged` → published to a `LatestBooks` (coalesced per symbol: a slow consumer sees the
   latest book, never a growing queue) and to the optional `on_book` callback (called in the feed
-  thread, for a consumer that wants the book without a thread hop);
+  thread for every book);
 - `Send` → written to the socket; `Resync` → counted by reason; `Reconnect` → the connection is
   closed and opened again.
+
+Once every frame of one read from the socket has been applied, the optional `on_batch()` is called
+in the feed thread: a consumer that drains `LatestBooks` there (the edge) gets each book without a
+thread hop, and a burst that arrived together reaches it once, as the latest book of each symbol.
+
+The WebSocket is picows' (a Cython frame parser that calls us once per frame straight from the
+socket's read, about 1 µs a frame against about 10 µs for `websockets`' asyncio client here; see
+docs/benchmarks.md); it answers the venue's pings itself.
 
 It sends `protocol.ping_frame()` every `protocol.ping_interval_s`, declares the connection dead when
 no frame arrives for `protocol.silence_s`, and reconnects with jittered exponential backoff
@@ -27,14 +35,13 @@ import asyncio
 import contextlib
 import logging
 import random
+import selectors
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import websockets
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+import picows
 
 from venues.book import BookSnapshot
 from venues.live.protocol import BookChanged, FeedProtocol, Reconnect, Resync, Send, TickSizeChanged
@@ -42,6 +49,12 @@ from venues.live.protocol import BookChanged, FeedProtocol, Reconnect, Resync, S
 __all__ = ["Backoff", "FeedStatus", "FeedThread", "LatestBooks"]
 
 log = logging.getLogger(__name__)
+
+_TEXT, _BINARY = picows.WSMsgType.TEXT, picows.WSMsgType.BINARY
+_CONTINUATION, _CLOSE = picows.WSMsgType.CONTINUATION, picows.WSMsgType.CLOSE
+
+#: A long read (a burst that arrived at once) is handed to `on_batch` every this many frames.
+BATCH_FRAMES = 32
 
 #: on_book(symbol, snapshot, recv_ns), called in the feed thread after the book is published.
 BookCallback = Callable[[str, BookSnapshot, int], None]
@@ -107,7 +120,8 @@ class LatestBooks:
             self._pending[symbol] = snapshot
             self._latest[symbol] = snapshot
             self.published += 1
-        self._event.set()
+        if not self._event.is_set():  # set() takes the event's lock even when already set
+            self._event.set()
         for listener in self._listeners:
             listener()
 
@@ -241,26 +255,36 @@ class FeedThread:
         books: LatestBooks | None = None,
         *,
         on_book: BookCallback | None = None,
+        on_batch: Callable[[], None] | None = None,
         backoff: Backoff | None = None,
         healthy_after_s: float = 30.0,
         open_timeout_s: float = 10.0,
         max_frame_bytes: int = 16 * 1024 * 1024,
+        busy_poll_us: int = 0,
         name: str | None = None,
     ) -> None:
         self.protocol = protocol
         self.books = books if books is not None else LatestBooks()
         self.on_book = on_book
+        self.on_batch = on_batch
         self.backoff = backoff or Backoff()
         self.healthy_after_s = healthy_after_s
         self.open_timeout_s = open_timeout_s
         self.max_frame_bytes = max_frame_bytes
+        self.busy_poll_us = busy_poll_us
         self.status = FeedStatus(protocol.venue, protocol.symbols)
         self._name = name or f"feed-{protocol.venue}"
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._ws: ClientConnection | None = None
+        self._ws: picows.WSTransport | None = None
         self._lost_reason: str | None = None
+        self._last_frame_at = 0.0  # time.monotonic() of the last frame (the silence watchdog's)
+        self._batch_pending = False  # books published since the consumer was last called
+        self._batch_frames = 0  # frames applied since the consumer was last called
+        self._read_ns = 0  # when the current read from the socket happened (0: between reads)
+        self._fragments: list[bytes] | None = None  # a fragmented message's parts so far
+        self._fragment_type = _TEXT
         self._ready = threading.Event()
         # TickSizeChanged events, oldest first, until the consumer takes them (`drain_tick_changes`).
         self._tick_changes: list[TickSizeChanged] = []
@@ -329,7 +353,11 @@ class FeedThread:
 
     # -- the thread --------------------------------------------------------------------------------
     def _main(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop: asyncio.AbstractEventLoop
+        if self.busy_poll_us > 0:
+            loop = asyncio.SelectorEventLoop(_SpinningSelector(self.busy_poll_us / 1e6))
+        else:
+            loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
@@ -353,21 +381,25 @@ class FeedThread:
             status.state = "connecting"
             opened_at = 0.0
             reason = "closed"
+            self._lost_reason = None
+            self._last_frame_at = time.monotonic()
             try:
-                ws = await websockets.connect(
+                transport, _ = await picows.ws_connect(
+                    lambda: _Listener(self),
                     self.protocol.url(),
-                    additional_headers=self.protocol.handshake_headers() or None,
-                    open_timeout=self.open_timeout_s,
-                    max_size=self.max_frame_bytes,
-                    compression=None,  # venues stream small frames; deflate costs more than it saves
-                    proxy=None,
+                    extra_headers=self.protocol.handshake_headers() or None,
+                    websocket_handshake_timeout=self.open_timeout_s,
+                    max_frame_size=self.max_frame_bytes,
+                    enable_auto_pong=True,  # the venue's WebSocket pings (Kalshi's every 10 s)
+                    max_redirects=0,
+                    logger_name=f"feed.{self.protocol.venue}",
                 )
             except Exception as exc:  # refused, 401/429 handshake, DNS, timeout
                 reason = "connect_failed"
-                status.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                status.last_error = _describe(exc)
             else:
                 opened_at = time.monotonic()
-                reason = await self._session(ws)
+                reason = await self._session(transport)
             status.state = "backoff"
             status.connected_ns = 0
             self._ws = None
@@ -385,100 +417,229 @@ class FeedThread:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
 
-    async def _session(self, ws: ClientConnection) -> str:
+    async def _session(self, transport: picows.WSTransport) -> str:
         """One connection, from on_open to its end; returns why it ended."""
-        protocol, status, books, on_book = self.protocol, self.status, self.books, self.on_book
-        self._ws = ws
-        self._lost_reason = None
+        protocol, status = self.protocol, self.status
+        self._ws = transport
         tasks: list[asyncio.Task[None]] = []
-        last = [time.monotonic()]  # the last frame's arrival, shared with the watchdog
         try:
-            for frame in protocol.on_open():
-                await ws.send(frame)
-            status.state = "connected"
-            status.connects += 1
-            status.connected_ns = time.time_ns()
-            tasks.append(asyncio.ensure_future(self._watchdog(ws, last)))
-            tasks.append(asyncio.ensure_future(self._stop_watch(ws)))
-            if protocol.ping_interval_s:
-                tasks.append(asyncio.ensure_future(self._pinger(ws, protocol.ping_interval_s)))
-            monotonic, time_ns = time.monotonic, time.time_ns
-            while True:
-                data = await ws.recv()
-                recv_ns = time_ns()
-                last[0] = monotonic()
-                status.frames += 1
-                status.last_frame_ns = recv_ns
-                try:
-                    events = protocol.on_frame(data, recv_ns)
-                except Exception as exc:  # a protocol must not raise; if it does, start over
-                    log.exception("%s protocol failed on a frame", protocol.venue)
-                    status.last_error = f"protocol error: {type(exc).__name__}: {exc}"[:300]
-                    raise _Lost("protocol_error") from exc
-                for ev in events:
-                    if type(ev) is BookChanged:
-                        status.books += 1
-                        status.last_change_ns[ev.symbol] = recv_ns
-                        books.publish(ev.symbol, ev.snapshot)
-                        if on_book is not None:
-                            on_book(ev.symbol, ev.snapshot, recv_ns)
-                    elif type(ev) is Send:
-                        await ws.send(ev.frame)
-                    elif type(ev) is Resync:
-                        status._count(status.resyncs, ev.reason)
-                    elif type(ev) is Reconnect:
-                        raise _Lost(ev.reason)
-                    elif type(ev) is TickSizeChanged:
-                        status.tick_changes += 1
-                        with self._tick_lock:
-                            self._tick_changes.append(ev)
-        except _Lost as lost:
-            return lost.reason
-        except ConnectionClosed as exc:
-            if self._lost_reason is None and exc.rcvd is not None:
-                status.last_error = f"closed by venue: {exc.rcvd.code} {exc.rcvd.reason}"[:300]
-            return self._lost_reason or "closed"
-        except Exception as exc:  # a send on a dying socket, an OS error
-            status.last_error = f"{type(exc).__name__}: {exc}"[:300]
-            return self._lost_reason or "error"
+            if self._lost_reason is None:  # the venue may have spoken (and closed) already
+                for frame in protocol.on_open():
+                    self._send(transport, frame)
+                status.state = "connected"
+                status.connects += 1
+                status.connected_ns = time.time_ns()
+                tasks.append(asyncio.ensure_future(self._watchdog()))
+                tasks.append(asyncio.ensure_future(self._stop_watch()))
+                if protocol.ping_interval_s:
+                    tasks.append(asyncio.ensure_future(self._pinger(transport, protocol.ping_interval_s)))
+            await transport.wait_disconnected()
+        except Exception as exc:  # a send on a dying socket, an OS error, picows' own protocol error
+            if self._lost_reason is None:
+                status.last_error = _describe(exc)
+                self._lost_reason = "error"
         finally:
             for t in tasks:
                 t.cancel()
             for t in tasks:
                 with contextlib.suppress(BaseException):
                     await t
+            transport.disconnect(graceful=False)
+        return self._lost_reason or "closed"
+
+    # -- frames in (picows calls these from the loop, one frame at a time) -----------------------------
+    def _on_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        msg_type = frame.msg_type
+        if msg_type is _TEXT or msg_type is _BINARY or msg_type is _CONTINUATION:
+            data: str | bytes | None
+            if msg_type is _CONTINUATION or not frame.fin:
+                data = self._assemble(frame)
+            elif msg_type is _TEXT:
+                try:
+                    data = frame.get_payload_as_utf8_text()
+                except UnicodeDecodeError:  # the protocol decides what an undecodable frame means
+                    data = frame.get_payload_as_bytes()
+            else:
+                data = frame.get_payload_as_bytes()
+            if data is not None:
+                self._on_message(transport, data)
+        elif msg_type is _CLOSE:
+            status = self.status
+            if self._lost_reason is None:
+                reason = (frame.get_close_message() or b"").decode("utf-8", "replace")
+                status.last_error = f"closed by venue: {frame.get_close_code().value} {reason}"[:300]
+                self._lost_reason = "closed"
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(), 2.0)
-            with contextlib.suppress(Exception):
-                ws.transport.abort()
+                transport.send_close(frame.get_close_code())
+            transport.disconnect()
+        if frame.last_in_buffer:
+            self._read_ns = 0
+            if self._batch_pending:
+                self._end_batch()
+
+    def _assemble(self, frame: picows.WSFrame) -> str | bytes | None:
+        """A fragmented message: the parts until the final one, then the whole (None before that)."""
+        if frame.msg_type is not _CONTINUATION:
+            self._fragments = [frame.get_payload_as_bytes()]
+            self._fragment_type = frame.msg_type
+        elif self._fragments is None:  # a continuation of nothing: the venue broke the framing
+            self._lose("protocol_error")
+            return None
+        else:
+            self._fragments.append(frame.get_payload_as_bytes())
+            if sum(map(len, self._fragments)) > self.max_frame_bytes:
+                self.status.last_error = "message too big"
+                self._lose("protocol_error")
+                return None
+        if not frame.fin:
+            return None
+        whole = b"".join(self._fragments)
+        kind, self._fragments = self._fragment_type, None
+        if kind is _TEXT:
+            try:
+                return whole.decode("utf-8")
+            except UnicodeDecodeError:
+                return whole
+        return whole
+
+    def _on_message(self, transport: picows.WSTransport, data: str | bytes) -> None:
+        if self._lost_reason is not None:  # the session is ending: nothing more is applied
+            return
+        status, books, on_book = self.status, self.books, self.on_book
+        # Every frame of one read from the socket was received when that read happened: the first
+        # frame's time is the whole read's (and a book's latency is counted from it).
+        recv_ns = self._read_ns
+        if not recv_ns:
+            recv_ns = self._read_ns = time.time_ns()
+            self._last_frame_at = time.monotonic()
+        self._batch_frames += 1
+        status.frames += 1
+        status.last_frame_ns = recv_ns
+        try:
+            events = self.protocol.on_frame(data, recv_ns)
+        except Exception as exc:  # a protocol must not raise; if it does, start over
+            log.exception("%s protocol failed on a frame", self.protocol.venue)
+            status.last_error = f"protocol error: {type(exc).__name__}: {exc}"[:300]
+            self._lose("protocol_error")
+            return
+        for ev in events:
+            if type(ev) is BookChanged:
+                status.books += 1
+                status.last_change_ns[ev.symbol] = recv_ns
+                books.publish(ev.symbol, ev.snapshot)
+                self._batch_pending = True
+                if on_book is not None:
+                    on_book(ev.symbol, ev.snapshot, recv_ns)
+            elif type(ev) is Send:
+                self._send(transport, ev.frame)
+            elif type(ev) is Resync:
+                status._count(status.resyncs, ev.reason)
+            elif type(ev) is Reconnect:
+                self._lose(ev.reason)
+                break
+            elif type(ev) is TickSizeChanged:
+                status.tick_changes += 1
+                with self._tick_lock:
+                    self._tick_changes.append(ev)
+        if self._batch_frames >= BATCH_FRAMES and self._batch_pending:
+            self._end_batch()  # a long read: the consumer does not wait for all of it
+
+    def _end_batch(self) -> None:
+        """Every frame that arrived together has been applied (or BATCH_FRAMES of a long read): the
+        consumer takes the books now. A burst reaches it as the latest book of each symbol, not once
+        per frame."""
+        self._batch_pending = False
+        self._batch_frames = 0
+        on_batch = self.on_batch
+        if on_batch is not None:
+            try:
+                on_batch()
+            except Exception:  # the consumer's trouble must not end the feed
+                log.exception("feed %s: the book consumer failed", self._name)
+
+    def _send(self, transport: picows.WSTransport, frame: str | bytes) -> None:
+        if isinstance(frame, str):
+            transport.send(_TEXT, frame.encode())
+        else:
+            transport.send(_BINARY, frame)
 
     def _lose(self, reason: str) -> None:
-        """End the current session from the loop (silence, stop, resubscribe)."""
+        """End the current session from the loop (silence, stop, resubscribe, a Reconnect)."""
         if self._lost_reason is None:
             self._lost_reason = reason
         ws = self._ws
         if ws is not None:
-            # abort, not close: a silent peer would keep a closing handshake waiting
-            ws.transport.abort()
+            # not graceful: a silent peer would keep a closing handshake waiting
+            ws.disconnect(graceful=False)
 
-    async def _watchdog(self, ws: ClientConnection, last: list[float]) -> None:
+    async def _watchdog(self) -> None:
         silence = self.protocol.silence_s
         step = min(1.0, silence / 5)
         while True:
             await asyncio.sleep(step)
-            if time.monotonic() - last[0] > silence:
+            if time.monotonic() - self._last_frame_at > silence:
                 self._lose("silence")
                 return
 
-    async def _stop_watch(self, ws: ClientConnection) -> None:
+    async def _stop_watch(self) -> None:
         assert self._stop is not None
         await self._stop.wait()
         self._lose("stopped")
 
-    async def _pinger(self, ws: ClientConnection, every: float) -> None:
+    async def _pinger(self, transport: picows.WSTransport, every: float) -> None:
         frame = self.protocol.ping_frame()
         if frame is None:
             return
         while True:
             await asyncio.sleep(every)
-            await ws.send(frame)
+            self._send(transport, frame)
+
+
+class _SpinningSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """A selector that polls without sleeping for up to `spin_s` before it blocks (busy polling).
+
+    The feed thread then sees a frame the moment it arrives, on a core that is awake with the feed's
+    code and data in its caches, instead of paying the wake-up of a sleeping thread (tens of µs on a
+    VM) on every frame. It costs a core while the venue speaks: `VENUE_FEED_BUSY_POLL_US` turns it
+    on for an edge that has a core of its own (docs/venues.md)."""
+
+    def __init__(self, spin_s: float) -> None:
+        super().__init__()
+        self._spin_s = spin_s
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None and timeout <= 0:
+            return super().select(0)
+        spin = self._spin_s if timeout is None else min(timeout, self._spin_s)
+        clock = time.perf_counter
+        end = clock() + spin
+        poll = super().select
+        while True:
+            ready = poll(0)
+            if ready or clock() >= end:
+                break
+        if ready or (timeout is not None and timeout <= spin):
+            return ready
+        return poll(None if timeout is None else timeout - spin)
+
+
+class _Listener(picows.WSListener):  # type: ignore[misc]
+    """picows' per-connection handler: every frame goes to the feed at once, in the loop's thread."""
+
+    def __init__(self, feed: FeedThread) -> None:
+        super().__init__()
+        self._feed = feed
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        self._feed._on_frame(transport, frame)
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as the feed's `last_error` (a handshake refusal keeps the venue's status line)."""
+    if isinstance(exc, picows.WSHandshakeError) and exc.response is not None:
+        resp = exc.response
+        text = f"handshake refused: HTTP {int(resp.status)} {getattr(resp.status, 'phrase', '')}"
+        if exc.raw_body:
+            text += f": {exc.raw_body[:200].decode('utf-8', 'replace')}"
+        return text[:300]
+    return f"{type(exc).__name__}: {exc}"[:300]

@@ -29,7 +29,8 @@ class FeedConfig:
     `ws_url`/`rest_url`: the venue's WebSocket and REST base URLs (empty: the venue's real public
     URLs; tests point them at a fake). `silence_s`/`stale_after_s` override the protocol's own
     limits when set. `options` holds what one venue alone needs (Kalshi: "key_id",
-    "private_key_pem"; Kraken: "depth").
+    "private_key_pem"; Kraken: "depth"). `busy_poll_us`: how long the feed thread polls its socket
+    without sleeping before it blocks (0: it blocks at once; see venues.live.connection).
     """
 
     ws_url: str = ""
@@ -37,6 +38,7 @@ class FeedConfig:
     silence_s: float | None = None
     stale_after_s: float | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+    busy_poll_us: int = 0
 
 
 Builder = Callable[[Sequence[str], FeedConfig], FeedProtocol]

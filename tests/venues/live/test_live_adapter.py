@@ -4,6 +4,7 @@ feed, and paper fills against the live book through the simulator's order half."
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator
 
@@ -90,3 +91,32 @@ def test_subscribe_more_later(fake: KrakenFake, adapter: LiveVenueAdapter) -> No
         lambda: (adapter.poll(time.time_ns()), adapter.book("ETH/USD"))[1], what="ETH/USD after resubscribing"
     )
     assert adapter.symbols == ["BTC/USD", "ETH/USD"]
+
+
+def test_a_consumer_takes_the_books_in_the_feed_thread_or_leaves_them_to_the_loop(
+    fake: KrakenFake, adapter: LiveVenueAdapter
+) -> None:
+    wait_until(lambda: adapter.poll(time.time_ns()), what="the first book")
+    took: list[tuple[str, str, int]] = []
+    busy = threading.Event()  # the edge's loop holds the workers: the consumer declines
+
+    def consumer() -> bool:
+        if busy.is_set():
+            return False
+        took.extend((threading.current_thread().name, s, b.bid_qty) for s, b in adapter.poll(time.time_ns()))
+        return True
+
+    adapter.set_consumer(consumer)
+    adapter.wakeup.clear()
+    bid = max(fake.pairs["BTC/USD"].bids)
+    fake.update("BTC/USD", bids=[(str(bid), "3.5")])
+    wait_until(lambda: took, what="the consumer's book")
+    assert took == [("feed-kraken", "BTC/USD", to_qty_1e8("3.5"))]  # in the feed's own thread
+    assert not adapter.wakeup.is_set()  # nobody else was woken
+
+    busy.set()
+    fake.update("BTC/USD", bids=[(str(bid), "4.5")])
+    wait_until(adapter.wakeup.is_set, what="the loop's wakeup")
+    assert len(took) == 1
+    # the book waits, coalesced, for the loop's own poll
+    assert [(s, b.bid_qty) for s, b in adapter.poll(time.time_ns())] == [("BTC/USD", to_qty_1e8("4.5"))]
