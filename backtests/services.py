@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -263,13 +264,28 @@ def backtest_run(*, job_id: str, worker: str = "") -> None:
         _publish(job)
         return bool(changed)
 
+    store = MarketDataStore(settings.MARKET_DATA_DIR)
     try:
-        replay = Replay(
-            wasm=bytes(job.artifact.wasm),
-            spec=_spec(job),
-            store=MarketDataStore(settings.MARKET_DATA_DIR),
-            progress=progress,
-        )
+        _replay(job, store, started, progress, preparing, on_day, prepared)
+    finally:
+        if store.blocks_written:  # bound the replay blocks (a cache: LRU beyond the budget)
+            try:
+                store.trim_blocks(int(settings.MARKET_DATA_BLOCK_CACHE_MB) * 2**20)
+            except OSError:
+                logger.exception("backtest %s: trimming the replay blocks failed", job.pk)
+
+
+def _replay(
+    job: BacktestJob,
+    store: MarketDataStore,
+    started: float,
+    progress: Callable[[int], bool],
+    preparing: Callable[[], bool],
+    on_day: Callable[[int, int], None],
+    prepared: list[int],
+) -> None:
+    try:
+        replay = Replay(wasm=bytes(job.artifact.wasm), spec=_spec(job), store=store, progress=progress)
         job.total_events = replay.prepare(should_continue=preparing, on_day=on_day)
         job.days_prepared, job.days_total = prepared
         job.sources, job.phase, job.replay_started_at = replay.sources(), "replaying", timezone.now()

@@ -23,11 +23,13 @@ results.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from time import perf_counter_ns
@@ -54,6 +56,7 @@ from edges.core.instance import (
     core_module,
 )
 from edges.dispatch import SELF_TRADING_REASON, AlgoSlot, SlotState
+from edges.dispatch.decoding import RawTrace, trace_record
 from edges.runtime import AlgoTrap, CompiledAlgo, load_module
 from venues.instruments import Instrument
 from venues.marketdata.store import DEPTH, DayData, MarketDataStore, day_bounds_ns
@@ -86,6 +89,10 @@ _E9 = 1_000_000_000
 _E8 = 100_000_000
 
 ProgressFn = Callable[[int], bool]  # events processed so far -> False to cancel
+# A day ready to replay: each symbol's table, the runs (symbol, first row, count), and each symbol's
+# run columns as the addresses of their int64 values.
+_Day = tuple[list[pa.Table], list[tuple[int, int, int]], list[list[int]]]
+_Days = Generator[_Day, None, None]
 
 
 class ReplayFailed(Exception):
@@ -141,12 +148,14 @@ class _Venue:
 
 
 class _Sink:
-    """Keeps the first log lines and every trace (sampled down at the end), minus wall-clock data."""
+    """Keeps the first log lines and every trace (sampled down at the end), minus wall-clock data.
+    Traces are kept as the core's ints (``trace_later``) and made into records only for the
+    sample: one in fifteen of a month's."""
 
     def __init__(self) -> None:
         self.logs: list[dict[str, Any]] = []
         self.log_count = 0
-        self.traces: list[dict[str, Any]] = []
+        self.traces: list[tuple[str, RawTrace]] = []
 
     def log(self, slot: AlgoSlot, ts_ns: int, level: str, message: str) -> None:
         self.log_count += 1
@@ -155,19 +164,25 @@ class _Sink:
                 {"ts_ns": ts_ns, "symbol": hyphen_symbol(slot.symbol), "level": level, "message": message}
             )
 
-    def trace(self, slot: AlgoSlot, record: dict[str, Any]) -> None:
-        record = dict(record)
-        record.pop("latency_ns", None)  # wall clock: would make two runs differ
-        record["symbol"] = hyphen_symbol(slot.symbol)
-        self.traces.append(record)
+    def trace_later(self, slot: AlgoSlot, raw: RawTrace) -> None:
+        self.traces.append((slot.symbol, raw))
+
+    def trace(self, slot: AlgoSlot, record: dict[str, Any]) -> None:  # SlotSink's; unused here
+        raise AssertionError("the replay's slots hand their traces to trace_later")
 
     def sampled_traces(self) -> list[dict[str, Any]]:
         traces = self.traces
-        if len(traces) <= MAX_TRACES:
-            return traces
-        # Evenly spread, always including the last one (a trap's trace is the last).
-        step = (len(traces) - 1) / (MAX_TRACES - 1)
-        return [traces[round(k * step)] for k in range(MAX_TRACES)]
+        if len(traces) > MAX_TRACES:
+            # Evenly spread, always including the last one (a trap's trace is the last).
+            step = (len(traces) - 1) / (MAX_TRACES - 1)
+            traces = [traces[round(k * step)] for k in range(MAX_TRACES)]
+        out = []
+        for symbol, raw in traces:
+            record = trace_record(raw)
+            record.pop("latency_ns", None)  # wall clock: would make two runs differ
+            record["symbol"] = hyphen_symbol(symbol)
+            out.append(record)
+        return out
 
 
 @dataclass
@@ -324,7 +339,8 @@ class Replay:
             slot.fill_observer = acc.observer(hyphen_symbol(inst.symbol))
             slots.append(slot)
         self._report(0)
-        equity = self._run_cores(slots, sink, acc, start_ns, profile)
+        with contextlib.closing(self._read_ahead(profile)) as days:
+            equity = self._run_cores(slots, sink, acc, start_ns, profile, days)
         next_sample = acc.curve[-1][0] + CURVE_STEP_NS
         while next_sample <= end_ns:
             acc.curve.append((next_sample, equity))
@@ -342,7 +358,7 @@ class Replay:
         return ReplayFailed(f"algo trapped at event {at + 1} ({symbol}): {slot.pause_reason}", at)
 
     def _run_cores(
-        self, slots: list[AlgoSlot], sink: _Sink, acc: _Accounts, start_ns: int, profile: bool
+        self, slots: list[AlgoSlot], sink: _Sink, acc: _Accounts, start_ns: int, profile: bool, days: _Days
     ) -> int:
         """Chunks of each symbol's columns in its core, ``core_run`` over each run of consecutive
         events of one symbol (a whole day for one symbol). The portfolio's equity, peak, drawdown
@@ -363,16 +379,9 @@ class Replay:
         timings = self.timings_ns
         events_off: list[int] | None = None  # each core's S_LOGLINES when records stopped being read
         logs_full = False
-        for day in self.spec.days:
-            t0 = clock() if clock else 0
-            tables, segments = self._day_segments(day)
-            # one chunk per column (block_table); a symbol with no events that day has no runs
-            columns = [
-                [t.column(name).chunk(0) for name in _RUN_COLUMNS] if t.num_rows else [] for t in tables
-            ]
+        memmove = ctypes.memmove
+        for tables, segments, addrs in days:
             window = [-1] * len(cores)  # first row of the chunk loaded in each core
-            if clock:
-                timings["decode"] += clock() - t0
             for k, r0, count in segments:
                 core, slot = cores[k], slots[k]
                 assert core is not None
@@ -381,14 +390,10 @@ class Replay:
                     base = window[k]
                     if base < 0 or not base <= r0 < base + chunk:
                         t0 = clock() if clock else 0
-                        m = min(chunk, tables[k].num_rows - r0)
-                        for c, col in enumerate(columns[k]):
-                            part = col.slice(r0, m)
-                            ctypes.memmove(
-                                core.in_addr + 8 * c * chunk,
-                                part.buffers()[1].address + 8 * part.offset,
-                                8 * m,
-                            )
+                        m = 8 * min(chunk, tables[k].num_rows - r0)
+                        into, step = core.in_addr, 8 * chunk
+                        for c, addr in enumerate(addrs[k]):
+                            memmove(into + step * c, addr + 8 * r0, m)
                         window[k] = base = r0
                         if clock:
                             timings["decode"] += clock() - t0
@@ -470,6 +475,35 @@ class Replay:
         acc.peak_1e9 = int(peak)
         acc.max_dd = struct.unpack("<d", struct.pack("<q", int(maxdd_bits)))[0]
         return int(equity)
+
+    def _read_ahead(self, profile: bool) -> _Days:
+        """The days ready to replay, in order: each symbol's table, the runs of ``_day_segments``
+        and each symbol's run columns as the addresses of their int64 values (one chunk per column:
+        block_table; a symbol with no events that day has none). The next day is mapped (or, cold,
+        decoded from Parquet and its block written) by a thread while the cores replay this one:
+        Arrow and the core both run without the GIL, so on a free core a day's preparation costs
+        the replay nothing. The stage clock ("decode") counts the wait for it."""
+
+        def prepare(day: date) -> _Day:
+            tables, segments = self._day_segments(day)
+            addrs = []
+            for t in tables:
+                cols = [t.column(name).chunk(0) for name in _RUN_COLUMNS] if t.num_rows else []
+                addrs.append([col.buffers()[1].address + 8 * col.offset for col in cols])
+            return tables, segments, addrs
+
+        clock = perf_counter_ns if profile else None
+        days = self.spec.days
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-read-ahead") as pool:
+            pending = pool.submit(prepare, days[0]) if days else None
+            for i in range(len(days)):
+                assert pending is not None
+                t0 = clock() if clock else 0
+                ready = pending.result()
+                if clock:
+                    self.timings_ns["decode"] += clock() - t0
+                pending = pool.submit(prepare, days[i + 1]) if i + 1 < len(days) else None
+                yield ready
 
     @staticmethod
     def _take_records(slot: AlgoSlot, core: Any, sink: _Sink, acc: _Accounts) -> None:

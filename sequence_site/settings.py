@@ -221,6 +221,9 @@ STRATEGY_FROZEN_SECONDS = _env_seconds("STRATEGY_FROZEN_SECONDS", 30.0)
 # Backtests (backtests/, docs/backtests.md): the Parquet market-data store, and how often a running
 # job writes its progress (and heartbeat) to the database and the channel layer.
 MARKET_DATA_DIR = Path(env_str("MARKET_DATA_DIR", str(VAR_DIR / "market-data")))
+# The replay's blocks (uncompressed copies of the days it replayed, ~0.5 GB a symbol-month) are a
+# cache: after a job that wrote blocks, the least recently used beyond this many MiB are removed.
+MARKET_DATA_BLOCK_CACHE_MB = env_int("MARKET_DATA_BLOCK_CACHE_MB", 4096, minimum=0)
 # Edges record the books they see into MARKET_DATA_DIR, so past sessions can be backtested.
 EDGE_RECORD_MARKET_DATA = env_bool("EDGE_RECORD_MARKET_DATA", True)
 # How often an edge reconciles its algos with the database when no Redis nudge comes (a nudge makes

@@ -27,7 +27,7 @@ from typing import Any
 import wasmtime
 
 from edges.runtime import _raw, abi
-from edges.runtime.engine import get_engine
+from edges.runtime.engine import cached_module, get_engine
 from edges.runtime.errors import AlgoLoadError, AlgoTrap
 from edges.runtime.instance import AlgoMemoryMixin, trap_of
 from edges.runtime.limits import RuntimeLimits
@@ -132,11 +132,12 @@ def native_refuel_addr() -> int | None:
 
 
 def core_module() -> wasmtime.Module:
-    """seqcore compiled once per engine (a forked child gets a new engine: engine.py)."""
+    """seqcore compiled once per engine (a forked child gets a new engine: engine.py), or loaded
+    from the compile cache (engine.cached_module) when a process compiled it before."""
     global _core_module
     engine = get_engine()
     if _core_module is None or _core_module[0] is not engine:
-        _core_module = (engine, wasmtime.Module(engine, CORE_WASM.read_bytes()))
+        _core_module = (engine, cached_module("seqcore", CORE_WASM.read_bytes()))
     return _core_module[1]
 
 

@@ -197,65 +197,98 @@ class SlotOutput:
         return place_error_reason(result, instrument=self.instrument, price_1e9=price, qty_1e8=qty)
 
     def _finish_trace(self, trap: AlgoTrap | None) -> None:
+        """The traced callback's record. What it shows is read from the core now (as ints: a
+        RawTrace); the text is made by ``trace_record``, at once for a sink that only has
+        ``trace``, or later (maybe never) for one with ``trace_later``: a backtest keeps 100 of its
+        traces, chosen when the run is over."""
         latency = perf_counter_ns() - self._trace_t0
         kind = self._tracing
         self._tracing = 0
         core = self.core
         assert core is not None
         G = core.G
-        callback = CALLBACK_NAMES.get(kind, "?")
-        bid, ask = int(G[S_BID]), int(G[S_ASK])  # the core's book: also right in a backtest's chunks
-        spread_bps = round((ask - bid) * 20000 / (ask + bid), 4) if bid and ask else None
-        pnl = (self.positions.realized_pnl_1e9 + self.positions.unrealized_pnl_1e9) / 1e9
-        inputs: dict[str, Any] = {
-            "book": {
-                "best_bid": format_price(bid) if bid else None,
-                "best_ask": format_price(ask) if ask else None,
-            },
-            "spread_bps": spread_bps,
-            "position_1e8": int(G[S_POSITION]),
-            "pnl": round(pnl, 9),
-        }
-        args = [int(G[S_ARGS + k]) for k in range(5)]
-        if kind == CB_FILL:
-            inputs["fill"] = {
-                "order_id": args[0],
-                "side": "buy" if args[1] == 0 else "sell",
-                "price": format_price(args[2]),
-                "qty_1e8": args[3],
-            }
-        elif kind == CB_REJECT:
-            inputs["reject"] = {"order_id": args[0], "reason_code": args[1], "reason": reject_reason(args[1])}
+        positions = self.positions
         actions = []
         A, w = core.ACT, core.act_words
         for i in range(int(G[S_NACT])):
             o = i * w
             k, side, price, result, extra = A[o], A[o + 1], A[o + 2], A[o + 3], A[o + 4]
-            if k == ACT_PLACE:
-                action = f"place_{_BOOK_SIDE[side]}@{format_price(price)}"
-                actions.append(
-                    f"{action} rejected: {self._refusal(extra, result, price)}" if result else action
-                )
-            elif k == ACT_CANCEL:
-                actions.append(f"cancel#{extra}")
-            elif k == ACT_CANCEL_ALL:
-                actions.append("cancel_all")
-            else:
-                actions.append(
-                    f"place_{_BOOK_SIDE[side]}@{format_price(price)} refused: {place_error_reason(result)}"
-                )
+            # a refused place's reason needs the core's reject records of this callback: now
+            refusal = self._refusal(extra, result, price) if k == ACT_PLACE and result else None
+            actions.append((k, side, price, result, extra, refusal))
         self._reject_qty.clear()
-        output: dict[str, Any] = {"actions": actions}
-        if trap is not None:
-            output["trap"] = trap.reason
-        self.sink.trace(
-            self,
-            {
-                "callback_type": callback,
-                "ts_ns": int(G[S_NOW]),
-                "latency_ns": latency,
-                "input": inputs,
-                "output": output,
-                "logs": list(self._trace_logs),
-            },
+        raw: RawTrace = (
+            kind,
+            int(G[S_NOW]),
+            latency,
+            int(G[S_BID]),  # the core's book: also right in a backtest's chunks
+            int(G[S_ASK]),
+            int(G[S_POSITION]),
+            positions.realized_pnl_1e9 + positions.unrealized_pnl_1e9,
+            (int(G[S_ARGS]), int(G[S_ARGS + 1]), int(G[S_ARGS + 2]), int(G[S_ARGS + 3])),
+            actions,
+            trap.reason if trap is not None else None,
+            list(self._trace_logs),
         )
+        later = getattr(self.sink, "trace_later", None)
+        if later is not None:
+            later(self, raw)
+        else:
+            self.sink.trace(self, trace_record(raw))
+
+
+# A traced callback as read from the core (AlgoSlot._finish_trace): callback kind, event time,
+# latency (ns), best bid and ask, position, PnL (×1e9), the callback's first arguments, its actions
+# (kind, side, price, result, extra, refusal text), the trap's reason, its log lines.
+_RawAction = tuple[int, int, int, int, int, str | None]
+RawTrace = tuple[
+    int, int, int, int, int, int, int, tuple[int, int, int, int], list[_RawAction], str | None, list[str]
+]
+
+
+def trace_record(raw: RawTrace) -> dict[str, Any]:
+    """A traced callback's record (the trace of the edge's log tail and of a backtest's results)."""
+    kind, now, latency, bid, ask, position, pnl_1e9, args, raw_actions, trap, logs = raw
+    spread_bps = round((ask - bid) * 20000 / (ask + bid), 4) if bid and ask else None
+    inputs: dict[str, Any] = {
+        "book": {
+            "best_bid": format_price(bid) if bid else None,
+            "best_ask": format_price(ask) if ask else None,
+        },
+        "spread_bps": spread_bps,
+        "position_1e8": position,
+        "pnl": round(pnl_1e9 / 1e9, 9),
+    }
+    if kind == CB_FILL:
+        inputs["fill"] = {
+            "order_id": args[0],
+            "side": "buy" if args[1] == 0 else "sell",
+            "price": format_price(args[2]),
+            "qty_1e8": args[3],
+        }
+    elif kind == CB_REJECT:
+        inputs["reject"] = {"order_id": args[0], "reason_code": args[1], "reason": reject_reason(args[1])}
+    actions = []
+    for k, side, price, result, extra, refusal in raw_actions:
+        if k == ACT_PLACE:
+            action = f"place_{_BOOK_SIDE[side]}@{format_price(price)}"
+            actions.append(f"{action} rejected: {refusal}" if result else action)
+        elif k == ACT_CANCEL:
+            actions.append(f"cancel#{extra}")
+        elif k == ACT_CANCEL_ALL:
+            actions.append("cancel_all")
+        else:
+            actions.append(
+                f"place_{_BOOK_SIDE[side]}@{format_price(price)} refused: {place_error_reason(result)}"
+            )
+    output: dict[str, Any] = {"actions": actions}
+    if trap is not None:
+        output["trap"] = trap
+    return {
+        "callback_type": CALLBACK_NAMES.get(kind, "?"),
+        "ts_ns": now,
+        "latency_ns": latency,
+        "input": inputs,
+        "output": output,
+        "logs": logs,
+    }

@@ -266,3 +266,33 @@ def test_results_json_is_canonical(api, owner, celery_worker, make_deployment):
     wait_status(api, job_id, ("completed",))
     stored = BacktestJob.objects.get(pk=job_id).results_json
     assert stored == json.dumps(json.loads(stored), sort_keys=True, separators=(",", ":"))
+
+
+def test_the_replay_blocks_stay_within_their_budget_and_rebuilt_blocks_give_the_same_bytes(
+    api, owner, celery_worker, make_deployment, mm_wasm, market_data, settings
+):
+    # A budget of 0: the job that wrote the blocks of its two days removes them once it is done
+    # (the Parquet files stay); the next job decodes the days from Parquet again, read ahead by
+    # the replay's thread, and gives the same bytes as a job that read kept blocks.
+    dep = make_deployment(owner, mm_wasm)
+    span = {"start_date": "2026-01-20", "end_date": "2026-01-21", "seed": 7}
+    sim = market_data / "kraken" / "ETH-USDC" / "sim-v2" / "7"
+
+    def run() -> str:
+        job_id = submit(api, dep, **span)[1]["job_id"]
+        assert wait_status(api, job_id, ("completed", "failed"))["status"] == "completed"
+        wait_for(idle, timeout=60, what="the worker to finish the job (and its trim)")
+        return BacktestJob.objects.get(pk=job_id).results_json
+
+    kept = run()  # the default budget keeps them
+    assert sorted(p.name for p in sim.glob("*.block.arrow")) == [
+        "2026-01-20.block.arrow",
+        "2026-01-21.block.arrow",
+    ]
+    assert run() == kept  # from the kept blocks
+    settings.MARKET_DATA_BLOCK_CACHE_MB = 0
+    for p in sim.glob("*.block.arrow"):
+        p.unlink()
+    assert run() == kept  # decoded from Parquet, blocks written, then trimmed
+    assert not list(sim.glob("*.block.arrow")) and len(list(sim.glob("*.parquet"))) == 2
+    assert run() == kept

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import time
 from datetime import date
 
 import pyarrow.parquet as pq
@@ -105,3 +107,64 @@ def test_the_replay_block_of_a_day_holds_its_events_and_follows_new_segments(tmp
     sim = store.day_data("coinbase", "ETH/USD", date(2026, 2, 3), seed=5)
     assert store.block_table(sim).equals(store.read_day(sim))
     assert store.block_path(sim) == sim.paths[0].with_name("2026-02-03.block.arrow")
+
+
+def test_a_cold_block_is_the_parquet_decoded_once_and_a_warm_one_is_mapped(tmp_path):
+    # Cold: the day is decoded from Parquet, written as a block and handed over from memory; warm:
+    # the same events from the mapped block. Segments with missing levels still read as 0.
+    store = MarketDataStore(tmp_path)
+    store.import_table(
+        "coinbase",
+        "ETH/USD",
+        parse_csv(
+            io.StringIO(
+                "timestamp,bid_px,bid_qty,ask_px,ask_qty\n1772409601,100,1,101,2\n1772409602,,,101,1\n"
+            )
+        ),
+    )
+    data = store.day_data("coinbase", "ETH/USD", date(2026, 3, 2), seed=0)
+    cold = store.block_table(data)
+    assert store.blocks_written == 1
+    warm = store.block_table(data)
+    assert store.blocks_written == 1 and cold.equals(warm)
+    assert warm.column("bid_px_0").to_pylist() == [100_000_000_000, 0]
+    assert warm.column("bid_px_1").null_count == 0 and warm.column("bid_px_1").to_pylist() == [0, 0]
+    assert all(c.num_chunks == 1 for c in cold.columns + warm.columns)
+
+
+def test_replay_blocks_are_a_bounded_cache_the_least_recently_replayed_go_first(tmp_path):
+    inst = get_instrument("coinbase", "ETH/USD")
+    days = [date(2026, 2, 1), date(2026, 2, 2), date(2026, 2, 3)]
+    rec = Recorder(tmp_path, venue="coinbase")
+    for day in days:
+        start = day_bounds_ns(day)[0]
+        for snap in MarketSimulator(inst, 1, start).generate(start, start + 5_000_000_000):
+            rec.record("ETH/USD", snap)
+    rec.close()
+    store = MarketDataStore(tmp_path)
+    data = [store.day_data("coinbase", "ETH/USD", day, seed=0) for day in days]
+    tables = [store.block_table(d) for d in data]
+    assert store.blocks_written == 3
+    paths = [store.block_path(d) for d in data]
+    assert all(p is not None and p.exists() for p in paths)
+    sizes = [p.stat().st_size for p in paths if p is not None]
+    for k, p in enumerate(paths):  # written an hour, two, three ago: day 0 is the oldest
+        assert p is not None
+        os.utime(p, (time.time() - 3_600 * (3 - k),) * 2)
+    assert store.block_table(data[0]).equals(tables[0])  # replaying day 0 makes it the most recent
+    dead = tmp_path / "coinbase" / "ETH-USD" / ".tmp-dead.arrow"  # a writer that died an hour ago
+    dead.write_bytes(b"x" * 100)
+    os.utime(dead, (time.time() - 7_200,) * 2)
+    fresh = tmp_path / "coinbase" / "ETH-USD" / ".tmp-writing.arrow"  # a writer at work
+    fresh.write_bytes(b"y")
+
+    removed, kept = store.trim_blocks(sizes[0] + sizes[2])
+    assert (removed, kept) == (2, sizes[0] + sizes[2])  # day 1's block and the dead temporary file
+    assert [p is not None and p.exists() for p in paths] == [True, False, True]
+    assert not dead.exists() and fresh.exists()
+    assert all(p.exists() for d in data for p in d.paths)  # the Parquet files are the data: kept
+    assert store.trim_blocks(10**12) == (0, sizes[0] + sizes[2])  # within budget: nothing goes
+
+    # a removed block is rebuilt from the Parquet files on its next replay, with the same events
+    assert store.block_table(data[1]).equals(tables[1]) and store.blocks_written == 4
+    assert store.trim_blocks(0) == (3, 0) and not any(p is not None and p.exists() for p in paths)

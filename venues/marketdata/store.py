@@ -29,9 +29,12 @@ no zstd, no Python object per event)::
     <root>/<venue>/<BASE-QUOTE>/<YYYY-MM-DD>/.block-<digest of the segments>.arrow
     <root>/<venue>/<BASE-QUOTE>/sim-v2/<seed>/<YYYY-MM-DD>.block.arrow
 
-A block is about four times the size of its Parquet file (168 bytes an event); it is a cache: delete
-it any time. A recorded day's block is named after its segments' names and sizes, so a new segment
-makes a new block (the old one is removed when the new one is written).
+A block is about four times the size of its Parquet file (168 bytes an event, ~16 MB a day of
+Coinbase ETH/USD, ~0.5 GB a symbol-month); it is a cache: delete it any time. A recorded day's block
+is named after its segments' names and sizes, so a new segment makes a new block (the old one is
+removed when the new one is written). Their total size is bounded: each use of a block marks it
+recent (its mtime), and ``trim_blocks`` removes the least recently used ones beyond a byte budget
+(the backtest worker calls it after a job that wrote blocks, with ``MARKET_DATA_BLOCK_CACHE_MB``).
 
 Files are written to a temporary name and renamed into place, so a reader (another worker) never
 sees half a file, and two workers generating the same simulated day both end with a whole one.
@@ -39,10 +42,13 @@ sees half a file, and two workers generating the same simulated day both end wit
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import mmap
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -79,6 +85,8 @@ _LEVEL_COLUMNS = [
 COLUMNS: tuple[str, ...] = ("ts_ns", *_LEVEL_COLUMNS)
 SCHEMA = pa.schema([(name, pa.int64()) for name in COLUMNS])
 _SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
+_TMP_PREFIX = ".tmp-"  # files being written (renamed into place when whole)
+_STALE_TMP_SECONDS = 3_600  # a temporary file this old was left by a writer that died
 
 
 def day_of_ns(ts_ns: int) -> date:
@@ -133,22 +141,43 @@ def snapshots_to_table(snaps: Iterable[BookSnapshot]) -> pa.Table:
 def _write_block_atomic(table: pa.Table, path: Path) -> None:
     """The table as one uncompressed Arrow IPC record batch (see block_table)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".arrow", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".arrow", dir=path.parent)
     os.close(fd)
     try:
-        batch = table.combine_chunks().to_batches(max_chunksize=None)
         with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
-            for b in batch:
-                writer.write_batch(b)
+            for batch in table.to_batches(max_chunksize=None):
+                writer.write_batch(batch)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def _map_block(path: Path) -> pa.Buffer:
+    """The block file memory-mapped read-only. On Linux its pages are mapped in at once
+    (MAP_POPULATE: one pass in the thread that opens it, usually the replay's read-ahead thread,
+    instead of a page fault every few pages while the replay copies the columns)."""
+    populate = getattr(mmap, "MAP_POPULATE", 0)
+    if not populate:
+        return pa.memory_map(str(path)).read_buffer()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if os.fstat(fd).st_size == 0:
+            raise pa.ArrowInvalid(f"{path} is empty")
+        mapped = mmap.mmap(fd, 0, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
+    finally:
+        os.close(fd)
+    return pa.py_buffer(mapped)
+
+
+def is_block_file(name: str) -> bool:
+    """Whether a file name is a replay block's (a simulated day's or a recorded day's)."""
+    return name.endswith(".block.arrow") or (name.startswith(".block-") and name.endswith(".arrow"))
+
+
 def _write_atomic(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".parquet", dir=path.parent)
     os.close(fd)
     try:
         # zstd: ~4x smaller than raw on book data and decodes at several hundred MB/s.
@@ -177,6 +206,7 @@ class MarketDataStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self.blocks_written = 0  # replay blocks this store object wrote (see trim_blocks)
 
     def symbol_dir(self, venue: str, symbol: str) -> Path:
         if not _SAFE.match(venue):
@@ -263,35 +293,87 @@ class MarketDataStore:
 
     def block_table(self, data: DayData) -> pa.Table:
         """The day's events as the replay reads them: ``read_day``'s table (nulls as 0, one chunk
-        per column) from an uncompressed Arrow IPC file, memory-mapped. Written on first use."""
+        per column) from an uncompressed Arrow IPC file, memory-mapped. Written on first use (and
+        then returned from memory: the Parquet files are decoded once); each use marks the block
+        recently used for ``trim_blocks``."""
         path = self.block_path(data)
         if path is None:
             return SCHEMA.empty_table()
         for _ in range(3):
             if not path.exists():
-                table = self.read_day(data)
-                table = pa.table([c.combine_chunks().fill_null(0) for c in table.columns], schema=SCHEMA)
+                table = self._decoded_day(data)
                 _write_block_atomic(table, path)
+                self.blocks_written += 1
                 if data.source == "recorded":  # blocks of earlier segment lists of this day
                     for old in path.parent.glob(".block-*.arrow"):
                         if old != path:
                             old.unlink(missing_ok=True)
+                return table
             try:
-                source = pa.memory_map(str(path))
+                source = _map_block(path)
                 break
-            except FileNotFoundError:  # another worker, with a newer segment list, removed it
+            except FileNotFoundError:  # removed meanwhile (a newer segment list, trim_blocks)
                 continue
         else:
             raise RuntimeError(f"the replay block {path} keeps disappearing")
+        with contextlib.suppress(OSError):  # a read-only store still replays (without the LRU mark)
+            os.utime(path)
         table = pa.ipc.open_file(source).read_all()
         if table.num_rows and any(c.num_chunks != 1 for c in table.columns):
             table = table.combine_chunks()
         return table
 
-    def read_day(self, data: DayData) -> pa.Table:
+    def _decoded_day(self, data: DayData) -> pa.Table:
+        """``read_day`` as a block holds it: one chunk per column, nulls as 0 (copies only what
+        needs it: a single segment's columns with no nulls are taken as Parquet decoded them)."""
+        columns = []
+        # No thread pool: the replay's read-ahead decodes on one core while the cores replay on another.
+        for column in self.read_day(data, use_threads=False).columns:
+            if column.num_chunks != 1:
+                column = column.combine_chunks()
+            if column.null_count:
+                column = pc.fill_null(column, 0)
+            columns.append(column)
+        return pa.table(columns, schema=SCHEMA)
+
+    def trim_blocks(self, max_bytes: int) -> tuple[int, int]:
+        """Remove the least recently used replay blocks (by mtime: written or last replayed) until
+        all of this store's blocks take at most ``max_bytes``; also temporary files left by a writer
+        that died. Returns (files removed, bytes of blocks kept). A replay that has a removed block
+        mapped keeps reading it; the next one rebuilds it from the Parquet files."""
+        blocks: list[tuple[float, int, str]] = []
+        stale = time.time() - _STALE_TMP_SECONDS
+        removed = 0
+        for folder, _dirs, files in os.walk(self.root):
+            for name in files:
+                full = os.path.join(folder, name)
+                if is_block_file(name):
+                    try:
+                        st = os.stat(full)
+                    except FileNotFoundError:
+                        continue
+                    blocks.append((st.st_mtime, st.st_size, full))
+                elif name.startswith(_TMP_PREFIX):
+                    with contextlib.suppress(FileNotFoundError):
+                        if os.stat(full).st_mtime < stale:
+                            os.unlink(full)
+                            removed += 1
+        total = sum(size for _, size, _ in blocks)
+        for _, size, full in sorted(blocks):
+            if total <= max_bytes:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(full)
+                removed += 1
+            total -= size
+        return removed, total
+
+    def read_day(self, data: DayData, *, use_threads: bool = True) -> pa.Table:
         """The day's events in time order (segments merged; a stable sort keeps equal times in
-        segment order)."""
-        tables = [pq.read_table(p, columns=list(COLUMNS)).cast(SCHEMA) for p in data.paths]
+        segment order). ``use_threads=False``: without pyarrow's CPU thread pool."""
+        tables = [
+            pq.read_table(p, columns=list(COLUMNS), use_threads=use_threads).cast(SCHEMA) for p in data.paths
+        ]
         if not tables:
             return SCHEMA.empty_table()
         if len(tables) == 1:
