@@ -395,6 +395,9 @@ class FeedThread:
             self._lost_reason = None
             self._last_frame_at = time.monotonic()
             try:
+                # Before connecting: a venue may speak first (Kraken's status), and every frame
+                # must find the protocol reset for the new connection.
+                opening = self.protocol.on_open()
                 transport, _ = await picows.ws_connect(
                     lambda: _Listener(self),
                     self.protocol.url(),
@@ -410,7 +413,7 @@ class FeedThread:
                 status.last_error = _describe(exc)
             else:
                 opened_at = time.monotonic()
-                reason = await self._session(transport)
+                reason = await self._session(transport, opening)
             status.state = "backoff"
             status.connected_ns = 0
             self._ws = None
@@ -428,14 +431,16 @@ class FeedThread:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
 
-    async def _session(self, transport: picows.WSTransport) -> str:
-        """One connection, from on_open to its end; returns why it ended."""
+    async def _session(self, transport: picows.WSTransport, opening: list[str]) -> str:
+        """One connection, from its opening frames to its end; returns why it ended."""
         protocol, status = self.protocol, self.status
         self._ws = transport
         tasks: list[asyncio.Task[None]] = []
         try:
-            if self._lost_reason is None:  # the venue may have spoken (and closed) already
-                for frame in protocol.on_open():
+            if self._lost_reason is not None:  # the venue spoke first, and it ended the session
+                transport.disconnect(graceful=False)
+            else:
+                for frame in opening:
                     self._send(transport, frame)
                 status.state = "connected"
                 status.connects += 1
@@ -460,6 +465,8 @@ class FeedThread:
 
     # -- frames in (picows calls these from the loop, one frame at a time) -----------------------------
     def _on_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        if self._ws is None:  # a frame right behind the handshake, before _session took over
+            self._ws = transport
         msg_type = frame.msg_type
         if msg_type is _TEXT or msg_type is _BINARY or msg_type is _CONTINUATION:
             data: str | bytes | None

@@ -59,6 +59,7 @@ class RawServer:
         self.conn: socket.socket | None = None
         self.connections = 0
         self.received: list[tuple[int, bytes]] = []  # (opcode, payload) from the client
+        self.greeting = b""  # frames sent in the same write as the upgrade's answer
         self._stop = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -83,7 +84,7 @@ class RawServer:
             accept = base64.b64encode(hashlib.sha1(key + GUID, usedforsecurity=False).digest())  # RFC 6455
             conn.sendall(
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+                b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + self.greeting
             )
             self.conn = conn
             self.connections += 1
@@ -221,3 +222,17 @@ def test_busy_polling_feed_applies_frames(raw: RawServer) -> None:
             wait_for(lambda i=i: got[-1] == to_qty_1e8(str(10 * i)), f"update {i}")
         assert feed.status.reconnects == 0 and feed.status.frames == 4
     assert feed.status.state == "stopped"
+
+
+def test_a_venue_that_speaks_first_finds_the_protocol_reset_and_can_end_the_session(raw: RawServer) -> None:
+    # Frames right behind the handshake (Kraken sends its status at once) reach a protocol already
+    # opened for this connection; one that ends the session ends it, and the feed connects again.
+    raw.greeting = frame(orjson.dumps({"type": "error", "message": "go away"}))
+    proto = ToyProtocol(("AAA",), ws_url=raw.url)
+    with FeedThread(proto, backoff=Backoff(0.02, 0.2)) as feed:
+        wait_for(lambda: feed.status.reconnects >= 2, "two sessions ended by the venue")
+        assert feed.status.reconnect_reasons.get("venue_error", 0) >= 2
+        assert proto.opens >= 2
+        raw.greeting = frame(snapshot("AAA", "4"))
+        wait_for(lambda: feed.books.latest("AAA") is not None, "a book from the greeting")
+        assert feed.books.latest("AAA").bid_qty == to_qty_1e8("4")
