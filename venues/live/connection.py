@@ -116,7 +116,10 @@ class LatestBooks:
         self._lock = threading.Lock()
         self._pending: dict[str, BookSnapshot] = {}
         self._latest: dict[str, BookSnapshot] = {}
+        # Set only while somebody wait()s: an Event's set() and clear() cost a microsecond or two of
+        # Python on every frame, and the edge's consumer is called instead of waiting.
         self._event = threading.Event()
+        self._waiters = 0
         self._listeners: list[Callable[[], None]] = []
         self.published = 0
         self.coalesced = 0
@@ -128,7 +131,8 @@ class LatestBooks:
             self._pending[symbol] = snapshot
             self._latest[symbol] = snapshot
             self.published += 1
-        if not self._event.is_set():  # set() takes the event's lock even when already set
+            waiting = self._waiters
+        if waiting and not self._event.is_set():  # set() takes the event's lock even when already set
             self._event.set()
         for listener in self._listeners:
             listener()
@@ -137,16 +141,23 @@ class LatestBooks:
         """What changed since the last drain: (symbol, latest snapshot), at most one per symbol."""
         with self._lock:
             if not self._pending:
-                self._event.clear()
                 return []
             items = list(self._pending.items())
             self._pending.clear()
-            self._event.clear()
         return items
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until something was published since the last drain (True) or `timeout` (False)."""
-        return self._event.wait(timeout)
+        with self._lock:
+            if self._pending:
+                return True
+            self._event.clear()  # a publish from here on sets it: it sees _waiters > 0
+            self._waiters += 1
+        try:
+            return self._event.wait(timeout)
+        finally:
+            with self._lock:
+                self._waiters -= 1
 
     def latest(self, symbol: str) -> BookSnapshot | None:
         """The newest book of `symbol` (drained or not), None before its first."""
@@ -303,6 +314,8 @@ class FeedThread:
 
     def drain_tick_changes(self) -> list[TickSizeChanged]:
         """The venue's price-grid changes since the last call (thread-safe)."""
+        if not self._tick_changes:  # the usual case, read without the lock: a change appended
+            return []  # meanwhile is taken by the next call
         with self._tick_lock:
             out, self._tick_changes = self._tick_changes, []
         return out
