@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 from typing import Any
 
 from django.conf import settings
@@ -102,4 +103,8 @@ class Command(BaseCommand):
             raise CommandError(f"could not start a live feed: {exc}") from exc
         runner = EdgeRunner(workers)
         runner.install_signal_handlers()
+        # Django, the catalogue and the workers' setup live as long as the process: out of the
+        # collector's reach, so a collection in the middle of a market-data burst walks only what the
+        # edge made since (as the backtest worker does, backtests/tasks.py).
+        gc.freeze()
         runner.run()
