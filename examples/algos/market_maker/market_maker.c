@@ -62,30 +62,66 @@ static int64_t g_sold_1e8;   /* total sold, qty_1e8 */
 static uint64_t g_timers;
 
 /* ---- tiny formatting (no libc) ----
- * One static line buffer: callbacks never nest, and a static buffer costs no stack or zeroing. */
+ * One static line buffer: callbacks never nest, and a static buffer costs no stack or zeroing.
+ * Digits are written two at a time into a small scratch array and copied in one go: an algo pays
+ * fuel for every instruction, and a backtest formats a line on every fill. */
 static char g_buf[192];
 static int32_t g_len;
 
 /* Keep the formatting helpers out of line: inlined at every call site they would triple the binary. */
 #define NOINLINE __attribute__((noinline))
 
+/* Append n bytes, cut at the end of the buffer. */
+NOINLINE static void put_mem(const char *s, int32_t n) {
+    int32_t room = (int32_t)sizeof g_buf - g_len;
+    if (n > room) n = room;
+    char *d = g_buf + g_len;
+    for (int32_t i = 0; i < n; i++) d[i] = s[i];
+    g_len += n;
+}
+
+/* A string literal: its length is known at compile time. */
+#define PUT_LIT(lit) put_mem((lit), (int32_t)sizeof(lit) - 1)
+
 NOINLINE static void put_str(const char *s) {
-    while (*s != '\0' && g_len < (int32_t)sizeof g_buf) g_buf[g_len++] = *s++;
+    int32_t n = 0;
+    while (s[n] != '\0') n++;
+    put_mem(s, n);
 }
 
 NOINLINE static void put_char(char c) {
     if (g_len < (int32_t)sizeof g_buf) g_buf[g_len++] = c;
 }
 
+static const char DIGIT_PAIRS[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* The decimal digits of v, written backwards ending just before `end`; returns where they start. */
+static char *digits_before(char *end, uint64_t v) {
+    while (v >= 100) {
+        uint32_t pair = (uint32_t)(v % 100) * 2;
+        v /= 100;
+        end -= 2;
+        end[0] = DIGIT_PAIRS[pair];
+        end[1] = DIGIT_PAIRS[pair + 1];
+    }
+    if (v >= 10) {
+        end -= 2;
+        end[0] = DIGIT_PAIRS[v * 2];
+        end[1] = DIGIT_PAIRS[v * 2 + 1];
+    } else {
+        *--end = (char)('0' + v);
+    }
+    return end;
+}
+
 /* Unsigned magnitude, so INT64_MIN prints correctly. */
 NOINLINE static void put_u64(uint64_t v) {
     char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0) put_char(tmp[--n]);
+    char *start = digits_before(tmp + sizeof tmp, v);
+    put_mem(start, (int32_t)(tmp + sizeof tmp - start));
 }
 
 NOINLINE static void put_i64(int64_t v) {
@@ -97,30 +133,32 @@ NOINLINE static void put_i64(int64_t v) {
     }
 }
 
+static const uint64_t POW10[10] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL, 1000000000ULL,
+};
+
 /* Fixed point value with `scale_digits` decimals (9 for prices, 8 for quantities); trailing zeros
- * are trimmed but at least `min_decimals` are kept. */
+ * are trimmed but at least `min_decimals` are kept. Built as "-whole.decimals" in one scratch line. */
 NOINLINE static void put_fixed(int64_t v, int scale_digits, int min_decimals) {
     uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    uint64_t scale = 1;
-    for (int i = 0; i < scale_digits; i++) scale *= 10;
-    if (v < 0) put_char('-');
-    put_u64(mag / scale);
-    uint64_t frac = mag % scale;
+    uint64_t scale = POW10[scale_digits];
+    char tmp[32]; /* sign, up to 20 whole digits, the point, up to 9 decimals */
+    char *point = tmp + 22;
+    char *start = digits_before(point, mag / scale);
+    if (v < 0) *--start = '-';
+    /* the decimals, zero-padded to scale_digits, after the point: frac + scale has exactly
+     * scale_digits + 1 digits */
+    char *last = point + scale_digits; /* the last decimal */
+    digits_before(last + 1, mag % scale + scale); /* scale's leading 1 lands on the point */
     int decimals = scale_digits;
-    while (decimals > min_decimals && frac % 10 == 0) {
-        frac /= 10;
-        decimals--;
+    while (decimals > min_decimals && point[decimals] == '0') decimals--;
+    if (decimals == 0) {
+        put_mem(start, (int32_t)(point - start));
+        return;
     }
-    if (decimals == 0) return;
-    put_char('.');
-    char tmp[9];
-    for (int i = decimals - 1; i >= 0; i--) {
-        tmp[i] = (char)('0' + frac % 10);
-        frac /= 10;
-    }
-    for (int i = 0; i < decimals; i++) put_char(tmp[i]);
+    *point = '.';
+    put_mem(start, (int32_t)(point + 1 + decimals - start));
 }
-
 /* Decimals the tick needs (0.001 -> 3), so "1.800" prints with the grid's precision. */
 static int price_decimals(void) {
     int64_t t = MM_TICK_1E9;
@@ -207,9 +245,9 @@ static void place(int32_t side, int64_t px, int log_it) {
     if (r > 0) {
         if (!log_it) return;
         put_str(side_name(side));
-        put_str(": order=");
+        PUT_LIT(": order=");
         put_i64(r);
-        put_str(" @");
+        PUT_LIT(" @");
         put_price(px);
         emit(SEQ_LOG_INFO);
         return;
@@ -218,13 +256,13 @@ static void place(int32_t side, int64_t px, int log_it) {
     g_place_errors++;
     if (g_place_errors != 1 && g_place_errors % MM_LOG_EVERY != 0) return;
     put_str(side_name(side));
-    put_str(" rejected: ");
+    PUT_LIT(" rejected: ");
     put_str(place_error_name(r));
-    put_str(" (");
+    PUT_LIT(" (");
     put_i64(r);
-    put_str(") @");
+    PUT_LIT(") @");
     put_price(px);
-    put_str(" errors=");
+    PUT_LIT(" errors=");
     put_u64(g_place_errors);
     emit(SEQ_LOG_WARN);
 }
@@ -233,11 +271,11 @@ SEQ_EXPORT(sequence_abi_version) int32_t sequence_abi_version(void) { return SEQ
 
 SEQ_EXPORT(on_init) void on_init(void) {
     g_len = 0;
-    put_str("market_maker hello: tick=");
+    PUT_LIT("market_maker hello: tick=");
     put_price(MM_TICK_1E9);
-    put_str(" size=");
+    PUT_LIT(" size=");
     put_qty(MM_ORDER_QTY_1E8);
-    put_str(" max_pos=");
+    PUT_LIT(" max_pos=");
     put_qty(MM_MAX_POS_1E8);
     emit(SEQ_LOG_INFO);
 }
@@ -290,13 +328,13 @@ void on_fill(int64_t order_id, int32_t side, int64_t price_1e9, int64_t qty_1e8,
     else g_sold_1e8 = sat_add(g_sold_1e8, qty_1e8);
     g_len = 0;
     put_str(side_name(side));
-    put_str(" FILL: order=");
+    PUT_LIT(" FILL: order=");
     put_i64(order_id);
-    put_str(" qty=");
+    PUT_LIT(" qty=");
     put_qty(qty_1e8);
-    put_str(" @");
+    PUT_LIT(" @");
     put_price(price_1e9);
-    put_str(" pos=");
+    PUT_LIT(" pos=");
     put_qty(seq_position_1e8());
     emit(SEQ_LOG_INFO);
 }
@@ -304,13 +342,13 @@ void on_fill(int64_t order_id, int32_t side, int64_t price_1e9, int64_t qty_1e8,
 SEQ_EXPORT(on_reject) void on_reject(int64_t order_id, int32_t reason_code) {
     g_rejects++;
     g_len = 0;
-    put_str("REJECT: order=");
+    PUT_LIT("REJECT: order=");
     put_i64(order_id);
-    put_str(" reason=");
+    PUT_LIT(" reason=");
     put_str(reject_reason_name(reason_code));
-    put_str(" (");
+    PUT_LIT(" (");
     put_i64(reason_code);
-    put_str(")");
+    PUT_LIT(")");
     emit(SEQ_LOG_WARN);
 }
 
@@ -318,19 +356,19 @@ SEQ_EXPORT(on_timer) void on_timer(int64_t ts_ns) {
     (void)ts_ns;
     if (++g_timers % MM_STATS_EVERY_TIMERS != 0) return;
     g_len = 0;
-    put_str("STATS: updates=");
+    PUT_LIT("STATS: updates=");
     put_u64(g_updates);
-    put_str(" fills=");
+    PUT_LIT(" fills=");
     put_u64(g_fills);
-    put_str(" bought=");
+    PUT_LIT(" bought=");
     put_qty(g_bought_1e8);
-    put_str(" sold=");
+    PUT_LIT(" sold=");
     put_qty(g_sold_1e8);
-    put_str(" pos=");
+    PUT_LIT(" pos=");
     put_qty(seq_position_1e8());
-    put_str(" open=");
+    PUT_LIT(" open=");
     put_i64(seq_open_order_count());
-    put_str(" rejects=");
+    PUT_LIT(" rejects=");
     put_u64(g_rejects);
     emit(SEQ_LOG_INFO);
 }
