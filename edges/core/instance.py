@@ -84,6 +84,7 @@ IMPORT_NAMES = {
     6: "book_level",
     7: "now_ns",
     8: "log",
+    9: "log_enabled",
 }
 PAUSE_FLAG = 0x40000000
 MAX_QUEUED_EVENTS = 256  # fills/rejects delivered after one callback; more means an algo ping-pong
@@ -537,10 +538,10 @@ class AlgoCore(AlgoMemoryMixin):
         X, pack = self._xbook_bytes, self._pack_side
         _XBOOK_COUNTS.pack_into(X, 0, nb, na)
         if nb:
-            px, qty = zip(*bids)
+            px, qty = zip(*bids, strict=True)
             pack[nb].pack_into(X, 16, *px, *qty)
         if na:
-            px, qty = zip(*asks)
+            px, qty = zip(*asks, strict=True)
             pack[na].pack_into(X, 16 + 16 * d, *px, *qty)
 
     def start(self, ts_ns: int) -> None:

@@ -87,7 +87,7 @@ enum { ACT_PLACE = 1, ACT_CANCEL = 2, ACT_CANCEL_ALL = 3, ACT_REFUSED = 4 };
 enum { PEND_HOST_CALLS = 1 };
 enum { PAUSE_QUEUE = 1 };
 /* which import was called last (for the host-call trap message) */
-enum { IMP_PLACE = 1, IMP_CANCEL, IMP_CANCEL_ALL, IMP_POSITION, IMP_OPEN, IMP_LEVEL, IMP_NOW, IMP_LOG };
+enum { IMP_PLACE = 1, IMP_CANCEL, IMP_CANCEL_ALL, IMP_POSITION, IMP_OPEN, IMP_LEVEL, IMP_NOW, IMP_LOG, IMP_LOG_ENABLED };
 
 /* ABI v1 codes */
 #define ERR_BAD_SIDE (-1)
@@ -163,6 +163,20 @@ static i128 ceildiv(i128 a, i128 b) { /* b > 0 */
     i128 q = a / b;
     if ((a % b) != 0 && a > 0) q += 1;
     return q;
+}
+
+/* a × b exactly, inline: clang lowers (i128)a * b to compiler-rt's general 128 × 128 multiply, a
+ * call and twice the work (it was the core's single largest function in a replay's profile). */
+typedef unsigned __int128 u128;
+static inline i128 mul_wide(i64 a, i64 b) {
+    u64 ua = a < 0 ? 0 - (u64)a : (u64)a, ub = b < 0 ? 0 - (u64)b : (u64)b;
+    u64 a_lo = (u32)ua, a_hi = ua >> 32, b_lo = (u32)ub, b_hi = ub >> 32;
+    u64 ll = a_lo * b_lo, lh = a_lo * b_hi, hl = a_hi * b_lo, hh = a_hi * b_hi;
+    u64 mid = (ll >> 32) + (u32)lh + (u32)hl;
+    u64 lo = (mid << 32) | (u32)ll;
+    u64 hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+    u128 r = ((u128)hi << 64) | lo;
+    return (a < 0) != (b < 0) ? -(i128)r : (i128)r;
 }
 
 /* floor(a / (2^shift × odd)), odd > 0: floor(floor(a / 2^shift) / odd) is the same number, and once
@@ -242,14 +256,18 @@ static i64 fee_1e9(i64 price, i64 qty, int taker) {
     }
     i64 bps = taker ? G[C_TAKER_BPS] : G[C_MAKER_BPS];
     /* ceil(x / 1e12) = -floor(-x / 1e12), 1e12 = 2^12 × 5^12 */
-    return (i64)-floordiv_2k(-((i128)price * qty * bps), 12, 244140625LL, (i128)QS * 10000);
+    /* price × bps first when it fits in 64 bits (any price below ~461,000 at bps <= 10,000) */
+    i128 gross = (bps >= 0 && bps <= 10000 && price >= 0 && price <= (i64)461168601842738LL)
+                     ? mul_wide(price * bps, qty)
+                     : (i128)price * qty * bps;
+    return (i64)-floordiv_2k(-gross, 12, 244140625LL, (i128)QS * 10000);
 }
 
 static i64 realized_1e9(void) { return (i64)floordiv_qs(realized_raw) - G[S_FEES]; }
 static i64 unrealized_1e9(void) {
     i64 pos = G[S_POSITION], mark = G[S_MARK];
     if (pos == 0 || mark == 0) return 0;
-    return (i64)floordiv_qs((i128)mark * pos - cost_raw);
+    return (i64)floordiv_qs(mul_wide(mark, pos) - cost_raw);
 }
 
 /* PositionBook.on_fill; returns gross realized (floored 1e9) */
@@ -257,19 +275,19 @@ static i64 book_fill(i32 side, i64 price, i64 qty, i64 fee) {
     i64 signed_q = side == 0 ? qty : -qty;
     G[S_FILLS] += 1;
     G[S_VOLUME] += qty;
-    notional_raw += (i128)price * qty;
+    notional_raw += mul_wide(price, qty);
     G[S_FEES] += fee;
     G[S_SESSION_FEES] += fee;
     i64 pos = G[S_POSITION];
     if (pos == 0 || (pos > 0) == (signed_q > 0)) {
         G[S_POSITION] = pos + signed_q;
-        cost_raw += (i128)price * signed_q;
+        cost_raw += mul_wide(price, signed_q);
         return 0;
     }
     i64 abs_pos = pos > 0 ? pos : -pos;
     i64 closed = qty < abs_pos ? qty : abs_pos;
     i128 removed = closed == abs_pos ? cost_raw : floordiv(cost_raw * closed, abs_pos);
-    i128 realized = pos > 0 ? (i128)price * closed - removed : -removed - (i128)price * closed;
+    i128 realized = pos > 0 ? mul_wide(price, closed) - removed : -removed - mul_wide(price, closed);
     realized_raw += realized;
     session_realized_raw += realized;
     cost_raw -= removed;
@@ -277,7 +295,7 @@ static i64 book_fill(i32 side, i64 price, i64 qty, i64 fee) {
     G[S_POSITION] = new_pos;
     if (new_pos == 0 || (new_pos > 0) != (pos > 0)) {
         G[S_TRADES] += 1;
-        cost_raw = (i128)price * new_pos;
+        cost_raw = mul_wide(price, new_pos);
     }
     return (i64)floordiv_qs(realized);
 }
@@ -478,9 +496,9 @@ static i64 check(i32 side, i64 price, i64 qty) {
     if (G[C_HALTED] || !G[C_ACTIVE]) return R_CLOSED;
     if (price <= 0 || price < G[C_MIN_PX] || price > G[C_MAX_PX] || price % G[C_TICK]) return R_BAD_PRICE;
     if (qty <= 0 || qty % G[C_LOT] || qty < G[C_MIN_QTY] || qty > G[C_MAX_QTY]) return R_BAD_QTY;
-    if (!G[C_MIN_NOTIONAL_RESTS] && (i128)price * qty < (i128)G[C_MIN_NOTIONAL_SCALED]) return R_BAD_QTY;
+    if (!G[C_MIN_NOTIONAL_RESTS] && mul_wide(price, qty) < (i128)G[C_MIN_NOTIONAL_SCALED]) return R_BAD_QTY;
     if (nopen >= G[C_MAX_OPEN] || nopen >= MAXO) return R_RISK;
-    if (G[C_HAS_MAX_NOTIONAL] && (i128)price * qty > (i128)G[C_MAX_NOTIONAL] * QS) return R_RISK;
+    if (G[C_HAS_MAX_NOTIONAL] && mul_wide(price, qty) > mul_wide(G[C_MAX_NOTIONAL], QS)) return R_RISK;
     i64 pos = G[S_POSITION];
     if (side == 0) {
         i128 worst = (i128)pos + G[S_OPEN_BUY] + qty;
@@ -509,7 +527,7 @@ static void submit_accepted(i64 id, i32 side, i64 price, i64 qty) {
     i32 oi = FREE[--nfree];
     Order *o = &POOL[oi];
     o->id = id; o->side = side; o->price = price; o->qty = qty; o->leaves = qty; o->ts = G[S_NOW];
-    o->dormant = (i128)price * qty < (i128)G[C_MIN_NOTIONAL_SCALED];
+    o->dormant = mul_wide(price, qty) < (i128)G[C_MIN_NOTIONAL_SCALED];
     OPEN[nopen++] = oi;
     G[S_NOPEN] = nopen;
     if (side == 0) G[S_OPEN_BUY] += qty; else G[S_OPEN_SELL] += qty;
@@ -686,6 +704,20 @@ EXPORT("seq_log") void seq_log(i32 level, i32 ptr, i32 len) {
         return;
     }
     host_log(level, ptr, len);
+}
+
+/* log_enabled(): would a log() line now be read by anyone? 0 when it would only be counted (a
+ * backtest's sample is full and this callback is not traced) or dropped (the callback's line budget
+ * is spent), so an algo can skip formatting it. Spends the host-call budget as log() does. */
+EXPORT("seq_log_enabled") i32 seq_log_enabled(i32 level) {
+    (void)level; /* every level alike, for now */
+    G[S_LAST_CALL] = IMP_LOG_ENABLED;
+    if (--G[S_CALLS_LEFT] < 0 && !G[S_IN_INIT]) {
+        G[S_PENDING] = PEND_HOST_CALLS;
+        __builtin_trap();
+    }
+    if (G[S_LOGS_LEFT] <= 0) return 0;
+    return !(G[C_LOG_COUNT_ONLY] && !G[S_TRACING]);
 }
 
 EXPORT("seq_now_ns") i64 seq_now_ns(void) {

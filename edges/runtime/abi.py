@@ -70,6 +70,7 @@ IMPORTS: Final[dict[str, Signature]] = {
     "open_order_count": ((), ("i32",)),
     "book_level": (("i32", "i32", "i32"), ("i64",)),
     "now_ns": ((), ("i64",)),
+    "log_enabled": (("i32",), ("i32",)),
 }
 
 # Function exports the runtime looks for. `memory` is required too but is not a function.

@@ -384,6 +384,7 @@ class AlgoInstance(AlgoMemoryMixin):
             "open_order_count": self._imp_open_order_count,
             "book_level": self._imp_book_level,
             "now_ns": self._imp_now_ns,
+            "log_enabled": self._imp_log_enabled,
         }
 
     def _imp_place_order(self, _env: Any, _caller: Any, addr: int, _n: int) -> int:
@@ -529,6 +530,19 @@ class AlgoInstance(AlgoMemoryMixin):
             return 0
         except BaseException as exc:
             return self._host_failed("now_ns", exc)
+
+    def _imp_log_enabled(self, _env: Any, _caller: Any, addr: int, _n: int) -> int:
+        # This host reads every line within the callback's budget (the core's, seqcore.c, also
+        # answers 0 for lines a backtest would only count).
+        try:
+            left = self._calls_left - 1
+            self._calls_left = left
+            if left < 0:
+                return self._too_many_host_calls("log_enabled")
+            self._views[addr][0] = 1 if self._logs_left > 0 else 0
+            return 0
+        except BaseException as exc:
+            return self._host_failed("log_enabled", exc)
 
     # Rare paths, kept out of the imports above.
 

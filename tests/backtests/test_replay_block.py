@@ -161,3 +161,30 @@ def test_log_lines_past_the_sample_are_counted_and_still_bounds_checked(tmp_path
     assert exc.value.message == (
         "algo trapped at event 5000 (ETH-USDC): log(): pointer out of bounds (ptr=65534, len=4) in on_book"
     )
+
+
+def _polite_logger() -> bytes:
+    # logs "tick" on every update, but only when log_enabled() says somebody reads it
+    return wat("""
+    (module
+      (import "seq" "log" (func $log (param i32 i32 i32)))
+      (import "seq" "log_enabled" (func $enabled (param i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 16) "tick")
+      (func (export "on_book") (param i64 i64 i64 i64 i64)
+        (if (call $enabled (i32.const 1))
+          (then (call $log (i32.const 1) (i32.const 16) (i32.const 4))))))
+    """)
+
+
+def test_log_enabled_says_no_once_lines_would_only_be_counted(tmp_path) -> None:
+    store = MarketDataStore(tmp_path)
+    replay = Replay(wasm=_polite_logger(), spec=_spec("ETH/USDC", "kraken"), store=store)
+    events = replay.prepare()
+    results = replay.run()
+    assert len(results["logs"]) == MAX_LOGS and {line["message"] for line in results["logs"]} == {"tick"}
+    # past the sample only the traced callbacks' lines are read (a trace shows its lines; the core
+    # traces on a schedule, the results keep MAX_TRACES of them): the algo skipped the rest instead
+    # of formatting lines nobody reads (the plain logger above logs on all `events`)
+    assert events > 10_000
+    assert MAX_LOGS < results["summary"]["log_lines"] < events // 10

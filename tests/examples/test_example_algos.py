@@ -30,6 +30,7 @@ ABI_IMPORTS: dict[str, tuple[list[str], list[str]]] = {
     "open_order_count": ([], [I32]),
     "book_level": ([I32, I32, I32], [I64]),
     "now_ns": ([], [I64]),
+    "log_enabled": ([I32], [I32]),
 }
 ABI_EXPORTS: dict[str, tuple[list[str], list[str]]] = {
     "on_book": ([I64] * 5, []),
@@ -133,6 +134,7 @@ class FakeHost:
             "open_order_count": lambda: len(self.open),
             "book_level": self._book_level,
             "now_ns": lambda: self.now,
+            "log_enabled": lambda level: 1,  # this host reads every line
         }
         for name, (params, results) in ABI_IMPORTS.items():
             if name == "log":

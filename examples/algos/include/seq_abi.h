@@ -87,6 +87,9 @@ SEQ_IMPORT(open_order_count) int32_t seq_open_order_count(void);
 SEQ_IMPORT(book_level) int64_t seq_book_level(int32_t side, int32_t index, int32_t which);
 /* Event time of the current callback (deterministic in replays, not the wall clock). */
 SEQ_IMPORT(now_ns) int64_t seq_now_ns(void);
+/* 1 when a seq_log() line now would be read, 0 when it would only be counted (a backtest past its
+ * sample of lines) or dropped: skip formatting it. */
+SEQ_IMPORT(log_enabled) int32_t seq_log_enabled(int32_t level);
 
 /* Logs a NUL-terminated string. */
 static inline void seq_log_str(int32_t level, const char *s) {

@@ -25,6 +25,7 @@ SEQ_IMPORTS = """
   (import "seq" "open_order_count" (func $open_order_count (result i32)))
   (import "seq" "book_level" (func $book_level (param i32 i32 i32) (result i64)))
   (import "seq" "now_ns" (func $now_ns (result i64)))
+  (import "seq" "log_enabled" (func $log_enabled (param i32) (result i32)))
   (func $echo (param i64) (drop (call $cancel_order (local.get 0))))
 """
 # $echo reports a value to the test: cancel_order passes any i64 straight to the host, which

@@ -80,6 +80,7 @@ class SlowAlgo:
             ("open_order_count", [], [i32], host.open_order_count),
             ("book_level", [i32, i32, i32], [i64], host.book_level),
             ("now_ns", [], [i64], host.now_ns),
+            ("log_enabled", [i32], [i32], lambda level: 1),  # the algo here logs within its budget
         ]:
             linker.define_func("seq", name, wasmtime.FuncType(params, results), fn)
         linker.define_func("seq", "log", wasmtime.FuncType([i32, i32, i32], []), log, access_caller=True)

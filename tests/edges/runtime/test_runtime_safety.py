@@ -292,6 +292,29 @@ def test_log_lines_beyond_the_limit_are_dropped(algo_wat, host) -> None:
     assert len(logs) == 11 and logs[10][1] == 2 and "more than 10 lines in on_book" in logs[10][2]
 
 
+def test_log_enabled_says_no_once_the_callbacks_lines_are_spent(algo_wat, host) -> None:
+    # the same 100 lines, each asked for first: ten are written, the rest skipped, no warning
+    algo = AlgoInstance(
+        algo_wat(
+            on_book(
+                """(local $i i32)
+                   (loop $l
+                     (if (call $log_enabled (i32.const 1))
+                       (then (call $log (i32.const 1) (i32.const 0) (i32.const 1))))
+                     (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                     (br_if $l (i32.lt_u (local.get $i) (i32.const 100))))"""
+            )
+        ),
+        host,
+        limits=RuntimeLimits(max_log_lines_per_callback=10),
+    )
+
+    algo.on_book(*BOOK)
+    algo.on_book(*BOOK)  # a new callback, a new budget
+
+    assert host.named("log") == [("log", 1, "\0")] * 20
+
+
 def test_too_many_host_calls_trap(algo_wat, host) -> None:
     algo = AlgoInstance(
         algo_wat(on_book("(loop $l (drop (call $now_ns)) (br $l))")),

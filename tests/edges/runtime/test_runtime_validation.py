@@ -70,6 +70,7 @@ def test_optional_callbacks_and_imports_are_reported(algo_wat) -> None:
         "open_order_count",
         "book_level",
         "now_ns",
+        "log_enabled",
     }
 
 
