@@ -57,18 +57,18 @@ def _child(repo: Path, days: int, wasm_path: Path) -> None:
     from venues.instruments import get_instrument
     from venues.marketdata.store import MarketDataStore
 
-    # The core's own CPU time (core_run in wasm, this thread), to tell the job's other work from it.
+    # The core's own CPU time (core_merge in wasm, this thread), to tell the job's other work from it.
     in_core = [0.0]
-    core_run = AlgoCore.run
+    core_merge = AlgoCore.merge
 
     def timed_run(self, *a, **k):  # type: ignore[no-untyped-def]
         c = time.thread_time()
         try:
-            return core_run(self, *a, **k)
+            return core_merge(self, *a, **k)
         finally:
             in_core[0] += time.thread_time() - c
 
-    AlgoCore.run = timed_run  # type: ignore[method-assign]
+    AlgoCore.merge = timed_run  # type: ignore[method-assign]
     out: dict[str, dict[str, tuple[float, float]]] = {"cold": {}, "warm": {}}
     out["cold"]["setup"] = (time.perf_counter() - t0, time.process_time() - c0)
     wasm = wasm_path.read_bytes()

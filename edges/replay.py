@@ -6,14 +6,17 @@ in wasm) is exactly what an edge runs for a book update.
 
 Speed: each symbol's day is read from its block (``MarketDataStore.block_table``: one uncompressed
 Arrow batch, memory-mapped), copied column by column straight into its core's input buffer in
-chunks of 8,192 events (no Python objects per event), and ``core_run`` loops over them in wasm:
+chunks of 8,192 events (no Python objects per event). The symbols' events are merged by time into
+segments (runs of one symbol's events: Arrow sorts, Python sees one item per chunk window), and one
+call into the first symbol's core, ``core_merge``, runs thousands of them: it calls each symbol's
+core wasm to wasm (all of a replay's cores share one wasmtime store), which loops over its events:
 matching, the algo's callbacks (wasm to wasm; fuel refilled natively before each, no Python),
-positions, the equity, its peak, the drawdown and the hourly curve. Several symbols are interleaved
-by time: each run of consecutive events of one symbol is one ``core_run`` of that symbol's core,
-given the other symbols' PnL as part of its capital, so the equity it keeps is the portfolio's.
-Python sees the first log lines (short runs until the sample is full), then the fill records in
-bulk for the trade list (until it is full, then only counters), and the callbacks the core traces;
-the algo's later log() lines are counted in the core.
+positions, the equity, its peak, the drawdown and the hourly curve. The portfolio's equity, peak,
+drawdown and curve step pass from core to core in the driver, each core given the other symbols'
+PnL as part of its capital, so the equity it keeps is the portfolio's. Python sees the first log
+lines (one short segment a call until the sample is full), then the fill records in bulk for the
+trade list (merged by time, until it is full, then only counters), and the callbacks the core
+traces; the algo's later log() lines are counted in the core.
 
 Determinism: event time only (no wall clock reaches the results), the fill-at-touch draws seeded
 from the job's seed (Python's Mersenne Twister, reproduced in the core), simulated days seeded
@@ -39,21 +42,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from edges.core.instance import (
-    C_CAPITAL,
     C_CURVE_STEP,
     C_EVENTS_OFF,
     EV_FILL,
-    S_EQUITY,
+    M_CAPITAL,
+    M_DONE,
+    M_EQUITY,
+    M_MAXDD_BITS,
+    M_NEXT_SAMPLE,
+    M_PEAK,
+    M_SIZE,
+    M_TOTAL_PNL,
     S_LOGLINES,
-    S_MAXDD_BITS,
     S_NCURVE,
     S_NEV,
-    S_NEXT_SAMPLE,
     S_PAUSE,
-    S_PEAK,
     S_ROUND_TRIPS,
     S_WINS,
     core_module,
+    shared_store,
 )
 from edges.dispatch import SELF_TRADING_REASON, AlgoSlot, SlotState
 from edges.dispatch.decoding import RawTrace, trace_record
@@ -72,7 +79,7 @@ __all__ = [
     "results_json",
 ]
 
-# The core's run() input columns, in its order: ts, then per level bid px/qty, ask px/qty.
+# The core's replay input columns, in its order: ts, then per level bid px/qty, ask px/qty.
 _RUN_COLUMNS = (
     "ts_ns",
     *(f"{s}_{f}_{k}" for k in range(DEPTH) for s in ("bid", "ask") for f in ("px", "qty")),
@@ -81,7 +88,7 @@ _RUN_COLUMNS = (
 MAX_TRADES = 5_000  # executions listed in the results (the metrics count all of them)
 MAX_TRACES = 100  # sampled callbacks kept, spread evenly over the run
 MAX_LOGS = 100  # first log lines kept
-_SAMPLING_RUN = 256  # events per core_run while the log sample fills (Python reads every line then)
+_SAMPLING_RUN = 256  # events per driver call while the log sample fills (Python reads every line then)
 TRACE_EVERY_NS = 3_600 * 1_000_000_000  # one traced callback per type per hour of event time
 CURVE_STEP_NS = 3_600 * 1_000_000_000  # the equity curve's resolution: hourly
 _HOURS_PER_YEAR = 24 * 365
@@ -89,9 +96,12 @@ _E9 = 1_000_000_000
 _E8 = 100_000_000
 
 ProgressFn = Callable[[int], bool]  # events processed so far -> False to cancel
-# A day ready to replay: each symbol's table, the runs (symbol, first row, count), and each symbol's
-# run columns as the addresses of their int64 values.
-_Day = tuple[list[pa.Table], list[tuple[int, int, int]], list[list[int]]]
+# A day's segments for the driver: symbols, first rows (in the symbol's table, and in its chunk
+# window), counts (int32 arrays), and the indices of the segments that need another window loaded.
+_Segments = tuple[pa.Int32Array, pa.Int32Array, pa.Int32Array, pa.Int32Array, list[int]]
+# A day ready to replay: each symbol's table, its segments, and each symbol's run columns as the
+# addresses of their int64 values.
+_Day = tuple[list[pa.Table], _Segments, list[list[int]]]
 _Days = Generator[_Day, None, None]
 
 
@@ -281,13 +291,19 @@ class Replay:
             out[data.source] += 1
         return out
 
-    def _day_segments(self, day: date) -> tuple[list[pa.Table], list[tuple[int, int, int]]]:
-        """The day's table per symbol, and the day as runs of consecutive events of one symbol in
-        time order (then symbol order): (symbol index, first row, count)."""
+    def _day_segments(self, day: date, chunk: int) -> tuple[list[pa.Table], _Segments]:
+        """The day's table per symbol, and the day as segments, runs of consecutive events of one
+        symbol in time order (then symbol order), for the driver (seqcore's core_merge): symbol
+        index, first row in the symbol's table and within its chunk window (windows of ``chunk``
+        rows from row 0), count, as int32 arrays; plus the segments where a symbol's core needs
+        another window: its first of the day, one that starts in a window after its previous
+        one's, or one that crosses a window's end (sorted indices). Vectorised: Python sees one
+        item per window."""
         tables = [self.store.block_table(self.day_data[(inst.symbol, day)]) for inst in self.spec.instruments]
         if len(tables) == 1:
-            return tables, [(0, 0, tables[0].num_rows)] if tables[0].num_rows else []
-        # Vectorised: the sort and the run boundaries in Arrow; Python sees one item per run.
+            n = tables[0].num_rows
+            zero = pa.array([0] if n else [], pa.int32())
+            return tables, (zero, zero, zero, pa.array([n] if n else [], pa.int32()), [0] if n else [])
         ts = pa.concat_arrays([t.column("ts_ns").combine_chunks() for t in tables])
         sym = pa.concat_arrays([pa.nulls(t.num_rows, pa.int64()).fill_null(k) for k, t in enumerate(tables)])
         order = pc.sort_indices(pa.table({"ts": ts, "sym": sym}), [("ts", "ascending"), ("sym", "ascending")])
@@ -296,16 +312,36 @@ class Replay:
         row = pc.subtract(order.cast(pa.int64()), offsets.take(sym))  # row within its symbol's table
         n = len(sym)
         if n == 0:
-            return tables, []
+            empty = pa.array([], pa.int32())
+            return tables, (empty, empty, empty, empty, [])
         changed = pc.not_equal(sym.slice(1), sym.slice(0, n - 1))
         starts = pa.concat_arrays(
             [pa.array([0], pa.int64()), pc.add(pc.indices_nonzero(changed), 1).cast(pa.int64())]
         )
-        starts_list = starts.to_pylist()
-        counts = [b - a for a, b in zip(starts_list, [*starts_list[1:], n], strict=True)]
-        syms = sym.take(starts).to_pylist()
-        rows = row.take(starts).to_pylist()
-        return tables, list(zip(syms, rows, counts, strict=True))
+        ends = pa.concat_arrays([starts.slice(1), pa.array([n], pa.int64())])
+        seg_sym = sym.take(starts)
+        seg_row = row.take(starts)
+        seg_n = pc.subtract(ends, starts)
+        first_w = pc.divide(seg_row, chunk)  # integer division (int64 inputs)
+        last_w = pc.divide(pc.subtract(pc.add(seg_row, seg_n), 1), chunk)
+        breaks = pc.indices_nonzero(pc.not_equal(first_w, last_w)).to_pylist()
+        for k in range(len(tables)):
+            idx = pc.indices_nonzero(pc.equal(seg_sym, k))
+            if not len(idx):
+                continue
+            w0, w1 = first_w.take(idx), last_w.take(idx)
+            moved = pc.indices_nonzero(pc.not_equal(w0.slice(1), w1.slice(0, len(idx) - 1)))
+            breaks.append(idx[0].as_py())
+            breaks += idx.take(pc.add(moved, 1)).to_pylist()
+        rel = pc.subtract(seg_row, pc.multiply(first_w, chunk))
+        i32 = pa.int32()
+        return tables, (
+            seg_sym.cast(i32),
+            seg_row.cast(i32),
+            rel.cast(i32),
+            seg_n.cast(i32),
+            sorted(set(breaks)),
+        )
 
     # -- the run --------------------------------------------------------------------------------
     def run(self, *, profile: bool = False) -> dict[str, Any]:
@@ -321,6 +357,7 @@ class Replay:
         acc = _Accounts(capital_1e9=spec.capital_1e9, peak_1e9=spec.capital_1e9)
         acc.curve.append((start_ns, spec.capital_1e9))
         slots: list[AlgoSlot] = []
+        wasm_store = shared_store(len(spec.instruments))
         for inst in spec.instruments:
             slot = AlgoSlot(
                 key=inst.symbol,
@@ -330,6 +367,7 @@ class Replay:
                 compiled=self.compiled,
                 sink=sink,
                 trace_every_ns=TRACE_EVERY_NS,
+                store=wasm_store,
             )
             if slot.state is SlotState.REJECTED:
                 raise ReplayFailed(f"algo could not be loaded: {slot.pause_reason}", 0)
@@ -339,7 +377,7 @@ class Replay:
             slot.fill_observer = acc.observer(hyphen_symbol(inst.symbol))
             slots.append(slot)
         self._report(0)
-        with contextlib.closing(self._read_ahead(profile)) as days:
+        with contextlib.closing(self._read_ahead(profile, slots[0].core.chunk)) as days:  # type: ignore[union-attr]
             equity = self._run_cores(slots, sink, acc, start_ns, profile, days)
         next_sample = acc.curve[-1][0] + CURVE_STEP_NS
         while next_sample <= end_ns:
@@ -360,123 +398,193 @@ class Replay:
     def _run_cores(
         self, slots: list[AlgoSlot], sink: _Sink, acc: _Accounts, start_ns: int, profile: bool, days: _Days
     ) -> int:
-        """Chunks of each symbol's columns in its core, ``core_run`` over each run of consecutive
-        events of one symbol (a whole day for one symbol). The portfolio's equity, peak, drawdown
-        and curve step are handed from core to core: a core computes the equity as its
-        ``C_CAPITAL`` (the capital plus the other symbols' PnL, constant while it runs) plus its
-        own PnL. Returns the final equity."""
-        cores = [s.core for s in slots]
+        """Every symbol's events in time order through the driver (seqcore's core_merge, in the
+        first symbol's core). Python loads each symbol's chunk windows into its core and writes the
+        segments (runs of one symbol's events) up to the next one that needs another window; the
+        driver calls each symbol's core per segment, wasm to wasm, handing the portfolio's equity,
+        peak, drawdown and curve step from core to core (a core computes the equity as its
+        ``C_CAPITAL``, the capital plus the other symbols' PnL, plus its own PnL). Python reads
+        what the cores report once a batch: curve samples, fill records (merged by time), pauses.
+        Returns the final equity."""
+        cores: list[Any] = [s.core for s in slots]
         for core in cores:
-            assert core is not None
             core.alloc_run()
             core.G[C_CURVE_STEP] = CURVE_STEP_NS
+        driver = cores[0]
+        driver.drive(cores)
         capital = acc.capital_1e9
-        pnl = [0] * len(cores)  # each symbol's PnL after its last event
-        total_pnl = 0
-        equity, peak, maxdd_bits, next_sample = capital, capital, 0, start_ns + CURVE_STEP_NS
+        M = driver.MERGE
+        M[M_CAPITAL], M[M_EQUITY], M[M_PEAK], M[M_MAXDD_BITS] = capital, capital, capital, 0
+        M[M_NEXT_SAMPLE], M[M_TOTAL_PNL] = start_ns + CURVE_STEP_NS, 0
+        for k in range(len(cores)):
+            M[M_SIZE + k] = 0
         every = self.progress_every
         clock = perf_counter_ns if profile else None
         timings = self.timings_ns
         events_off: list[int] | None = None  # each core's S_LOGLINES when records stopped being read
         logs_full = False
         memmove = ctypes.memmove
-        for tables, segments, addrs in days:
-            window = [-1] * len(cores)  # first row of the chunk loaded in each core
-            for k, r0, count in segments:
-                core, slot = cores[k], slots[k]
-                assert core is not None
-                G, chunk = core.G, core.chunk
-                while count:
-                    base = window[k]
-                    if base < 0 or not base <= r0 < base + chunk:
-                        t0 = clock() if clock else 0
-                        m = 8 * min(chunk, tables[k].num_rows - r0)
-                        into, step = core.in_addr, 8 * chunk
-                        for c, addr in enumerate(addrs[k]):
-                            memmove(into + step * c, addr + 8 * r0, m)
-                        window[k] = base = r0
-                        if clock:
-                            timings["decode"] += clock() - t0
-                    # stop at the chunk's end and at the next progress boundary
-                    n = min(count, base + chunk - r0, every - self.processed % every)
-                    if not logs_full:  # short runs until the log sample is full: no more lines
-                        n = min(n, _SAMPLING_RUN)  # are read and formatted than it needs
-                    own_capital = capital + total_pnl - pnl[k]
-                    G[C_CAPITAL] = own_capital
-                    G[S_EQUITY], G[S_PEAK], G[S_MAXDD_BITS], G[S_NEXT_SAMPLE] = (
-                        equity,
-                        peak,
-                        maxdd_bits,
-                        next_sample,
-                    )
-                    t1 = clock() if clock else 0
-                    try:
-                        done = core.run(r0 - base, n)
-                        trap = None
-                    except AlgoTrap as exc:
-                        done = exc.events_done  # type: ignore[attr-defined]
-                        trap = exc
-                    t2 = clock() if clock else 0
-                    CURVE = core.CURVE
-                    for c in range(int(G[S_NCURVE])):
-                        acc.curve.append((CURVE[2 * c], CURVE[2 * c + 1]))
-                    equity, peak, maxdd_bits, next_sample = (
-                        G[S_EQUITY],
-                        G[S_PEAK],
-                        G[S_MAXDD_BITS],
-                        G[S_NEXT_SAMPLE],
-                    )
-                    own = equity - own_capital
-                    total_pnl += own - pnl[k]
-                    pnl[k] = own
-                    if trap is not None:
-                        slot._trapped(trap)
-                        raise self._failed(slot, self.processed + done)
-                    if logs_full:
-                        self._take_records(slot, core, sink, acc)
-                    else:
-                        slot._drain_output()
-                    if G[S_PAUSE] and slot.state is SlotState.RUNNING:
-                        slot.pause(SELF_TRADING_REASON)
-                    if slot.state is not SlotState.RUNNING:
-                        raise self._failed(slot, self.processed + done - 1)
-                    if not logs_full and len(sink.logs) >= MAX_LOGS:
-                        # The log sample is full: the algo's lines are only counted (in the core),
-                        # and the records are read in bulk, for the trade list only.
-                        logs_full = True
-                        for other in cores:
-                            assert other is not None
-                            other.count_only_logs = True
-                    if events_off is None and len(acc.trades) >= MAX_TRADES and logs_full:
-                        events_off = []
-                        for other in cores:  # only counters from here on
-                            assert other is not None
-                            other.G[C_EVENTS_OFF] = 1
-                            events_off.append(int(other.G[S_LOGLINES]))
-                    before = self.processed
-                    r0 += done
-                    count -= done
-                    self.processed += done
-                    if self.processed // every != before // every:
-                        self._report(self.processed)
-                    if clock:
-                        t3 = clock()
-                        timings["core"] += t2 - t1
-                        timings["host"] += t3 - t2
+        chunk, max_seg, seg_addr, SEG = driver.chunk, driver.max_seg, driver.seg_addr, driver.SEG
+        first_n = 2 * max_seg  # SEG's counts column
+        for tables, (seg_k, seg_row, seg_rel, seg_n, breaks), addrs in days:
+            nseg = len(seg_k)
+            columns = [a.buffers()[1].address + 4 * a.offset for a in (seg_k, seg_rel, seg_n)]
+            window = [-1] * len(cores)  # the chunk window loaded in each core
+            pos = off = nb = 0  # the next segment, its events already run, the next break's index
+            while pos < nseg:
+                t0 = clock() if clock else 0
+                k = seg_k[pos].as_py()
+                n_pos = seg_n[pos].as_py()
+                row = seg_row[pos].as_py() + off
+                w = row // chunk
+                if window[k] != w:
+                    core = cores[k]
+                    m = 8 * min(chunk, tables[k].num_rows - w * chunk)
+                    into, step = core.in_addr, 8 * chunk
+                    for c, addr in enumerate(addrs[k]):
+                        memmove(into + step * c, addr + 8 * w * chunk, m)
+                    window[k] = w
+                # The batch: this segment's events within its window (few while the log sample
+                # fills: Python reads every line then), and the following segments up to the next
+                # that needs another window, all ending at the next progress boundary.
+                to_report = every - self.processed % every
+                piece = min(n_pos - off, (w + 1) * chunk - row, to_report)
+                if not logs_full:
+                    piece = min(piece, _SAMPLING_RUN)
+                count, last_n = 1, piece
+                if logs_full and piece == n_pos - off:
+                    while nb < len(breaks) and breaks[nb] <= pos:
+                        nb += 1
+                    count = min((breaks[nb] if nb < len(breaks) else nseg) - pos, max_seg)
+                    if count > 1:
+                        after = pc.cumulative_sum(seg_n.slice(pos + 1, count - 1))
+                        fit = pc.sum(pc.less_equal(after, to_report - piece)).as_py() or 0
+                        if fit < count - 1:  # segment pos + fit + 1 crosses the boundary
+                            count = fit + 2
+                        last_n = min(
+                            seg_n[pos + count - 1].as_py(),
+                            to_report - piece - (after[fit - 1].as_py() if fit else 0),
+                        )
+                for c, addr in enumerate(columns):
+                    memmove(seg_addr + 4 * max_seg * c, addr + 4 * pos, 4 * count)
+                SEG[max_seg] = row - w * chunk
+                SEG[first_n] = piece
+                if count > 1:
+                    SEG[first_n + count - 1] = last_n
+                t1 = clock() if clock else 0
+                trap: AlgoTrap | None = None
+                try:
+                    stop = driver.merge(count)
+                    done = last_n if stop == count else int(M[M_DONE])
+                except AlgoTrap as exc:
+                    trap, stop, done = exc, exc.segment, exc.events_done  # type: ignore[attr-defined]
+                t2 = clock() if clock else 0
+                stop = min(stop, count - 1)  # the segment it ended in, and `done` of its events
+                # events run: the segments before `stop` in full (none of them is the last), then
+                ran = (
+                    done
+                    if stop == 0
+                    else piece + (pc.sum(seg_n.slice(pos + 1, stop - 1)).as_py() or 0) + done
+                )
+                k_stop = SEG[stop]
+                if trap is not None:
+                    slots[k_stop]._trapped(trap)
+                    raise self._failed(slots[k_stop], self.processed + ran)
+                self._collect(cores, slots, sink, acc, logs_full)
+                slot = slots[k_stop]  # only the core the batch ended in can have paused
+                if cores[k_stop].G[S_PAUSE] and slot.state is SlotState.RUNNING:
+                    slot.pause(SELF_TRADING_REASON)
+                if slot.state is not SlotState.RUNNING:
+                    raise self._failed(slot, self.processed + ran - 1)
+                if not logs_full and len(sink.logs) >= MAX_LOGS:
+                    # The log sample is full: the algo's lines are only counted (in the core),
+                    # and the records are read in bulk, for the trade list only.
+                    logs_full = True
+                    for other in cores:
+                        other.count_only_logs = True
+                if events_off is None and len(acc.trades) >= MAX_TRADES and logs_full:
+                    events_off = []
+                    for other in cores:  # only counters from here on
+                        other.G[C_EVENTS_OFF] = 1
+                        events_off.append(int(other.G[S_LOGLINES]))
+                # the next batch starts after the events that ran
+                if stop:
+                    pos, off = pos + stop, done
+                else:
+                    off += done
+                if off >= seg_n[pos].as_py():
+                    pos, off = pos + 1, 0
+                before = self.processed
+                self.processed += ran
+                if self.processed // every != before // every:
+                    self._report(self.processed)
+                if clock:
+                    t3 = clock()
+                    timings["decode"] += t1 - t0
+                    timings["core"] += t2 - t1
+                    timings["host"] += t3 - t2
         # lines counted but not formatted: the algo's log() calls once the sample was full, and the
         # cores' own records (fills, rejects) once they stopped being written
         for core in cores:
-            assert core is not None
             sink.log_count += core.counted_logs
         if events_off is not None:
             for core, at in zip(cores, events_off, strict=True):
-                assert core is not None
                 sink.log_count += int(core.G[S_LOGLINES]) - at
-        acc.peak_1e9 = int(peak)
-        acc.max_dd = struct.unpack("<d", struct.pack("<q", int(maxdd_bits)))[0]
-        return int(equity)
+        acc.peak_1e9 = int(M[M_PEAK])
+        acc.max_dd = struct.unpack("<d", struct.pack("<q", int(M[M_MAXDD_BITS])))[0]
+        return int(M[M_EQUITY])
 
-    def _read_ahead(self, profile: bool) -> _Days:
+    @staticmethod
+    def _collect(
+        cores: list[Any], slots: list[AlgoSlot], sink: _Sink, acc: _Accounts, logs_full: bool
+    ) -> None:
+        """What the cores reported in a batch: their curve samples (each time is sampled once, by
+        the core whose event passed it: merged by time) and their records. While the log sample
+        fills, a slot drains its own (the lines formatted); then the fill records of every core
+        feed the trade list in time order (then symbol order, as the events ran) until it is full,
+        and every record counts as a log line."""
+        samples: list[tuple[int, int]] = []
+        fills: list[tuple[int, int, int, tuple[int, ...]]] = []
+        for k, core in enumerate(cores):
+            G = core.G
+            n = int(G[S_NCURVE])
+            if n:
+                C = core.CURVE
+                samples += [(C[2 * c], C[2 * c + 1]) for c in range(n)]
+                G[S_NCURVE] = 0
+            slot = slots[k]
+            if not logs_full:
+                if G[S_NEV] or slot._pending:
+                    slot._drain_output()
+                continue
+            pending = slot._pending
+            if pending:
+                sink.log_count += len(pending)
+                pending.clear()
+            nev = int(G[S_NEV])
+            if not nev:
+                continue
+            sink.log_count += nev
+            if len(acc.trades) < MAX_TRADES and slot.fill_observer is not None:
+                w = core.ev_words
+                raw = ctypes.string_at(ctypes.addressof(core.EV), 8 * w * nev)
+                for i, (kind, oid, side, price, qty, fee, ts, taker, _, pos, net, *_) in enumerate(
+                    struct.iter_unpack(f"<{w}q", raw)
+                ):
+                    if kind == EV_FILL:
+                        fills.append((ts, k, i, (ts, oid, side, price, qty, fee, taker, net, pos)))
+            G[S_NEV] = 0
+        if samples:
+            samples.sort()
+            acc.curve += samples
+        if fills:
+            fills.sort()
+            for _, k, _, rec in fills:
+                if len(acc.trades) >= MAX_TRADES:
+                    break
+                slots[k].fill_observer(rec)
+
+    def _read_ahead(self, profile: bool, chunk: int) -> _Days:
         """The days ready to replay, in order: each symbol's table, the runs of ``_day_segments``
         and each symbol's run columns as the addresses of their int64 values (one chunk per column:
         block_table; a symbol with no events that day has none). The next day is mapped (or, cold,
@@ -485,7 +593,7 @@ class Replay:
         the replay nothing. The stage clock ("decode") counts the wait for it."""
 
         def prepare(day: date) -> _Day:
-            tables, segments = self._day_segments(day)
+            tables, segments = self._day_segments(day, chunk)
             addrs = []
             for t in tables:
                 cols = [t.column(name).chunk(0) for name in _RUN_COLUMNS] if t.num_rows else []
@@ -504,33 +612,6 @@ class Replay:
                     self.timings_ns["decode"] += clock() - t0
                 pending = pool.submit(prepare, days[i + 1]) if i + 1 < len(days) else None
                 yield ready
-
-    @staticmethod
-    def _take_records(slot: AlgoSlot, core: Any, sink: _Sink, acc: _Accounts) -> None:
-        """What slot._drain_output does once the log sample is full, without formatting: each
-        record (fill, reject, rate warning) and each algo line that reached Python is one more log
-        line counted; the fill records feed the trade list until it is full, unpacked in one pass."""
-        G = core.G
-        pending = slot._pending
-        if pending:
-            sink.log_count += len(pending)
-            pending.clear()
-        n = int(G[S_NEV])
-        if not n:
-            return
-        sink.log_count += n
-        if len(acc.trades) < MAX_TRADES and slot.fill_observer is not None:
-            w = core.ev_words
-            observe = slot.fill_observer
-            raw = ctypes.string_at(ctypes.addressof(core.EV), 8 * w * n)
-            for kind, oid, side, price, qty, fee, ts, taker, _, pos, net, *_ in struct.iter_unpack(
-                f"<{w}q", raw
-            ):
-                if kind == EV_FILL:
-                    observe((ts, oid, side, price, qty, fee, taker, net, pos))
-                    if len(acc.trades) >= MAX_TRADES:
-                        break
-        G[S_NEV] = 0
 
     # -- results --------------------------------------------------------------------------------
     def _results(self, slots: list[AlgoSlot], sink: _Sink, acc: _Accounts, equity: int) -> dict[str, Any]:

@@ -1,11 +1,12 @@
-"""AlgoCore: one algo and its seqcore instance in one wasmtime store (see seqcore.c).
+"""AlgoCore: one algo and its seqcore instance in one wasmtime store (see seqcore.c); a replay's
+symbols share one store, so that one core (the driver: `drive`, `merge`) can call the others.
 
 The algo's `seq` imports are the core's exports (wasm to wasm, no Python), log() included: the core
 spends its host-call budget and hands the line to Python (`_imp_core_log`) unless nobody will read
 it (a backtest whose log sample is full: then it only counts it). A module with a start function
 keeps log() as a Python host function (its lines arrive before instantiation returns its memory).
 The core calls the algo's callbacks through its function table. One book update, or one backtest
-block of thousands, is one raw call into the core (`on_book`, `core_run`). Fuel is refilled before
+block of thousands, is one raw call into the core (`on_book`, `core_merge`). Fuel is refilled before
 every callback by native code (native/refuel.c, no Python; a Python closure on platforms without
 the helper), so the per-callback budget holds inside a block; the core calls Python only around
 sampled (traced) callbacks, for the lines someone reads, and when its record buffer is full.
@@ -61,6 +62,8 @@ S_BID, S_ASK = 100, 101  # the current touch prices
 # log(): served by the core; only the lines the host must read reach Python
 S_IN_INIT, S_ALGO_MEM, S_COUNTED_LOGS, C_LOG_COUNT_ONLY = 120, 121, 122, 123
 
+# The replay driver's state (seqcore.c's MERGE): then each symbol's PnL from M_SIZE
+M_CAPITAL, M_EQUITY, M_PEAK, M_MAXDD_BITS, M_NEXT_SAMPLE, M_TOTAL_PNL, M_SEG, M_DONE, M_SIZE = range(9)
 ST_ACCEPTED, ST_RUNNING, ST_PAUSED = 0, 1, 2
 CB_BOOK, CB_FILL, CB_REJECT, CB_TIMER = 1, 2, 3, 4
 CALLBACK_NAMES = {
@@ -155,6 +158,19 @@ def _i64_array(addr: int, n: int) -> Any:
     return (ctypes.c_int64 * n).from_address(addr)
 
 
+def shared_store(n: int, limits: RuntimeLimits | None = None) -> wasmtime.Store:
+    """A store for `n` algos and their cores (a replay's symbols: one driver calls them all, which
+    only works within one store), with each memory and table capped as one algo's."""
+    store = wasmtime.Store(get_engine())
+    store.set_limits(
+        memory_size=(limits or RuntimeLimits()).memory_limit_bytes,
+        table_elements=abi.MAX_TABLE_ELEMENTS,
+        instances=2 * n,
+        memories=2 * n,
+    )
+    return store
+
+
 class AlgoCore(AlgoMemoryMixin):
     """An algo on one instrument with its paper matching, positions and dispatch in wasm.
 
@@ -181,6 +197,7 @@ class AlgoCore(AlgoMemoryMixin):
         trace_every_ns: int = 1_000_000_000,
         next_order_id: int = 1,
         routed: bool = False,
+        store: wasmtime.Store | None = None,
         log: Callable[[int, str], None],
         on_events: Callable[[int], None],
         on_trace: Callable[[int, int], None],
@@ -205,13 +222,8 @@ class AlgoCore(AlgoMemoryMixin):
         self._counted_py = 0  # lines counted by _imp_log (the Python log import; see below)
 
         engine = get_engine()
-        store = wasmtime.Store(engine)
-        store.set_limits(
-            memory_size=limits.memory_limit_bytes,
-            table_elements=abi.MAX_TABLE_ELEMENTS,
-            instances=2,
-            memories=2,
-        )
+        if store is None:  # a replay's cores share one store (shared_store), which sets the limits
+            store = shared_store(1, limits)
         self._store = store
         self._raw = _raw.RawStore(store, nslots=8)
         self._words = self._raw.words
@@ -267,7 +279,7 @@ class AlgoCore(AlgoMemoryMixin):
             return _raw.func_addr(cx[name])  # type: ignore[arg-type]
 
         self._f_on_book = f("core_on_book")
-        self._f_run = f("core_run")
+        self._f_merge = f("core_merge")
         self._f_halt = f("core_halt")
         self._f_start = f("core_start")
         self._f_open_order = f("core_open_order")
@@ -298,6 +310,9 @@ class AlgoCore(AlgoMemoryMixin):
         self._out = _i64_array(base + self._addr[4], 8)  # scratch for core_open_order (XBOOK)
         self.IN: Any = None
         self.CURVE: Any = None
+        self.SEG: Any = None
+        self.MERGE: Any = None
+        self._driven: list[AlgoCore] = []
 
         self._configure(instrument, limits, rng_seed, fill_prob_at_touch, max_open_orders,
                         max_position_1e8, max_order_notional_1e9, allow_short, trace_every_ns,
@@ -599,7 +614,7 @@ class AlgoCore(AlgoMemoryMixin):
 
     # -- backtests -------------------------------------------------------------------------------
     def alloc_run(self) -> None:
-        """Make room for run() chunks (grows the core's memory)."""
+        """Make room for a replay's chunks, curve, records and segments (grows the core's memory)."""
         self._call(self._f_alloc_run, 1, self.fuel)
         if self._words[0] & _MASK32:
             raise AlgoLoadError("the memory limit leaves no room for the backtest buffers")
@@ -612,20 +627,48 @@ class AlgoCore(AlgoMemoryMixin):
         self.CURVE = _i64_array(base + addr(store, 7), 2 * self.max_curve)  # type: ignore[operator]
         self.EV = _i64_array(base + addr(store, 1), 16384 * self.ev_words)  # type: ignore[operator]
         self.in_addr = base + addr(store, 6)  # type: ignore[operator]
+        self.max_seg = self._core_exports["core_limits"](store, 12)  # type: ignore[operator]
+        self.seg_addr = base + addr(store, 10)  # type: ignore[operator]
+        self.SEG = (ctypes.c_int32 * (3 * self.max_seg)).from_address(self.seg_addr)
 
-    def run(self, start: int, n: int) -> int:
-        """Events [start, start+n) of the input chunk; returns how many completed (raises AlgoTrap
-        with `events_done` set when the algo trapped)."""
-        w = self._words
-        w[0] = start
-        w[2] = n
-        self.G[S_FUELED] = 1
-        failure = self._call(self._f_run, 2, self.fuel)
-        if failure is not None:
-            trap = self._fail(failure, None)
-            trap.events_done = int(self.G[S_PROCESSED])  # type: ignore[attr-defined]
-            raise trap
-        return w[0] & _MASK32
+    def drive(self, cores: list[AlgoCore]) -> None:
+        """Make this core the replay's driver over `cores` (itself among them, all in its store):
+        their core_seg and core_portfolio go into this core's function table, so core_merge calls
+        them wasm to wasm. After alloc_run."""
+        cx = self._core_exports
+        store = self._store
+        nsym = cx["core_limits"](store, 11)  # type: ignore[operator]
+        if len(cores) > nsym:
+            raise AlgoLoadError(f"a replay merges at most {nsym} symbols")
+        table: wasmtime.Table = cx["__indirect_function_table"]  # type: ignore[assignment]
+        first = table.grow(store, 2 * len(cores), None)
+        fn = (ctypes.c_int32 * (2 * nsym)).from_address(self._base + cx["core_addr"](store, 9))  # type: ignore[operator]
+        for k, core in enumerate(cores):
+            if core._store is not store:
+                raise ValueError("a driver's cores share its store")
+            table.set(store, first + 2 * k, core._core_exports["core_seg"])
+            table.set(store, first + 2 * k + 1, core._core_exports["core_portfolio"])
+            fn[2 * k], fn[2 * k + 1] = first + 2 * k, first + 2 * k + 1
+        self.MERGE = _i64_array(self._base + cx["core_addr"](store, 8), M_SIZE + nsym)  # type: ignore[operator]
+        self._driven = list(cores)
+
+    def merge(self, nseg: int) -> int:
+        """Run the segments written in SEG (core_merge): returns the index of the segment it stopped
+        after (nseg when all ran; MERGE[M_DONE]: how many of that one's events ran). A trap raises
+        AlgoTrap from the symbol's core that trapped, with `core` (its index), `segment` and
+        `events_done` (in that segment) set."""
+        self._words[0] = nseg
+        failure = self._call(self._f_merge, 1, self.fuel)
+        if failure is None:
+            return self._words[0] & _MASK32
+        s = int(self.MERGE[M_SEG])
+        k = int(self.SEG[s])
+        core = self._driven[k]
+        trap = core._fail(failure, None)  # resets that core's stack pointer; and the driver's:
+        self._sp.set_value(self._store, self._sp0)
+        trap.core, trap.segment = k, s  # type: ignore[attr-defined]
+        trap.events_done = int(core.G[S_PROCESSED])  # type: ignore[attr-defined]
+        raise trap
 
     # -- failures --------------------------------------------------------------------------------
     def _fail(self, failure: _raw.RawFailure, name: str | None) -> AlgoTrap:

@@ -42,6 +42,8 @@ typedef unsigned int u32;
 #define BDEPTH 5                  /* depth columns in a run() chunk */
 #define NCOLS (1 + 4 * BDEPTH)
 #define MAXCURVE 4096
+#define MAXSYM 256                /* symbols one replay's driver merges */
+#define MAXSEG 16384              /* segments per driver call */
 
 static const i64 QS = 100000000LL;  /* qty scale */
 static const i64 PS = 1000000000LL; /* price scale */
@@ -116,6 +118,11 @@ static i64 XBOOK[2 + 4 * MAXD];
 static u32 MT[625]; /* 624 words + index */
 static i64 *IN;    /* NCOLS * CHUNK, allocated by core_alloc_run */
 static i64 *CURVE; /* 2 * MAXCURVE */
+static i32 *SEG;   /* 3 * MAXSEG: the driver's segments (symbols, first rows, counts) */
+/* the replay's driver (core_merge) */
+enum { M_CAPITAL, M_EQUITY, M_PEAK, M_MAXDD_BITS, M_NEXT_SAMPLE, M_TOTAL_PNL, M_SEG, M_DONE, M_SIZE };
+static i64 MERGE[M_SIZE + MAXSYM]; /* the state above, then each symbol's PnL after its last segment */
+static i32 MERGE_FN[2 * MAXSYM];  /* per symbol: table indices of its core_seg and core_portfolio */
 
 /* the current book */
 static i64 B_ts, B_nb, B_na;
@@ -824,6 +831,9 @@ EXPORT("core_addr") i32 core_addr(i32 which) {
     case 5: return (i32)(unsigned long)MT;
     case 6: return (i32)(unsigned long)IN;
     case 7: return (i32)(unsigned long)CURVE;
+    case 8: return (i32)(unsigned long)MERGE;
+    case 9: return (i32)(unsigned long)MERGE_FN;
+    case 10: return (i32)(unsigned long)SEG;
     default: return 0;
     }
 }
@@ -841,6 +851,9 @@ EXPORT("core_limits") i32 core_limits(i32 which) {
     case 8: return MAXCURVE;
     case 9: return MAXO;
     case 10: return G_SIZE;
+    case 11: return MAXSYM;
+    case 12: return MAXSEG;
+    case 13: return M_SIZE;
     default: return 0;
     }
 }
@@ -902,7 +915,7 @@ EXPORT("core_call_init") void core_call_init(i32 fn) {
  * -1 when the memory limit does not allow it. */
 EXPORT("core_alloc_run") i32 core_alloc_run(void) {
     if (IN) return 0;
-    unsigned long bytes = (unsigned long)(NCOLS * CHUNK + 2 * MAXCURVE + EV_BIG * EVW) * 8;
+    unsigned long bytes = (unsigned long)(NCOLS * CHUNK + 2 * MAXCURVE + EV_BIG * EVW) * 8 + 3 * MAXSEG * 4;
     unsigned long pages = (bytes + 65535) / 65536;
     long old = __builtin_wasm_memory_grow(0, pages);
     if (old < 0) return -1;
@@ -910,6 +923,7 @@ EXPORT("core_alloc_run") i32 core_alloc_run(void) {
     CURVE = IN + NCOLS * CHUNK;
     EV = CURVE + 2 * MAXCURVE;
     evcap = EV_BIG;
+    SEG = (i32 *)(EV + EV_BIG * EVW);
     return 0;
 }
 
@@ -961,12 +975,11 @@ EXPORT("core_route_end") i32 core_route_end(i64 id, i32 reason, i64 ts) {
     return route_done();
 }
 
-/* Backtest path: events [start, start+n) of the input chunk (columns: ts, then per depth level
- * bid_px, bid_qty, ask_px, ask_qty). With a curve step (C_CURVE_STEP > 0) the core keeps the
- * equity (C_CAPITAL + its own PnL: a portfolio host puts the other symbols' PnL in C_CAPITAL), its
- * peak, the max drawdown and the equity curve. Stops early when the event or curve buffers
- * are nearly full, when the algo pauses, or after a trap; S_PROCESSED says how far it got.
- * The host sets S_FUELED before each call (fuel for the first callback). */
+/* Backtest path: events of the input chunk (columns: ts, then per depth level bid_px, bid_qty,
+ * ask_px, ask_qty). With a curve step (C_CURVE_STEP > 0) the core keeps the equity (C_CAPITAL +
+ * its own PnL: the driver puts the other symbols' PnL in C_CAPITAL), its peak, the max drawdown and
+ * the equity curve. Stops early when the event or curve buffers are nearly full, when the algo
+ * pauses, or after a trap; S_PROCESSED says how far it got. */
 static void load_chunk_depth(i64 i) {
     XBOOK[0] = 0; XBOOK[1] = 0;
     for (int k = 0; k < BDEPTH; k++) {
@@ -977,9 +990,9 @@ static void load_chunk_depth(i64 i) {
     }
 }
 
-EXPORT("core_run") i32 core_run(i32 start, i32 n) {
-    G[S_NEV] = 0;
-    G[S_NCURVE] = 0;
+/* Events [start, start+n) of the input chunk. The curve samples and event records add to those
+ * already in their buffers (the host empties them between driver calls). */
+static i32 run_events(i32 start, i32 n) {
     G[S_PROCESSED] = 0;
     i64 capital = G[C_CAPITAL], step_ns = G[C_CURVE_STEP];
     double maxdd = bits_to_double(G[S_MAXDD_BITS]);
@@ -996,8 +1009,8 @@ EXPORT("core_run") i32 core_run(i32 start, i32 n) {
             }
         }
         load_chunk_depth(i);
-        if (j) G[S_FUELED] = 0;
         step(ts, IN[CHUNK + i], IN[2 * CHUNK + i], IN[3 * CHUNK + i], IN[4 * CHUNK + i], -1, -1);
+        G[S_FUELED] = 0;
         G[S_PROCESSED] = j + 1;
         if (step_ns > 0) {
             i64 eq = capital + realized_1e9() + unrealized_1e9();
@@ -1013,6 +1026,73 @@ EXPORT("core_run") i32 core_run(i32 start, i32 n) {
 out:
     G[S_MAXDD_BITS] = double_to_bits(maxdd);
     return (i32)G[S_PROCESSED];
+}
+
+/* One segment of a replay (events of this symbol in a row), called by the driver (core_merge, in
+ * this or another symbol's core of the same store, wasm to wasm): the portfolio's figures come in
+ * (`capital`: the capital plus the other symbols' PnL), core_portfolio() gives them back. Fuel:
+ * the first callback refuels (the driver's call did not). */
+EXPORT("core_seg") i32 core_seg(i32 start, i32 n, i64 capital, i64 equity, i64 peak, i64 maxdd_bits,
+                                i64 next_sample) {
+    G[C_CAPITAL] = capital;
+    G[S_EQUITY] = equity;
+    G[S_PEAK] = peak;
+    G[S_MAXDD_BITS] = maxdd_bits;
+    G[S_NEXT_SAMPLE] = next_sample;
+    G[S_FUELED] = 0;
+    return run_events(start, n);
+}
+
+/* After core_seg: 0 equity, 1 peak, 2 max drawdown bits, 3 next curve sample; 4: nonzero when the
+ * driver must hand back to the host (paused, stopped, or the event buffer past its soft limit). */
+EXPORT("core_portfolio") i64 core_portfolio(i32 which) {
+    switch (which) {
+    case 0: return G[S_EQUITY];
+    case 1: return G[S_PEAK];
+    case 2: return G[S_MAXDD_BITS];
+    case 3: return G[S_NEXT_SAMPLE];
+    default: return G[S_PAUSE] || G[S_STATE] != ST_RUNNING || G[S_NEV] > EV_SOFT;
+    }
+}
+
+/* ---- the replay's driver: every symbol's events merged by time, in wasm ----------------------
+ * One core of a replay's store drives them all: the host writes the segments (symbol k, first row
+ * in k's chunk, count), in time order, and core_merge calls each symbol's core_seg through this
+ * core's function table (MERGE_FN: k's core_seg and core_portfolio, put there by the host), handing
+ * the portfolio's equity, peak, drawdown and curve step from core to core: one call from Python for
+ * thousands of segments. It stops after a segment that did not finish or asks for the host, and
+ * returns its index (nseg when all ran); MERGE[M_DONE] says how many of its events ran,
+ * MERGE[M_SEG] which segment a trap interrupted. */
+typedef i32 (*fn_seg)(i32, i32, i64, i64, i64, i64, i64);
+typedef i64 (*fn_portfolio)(i32);
+
+EXPORT("core_merge") i32 core_merge(i32 nseg) {
+    i64 capital = MERGE[M_CAPITAL], equity = MERGE[M_EQUITY], peak = MERGE[M_PEAK];
+    i64 dd = MERGE[M_MAXDD_BITS], next = MERGE[M_NEXT_SAMPLE], total = MERGE[M_TOTAL_PNL];
+    i64 *pnl = &MERGE[M_SIZE];
+    i32 s = 0;
+    for (; s < nseg; s++) {
+        i32 k = SEG[s], n = SEG[2 * MAXSEG + s];
+        MERGE[M_SEG] = s;
+        i64 own_capital = capital + total - pnl[k];
+        i32 done = ((fn_seg)(unsigned long)MERGE_FN[2 * k])(SEG[MAXSEG + s], n, own_capital, equity, peak, dd, next);
+        fn_portfolio pf = (fn_portfolio)(unsigned long)MERGE_FN[2 * k + 1];
+        equity = pf(0);
+        peak = pf(1);
+        dd = pf(2);
+        next = pf(3);
+        i64 own = equity - own_capital;
+        total += own - pnl[k];
+        pnl[k] = own;
+        MERGE[M_DONE] = done;
+        if (done < n || pf(4)) break;
+    }
+    MERGE[M_EQUITY] = equity;
+    MERGE[M_PEAK] = peak;
+    MERGE[M_MAXDD_BITS] = dd;
+    MERGE[M_NEXT_SAMPLE] = next;
+    MERGE[M_TOTAL_PNL] = total;
+    return s;
 }
 
 /* Read an open order: fills *out (id, side, price, qty, leaves, dormant) and returns 1, or 0. */

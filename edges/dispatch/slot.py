@@ -108,6 +108,7 @@ class AlgoSlot(SlotOutput):
         "_ashape",
         "_ashape_index",
         "router",
+        "_store",
     )
 
     def __init__(
@@ -123,8 +124,12 @@ class AlgoSlot(SlotOutput):
         trace_every_ns: int = 1_000_000_000,
         next_order_id: int = 1,
         router: OrderRouter | None = None,
+        store: Any = None,
     ) -> None:
         self.key = key
+        # A replay's symbols share one wasmtime store (edges.core.instance.shared_store), so one
+        # core can drive them all; None: a store of its own.
+        self._store = store
         # Live: the algo's place/cancel actions are handed to `router` instead of paper-matched in
         # its core, and the venue's answers come back through route_fill/route_end.
         self.router = router
@@ -170,6 +175,7 @@ class AlgoSlot(SlotOutput):
                 on_events=self._drain_output,
                 on_trace=self._trace,
                 routed=self.router is not None,
+                store=self._store,
                 **self._settings,
             )
         except AlgoLoadError as exc:
