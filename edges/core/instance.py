@@ -288,21 +288,22 @@ class AlgoCore(AlgoMemoryMixin):
         self._f_route_fill = f("core_route_fill")
         self._f_route_end = f("core_route_end")
         self._raw.set_fuel(10_000_000)  # the set-up calls below, into our own code
-        addr = cx["core_addr"]
-        limit = cx["core_limits"]
-        self.max_depth = limit(store, 0)  # type: ignore[operator]
-        self.max_shapes = limit(store, 1)  # type: ignore[operator]
-        self.ev_words = limit(store, 3)  # type: ignore[operator]
-        self.act_words = limit(store, 5)  # type: ignore[operator]
-        self.chunk = limit(store, 6)  # type: ignore[operator]
-        self.chunk_depth = limit(store, 7)  # type: ignore[operator]
-        self.max_curve = limit(store, 8)  # type: ignore[operator]
-        self._addr = {k: addr(store, k) for k in range(8)}  # type: ignore[operator]
+        self._f_addr = f("core_addr")
+        self._f_limits = f("core_limits")
+        limit = self._limit
+        self.max_depth = limit(0)
+        self.max_shapes = limit(1)
+        self.ev_words = limit(3)
+        self.act_words = limit(5)
+        self.chunk = limit(6)
+        self.chunk_depth = limit(7)
+        self.max_curve = limit(8)
+        self._addr = {k: self._where(k) for k in range(8)}
         self._base = _raw.memory_base(self._raw.ctx, _raw.memory_addr(self._core_memory))
         base = self._base
         self.G = _i64_array(base + self._addr[0], 128)
-        self.EV = _i64_array(base + self._addr[1], limit(store, 2) * self.ev_words)  # type: ignore[operator]
-        self.ACT = _i64_array(base + self._addr[2], limit(store, 4) * self.act_words)  # type: ignore[operator]
+        self.EV = _i64_array(base + self._addr[1], limit(2) * self.ev_words)
+        self.ACT = _i64_array(base + self._addr[2], limit(4) * self.act_words)
         self.SHAPES = _i64_array(base + self._addr[3], self.max_shapes * (2 + 2 * (self.max_depth - 1)))
         self.XBOOK = _i64_array(base + self._addr[4], 2 + 4 * self.max_depth)
         self._xbook_bytes = memoryview(self.XBOOK).cast("B")
@@ -619,16 +620,14 @@ class AlgoCore(AlgoMemoryMixin):
         if self._words[0] & _MASK32:
             raise AlgoLoadError("the memory limit leaves no room for the backtest buffers")
         base = _raw.memory_base(self._raw.ctx, _raw.memory_addr(self._core_memory))
-        addr = self._core_exports["core_addr"]
-        store = self._store
-        self._raw.set_fuel(10_000_000)
+        addr = self._where
         ncols = 1 + 4 * self.chunk_depth
-        self.IN = _i64_array(base + addr(store, 6), ncols * self.chunk)  # type: ignore[operator]
-        self.CURVE = _i64_array(base + addr(store, 7), 2 * self.max_curve)  # type: ignore[operator]
-        self.EV = _i64_array(base + addr(store, 1), 16384 * self.ev_words)  # type: ignore[operator]
-        self.in_addr = base + addr(store, 6)  # type: ignore[operator]
-        self.max_seg = self._core_exports["core_limits"](store, 12)  # type: ignore[operator]
-        self.seg_addr = base + addr(store, 10)  # type: ignore[operator]
+        self.IN = _i64_array(base + addr(6), ncols * self.chunk)
+        self.CURVE = _i64_array(base + addr(7), 2 * self.max_curve)
+        self.EV = _i64_array(base + addr(1), 16384 * self.ev_words)
+        self.in_addr = base + addr(6)
+        self.max_seg = self._limit(12)
+        self.seg_addr = base + addr(10)
         self.SEG = (ctypes.c_int32 * (3 * self.max_seg)).from_address(self.seg_addr)
 
     def drive(self, cores: list[AlgoCore]) -> None:
@@ -637,19 +636,19 @@ class AlgoCore(AlgoMemoryMixin):
         them wasm to wasm. After alloc_run."""
         cx = self._core_exports
         store = self._store
-        nsym = cx["core_limits"](store, 11)  # type: ignore[operator]
+        nsym = self._limit(11)
         if len(cores) > nsym:
             raise AlgoLoadError(f"a replay merges at most {nsym} symbols")
         table: wasmtime.Table = cx["__indirect_function_table"]  # type: ignore[assignment]
         first = table.grow(store, 2 * len(cores), None)
-        fn = (ctypes.c_int32 * (2 * nsym)).from_address(self._base + cx["core_addr"](store, 9))  # type: ignore[operator]
+        fn = (ctypes.c_int32 * (2 * nsym)).from_address(self._base + self._where(9))
         for k, core in enumerate(cores):
             if core._store is not store:
                 raise ValueError("a driver's cores share its store")
             table.set(store, first + 2 * k, core._core_exports["core_seg"])
             table.set(store, first + 2 * k + 1, core._core_exports["core_portfolio"])
             fn[2 * k], fn[2 * k + 1] = first + 2 * k, first + 2 * k + 1
-        self.MERGE = _i64_array(self._base + cx["core_addr"](store, 8), M_SIZE + nsym)  # type: ignore[operator]
+        self.MERGE = _i64_array(self._base + self._where(8), M_SIZE + nsym)
         self._driven = list(cores)
 
     def merge(self, nseg: int) -> int:
@@ -669,6 +668,18 @@ class AlgoCore(AlgoMemoryMixin):
         trap.core, trap.segment = k, s  # type: ignore[attr-defined]
         trap.events_done = int(core.G[S_PROCESSED])  # type: ignore[attr-defined]
         raise trap
+
+    def _limit(self, which: int) -> int:
+        """core_limits(which), as a raw call (wasmtime's typed call costs ~40 µs of Python)."""
+        self._words[0] = which
+        self._call(self._f_limits, 1, self.fuel)
+        return self._words[0] & _MASK32
+
+    def _where(self, which: int) -> int:
+        """core_addr(which): a buffer's address in the core's memory."""
+        self._words[0] = which
+        self._call(self._f_addr, 1, self.fuel)
+        return self._words[0] & _MASK32
 
     # -- failures --------------------------------------------------------------------------------
     def _fail(self, failure: _raw.RawFailure, name: str | None) -> AlgoTrap:

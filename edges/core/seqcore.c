@@ -175,15 +175,39 @@ static i128 ceildiv(i128 a, i128 b) { /* b > 0 */
 /* a × b exactly, inline: clang lowers (i128)a * b to compiler-rt's general 128 × 128 multiply, a
  * call and twice the work (it was the core's single largest function in a replay's profile). */
 typedef unsigned __int128 u128;
-static inline i128 mul_wide(i64 a, i64 b) {
-    u64 ua = a < 0 ? 0 - (u64)a : (u64)a, ub = b < 0 ? 0 - (u64)b : (u64)b;
-    u64 a_lo = (u32)ua, a_hi = ua >> 32, b_lo = (u32)ub, b_hi = ub >> 32;
+static inline __attribute__((always_inline)) u128 mulu_wide(u64 a, u64 b) {
+    u64 a_lo = (u32)a, a_hi = a >> 32, b_lo = (u32)b, b_hi = b >> 32;
     u64 ll = a_lo * b_lo, lh = a_lo * b_hi, hl = a_hi * b_lo, hh = a_hi * b_hi;
     u64 mid = (ll >> 32) + (u32)lh + (u32)hl;
     u64 lo = (mid << 32) | (u32)ll;
     u64 hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
-    u128 r = ((u128)hi << 64) | lo;
+    return ((u128)hi << 64) | lo;
+}
+static inline __attribute__((always_inline)) i128 mul_wide(i64 a, i64 b) {
+    u64 ua = a < 0 ? 0 - (u64)a : (u64)a, ub = b < 0 ? 0 - (u64)b : (u64)b;
+    u128 r = mulu_wide(ua, ub);
     return (a < 0) != (b < 0) ? -(i128)r : (i128)r;
+}
+
+/* floor(a × b / d), b >= 0, 0 < d: when |a| × b fits in 96 bits and d in 32 (a position's cost
+ * times the closed part, over the position: every size below ~42 units at 1e8), the quotient is
+ * long division by 32-bit limbs, a few 64-bit divisions (one wasm instruction each) instead of
+ * compiler-rt's 128-bit multiply and divisions. Otherwise the same in 128 bits. */
+static i128 floordiv_mul(i128 a, i64 b, i64 d) {
+    u128 ua = a < 0 ? -(u128)a : (u128)a;
+    if ((ua >> 64) == 0 && (u64)b >> 32 == 0 && (u64)d >> 32 == 0) {
+        u128 n = mulu_wide((u64)ua, (u64)b); /* < 2^96: three 32-bit limbs */
+        u64 ud = (u64)d, cur = (u64)(n >> 64), q2 = cur / ud, r = cur - q2 * ud;
+        cur = (r << 32) | (u32)((u64)n >> 32);
+        u64 q1 = cur / ud;
+        r = cur - q1 * ud;
+        cur = (r << 32) | (u32)n;
+        u64 q0 = cur / ud;
+        r = cur - q0 * ud;
+        u128 q = ((u128)q2 << 64) | (q1 << 32) | q0;
+        return a < 0 ? -(i128)q - (r != 0) : (i128)q;
+    }
+    return floordiv(a * b, d);
 }
 
 /* floor(a / (2^shift × odd)), odd > 0: floor(floor(a / 2^shift) / odd) is the same number, and once
@@ -293,7 +317,7 @@ static i64 book_fill(i32 side, i64 price, i64 qty, i64 fee) {
     }
     i64 abs_pos = pos > 0 ? pos : -pos;
     i64 closed = qty < abs_pos ? qty : abs_pos;
-    i128 removed = closed == abs_pos ? cost_raw : floordiv(cost_raw * closed, abs_pos);
+    i128 removed = closed == abs_pos ? cost_raw : floordiv_mul(cost_raw, closed, abs_pos);
     i128 realized = pos > 0 ? mul_wide(price, closed) - removed : -removed - mul_wide(price, closed);
     realized_raw += realized;
     session_realized_raw += realized;
