@@ -189,23 +189,23 @@ static inline __attribute__((always_inline)) i128 mul_wide(i64 a, i64 b) {
     return (a < 0) != (b < 0) ? -(i128)r : (i128)r;
 }
 
-/* floor(a × b / d), b >= 0, 0 < d: when |a| × b fits in 96 bits and d in 32 (a position's cost
- * times the closed part, over the position: every size below ~42 units at 1e8), the quotient is
- * long division by 32-bit limbs, a few 64-bit divisions (one wasm instruction each) instead of
- * compiler-rt's 128-bit multiply and divisions. Otherwise the same in 128 bits. */
+/* floor(a × b / d), b >= 0, 0 < d: when |a| < 2^96 and b, d < 2^32 (a position's cost, ~2^67 for
+ * 0.5 ETH, times the closed part, over the position: any size below ~42 units at 1e8), long
+ * division by 32-bit limbs: a few 64-bit divisions (one wasm instruction each) instead of
+ * compiler-rt's 128-bit multiply and division calls. Otherwise the same in 128 bits. */
 static i128 floordiv_mul(i128 a, i64 b, i64 d) {
     u128 ua = a < 0 ? -(u128)a : (u128)a;
-    if ((ua >> 64) == 0 && (u64)b >> 32 == 0 && (u64)d >> 32 == 0) {
-        u128 n = mulu_wide((u64)ua, (u64)b); /* < 2^96: three 32-bit limbs */
-        u64 ud = (u64)d, cur = (u64)(n >> 64), q2 = cur / ud, r = cur - q2 * ud;
-        cur = (r << 32) | (u32)((u64)n >> 32);
-        u64 q1 = cur / ud;
-        r = cur - q1 * ud;
-        cur = (r << 32) | (u32)n;
-        u64 q0 = cur / ud;
-        r = cur - q0 * ud;
-        u128 q = ((u128)q2 << 64) | (q1 << 32) | q0;
-        return a < 0 ? -(i128)q - (r != 0) : (i128)q;
+    u64 a_hi = (u64)(ua >> 64), ub = (u64)b, ud = (u64)d;
+    if (a_hi >> 32 == 0 && ub >> 32 == 0 && ud >> 32 == 0) {
+        u128 n = mulu_wide((u64)ua, ub) + ((u128)(a_hi * ub) << 64); /* < 2^128 */
+        u64 q[4], r = 0;
+        for (int k = 3; k >= 0; k--) {
+            u64 cur = (r << 32) | (u32)(n >> (32 * k));
+            q[k] = cur < ud ? 0 : cur / ud;
+            r = cur - q[k] * ud;
+        }
+        u128 quot = ((u128)((q[3] << 32) | q[2]) << 64) | ((q[1] << 32) | q[0]);
+        return a < 0 ? -(i128)quot - (r != 0) : (i128)quot;
     }
     return floordiv(a * b, d);
 }
@@ -356,20 +356,29 @@ static void shape_levels(i64 px, i64 qty, i64 shape, int bid, i64 *pxs, i64 *qty
     *n = k;
 }
 
-static void set_book(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq, i64 bshape, i64 ashape) {
+/* The levels our orders took from the book being replaced: only those of its depth were touched. */
+static void untake(void) {
+    if (!taken_any) return;
+    for (i64 i = 0; i < B_nb; i++) TAKEN_B[i] = 0;
+    for (i64 i = 0; i < B_na; i++) TAKEN_A[i] = 0;
+    taken_any = 0;
+}
+
+static void book_touch(i64 ts, i64 bpx, i64 apx) {
     B_ts = ts;
-    shape_levels(bpx, bq, bshape, 1, B_bpx, B_bq, &B_nb);
-    shape_levels(apx, aq, ashape, 0, B_apx, B_aq, &B_na);
-    if (taken_any) {
-        for (int i = 0; i < MAXD; i++) { TAKEN_B[i] = 0; TAKEN_A[i] = 0; }
-        taken_any = 0;
-    }
     G[S_HAVE_BOOK] = 1;
     G[S_NOW] = ts;
     G[S_BID] = bpx;
     G[S_ASK] = apx;
     if (bpx && apx) G[S_MARK] = (bpx + apx) / 2;
     else if (bpx || apx) G[S_MARK] = bpx ? bpx : apx;
+}
+
+static void set_book(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq, i64 bshape, i64 ashape) {
+    untake();
+    shape_levels(bpx, bq, bshape, 1, B_bpx, B_bq, &B_nb);
+    shape_levels(apx, aq, ashape, 0, B_apx, B_aq, &B_na);
+    book_touch(ts, bpx, apx);
 }
 
 static i64 level(i64 side, i64 index, i64 which) {
@@ -820,10 +829,9 @@ static void drain(void) {
     qhead = qtail;
 }
 
-/* One book update: match resting orders (their fills reach on_fill at once), then on_book, the
- * queued fills/rejects, then on_timer when due. Returns the number of event records. */
-static void step(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq, i64 bshape, i64 ashape) {
-    set_book(ts, bpx, bq, apx, aq, bshape, ashape);
+/* One book update, once the book is in place: match resting orders (their fills reach on_fill at
+ * once), then on_book, the queued fills/rejects, then on_timer when due. */
+static void after_book(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq) {
     if (nopen && !G[C_ROUTED]) {
         /* All resting orders are matched first, then their fills are delivered: an on_fill that
          * cancels another order must find it filled or cancelled, never both. */
@@ -842,6 +850,11 @@ static void step(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq, i64 bshape, i64 ashap
         call_algo(CB_TIMER, ts, 0, 0, 0, 0);
         if (qhead != qtail) drain();
     }
+}
+
+static void step(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq, i64 bshape, i64 ashape) {
+    set_book(ts, bpx, bq, apx, aq, bshape, ashape);
+    after_book(ts, bpx, bq, apx, aq);
 }
 
 /* ---- exports for the host -------------------------------------------------------------------- */
@@ -1004,14 +1017,27 @@ EXPORT("core_route_end") i32 core_route_end(i64 id, i32 reason, i64 ts) {
  * its own PnL: the driver puts the other symbols' PnL in C_CAPITAL), its peak, the max drawdown and
  * the equity curve. Stops early when the event or curve buffers are nearly full, when the algo
  * pauses, or after a trap; S_PROCESSED says how far it got. */
-static void load_chunk_depth(i64 i) {
-    XBOOK[0] = 0; XBOOK[1] = 0;
-    for (int k = 0; k < BDEPTH; k++) {
-        i64 bp = IN[(1 + 4 * k) * CHUNK + i], bq = IN[(2 + 4 * k) * CHUNK + i];
-        i64 ap = IN[(3 + 4 * k) * CHUNK + i], aq = IN[(4 + 4 * k) * CHUNK + i];
-        if (bp && XBOOK[0] == k) { XBOOK[2 + k] = bp; XBOOK[2 + MAXD + k] = bq; XBOOK[0] = k + 1; }
-        if (ap && XBOOK[1] == k) { XBOOK[2 + 2 * MAXD + k] = ap; XBOOK[2 + 3 * MAXD + k] = aq; XBOOK[1] = k + 1; }
+
+/* Event i's book straight from the chunk's columns: each side's levels up to its first empty one
+ * (what set_book makes of the same levels given as explicit depth). */
+static void set_chunk_book(i64 ts, i64 i) {
+    untake();
+    i64 k = 0;
+    for (; k < BDEPTH; k++) {
+        i64 px = IN[(1 + 4 * k) * CHUNK + i];
+        if (!px) break;
+        B_bpx[k] = px;
+        B_bq[k] = IN[(2 + 4 * k) * CHUNK + i];
     }
+    B_nb = k;
+    for (k = 0; k < BDEPTH; k++) {
+        i64 px = IN[(3 + 4 * k) * CHUNK + i];
+        if (!px) break;
+        B_apx[k] = px;
+        B_aq[k] = IN[(4 + 4 * k) * CHUNK + i];
+    }
+    B_na = k;
+    book_touch(ts, IN[CHUNK + i], IN[3 * CHUNK + i]);
 }
 
 /* Events [start, start+n) of the input chunk. The curve samples and event records add to those
@@ -1032,8 +1058,8 @@ static i32 run_events(i32 start, i32 n) {
                 G[S_NEXT_SAMPLE] += step_ns;
             }
         }
-        load_chunk_depth(i);
-        step(ts, IN[CHUNK + i], IN[2 * CHUNK + i], IN[3 * CHUNK + i], IN[4 * CHUNK + i], -1, -1);
+        set_chunk_book(ts, i);
+        after_book(ts, IN[CHUNK + i], IN[2 * CHUNK + i], IN[3 * CHUNK + i], IN[4 * CHUNK + i]);
         G[S_FUELED] = 0;
         G[S_PROCESSED] = j + 1;
         if (step_ns > 0) {
