@@ -15,8 +15,10 @@ Steps:
      timing (`run_seconds`: claim to completion, preparation included) gives events/s;
   4. replays the month in this process, warm, `--rounds` times each for the market maker and a
      do-nothing algo, alternating (medians; `Replay.run()` alone: instances, replay, results);
-  5. replays `--split-days` days in this process with stage clocks: decode (each day's block
-     columns into the core's input buffer), core (`core_run` in wasm: matching, the algo's
+  5. replays the market maker on ETH/USD and BTC/USD together over `--multi-days` days (their events
+     merged by time inside the core) and on each symbol alone, alternating (events per CPU second);
+  6. replays `--split-days` days in this process with stage clocks: decode (each day's block
+     columns into the core's input buffer), core (`core_merge` in wasm: matching, the algo's
      callbacks, positions, equity) and host (Python's work on what the core reports: the log
      sample, trades, traces, progress) in ns per event.
 Prints Markdown tables for docs/benchmarks.md.
@@ -63,6 +65,7 @@ from venues.marketdata.store import MarketDataStore  # noqa: E402
 IDLE_WAT = '(module (memory (export "memory") 1) (func (export "on_book") (param i64 i64 i64 i64 i64)))'
 
 VENUE, SYMBOL = "coinbase", "ETH/USD"
+MULTI = ("ETH/USD", "BTC/USD")  # the several-symbols replay (--multi-days)
 FIRST = date(2026, 1, 1)
 MM_ARGS = ["-DMM_TICK_1E9=10000000", "-DMM_ORDER_QTY_1E8=50000000"]
 
@@ -116,9 +119,9 @@ def run_job(scope: Scope, dep: Deployment, days: int, seed: int) -> BacktestJob:
     return job
 
 
-def _spec(days: int, seed: int) -> ReplaySpec:
+def _spec(days: int, seed: int, symbols: tuple[str, ...] = (SYMBOL,)) -> ReplaySpec:
     return ReplaySpec(
-        instruments=(get_instrument(VENUE, SYMBOL),),
+        instruments=tuple(get_instrument(VENUE, s) for s in symbols),
         first_day=FIRST,
         last_day=FIRST + timedelta(days=days - 1),
         seed=seed,
@@ -146,6 +149,23 @@ def in_process(algos: dict[str, bytes], days: int, seed: int, rounds: int) -> Ra
     return {name: (n, wall[1:], cpu[1:]) for name, (n, wall, cpu) in out.items()}
 
 
+def merged(wasm: bytes, days: int, seed: int, rounds: int) -> dict[str, tuple[int, list[float]]]:
+    """The market maker on MULTI's symbols together (their events merged by time in the core) and
+    on each alone, alternating, warm: label -> (events, events per CPU second of this thread per
+    round). The symbols' days are generated on the first run."""
+    store = MarketDataStore(settings.MARKET_DATA_DIR)
+    runs = {"together": MULTI, **{f"{s} alone": (s,) for s in MULTI}}
+    out: dict[str, tuple[int, list[float]]] = {name: (0, []) for name in runs}
+    for _ in range(rounds + 1):  # the first round generates the days and warms the caches
+        for name, symbols in runs.items():
+            replay = Replay(wasm=wasm, spec=_spec(days, seed, symbols), store=store)
+            n = replay.prepare()
+            c0 = time.thread_time()
+            replay.run()
+            out[name] = (n, out[name][1] + [n / (time.thread_time() - c0)])
+    return {name: (n, cpu[1:]) for name, (n, cpu) in out.items()}
+
+
 def delete_blocks(days: int, seed: int) -> int:
     store = MarketDataStore(settings.MARKET_DATA_DIR)
     gone = 0
@@ -170,6 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=31)
     parser.add_argument("--split-days", type=int, default=2)
+    parser.add_argument("--multi-days", type=int, default=2, help="days of the several-symbols replay")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-worker", action="store_true", help="use a worker that is already running")
@@ -229,6 +250,7 @@ def main() -> None:
         stop_worker(worker)
     idle = wasmtime.wat2wasm(IDLE_WAT)
     alone = in_process({"market maker": wasm, "do-nothing": idle}, args.days, args.seed, args.rounds)
+    multi = merged(wasm, args.multi_days, args.seed, args.rounds)
     n, t, dt = split(wasm, args.split_days, args.seed)
     total_ns = sum(t.values())
 
@@ -266,6 +288,15 @@ def main() -> None:
             f"| {name} | {events:,} | {med:,.0f} | {med_cpu:,.0f} | {', '.join(f'{r:,.0f}' for r in wall)} | "
             f"≥ {goal:,} | {'met' if med >= goal else f'NOT met ({med / goal:.0%})'} |"
         )
+    print(
+        f"\nseveral symbols: the market maker on {' and '.join(MULTI)} over {args.multi_days} day(s), their "
+        f"events merged by time in the core, and each symbol alone; {args.rounds} rounds alternating:\n"
+    )
+    print("| replay | events | events per CPU second, median | rounds |")
+    print("|---|---|---|---|")
+    for name, (events, cpu) in multi.items():
+        rounds = ", ".join(f"{r:,.0f}" for r in cpu)
+        print(f"| {name} | {events:,} | {statistics.median(cpu):,.0f} | {rounds} |")
     print()
     print(
         f"cost split, profiled loop over {args.split_days} day(s) = {n:,} events "
