@@ -461,10 +461,9 @@ class Replay:
                         fit = pc.sum(pc.less_equal(after, to_report - piece)).as_py() or 0
                         if fit < count - 1:  # segment pos + fit + 1 crosses the boundary
                             count = fit + 2
-                        last_n = min(
-                            seg_n[pos + count - 1].as_py(),
-                            to_report - piece - (after[fit - 1].as_py() if fit else 0),
-                        )
+                        # the last segment runs up to the boundary at most
+                        before_last = after[count - 3].as_py() if count > 2 else 0
+                        last_n = min(seg_n[pos + count - 1].as_py(), to_report - piece - before_last)
                 for c, addr in enumerate(columns):
                     memmove(seg_addr + 4 * max_seg * c, addr + 4 * pos, 4 * count)
                 SEG[max_seg] = row - w * chunk
