@@ -544,6 +544,7 @@ class Replay:
         and every record counts as a log line."""
         samples: list[tuple[int, int]] = []
         fills: list[tuple[int, int, int, tuple[int, ...]]] = []
+        need = MAX_TRADES - len(acc.trades)  # fills the trade list still takes
         for k, core in enumerate(cores):
             G = core.G
             n = int(G[S_NCURVE])
@@ -564,24 +565,25 @@ class Replay:
             if not nev:
                 continue
             sink.log_count += nev
-            if len(acc.trades) < MAX_TRADES and slot.fill_observer is not None:
-                w = core.ev_words
+            if need > 0 and slot.fill_observer is not None:
+                # this core's first `need` fills at most: the list's next fills are among them
+                w, got = core.ev_words, 0
                 raw = ctypes.string_at(ctypes.addressof(core.EV), 8 * w * nev)
-                for i, (kind, oid, side, price, qty, fee, ts, taker, _, pos, net, *_) in enumerate(
-                    struct.iter_unpack(f"<{w}q", raw)
-                ):
-                    if kind == EV_FILL:
-                        fills.append((ts, k, i, (ts, oid, side, price, qty, fee, taker, net, pos)))
+                for i, rec in enumerate(struct.iter_unpack(f"<{w}q", raw)):
+                    if rec[0] == EV_FILL:
+                        fills.append((rec[6], k, i, rec))
+                        got += 1
+                        if got == need:
+                            break
             G[S_NEV] = 0
         if samples:
             samples.sort()
             acc.curve += samples
         if fills:
             fills.sort()
-            for _, k, _, rec in fills:
-                if len(acc.trades) >= MAX_TRADES:
-                    break
-                slots[k].fill_observer(rec)
+            for _, k, _, rec in fills[:need]:
+                _, oid, side, price, qty, fee, ts, taker, _, pos, net, *_ = rec
+                slots[k].fill_observer((ts, oid, side, price, qty, fee, taker, net, pos))
 
     def _read_ahead(self, profile: bool, chunk: int) -> _Days:
         """The days ready to replay, in order: each symbol's table, the runs of ``_day_segments``
