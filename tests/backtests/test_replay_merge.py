@@ -132,3 +132,9 @@ def test_progress_is_reported_at_exact_steps_across_symbols(sim_store):
     with pytest.raises(ReplayCancelled):
         replay.run()
     assert calls == [0, 10_000, 20_000, 30_000]
+
+
+def test_a_second_run_of_the_same_replay_gives_the_same_results(sim_store):
+    replay = Replay(wasm=wat(IDLE_WAT), spec=_spec(*SYMBOLS), store=sim_store)
+    first = results_json(replay.run())
+    assert results_json(replay.run()) == first
