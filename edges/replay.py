@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import math
 import struct
@@ -385,8 +386,18 @@ class Replay:
             slot.fill_observer = acc.observer(hyphen_symbol(inst.symbol))
             slots.append(slot)
         self._report(0)
-        with contextlib.closing(self._read_ahead(profile, slots[0].core.chunk)) as days:  # type: ignore[union-attr]
-            equity = self._run_cores(slots, sink, acc, start_ns, profile, days)
+        # No cyclic garbage collection while the cores run: what the replay allocates meanwhile
+        # (trade records, curve samples, log lines) holds no reference cycles, and the collections
+        # its thousands of small objects would trigger walk the process's heap (a worker's: all of
+        # Django) for nothing. Cycles made elsewhere meanwhile are collected once it is enabled again.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            with contextlib.closing(self._read_ahead(profile, slots[0].core.chunk)) as days:  # type: ignore[union-attr]
+                equity = self._run_cores(slots, sink, acc, start_ns, profile, days)
+        finally:
+            if collecting:
+                gc.enable()
         next_sample = acc.curve[-1][0] + CURVE_STEP_NS
         while next_sample <= end_ns:
             acc.curve.append((next_sample, equity))
