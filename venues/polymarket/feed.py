@@ -53,7 +53,6 @@ from typing import Any, ClassVar
 
 import orjson
 
-from venues.book import BookSnapshot
 from venues.live.book import ASK, BID, L2Book
 from venues.live.protocol import (
     BookChanged,
@@ -137,29 +136,6 @@ def _is_token_id(value: Any) -> bool:
     return type(value) is str and 0 < len(value) <= _MAX_TOKEN_DIGITS and value.isascii() and value.isdigit()
 
 
-_new_snapshot = object.__new__
-
-
-class _Book(L2Book):
-    """`L2Book` with a snapshot built straight into `BookSnapshot`'s slots: the generic constructor
-    re-converts every level through a generator, which was half of a message's cost here."""
-
-    __slots__ = ()
-
-    def snapshot(self, ts_ns: int, depth: int = 10) -> BookSnapshot:
-        (bid_sizes, ask_sizes), (bid_prices, ask_prices) = self._sizes, self._prices
-        chosen = bid_prices[: -depth - 1 : -1] if depth < len(bid_prices) else bid_prices[::-1]
-        bids = tuple([(p, bid_sizes[p]) for p in chosen])
-        asks = tuple([(p, ask_sizes[p]) for p in ask_prices[:depth]])
-        snap = _new_snapshot(BookSnapshot)
-        snap.ts_ns = ts_ns
-        snap.bid_px, snap.bid_qty = bids[0] if bids else (0, 0)
-        snap.ask_px, snap.ask_qty = asks[0] if asks else (0, 0)
-        snap._bids = bids
-        snap._asks = asks
-        return snap
-
-
 class _Token:
     """What the feed knows about one subscribed token."""
 
@@ -181,7 +157,7 @@ class _Token:
     def __init__(self, symbol: str, token_id: str) -> None:
         self.symbol = symbol
         self.token_id = token_id
-        self.book: L2Book = _Book()
+        self.book = L2Book()
         self.tick_1e9 = 0
         self.reset()
 
