@@ -93,7 +93,8 @@ def parse_fixed(text: Any, digits: int) -> int:
     whole, dot, frac = (text[1:] if neg else text).partition(".")
     if not whole.isdigit() or (dot and not frac.isdigit()) or len(frac) > digits:
         raise ValueError(f"not a decimal string: {text!r}")
-    value: int = int(whole) * 10**digits + (int(frac) * 10 ** (digits - len(frac)) if frac else 0)
+    # one int() of the digits without the dot, scaled by the decimals it lacks
+    value: int = int(whole + frac) * 10 ** (digits - len(frac))
     return -value if neg else value
 
 
@@ -121,13 +122,13 @@ class _Book(L2Book):
     are mirrored from those tuples only when they were built again: a YES delta rebuilds YES bids
     and NO asks (if it reached them), and reuses YES asks and NO bids."""
 
-    __slots__ = ("_depth", "_mirrored")
+    __slots__ = ("_depth", "_mirrored_from", "_mirrored")
 
     def __init__(self, depth: int = 10) -> None:
         super().__init__()
         self._depth = depth
-        # [YES bids, YES asks] as last mirrored, and [NO asks, NO bids] mirrored from them
-        self._mirrored: list[tuple[Level, ...] | None] = [None, None, (), ()]
+        self._mirrored_from: list[tuple[Level, ...] | None] = [None, None]  # [YES bids, YES asks]
+        self._mirrored: list[tuple[Level, ...]] = [(), ()]  # [NO asks, NO bids] mirrored from them
 
     def add(self, side: int, px: int, delta: int) -> None:
         lv = self._levels[side].get(px)
@@ -135,16 +136,16 @@ class _Book(L2Book):
 
     def tops(self) -> tuple[tuple[Level, ...], tuple[Level, ...], tuple[Level, ...], tuple[Level, ...]]:
         """(YES bids, YES asks, NO bids, NO asks), best first, `depth` levels each."""
-        depth, mirrored = self._depth, self._mirrored
+        depth, source, mirrored = self._depth, self._mirrored_from, self._mirrored
         yes_bids = self.top(BID, depth)
-        if yes_bids is not mirrored[BID]:
-            mirrored[BID] = yes_bids
-            mirrored[2] = tuple([(ONE - px, q) for px, q in yes_bids])
+        if yes_bids is not source[BID]:
+            source[BID] = yes_bids
+            mirrored[BID] = tuple([(ONE - px, q) for px, q in yes_bids])
         yes_asks = self.top(ASK, depth)
-        if yes_asks is not mirrored[ASK]:
-            mirrored[ASK] = yes_asks
-            mirrored[3] = tuple([(ONE - px, q) for px, q in yes_asks])
-        return yes_bids, yes_asks, mirrored[3], mirrored[2]
+        if yes_asks is not source[ASK]:
+            source[ASK] = yes_asks
+            mirrored[ASK] = tuple([(ONE - px, q) for px, q in yes_asks])
+        return yes_bids, yes_asks, mirrored[ASK], mirrored[BID]
 
 
 class KalshiFeed(FeedProtocol):

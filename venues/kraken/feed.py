@@ -209,7 +209,7 @@ class KrakenBookProtocol(FeedProtocol):
 
     # -- frames in ---------------------------------------------------------------------------------
     def on_frame(self, data: str | bytes, recv_ns: int) -> list[FeedEvent]:
-        if type(data) is not str:
+        if isinstance(data, bytes):
             data = data.decode("utf-8", "replace")
         try:
             msg = orjson.loads(data)
@@ -267,9 +267,11 @@ class KrakenBookProtocol(FeedProtocol):
 
     def _book(self, item: Any, snapshot: bool, recv_ns: int) -> list[FeedEvent]:
         sym = item.get("symbol") if type(item) is dict else None
-        precision = self.precision.get(sym) if type(sym) is str else None
+        if not isinstance(sym, str):
+            return self._resync("malformed", self.symbols)
+        precision = self.precision.get(sym)
         if precision is None:
-            return self._resync("malformed", self.symbols) if type(sym) is not str else []
+            return []
         pd, ld = precision
         try:
             if snapshot:

@@ -80,25 +80,23 @@ def _fixed(text: Any, digits: int) -> int:
     """Exact decimal text ("0.52", ".48", "1000", "12.50") → integer ×10**digits.
 
     Refuses signs, exponents, non-ASCII digits and more than `digits` significant decimals."""
-    if type(text) is not str or not text or len(text) > 40:
+    if type(text) is not str or not text or len(text) > 40 or not text.isascii():
         raise _BadNumber(text)
-    whole, dot, frac = text.partition(".")
-    if dot and not frac and not whole:
-        raise _BadNumber(text)
-    if whole and not (whole.isascii() and whole.isdigit()):
-        raise _BadNumber(text)
+    whole, _, frac = text.partition(".")
     if frac:
-        if not (frac.isascii() and frac.isdigit()):
+        if not frac.isdigit() or (whole and not whole.isdigit()):
             raise _BadNumber(text)
         if len(frac) > digits:
-            extra = frac[digits:]
-            if extra.strip("0"):
+            if frac[digits:].strip("0"):
                 raise _BadNumber(text)
             frac = frac[:digits]
-    elif not whole:
+        # one int() of the digits without the dot, scaled by the decimals it lacks
+        value: int = int(whole + frac or "0") * 10 ** (digits - len(frac))
+        return value
+    if not whole.isdigit():  # "", ".", a sign, an exponent, spaces
         raise _BadNumber(text)
-    value: int = int(whole or "0") * 10**digits + (int(frac) * 10 ** (digits - len(frac)) if frac else 0)
-    return value
+    whole_value: int = int(whole) * 10**digits
+    return whole_value
 
 
 _PRICE_MEMO: dict[str, int] = {}
@@ -302,7 +300,8 @@ class PolymarketFeed(FeedProtocol):
                 self._on_event(ev, recv_ns, out)
         else:
             self._on_event(msg, recv_ns, out)
-        self._check_waits(recv_ns, out)
+        if self._waiting:
+            self._check_waits(recv_ns, out)
         if recv_ns - self._last_scan_ns >= _NS_PER_S:
             self._check_refresh(recv_ns, out)
         return out
@@ -403,7 +402,7 @@ class PolymarketFeed(FeedProtocol):
             return
         touched: dict[str, tuple[_Token, Any, Any]] = {}  # token id → (state, best_bid, best_ask)
         bad: dict[str, tuple[_Token, str]] = {}  # token id → (state, reason)
-        tokens = self._tokens
+        tokens, price_memo, qty_memo = self._tokens, _PRICE_MEMO, _QTY_MEMO
         for ch in changes:
             if type(ch) is not dict:
                 self._resync_from(ev, changes, "malformed", recv_ns, out)
@@ -417,12 +416,17 @@ class PolymarketFeed(FeedProtocol):
                 bad[tok.token_id] = (tok, "out_of_order")
                 continue
             side = ch.get("side")
-            try:
-                px = parse_price_1e9(ch.get("price"))
-                qty = parse_qty_1e8(ch.get("size"))
-            except ValueError:
-                bad[tok.token_id] = (tok, "malformed")
-                continue
+            price, size = ch.get("price"), ch.get("size")
+            # the parsers' memos read here first (they hold only text that parsed): no call
+            px = price_memo.get(price) if type(price) is str else None
+            qty = qty_memo.get(size) if type(size) is str else None
+            if px is None or qty is None:
+                try:
+                    px = parse_price_1e9(price)
+                    qty = parse_qty_1e8(size)
+                except ValueError:
+                    bad[tok.token_id] = (tok, "malformed")
+                    continue
             if side == "BUY":
                 tok.book.set(BID, px, qty)
             elif side == "SELL":
@@ -479,11 +483,15 @@ class PolymarketFeed(FeedProtocol):
         leaves the field out, none of which is a real price on our side."""
         if best_bid is None and best_ask is None:
             return True  # nothing to compare with (not the current schema)
-        try:
-            bid = parse_price_1e9(best_bid) if best_bid not in (None, "") else 0
-            ask = parse_price_1e9(best_ask) if best_ask not in (None, "") else 0
-        except ValueError:
-            return False
+        memo = _PRICE_MEMO
+        bid = memo.get(best_bid) if type(best_bid) is str else None
+        ask = memo.get(best_ask) if type(best_ask) is str else None
+        if bid is None or ask is None:
+            try:
+                bid = parse_price_1e9(best_bid) if best_bid not in (None, "") else 0
+                ask = parse_price_1e9(best_ask) if best_ask not in (None, "") else 0
+            except ValueError:
+                return False
         ours_bid = book.best(BID)
         ours_ask = book.best(ASK)
         if ours_bid is None:
