@@ -309,6 +309,9 @@ class AlgoCore(AlgoMemoryMixin):
         self._xbook_bytes = memoryview(self.XBOOK).cast("B")
         self._pack_side = _side_packers(self.max_depth)
         self._out = _i64_array(base + self._addr[4], 8)  # scratch for core_open_order (XBOOK)
+        # The level tuples XBOOK's bid and ask parts hold (set_levels), None when something else
+        # wrote there since: a live book hands the same tuple for a side no update reached.
+        self._xbook_held: list[Any] = [None, None]
         self.IN: Any = None
         self.CURVE: Any = None
         self.SEG: Any = None
@@ -544,21 +547,28 @@ class AlgoCore(AlgoMemoryMixin):
     def set_levels(self, bids: Any, asks: Any) -> None:
         """Explicit depth for the next update (shape index -1): levels (price, qty), best first.
         Written with one `struct` call a side (a live book's every update: a third of the cost of
-        element-wise ctypes writes)."""
+        element-wise ctypes writes); a side that is the very object written last time (a live
+        book's side an update did not reach) is already there and is not written again."""
         d = self.max_depth
         nb, na = len(bids), len(asks)
         if nb > d:
-            bids, nb = bids[:d], d
+            nb = d
         if na > d:
-            asks, na = asks[:d], d
-        X, pack = self._xbook_bytes, self._pack_side
+            na = d
+        X, pack, held = self._xbook_bytes, self._pack_side, self._xbook_held
         _XBOOK_COUNTS.pack_into(X, 0, nb, na)
-        if nb:
-            px, qty = zip(*bids, strict=True)
-            pack[nb].pack_into(X, 16, *px, *qty)
-        if na:
-            px, qty = zip(*asks, strict=True)
-            pack[na].pack_into(X, 16 + 16 * d, *px, *qty)
+        if bids is not held[0]:
+            held[0] = None
+            if nb:
+                px, qty = zip(*bids[:nb], strict=True)
+                pack[nb].pack_into(X, 16, *px, *qty)
+            held[0] = bids if type(bids) is tuple else None  # a list may change in place
+        if asks is not held[1]:
+            held[1] = None
+            if na:
+                px, qty = zip(*asks[:na], strict=True)
+                pack[na].pack_into(X, 16 + 16 * d, *px, *qty)
+            held[1] = asks if type(asks) is tuple else None
 
     def start(self, ts_ns: int) -> None:
         self._words[0] = ts_ns
@@ -578,6 +588,7 @@ class AlgoCore(AlgoMemoryMixin):
         out = []
         w = self._words
         scratch = self._addr[4] + 8 * (2 + 4 * self.max_depth) - 64  # the tail of XBOOK's area
+        self._xbook_held[0] = self._xbook_held[1] = None
         raw = _i64_array(self._base + scratch, 6)
         for k in range(int(self.G[S_NOPEN])):
             w[0] = k

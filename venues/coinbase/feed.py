@@ -67,13 +67,15 @@ def parse_decimal(text: Any, digits: int) -> int:
     whole, dot, frac = text.partition(".")
     if not whole.isdigit() or (dot and not frac.isdigit()):
         raise ValueError(f"not a decimal string: {text!r}")
+    if not frac:
+        whole_value: int = int(whole) * 10**digits
+        return whole_value
     if len(frac) > digits:
         frac = frac.rstrip("0")
         if len(frac) > digits:
             raise ValueError(f"{text!r} has more than {digits} decimals")
-    value: int = int(whole) * 10**digits
-    if frac:
-        value += int(frac) * 10 ** (digits - len(frac))
+    # one int() of the digits without the dot, scaled by the decimals it lacks
+    value: int = int(whole + frac) * 10 ** (digits - len(frac))
     return value
 
 

@@ -93,7 +93,8 @@ def parse_fixed(text: Any, digits: int) -> int:
     whole, dot, frac = (text[1:] if neg else text).partition(".")
     if not whole.isdigit() or (dot and not frac.isdigit()) or len(frac) > digits:
         raise ValueError(f"not a decimal string: {text!r}")
-    value: int = int(whole) * 10**digits + (int(frac) * 10 ** (digits - len(frac)) if frac else 0)
+    # one int() of the digits without the dot, scaled by the decimals it lacks
+    value: int = int(whole + frac) * 10 ** (digits - len(frac))
     return -value if neg else value
 
 
@@ -117,46 +118,34 @@ class _Book(L2Book):
     """One market's YES book kept from Kalshi's two bid ladders: YES bids as bids, NO bids as asks
     at 1 - price. The NO book is its mirror.
 
-    The top `depth` levels of each side are kept as tuples and rebuilt only for the side a change
-    touched: a YES delta rebuilds YES bids and NO asks, and reuses YES asks and NO bids."""
+    `L2Book` keeps each side's top `depth` levels until a change reaches them; the NO book's sides
+    are mirrored from those tuples only when they were built again: a YES delta rebuilds YES bids
+    and NO asks (if it reached them), and reuses YES asks and NO bids."""
 
-    __slots__ = ("_depth", "_dirty", "_tops")
+    __slots__ = ("_depth", "_mirrored_from", "_mirrored")
 
     def __init__(self, depth: int = 10) -> None:
         super().__init__()
         self._depth = depth
-        self._dirty = [True, True]
-        self._tops: list[tuple[Level, ...]] = [(), (), (), ()]  # YES bids, YES asks, NO bids, NO asks
-
-    def set(self, side: int, price_1e9: int, qty_1e8: int) -> None:
-        super().set(side, price_1e9, qty_1e8)
-        self._dirty[side] = True
-
-    def replace(self, bids: list[Level], asks: list[Level]) -> None:
-        super().replace(bids, asks)
-        self._dirty[BID] = self._dirty[ASK] = True
-
-    def clear(self) -> None:
-        super().clear()
-        self._dirty[BID] = self._dirty[ASK] = True
+        self._mirrored_from: list[tuple[Level, ...] | None] = [None, None]  # [YES bids, YES asks]
+        self._mirrored: list[tuple[Level, ...]] = [(), ()]  # [NO asks, NO bids] mirrored from them
 
     def add(self, side: int, px: int, delta: int) -> None:
-        self.set(side, px, self._sizes[side].get(px, 0) + delta)
+        lv = self._levels[side].get(px)
+        self.set(side, px, lv[1] + delta if lv is not None else delta)
 
-    def tops(self) -> list[tuple[Level, ...]]:
-        """[YES bids, YES asks, NO bids, NO asks], best first, `depth` levels each."""
-        dirty, tops, depth = self._dirty, self._tops, self._depth
-        if dirty[BID]:
-            yes_bids = tuple(self.levels(BID, depth))
-            tops[0] = yes_bids
-            tops[3] = tuple([(ONE - px, q) for px, q in yes_bids])
-            dirty[BID] = False
-        if dirty[ASK]:
-            yes_asks = tuple(self.levels(ASK, depth))
-            tops[1] = yes_asks
-            tops[2] = tuple([(ONE - px, q) for px, q in yes_asks])
-            dirty[ASK] = False
-        return tops
+    def tops(self) -> tuple[tuple[Level, ...], tuple[Level, ...], tuple[Level, ...], tuple[Level, ...]]:
+        """(YES bids, YES asks, NO bids, NO asks), best first, `depth` levels each."""
+        depth, source, mirrored = self._depth, self._mirrored_from, self._mirrored
+        yes_bids = self.top(BID, depth)
+        if yes_bids is not source[BID]:
+            source[BID] = yes_bids
+            mirrored[BID] = tuple([(ONE - px, q) for px, q in yes_bids])
+        yes_asks = self.top(ASK, depth)
+        if yes_asks is not source[ASK]:
+            source[ASK] = yes_asks
+            mirrored[ASK] = tuple([(ONE - px, q) for px, q in yes_asks])
+        return yes_bids, yes_asks, mirrored[ASK], mirrored[BID]
 
 
 class KalshiFeed(FeedProtocol):

@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import orjson
 
 from venues.book import Level
-from venues.live.book import ASK, BID, L2Book, snapshot_from_levels
+from venues.live.book import ASK, BID, L2Book
 from venues.live.protocol import BookChanged, FeedEvent, FeedProtocol, Reconnect, Resync, Send
 
 __all__ = ["DEPTHS", "KRAKEN_WS_URL", "KrakenBookProtocol", "book_checksum", "exact_int"]
@@ -80,33 +80,48 @@ def book_checksum(book: L2Book, price_decimals: int, qty_decimals: int) -> int:
     )
 
 
-def levels_checksum(asks: list[Level], bids: list[Level], price_decimals: int, qty_decimals: int) -> int:
+def levels_checksum(
+    asks: Sequence[Level], bids: Sequence[Level], price_decimals: int, qty_decimals: int
+) -> int:
     """The checksum of levels in ABI units (asks best first, bids best first; only the first 10 of
     each count)."""
     ask_crc = zlib.crc32(side_text(asks, price_decimals, qty_decimals))
     return zlib.crc32(side_text(bids, price_decimals, qty_decimals), ask_crc)
 
 
-def side_text(levels: list[Level], price_decimals: int, qty_decimals: int) -> bytes:
+def side_text(levels: Sequence[Level], price_decimals: int, qty_decimals: int) -> bytes:
     """One side's part of the checksummed text (its first 10 levels). CRC32 runs on: the checksum
     is `crc32(bids_text, crc32(asks_text))`, so a side an update left alone is not written again."""
-    pdiv = 10 ** (9 - price_decimals)
-    qdiv = 10 ** (8 - qty_decimals)
-    # Most levels are the same from one update to the next: each level's text is formatted once
-    # (the level tuple is the key) and looked up afterwards, a third of the checksum's cost.
-    memo = _CHECKSUM_TEXT.get((pdiv, qdiv))
-    if memo is None or len(memo) > _CHECKSUM_MEMO_SIZE:
-        memo = _CHECKSUM_TEXT[(pdiv, qdiv)] = {}
-    parts = []
-    for lv in levels[:CHECKSUM_DEPTH]:
-        piece = memo.get(lv)
-        if piece is None:
-            piece = memo[lv] = f"{lv[0] // pdiv}{lv[1] // qdiv}"
-        parts.append(piece)
-    return "".join(parts).encode()
+    memo = _text_memo(price_decimals, qty_decimals)
+    if len(memo) > _CHECKSUM_MEMO_SIZE:
+        memo.clear()
+    return "".join(map(memo.__getitem__, levels[:CHECKSUM_DEPTH])).encode()
 
 
-_CHECKSUM_TEXT: dict[tuple[int, int], dict[Level, str]] = {}  # (price div, qty div) -> level -> text
+class _LevelText(dict[Level, str]):
+    """Level → its checksum text at one precision, formatted on first use: most levels are the
+    same from one update to the next, so each is formatted once and looked up afterwards."""
+
+    __slots__ = ("pdiv", "qdiv")
+
+    def __init__(self, price_decimals: int, qty_decimals: int) -> None:
+        super().__init__()
+        self.pdiv = 10 ** (9 - price_decimals)
+        self.qdiv = 10 ** (8 - qty_decimals)
+
+    def __missing__(self, lv: Level) -> str:
+        piece = self[lv] = f"{lv[0] // self.pdiv}{lv[1] // self.qdiv}"
+        return piece
+
+
+def _text_memo(price_decimals: int, qty_decimals: int) -> _LevelText:
+    memo = _CHECKSUM_TEXT.get((price_decimals, qty_decimals))
+    if memo is None:
+        memo = _CHECKSUM_TEXT[(price_decimals, qty_decimals)] = _LevelText(price_decimals, qty_decimals)
+    return memo
+
+
+_CHECKSUM_TEXT: dict[tuple[int, int], _LevelText] = {}  # (price decimals, qty decimals) → memo
 _CHECKSUM_MEMO_SIZE = 65_536  # levels per precision before the memo starts again
 
 
@@ -152,7 +167,7 @@ class KrakenBookProtocol(FeedProtocol):
         self.system_status = ""
         self._bad_snapshots: dict[str, int] = {}
         # symbol → (asks, crc32 of their text, bids, their text) as last verified
-        self._sides: dict[str, tuple[list[Level], int, list[Level], bytes]] = {}
+        self._sides: dict[str, tuple[tuple[Level, ...], int, tuple[Level, ...], bytes]] = {}
         self._req_id = 0
 
     # -- frames out --------------------------------------------------------------------------------
@@ -200,25 +215,27 @@ class KrakenBookProtocol(FeedProtocol):
             msg = orjson.loads(data)
         except orjson.JSONDecodeError:
             return self._resync("malformed", self.symbols)
-        if not isinstance(msg, dict):
+        if type(msg) is not dict:
             return self._resync("malformed", self.symbols)
         channel = msg.get("channel")
         if channel == "book":
-            kind = msg.get("type")
-            out: list[FeedEvent] = []
+            snapshot = msg.get("type") == "snapshot"
             items = msg.get("data")
-            if not isinstance(items, list):
+            if type(items) is not list:
                 return self._resync("malformed", self.symbols)
             try:
+                if len(items) == 1:  # the usual frame: one symbol's book
+                    return self._book(items[0], snapshot, recv_ns)
+                out: list[FeedEvent] = []
                 for item in items:
-                    out += self._book(item, kind == "snapshot", recv_ns)
+                    out += self._book(item, snapshot, recv_ns)
             except _Inexact:
                 # a number too large for the float path: decode the frame again with exact text
                 # (earlier items of this frame are applied again: level sets are idempotent)
                 exact = orjson.loads(_QUOTE_NUMBERS.sub(_quote, data))
                 out = []
                 for item in exact["data"]:
-                    out += self._book(item, kind == "snapshot", recv_ns)
+                    out += self._book(item, snapshot, recv_ns)
             return out
         if channel == "heartbeat":
             return []
@@ -249,11 +266,13 @@ class KrakenBookProtocol(FeedProtocol):
         return []  # a refused ping costs nothing
 
     def _book(self, item: Any, snapshot: bool, recv_ns: int) -> list[FeedEvent]:
-        sym = item.get("symbol") if isinstance(item, dict) else None
-        if not isinstance(sym, str) or sym not in self.precision:
-            return self._resync("malformed", self.symbols) if not isinstance(sym, str) else []
-        pd, ld = self.precision[sym]
-        changed = [True, True]  # [bids, asks]: a side an update did not touch keeps its text
+        sym = item.get("symbol") if type(item) is dict else None
+        if not isinstance(sym, str):
+            return self._resync("malformed", self.symbols)
+        precision = self.precision.get(sym)
+        if precision is None:
+            return []
+        pd, ld = precision
         try:
             if snapshot:
                 book = self.books.get(sym)
@@ -264,11 +283,13 @@ class KrakenBookProtocol(FeedProtocol):
                 book = self.books.get(sym)
                 if book is None:
                     return []  # an update before the (re)snapshot: ignored, the snapshot follows
-                for side, key in ((BID, "bids"), (ASK, "asks")):
-                    levels = self._levels(item.get(key), pd, ld)
-                    changed[side] = bool(levels)
-                    for px, qty in levels:
-                        book.set(side, px, qty)
+                bids, asks = item.get("bids"), item.get("asks")
+                if type(bids) is not list or type(asks) is not list:
+                    raise _Malformed
+                if bids:
+                    self._apply(book, BID, bids)
+                if asks:
+                    self._apply(book, ASK, asks)
             checksum = int(item["checksum"])
         except (_Malformed, KeyError, TypeError, ValueError):
             return self._resync("malformed", (sym,))
@@ -277,17 +298,21 @@ class KrakenBookProtocol(FeedProtocol):
             book.truncate(BID, depth)
         if book.depth(ASK) > depth:
             book.truncate(ASK, depth)
+        # A side whose levels did not change is the same tuple as at the last verified checksum
+        # (L2Book keeps it): its text and CRC are not computed again.
+        top_bids, top_asks = book.top(BID, depth), book.top(ASK, depth)
         kept = None if snapshot else self._sides.get(sym)
-        if kept is None or changed[ASK]:
-            asks = book.levels(ASK, depth)
-            ask_crc = zlib.crc32(side_text(asks, pd, ld))
+        memo = _text_memo(pd, ld)
+        if len(memo) > _CHECKSUM_MEMO_SIZE:
+            memo.clear()
+        if kept is not None and kept[0] is top_asks:
+            ask_crc = kept[1]
         else:
-            asks, ask_crc = kept[0], kept[1]
-        if kept is None or changed[BID]:
-            bids = book.levels(BID, depth)
-            bid_text = side_text(bids, pd, ld)
+            ask_crc = zlib.crc32("".join(map(memo.__getitem__, top_asks[:CHECKSUM_DEPTH])).encode())
+        if kept is not None and kept[2] is top_bids:
+            bid_text = kept[3]
         else:
-            bids, bid_text = kept[2], kept[3]
+            bid_text = "".join(map(memo.__getitem__, top_bids[:CHECKSUM_DEPTH])).encode()
         if zlib.crc32(bid_text, ask_crc) != checksum:
             self._sides.pop(sym, None)
             if snapshot:
@@ -296,12 +321,45 @@ class KrakenBookProtocol(FeedProtocol):
                     self._bad_snapshots[sym] = 0
                     return [Resync("checksum", (sym,)), Reconnect("checksum")]
             return self._resync("checksum", (sym,))
-        self._sides[sym] = (asks, ask_crc, bids, bid_text)
+        self._sides[sym] = (top_asks, ask_crc, top_bids, bid_text)
         if snapshot:
             self._bad_snapshots[sym] = 0
-        if bids and asks and bids[0][0] >= asks[0][0]:
+        if top_bids and top_asks and top_bids[0][0] >= top_asks[0][0]:
             return self._resync("crossed", (sym,))
-        return [BookChanged(sym, snapshot_from_levels(recv_ns, bids, asks))]
+        return [BookChanged(sym, book.snapshot(recv_ns, depth))]
+
+    @staticmethod
+    def _apply(book: L2Book, side: int, levels: list[Any]) -> None:
+        """Set each level of an update on `side`, converted as `_levels` converts them (a level
+        set is idempotent: a frame decoded again exactly after `_Inexact` sets them again)."""
+        limit = _FLOAT_EXACT_LIMIT
+        setlevel = book.set
+        for lv in levels:
+            px, qty = lv["price"], lv["qty"]
+            tp, tq = type(px), type(qty)
+            if tp is float or tp is int:
+                p = px * 1e9
+                if not 0 <= p < limit:
+                    if p < 0:
+                        raise _Malformed
+                    raise _Inexact
+                px_i = round(p)
+            elif tp is str:
+                px_i = exact_int(px, 9)
+            else:
+                raise _Malformed
+            if tq is float or tq is int:
+                q = qty * 1e8
+                if not 0 <= q < limit:
+                    if q < 0:
+                        raise _Malformed
+                    raise _Inexact
+                qty_i = round(q)
+            elif tq is str:
+                qty_i = exact_int(qty, 8)
+            else:
+                raise _Malformed
+            setlevel(side, px_i, qty_i)
 
     @staticmethod
     def _levels(levels: Any, pd: int, ld: int) -> list[tuple[int, int]]:

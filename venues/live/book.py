@@ -2,9 +2,13 @@
 
 Prices and sizes are the ABI's integers (price ×1e9, quantity ×1e8): venues send decimal text, and
 the protocols convert it exactly (`venues.instruments.to_price_1e9`/`to_qty_1e8`, never a float).
-Each side is a dict price → size plus a sorted list of its prices, so an update is a dict write and,
-for a new or emptied level, one bisect; the top of book and the first levels are read off the ends
-of the list without sorting.
+Each side is a dict price → level (the `(price, size)` tuple a snapshot hands out) plus a sorted
+list of its prices, so an update is a dict write and, for a new or emptied level, one bisect; the
+top of book and the first levels are read off the ends of the list without sorting.
+
+The best levels of each side, as the tuple a `BookSnapshot` holds, are kept between snapshots and
+built again only after a change within them: an update deeper in the book, or on the other side,
+costs a snapshot nothing but the snapshot object itself.
 """
 
 from __future__ import annotations
@@ -22,35 +26,52 @@ ASK = 1
 class L2Book:
     """One instrument's book. Not thread-safe: one feed owns it."""
 
-    __slots__ = ("_sizes", "_prices")
+    __slots__ = ("_levels", "_prices", "_tops", "_top_depth")
 
     def __init__(self) -> None:
-        self._sizes: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        self._levels: tuple[dict[int, Level], dict[int, Level]] = ({}, {})  # price → (price, size)
         self._prices: tuple[list[int], list[int]] = ([], [])  # ascending, both sides
+        # The best `_top_depth` levels of each side, best first; None once a change reached them.
+        self._tops: list[tuple[Level, ...] | None] = [None, None]
+        self._top_depth = 0
 
     def clear(self) -> None:
         for side in (BID, ASK):
-            self._sizes[side].clear()
+            self._levels[side].clear()
             self._prices[side].clear()
+        self._tops[BID] = self._tops[ASK] = None
 
     def set(self, side: int, price_1e9: int, qty_1e8: int) -> None:
         """Set the size at a level (0 removes it). Removing an absent level is a no-op."""
-        sizes = self._sizes[side]
+        levels = self._levels[side]
+        prices = self._prices[side]
+        tops = self._tops
+        if tops[side] is not None:
+            # Within the kept best levels (or a side too short to have levels beyond them): they
+            # change. A level worse than the last kept one, added, moved or removed, leaves them.
+            n = self._top_depth
+            if len(prices) < n or (price_1e9 >= prices[-n] if side == BID else price_1e9 <= prices[n - 1]):
+                tops[side] = None
         if qty_1e8 > 0:
-            if price_1e9 not in sizes:
-                insort(self._prices[side], price_1e9)
-            sizes[price_1e9] = qty_1e8
-        elif sizes.pop(price_1e9, None) is not None:
-            prices = self._prices[side]
+            if price_1e9 not in levels:
+                insort(prices, price_1e9)
+            levels[price_1e9] = (price_1e9, qty_1e8)
+        elif levels.pop(price_1e9, None) is not None:
             del prices[bisect_left(prices, price_1e9)]
+
+    def size(self, side: int, price_1e9: int) -> int:
+        """The size at a level (0 when there is none)."""
+        lv = self._levels[side].get(price_1e9)
+        return lv[1] if lv is not None else 0
 
     def replace(self, bids: list[Level], asks: list[Level]) -> None:
         """Load a snapshot (levels in any order; zero sizes are skipped)."""
-        for side, levels in ((BID, bids), (ASK, asks)):
-            sizes = {px: qty for px, qty in levels if qty > 0}
-            self._sizes[side].clear()
-            self._sizes[side].update(sizes)
-            self._prices[side][:] = sorted(sizes)
+        for side, given in ((BID, bids), (ASK, asks)):
+            levels = {px: (px, qty) for px, qty in given if qty > 0}
+            self._levels[side].clear()
+            self._levels[side].update(levels)
+            self._prices[side][:] = sorted(levels)
+        self._tops[BID] = self._tops[ASK] = None
 
     def truncate(self, side: int, depth: int) -> None:
         """Keep only the best `depth` levels of a side (a venue that streams a fixed depth drops the
@@ -59,7 +80,7 @@ class L2Book:
         extra = len(prices) - depth
         if extra <= 0:
             return
-        sizes = self._sizes[side]
+        levels = self._levels[side]
         if side == BID:  # worst bids are the lowest, at the front
             dropped = prices[:extra]
             del prices[:extra]
@@ -67,24 +88,36 @@ class L2Book:
             dropped = prices[depth:]
             del prices[depth:]
         for px in dropped:
-            del sizes[px]
+            del levels[px]
+        self._tops[side] = None
 
     def best(self, side: int) -> Level | None:
         prices = self._prices[side]
         if not prices:
             return None
-        px = prices[-1] if side == BID else prices[0]
-        return (px, self._sizes[side][px])
+        return self._levels[side][prices[-1] if side == BID else prices[0]]
 
     def levels(self, side: int, depth: int) -> list[Level]:
         """The best `depth` levels of a side, best first."""
         prices = self._prices[side]
-        sizes = self._sizes[side]
+        levels = self._levels[side]
         if side == BID:
             chosen = prices[: -depth - 1 : -1] if depth < len(prices) else prices[::-1]
         else:
             chosen = prices[:depth]
-        return [(px, sizes[px]) for px in chosen]
+        return [levels[px] for px in chosen]
+
+    def top(self, side: int, depth: int) -> tuple[Level, ...]:
+        """`levels(side, depth)` as a tuple, the same tuple as last time when nothing in it changed
+        (a consumer may compare by identity)."""
+        tops = self._tops
+        if depth != self._top_depth:
+            self._top_depth = depth
+            tops[BID] = tops[ASK] = None
+        kept = tops[side]
+        if kept is None:
+            kept = tops[side] = tuple(self.levels(side, depth))
+        return kept
 
     def depth(self, side: int) -> int:
         return len(self._prices[side])
@@ -96,14 +129,32 @@ class L2Book:
         return bool(bids) and bool(asks) and bids[-1] >= asks[0]
 
     def snapshot(self, ts_ns: int, depth: int = 10) -> BookSnapshot:
-        return snapshot_from_levels(ts_ns, self.levels(BID, depth), self.levels(ASK, depth))
+        tops = self._tops
+        if depth != self._top_depth:
+            self._top_depth = depth
+            tops[BID] = tops[ASK] = None
+        b, a = tops
+        if b is None:
+            b = tops[BID] = tuple(self.levels(BID, depth))
+        if a is None:
+            a = tops[ASK] = tuple(self.levels(ASK, depth))
+        snap = _new_snapshot(BookSnapshot)
+        snap.ts_ns = ts_ns
+        snap.bid_px, snap.bid_qty = b[0] if b else (0, 0)
+        snap.ask_px, snap.ask_qty = a[0] if a else (0, 0)
+        snap._bids = b
+        snap._asks = a
+        return snap
+
+
+_new_snapshot = object.__new__
 
 
 def snapshot_from_levels(ts_ns: int, bids: list[Level], asks: list[Level]) -> BookSnapshot:
     """A `BookSnapshot` from levels that are already (int, int) pairs, best first (what `L2Book`
     produces): the same object `BookSnapshot(ts_ns, bids, asks)` builds, without re-checking every
     level on the hot path."""
-    snap = BookSnapshot.__new__(BookSnapshot)
+    snap = _new_snapshot(BookSnapshot)
     b = tuple(bids)
     a = tuple(asks)
     snap.ts_ns = ts_ns

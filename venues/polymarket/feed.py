@@ -53,7 +53,6 @@ from typing import Any, ClassVar
 
 import orjson
 
-from venues.book import BookSnapshot
 from venues.live.book import ASK, BID, L2Book
 from venues.live.protocol import (
     BookChanged,
@@ -81,25 +80,23 @@ def _fixed(text: Any, digits: int) -> int:
     """Exact decimal text ("0.52", ".48", "1000", "12.50") → integer ×10**digits.
 
     Refuses signs, exponents, non-ASCII digits and more than `digits` significant decimals."""
-    if type(text) is not str or not text or len(text) > 40:
+    if type(text) is not str or not text or len(text) > 40 or not text.isascii():
         raise _BadNumber(text)
-    whole, dot, frac = text.partition(".")
-    if dot and not frac and not whole:
-        raise _BadNumber(text)
-    if whole and not (whole.isascii() and whole.isdigit()):
-        raise _BadNumber(text)
+    whole, _, frac = text.partition(".")
     if frac:
-        if not (frac.isascii() and frac.isdigit()):
+        if not frac.isdigit() or (whole and not whole.isdigit()):
             raise _BadNumber(text)
         if len(frac) > digits:
-            extra = frac[digits:]
-            if extra.strip("0"):
+            if frac[digits:].strip("0"):
                 raise _BadNumber(text)
             frac = frac[:digits]
-    elif not whole:
+        # one int() of the digits without the dot, scaled by the decimals it lacks
+        value: int = int(whole + frac or "0") * 10 ** (digits - len(frac))
+        return value
+    if not whole.isdigit():  # "", ".", a sign, an exponent, spaces
         raise _BadNumber(text)
-    value: int = int(whole or "0") * 10**digits + (int(frac) * 10 ** (digits - len(frac)) if frac else 0)
-    return value
+    whole_value: int = int(whole) * 10**digits
+    return whole_value
 
 
 _PRICE_MEMO: dict[str, int] = {}
@@ -137,29 +134,6 @@ def _is_token_id(value: Any) -> bool:
     return type(value) is str and 0 < len(value) <= _MAX_TOKEN_DIGITS and value.isascii() and value.isdigit()
 
 
-_new_snapshot = object.__new__
-
-
-class _Book(L2Book):
-    """`L2Book` with a snapshot built straight into `BookSnapshot`'s slots: the generic constructor
-    re-converts every level through a generator, which was half of a message's cost here."""
-
-    __slots__ = ()
-
-    def snapshot(self, ts_ns: int, depth: int = 10) -> BookSnapshot:
-        (bid_sizes, ask_sizes), (bid_prices, ask_prices) = self._sizes, self._prices
-        chosen = bid_prices[: -depth - 1 : -1] if depth < len(bid_prices) else bid_prices[::-1]
-        bids = tuple([(p, bid_sizes[p]) for p in chosen])
-        asks = tuple([(p, ask_sizes[p]) for p in ask_prices[:depth]])
-        snap = _new_snapshot(BookSnapshot)
-        snap.ts_ns = ts_ns
-        snap.bid_px, snap.bid_qty = bids[0] if bids else (0, 0)
-        snap.ask_px, snap.ask_qty = asks[0] if asks else (0, 0)
-        snap._bids = bids
-        snap._asks = asks
-        return snap
-
-
 class _Token:
     """What the feed knows about one subscribed token."""
 
@@ -181,7 +155,7 @@ class _Token:
     def __init__(self, symbol: str, token_id: str) -> None:
         self.symbol = symbol
         self.token_id = token_id
-        self.book: L2Book = _Book()
+        self.book = L2Book()
         self.tick_1e9 = 0
         self.reset()
 
@@ -326,7 +300,8 @@ class PolymarketFeed(FeedProtocol):
                 self._on_event(ev, recv_ns, out)
         else:
             self._on_event(msg, recv_ns, out)
-        self._check_waits(recv_ns, out)
+        if self._waiting:
+            self._check_waits(recv_ns, out)
         if recv_ns - self._last_scan_ns >= _NS_PER_S:
             self._check_refresh(recv_ns, out)
         return out
@@ -427,7 +402,7 @@ class PolymarketFeed(FeedProtocol):
             return
         touched: dict[str, tuple[_Token, Any, Any]] = {}  # token id → (state, best_bid, best_ask)
         bad: dict[str, tuple[_Token, str]] = {}  # token id → (state, reason)
-        tokens = self._tokens
+        tokens, price_memo, qty_memo = self._tokens, _PRICE_MEMO, _QTY_MEMO
         for ch in changes:
             if type(ch) is not dict:
                 self._resync_from(ev, changes, "malformed", recv_ns, out)
@@ -441,12 +416,17 @@ class PolymarketFeed(FeedProtocol):
                 bad[tok.token_id] = (tok, "out_of_order")
                 continue
             side = ch.get("side")
-            try:
-                px = parse_price_1e9(ch.get("price"))
-                qty = parse_qty_1e8(ch.get("size"))
-            except ValueError:
-                bad[tok.token_id] = (tok, "malformed")
-                continue
+            price, size = ch.get("price"), ch.get("size")
+            # the parsers' memos read here first (they hold only text that parsed): no call
+            px = price_memo.get(price) if type(price) is str else None
+            qty = qty_memo.get(size) if type(size) is str else None
+            if px is None or qty is None:
+                try:
+                    px = parse_price_1e9(price)
+                    qty = parse_qty_1e8(size)
+                except ValueError:
+                    bad[tok.token_id] = (tok, "malformed")
+                    continue
             if side == "BUY":
                 tok.book.set(BID, px, qty)
             elif side == "SELL":
@@ -503,11 +483,15 @@ class PolymarketFeed(FeedProtocol):
         leaves the field out, none of which is a real price on our side."""
         if best_bid is None and best_ask is None:
             return True  # nothing to compare with (not the current schema)
-        try:
-            bid = parse_price_1e9(best_bid) if best_bid not in (None, "") else 0
-            ask = parse_price_1e9(best_ask) if best_ask not in (None, "") else 0
-        except ValueError:
-            return False
+        memo = _PRICE_MEMO
+        bid = memo.get(best_bid) if type(best_bid) is str else None
+        ask = memo.get(best_ask) if type(best_ask) is str else None
+        if bid is None or ask is None:
+            try:
+                bid = parse_price_1e9(best_bid) if best_bid not in (None, "") else 0
+                ask = parse_price_1e9(best_ask) if best_ask not in (None, "") else 0
+            except ValueError:
+                return False
         ours_bid = book.best(BID)
         ours_ask = book.best(ASK)
         if ours_bid is None:

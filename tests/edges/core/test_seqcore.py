@@ -176,3 +176,39 @@ def test_matching_and_accounting_agree_with_the_reference(venue, symbol, limits,
         assert positions.notional_1e9 == book.notional_1e9
         assert positions.trade_count == book.trade_count
     assert book.fill_count > 20, "the flow should produce fills"
+
+
+def test_set_levels_writes_a_side_again_only_when_it_changed_or_was_overwritten() -> None:
+    inst = get_instrument("kraken", "BTC/USD")
+    core = AlgoCore(
+        load_module(IDLE),
+        inst,
+        rng_seed="t",
+        log=lambda level, text: None,
+        on_events=lambda n: None,
+        on_trace=lambda kind, phase: None,
+    )
+    d = core.max_depth
+    X = core.XBOOK
+
+    def held() -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        nb, na = int(X[0]), int(X[1])
+        bids = [(int(X[2 + k]), int(X[2 + d + k])) for k in range(nb)]
+        asks = [(int(X[2 + 2 * d + k]), int(X[2 + 3 * d + k])) for k in range(na)]
+        return bids, asks
+
+    deep = tuple((10**9 * (60_000 + k), 10**8 + k) for k in range(d))  # fills XBOOK's ask part
+    bids = tuple((10**9 * (59_999 - k), 10**8 + k) for k in range(5))
+    core.set_levels(bids, deep)
+    assert held() == (list(bids), list(deep))
+    asks = deep[:3]
+    core.set_levels(bids, asks)  # the same bids object: only the asks are written
+    assert held() == (list(bids), list(asks))
+    core.set_levels(bids, deep)
+    core.open_orders()  # its scratch is the tail of XBOOK (the deepest ask sizes)...
+    X[1 + 4 * d] = 0  # ...as an open order would have written it
+    core.set_levels(bids, deep)  # written again: the held tuples no longer say what is there
+    assert held() == (list(bids), list(deep))
+    wider = (*bids, (10**9 * 59_000, 1))
+    core.set_levels(list(wider), ())  # a list is written every time: it may change in place
+    assert held() == (list(wider), [])

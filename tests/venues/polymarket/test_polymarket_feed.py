@@ -325,28 +325,6 @@ def test_price_parser_refuses(text: Any) -> None:
         parse_price_1e9(text)
 
 
-def test_fast_snapshot_matches_the_generic_one() -> None:
-    from venues.live.book import L2Book
-    from venues.polymarket.feed import _Book
-
-    rng = random.Random(1)
-    for depth in (1, 3, 10, 50):
-        generic, fast = L2Book(), _Book()
-        for i in range(300):
-            side, px = rng.randrange(2), rng.randrange(1, 1000) * 1_000_000
-            qty = rng.choice([0, rng.randrange(1, 10**9)])
-            generic.set(side, px, qty)
-            fast.set(side, px, qty)
-            a, b = generic.snapshot(i, depth), fast.snapshot(i, depth)
-            assert a == b and (a.bid_px, a.bid_qty, a.ask_px, a.ask_qty) == (
-                b.bid_px,
-                b.bid_qty,
-                b.ask_px,
-                b.ask_qty,
-            )
-            assert all(a.level(s, k, w) == b.level(s, k, w) for s in (0, 1) for k in range(6) for w in (0, 1))
-
-
 def test_a_quiet_book_is_refreshed_without_counting_a_resync() -> None:
     f = feed(A)
     snap = load_fixture("ws_market/frame_array__book_then_price_changes__capture_2026_TRIMMED.json")[0]
