@@ -97,6 +97,12 @@ class L2Book:
             return None
         return self._levels[side][prices[-1] if side == BID else prices[0]]
 
+    def best_prices(self) -> tuple[int | None, int | None]:
+        """(best bid price, best ask price), None for an empty side: one call for the checks that
+        read both (crossed, the venue's own top of book)."""
+        bids, asks = self._prices
+        return (bids[-1] if bids else None, asks[0] if asks else None)
+
     def levels(self, side: int, depth: int) -> list[Level]:
         """The best `depth` levels of a side, best first."""
         prices = self._prices[side]

@@ -134,6 +134,33 @@ def _is_token_id(value: Any) -> bool:
     return type(value) is str and 0 < len(value) <= _MAX_TOKEN_DIGITS and value.isascii() and value.isdigit()
 
 
+def _tops_agree(ours_bid: int | None, ours_ask: int | None, best_bid: Any, best_ask: Any) -> bool:
+    """Does our top of book (best bid and ask prices, None for an empty side) match the venue's
+    `best_bid`/`best_ask` after the change?
+
+    An absent side is compared as empty: the venue writes it as "0" (bid) or "1"/"0" (ask) or
+    leaves the field out, none of which is a real price on our side."""
+    if best_bid is None and best_ask is None:
+        return True  # nothing to compare with (not the current schema)
+    memo = _PRICE_MEMO
+    bid = memo.get(best_bid) if type(best_bid) is str else None
+    ask = memo.get(best_ask) if type(best_ask) is str else None
+    if bid is None or ask is None:
+        try:
+            bid = parse_price_1e9(best_bid) if best_bid not in (None, "") else 0
+            ask = parse_price_1e9(best_ask) if best_ask not in (None, "") else 0
+        except ValueError:
+            return False
+    if ours_bid is None:
+        if bid != 0:
+            return False
+    elif ours_bid != bid:
+        return False
+    if ours_ask is None:
+        return ask in (0, 1_000_000_000)
+    return ours_ask == ask
+
+
 class _Token:
     """What the feed knows about one subscribed token."""
 
@@ -447,11 +474,11 @@ class PolymarketFeed(FeedProtocol):
             if token_id in bad:
                 continue
             tok.last_ts_ms = ts_ms
-            book = tok.book
-            if book.crossed:
+            bid_px, ask_px = tok.book.best_prices()
+            if bid_px is not None and ask_px is not None and bid_px >= ask_px:
                 self._resync([tok], "crossed", recv_ns, out)
                 continue
-            if not legacy and not self._agrees(book, best_bid, best_ask):
+            if not legacy and not _tops_agree(bid_px, ask_px, best_bid, best_ask):
                 self._resync([tok], "gap", recv_ns, out)
                 continue
             tok.changed_ns = recv_ns
@@ -474,34 +501,6 @@ class PolymarketFeed(FeedProtocol):
                     out.append(BookChanged(tok.symbol, tok.book.snapshot(recv_ns, self.depth)))
             self._deferred.clear()
         return out
-
-    @staticmethod
-    def _agrees(book: L2Book, best_bid: Any, best_ask: Any) -> bool:
-        """Does our top of book match the venue's `best_bid`/`best_ask` after the change?
-
-        An absent side is compared as empty: the venue writes it as "0" (bid) or "1"/"0" (ask) or
-        leaves the field out, none of which is a real price on our side."""
-        if best_bid is None and best_ask is None:
-            return True  # nothing to compare with (not the current schema)
-        memo = _PRICE_MEMO
-        bid = memo.get(best_bid) if type(best_bid) is str else None
-        ask = memo.get(best_ask) if type(best_ask) is str else None
-        if bid is None or ask is None:
-            try:
-                bid = parse_price_1e9(best_bid) if best_bid not in (None, "") else 0
-                ask = parse_price_1e9(best_ask) if best_ask not in (None, "") else 0
-            except ValueError:
-                return False
-        ours_bid = book.best(BID)
-        ours_ask = book.best(ASK)
-        if ours_bid is None:
-            if bid != 0:
-                return False
-        elif ours_bid[0] != bid:
-            return False
-        if ours_ask is None:
-            return ask in (0, 1_000_000_000)
-        return ours_ask[0] == ask
 
     def _on_tick_size_change(self, ev: dict[str, Any], recv_ns: int, out: list[FeedEvent]) -> None:
         tok = self._tokens.get(ev.get("asset_id"))  # type: ignore[arg-type]
