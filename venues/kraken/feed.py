@@ -142,6 +142,37 @@ def _quote(m: re.Match[str]) -> str:
 _FLOAT_EXACT_LIMIT = float(2**50)
 
 
+def _level(lv: Any) -> tuple[int, int]:
+    """One level's (price ×1e9, qty ×1e8), exact. Floats (orjson's numbers) below the exactness
+    limit are rounded from their scaled value; text (the exact re-decode) is converted digit by
+    digit; a float at or past the limit raises `_Inexact` (the frame is decoded again as text)."""
+    px, qty = lv["price"], lv["qty"]
+    tp, tq = type(px), type(qty)
+    if tp is float or tp is int:
+        p = px * 1e9
+        if not 0 <= p < _FLOAT_EXACT_LIMIT:
+            if p < 0:
+                raise _Malformed
+            raise _Inexact
+        px_i = round(p)
+    elif tp is str:
+        px_i = exact_int(px, 9)
+    else:
+        raise _Malformed
+    if tq is float or tq is int:
+        q = qty * 1e8
+        if not 0 <= q < _FLOAT_EXACT_LIMIT:
+            if q < 0:
+                raise _Malformed
+            raise _Inexact
+        qty_i = round(q)
+    elif tq is str:
+        qty_i = exact_int(qty, 8)
+    else:
+        raise _Malformed
+    return px_i, qty_i
+
+
 class KrakenBookProtocol(FeedProtocol):
     venue: ClassVar[str] = "kraken"
     silence_s: ClassVar[float] = 10.0  # heartbeats come about every second once subscribed
@@ -332,67 +363,13 @@ class KrakenBookProtocol(FeedProtocol):
     def _apply(book: L2Book, side: int, levels: list[Any]) -> None:
         """Set each level of an update on `side`, converted as `_levels` converts them (a level
         set is idempotent: a frame decoded again exactly after `_Inexact` sets them again)."""
-        limit = _FLOAT_EXACT_LIMIT
         setlevel = book.set
         for lv in levels:
-            px, qty = lv["price"], lv["qty"]
-            tp, tq = type(px), type(qty)
-            if tp is float or tp is int:
-                p = px * 1e9
-                if not 0 <= p < limit:
-                    if p < 0:
-                        raise _Malformed
-                    raise _Inexact
-                px_i = round(p)
-            elif tp is str:
-                px_i = exact_int(px, 9)
-            else:
-                raise _Malformed
-            if tq is float or tq is int:
-                q = qty * 1e8
-                if not 0 <= q < limit:
-                    if q < 0:
-                        raise _Malformed
-                    raise _Inexact
-                qty_i = round(q)
-            elif tq is str:
-                qty_i = exact_int(qty, 8)
-            else:
-                raise _Malformed
-            setlevel(side, px_i, qty_i)
+            setlevel(side, *_level(lv))
 
     @staticmethod
     def _levels(levels: Any, pd: int, ld: int) -> list[tuple[int, int]]:
-        """[(price ×1e9, qty ×1e8)], exact. Floats (orjson's numbers) below the exactness limit are
-        rounded from their scaled value; text (the exact re-decode) is converted digit by digit."""
+        """[(price ×1e9, qty ×1e8)], exact (`_level`)."""
         if not isinstance(levels, list):
             raise _Malformed
-        out = []
-        limit = _FLOAT_EXACT_LIMIT
-        for lv in levels:
-            px, qty = lv["price"], lv["qty"]
-            tp, tq = type(px), type(qty)
-            if tp is float or tp is int:
-                p = px * 1e9
-                if not 0 <= p < limit:
-                    if p < 0:
-                        raise _Malformed
-                    raise _Inexact
-                px_i = round(p)
-            elif tp is str:
-                px_i = exact_int(px, 9)
-            else:
-                raise _Malformed
-            if tq is float or tq is int:
-                q = qty * 1e8
-                if not 0 <= q < limit:
-                    if q < 0:
-                        raise _Malformed
-                    raise _Inexact
-                qty_i = round(q)
-            elif tq is str:
-                qty_i = exact_int(qty, 8)
-            else:
-                raise _Malformed
-            out.append((px_i, qty_i))
-        return out
+        return [_level(lv) for lv in levels]
