@@ -44,9 +44,9 @@ from typing import Any, ClassVar
 
 import orjson
 
-from venues.book import BookSnapshot, Level
+from venues.book import Level
 from venues.kalshi.auth import KalshiSigner
-from venues.live.book import ASK, BID, L2Book
+from venues.live.book import ASK, BID, L2Book, snapshot_of
 from venues.live.protocol import BookChanged, FeedEvent, FeedProtocol, Reconnect, Resync, Send
 
 __all__ = ["KalshiFeed", "split_symbol", "outcome_symbols", "parse_fixed"]
@@ -96,22 +96,6 @@ def parse_fixed(text: Any, digits: int) -> int:
     # one int() of the digits without the dot, scaled by the decimals it lacks
     value: int = int(whole + frac) * 10 ** (digits - len(frac))
     return -value if neg else value
-
-
-def _snapshot(ts_ns: int, bids: tuple[Level, ...], asks: tuple[Level, ...]) -> BookSnapshot:
-    """A `BookSnapshot` from level tuples that are already (int, int), best first: what
-    `BookSnapshot(ts_ns, bids, asks)` builds, without re-converting every level (it was most of a
-    frame's cost)."""
-    snap = _new_snapshot(BookSnapshot)
-    snap.ts_ns = ts_ns
-    snap.bid_px, snap.bid_qty = bids[0] if bids else (0, 0)
-    snap.ask_px, snap.ask_qty = asks[0] if asks else (0, 0)
-    snap._bids = bids
-    snap._asks = asks
-    return snap
-
-
-_new_snapshot = BookSnapshot.__new__
 
 
 class _Book(L2Book):
@@ -357,9 +341,9 @@ class KalshiFeed(FeedProtocol):
         tops = self._books[ticker].tops()
         out: list[FeedEvent] = []
         if yes_sym is not None:
-            out.append(BookChanged(yes_sym, _snapshot(ts_ns, tops[0], tops[1])))
+            out.append(BookChanged(yes_sym, snapshot_of(ts_ns, tops[0], tops[1])))
         if no_sym is not None:
-            out.append(BookChanged(no_sym, _snapshot(ts_ns, tops[2], tops[3])))
+            out.append(BookChanged(no_sym, snapshot_of(ts_ns, tops[2], tops[3])))
         return out
 
     # -- command replies ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from bisect import bisect_left, insort
 
 from venues.book import BookSnapshot, Level
 
-__all__ = ["L2Book", "snapshot_from_levels"]
+__all__ = ["L2Book", "snapshot_of"]
 
 BID = 0
 ASK = 1
@@ -144,28 +144,20 @@ class L2Book:
             b = tops[BID] = tuple(self.levels(BID, depth))
         if a is None:
             a = tops[ASK] = tuple(self.levels(ASK, depth))
-        snap = _new_snapshot(BookSnapshot)
-        snap.ts_ns = ts_ns
-        snap.bid_px, snap.bid_qty = b[0] if b else (0, 0)
-        snap.ask_px, snap.ask_qty = a[0] if a else (0, 0)
-        snap._bids = b
-        snap._asks = a
-        return snap
+        return snapshot_of(ts_ns, b, a)
 
 
 _new_snapshot = object.__new__
 
 
-def snapshot_from_levels(ts_ns: int, bids: list[Level], asks: list[Level]) -> BookSnapshot:
-    """A `BookSnapshot` from levels that are already (int, int) pairs, best first (what `L2Book`
-    produces): the same object `BookSnapshot(ts_ns, bids, asks)` builds, without re-checking every
-    level on the hot path."""
+def snapshot_of(ts_ns: int, bids: tuple[Level, ...], asks: tuple[Level, ...]) -> BookSnapshot:
+    """A `BookSnapshot` from level tuples that are already (int, int) pairs, best first (what
+    `L2Book` keeps): the same object `BookSnapshot(ts_ns, bids, asks)` builds, without re-checking
+    every level on the hot path."""
     snap = _new_snapshot(BookSnapshot)
-    b = tuple(bids)
-    a = tuple(asks)
     snap.ts_ns = ts_ns
-    snap.bid_px, snap.bid_qty = b[0] if b else (0, 0)
-    snap.ask_px, snap.ask_qty = a[0] if a else (0, 0)
-    snap._bids = b
-    snap._asks = a
+    snap.bid_px, snap.bid_qty = bids[0] if bids else (0, 0)
+    snap.ask_px, snap.ask_qty = asks[0] if asks else (0, 0)
+    snap._bids = bids
+    snap._asks = asks
     return snap
