@@ -135,16 +135,7 @@ class L2Book:
         return bool(bids) and bool(asks) and bids[-1] >= asks[0]
 
     def snapshot(self, ts_ns: int, depth: int = 10) -> BookSnapshot:
-        tops = self._tops
-        if depth != self._top_depth:
-            self._top_depth = depth
-            tops[BID] = tops[ASK] = None
-        b, a = tops
-        if b is None:
-            b = tops[BID] = tuple(self.levels(BID, depth))
-        if a is None:
-            a = tops[ASK] = tuple(self.levels(ASK, depth))
-        return snapshot_of(ts_ns, b, a)
+        return snapshot_of(ts_ns, self.top(BID, depth), self.top(ASK, depth))
 
 
 _new_snapshot = object.__new__
