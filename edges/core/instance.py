@@ -308,7 +308,6 @@ class AlgoCore(AlgoMemoryMixin):
         self.XBOOK = _i64_array(base + self._addr[4], 2 + 4 * self.max_depth)
         self._xbook_bytes = memoryview(self.XBOOK).cast("B")
         self._pack_side = _side_packers(self.max_depth)
-        self._out = _i64_array(base + self._addr[4], 8)  # scratch for core_open_order (XBOOK)
         # The level tuples XBOOK's bid and ask parts hold (set_levels), None when something else
         # wrote there since: a live book hands the same tuple for a side no update reached.
         self._xbook_held: list[Any] = [None, None]
