@@ -128,7 +128,9 @@ static i32 MERGE_FN[2 * MAXSYM];  /* per symbol: table indices of its core_seg a
 static i64 B_ts, B_nb, B_na;
 static i64 B_bpx[MAXD], B_bq[MAXD], B_apx[MAXD], B_aq[MAXD];
 static i64 TAKEN_B[MAXD], TAKEN_A[MAXD];
-static int taken_any;
+/* how many levels of each side our orders took from (the deepest one touched + 1): a new book
+ * resets only those, and a market maker's fills touch the first level alone */
+static i64 taken_nb, taken_na;
 
 /* orders: a pool; `open_ids` in submission order; buys/sells sorted best first (FIFO in price) */
 typedef struct {
@@ -277,6 +279,18 @@ static void act_note(i64 kind, i64 side, i64 price, i64 result, i64 extra) {
     a[0] = kind; a[1] = side; a[2] = price; a[3] = result; a[4] = extra;
 }
 
+/* price × qty < the minimum notional (both > 0). The exact product takes 128 bits (an ETH price
+ * at 1e9 times a size at 1e8 passes 2^63), but as doubles it is within a few parts in 2^53 of
+ * itself: a product at least twice the minimum, or under half of it, decides without it (a
+ * market maker's every order is far from $1). */
+static int below_notional(i64 price, i64 qty) {
+    i64 min = G[C_MIN_NOTIONAL_SCALED];
+    double p = (double)price * (double)qty, m = (double)min;
+    if (p >= 2.0 * m) return 0;
+    if (p < 0.5 * m) return 1;
+    return mul_wide(price, qty) < (i128)min;
+}
+
 /* ---- fees and positions ---------------------------------------------------------------------- */
 static i64 fee_1e9(i64 price, i64 qty, int taker) {
     if (G[C_FEE_MODEL] == 1) { /* kalshi: takers pay ceil_to_cent(0.07 × C × P × (1 − P)) */
@@ -356,12 +370,16 @@ static void shape_levels(i64 px, i64 qty, i64 shape, int bid, i64 *pxs, i64 *qty
     *n = k;
 }
 
-/* The levels our orders took from the book being replaced: only those of its depth were touched. */
+/* The levels our orders took from the book being replaced (taken_nb/taken_na of each side). */
 static void untake(void) {
-    if (!taken_any) return;
-    for (i64 i = 0; i < B_nb; i++) TAKEN_B[i] = 0;
-    for (i64 i = 0; i < B_na; i++) TAKEN_A[i] = 0;
-    taken_any = 0;
+    for (i64 i = 0; i < taken_nb; i++) TAKEN_B[i] = 0;
+    for (i64 i = 0; i < taken_na; i++) TAKEN_A[i] = 0;
+    taken_nb = taken_na = 0;
+}
+/* Level i of the side taken from (asks when a buy takes) was taken from. */
+static inline void note_taken(i32 side, i64 i) {
+    if (side == 0) { if (i >= taken_na) taken_na = i + 1; }
+    else if (i >= taken_nb) taken_nb = i + 1;
 }
 
 static void book_touch(i64 ts, i64 bpx, i64 apx) {
@@ -431,7 +449,7 @@ static i32 find_open(i64 id) {
 
 /* ---- fills ----------------------------------------------------------------------------------- */
 static void queue_push(i64 kind, i64 a, i64 b, i64 c, i64 d) {
-    i32 next = (qtail + 1) % MAXQ;
+    i32 next = qtail + 1 == MAXQ ? 0 : qtail + 1;
     if (next == qhead) return; /* full: bounded by PAUSE_QUEUE long before */
     i64 *q = &Q[qtail * 5];
     q[0] = kind; q[1] = a; q[2] = b; q[3] = c; q[4] = d;
@@ -491,10 +509,10 @@ static i64 take(i32 side, i64 limit, i64 want) {
         if (avail <= 0) continue;
         i64 q = avail < want - got ? avail : want - got;
         tk[i] += q;
+        note_taken(side, i);
         got += q;
         if (got == want) break;
     }
-    if (got) taken_any = 1;
     return got;
 }
 
@@ -536,7 +554,7 @@ static i64 check(i32 side, i64 price, i64 qty) {
     if (G[C_HALTED] || !G[C_ACTIVE]) return R_CLOSED;
     if (price <= 0 || price < G[C_MIN_PX] || price > G[C_MAX_PX] || price % G[C_TICK]) return R_BAD_PRICE;
     if (qty <= 0 || qty % G[C_LOT] || qty < G[C_MIN_QTY] || qty > G[C_MAX_QTY]) return R_BAD_QTY;
-    if (!G[C_MIN_NOTIONAL_RESTS] && mul_wide(price, qty) < (i128)G[C_MIN_NOTIONAL_SCALED]) return R_BAD_QTY;
+    if (!G[C_MIN_NOTIONAL_RESTS] && below_notional(price, qty)) return R_BAD_QTY;
     if (nopen >= G[C_MAX_OPEN] || nopen >= MAXO) return R_RISK;
     if (G[C_HAS_MAX_NOTIONAL] && mul_wide(price, qty) > mul_wide(G[C_MAX_NOTIONAL], QS)) return R_RISK;
     i64 pos = G[S_POSITION];
@@ -567,7 +585,7 @@ static void submit_accepted(i64 id, i32 side, i64 price, i64 qty) {
     i32 oi = FREE[--nfree];
     Order *o = &POOL[oi];
     o->id = id; o->side = side; o->price = price; o->qty = qty; o->leaves = qty; o->ts = G[S_NOW];
-    o->dormant = mul_wide(price, qty) < (i128)G[C_MIN_NOTIONAL_SCALED];
+    o->dormant = below_notional(price, qty);
     OPEN[nopen++] = oi;
     G[S_NOPEN] = nopen;
     if (side == 0) G[S_OPEN_BUY] += qty; else G[S_OPEN_SELL] += qty;
@@ -588,7 +606,7 @@ static void submit_accepted(i64 id, i32 side, i64 price, i64 qty) {
         if (avail <= 0) continue;
         i64 q = avail < POOL[oi].leaves ? avail : POOL[oi].leaves;
         tk[i] += q;
-        taken_any = 1;
+        note_taken(side, i);
         int done = POOL[oi].leaves == q;
         fill_order(oi, lp, q, 1, 0);
         if (done) return; /* the order left the pool */
@@ -817,7 +835,7 @@ static void drain(void) {
     while (qhead != qtail && G[S_STATE] == ST_RUNNING) {
         i64 *q = &Q[qhead * 5];
         i64 kind = q[0], a = q[1], b = q[2], c = q[3], d = q[4];
-        qhead = (qhead + 1) % MAXQ;
+        qhead = qhead + 1 == MAXQ ? 0 : qhead + 1; /* no remainder by 320 */
         if (kind == CB_FILL) call_algo(CB_FILL, a, b, c, d, G[S_NOW]);
         else call_algo(CB_REJECT, a, b, 0, 0, 0);
         if (++delivered > G[C_MAX_QUEUED]) {
@@ -1046,6 +1064,9 @@ static i32 run_events(i32 start, i32 n) {
     G[S_PROCESSED] = 0;
     i64 capital = G[C_CAPITAL], step_ns = G[C_CURVE_STEP];
     double maxdd = bits_to_double(G[S_MAXDD_BITS]);
+    /* The equity changes only with a fill (position, cost, realized PnL, fees: S_FILLS counts
+     * them) or the mark: otherwise it, the peak and the drawdown are those of the last event. */
+    i64 fills_seen = -1, mark_seen = 0;
     for (i32 j = 0; j < n; j++) {
         i64 i = start + j;
         i64 ts = IN[i];
@@ -1062,7 +1083,9 @@ static i32 run_events(i32 start, i32 n) {
         after_book(ts, IN[CHUNK + i], IN[2 * CHUNK + i], IN[3 * CHUNK + i], IN[4 * CHUNK + i]);
         G[S_FUELED] = 0;
         G[S_PROCESSED] = j + 1;
-        if (step_ns > 0) {
+        if (step_ns > 0 && (G[S_FILLS] != fills_seen || G[S_MARK] != mark_seen)) {
+            fills_seen = G[S_FILLS];
+            mark_seen = G[S_MARK];
             i64 eq = capital + realized_1e9() + unrealized_1e9();
             G[S_EQUITY] = eq;
             if (eq > G[S_PEAK]) G[S_PEAK] = eq;
