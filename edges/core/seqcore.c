@@ -25,6 +25,7 @@ typedef int i32;
 typedef unsigned int u32;
 
 #define EXPORT(name) __attribute__((export_name(name)))
+#define HOT static inline __attribute__((always_inline))
 #define IMPORT(mod, name) __attribute__((import_module(mod), import_name(name)))
 
 #define CORE_MAGIC 0x5345514332LL /* "SEQC2" */
@@ -283,7 +284,7 @@ static void act_note(i64 kind, i64 side, i64 price, i64 result, i64 extra) {
  * at 1e9 times a size at 1e8 passes 2^63), but as doubles it is within a few parts in 2^53 of
  * itself: a product at least twice the minimum, or under half of it, decides without it (a
  * market maker's every order is far from $1). */
-static int below_notional(i64 price, i64 qty) {
+HOT int below_notional(i64 price, i64 qty) {
     i64 min = G[C_MIN_NOTIONAL_SCALED];
     double p = (double)price * (double)qty, m = (double)min;
     if (p >= 2.0 * m) return 0;
@@ -292,7 +293,7 @@ static int below_notional(i64 price, i64 qty) {
 }
 
 /* ---- fees and positions ---------------------------------------------------------------------- */
-static i64 fee_1e9(i64 price, i64 qty, int taker) {
+HOT i64 fee_1e9(i64 price, i64 qty, int taker) {
     if (G[C_FEE_MODEL] == 1) { /* kalshi: takers pay ceil_to_cent(0.07 × C × P × (1 − P)) */
         if (!taker) return 0;
         i128 num = (i128)7 * qty * price * (PS - price);
@@ -302,6 +303,13 @@ static i64 fee_1e9(i64 price, i64 qty, int taker) {
     i64 bps = taker ? G[C_TAKER_BPS] : G[C_MAKER_BPS];
     /* ceil(x / 1e12) = -floor(-x / 1e12), 1e12 = 2^12 × 5^12 */
     /* price × bps first when it fits in 64 bits (any price below ~461,000 at bps <= 10,000) */
+    if (bps >= 0 && bps <= 10000 && price >= 0 && price <= (i64)461168601842738LL && qty >= 0) {
+        /* Nothing negative (no rebate): ceil(x / 1e12) = ceil(ceil(x / 2^12) / 5^12), the
+         * second step an unsigned 64-bit division whenever ceil(x / 2^12) < 2^63 (every fill
+         * under ~2.3 billion dollars), without the signed 128-bit floor's sign fix-ups. */
+        u128 y = (mulu_wide((u64)(price * bps), (u64)qty) + 4095) >> 12;
+        if (y >> 63 == 0) return (i64)(((u64)y + 244140624ULL) / 244140625ULL);
+    }
     i128 gross = (bps >= 0 && bps <= 10000 && price >= 0 && price <= (i64)461168601842738LL)
                      ? mul_wide(price * bps, qty)
                      : (i128)price * qty * bps;
@@ -316,7 +324,7 @@ static i64 unrealized_1e9(void) {
 }
 
 /* PositionBook.on_fill; returns gross realized (floored 1e9) */
-static i64 book_fill(i32 side, i64 price, i64 qty, i64 fee) {
+HOT i64 book_fill(i32 side, i64 price, i64 qty, i64 fee) {
     i64 signed_q = side == 0 ? qty : -qty;
     G[S_FILLS] += 1;
     G[S_VOLUME] += qty;
@@ -409,7 +417,7 @@ static i64 level(i64 side, i64 index, i64 which) {
 }
 
 /* ---- order lists ----------------------------------------------------------------------------- */
-static void list_order(i32 oi) {
+HOT void list_order(i32 oi) {
     Order *o = &POOL[oi];
     if (o->side == 0) {
         i32 i = 0;
@@ -423,7 +431,7 @@ static void list_order(i32 oi) {
         SELLS[i] = oi; nsells++;
     }
 }
-static void remove_index(i32 *arr, i32 *n, i32 oi) {
+HOT void remove_index(i32 *arr, i32 *n, i32 oi) {
     for (i32 i = 0; i < *n; i++) {
         if (arr[i] == oi) {
             for (i32 j = i; j + 1 < *n; j++) arr[j] = arr[j + 1];
@@ -432,7 +440,7 @@ static void remove_index(i32 *arr, i32 *n, i32 oi) {
         }
     }
 }
-static void forget_order(i32 oi, int listed) {
+HOT void forget_order(i32 oi, int listed) {
     remove_index(OPEN, &nopen, oi);
     if (listed) {
         if (POOL[oi].side == 0) remove_index(BUYS, &nbuys, oi);
@@ -458,8 +466,8 @@ static void queue_push(i64 kind, i64 a, i64 b, i64 c, i64 d) {
 
 /* Apply a fill of order oi (engine + PositionBook), record it, and deliver/queue on_fill. */
 static void call_algo(int cb, i64 a, i64 b, i64 c, i64 d, i64 e);
-static void book_and_report(i64 id, i32 side, i64 price, i64 qty, i64 fee, int taker, i64 leaves);
-static void fill_order(i32 oi, i64 price, i64 qty, int taker, int listed) {
+HOT void book_and_report(i64 id, i32 side, i64 price, i64 qty, i64 fee, int taker, i64 leaves);
+HOT void fill_order(i32 oi, i64 price, i64 qty, int taker, int listed) {
     Order *o = &POOL[oi];
     i64 fee = fee_1e9(price, qty, taker);
     i64 id = o->id;
@@ -472,7 +480,7 @@ static void fill_order(i32 oi, i64 price, i64 qty, int taker, int listed) {
 }
 
 /* A fill's positions, record and on_fill (paper fills above, routed ones from the venue). */
-static void book_and_report(i64 id, i32 side, i64 price, i64 qty, i64 fee, int taker, i64 leaves) {
+HOT void book_and_report(i64 id, i32 side, i64 price, i64 qty, i64 fee, int taker, i64 leaves) {
     /* the backtest's round trips: net of fees, decided by the fill that closes the trip */
     i64 before = G[S_POSITION];
     i64 gross = book_fill(side, price, qty, fee);
@@ -497,7 +505,7 @@ static void book_and_report(i64 id, i32 side, i64 price, i64 qty, i64 fee, int t
 }
 
 /* Resting orders against the new book (MatchingEngine.on_book / _match_resting / _take). */
-static i64 take(i32 side, i64 limit, i64 want) {
+HOT i64 take(i32 side, i64 limit, i64 want) {
     i64 *pxs = side == 0 ? B_apx : B_bpx, *qtys = side == 0 ? B_aq : B_bq;
     i64 *tk = side == 0 ? TAKEN_A : TAKEN_B;
     i64 n = side == 0 ? B_na : B_nb;
@@ -550,7 +558,7 @@ static void match_resting(void) {
 }
 
 /* ---- order entry (MatchingEngine.check / submit) --------------------------------------------- */
-static i64 check(i32 side, i64 price, i64 qty) {
+HOT i64 check(i32 side, i64 price, i64 qty) {
     if (G[C_HALTED] || !G[C_ACTIVE]) return R_CLOSED;
     if (price <= 0 || price < G[C_MIN_PX] || price > G[C_MAX_PX] || price % G[C_TICK]) return R_BAD_PRICE;
     if (qty <= 0 || qty % G[C_LOT] || qty < G[C_MIN_QTY] || qty > G[C_MAX_QTY]) return R_BAD_QTY;
@@ -581,7 +589,7 @@ static i64 place_error(i64 reason) {
     }
 }
 
-static void submit_accepted(i64 id, i32 side, i64 price, i64 qty) {
+HOT void submit_accepted(i64 id, i32 side, i64 price, i64 qty) {
     i32 oi = FREE[--nfree];
     Order *o = &POOL[oi];
     o->id = id; o->side = side; o->price = price; o->qty = qty; o->leaves = qty; o->ts = G[S_NOW];
