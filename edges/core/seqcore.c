@@ -128,6 +128,12 @@ static i32 MERGE_FN[2 * MAXSYM];  /* per symbol: table indices of its core_seg a
 /* the current book */
 static i64 B_ts, B_nb, B_na;
 static i64 B_bpx[MAXD], B_bq[MAXD], B_apx[MAXD], B_aq[MAXD];
+/* A replay's book comes from the chunk's columns (set_chunk_book): the touch at once, the deeper
+ * levels when something reads past it (load_depth: a take or an immediate fill beyond the first
+ * level, book_level()), which a market maker's updates mostly never do. depth_row: the chunk row
+ * whose deeper levels are still in IN only (B_nb, B_na count the touch alone then), or -1. */
+static i64 depth_row = -1;
+static void load_depth(void);
 static i64 TAKEN_B[MAXD], TAKEN_A[MAXD];
 /* how many levels of each side our orders took from (the deepest one touched + 1): a new book
  * resets only those, and a market maker's fills touch the first level alone */
@@ -402,12 +408,14 @@ static void book_touch(i64 ts, i64 bpx, i64 apx) {
 
 static void set_book(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq, i64 bshape, i64 ashape) {
     untake();
+    depth_row = -1;
     shape_levels(bpx, bq, bshape, 1, B_bpx, B_bq, &B_nb);
     shape_levels(apx, aq, ashape, 0, B_apx, B_aq, &B_na);
     book_touch(ts, bpx, apx);
 }
 
 static i64 level(i64 side, i64 index, i64 which) {
+    if (depth_row >= 0) load_depth();
     if (side == 0) {
         if (index >= B_nb) return 0;
         return which ? B_bq[index] : B_bpx[index];
@@ -510,7 +518,13 @@ HOT i64 take(i32 side, i64 limit, i64 want) {
     i64 *tk = side == 0 ? TAKEN_A : TAKEN_B;
     i64 n = side == 0 ? B_na : B_nb;
     i64 got = 0;
-    for (i64 i = 0; i < n; i++) {
+    for (i64 i = 0;; i++) {
+        if (i >= n) { /* past the levels read so far */
+            if (depth_row < 0) break;
+            load_depth();
+            n = side == 0 ? B_na : B_nb;
+            if (i >= n) break;
+        }
         i64 lp = pxs[i];
         if (side == 0 ? lp > limit : lp < limit) break;
         i64 avail = qtys[i] - tk[i];
@@ -607,7 +621,13 @@ HOT void submit_accepted(i64 id, i32 side, i64 price, i64 qty) {
     i64 *pxs = side == 0 ? B_apx : B_bpx, *qtys = side == 0 ? B_aq : B_bq;
     i64 *tk = side == 0 ? TAKEN_A : TAKEN_B;
     i64 n = side == 0 ? B_na : B_nb;
-    for (i64 i = 0; i < n; i++) {
+    for (i64 i = 0;; i++) {
+        if (i >= n) { /* past the levels read so far */
+            if (depth_row < 0) break;
+            load_depth();
+            n = side == 0 ? B_na : B_nb;
+            if (i >= n) break;
+        }
         i64 lp = pxs[i];
         if (side == 0 ? lp > price : lp < price) break;
         i64 avail = qtys[i] - tk[i];
@@ -1045,25 +1065,45 @@ EXPORT("core_route_end") i32 core_route_end(i64 id, i32 reason, i64 ts) {
  * pauses, or after a trap; S_PROCESSED says how far it got. */
 
 /* Event i's book straight from the chunk's columns: each side's levels up to its first empty one
- * (what set_book makes of the same levels given as explicit depth). */
+ * (what set_book makes of the same levels given as explicit depth), the touch now and the rest
+ * when read (depth_row). */
 static void set_chunk_book(i64 ts, i64 i) {
     untake();
-    i64 k = 0;
-    for (; k < BDEPTH; k++) {
-        i64 px = IN[(1 + 4 * k) * CHUNK + i];
-        if (!px) break;
-        B_bpx[k] = px;
-        B_bq[k] = IN[(2 + 4 * k) * CHUNK + i];
+    i64 bpx = IN[CHUNK + i], apx = IN[3 * CHUNK + i];
+    B_bpx[0] = bpx;
+    B_bq[0] = IN[2 * CHUNK + i];
+    B_nb = bpx != 0;
+    B_apx[0] = apx;
+    B_aq[0] = IN[4 * CHUNK + i];
+    B_na = apx != 0;
+    depth_row = i;
+    book_touch(ts, bpx, apx);
+}
+
+/* The levels after the touch of the chunk row set_chunk_book left in depth_row. */
+static void load_depth(void) {
+    i64 i = depth_row;
+    depth_row = -1;
+    if (B_nb) {
+        i64 k = 1;
+        for (; k < BDEPTH; k++) {
+            i64 px = IN[(1 + 4 * k) * CHUNK + i];
+            if (!px) break;
+            B_bpx[k] = px;
+            B_bq[k] = IN[(2 + 4 * k) * CHUNK + i];
+        }
+        B_nb = k;
     }
-    B_nb = k;
-    for (k = 0; k < BDEPTH; k++) {
-        i64 px = IN[(3 + 4 * k) * CHUNK + i];
-        if (!px) break;
-        B_apx[k] = px;
-        B_aq[k] = IN[(4 + 4 * k) * CHUNK + i];
+    if (B_na) {
+        i64 k = 1;
+        for (; k < BDEPTH; k++) {
+            i64 px = IN[(3 + 4 * k) * CHUNK + i];
+            if (!px) break;
+            B_apx[k] = px;
+            B_aq[k] = IN[(4 + 4 * k) * CHUNK + i];
+        }
+        B_na = k;
     }
-    B_na = k;
-    book_touch(ts, IN[CHUNK + i], IN[3 * CHUNK + i]);
 }
 
 /* Events [start, start+n) of the input chunk. The curve samples and event records add to those
@@ -1105,6 +1145,8 @@ static i32 run_events(i32 start, i32 n) {
         if (G[S_PAUSE] || G[S_STATE] != ST_RUNNING || G[S_NEV] > EV_SOFT) break;
     }
 out:
+    /* the host may load another window into IN before this core's next event */
+    if (depth_row >= 0) load_depth();
     G[S_MAXDD_BITS] = double_to_bits(maxdd);
     return (i32)G[S_PROCESSED];
 }
