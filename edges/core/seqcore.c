@@ -721,7 +721,7 @@ static i64 cancel_one(i64 id) {
     return 1;
 }
 
-static i64 cancel_everything(void) {
+HOT i64 cancel_everything(void) {
     i64 n = nopen;
     if (!n) return 0;
     if (G[C_ROUTED])
@@ -826,7 +826,9 @@ static i64 *trace_slot(int cb) {
     }
 }
 
-static void call_algo(int cb, i64 a, i64 b, i64 c, i64 d, i64 e) {
+/* call_algo inline: a book update's callbacks (on_book, the queued on_fill, on_timer) are one
+ * or more per event, and with the kind known at the call the switches below fold away. */
+HOT void call_algo_in(int cb, i64 a, i64 b, i64 c, i64 d, i64 e) {
     /* Fuel: the host filled it before this call into the core; every further callback refuels. */
     if (G[S_FUELED]) G[S_FUELED] = 0;
     else host_refuel();
@@ -857,6 +859,7 @@ static void call_algo(int cb, i64 a, i64 b, i64 c, i64 d, i64 e) {
     }
     G[S_CALLBACK] = CB_NONE;
 }
+static void call_algo(int cb, i64 a, i64 b, i64 c, i64 d, i64 e) { call_algo_in(cb, a, b, c, d, e); }
 
 static void drain(void) {
     i64 delivered = 0;
@@ -864,7 +867,7 @@ static void drain(void) {
         i64 *q = &Q[qhead * 5];
         i64 kind = q[0], a = q[1], b = q[2], c = q[3], d = q[4];
         qhead = qhead + 1 == MAXQ ? 0 : qhead + 1; /* no remainder by 320 */
-        if (kind == CB_FILL) call_algo(CB_FILL, a, b, c, d, G[S_NOW]);
+        if (kind == CB_FILL) call_algo_in(CB_FILL, a, b, c, d, G[S_NOW]);
         else call_algo(CB_REJECT, a, b, 0, 0, 0);
         if (++delivered > G[C_MAX_QUEUED]) {
             qhead = qtail;
@@ -877,7 +880,7 @@ static void drain(void) {
 
 /* One book update, once the book is in place: match resting orders (their fills reach on_fill at
  * once), then on_book, the queued fills/rejects, then on_timer when due. */
-static void after_book(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq) {
+HOT void after_book(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq) {
     if (nopen && !G[C_ROUTED]) {
         /* All resting orders are matched first, then their fills are delivered: an on_fill that
          * cancels another order must find it filled or cancelled, never both. */
@@ -888,12 +891,12 @@ static void after_book(i64 ts, i64 bpx, i64 bq, i64 apx, i64 aq) {
     }
     if (G[S_STATE] != ST_RUNNING || G[S_PAUSE]) return;
     G[S_UPDATES] += 1;
-    call_algo(CB_BOOK, bpx, bq, apx, aq, ts);
+    call_algo_in(CB_BOOK, bpx, bq, apx, aq, ts);
     if (qhead != qtail) drain();
     if (G[S_PAUSE]) return;
     if (G[C_FN_TIMER] && ts >= G[S_NEXT_TIMER] && G[S_STATE] == ST_RUNNING) {
         G[S_NEXT_TIMER] = ts + G[C_TIMER_NS];
-        call_algo(CB_TIMER, ts, 0, 0, 0, 0);
+        call_algo_in(CB_TIMER, ts, 0, 0, 0, 0);
         if (qhead != qtail) drain();
     }
 }
