@@ -607,7 +607,8 @@ HOT void submit_accepted(i64 id, i32 side, i64 price, i64 qty) {
     i32 oi = FREE[--nfree];
     Order *o = &POOL[oi];
     o->id = id; o->side = side; o->price = price; o->qty = qty; o->leaves = qty; o->ts = G[S_NOW];
-    o->dormant = below_notional(price, qty);
+    /* check() passed: under the minimum notional only where such an order rests */
+    o->dormant = G[C_MIN_NOTIONAL_RESTS] && below_notional(price, qty);
     OPEN[nopen++] = oi;
     G[S_NOPEN] = nopen;
     if (side == 0) G[S_OPEN_BUY] += qty; else G[S_OPEN_SELL] += qty;
