@@ -198,6 +198,20 @@ static inline __attribute__((always_inline)) i128 mul_wide(i64 a, i64 b) {
     return (a < 0) != (b < 0) ? -(i128)r : (i128)r;
 }
 
+/* floor(n / d), or floor(-n / d) when neg, for 0 < d < 2^32: long division by 32-bit limbs, each
+ * step a 64-bit division (one wasm instruction; the remainder stays below d, so the next step's
+ * dividend fits in 64 bits) instead of compiler-rt's 128-bit division. */
+HOT i128 floordiv_limbs(u128 n, u64 d, int neg) {
+    u64 q[4], r = 0;
+    for (int k = 3; k >= 0; k--) {
+        u64 cur = (r << 32) | (u32)(n >> (32 * k));
+        q[k] = cur < d ? 0 : cur / d;
+        r = cur - q[k] * d;
+    }
+    u128 quot = ((u128)((q[3] << 32) | q[2]) << 64) | ((q[1] << 32) | q[0]);
+    return neg ? -(i128)quot - (r != 0) : (i128)quot;
+}
+
 /* floor(a × b / d), b >= 0, 0 < d: when |a| < 2^96 and b, d < 2^32 (a position's cost, ~2^67 for
  * 0.5 ETH, times the closed part, over the position: any size below ~42 units at 1e8), long
  * division by 32-bit limbs: a few 64-bit divisions (one wasm instruction each) instead of
@@ -207,31 +221,26 @@ static i128 floordiv_mul(i128 a, i64 b, i64 d) {
     u64 a_hi = (u64)(ua >> 64), ub = (u64)b, ud = (u64)d;
     if (a_hi >> 32 == 0 && ub >> 32 == 0 && ud >> 32 == 0) {
         u128 n = mulu_wide((u64)ua, ub) + ((u128)(a_hi * ub) << 64); /* < 2^128 */
-        u64 q[4], r = 0;
-        for (int k = 3; k >= 0; k--) {
-            u64 cur = (r << 32) | (u32)(n >> (32 * k));
-            q[k] = cur < ud ? 0 : cur / ud;
-            r = cur - q[k] * ud;
-        }
-        u128 quot = ((u128)((q[3] << 32) | q[2]) << 64) | ((q[1] << 32) | q[0]);
-        return a < 0 ? -(i128)quot - (r != 0) : (i128)quot;
+        return floordiv_limbs(n, ud, a < 0);
     }
     return floordiv(a * b, d);
 }
 
-/* floor(a / (2^shift × odd)), odd > 0: floor(floor(a / 2^shift) / odd) is the same number, and once
- * shifted the dividend nearly always fits in 64 bits, where wasm divides in one instruction instead
- * of compiler-rt's 128-bit division (a fifth of a replay's time in the core before this). */
-static i128 floordiv_2k(i128 a, int shift, i64 odd, i128 whole) {
+/* floor(a / (2^shift × odd)), 0 < odd < 2^32: floor(floor(a / 2^shift) / odd) is the same number,
+ * and once shifted the dividend nearly always fits in 64 bits, where wasm divides in one
+ * instruction instead of compiler-rt's 128-bit division (a fifth of a replay's time in the core
+ * before this). Otherwise (a BTC position's cost, ~2^72, over 1e8) by 32-bit limbs. Inlined so
+ * the shift is a constant: a variable 128-bit shift is a compiler-rt call. */
+HOT i128 floordiv_2k(i128 a, int shift, i64 odd) {
     i128 b = a >> shift; /* arithmetic shift: floor division by 2^shift */
     i64 lo = (i64)b;
-    if ((i128)lo != b) return floordiv(a, whole);
+    if ((i128)lo != b) return floordiv_limbs(b < 0 ? -(u128)b : (u128)b, (u64)odd, b < 0);
     i64 q = lo / odd;
     if ((lo % odd) != 0 && lo < 0) q -= 1;
     return q;
 }
 /* floor(a / QS), QS = 1e8 = 2^8 × 5^8 */
-static i128 floordiv_qs(i128 a) { return floordiv_2k(a, 8, 390625LL, QS); }
+static i128 floordiv_qs(i128 a) { return floordiv_2k(a, 8, 390625LL); }
 
 /* Python's random.random(): MT19937 genrand_res53 */
 static u32 mt_next(void) {
@@ -319,7 +328,7 @@ HOT i64 fee_1e9(i64 price, i64 qty, int taker) {
     i128 gross = (bps >= 0 && bps <= 10000 && price >= 0 && price <= (i64)461168601842738LL)
                      ? mul_wide(price * bps, qty)
                      : (i128)price * qty * bps;
-    return (i64)-floordiv_2k(-gross, 12, 244140625LL, (i128)QS * 10000);
+    return (i64)-floordiv_2k(-gross, 12, 244140625LL);
 }
 
 static i64 realized_1e9(void) { return (i64)floordiv_qs(realized_raw) - G[S_FEES]; }
