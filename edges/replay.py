@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import heapq
 import json
 import math
 import struct
@@ -36,6 +37,8 @@ from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import islice
+from operator import itemgetter
 from time import perf_counter_ns
 from typing import Any
 
@@ -92,6 +95,21 @@ MAX_LOGS = 100  # first log lines kept
 _SAMPLING_RUN = 256  # events per driver call while the log sample fills (Python reads every line then)
 TRACE_EVERY_NS = 3_600 * 1_000_000_000  # one traced callback per type per hour of event time
 CURVE_STEP_NS = 3_600 * 1_000_000_000  # the equity curve's resolution: hourly
+
+# A core's fill record (EV_FILL, order id, side, price, qty, fee, ts, taker, -, position after, net
+# realized, ...) as the trade list keeps it: (ts, order id, side, price, qty, fee, taker, net
+# realized, position after), what the slots' fill observers hand on too.
+_trade_fields = itemgetter(6, 1, 2, 3, 4, 5, 7, 10, 9)
+
+
+def _is_fill(rec: tuple[int, ...]) -> bool:
+    return rec[0] == EV_FILL
+
+
+def _trade_ts(trade: tuple[str, tuple[int, ...]]) -> int:
+    return trade[1][0]
+
+
 _HOURS_PER_YEAR = 24 * 365
 _E9 = 1_000_000_000
 _E8 = 100_000_000
@@ -202,6 +220,7 @@ class _Accounts:
     are built), the equity path and its drawdown."""
 
     capital_1e9: int
+    symbols: list[str] = field(default_factory=list)  # hyphenated, in the cores' order
     trades: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     peak_1e9: int = 0
     max_dd: float = 0.0
@@ -363,7 +382,11 @@ class Replay:
         sink = _Sink()
         start_ns = day_bounds_ns(spec.first_day)[0]
         end_ns = day_bounds_ns(spec.last_day)[1]
-        acc = _Accounts(capital_1e9=spec.capital_1e9, peak_1e9=spec.capital_1e9)
+        acc = _Accounts(
+            capital_1e9=spec.capital_1e9,
+            symbols=[hyphen_symbol(inst.symbol) for inst in spec.instruments],
+            peak_1e9=spec.capital_1e9,
+        )
         acc.curve.append((start_ns, spec.capital_1e9))
         slots: list[AlgoSlot] = []
         wasm_store = shared_store(len(spec.instruments))
@@ -383,27 +406,29 @@ class Replay:
             slot.start(start_ns)
             if slot.state is not SlotState.RUNNING:
                 raise ReplayFailed(f"algo trapped in on_init: {slot.pause_reason}", 0)
-            slot.fill_observer = acc.observer(hyphen_symbol(inst.symbol))
+            slot.fill_observer = acc.observer(acc.symbols[len(slots)])
             slots.append(slot)
         self._report(0)
-        # No cyclic garbage collection while the cores run: what the replay allocates meanwhile
-        # (trade records, curve samples, log lines) holds no reference cycles, and the collections
-        # its thousands of small objects would trigger walk the process's heap (a worker's: all of
-        # Django) for nothing. Cycles made elsewhere meanwhile are collected once it is enabled again.
+        # No cyclic garbage collection while the cores run and the results are built: what the
+        # replay allocates meanwhile (trade records, curve samples, log lines, the results' dicts)
+        # holds no reference cycles, and the collections its thousands of small objects would
+        # trigger walk the process's heap (a worker's: all of Django) for nothing. Cycles made
+        # elsewhere meanwhile are collected once it is enabled again.
         collecting = gc.isenabled()
         gc.disable()
         try:
             with contextlib.closing(self._read_ahead(profile, slots[0].core.chunk)) as days:  # type: ignore[union-attr]
                 equity = self._run_cores(slots, sink, acc, start_ns, profile, days)
+            next_sample = acc.curve[-1][0] + CURVE_STEP_NS
+            while next_sample <= end_ns:
+                acc.curve.append((next_sample, equity))
+                next_sample += CURVE_STEP_NS
+            results = self._results(slots, sink, acc, equity)
         finally:
             if collecting:
                 gc.enable()
-        next_sample = acc.curve[-1][0] + CURVE_STEP_NS
-        while next_sample <= end_ns:
-            acc.curve.append((next_sample, equity))
-            next_sample += CURVE_STEP_NS
         self._report(self.processed, final=True)
-        return self._results(slots, sink, acc, equity)
+        return results
 
     def _report(self, processed: int, *, final: bool = False) -> None:
         if self.progress is not None and not self.progress(processed) and not final:
@@ -562,7 +587,7 @@ class Replay:
         feed the trade list in time order (then symbol order, as the events ran) until it is full,
         and every record counts as a log line."""
         samples: list[tuple[int, int]] = []
-        fills: list[tuple[int, int, int, tuple[int, ...]]] = []
+        taken: list[list[tuple[str, tuple[int, ...]]]] = []  # per core: (symbol, fill record)
         need = MAX_TRADES - len(acc.trades)  # fills the trade list still takes
         for k, core in enumerate(cores):
             G = core.G
@@ -584,25 +609,23 @@ class Replay:
             if not nev:
                 continue
             sink.log_count += nev
-            if need > 0 and slot.fill_observer is not None:
-                # this core's first `need` fills at most: the list's next fills are among them
-                w, got = core.ev_words, 0
+            if need > 0:
+                # this core's first `need` fills at most (the list's next fills are among them),
+                # unpacked in C; each kept as the trade list's record, with its symbol
+                w = core.ev_words
                 raw = ctypes.string_at(ctypes.addressof(core.EV), 8 * w * nev)
-                for i, rec in enumerate(struct.iter_unpack(f"<{w}q", raw)):
-                    if rec[0] == EV_FILL:
-                        fills.append((rec[6], k, i, rec))
-                        got += 1
-                        if got == need:
-                            break
+                fills = islice(filter(_is_fill, struct.iter_unpack(f"<{w}q", raw)), need)
+                symbol = acc.symbols[k]
+                taken.append([(symbol, rec) for rec in map(_trade_fields, fills)])
             G[S_NEV] = 0
         if samples:
             samples.sort()
             acc.curve += samples
-        if fills:
-            fills.sort()
-            for _, k, _, rec in fills[:need]:
-                _, oid, side, price, qty, fee, ts, taker, _, pos, net, *_ = rec
-                slots[k].fill_observer((ts, oid, side, price, qty, fee, taker, net, pos))
+        if taken:
+            # Each core's fills are in time order already: merged by time, ties in core order (the
+            # order the events ran), as one sorted list would have them.
+            merged = taken[0] if len(taken) == 1 else heapq.merge(*taken, key=_trade_ts)
+            acc.trades += islice(merged, need)
 
     def _read_ahead(self, profile: bool, chunk: int) -> _Days:
         """The days ready to replay, in order: each symbol's table, the runs of ``_day_segments``

@@ -145,13 +145,24 @@ def core_module() -> wasmtime.Module:
     return _core_module[1]
 
 
-# XBOOK: nb, na, then bid prices, bid sizes, ask prices, ask sizes (max_depth words each; wasm
-# memory is little-endian). A side's n levels are one write: n prices, the unused words, n sizes.
+# XBOOK: nb, na, then max_depth (price, size) pairs of bids and max_depth of asks (wasm memory is
+# little-endian). A side's n levels are one write of their bytes, each level's 16 bytes packed once
+# and kept (`_LEVEL_BYTES`): a live book's update changes a level or two, and converting 20 large
+# ints for struct on every update cost as much as the core's own work on it.
 _XBOOK_COUNTS = struct.Struct("<2q")
+_LEVEL_MEMO_SIZE = 1 << 16
 
 
-def _side_packers(depth: int) -> list[struct.Struct]:
-    return [struct.Struct(f"<{n}q{8 * (depth - n)}x{n}q") for n in range(depth + 1)]
+class _LevelBytes(dict[tuple[int, int], bytes]):
+    def __missing__(self, level: tuple[int, int]) -> bytes:
+        if len(self) >= _LEVEL_MEMO_SIZE:  # bounded: a long session sees many prices and sizes
+            self.clear()
+        packed = self[level] = _LEVEL.pack(*level)
+        return packed
+
+
+_LEVEL = struct.Struct("<2q")
+_LEVEL_BYTES = _LevelBytes()
 
 
 def _i64_array(addr: int, n: int) -> Any:
@@ -307,7 +318,6 @@ class AlgoCore(AlgoMemoryMixin):
         self.SHAPES = _i64_array(base + self._addr[3], self.max_shapes * (2 + 2 * (self.max_depth - 1)))
         self.XBOOK = _i64_array(base + self._addr[4], 2 + 4 * self.max_depth)
         self._xbook_bytes = memoryview(self.XBOOK).cast("B")
-        self._pack_side = _side_packers(self.max_depth)
         # The level tuples XBOOK's bid and ask parts hold (set_levels), None when something else
         # wrote there since: a live book hands the same tuple for a side no update reached.
         self._xbook_held: list[Any] = [None, None]
@@ -544,29 +554,24 @@ class AlgoCore(AlgoMemoryMixin):
         return k
 
     def set_levels(self, bids: Any, asks: Any) -> None:
-        """Explicit depth for the next update (shape index -1): levels (price, qty), best first.
-        Written with one `struct` call a side (a live book's every update: a third of the cost of
-        element-wise ctypes writes); a side that is the very object written last time (a live
-        book's side an update did not reach) is already there and is not written again."""
+        """Explicit depth for the next update (shape index -1): levels (price, qty) tuples, best
+        first. A side is one write of its levels' kept bytes; a side that is the very object written
+        last time (a live book's side an update did not reach) is already there and is not written
+        again."""
         d = self.max_depth
         nb, na = len(bids), len(asks)
         if nb > d:
             nb = d
         if na > d:
             na = d
-        X, pack, held = self._xbook_bytes, self._pack_side, self._xbook_held
+        X, held, packed = self._xbook_bytes, self._xbook_held, _LEVEL_BYTES.__getitem__
         _XBOOK_COUNTS.pack_into(X, 0, nb, na)
         if bids is not held[0]:
-            held[0] = None
-            if nb:
-                px, qty = zip(*bids[:nb], strict=True)
-                pack[nb].pack_into(X, 16, *px, *qty)
+            X[16 : 16 + 16 * nb] = b"".join(map(packed, bids[:nb]))
             held[0] = bids if type(bids) is tuple else None  # a list may change in place
         if asks is not held[1]:
-            held[1] = None
-            if na:
-                px, qty = zip(*asks[:na], strict=True)
-                pack[na].pack_into(X, 16 + 16 * d, *px, *qty)
+            o = 16 + 16 * d
+            X[o : o + 16 * na] = b"".join(map(packed, asks[:na]))
             held[1] = asks if type(asks) is tuple else None
 
     def start(self, ts_ns: int) -> None:

@@ -114,7 +114,8 @@ static i64 ACT[MAXACT * ACTW];
 /* shapes: limit, n, then n (offset, qty) pairs */
 #define SHAPEW (2 + 2 * (MAXD - 1))
 static i64 SHAPES[MAXSHAPES * SHAPEW];
-/* explicit book: nb, na, bpx[MAXD], bq[MAXD], apx[MAXD], aq[MAXD] */
+/* explicit book: nb, na, then MAXD (price, size) pairs of bids, MAXD of asks (the host writes a
+   side as the bytes of its levels, one memo lookup a level: edges/core/instance.py) */
 static i64 XBOOK[2 + 4 * MAXD];
 static u32 MT[625]; /* 624 words + index */
 static i64 *IN;    /* NCOLS * CHUNK, allocated by core_alloc_run */
@@ -384,11 +385,10 @@ static void shape_levels(i64 px, i64 qty, i64 shape, int bid, i64 *pxs, i64 *qty
             if (bid ? p < limit : p > limit) break;
             pxs[k] = p; qtys[k] = s[3 + 2 * j]; k++;
         }
-    } else if (shape == -1) { /* explicit levels after the top in XBOOK */
-        const i64 *lp = bid ? &XBOOK[2] : &XBOOK[2 + 2 * MAXD];
-        const i64 *lq = lp + MAXD;
+    } else if (shape == -1) { /* explicit levels after the top in XBOOK: (price, size) pairs */
+        const i64 *lv = bid ? &XBOOK[2] : &XBOOK[2 + 2 * MAXD];
         i64 cnt = bid ? XBOOK[0] : XBOOK[1];
-        for (i64 j = 1; j < cnt && k < MAXD; j++) { pxs[k] = lp[j]; qtys[k] = lq[j]; k++; }
+        for (i64 j = 1; j < cnt && k < MAXD; j++) { pxs[k] = lv[2 * j]; qtys[k] = lv[2 * j + 1]; k++; }
     }
     *n = k;
 }

@@ -296,7 +296,35 @@ class AlgoSlot(SlotOutput):
         if core is None:
             return
         try:
-            if snap._bids is None:  # a simulator snapshot: depth as a shared shape
+            bids, asks = snap._bids, snap._asks
+        except AttributeError:  # built through object.__new__ without levels: the properties build them
+            bids = asks = None
+        if bids is not None and asks is not None:  # a live or recorded book: explicit depth
+            core.set_levels(bids, asks)
+            bshape = ashape = -1
+        else:
+            bshape, ashape = self._shapes(core, snap)
+        t0 = perf_counter_ns()
+        try:
+            r = core.on_book(snap.ts_ns, snap.bid_px, snap.bid_qty, snap.ask_px, snap.ask_qty, bshape, ashape)
+        except AlgoTrap as trap:
+            self._trapped(trap)
+            return
+        latency = perf_counter_ns() - t0
+        if self.state is _RUNNING:
+            self.last_latency_ns = latency
+            if len(self.latencies) < _LATENCY_WINDOW:
+                self.latencies.append(latency)
+        if r or self._pending:
+            self._drain_output()
+            if r & PAUSE_FLAG and self.state is _RUNNING:
+                self.pause(SELF_TRADING_REASON)
+
+    def _shapes(self, core: AlgoCore, snap: BookSnapshot) -> tuple[int, int]:
+        """The core's depth-shape indices of a simulator snapshot (-1 for a side given as levels,
+        which are then written as explicit depth)."""
+        try:
+            if snap._bids is None:
                 shape = snap._bshape
                 if shape is self._bshape:
                     bshape = self._bshape_index
@@ -318,21 +346,7 @@ class AlgoSlot(SlotOutput):
             bshape = ashape = -1
         if bshape == -1 or ashape == -1:
             core.set_levels(snap.bids, snap.asks)
-        t0 = perf_counter_ns()
-        try:
-            r = core.on_book(snap.ts_ns, snap.bid_px, snap.bid_qty, snap.ask_px, snap.ask_qty, bshape, ashape)
-        except AlgoTrap as trap:
-            self._trapped(trap)
-            return
-        latency = perf_counter_ns() - t0
-        if self.state is _RUNNING:
-            self.last_latency_ns = latency
-            if len(self.latencies) < _LATENCY_WINDOW:
-                self.latencies.append(latency)
-        if r or self._pending:
-            self._drain_output()
-            if r & PAUSE_FLAG and self.state is _RUNNING:
-                self.pause(SELF_TRADING_REASON)
+        return bshape, ashape
 
     # -- the venue's answers (routed slots) -------------------------------------------------------
     def route_fill(

@@ -46,18 +46,31 @@ class L2Book:
         levels = self._levels[side]
         prices = self._prices[side]
         tops = self._tops
-        if tops[side] is not None:
-            # Within the kept best levels (or a side too short to have levels beyond them): they
-            # change. A level worse than the last kept one, added, moved or removed, leaves them.
-            n = self._top_depth
-            if len(prices) < n or (price_1e9 >= prices[-n] if side == BID else price_1e9 <= prices[n - 1]):
-                tops[side] = None
+        kept = tops[side]
         if qty_1e8 > 0:
-            if price_1e9 not in levels:
-                insort(prices, price_1e9)
-            levels[price_1e9] = (price_1e9, qty_1e8)
+            level = (price_1e9, qty_1e8)
+            if price_1e9 in levels:
+                levels[price_1e9] = level
+                if kept is not None:
+                    # A new size at a price already there (most updates): the kept levels change
+                    # only if the price is among them, and then in that one place.
+                    at = bisect_left(prices, price_1e9)
+                    i = len(prices) - 1 - at if side == BID else at
+                    if i < len(kept):
+                        tops[side] = (*kept[:i], level, *kept[i + 1 :])
+                return
+            levels[price_1e9] = level
+            insort(prices, price_1e9)
         elif levels.pop(price_1e9, None) is not None:
             del prices[bisect_left(prices, price_1e9)]
+        else:
+            return
+        if kept is not None:
+            # A level added or removed within the kept best levels (or on a side too short to have
+            # levels beyond them) moves them; one worse than the last kept one leaves them.
+            n = self._top_depth
+            if len(kept) < n or (price_1e9 >= kept[-1][0] if side == BID else price_1e9 <= kept[-1][0]):
+                tops[side] = None
 
     def size(self, side: int, price_1e9: int) -> int:
         """The size at a level (0 when there is none)."""

@@ -193,8 +193,8 @@ def test_set_levels_writes_a_side_again_only_when_it_changed_or_was_overwritten(
 
     def held() -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         nb, na = int(X[0]), int(X[1])
-        bids = [(int(X[2 + k]), int(X[2 + d + k])) for k in range(nb)]
-        asks = [(int(X[2 + 2 * d + k]), int(X[2 + 3 * d + k])) for k in range(na)]
+        bids = [(int(X[2 + 2 * k]), int(X[3 + 2 * k])) for k in range(nb)]
+        asks = [(int(X[2 + 2 * d + 2 * k]), int(X[3 + 2 * d + 2 * k])) for k in range(na)]
         return bids, asks
 
     deep = tuple((10**9 * (60_000 + k), 10**8 + k) for k in range(d))  # fills XBOOK's ask part
@@ -205,7 +205,7 @@ def test_set_levels_writes_a_side_again_only_when_it_changed_or_was_overwritten(
     core.set_levels(bids, asks)  # the same bids object: only the asks are written
     assert held() == (list(bids), list(asks))
     core.set_levels(bids, deep)
-    core.open_orders()  # its scratch is the tail of XBOOK (the deepest ask sizes)...
+    core.open_orders()  # its scratch is the tail of XBOOK (the deepest asks)...
     X[1 + 4 * d] = 0  # ...as an open order would have written it
     core.set_levels(bids, deep)  # written again: the held tuples no longer say what is there
     assert held() == (list(bids), list(deep))

@@ -30,8 +30,9 @@ def same(a: BookSnapshot, b: BookSnapshot) -> bool:
 
 
 @pytest.mark.parametrize("depth", [1, 3, 10, 50])
-def test_snapshots_match_a_book_rebuilt_from_scratch(depth: int) -> None:
-    rng = random.Random(depth)
+@pytest.mark.parametrize("prices", [1000, 25])  # 25: most changes are new sizes at existing levels
+def test_snapshots_match_a_book_rebuilt_from_scratch(depth: int, prices: int) -> None:
+    rng = random.Random(depth * prices)
     book = L2Book()
     sides: tuple[dict[int, int], dict[int, int]] = ({}, {})
     for i in range(3000):
@@ -58,7 +59,7 @@ def test_snapshots_match_a_book_rebuilt_from_scratch(depth: int) -> None:
             book.clear()
             sides = ({}, {})
         else:
-            side, px = rng.randrange(2), rng.randrange(1, 1000) * 1_000_000
+            side, px = rng.randrange(2), rng.randrange(1, prices) * 1_000_000
             qty = rng.choice([0, rng.randrange(1, 10**9)])
             book.set(side, px, qty)
             if qty:
