@@ -111,7 +111,8 @@ _NATIVE_LIBS = {
     ("Darwin", "x86_64"): "refuel-darwin-x86_64.dylib",
     ("Darwin", "arm64"): "refuel-darwin-arm64.dylib",
 }
-_native_refuel: tuple[Any, int] | None | bool = False  # (library, address of seq_refuel), None: none
+# (library, address of seq_refuel, address of seq_call), None: none
+_native_refuel: tuple[Any, int, int] | None | bool = False
 
 
 class RefuelEnv(ctypes.Structure):
@@ -120,8 +121,24 @@ class RefuelEnv(ctypes.Structure):
     _fields_ = [("caller_context", ctypes.c_void_p), ("set_fuel", ctypes.c_void_p), ("fuel", ctypes.c_uint64)]
 
 
-def native_refuel_addr() -> int | None:
-    """Address of the native seq_refuel, or None when there is none for this platform."""
+class CallEnv(ctypes.Structure):
+    """native/refuel.c's call_env: what seq_call needs to refuel a store and call into it."""
+
+    _fields_ = [
+        ("set_fuel", ctypes.c_void_p),
+        ("call_unchecked", ctypes.c_void_p),
+        ("context", ctypes.c_void_p),
+        ("args", ctypes.c_void_p),
+        ("trap", ctypes.c_void_p),
+        ("fuel", ctypes.c_uint64),
+    ]
+
+
+# seq_call(call_env*, wasmtime_func_t*, nargs) -> wasmtime_error_t*; keeps the GIL, as _raw's calls
+_SEQ_CALL = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+
+
+def _native() -> tuple[Any, int, int] | None:
     global _native_refuel
     if _native_refuel is False:
         _native_refuel = None
@@ -129,10 +146,54 @@ def native_refuel_addr() -> int | None:
         if name and os.environ.get("SEQUENCE_NATIVE_REFUEL", "1") != "0":
             try:
                 lib = ctypes.CDLL(str(Path(__file__).resolve().parent / "native" / name))
-                _native_refuel = (lib, ctypes.cast(lib.seq_refuel, ctypes.c_void_p).value or 0)
-            except OSError:
+                _native_refuel = (
+                    lib,
+                    ctypes.cast(lib.seq_refuel, ctypes.c_void_p).value or 0,
+                    ctypes.cast(lib.seq_call, ctypes.c_void_p).value or 0,
+                )
+            except (OSError, AttributeError):
                 _native_refuel = None
-    return _native_refuel[1] if isinstance(_native_refuel, tuple) else None
+    return _native_refuel if isinstance(_native_refuel, tuple) else None
+
+
+def native_refuel_addr() -> int | None:
+    """Address of the native seq_refuel, or None when there is none for this platform."""
+    native = _native()
+    return native[1] if native is not None else None
+
+
+def native_call_addr() -> int | None:
+    """Address of the native seq_call (refuel, then call), or None when there is none."""
+    native = _native()
+    return native[2] if native is not None else None
+
+
+def _native_caller(
+    raw: _raw.RawStore, fuel: int, addr: int, keep: list[Any]
+) -> Callable[[int, int, int], Any]:
+    """`raw.call` with the refuel and the call made in one native call (seq_call) when the fuel is
+    the core's own per-callback budget (every update's call); other fuel goes the usual way."""
+    env = CallEnv(
+        _raw.symbol_addr("wasmtime_context_set_fuel"),
+        _raw.symbol_addr("wasmtime_func_call_unchecked"),
+        raw.ctx,
+        raw.buf_addr,
+        raw.trap_addr,
+        fuel,
+    )
+    keep.append(env)  # seq_call reads it on every call: it lives as long as the core
+    seq_call, env_addr = _SEQ_CALL(addr), ctypes.addressof(env)
+    trap, slow, failure = raw.trap_slot, raw.call, raw.failure
+
+    def call(func: int, nslots: int, with_fuel: int) -> _raw.RawFailure | None:
+        if with_fuel != fuel:
+            return slow(func, nslots, with_fuel)
+        err = seq_call(env_addr, func, nslots)
+        if err is None and trap.value is None:
+            return None
+        return failure(err)
+
+    return call
 
 
 def core_module() -> wasmtime.Module:
@@ -238,7 +299,12 @@ class AlgoCore(AlgoMemoryMixin):
         self._store = store
         self._raw = _raw.RawStore(store, nslots=8)
         self._words = self._raw.words
-        self._call = self._raw.call
+        self._callbacks: list[Any] = []  # native structs and ctypes callbacks the core's calls use
+        call_addr = native_call_addr()
+        if call_addr is not None:
+            self._call = _native_caller(self._raw, self.fuel, call_addr, self._callbacks)
+        else:
+            self._call = self._raw.call
         self._views = _raw.ArgViews()
 
         # The core: its two host imports.
@@ -248,7 +314,6 @@ class AlgoCore(AlgoMemoryMixin):
         # refuel runs before every callback after an update's first (every callback of a backtest
         # block): native code when this platform has the helper, else a closure over locals, the
         # cheapest Python a ctypes callback can run.
-        self._callbacks: list[Any] = []
         native = native_refuel_addr()
         self.native_refuel = native is not None
         if native is not None:

@@ -277,6 +277,23 @@ class RawStore:
     def set_fuel(self, fuel: int) -> None:
         _set_fuel(self.ctx, fuel)
 
+    # For a caller that makes the call itself (edges/core's seq_call): where wasmtime reads the
+    # arguments and writes results, where it writes a trap, and what a failed call means.
+    @property
+    def buf_addr(self) -> int:
+        return self._buf_addr
+
+    @property
+    def trap_addr(self) -> int:
+        return self._trap_addr
+
+    @property
+    def trap_slot(self) -> c_void_p:
+        return self._trap
+
+    def failure(self, err: int | None) -> RawFailure:
+        return self._failure(err)
+
     def fuel_left(self) -> int:
         remaining = c_uint64(0)
         err = _get_fuel(self.ctx, addressof(remaining))

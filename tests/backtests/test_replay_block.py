@@ -15,7 +15,7 @@ from datetime import date
 
 import pytest
 
-from edges.core.instance import native_refuel_addr
+from edges.core.instance import native_call_addr, native_refuel_addr
 from edges.replay import MAX_LOGS, Replay, ReplayFailed, ReplaySpec, results_json
 from tests.backtests.conftest import REPO, SCENARIO_CSV
 from tests.edges.conftest import wat
@@ -106,6 +106,7 @@ def test_native_refuel_is_used_on_this_machine() -> None:
     if (platform.system(), platform.machine()) not in (("Linux", "x86_64"), ("Linux", "aarch64")):
         pytest.skip("the committed native helpers cover Linux and macOS on x86_64 and arm64")
     assert native_refuel_addr() is not None
+    assert native_call_addr() is not None  # the refuel and the call into the core in one
 
 
 def test_every_callback_gets_its_own_fuel_inside_a_block(scenario_store, tmp_path) -> None:
