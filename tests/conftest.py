@@ -6,10 +6,12 @@ REDIS_URL at them); nothing here swaps in SQLite, eager Celery or an in-memory c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from channels.layers import channel_layers
 from django.conf import settings
 from django.test import Client as HttpClient
 
@@ -37,6 +39,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         for name, tail in watched_tails():
             report.sections.append((f"tail of {name}", tail))
     return report
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """Each test gets its own channel-layer object (on the same real Redis). A test's event loop can
+    end while one of its consumers still waits in the layer's receive(): channels_redis then keeps
+    that receive counted, with its lock bound to the dead loop, and every later test's consumer on
+    the same object fails with "... is bound to a different event loop" (seen once, on a loaded
+    machine, in tests/strategies/test_log_consumer.py). A server has one loop for its life; a test
+    process has one per test."""
+    yield
+    channel_layers.backends.clear()
 
 
 @dataclass
