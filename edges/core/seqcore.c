@@ -1093,30 +1093,25 @@ static void set_chunk_book(i64 ts, i64 i) {
     book_touch(ts, bpx, apx);
 }
 
+/* One side's levels after the touch from chunk row i (price column col + 4k, size col + 1 + 4k at
+ * level k, up to the first empty one); returns the side's level count. */
+HOT i64 load_side(i64 col, i64 i, i64 *pxs, i64 *qtys) {
+    i64 k = 1;
+    for (; k < BDEPTH; k++) {
+        i64 px = IN[(col + 4 * k) * CHUNK + i];
+        if (!px) break;
+        pxs[k] = px;
+        qtys[k] = IN[(col + 1 + 4 * k) * CHUNK + i];
+    }
+    return k;
+}
+
 /* The levels after the touch of the chunk row set_chunk_book left in depth_row. */
 static void load_depth(void) {
     i64 i = depth_row;
     depth_row = -1;
-    if (B_nb) {
-        i64 k = 1;
-        for (; k < BDEPTH; k++) {
-            i64 px = IN[(1 + 4 * k) * CHUNK + i];
-            if (!px) break;
-            B_bpx[k] = px;
-            B_bq[k] = IN[(2 + 4 * k) * CHUNK + i];
-        }
-        B_nb = k;
-    }
-    if (B_na) {
-        i64 k = 1;
-        for (; k < BDEPTH; k++) {
-            i64 px = IN[(3 + 4 * k) * CHUNK + i];
-            if (!px) break;
-            B_apx[k] = px;
-            B_aq[k] = IN[(4 + 4 * k) * CHUNK + i];
-        }
-        B_na = k;
-    }
+    if (B_nb) B_nb = load_side(1, i, B_bpx, B_bq);
+    if (B_na) B_na = load_side(3, i, B_apx, B_aq);
 }
 
 /* Events [start, start+n) of the input chunk. The curve samples and event records add to those
