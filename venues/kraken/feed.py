@@ -142,35 +142,26 @@ def _quote(m: re.Match[str]) -> str:
 _FLOAT_EXACT_LIMIT = float(2**50)
 
 
+def _scaled(value: Any, scale: float, digits: int) -> int:
+    """A price or size ×10**digits, exact. A float (orjson's number) below the exactness limit is
+    rounded from its scaled value; text (the exact re-decode) is converted digit by digit; a float
+    at or past the limit raises `_Inexact` (the frame is decoded again as text)."""
+    t = type(value)
+    if t is float or t is int:
+        v = value * scale
+        if not 0 <= v < _FLOAT_EXACT_LIMIT:
+            if v < 0:
+                raise _Malformed
+            raise _Inexact
+        return round(v)
+    if t is str:
+        return exact_int(value, digits)
+    raise _Malformed
+
+
 def _level(lv: Any) -> tuple[int, int]:
-    """One level's (price ×1e9, qty ×1e8), exact. Floats (orjson's numbers) below the exactness
-    limit are rounded from their scaled value; text (the exact re-decode) is converted digit by
-    digit; a float at or past the limit raises `_Inexact` (the frame is decoded again as text)."""
-    px, qty = lv["price"], lv["qty"]
-    tp, tq = type(px), type(qty)
-    if tp is float or tp is int:
-        p = px * 1e9
-        if not 0 <= p < _FLOAT_EXACT_LIMIT:
-            if p < 0:
-                raise _Malformed
-            raise _Inexact
-        px_i = round(p)
-    elif tp is str:
-        px_i = exact_int(px, 9)
-    else:
-        raise _Malformed
-    if tq is float or tq is int:
-        q = qty * 1e8
-        if not 0 <= q < _FLOAT_EXACT_LIMIT:
-            if q < 0:
-                raise _Malformed
-            raise _Inexact
-        qty_i = round(q)
-    elif tq is str:
-        qty_i = exact_int(qty, 8)
-    else:
-        raise _Malformed
-    return px_i, qty_i
+    """One level's (price ×1e9, qty ×1e8), exact (`_scaled`)."""
+    return _scaled(lv["price"], 1e9, 9), _scaled(lv["qty"], 1e8, 8)
 
 
 class KrakenBookProtocol(FeedProtocol):
