@@ -521,19 +521,24 @@ HOT void book_and_report(i64 id, i32 side, i64 price, i64 qty, i64 fee, int take
     }
 }
 
+/* Whether level i of the side an order on `side` takes from exists; *n is that side's level
+ * count as the caller last read it, updated when i passes it and a replay's deeper levels are
+ * read in (load_depth). */
+HOT int has_level(i32 side, i64 i, i64 *n) {
+    if (i < *n) return 1;
+    if (depth_row < 0) return 0;
+    load_depth();
+    *n = side == 0 ? B_na : B_nb;
+    return i < *n;
+}
+
 /* Resting orders against the new book (MatchingEngine.on_book / _match_resting / _take). */
 HOT i64 take(i32 side, i64 limit, i64 want) {
     i64 *pxs = side == 0 ? B_apx : B_bpx, *qtys = side == 0 ? B_aq : B_bq;
     i64 *tk = side == 0 ? TAKEN_A : TAKEN_B;
     i64 n = side == 0 ? B_na : B_nb;
     i64 got = 0;
-    for (i64 i = 0;; i++) {
-        if (i >= n) { /* past the levels read so far */
-            if (depth_row < 0) break;
-            load_depth();
-            n = side == 0 ? B_na : B_nb;
-            if (i >= n) break;
-        }
+    for (i64 i = 0; has_level(side, i, &n); i++) {
         i64 lp = pxs[i];
         if (side == 0 ? lp > limit : lp < limit) break;
         i64 avail = qtys[i] - tk[i];
@@ -631,13 +636,7 @@ HOT void submit_accepted(i64 id, i32 side, i64 price, i64 qty) {
     i64 *pxs = side == 0 ? B_apx : B_bpx, *qtys = side == 0 ? B_aq : B_bq;
     i64 *tk = side == 0 ? TAKEN_A : TAKEN_B;
     i64 n = side == 0 ? B_na : B_nb;
-    for (i64 i = 0;; i++) {
-        if (i >= n) { /* past the levels read so far */
-            if (depth_row < 0) break;
-            load_depth();
-            n = side == 0 ? B_na : B_nb;
-            if (i >= n) break;
-        }
+    for (i64 i = 0; has_level(side, i, &n); i++) {
         i64 lp = pxs[i];
         if (side == 0 ? lp > price : lp < price) break;
         i64 avail = qtys[i] - tk[i];
