@@ -300,7 +300,7 @@ class KrakenBookProtocol(FeedProtocol):
                 book = self.books.get(sym)
                 if book is None:
                     book = self.books[sym] = L2Book()
-                book.replace(self._levels(item.get("bids"), pd, ld), self._levels(item.get("asks"), pd, ld))
+                book.replace(self._levels(item.get("bids")), self._levels(item.get("asks")))
             else:
                 book = self.books.get(sym)
                 if book is None:
@@ -359,7 +359,7 @@ class KrakenBookProtocol(FeedProtocol):
             setlevel(side, *_level(lv))
 
     @staticmethod
-    def _levels(levels: Any, pd: int, ld: int) -> list[tuple[int, int]]:
+    def _levels(levels: Any) -> list[tuple[int, int]]:
         """[(price ×1e9, qty ×1e8)], exact (`_level`)."""
         if not isinstance(levels, list):
             raise _Malformed
