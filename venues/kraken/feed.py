@@ -148,7 +148,7 @@ def _scaled(value: Any, scale: float, digits: int) -> int:
     at or past the limit raises `_Inexact` (the frame is decoded again as text)."""
     t = type(value)
     if t is float or t is int:
-        v = value * scale
+        v: float = value * scale
         if not 0 <= v < _FLOAT_EXACT_LIMIT:
             if v < 0:
                 raise _Malformed
