@@ -14,11 +14,11 @@ the example C market maker (examples/algos/market_maker, built for the venue's t
 it cancels and requotes both sides, 8 imports, with its fills and on_timer).
 
 The fake's own frames (every sequence number and checksum as the venue would send them) are used
-throughout; for bursts and the blast they are generated first and then written raw, so the sender
-is never the limit.
+throughout. They are generated first and then written raw, so the sender is never the limit and its
+work (the fake's book, checksum and JSON) is not done on the other core just as each frame leaves.
 
-- paced: `--paced` updates about 1 ms apart, each read holding one frame (a quiet market: the
-  thread sleeps between frames, caches go cold).
+- paced: `--paced` updates about 1 ms apart, one frame a write (a quiet market: the thread sleeps or
+  spins between frames, caches go cold).
 - bursts: `--groups` frames in writes of 16 every millisecond (a busy market, 16,000 a second): the
   consumer gets the latest book of each read.
 - latency (paced, bursts) = from the read of the frame's bytes (`recv_ns`: every frame of one read
@@ -30,8 +30,10 @@ is never the limit.
   on the books it got) → frames/s one core takes, and how many books reached the algo (the rest
   coalesced into them).
 - same run, interleaved: a no-op consumer in place of the algo (baseline); both with the feed
-  thread busy-polling (`--busy-poll-us`, VENUE_FEED_BUSY_POLL_US); and the previous design, the
-  edge loop's thread woken after each read to poll and step (the hop this path removed).
+  thread busy-polling (`--busy-poll-us`, VENUE_FEED_BUSY_POLL_US); the machine's floor (busy
+  polling, every frame only decoded by `orjson.loads`, no book, no delivery: what any Python feed
+  pays per frame on this machine as it is during the run); and, with `--modes ...,hop`, the previous
+  design, the edge loop's thread woken after each read to poll and step (the hop this path removed).
 
 Prints Markdown for docs/benchmarks.md. No Django, no database.
 """
@@ -52,6 +54,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -213,15 +217,7 @@ def _serve(venue: str, conn: Any, frames_needed: int) -> None:
             conn.send("sent")
             continue
 
-        async def run(n: int = n) -> None:
-            nonlocal sent
-            for _ in range(n):
-                await one(sent)
-                sent += 1
-                await asyncio.sleep(GAP_S)
-
-        fake.call(run, timeout=900)
-        conn.send("sent")
+        raise ValueError(f"unknown command {cmd!r}")
 
 
 def _ws_frame(payload: bytes) -> bytes:
@@ -278,6 +274,45 @@ def _case(venue: str, base_url: str) -> tuple[FeedProtocol, list[Instrument], li
     insts = [live_instrument(venue=venue, symbol=s, lot="0.01", min_qty="5", min_notional="1",
                              min_notional_rests=True, **pred) for s in symbols]  # fmt: skip
     return proto, insts, symbols, market_maker(10_000_000, 1_000_000_000)
+
+
+class FloorProtocol(FeedProtocol):
+    """The machine's share of a frame, in the same run: the venue's own protocol until the first
+    books (subscribe, snapshots), then every frame is only decoded (`orjson.loads`, what any Python
+    feed does first) and its latency taken from the same `recv_ns`. No book, no delivery, no algo:
+    the least a Python feed thread can do per frame on this machine, as it is at that moment."""
+
+    def __init__(self, inner: FeedProtocol) -> None:
+        self.inner = inner
+        self.venue = inner.venue  # type: ignore[misc]
+        self.ping_interval_s = inner.ping_interval_s  # type: ignore[misc]
+        self.silence_s = inner.silence_s  # type: ignore[misc]
+        self.stale_after_s = inner.stale_after_s  # type: ignore[misc]
+        self.symbols = inner.symbols
+        self.floor = False  # True: decode only
+        self.lat: list[int] = []
+
+    def url(self) -> str:
+        return self.inner.url()
+
+    def handshake_headers(self) -> dict[str, str]:
+        return self.inner.handshake_headers()
+
+    def on_open(self) -> list[str]:
+        return self.inner.on_open()
+
+    def ping_frame(self) -> str | None:
+        return self.inner.ping_frame()
+
+    def on_frame(self, data: str | bytes, recv_ns: int) -> list[Any]:
+        if not self.floor:
+            return self.inner.on_frame(data, recv_ns)
+        try:
+            orjson.loads(data)
+        except orjson.JSONDecodeError:  # a venue's text heartbeat (Polymarket's PONG)
+            return []
+        self.lat.append(time.time_ns() - recv_ns)
+        return []
 
 
 # -- this process: the edge's path ----------------------------------------------------------------------
@@ -376,7 +411,14 @@ def _wait(cond: Callable[[], bool], what: str, timeout: float = 120) -> None:
 
 
 def run_venue(
-    venue: str, paced: int, groups: int, burst: int, algo: bool, hop: bool = False, busy_poll_us: int = 0
+    venue: str,
+    paced: int,
+    groups: int,
+    burst: int,
+    algo: bool,
+    hop: bool = False,
+    busy_poll_us: int = 0,
+    floor: bool = False,
 ) -> dict[str, float]:
     parent, child = mp.Pipe()
     frames = paced + groups + burst
@@ -386,22 +428,30 @@ def run_venue(
         url = parent.recv()
         proto, insts, symbols, wasm = _case(venue, url)
         consumer = wasm if algo else None
+        if floor:
+            proto = FloorProtocol(proto)
         path = EdgePath(venue, proto, insts, symbols, consumer, hop=hop, busy_poll_us=busy_poll_us).start()
         try:
             _wait(lambda: all(path.adapter.book(s) is not None for s in symbols), f"{venue}'s first books")
             _wait(lambda: path.books >= len(symbols), f"{venue}'s books at the edge loop")
+            if isinstance(proto, FloorProtocol):  # from now on every frame is only decoded
+                proto.floor = True
+                path.lat = proto.lat  # the frames' latencies instead of the books'
+            # The fake's own next frames, generated first and then written raw (paced, bursts and
+            # blast alike): the sender's work (the fake's book, checksum, JSON) is done before the
+            # measurement instead of on the other core just as each frame leaves.
+            parent.send(("prepare", paced + groups + burst))
+            parent.recv()
+            time.sleep(0.1)
             path.lat.clear()
-            parent.send(("paced", paced))
+            # paced: one frame a write, a millisecond apart (a quiet market)
+            parent.send(("write", (0, paced, 1, GAP_S)))
             parent.recv()
             time.sleep(0.2)
             paced_lat = list(path.lat)
             path.lat.clear()
             # bursts: GROUP frames in one write every millisecond (a busy market's bursts)
-            parent.send(("prepare", groups + burst))
-            parent.recv()
-            time.sleep(0.1)
-            path.lat.clear()
-            parent.send(("write", (0, groups, GROUP, GAP_S)))
+            parent.send(("write", (paced, groups, GROUP, GAP_S)))
             parent.recv()
             time.sleep(0.2)
             group_lat = list(path.lat)
@@ -409,7 +459,7 @@ def run_venue(
             frames0, books0 = path.feed.status.frames, path.books
             coalesced0 = path.feed.books.coalesced + path.feed.protocol.coalesced
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            parent.send(("write", (groups, burst, 0, 0.0)))
+            parent.send(("write", (paced + groups, burst, 0, 0.0)))
             _wait(lambda: path.feed.status.frames - frames0 >= burst, f"{venue}'s burst", timeout=900)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             parent.recv()
@@ -449,6 +499,11 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=20000, help="frames blasted back to back")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--busy-poll-us", type=int, default=2000, help="the feed thread's busy polling (µs)")
+    ap.add_argument(
+        "--modes",
+        default="algo,baseline,spin,spin_baseline,floor",
+        help="paths to run (also: hop, the previous design: the edge loop's thread woken after each read)",
+    )
     ap.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval (s)")
     args = ap.parse_args()
     if args.switch_interval:
@@ -456,18 +511,20 @@ def main() -> None:
     venues = args.venues.split(",")
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     bp = args.busy_poll_us
-    modes = {
-        "algo": (True, False, 0),
-        "baseline": (False, False, 0),
-        "spin": (True, False, bp),
-        "spin_baseline": (False, False, bp),
-        "hop": (True, True, 0),
+    all_modes = {  # algo, hop, busy polling, floor
+        "algo": (True, False, 0, False),
+        "baseline": (False, False, 0, False),
+        "spin": (True, False, bp, False),
+        "spin_baseline": (False, False, bp, False),
+        "floor": (False, False, bp, True),
+        "hop": (True, True, 0, False),
     }
+    modes = {m: all_modes[m] for m in args.modes.split(",")}
     for _ in range(args.rounds):  # interleaved: load changes hit the algo and the baseline alike
         for venue in venues:
-            for mode, (algo, hop, spin) in modes.items():
+            for mode, (algo, hop, spin, floor) in modes.items():
                 results.setdefault((venue, mode), []).append(
-                    run_venue(venue, args.paced, args.groups, args.burst, algo, hop, spin)
+                    run_venue(venue, args.paced, args.groups, args.burst, algo, hop, spin, floor)
                 )
 
     def med(venue: str, mode: str, key: str) -> float:
@@ -492,10 +549,12 @@ def main() -> None:
         "baseline": "feed thread → no-op (baseline)",
         "spin": f"feed thread busy-polling {bp} µs → wasm algo",
         "spin_baseline": f"feed thread busy-polling {bp} µs → no-op (baseline)",
+        "floor": f"feed thread busy-polling {bp} µs → frame decoded, nothing else (the machine's floor)",
         "hop": "edge loop thread → wasm algo (the previous edge)",
     }
     for v in venues:
-        for mode, label in labels.items():
+        for mode in modes:
+            label = labels[mode]
             print(
                 f"| {v} | {label} | {med(v, mode, 'p50'):.1f} / {med(v, mode, 'p99'):.1f} "
                 f"| {med(v, mode, 'burst_p50'):.1f} / {med(v, mode, 'burst_p99'):.1f} "
