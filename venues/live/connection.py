@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 _TEXT, _BINARY = picows.WSMsgType.TEXT, picows.WSMsgType.BINARY
 _CONTINUATION, _CLOSE = picows.WSMsgType.CONTINUATION, picows.WSMsgType.CLOSE
+_PING = picows.WSMsgType.PING
 
 #: A long read (a burst that arrived at once) is handed to `on_batch` every this many frames.
 BATCH_FRAMES = 32
@@ -202,6 +203,9 @@ class FeedStatus:
         self.tick_changes = 0  # TickSizeChanged events (the venue moved a price grid)
         self.last_frame_ns = 0
         self.last_change_ns: dict[str, int] = {}
+        # Symbols whose book the feed no longer keeps: the protocol dropped it (a gap, a checksum
+        # mismatch, a crossed book) or the connection was lost. Stale at once until a fresh book.
+        self.invalid: set[str] = set()
         self.last_error = ""
         self.backoff_s = 0.0  # the delay of the current/last backoff
 
@@ -225,14 +229,16 @@ class FeedStatus:
 
     def stale_symbols(self, stale_after_s: float, now_ns: int | None = None) -> list[str]:
         """Subscribed symbols whose book has not changed for `stale_after_s` (a symbol that never
-        had a book counts from the feed's start)."""
+        had a book counts from the feed's start), and at once those whose book the feed dropped
+        (`invalid`) until a fresh one arrives."""
         now = now_ns or time.time_ns()
         limit = int(stale_after_s * 1e9)
         changes = dict(self.last_change_ns)
+        invalid = set(self.invalid)
         out = []
         for s in self.symbols:
             since = changes.get(s) or self.started_ns
-            if since and now - since > limit:
+            if s in invalid or (since and now - since > limit):
                 out.append(s)
         return out
 
@@ -360,6 +366,7 @@ class FeedThread:
             self.status.symbols = new
             for s in dropped:
                 self.status.last_change_ns.pop(s, None)
+            self.status.invalid.difference_update(dropped)
             self.books.forget(dropped)
             self._lose("resubscribe")
 
@@ -417,7 +424,10 @@ class FeedThread:
                     extra_headers=self.protocol.handshake_headers() or None,
                     websocket_handshake_timeout=self.open_timeout_s,
                     max_frame_size=self.max_frame_bytes,
-                    enable_auto_pong=True,  # the venue's WebSocket pings (Kalshi's every 10 s)
+                    # The venue's WebSocket pings (Kalshi's every 10 s) are answered in _on_frame:
+                    # picows' own answer would swallow the frame, and with it the end of a read
+                    # when the ping is the read's last frame (its books would wait for the next).
+                    enable_auto_pong=False,
                     max_redirects=0,
                     logger_name=f"feed.{self.protocol.venue}",
                 )
@@ -437,6 +447,8 @@ class FeedThread:
             if reason == "resubscribe":  # our own doing (set_symbols): straight back, not counted
                 delay = 0.0
             else:
+                # Nobody keeps the books while the connection is down: none is the venue's now.
+                self._invalidate(self.protocol.symbols)
                 status.reconnects += 1
                 status._count(status.reconnect_reasons, reason)
                 delay = self.backoff.next()
@@ -494,6 +506,8 @@ class FeedThread:
                 data = frame.get_payload_as_bytes()
             if data is not None:
                 self._on_message(transport, data)
+        elif msg_type is _PING:
+            transport.send_pong(frame.get_payload_as_bytes())
         elif msg_type is _CLOSE:
             status = self.status
             if self._lost_reason is None:
@@ -559,11 +573,13 @@ class FeedThread:
             self._end_batch(transport)  # a long read: the consumer does not wait for all of it
 
     def _apply(self, transport: picows.WSTransport, events: list[FeedEvent], recv_ns: int) -> None:
-        status, books, on_book = self.status, self.books, self.on_book
+        status, books, on_book, invalid = self.status, self.books, self.on_book, self.status.invalid
         for ev in events:
             if type(ev) is BookChanged:
                 status.books += 1
                 status.last_change_ns[ev.symbol] = recv_ns
+                if invalid:
+                    invalid.discard(ev.symbol)
                 books.publish(ev.symbol, ev.snapshot)
                 self._batch_pending = True
                 if on_book is not None:
@@ -572,6 +588,7 @@ class FeedThread:
                 self._send(transport, ev.frame)
             elif type(ev) is Resync:
                 status._count(status.resyncs, ev.reason)
+                self._invalidate(ev.symbols)
             elif type(ev) is Reconnect:
                 self._lose(ev.reason)
                 break
@@ -579,6 +596,14 @@ class FeedThread:
                 status.tick_changes += 1
                 with self._tick_lock:
                     self._tick_changes.append(ev)
+
+    def _invalidate(self, symbols: Iterable[str]) -> None:
+        """These books are no longer the venue's (dropped by the protocol, or the connection lost):
+        nobody is handed them (`LatestBooks.latest` forgets them) and they are stale at once, which
+        pauses the algos trading them until a fresh book arrives (`stale_symbols`)."""
+        symbols = list(symbols)
+        self.status.invalid.update(symbols)
+        self.books.forget(symbols)
 
     def _end_batch(self, transport: picows.WSTransport) -> None:
         """Every frame that arrived together has been applied (or BATCH_FRAMES of a long read): the

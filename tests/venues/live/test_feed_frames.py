@@ -236,3 +236,63 @@ def test_a_venue_that_speaks_first_finds_the_protocol_reset_and_can_end_the_sess
         raw.greeting = frame(snapshot("AAA", "4"))
         wait_for(lambda: feed.books.latest("AAA") is not None, "a book from the greeting")
         assert feed.books.latest("AAA").bid_qty == to_qty_1e8("4")
+
+
+def test_a_ping_that_ends_a_read_still_ends_it(raw: RawServer) -> None:
+    # The consumer takes a read's books when its last frame has been handled. A ping from the venue
+    # can be that last frame: it is answered, and the read's books still reach the consumer now,
+    # not with the next read.
+    batches: list[list[tuple[str, int]]] = []
+    feed: FeedThread
+
+    def consumer() -> None:
+        batches.append([(s, b.bid_qty) for s, b in feed.books.drain()])
+
+    feed = FeedThread(ToyProtocol(("AAA",), ws_url=raw.url), on_batch=consumer, backoff=Backoff(0.02, 0.2))
+    with feed:
+        subscribed(raw)
+        raw.write(frame(snapshot("AAA")))
+        wait_for(lambda: batches, "the snapshot")
+        raw.write(frame(update("AAA", 1, "7")) + frame(b"still there?", PING))  # one write, one read
+        wait_for(lambda: (PONG, b"still there?") in raw.received, "the pong")
+        wait_for(lambda: batches[-1] == [("AAA", to_qty_1e8("7"))], "the read's book at the consumer")
+        assert feed.status.frames == 2 and feed.status.reconnects == 0
+
+
+def test_a_dropped_book_is_forgotten_and_stale_until_its_fresh_snapshot(raw: RawServer) -> None:
+    # A gap makes the protocol drop the book and ask for a new one: until it comes, nobody is handed
+    # the old book and the symbol is stale at once (its algos pause), the other symbol untouched.
+    with FeedThread(ToyProtocol(("AAA", "BBB"), ws_url=raw.url), backoff=Backoff(0.02, 0.2)) as feed:
+        subscribed(raw)
+        raw.write(frame(snapshot("AAA")) + frame(snapshot("BBB")))
+        wait_for(lambda: feed.books.latest("AAA") and feed.books.latest("BBB"), "both snapshots")
+        assert feed.status.stale_symbols(60.0) == []
+        raw.write(frame(update("AAA", 5, "9")))  # seq 0 → 5: a gap
+        wait_for(lambda: feed.status.resyncs == {"gap": 1}, "the resync")
+        assert feed.books.latest("AAA") is None
+        assert feed.books.latest("BBB") is not None
+        assert feed.status.stale_symbols(60.0) == ["AAA"]
+        wait_for(lambda: (TEXT, b'{"op":"subscribe","symbols":["AAA"]}') in raw.received, "the resubscribe")
+        raw.write(frame(snapshot("AAA", "2")))
+        wait_for(lambda: feed.books.latest("AAA") is not None, "the fresh snapshot")
+        assert feed.books.latest("AAA").bid_qty == to_qty_1e8("2")
+        assert feed.status.stale_symbols(60.0) == []
+        assert feed.status.reconnects == 0
+
+
+def test_a_lost_connection_makes_every_book_stale_until_the_new_snapshots(raw: RawServer) -> None:
+    with FeedThread(ToyProtocol(("AAA", "BBB"), ws_url=raw.url), backoff=Backoff(0.02, 0.2)) as feed:
+        subscribed(raw)
+        raw.write(frame(snapshot("AAA")) + frame(snapshot("BBB")))
+        wait_for(lambda: feed.books.latest("AAA") and feed.books.latest("BBB"), "both snapshots")
+        assert raw.conn is not None
+        raw.conn.shutdown(socket.SHUT_RDWR)  # the venue goes away
+        wait_for(lambda: feed.status.reconnects == 1, "the reconnect")
+        assert feed.status.stale_symbols(60.0) == ["AAA", "BBB"]
+        assert feed.books.latest("AAA") is None and feed.books.latest("BBB") is None
+        subscribed(raw, connections=2)
+        raw.write(frame(snapshot("AAA", "3")))
+        wait_for(lambda: feed.books.latest("AAA") is not None, "AAA's new snapshot")
+        assert feed.status.stale_symbols(60.0) == ["BBB"]
+        raw.write(frame(snapshot("BBB", "4")))
+        wait_for(lambda: feed.status.stale_symbols(60.0) == [], "BBB's new snapshot")
