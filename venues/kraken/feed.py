@@ -19,8 +19,13 @@ Book Checksum" https://docs.kraken.com/api/docs/guides/spot-ws-book-v2 (notes an
   frame decode again with the numbers after `"price":`/`"qty":` kept as text and converted digit by
   digit. Either way nothing is rounded, and the checksum re-formats the integers at the pair's
   precision, so the trailing zeros a float drops do not matter.
-- `{"channel":"heartbeat"}` arrives about once a second once subscribed: the loop's silence limit
-  (`silence_s`) is the heartbeat check. A subscribe error for a symbol (an unknown pair) is
+- `{"channel":"heartbeat"}` arrives about once a second once subscribed, when nothing else is sent
+  on the connection: the loop's silence limit (`silence_s`) is the heartbeat check. A heartbeat also
+  proves that a quiet book is still right (the stream is alive and in order, and every update was
+  checksum-verified): books verified by their last checksum and not published for
+  `confirm_after_s` are published again with the heartbeat's time, so a quiet but confirmed book is
+  not stale; a book awaiting its resnapshot, or a connection that stopped delivering, is. A
+  subscribe error for a symbol (an unknown pair) is
   recorded in `errors` and that symbol gets no book (its algos pause as stale); an error for the
   whole request reconnects.
 """
@@ -168,6 +173,7 @@ class KrakenBookProtocol(FeedProtocol):
     venue: ClassVar[str] = "kraken"
     silence_s: ClassVar[float] = 10.0  # heartbeats come about every second once subscribed
     stale_after_s: ClassVar[float] = 60.0
+    confirm_after_s: ClassVar[float] = 20.0
 
     def __init__(
         self,
@@ -188,8 +194,10 @@ class KrakenBookProtocol(FeedProtocol):
         self.errors: dict[str, str] = {}  # symbol (or "*") → the venue's last error text
         self.system_status = ""
         self._bad_snapshots: dict[str, int] = {}
-        # symbol → (asks, crc32 of their text, bids, their text) as last verified
-        self._sides: dict[str, tuple[tuple[Level, ...], int, tuple[Level, ...], bytes]] = {}
+        # symbol → (asks, crc32 of their text, bids, their text) as last verified, and when the book
+        # was last published (a verified book is published: a symbol here has a good book)
+        self._sides: dict[str, tuple[tuple[Level, ...], int, tuple[Level, ...], bytes, int]] = {}
+        self._confirm_ns = int(self.confirm_after_s * 1e9)
         self._req_id = 0
 
     # -- frames out --------------------------------------------------------------------------------
@@ -260,7 +268,7 @@ class KrakenBookProtocol(FeedProtocol):
                     out += self._book(item, snapshot, recv_ns)
             return out
         if channel == "heartbeat":
-            return []
+            return self._confirm(recv_ns) if self._sides else []
         if channel == "status":
             with contextlib.suppress(KeyError, IndexError, TypeError):
                 self.system_status = str(msg["data"][0]["system"])
@@ -343,12 +351,25 @@ class KrakenBookProtocol(FeedProtocol):
                     self._bad_snapshots[sym] = 0
                     return [Resync("checksum", (sym,)), Reconnect("checksum")]
             return self._resync("checksum", (sym,))
-        self._sides[sym] = (top_asks, ask_crc, top_bids, bid_text)
+        self._sides[sym] = (top_asks, ask_crc, top_bids, bid_text, recv_ns)
         if snapshot:
             self._bad_snapshots[sym] = 0
         if top_bids and top_asks and top_bids[0][0] >= top_asks[0][0]:
             return self._resync("crossed", (sym,))
         return [BookChanged(sym, book.snapshot(recv_ns, depth))]
+
+    def _confirm(self, recv_ns: int) -> list[FeedEvent]:
+        """A heartbeat: the connection is delivering in order, so every book its last checksum
+        verified is still the venue's. Those not published for `confirm_after_s` are published
+        again with the heartbeat's time (a dropped book, awaiting its snapshot, is not in `_sides`)."""
+        limit = recv_ns - self._confirm_ns
+        sides, books, depth = self._sides, self.books, self.depth
+        out: list[FeedEvent] = []
+        for sym, kept in sides.items():
+            if kept[4] <= limit:
+                sides[sym] = (kept[0], kept[1], kept[2], kept[3], recv_ns)
+                out.append(BookChanged(sym, books[sym].snapshot(recv_ns, depth)))
+        return out
 
     @staticmethod
     def _apply(book: L2Book, side: int, levels: list[Any]) -> None:

@@ -157,6 +157,37 @@ def test_three_bad_snapshots_in_a_row_reconnect() -> None:
     assert events == [Resync("checksum", ("BTC/USD",)), Reconnect("checksum")]
 
 
+def test_a_heartbeat_republishes_quiet_verified_books_but_not_dropped_ones() -> None:
+    p = proto("ETH/USD", "BTC/USD")
+    bids, asks = [("100.00", "1.00000000")], [("101.00", "2.00000000")]
+    (first,) = p.on_frame(frame("snapshot", "ETH/USD", bids, asks, crc_of(bids, asks, 2, 8)), 10)
+    btc_bids, btc_asks = [("29000.0", "1.00000000")], [("29001.0", "1.00000000")]
+    p.on_frame(frame("snapshot", "BTC/USD", btc_bids, btc_asks, crc_of(btc_bids, btc_asks, 1, 8)), 10)
+    # BTC/USD's next update fails its checksum: dropped, awaiting its resnapshot
+    events = p.on_frame(frame("update", "BTC/USD", [("29000.0", "2.00000000")], [], 1), 11)
+    assert events[0] == Resync("checksum", ("BTC/USD",))
+    heartbeat = '{"channel":"heartbeat"}'
+    confirm_ns = int(KrakenBookProtocol.confirm_after_s * 1e9)
+    assert p.on_frame(heartbeat, 10 + 1_000_000_000) == []  # published 1 s ago: nothing
+    assert p.on_frame(heartbeat, 10 + confirm_ns - 1) == []
+    later = 10 + confirm_ns
+    (again,) = p.on_frame(heartbeat, later)  # ETH/USD only: BTC/USD has no verified book
+    assert again.symbol == "ETH/USD" and again.snapshot.ts_ns == later
+    assert (again.snapshot.bids, again.snapshot.asks) == (first.snapshot.bids, first.snapshot.asks)
+    assert p.on_frame(heartbeat, later + 1) == []  # just published again
+    # an update publishes the book: the next confirmation counts from it
+    upd = [("100.00", "3.00000000")]
+    events = p.on_frame(frame("update", "ETH/USD", upd, [], crc_of(upd, asks, 2, 8)), later + 5)
+    assert [type(e) for e in events] == [BookChanged]
+    assert p.on_frame(heartbeat, later + confirm_ns) == []
+    assert [e.symbol for e in p.on_frame(heartbeat, later + 5 + confirm_ns)] == ["ETH/USD"]
+    # a crossed book is dropped too: no confirmation until its new snapshot
+    crossed = [("101.50", "1.00000000")]
+    events = p.on_frame(frame("update", "ETH/USD", crossed, [], crc_of(crossed + upd, asks, 2, 8)), later + 6)
+    assert events[0] == Resync("crossed", ("ETH/USD",))
+    assert p.on_frame(heartbeat, later + 6 + 2 * confirm_ns) == []
+
+
 # -- book maintenance --------------------------------------------------------------------------------
 
 
