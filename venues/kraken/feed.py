@@ -253,19 +253,17 @@ class KrakenBookProtocol(FeedProtocol):
             items = msg.get("data")
             if type(items) is not list:
                 return self._resync("malformed", self.symbols)
-            try:
-                if len(items) == 1:  # the usual frame: one symbol's book
+            if len(items) == 1:  # the usual frame: one symbol's book
+                try:
                     return self._book(items[0], snapshot, recv_ns)
-                out: list[FeedEvent] = []
-                for item in items:
+                except _Inexact:
+                    return self._exact(data, 0, snapshot, recv_ns, [])
+            out: list[FeedEvent] = []
+            for i, item in enumerate(items):
+                try:
                     out += self._book(item, snapshot, recv_ns)
-            except _Inexact:
-                # a number too large for the float path: decode the frame again with exact text
-                # (earlier items of this frame are applied again: level sets are idempotent)
-                exact = orjson.loads(_QUOTE_NUMBERS.sub(_quote, data))
-                out = []
-                for item in exact["data"]:
-                    out += self._book(item, snapshot, recv_ns)
+                except _Inexact:
+                    return self._exact(data, i, snapshot, recv_ns, out)
             return out
         if channel == "heartbeat":
             return self._confirm(recv_ns) if self._sides else []
@@ -357,6 +355,19 @@ class KrakenBookProtocol(FeedProtocol):
         if top_bids and top_asks and top_bids[0][0] >= top_asks[0][0]:
             return self._resync("crossed", (sym,))
         return [BookChanged(sym, book.snapshot(recv_ns, depth))]
+
+    def _exact(
+        self, data: str, start: int, snapshot: bool, recv_ns: int, out: list[FeedEvent]
+    ) -> list[FeedEvent]:
+        """Item `start` of the frame has a number too large for the float path: decode the frame
+        again with exact text and handle the items from `start` on, after `out`: the events of the
+        items before it are kept, not made again (a book one of them dropped would ignore its
+        update the second time, and the resubscribe it asked for would be lost). The levels of item
+        `start` already set are set again, in the same order: a level set is idempotent."""
+        exact = orjson.loads(_QUOTE_NUMBERS.sub(_quote, data))
+        for item in exact["data"][start:]:
+            out += self._book(item, snapshot, recv_ns)
+        return out
 
     def _confirm(self, recv_ns: int) -> list[FeedEvent]:
         """A heartbeat: the connection is delivering in order, so every book its last checksum

@@ -236,6 +236,34 @@ def test_quantities_beyond_float_precision_stay_exact() -> None:
     assert events[0].snapshot.bid_qty == 12345678912345678
 
 
+def test_a_multi_symbol_frame_decoded_again_exactly_keeps_the_earlier_items_resync() -> None:
+    """Item A fails its checksum (dropped, resubscribed); item B has a size past the float path's
+    limit, so the frame is decoded again as text: A's resubscribe must survive that."""
+    p = proto("ETH/USD", "BTC/USD")
+    bids, asks = [("100.00", "1.00000000")], [("101.00", "1.00000000")]
+    p.on_frame(frame("snapshot", "ETH/USD", bids, asks, crc_of(bids, asks, 2, 8)), 1)
+    btc_bids, btc_asks = [("29000.0", "1.00000000")], [("29001.0", "1.00000000")]
+    p.on_frame(frame("snapshot", "BTC/USD", btc_bids, btc_asks, crc_of(btc_bids, btc_asks, 1, 8)), 1)
+    huge = [("29000.0", "20000000.00000000")]  # 2e15 units ≥ 2**50: the exact re-decode
+    assert exact_int(huge[0][1], 8) >= 2**50
+    item_a = '{"symbol":"ETH/USD","bids":[{"price":100.00,"qty":2.00000000}],"asks":[],"checksum":1}'
+    item_b = (
+        '{"symbol":"BTC/USD","bids":[{"price":29000.0,"qty":20000000.00000000}],"asks":[],'
+        f'"checksum":{crc_of(huge, btc_asks, 1, 8)}}}'
+    )
+    events = p.on_frame(f'{{"channel":"book","type":"update","data":[{item_a},{item_b}]}}', 2)
+    assert events[0] == Resync("checksum", ("ETH/USD",))
+    sent = [orjson.loads(e.frame) for e in events if isinstance(e, Send)]
+    assert [(m["method"], m["params"]["symbol"]) for m in sent] == [
+        ("unsubscribe", ["ETH/USD"]),
+        ("subscribe", ["ETH/USD"]),
+    ]
+    changed = [e for e in events if isinstance(e, BookChanged)]
+    assert [e.symbol for e in changed] == ["BTC/USD"]
+    assert changed[0].snapshot.bid_qty == 2_000_000_000_000_000
+    assert len(events) == 4 and "ETH/USD" not in p.books
+
+
 def test_malformed_frames_resync_everything() -> None:
     p = proto("BTC/USD", "ETH/USD")
     for bad in ("{not json", "[1,2]", '{"channel":"book","type":"update","data":"x"}'):
