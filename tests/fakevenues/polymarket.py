@@ -9,8 +9,17 @@ capture each follows, and the evidence for what the fake does where the docs are
   `{"assets_ids": [token ids], "type": "market", ...}`; anything else first (a `PING` included)
   closes the socket with 1008 "invalid subscription payload". A second initial subscription is
   answered `INVALID OPERATION`; `{"assets_ids": [...], "operation": "subscribe"|"unsubscribe"}`
-  changes the set. `initial_dump` (default true) sends a `book` per known token; unknown token ids
-  get nothing. `PING` → `PONG`. A client silent for `idle_timeout_s` is dropped.
+  changes the set (a malformed one, either operation, is answered `INVALID OPERATION` too).
+  `initial_dump` (default true) sends a `book` per known token; unknown token ids get nothing.
+  `PING` → `PONG`. A client silent for `idle_timeout_s` is dropped.
+- A `subscribe` of a token the connection already follows does nothing for that token (no `book`,
+  counted in `ignored_subscribes`); an `unsubscribe` stops its updates, and a later `subscribe`
+  sends its `book` again. Only an unsubscribe-then-subscribe cycle brings a fresh snapshot. The
+  venue's docs (docs.polymarket.com, "wss overview": "Once connected, the client can subscribe and
+  unsubscribe to asset_ids by sending ... operation: 'subscribe' or 'unsubscribe'") do not say
+  what a duplicate subscribe does; this follows NautilusTrader's Polymarket adapter (third-party,
+  `PolymarketMarketPoolHandle::resubscribe_market`: "The venue ignores a duplicate subscribe, so
+  only a real cycle produces a fresh book snapshot. Used by book recovery"), the strictest reading.
 - Books are kept per token as decimal text (what the venue sends), bids and asks written in the
   order real captures show (bids ascending, asks descending). Every change the test makes goes out
   as a current-form `price_change` (`price_changes[]` with `best_bid`/`best_ask` after the change)
@@ -159,6 +168,7 @@ class FakePolymarket(FakeVenueServer):
         self.closed_with: list[tuple[int, str]] = []  # (code, reason) of every close we made
         self.pings = 0
         self.invalid_operations = 0
+        self.ignored_subscribes = 0  # token ids subscribed again on a connection already following them
         self._watchdog: asyncio.Future[None] | None = None
         from tests.fakevenues.polymarket_trading import FakeClob
 
@@ -289,11 +299,14 @@ class FakePolymarket(FakeVenueServer):
             return
         assets = update["assets_ids"]
         if update["operation"] == "unsubscribe":
-            st.assets.difference_update(assets)
+            st.assets.difference_update(assets)  # their updates stop; a later subscribe dumps again
             return
-        st.assets.update(assets)
+        # A duplicate subscribe is ignored (module docstring): only new tokens join and get a book.
+        new = [a for a in dict.fromkeys(assets) if a not in st.assets]
+        self.ignored_subscribes += len(assets) - len(new)
+        st.assets.update(new)
         if update.get("initial_dump", True) is not False:
-            await self._dump(ws, assets)
+            await self._dump(ws, new)
 
     @staticmethod
     def _valid_assets(value: Any) -> bool:
@@ -320,6 +333,9 @@ class FakePolymarket(FakeVenueServer):
         return msg
 
     def _subscription_update(self, data: str) -> dict[str, Any] | None:
+        """A valid `subscribe` or `unsubscribe` (same checks for both: `operation` exactly one of
+        the two, `assets_ids` a list of token-id strings, no `type`, a boolean `initial_dump` if
+        any), else None."""
         try:
             msg = json.loads(data)
         except ValueError:

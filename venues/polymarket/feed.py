@@ -26,13 +26,17 @@ lost update is found another way: every `price_change` entry carries the venue's
 ask after the change, and the book here must agree with the last entry of each token in each
 message. Disagreement (a skipped update), an update older than one already applied (out of
 order), a crossed book or a message that can't be read drop the token's book (`Resync`) and ask
-for a fresh snapshot by re-subscribing with `initial_dump`. A token whose snapshot does not come
-within `snapshot_timeout_s` after a resync turns into a `Reconnect` (a new connection always
+for a fresh snapshot by cycling the subscription: an `unsubscribe` of the token, then a
+`subscribe` with `initial_dump` (two `Send`s, in that order). A plain `subscribe` of a token the
+connection already follows is not enough: the docs do not say what the venue does with one, and
+NautilusTrader's adapter (third-party, `resubscribe_market`) says "The venue ignores a duplicate
+subscribe, so only a real cycle produces a fresh book snapshot". A token whose snapshot does not
+come within `snapshot_timeout_s` after a resync turns into a `Reconnect` (a new connection always
 starts with snapshots); one that never had a book (an unknown token id: the venue sends nothing
 for it) is re-requested at that interval and counted as a `Resync("no_snapshot")` each time.
 Polymarket sends nothing while a book is quiet, so a book unchanged for `refresh_after_s` is
-re-requested the same way (a `Send`, not a resync): a healthy quiet market keeps fresh snapshots
-and only a book the venue stopped confirming goes stale (`stale_after_s`).
+re-requested the same way (the same two `Send`s, not a resync): a healthy quiet market keeps fresh
+snapshots and only a book the venue stopped confirming goes stale (`stale_after_s`).
 
 Symbols: a Polymarket instrument's canonical symbol is its CLOB token id (`venues.instruments`:
 "Polymarket token symbols are long decimal token ids"), so by default symbol == token id; a
@@ -209,9 +213,9 @@ class PolymarketFeed(FeedProtocol):
     # healthy (PONGs flow); stale means no book message at all for this long.
     stale_after_s: ClassVar[float] = 180.0
     snapshot_timeout_s: ClassVar[float] = 15.0
-    # A quiet book is re-requested (a subscription update with initial_dump) after this long, so a
-    # healthy but quiet market keeps fresh snapshots and only a book the venue stopped confirming
-    # goes stale. Not counted as a resync: nothing was wrong with the book.
+    # A quiet book is re-requested (unsubscribe, then subscribe with initial_dump) after this long,
+    # so a healthy but quiet market keeps fresh snapshots and only a book the venue stopped
+    # confirming goes stale. Not counted as a resync: nothing was wrong with the book.
     refresh_after_s: float = 60.0
 
     def __init__(
@@ -556,12 +560,17 @@ class PolymarketFeed(FeedProtocol):
             tok.wait_since_ns = recv_ns
             self._waiting[tok.token_id] = tok
         out.append(Resync(reason, tuple(t.symbol for t in toks)))
-        out.append(Send(self._resubscribe([t.token_id for t in toks])))
+        self._resubscribe([t.token_id for t in toks], out)
 
-    def _resubscribe(self, token_ids: list[str]) -> str:
-        return orjson.dumps(
-            {"assets_ids": token_ids, "operation": "subscribe", "initial_dump": True}
-        ).decode()
+    def _resubscribe(self, token_ids: list[str], out: list[FeedEvent]) -> None:
+        """Ask for fresh snapshots of `token_ids`: unsubscribe, then subscribe with initial_dump.
+
+        A subscribe for a token the connection already follows is reported to be ignored by the
+        venue (see the module docstring), so only the cycle is sure to bring a `book`."""
+        unsubscribe = {"assets_ids": token_ids, "operation": "unsubscribe"}
+        subscribe = {"assets_ids": token_ids, "operation": "subscribe", "initial_dump": True}
+        out.append(Send(orjson.dumps(unsubscribe).decode()))
+        out.append(Send(orjson.dumps(subscribe).decode()))
 
     def _check_waits(self, recv_ns: int, out: list[FeedEvent]) -> None:
         """Tokens still without a snapshot: start their clock, or act once it ran out."""
@@ -582,7 +591,7 @@ class PolymarketFeed(FeedProtocol):
             for tok in never:
                 tok.wait_since_ns = recv_ns
             out.append(Resync("no_snapshot", tuple(t.symbol for t in never)))
-            out.append(Send(self._resubscribe([t.token_id for t in never])))
+            self._resubscribe([t.token_id for t in never], out)
 
     def _check_refresh(self, recv_ns: int, out: list[FeedEvent]) -> None:
         """Ask again for the snapshot of every synced book that has been quiet `refresh_after_s`."""
@@ -597,4 +606,4 @@ class PolymarketFeed(FeedProtocol):
             for tok in quiet:
                 tok.refresh_ns = recv_ns
             self.refreshes += len(quiet)
-            out.append(Send(self._resubscribe([t.token_id for t in quiet])))
+            self._resubscribe([t.token_id for t in quiet], out)

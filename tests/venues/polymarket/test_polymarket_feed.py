@@ -23,6 +23,19 @@ def books(events: list[Any]) -> list[BookChanged]:
     return [e for e in events if isinstance(e, BookChanged)]
 
 
+def resubscription(tokens: list[str]) -> list[dict[str, Any]]:
+    """The frames that ask for fresh snapshots of `tokens`: a real cycle, unsubscribe then subscribe
+    (the venue is reported to ignore a subscribe of a token the connection already follows)."""
+    return [
+        {"assets_ids": tokens, "operation": "unsubscribe"},
+        {"assets_ids": tokens, "operation": "subscribe", "initial_dump": True},
+    ]
+
+
+def sent(events: list[Any]) -> list[Any]:
+    return [json.loads(e.frame) for e in events if isinstance(e, Send)]
+
+
 def feed(*symbols: str, **kw: Any) -> PolymarketFeed:
     f = PolymarketFeed(list(symbols), ws_url="ws://127.0.0.1:1/ws/market", **kw)
     f.on_open()
@@ -147,8 +160,7 @@ def test_an_update_that_disagrees_with_the_venues_top_is_a_gap_and_asks_for_a_sn
     # The venue says the best bid is 0.32 after setting 0.301: an update we never saw moved it.
     out = f.on_frame(change(A, "BUY", "0.301", "10", "0.32", "0.397", "2000"), 5)
     assert Resync("gap", (A,)) in out and not books(out)
-    (send,) = [e for e in out if isinstance(e, Send)]
-    assert json.loads(send.frame) == {"assets_ids": [A], "operation": "subscribe", "initial_dump": True}
+    assert sent(out) == resubscription([A])
     assert not f.is_synced(A) and f.book(A).depth(0) == 0
     # Updates before the fresh snapshot are skipped; the snapshot brings the book back.
     assert f.on_frame(change(A, "BUY", "0.302", "10", "0.302", "0.397", "2001"), 6) == []
@@ -228,7 +240,7 @@ def test_text_frames() -> None:
 def test_malformed_json_resyncs_every_book() -> None:
     f, _ = _synced(A, B)
     out = f.on_frame('{"event_type": "book", "asset_id": ', 2)
-    assert out[0] == Resync("malformed", (A, B)) and isinstance(out[1], Send)
+    assert out[0] == Resync("malformed", (A, B)) and sent(out[1:]) == resubscription([A, B])
     assert not f.is_synced(A) and not f.is_synced(B)
 
 
@@ -293,7 +305,7 @@ def test_snapshot_timeouts() -> None:
     )
     assert f.on_frame("PONG", 10 * S) == []  # within the limit
     out = f.on_frame("PONG", 17 * S)
-    assert out[0] == Resync("no_snapshot", (unknown,)) and isinstance(out[1], Send)
+    assert out[0] == Resync("no_snapshot", (unknown,)) and sent(out[1:]) == resubscription([unknown])
     assert f.on_frame("PONG", 20 * S) == []  # re-armed
     # A token that lost its book and gets no fresh snapshot: start over on a new connection.
     f.on_frame(change(A, "BUY", "0.301", "10", "0.9", "0.397", "1790658661235"), 21 * S)  # a gap
@@ -331,8 +343,50 @@ def test_a_quiet_book_is_refreshed_without_counting_a_resync() -> None:
     f.on_frame(json.dumps(snap), 1 * S)
     assert f.on_frame("PONG", 50 * S) == []
     out = f.on_frame("PONG", 62 * S)
-    assert [type(e) for e in out] == [Send] and f.refreshes == 1
-    assert json.loads(out[0].frame) == {"assets_ids": [A], "operation": "subscribe", "initial_dump": True}
+    assert [type(e) for e in out] == [Send, Send] and f.refreshes == 1
+    assert sent(out) == resubscription([A])
     assert f.on_frame("PONG", 70 * S) == []  # asked once per window
     (ev,) = books(f.on_frame(json.dumps({**snap, "timestamp": "1790658700000"}), 71 * S))
     assert ev.snapshot.ts_ns == 71 * S and f.on_frame("PONG", 120 * S) == []
+
+
+@pytest.mark.parametrize("fault", ["gap", "crossed", "crossed_book", "out_of_order", "malformed"])
+def test_every_resync_cycles_the_subscription(fault: str) -> None:
+    """A subscribe alone for a token this connection already follows brings no book (the venue is
+    reported to ignore duplicates): every resync sends unsubscribe, then subscribe with initial_dump,
+    for exactly the tokens it dropped, right after the Resync."""
+    f, fake = _synced(A, B)
+    if fault == "gap":
+        out = f.on_frame(change(A, "BUY", "0.301", "10", "0.32", "0.397", "2000"), 2)
+    elif fault == "crossed":
+        out = f.on_frame(change(A, "BUY", "0.5", "10", "0.5", "0.397", "2000"), 2)
+    elif fault == "crossed_book":
+        ev = fake._book_event(fake.books[A])
+        ev["bids"] = ev["bids"] + [{"price": "0.99", "size": "1"}]
+        out = f.on_frame(json.dumps(ev), 2)
+    elif fault == "out_of_order":
+        f.on_frame(change(A, "BUY", "0.301", "10", "0.301", "0.397", "3000"), 2)
+        out = f.on_frame(change(A, "BUY", "0.302", "10", "0.302", "0.397", "2999"), 3)
+    else:
+        out = f.on_frame(change(A, "HOLD", "0.301", "10", "0.301", "0.397", "2000"), 2)
+    reason = "crossed" if fault == "crossed_book" else fault
+    assert [type(e) for e in out] == [Resync, Send, Send] and out[0] == Resync(reason, (A,))
+    assert sent(out) == resubscription([A])
+    assert f.is_synced(B) and not f.is_synced(A)
+
+
+def test_a_resync_while_waiting_cycles_again_and_restarts_the_snapshot_clock() -> None:
+    f, _ = _synced(A)
+    out = f.on_frame(change(A, "BUY", "0.301", "10", "0.32", "0.397", "2000"), 5 * S)
+    assert sent(out) == resubscription([A])
+    out = f.on_frame('{"event_type": "book", "asset_id": ', 6 * S)  # malformed while waiting
+    assert out[0] == Resync("malformed", (A,)) and sent(out[1:]) == resubscription([A])
+    assert f.on_frame("PONG", 20 * S) == []  # 14 s after the last resync: still waiting
+    assert any(isinstance(e, Reconnect) for e in f.on_frame("PONG", 21 * S))
+
+
+def test_refresh_cycles_every_quiet_book_in_one_pair_of_frames() -> None:
+    f, _ = _synced(A, B)
+    out = f.on_frame("PONG", 62 * S)
+    assert sent(out) == resubscription([A, B]) and f.refreshes == 2
+    assert f.is_synced(A) and f.is_synced(B)  # a refresh drops nothing: the books stay as they are

@@ -99,6 +99,12 @@ def test_quiet_books_are_refreshed_so_they_do_not_go_stale(fake: FakePolymarket)
         assert feed.status.stale_symbols(stale_after_s=5.0) == []
         assert feed.status.resync_count == 0 and feed.protocol.refreshes >= 1  # type: ignore[attr-defined]
         assert book_is_right(feed, fake, A)
+        # The refresh cycled the subscription (a duplicate subscribe would bring no book) and the
+        # token is still followed: updates keep arriving on the same connection.
+        assert fake.ignored_subscribes == 0 and fake.subscribed() == [{A}] and feed.status.reconnects == 0
+        fake.price_change([(A, "BUY", "0.305", "8")])
+        wait_until(lambda: feed.books.latest(A).bid_px == 305_000_000, what="an update after refreshes")
+        assert book_is_right(feed, fake, A)
     finally:
         feed.stop()
 
@@ -119,6 +125,9 @@ def test_reconnect_after_a_dropped_connection(fake: FakePolymarket) -> None:
 
 
 def test_a_lost_update_ends_in_a_fresh_snapshot(fake: FakePolymarket) -> None:
+    """The fake ignores a subscribe of a token the connection already follows (as the venue is
+    reported to): the fresh snapshot comes on the same connection only because the feed cycles the
+    subscription (unsubscribe, then subscribe), and updates keep flowing after it."""
     feed = start(fake)
     try:
         fake.complementary(A, "BUY", "0.305", "50", deliver=False)  # the venue moved; we never heard
@@ -126,8 +135,15 @@ def test_a_lost_update_ends_in_a_fresh_snapshot(fake: FakePolymarket) -> None:
         wait_until(lambda: feed.status.resyncs.get("gap", 0) >= 1, what="gap detected")
         wait_until(lambda: book_is_right(feed, fake, A) and book_is_right(feed, fake, B), what="resnapshot")
         assert feed.books.latest(A).bid_px == 305_000_000
-        sent = [m for m in fake.received if isinstance(m, dict) and m.get("operation") == "subscribe"]
-        assert sent and sent[0]["initial_dump"] is True and feed.status.reconnects == 0
+        assert feed.status.reconnects == 0 and feed.status.connects == 1
+        updates = [m for m in fake.received if isinstance(m, dict) and "operation" in m]
+        assert [m["operation"] for m in updates[:2]] == ["unsubscribe", "subscribe"]
+        assert updates[1]["initial_dump"] is True and updates[0]["assets_ids"] == updates[1]["assets_ids"]
+        assert fake.ignored_subscribes == 0 and fake.subscribed() == [{A, B}]
+        fake.complementary(A, "BUY", "0.306", "4")  # still subscribed after the cycle
+        wait_until(lambda: feed.books.latest(A).bid_px == 306_000_000, what="an update after the cycle")
+        assert book_is_right(feed, fake, A) and book_is_right(feed, fake, B)
+        assert feed.status.reconnects == 0
     finally:
         feed.stop()
 
@@ -142,6 +158,7 @@ def test_out_of_order_delivery_is_caught(fake: FakePolymarket) -> None:
         wait_until(lambda: feed.status.resyncs.get("out_of_order", 0) >= 1, what="out of order")
         wait_until(lambda: book_is_right(feed, fake, A), what="resnapshot")
         assert feed.books.latest(A).bid_qty == 900_000_000
+        assert feed.status.reconnects == 0 and fake.ignored_subscribes == 0
     finally:
         feed.stop()
 
@@ -162,7 +179,7 @@ def test_venue_faults_end_in_a_correct_book(fake: FakePolymarket, fault: str) ->
         wait_until(
             lambda: book_is_right(feed, fake, A) and book_is_right(feed, fake, B), what="correct books"
         )
-        assert feed.status.reconnects == 0
+        assert feed.status.reconnects == 0 and fake.ignored_subscribes == 0
         if fault == "burst":
             assert feed.status.resync_count == 0
     finally:
@@ -254,3 +271,71 @@ def test_fake_rest_errors_are_the_documented_bodies(fake: FakePolymarket) -> Non
     with pytest.raises(RestError) as err:
         clob.get_json("/markets", {"limit": "ten"})
     assert err.value.status == 400
+
+
+def test_fake_ignores_a_duplicate_subscribe_and_unsubscribe_stops_updates(fake: FakePolymarket) -> None:
+    """The venue is reported to ignore a subscribe of a token the connection already follows
+    (NautilusTrader's adapter; the docs are silent): the fake sends nothing for it. An unsubscribe
+    stops the token's updates; subscribing it again sends its book again."""
+    initial = json.dumps({"assets_ids": [A], "type": "market"})
+    sub = json.dumps({"assets_ids": [A], "operation": "subscribe", "initial_dump": True})
+    unsub = json.dumps({"assets_ids": [A], "operation": "unsubscribe"})
+
+    async def session() -> list[Any]:
+        got: list[Any] = []
+        async with websockets.connect(fake.ws_url) as ws:
+
+            async def say(*frames: str) -> list[Any]:
+                """Send `frames` then a PING, and read up to and including the PONG."""
+                for f in (*frames, "PING"):
+                    await ws.send(f)
+                read: list[Any] = []
+                while not read or read[-1] != "PONG":
+                    read.append(await asyncio.wait_for(ws.recv(), 30))
+                return [r if r == "PONG" else json.loads(r)["event_type"] for r in read]
+
+            got.append(await say(initial))  # the first book
+            got.append(await say(sub))  # a duplicate subscribe: nothing
+            await asyncio.to_thread(fake.price_change, [(A, "BUY", "0.296", "8")])
+            got.append(await say())  # still subscribed: the update
+            got.append(await say(unsub))  # unsubscribed: nothing
+            await asyncio.to_thread(fake.price_change, [(A, "BUY", "0.295", "8")])
+            got.append(await say())  # no update for it any more
+            got.append(await say(sub))  # subscribed again: its book again
+            got.append(await say(unsub, sub))  # a real cycle: a fresh book
+            got.append(await say(sub, sub))  # duplicates, twice: nothing
+        return got
+
+    assert run(session()) == [
+        ["book", "PONG"],
+        ["PONG"],
+        ["price_change", "PONG"],
+        ["PONG"],
+        ["PONG"],
+        ["book", "PONG"],
+        ["book", "PONG"],
+        ["PONG"],
+    ]
+    assert fake.ignored_subscribes == 3
+
+
+def test_fake_refuses_a_malformed_unsubscribe_as_it_refuses_a_malformed_subscribe(
+    fake: FakePolymarket,
+) -> None:
+    initial = json.dumps({"assets_ids": [A, B], "type": "market"})
+    for bad in (
+        json.dumps({"assets_ids": A, "operation": "unsubscribe"}),  # not a list
+        json.dumps({"assets_ids": ["0xabc"], "operation": "unsubscribe"}),  # not a token id
+        json.dumps({"assets_ids": [int(A)], "operation": "unsubscribe"}),  # a number, not a string
+        json.dumps({"assets_ids": [A], "operation": "Unsubscribe"}),  # not exactly "unsubscribe"
+        json.dumps({"assets_ids": [A], "operation": "unsubscribe", "type": "market"}),
+        json.dumps({"assets_ids": [A], "operation": "unsubscribe", "initial_dump": "yes"}),
+        json.dumps({"operation": "unsubscribe"}),  # no assets_ids
+        json.dumps({"assets_ids": [A], "operation": "subscribe", "initial_dump": "yes"}),
+        json.dumps({"assets_ids": A, "operation": "subscribe"}),
+    ):
+        before = fake.invalid_operations
+        got = run(_session(fake.ws_url, initial, bad, "PING", reads=4))
+        assert [json.loads(g)["event_type"] for g in got[:2]] == ["book", "book"], bad
+        assert got[2:] == ["INVALID OPERATION", "PONG"], bad
+        assert fake.invalid_operations == before + 1, bad
