@@ -29,8 +29,8 @@ YES and NO books: Kalshi's symbols here are the market ticker plus "-YES"/"-NO" 
 
 and every change of a market gives one `BookChanged` per requested outcome (two for both).
 
-Liveness: Kalshi pings at the WebSocket level (answered by the client library, invisible to the
-loop), and a quiet market can go minutes without a delta. `ping_frame()` is a `list_subscriptions`
+Liveness: Kalshi pings at the WebSocket level (answered by the feed loop, invisible to the
+protocol), and a quiet market can go minutes without a delta. `ping_frame()` is a `list_subscriptions`
 command every `ping_interval_s`: its reply is a frame the loop sees, it shows that every sid of ours
 is still alive (a missing one is resubscribed), and books that have not changed for
 `confirm_after_s` are published again with the reply's time — a quiet but confirmed book is not
