@@ -24,10 +24,12 @@ Book Checksum" https://docs.kraken.com/api/docs/guides/spot-ws-book-v2 (notes an
   proves that a quiet book is still right (the stream is alive and in order, and every update was
   checksum-verified): books verified by their last checksum and not published for
   `confirm_after_s` are published again with the heartbeat's time, so a quiet but confirmed book is
-  not stale; a book awaiting its resnapshot, or a connection that stopped delivering, is. A
-  subscribe error for a symbol (an unknown pair) is
-  recorded in `errors` and that symbol gets no book (its algos pause as stale); an error for the
-  whole request reconnects.
+  not stale; a book awaiting its resnapshot, or a connection that stopped delivering, is. Kraken
+  sends heartbeats only while nothing else is sent, so the feed also pings every
+  `ping_interval_s` (`{"method":"ping"}`): the pong comes behind every update sent before it and
+  confirms the quiet books of a busy connection the same way. A subscribe error for a symbol (an
+  unknown pair) is recorded in `errors` and that symbol gets no book (its algos pause as stale);
+  an error for the whole request reconnects.
 """
 
 from __future__ import annotations
@@ -172,6 +174,9 @@ def _level(lv: Any) -> tuple[int, int]:
 class KrakenBookProtocol(FeedProtocol):
     venue: ClassVar[str] = "kraken"
     silence_s: ClassVar[float] = 10.0  # heartbeats come about every second once subscribed
+    # A ping every 10 s: its pong confirms quiet books when the connection carries other updates
+    # (Kraken sends heartbeats only while nothing else is sent).
+    ping_interval_s: ClassVar[float | None] = 10.0
     stale_after_s: ClassVar[float] = 60.0
     confirm_after_s: ClassVar[float] = 20.0
 
@@ -273,16 +278,20 @@ class KrakenBookProtocol(FeedProtocol):
             return []
         method = msg.get("method")
         if method is not None:
-            return self._answer(msg, method)
+            return self._answer(msg, method, recv_ns)
         return []  # another channel's data (none subscribed) or a field Kraken added later
 
-    def _answer(self, msg: dict[str, Any], method: str) -> list[FeedEvent]:
+    def _answer(self, msg: dict[str, Any], method: str, recv_ns: int) -> list[FeedEvent]:
         if msg.get("success") is not False:
             if method == "subscribe":
                 sym = (msg.get("result") or {}).get("symbol")
                 if type(sym) is str:
                     self.errors.pop(sym, None)
-            return []  # acks and pongs
+            elif method == "pong" and self._sides:
+                # Our ping's answer, behind every update sent before it: as a heartbeat, it
+                # confirms the quiet books of a connection too busy for heartbeats.
+                return self._confirm(recv_ns)
+            return []  # acks
         text = str(msg.get("error", ""))
         sym = msg.get("symbol")
         if isinstance(sym, str):

@@ -324,3 +324,22 @@ def test_depth_25_still_checks_the_top_10() -> None:
     assert len(events[0].snapshot.bids) == 25
     assert book_checksum(p.books["ETH/USD"], 2, 8) == crc_of(bids[:10], asks[:10], 2, 8)
     assert p.books["ETH/USD"].depth(ASK) == 25
+
+
+def test_a_pong_confirms_quiet_books_of_a_busy_connection() -> None:
+    # Kraken sends no heartbeat while other updates flow: the answer to our own ping confirms the
+    # quiet books instead (it comes behind every update sent before it).
+    assert KrakenBookProtocol.ping_interval_s is not None
+    p = proto("ETH/USD")
+    assert p.ping_frame() == '{"method":"ping"}'
+    bids, asks = [("100.00", "1.00000000")], [("101.00", "2.00000000")]
+    (first,) = p.on_frame(frame("snapshot", "ETH/USD", bids, asks, crc_of(bids, asks, 2, 8)), 10)
+    pong = '{"method":"pong","req_id":7,"time_in":"2026-12-07T01:00:00.000000Z","time_out":"2026-12-07T01:00:00.000010Z"}'
+    confirm_ns = int(KrakenBookProtocol.confirm_after_s * 1e9)
+    assert p.on_frame(pong, 10 + confirm_ns - 1) == []
+    (again,) = p.on_frame(pong, 10 + confirm_ns)
+    assert again.symbol == "ETH/USD" and again.snapshot.ts_ns == 10 + confirm_ns
+    assert (again.snapshot.bids, again.snapshot.asks) == (first.snapshot.bids, first.snapshot.asks)
+    # a refused ping confirms nothing
+    refused = '{"method":"ping","success":false,"error":"Unsupported field"}'
+    assert p.on_frame(refused, 10 + 3 * confirm_ns) == []
