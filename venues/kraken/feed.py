@@ -380,8 +380,9 @@ class KrakenBookProtocol(FeedProtocol):
 
     def _confirm(self, recv_ns: int) -> list[FeedEvent]:
         """A heartbeat, or the pong of our ping: the connection is delivering in order, so every
-        book its last checksum verified is still the venue's. Those not published for `confirm_after_s` are published
-        again with the heartbeat's time (a dropped book, awaiting its snapshot, is not in `_sides`)."""
+        book its last checksum verified is still the venue's. Those not published for
+        `confirm_after_s` are published again with this frame's time (a dropped book, awaiting its
+        snapshot, is not in `_sides`)."""
         limit = recv_ns - self._confirm_ns
         sides, books, depth = self._sides, self.books, self.depth
         out: list[FeedEvent] = []

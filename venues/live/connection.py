@@ -64,6 +64,9 @@ _PING = picows.WSMsgType.PING
 
 #: A long read (a burst that arrived at once) is handed to `on_batch` every this many frames.
 BATCH_FRAMES = 32
+#: A book the feed dropped (a resync, a lost connection) and still has not had again after this
+#: long is stale (its algos pause). A resync's fresh snapshot normally comes well within it.
+DROPPED_STALE_S = 2.0
 
 #: on_book(symbol, snapshot, recv_ns), called in the feed thread after the book is published.
 BookCallback = Callable[[str, BookSnapshot, int], None]
@@ -203,9 +206,10 @@ class FeedStatus:
         self.tick_changes = 0  # TickSizeChanged events (the venue moved a price grid)
         self.last_frame_ns = 0
         self.last_change_ns: dict[str, int] = {}
-        # Symbols whose book the feed no longer keeps: the protocol dropped it (a gap, a checksum
-        # mismatch, a crossed book) or the connection was lost. Stale at once until a fresh book.
-        self.invalid: set[str] = set()
+        # Symbols whose book the feed no longer keeps → when it was dropped: the protocol dropped it
+        # (a gap, a checksum mismatch, a crossed book) or the connection was lost. Cleared by the
+        # symbol's next book; stale once it has lasted DROPPED_STALE_S.
+        self.invalid: dict[str, int] = {}
         self.last_error = ""
         self.backoff_s = 0.0  # the delay of the current/last backoff
 
@@ -227,18 +231,22 @@ class FeedStatus:
             return None
         return max(0.0, ((now_ns or time.time_ns()) - self.last_frame_ns) / 1e9)
 
-    def stale_symbols(self, stale_after_s: float, now_ns: int | None = None) -> list[str]:
+    def stale_symbols(
+        self, stale_after_s: float, now_ns: int | None = None, dropped_after_s: float = DROPPED_STALE_S
+    ) -> list[str]:
         """Subscribed symbols whose book has not changed for `stale_after_s` (a symbol that never
-        had a book counts from the feed's start), and at once those whose book the feed dropped
-        (`invalid`) until a fresh one arrives."""
+        had a book counts from the feed's start), and those whose book the feed dropped
+        (`invalid`) at least `dropped_after_s` ago and has not had again."""
         now = now_ns or time.time_ns()
         limit = int(stale_after_s * 1e9)
+        dropped_limit = int(dropped_after_s * 1e9)
         changes = dict(self.last_change_ns)
-        invalid = set(self.invalid)
+        invalid = dict(self.invalid)
         out = []
         for s in self.symbols:
             since = changes.get(s) or self.started_ns
-            if s in invalid or (since and now - since > limit):
+            dropped = invalid.get(s)
+            if (dropped is not None and now - dropped >= dropped_limit) or (since and now - since > limit):
                 out.append(s)
         return out
 
@@ -366,7 +374,8 @@ class FeedThread:
             self.status.symbols = new
             for s in dropped:
                 self.status.last_change_ns.pop(s, None)
-            self.status.invalid.difference_update(dropped)
+            for s in dropped:
+                self.status.invalid.pop(s, None)
             self.books.forget(dropped)
             self._lose("resubscribe")
 
@@ -452,6 +461,7 @@ class FeedThread:
                 status.reconnects += 1
                 status._count(status.reconnect_reasons, reason)
                 delay = self.backoff.next()
+                log.info("feed %s: connection ended (%s), again in %.2f s", self._name, reason, delay)
             status.backoff_s = delay
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
@@ -579,7 +589,7 @@ class FeedThread:
                 status.books += 1
                 status.last_change_ns[ev.symbol] = recv_ns
                 if invalid:
-                    invalid.discard(ev.symbol)
+                    invalid.pop(ev.symbol, None)
                 books.publish(ev.symbol, ev.snapshot)
                 self._batch_pending = True
                 if on_book is not None:
@@ -599,10 +609,13 @@ class FeedThread:
 
     def _invalidate(self, symbols: Iterable[str]) -> None:
         """These books are no longer the venue's (dropped by the protocol, or the connection lost):
-        nobody is handed them (`LatestBooks.latest` forgets them) and they are stale at once, which
-        pauses the algos trading them until a fresh book arrives (`stale_symbols`)."""
+        nobody is handed them (`LatestBooks.latest` forgets them), and if no fresh book comes within
+        `DROPPED_STALE_S` they are stale (`stale_symbols`), which pauses the algos trading them
+        until it comes. A symbol dropped again before its fresh book keeps its first time."""
         symbols = list(symbols)
-        self.status.invalid.update(symbols)
+        invalid, now = self.status.invalid, time.time_ns()
+        for s in symbols:
+            invalid.setdefault(s, now)
         self.books.forget(symbols)
 
     def _end_batch(self, transport: picows.WSTransport) -> None:

@@ -9,8 +9,9 @@ with `handshake_headers()`, sends `on_open()`'s frames, then hands every receive
 - `Send(frame)`: write this frame (a resubscribe, a pong);
 - `Resync(reason, symbols)`: the protocol dropped these books (gap, checksum mismatch, crossed
   book, malformed message) and has asked for fresh snapshots itself (through `Send` events in the
-  same answer) — the loop counts it, forgets those books (nobody is handed them) and reports them
-  stale until a fresh book arrives, so the algos trading them pause (`stale_book`) meanwhile;
+  same answer) — the loop counts it and forgets those books (nobody is handed them); one that has
+  not come back within a couple of seconds is stale, and the algos trading it pause (`stale_book`)
+  until it does;
 - `Reconnect(reason)`: the connection can't be trusted (an error the venue sent, a message that
   can't be understood): close it and connect again with backoff.
 - `TickSizeChanged(symbol, old_tick_1e9, new_tick_1e9)` (optional; only venues whose tick moves

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from venues.instruments import to_qty_1e8
-from venues.live.connection import BATCH_FRAMES, Backoff, FeedThread
+from venues.live.connection import BATCH_FRAMES, DROPPED_STALE_S, Backoff, FeedThread
 
 from .test_connection import wait_for
 from .toyfeed import ToyProtocol
@@ -261,7 +261,8 @@ def test_a_ping_that_ends_a_read_still_ends_it(raw: RawServer) -> None:
 
 def test_a_dropped_book_is_forgotten_and_stale_until_its_fresh_snapshot(raw: RawServer) -> None:
     # A gap makes the protocol drop the book and ask for a new one: until it comes, nobody is handed
-    # the old book and the symbol is stale at once (its algos pause), the other symbol untouched.
+    # the old book, and once it has been missing DROPPED_STALE_S the symbol is stale (its algos
+    # pause); the other symbol is untouched.
     with FeedThread(ToyProtocol(("AAA", "BBB"), ws_url=raw.url), backoff=Backoff(0.02, 0.2)) as feed:
         subscribed(raw)
         raw.write(frame(snapshot("AAA")) + frame(snapshot("BBB")))
@@ -271,12 +272,16 @@ def test_a_dropped_book_is_forgotten_and_stale_until_its_fresh_snapshot(raw: Raw
         wait_for(lambda: feed.status.resyncs == {"gap": 1}, "the resync")
         assert feed.books.latest("AAA") is None
         assert feed.books.latest("BBB") is not None
-        assert feed.status.stale_symbols(60.0) == ["AAA"]
+        dropped = feed.status.invalid["AAA"]
+        grace = int(DROPPED_STALE_S * 1e9)
+        assert feed.status.stale_symbols(60.0, dropped + grace - 1) == []  # a resync's round trip
+        assert feed.status.stale_symbols(60.0, dropped + grace) == ["AAA"]
         wait_for(lambda: (TEXT, b'{"op":"subscribe","symbols":["AAA"]}') in raw.received, "the resubscribe")
         raw.write(frame(snapshot("AAA", "2")))
         wait_for(lambda: feed.books.latest("AAA") is not None, "the fresh snapshot")
         assert feed.books.latest("AAA").bid_qty == to_qty_1e8("2")
-        assert feed.status.stale_symbols(60.0) == []
+        assert feed.status.invalid == {}
+        assert feed.status.stale_symbols(60.0, dropped + grace) == []
         assert feed.status.reconnects == 0
 
 
@@ -288,11 +293,13 @@ def test_a_lost_connection_makes_every_book_stale_until_the_new_snapshots(raw: R
         assert raw.conn is not None
         raw.conn.shutdown(socket.SHUT_RDWR)  # the venue goes away
         wait_for(lambda: feed.status.reconnects == 1, "the reconnect")
-        assert feed.status.stale_symbols(60.0) == ["AAA", "BBB"]
+        lost = max(feed.status.invalid.values())
+        late = lost + int(DROPPED_STALE_S * 1e9)
+        assert feed.status.stale_symbols(60.0, late) == ["AAA", "BBB"]
         assert feed.books.latest("AAA") is None and feed.books.latest("BBB") is None
         subscribed(raw, connections=2)
         raw.write(frame(snapshot("AAA", "3")))
         wait_for(lambda: feed.books.latest("AAA") is not None, "AAA's new snapshot")
-        assert feed.status.stale_symbols(60.0) == ["BBB"]
+        assert feed.status.stale_symbols(60.0, late) == ["BBB"]
         raw.write(frame(snapshot("BBB", "4")))
-        wait_for(lambda: feed.status.stale_symbols(60.0) == [], "BBB's new snapshot")
+        wait_for(lambda: feed.status.stale_symbols(60.0, late) == [], "BBB's new snapshot")
