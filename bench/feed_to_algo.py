@@ -66,9 +66,10 @@ from edges.runtime import load_module  # noqa: E402
 from sequence_markets.algo_build import build_c  # noqa: E402
 from venues.instruments import Instrument, live_instrument  # noqa: E402
 from venues.live.adapter import LiveVenueAdapter  # noqa: E402
+from venues.live.book import snapshot_of  # noqa: E402
 from venues.live.connection import Backoff, FeedThread  # noqa: E402
 from venues.live.factory import FeedConfig  # noqa: E402
-from venues.live.protocol import FeedProtocol  # noqa: E402
+from venues.live.protocol import BookChanged, FeedProtocol  # noqa: E402
 
 GAP_S = 0.001  # paced mode: between two updates; bursts mode: between two bursts
 GROUP = 16  # bursts mode: frames in one write
@@ -280,7 +281,12 @@ class FloorProtocol(FeedProtocol):
     """The machine's share of a frame, in the same run: the venue's own protocol until the first
     books (subscribe, snapshots), then every frame is only decoded (`orjson.loads`, what any Python
     feed does first) and its latency taken from the same `recv_ns`. No book, no delivery, no algo:
-    the least a Python feed thread can do per frame on this machine, as it is at that moment."""
+    the least a Python feed thread can do per frame on this machine, as it is at that moment.
+
+    With `ready` books (symbol, bids, asks), every decoded frame then hands on those books as they
+    were at the switch, stamped with the frame's time: the path as if the venue's decoding and book
+    cost nothing (what compiled protocols could at best remove), delivery and algo included. The
+    same levels every time, so the core's depth is not even rewritten: a lower bound."""
 
     def __init__(self, inner: FeedProtocol) -> None:
         self.inner = inner
@@ -291,6 +297,7 @@ class FloorProtocol(FeedProtocol):
         self.symbols = inner.symbols
         self.floor = False  # True: decode only
         self.lat: list[int] = []
+        self.ready: list[tuple[str, Any, Any]] = []
 
     def url(self) -> str:
         return self.inner.url()
@@ -311,6 +318,8 @@ class FloorProtocol(FeedProtocol):
             orjson.loads(data)
         except orjson.JSONDecodeError:  # a venue's text heartbeat (Polymarket's PONG)
             return []
+        if self.ready:
+            return [BookChanged(sym, snapshot_of(recv_ns, bids, asks)) for sym, bids, asks in self.ready]
         self.lat.append(time.time_ns() - recv_ns)
         return []
 
@@ -419,6 +428,7 @@ def run_venue(
     hop: bool = False,
     busy_poll_us: int = 0,
     floor: bool = False,
+    ready: bool = False,
 ) -> dict[str, float]:
     parent, child = mp.Pipe()
     frames = paced + groups + burst
@@ -428,7 +438,7 @@ def run_venue(
         url = parent.recv()
         proto, insts, symbols, wasm = _case(venue, url)
         consumer = wasm if algo else None
-        if floor:
+        if floor or ready:
             proto = FloorProtocol(proto)
         path = EdgePath(venue, proto, insts, symbols, consumer, hop=hop, busy_poll_us=busy_poll_us).start()
         try:
@@ -436,7 +446,12 @@ def run_venue(
             _wait(lambda: path.books >= len(symbols), f"{venue}'s books at the edge loop")
             if isinstance(proto, FloorProtocol):  # from now on every frame is only decoded
                 proto.floor = True
-                path.lat = proto.lat  # the frames' latencies instead of the books'
+                if ready:  # ... and hands on the books as they are now
+                    for sym in symbols:
+                        snap = path.adapter.book(sym)
+                        proto.ready.append((sym, snap._bids, snap._asks))
+                else:
+                    path.lat = proto.lat  # the frames' latencies instead of the books'
             # The fake's own next frames, generated first and then written raw (paced, bursts and
             # blast alike): the sender's work (the fake's book, checksum, JSON) is done before the
             # measurement instead of on the other core just as each frame leaves.
@@ -502,7 +517,8 @@ def main() -> None:
     ap.add_argument(
         "--modes",
         default="algo,baseline,spin,spin_baseline,floor",
-        help="paths to run (also: hop, the previous design: the edge loop's thread woken after each read)",
+        help="paths to run; also: ready, ready_baseline (decode, then ready books: the path as if decoding "
+        "and book cost nothing), hop (the previous design: the edge loop's thread woken after each read)",
     )
     ap.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval (s)")
     args = ap.parse_args()
@@ -511,20 +527,22 @@ def main() -> None:
     venues = args.venues.split(",")
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     bp = args.busy_poll_us
-    all_modes = {  # algo, hop, busy polling, floor
-        "algo": (True, False, 0, False),
-        "baseline": (False, False, 0, False),
-        "spin": (True, False, bp, False),
-        "spin_baseline": (False, False, bp, False),
-        "floor": (False, False, bp, True),
-        "hop": (True, True, 0, False),
+    all_modes = {  # algo, hop, busy polling, floor, ready books
+        "algo": (True, False, 0, False, False),
+        "baseline": (False, False, 0, False, False),
+        "spin": (True, False, bp, False, False),
+        "spin_baseline": (False, False, bp, False, False),
+        "floor": (False, False, bp, True, False),
+        "ready": (True, False, bp, False, True),
+        "ready_baseline": (False, False, bp, False, True),
+        "hop": (True, True, 0, False, False),
     }
     modes = {m: all_modes[m] for m in args.modes.split(",")}
     for _ in range(args.rounds):  # interleaved: load changes hit the algo and the baseline alike
         for venue in venues:
-            for mode, (algo, hop, spin, floor) in modes.items():
+            for mode, (algo, hop, spin, floor, ready) in modes.items():
                 results.setdefault((venue, mode), []).append(
-                    run_venue(venue, args.paced, args.groups, args.burst, algo, hop, spin, floor)
+                    run_venue(venue, args.paced, args.groups, args.burst, algo, hop, spin, floor, ready)
                 )
 
     def med(venue: str, mode: str, key: str) -> float:
@@ -550,6 +568,8 @@ def main() -> None:
         "spin": f"feed thread busy-polling {bp} µs → wasm algo",
         "spin_baseline": f"feed thread busy-polling {bp} µs → no-op (baseline)",
         "floor": f"feed thread busy-polling {bp} µs → frame decoded, nothing else (the machine's floor)",
+        "ready": f"busy-polling {bp} µs → frame decoded, a ready book (no protocol) → wasm algo",
+        "ready_baseline": f"busy-polling {bp} µs → frame decoded, a ready book (no protocol) → no-op",
         "hop": "edge loop thread → wasm algo (the previous edge)",
     }
     for v in venues:
