@@ -231,15 +231,13 @@ class FeedStatus:
             return None
         return max(0.0, ((now_ns or time.time_ns()) - self.last_frame_ns) / 1e9)
 
-    def stale_symbols(
-        self, stale_after_s: float, now_ns: int | None = None, dropped_after_s: float = DROPPED_STALE_S
-    ) -> list[str]:
+    def stale_symbols(self, stale_after_s: float, now_ns: int | None = None) -> list[str]:
         """Subscribed symbols whose book has not changed for `stale_after_s` (a symbol that never
         had a book counts from the feed's start), and those whose book the feed dropped
-        (`invalid`) at least `dropped_after_s` ago and has not had again."""
+        (`invalid`) at least `DROPPED_STALE_S` ago and has not had again."""
         now = now_ns or time.time_ns()
         limit = int(stale_after_s * 1e9)
-        dropped_limit = int(dropped_after_s * 1e9)
+        dropped_limit = int(DROPPED_STALE_S * 1e9)
         changes = dict(self.last_change_ns)
         invalid = dict(self.invalid)
         out = []
