@@ -595,8 +595,8 @@ class FeedThread:
             elif type(ev) is Send:
                 self._send(transport, ev.frame)
             elif type(ev) is Resync:
+                self._invalidate(ev.symbols)  # first: whoever sees the count sees the books dropped
                 status._count(status.resyncs, ev.reason)
-                self._invalidate(ev.symbols)
             elif type(ev) is Reconnect:
                 self._lose(ev.reason)
                 break
