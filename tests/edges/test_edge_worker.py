@@ -117,9 +117,13 @@ def test_a_trap_pauses_one_algo_and_the_others_carry_on(edge_process, owner):
     wait_for(lambda: statuses(bad.deployment) == {"paused"}, what="the trapping algo to be paused")
     paused = rows(bad.deployment)[0]
     assert "unreachable" in paused.pause_reason
-    assert AlgoLog.objects.filter(
-        deployment=bad.deployment, level="ERROR", message__contains="algo paused"
-    ).exists()
+    # The edge's log lines and its status report are flushed separately: the line may come second.
+    wait_for(
+        lambda: AlgoLog.objects.filter(
+            deployment=bad.deployment, level="ERROR", message__contains="algo paused"
+        ).exists(),
+        what="the pause's log line",
+    )
     wait_for(
         lambda: rows(good.deployment)[0].update_count > paused.update_count + 20,
         what="the other algo to go on",
