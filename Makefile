@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# pyproject.toml, and the C extension it builds (a change to its source rebuilds it)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml edges/core/native/fastbook.c | cksum | cut -d' ' -f1)
 
 # Tests use the machine's real PostgreSQL and Redis (never SQLite, never an in-memory layer).
 TEST_DATABASE_URL ?= postgres://sequence_test@127.0.0.1:5432/sequence_test
@@ -11,7 +12,7 @@ PYTEST_ARGS       ?=
 
 .PHONY: run test test-busy lint fmt bench bench-peers venv services migrate seed clean browser sandbox screenshots
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml edges/core/native/fastbook.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

@@ -17,6 +17,7 @@ Not thread-safe; one instance per (deployment, symbol), as AlgoInstance.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 import random
@@ -35,6 +36,11 @@ from edges.runtime.limits import RuntimeLimits
 from edges.runtime.module import CompiledAlgo
 from edges.runtime.validation import check_memory_fits, summarize_wasmtime_message
 from venues.instruments import QTY_SCALE, Instrument
+
+try:  # edges/core/native/fastbook.c, built by `pip install -e .`; the same work in Python without it
+    from edges.core._fastbook import book_call as _book_call
+except ImportError:  # pragma: no cover - a checkout whose extension was not built
+    _book_call = None
 
 CORE_WASM = Path(__file__).resolve().parent / "seqcore.wasm"
 CORE_MAGIC = 0x5345514332
@@ -132,6 +138,23 @@ class CallEnv(ctypes.Structure):
         ("trap", ctypes.c_void_p),
         ("fuel", ctypes.c_uint64),
     ]
+
+
+class BookEnv(ctypes.Structure):
+    """native/fastbook.c's book_env: how to hand one book to the core (`AlgoCore.on_book_levels`)."""
+
+    _fields_ = [
+        ("call", ctypes.c_void_p),  # a CallEnv
+        ("func", ctypes.c_void_p),  # core_on_book
+        ("xbook", ctypes.c_void_p),  # XBOOK in the core's memory
+        ("max_depth", ctypes.c_int64),
+    ]
+
+
+def native_book_calls() -> bool:
+    """Does this checkout hand live books to the cores in one C call (edges.core._fastbook)?
+    SEQUENCE_NATIVE_BOOK=0 turns it off (the Python path: the same results, slower)."""
+    return _book_call is not None and os.environ.get("SEQUENCE_NATIVE_BOOK", "1") != "0"
 
 
 # seq_call(call_env*, wasmtime_func_t*, nargs) -> wasmtime_error_t*; keeps the GIL, as _raw's calls
@@ -386,6 +409,23 @@ class AlgoCore(AlgoMemoryMixin):
         # The level tuples XBOOK's bid and ask parts hold (set_levels), None when something else
         # wrote there since: a live book hands the same tuple for a side no update reached.
         self._xbook_held: list[Any] = [None, None]
+        # A live book (explicit levels) in one C call when edges.core._fastbook is built: the
+        # levels into XBOOK and the call to core_on_book (`on_book_levels`).
+        self.on_book_levels: Callable[..., int | tuple[int]] = self._on_book_levels
+        if native_book_calls():
+            book_call_env = CallEnv(
+                _raw.symbol_addr("wasmtime_context_set_fuel"),
+                _raw.symbol_addr("wasmtime_func_call_unchecked"),
+                self._raw.ctx,
+                self._raw.buf_addr,
+                self._raw.trap_addr,
+                self.fuel,
+            )
+            book_env = BookEnv(
+                ctypes.addressof(book_call_env), self._f_on_book, base + self._addr[4], self.max_depth
+            )
+            self._callbacks += [book_call_env, book_env]  # read on every book: they live as the core
+            self.on_book_levels = functools.partial(_book_call, ctypes.addressof(book_env), self._xbook_held)
         self.IN: Any = None
         self.CURVE: Any = None
         self.SEG: Any = None
@@ -565,6 +605,20 @@ class AlgoCore(AlgoMemoryMixin):
         if failure is not None:
             raise self._fail(failure, None)
         return w[0] & _MASK32
+
+    def _on_book_levels(
+        self, ts: int, bid_px: int, bid_qty: int, ask_px: int, ask_qty: int, bids: Any, asks: Any
+    ) -> int | tuple[int]:
+        """`set_levels(bids, asks)`, then `on_book` with explicit depth: what `on_book_levels` does
+        in one C call (native/fastbook.c), which answers a failed call with a tuple for
+        `book_failure` instead of raising; this one raises the AlgoTrap itself."""
+        self.set_levels(bids, asks)
+        return self.on_book(ts, bid_px, bid_qty, ask_px, ask_qty, -1, -1)
+
+    def book_failure(self, answer: tuple[int]) -> AlgoTrap:
+        """The AlgoTrap of an `on_book_levels` call that answered a tuple (the core or the algo
+        trapped, or wasmtime failed the call)."""
+        return self._fail(self._raw.failure(answer[0] or None), None)
 
     def route_fill(
         self, order_id: int, side: int, price_1e9: int, qty_1e8: int, fee_1e9: int, taker: bool, ts_ns: int

@@ -299,14 +299,19 @@ class AlgoSlot(SlotOutput):
             bids, asks = snap._bids, snap._asks
         except AttributeError:  # built through object.__new__ without levels: the properties build them
             bids = asks = None
-        if bids is not None and asks is not None:  # a live or recorded book: explicit depth
-            core.set_levels(bids, asks)
-            bshape = ashape = -1
-        else:
-            bshape, ashape = self._shapes(core, snap)
-        t0 = perf_counter_ns()
+        t0 = perf_counter_ns()  # the algo's latency: the book handed to its core, through its answer
         try:
-            r = core.on_book(snap.ts_ns, snap.bid_px, snap.bid_qty, snap.ask_px, snap.ask_qty, bshape, ashape)
+            if bids is not None and asks is not None:  # a live or recorded book: explicit depth
+                r = core.on_book_levels(
+                    snap.ts_ns, snap.bid_px, snap.bid_qty, snap.ask_px, snap.ask_qty, bids, asks
+                )
+                if isinstance(r, tuple):  # one C call answers a failure instead of raising it
+                    raise core.book_failure(r)
+            else:
+                bshape, ashape = self._shapes(core, snap)
+                r = core.on_book(
+                    snap.ts_ns, snap.bid_px, snap.bid_qty, snap.ask_px, snap.ask_qty, bshape, ashape
+                )
         except AlgoTrap as trap:
             self._trapped(trap)
             return
