@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# pyproject.toml, and the C extension it builds (a change to its source rebuilds it)
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml edges/core/native/fastbook.c | cksum | cut -d' ' -f1)
+# pyproject.toml, and the C extensions it builds (a change to their source rebuilds them)
+NATIVE := setup.py edges/core/native/fastbook.c venues/live/native/fastfeed.c
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(NATIVE) | cksum | cut -d' ' -f1)
 
 # Tests use the machine's real PostgreSQL and Redis (never SQLite, never an in-memory layer).
 TEST_DATABASE_URL ?= postgres://sequence_test@127.0.0.1:5432/sequence_test
@@ -12,7 +13,7 @@ PYTEST_ARGS       ?=
 
 .PHONY: run test test-busy lint fmt bench bench-peers venv services migrate seed clean browser sandbox screenshots
 
-$(STAMP): pyproject.toml edges/core/native/fastbook.c
+$(STAMP): pyproject.toml $(NATIVE)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

@@ -35,6 +35,7 @@ Book Checksum" https://docs.kraken.com/api/docs/guides/spot-ws-book-v2 (notes an
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import zlib
 from collections.abc import Mapping, Sequence
@@ -46,6 +47,11 @@ import orjson
 from venues.book import Level
 from venues.live.book import ASK, BID, L2Book
 from venues.live.protocol import BookChanged, FeedEvent, FeedProtocol, Reconnect, Resync, Send
+
+try:  # venues/live/native/fastfeed.c, built by `pip install -e .`; the same CRC in Python without it
+    from venues.live._fastfeed import side_crc as _side_crc
+except ImportError:  # pragma: no cover - a checkout whose extension was not built
+    _side_crc = None
 
 __all__ = ["DEPTHS", "KRAKEN_WS_URL", "KrakenBookProtocol", "book_checksum", "exact_int"]
 
@@ -129,6 +135,17 @@ def _text_memo(price_decimals: int, qty_decimals: int) -> _LevelText:
 
 
 _CHECKSUM_TEXT: dict[tuple[int, int], _LevelText] = {}  # (price decimals, qty decimals) → memo
+
+
+class _Divisors(dict[tuple[int, int], tuple[int, int]]):
+    """(price decimals, qty decimals) → what ABI units are divided by to write them at that precision."""
+
+    def __missing__(self, precision: tuple[int, int]) -> tuple[int, int]:
+        divs = self[precision] = (10 ** (9 - precision[0]), 10 ** (8 - precision[1]))
+        return divs
+
+
+_DIVISORS = _Divisors()
 _CHECKSUM_MEMO_SIZE = 65_536  # levels per precision before the memo starts again
 
 
@@ -199,10 +216,12 @@ class KrakenBookProtocol(FeedProtocol):
         self.errors: dict[str, str] = {}  # symbol (or "*") → the venue's last error text
         self.system_status = ""
         self._bad_snapshots: dict[str, int] = {}
-        # symbol → (asks, crc32 of their text, bids, their text) as last verified, and when the book
-        # was last published (a verified book is published: a symbol here has a good book)
+        # symbol → (asks, crc32 of their text, bids, their text or b"" when the C path did not keep
+        # it) as last verified, and when the book was last published (a verified book is
+        # published: a symbol here has a good book)
         self._sides: dict[str, tuple[tuple[Level, ...], int, tuple[Level, ...], bytes, int]] = {}
         self._confirm_ns = int(self.confirm_after_s * 1e9)
+        self._native_crc = _side_crc is not None and os.environ.get("SEQUENCE_NATIVE_FEED", "1") != "0"
         self._req_id = 0
 
     # -- frames out --------------------------------------------------------------------------------
@@ -339,18 +358,29 @@ class KrakenBookProtocol(FeedProtocol):
         # (L2Book keeps it): its text and CRC are not computed again.
         top_bids, top_asks = book.top(BID, depth), book.top(ASK, depth)
         kept = None if snapshot else self._sides.get(sym)
-        memo = _text_memo(pd, ld)
-        if len(memo) > _CHECKSUM_MEMO_SIZE:
-            memo.clear()
-        if kept is not None and kept[0] is top_asks:
-            ask_crc = kept[1]
-        else:
-            ask_crc = zlib.crc32("".join(map(memo.__getitem__, top_asks[:CHECKSUM_DEPTH])).encode())
-        if kept is not None and kept[2] is top_bids:
-            bid_text = kept[3]
-        else:
-            bid_text = "".join(map(memo.__getitem__, top_bids[:CHECKSUM_DEPTH])).encode()
-        if zlib.crc32(bid_text, ask_crc) != checksum:
+        crc = -1
+        if self._native_crc:  # a side in one C call (venues.live._fastfeed), no text kept
+            pdiv, qdiv = _DIVISORS[precision]
+            ask_crc = (
+                kept[1] if kept is not None and kept[0] is top_asks else _side_crc(top_asks, pdiv, qdiv, 0)
+            )
+            if ask_crc >= 0:
+                crc = _side_crc(top_bids, pdiv, qdiv, ask_crc)
+            bid_text = b""
+        if crc < 0:  # the Python path (also for a number past 64 bits, which the C one refuses)
+            memo = _text_memo(pd, ld)
+            if len(memo) > _CHECKSUM_MEMO_SIZE:
+                memo.clear()
+            if kept is not None and kept[0] is top_asks:
+                ask_crc = kept[1]
+            else:
+                ask_crc = zlib.crc32("".join(map(memo.__getitem__, top_asks[:CHECKSUM_DEPTH])).encode())
+            if kept is not None and kept[2] is top_bids and kept[3]:
+                bid_text = kept[3]
+            else:
+                bid_text = "".join(map(memo.__getitem__, top_bids[:CHECKSUM_DEPTH])).encode()
+            crc = zlib.crc32(bid_text, ask_crc)
+        if crc != checksum:
             self._sides.pop(sym, None)
             if snapshot:
                 bad = self._bad_snapshots[sym] = self._bad_snapshots.get(sym, 0) + 1

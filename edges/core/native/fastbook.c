@@ -13,7 +13,7 @@
  * It keeps the GIL throughout, as ctypes' PYFUNCTYPE calls do: the core's host functions (log,
  * trace) are Python callbacks that take it themselves.
  *
- * Built by `pip install -e .` (setuptools ext-modules, pyproject.toml) with the machine's compiler.
+ * Built by `pip install -e .` (setup.py) with the machine's compiler.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -4,6 +4,7 @@ replayed frame by frame, and every way a book goes wrong."""
 from __future__ import annotations
 
 import json
+import random
 import zlib
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from venues.kraken.feed import KrakenBookProtocol, book_checksum, exact_int
+from venues.kraken.feed import KrakenBookProtocol, book_checksum, exact_int, side_text
 from venues.live.book import ASK, BID, L2Book
 from venues.live.protocol import BookChanged, Reconnect, Resync, Send
 
@@ -343,3 +344,50 @@ def test_a_pong_confirms_quiet_books_of_a_busy_connection() -> None:
     # a refused ping confirms nothing
     refused = '{"method":"ping","success":false,"error":"Unsupported field"}'
     assert p.on_frame(refused, 10 + 3 * confirm_ns) == []
+
+
+# -- the checksum in C (venues/live/native/fastfeed.c) ------------------------------------------------
+
+
+def test_the_c_checksum_is_built_and_writes_each_side_as_the_python_text_does() -> None:
+    from venues.live._fastfeed import side_crc  # make test builds it (pip install -e .)
+
+    rng = random.Random(3)
+    for _ in range(3000):
+        pd, ld = rng.choice([(1, 8), (2, 8), (4, 8), (5, 0), (9, 8), (0, 2)])
+        n = rng.choice([0, 1, 5, 10, 12])
+        levels = tuple(
+            (
+                rng.choice([0, 1, 10**9, rng.randrange(10**15), rng.randrange(2**63)]),
+                rng.choice([0, 10**8, rng.randrange(10**12), rng.randrange(2**63)]),
+            )
+            for _ in range(n)
+        )
+        start = rng.choice([0, rng.randrange(2**32)])
+        want = zlib.crc32(side_text(levels, pd, ld), start)
+        assert side_crc(levels, 10 ** (9 - pd), 10 ** (8 - ld), start) == want, (levels, pd, ld)
+    # a number past 64 bits is refused (-1): the feed takes the Python path for that frame
+    assert side_crc(((10**9, 2**63),), 1, 1, 0) == -1
+    assert side_crc(((2**64, 1),), 1, 1, 0) == -1
+    # only the first 10 levels count, as the venue's
+    deep = tuple((10**9 * (100 + i), 10**8) for i in range(15))
+    assert side_crc(deep, 10**8, 1, 0) == side_crc(deep[:10], 10**8, 1, 0)
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_a_size_past_64_bits_is_checksummed_exactly(monkeypatch: pytest.MonkeyPatch, native: str) -> None:
+    # 1e11 MATIC is 1e19 units of 1e-8: past what the C checksum takes, so that frame is written as
+    # text in Python; the verdict is the same either way.
+    monkeypatch.setenv("SEQUENCE_NATIVE_FEED", native)
+    p = proto("MATIC/USD")
+    bids = [("0.5000", "100000000000.00000000"), ("0.4999", "1.00000000")]
+    asks = [("0.5001", "2.00000000")]
+    (ev,) = p.on_frame(frame("snapshot", "MATIC/USD", bids, asks, crc_of(bids, asks, 4, 8)), 1)
+    assert isinstance(ev, BookChanged) and ev.snapshot.bid_qty == 10**19
+    asks2 = [("0.5001", "3.00000000")]
+    (ev,) = p.on_frame(frame("update", "MATIC/USD", [], asks2, crc_of(bids, asks2, 4, 8)), 2)
+    assert isinstance(ev, BookChanged) and ev.snapshot.ask_qty == 3 * 10**8
+    bad = crc_of(bids, asks2, 4, 8) ^ 1
+    assert p.on_frame(frame("update", "MATIC/USD", [("0.4999", "2.00000000")], [], bad), 3)[0] == Resync(
+        "checksum", ("MATIC/USD",)
+    )
