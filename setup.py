@@ -7,7 +7,7 @@ the extension was not built:
   C call (its levels into the core's memory, refuel, the call) instead of two Python layers and a
   ctypes call (edges/core/instance.py `AlgoCore.on_book_levels`).
 - venues.live._fastfeed (venues/live/native/fastfeed.c): Kraken's checksum of a book side in one C
-  call (venues/kraken/feed.py).
+  call (venues/kraken/feed.py); Kalshi's NO book mirrored from its YES book (venues/kalshi/feed.py).
 """
 
 from setuptools import Extension, setup

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from pathlib import Path
 
 import orjson
@@ -18,7 +19,7 @@ from venues.kalshi.auth import (
     load_public_key,
     verify_signature,
 )
-from venues.kalshi.feed import KalshiFeed, parse_fixed, split_symbol
+from venues.kalshi.feed import KalshiFeed, mirror_levels, parse_fixed, split_symbol
 from venues.live.protocol import BookChanged, Reconnect, Resync, Send
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fakevenues" / "fixtures" / "kalshi"
@@ -283,3 +284,21 @@ def test_handshake_headers_are_signed_over_the_ws_path():
         pub, headers[ACCESS_SIGNATURE], int(headers[ACCESS_TIMESTAMP]), "GET", "/trade-api/ws/v2"
     )
     assert KalshiFeed([FED], ws_url="wss://x/trade-api/ws/v2").handshake_headers() == {}
+
+
+def test_the_no_book_is_mirrored_in_c_as_in_python() -> None:
+    from venues.live._fastfeed import mirror  # make test builds it (pip install -e .)
+
+    one = 10**9
+    rng = random.Random(11)
+    for _ in range(2000):
+        levels = tuple(
+            (rng.randrange(1, one), rng.choice([1, rng.randrange(10**14), 2**70]))
+            for _ in range(rng.randrange(12))
+        )
+        got = mirror(levels, one)
+        assert got == mirror_levels(levels, one)
+        assert type(got) is tuple and all(type(lv) is tuple for lv in got)
+    for bad in ([(1, 2)], ((1, 2, 3),), ((1,),), (None,), (("1", 2),)):
+        with pytest.raises(TypeError):
+            mirror(bad, one)

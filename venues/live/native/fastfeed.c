@@ -1,5 +1,7 @@
 /* venues.live._fastfeed: the per-frame work of the live feeds that Python does slowly.
  *
+ * mirror: a prediction market's other outcome's levels (Kalshi's NO book from its YES book).
+ *
  * side_crc: Kraken's book checksum over one side. Every Kraken update carries a CRC32 of the top 10
  * levels of both sides as text (asks then bids; each level's price and quantity at the pair's
  * precision, without the "." and the leading zeros: venues/kraken/feed.py). In Python a side is a
@@ -111,7 +113,57 @@ static PyObject *side_crc(PyObject *self, PyObject *const *args, Py_ssize_t narg
     return PyLong_FromUnsignedLong(crc32_update((uint32_t)crc, (const unsigned char *)buf, len));
 }
 
+/* mirror(levels, one) -> tuple
+ *
+ * A prediction market's other outcome: each (price, size) level as (one - price, size), in the
+ * same order (Kalshi's NO book from its YES book: venues/kalshi/feed.py). In Python that is a new
+ * tuple per level through a comprehension, on every update that reaches a side's best levels. */
+static PyObject *mirror(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "mirror takes 2 arguments");
+        return NULL;
+    }
+    PyObject *levels = args[0], *one = args[1];
+    if (!PyTuple_CheckExact(levels)) {
+        PyErr_SetString(PyExc_TypeError, "levels must be a tuple");
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(levels);
+    PyObject *out = PyTuple_New(n);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *lv = PyTuple_GET_ITEM(levels, i);
+        if (!PyTuple_CheckExact(lv) || PyTuple_GET_SIZE(lv) != 2) {
+            Py_DECREF(out);
+            PyErr_SetString(PyExc_TypeError, "a level must be a (price, size) tuple");
+            return NULL;
+        }
+        PyObject *px = PyNumber_Subtract(one, PyTuple_GET_ITEM(lv, 0));
+        if (px == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyObject *qty = PyTuple_GET_ITEM(lv, 1);
+        Py_INCREF(qty);
+        PyObject *pair = PyTuple_New(2);
+        if (pair == NULL) {
+            Py_DECREF(px);
+            Py_DECREF(qty);
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(pair, 0, px);
+        PyTuple_SET_ITEM(pair, 1, qty);
+        PyTuple_SET_ITEM(out, i, pair);
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"mirror", (PyCFunction)(void (*)(void))mirror, METH_FASTCALL,
+     "Each (price, size) level as (one - price, size), in the same order."},
     {"side_crc", (PyCFunction)(void (*)(void))side_crc, METH_FASTCALL,
      "Kraken's checksum text of one side's first 10 levels, CRC32'd from crc."},
     {NULL, NULL, 0, NULL},
