@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from edges import services
+from edges.core.instance import native_book_calls
 from edges.dispatch import AlgoSlot, CarriedPosition, SlotState
 from edges.feeds import venue_feed_config
 from edges.graph_orders import GraphOrders
@@ -688,6 +689,11 @@ class EdgeRunner:
             "edges up: %s",
             ", ".join(f"{w.edge_id} ({'sandbox' if w.is_sandbox else 'live'})" for w in self.workers),
         )
+        if any(hasattr(w.adapter, "set_consumer") for w in self.workers) and not native_book_calls():
+            logger.warning(
+                "live books reach the algos through the Python path: edges.core._fastbook was not "
+                "built (no C compiler at install?) or SEQUENCE_NATIVE_BOOK=0; several µs slower a book"
+            )
         lock = self.lock
         held = False  # whether this thread holds the lock (a feed thread may hold it for a moment)
         try:
