@@ -24,7 +24,8 @@ Built from Kraken's documents and captures in /work/shared/venues/kraken/ (NOTES
 - `{"channel":"heartbeat"}` every `heartbeat_s` on a connection with a subscription.
 - The real BTC/USD capture (ws_v2_book_capture_btcusd.jsonl) seeds BTC/USD; `play_capture(n)` sends
   its next n updates verbatim, keeping the fake's own book in step so a resubscribe gets a snapshot
-  the later capture updates apply to.
+  the later capture updates apply to. The checksum sent is the fake's own book's, as the venue's is
+  its own: the capture's while nothing else changed the book, another once a test did.
 - Faults: `corrupt_next_checksum`, `send_crossed`, and from the base: `inject` (malformed JSON),
   `disconnect_all`, `set_silent`, `fail_http` (429).
 """
@@ -150,6 +151,9 @@ class KrakenFake(PrivateKraken, FakeVenueServer):
             line for line in (SHARED / "ws_v2_book_capture_btcusd.jsonl").read_text().splitlines() if line
         ]
         self._capture_pos = 1  # line 0 is the snapshot
+        # capture updates sent with the fake's own checksum instead of the capture's (its book was
+        # changed by a test): 0 while the capture is played on the book it was recorded on
+        self.capture_checksums_rewritten = 0
         self._load_capture_snapshot()
         self._seed("ETH/USD", mid=Decimal("3400.00"), step=Decimal("0.05"), levels=30)
 
@@ -412,11 +416,15 @@ class KrakenFake(PrivateKraken, FakeVenueServer):
             # the capture is a depth-10 stream: the fake's book is exactly that view
             top_b, top_a = pair.top(10)
             pair.bids, pair.asks = dict(top_b), dict(top_a)
+            # The venue's checksum is of its own book. Once a test changed the fake's book (`update`),
+            # the capture's checksum is another book's: the fake sends its own, as Kraken would.
+            own = pair.checksum(top_b, top_a)
+            if own != int(item["checksum"]):
+                self.capture_checksums_rewritten += 1
+                line = line.replace(f'"checksum":{item["checksum"]}', f'"checksum":{own}')
             if "BTC/USD" in self._corrupt:
                 self._corrupt.discard("BTC/USD")
-                line = line.replace(
-                    f'"checksum":{item["checksum"]}', f'"checksum":{int(item["checksum"]) ^ 0x5A5A5A5A}'
-                )
+                line = line.replace(f'"checksum":{own}', f'"checksum":{own ^ 0x5A5A5A5A}')
             for ws, subs in list(self.subs.items()):
                 sub = subs.get("BTC/USD")
                 if sub is not None:

@@ -12,7 +12,8 @@ Book Checksum" https://docs.kraken.com/api/docs/guides/spot-ws-book-v2 (notes an
   unsigned. All levels of a message are applied, and the book truncated to the subscribed depth
   (Kraken sends no delete for a level pushed out of scope), before the checksum is compared.
 - A mismatch or a crossed book drops that symbol's book and resubscribes it (unsubscribe +
-  subscribe: a fresh snapshot); three bad snapshots in a row reconnect instead (with backoff).
+  subscribe: a fresh snapshot); the third drop without a verified update in between (bad
+  snapshots, or good snapshots whose updates then fail) reconnects instead, with backoff.
 - Prices and sizes arrive as JSON numbers carrying the engine's full precision (`0.10000000`); they
   become exact integers (price ×1e9, qty ×1e8). orjson decodes them as floats, and below 2^50 units
   `round(float × scale)` is provably the exact integer; a larger number (a huge size) makes the
@@ -58,7 +59,10 @@ __all__ = ["DEPTHS", "KRAKEN_WS_URL", "KrakenBookProtocol", "book_checksum", "ex
 KRAKEN_WS_URL = "wss://ws.kraken.com/v2"
 DEPTHS = (10, 25, 100, 500, 1000)
 CHECKSUM_DEPTH = 10
-MAX_BAD_SNAPSHOTS = 3
+# A symbol's book dropped this many times (a checksum mismatch or a crossed book) without a verified
+# update in between: the connection is started again, with backoff, instead of resubscribing at
+# the pace of the venue's updates (bad snapshots, or good snapshots whose updates then fail).
+MAX_RESYNCS = 3
 
 # "price":29430.2 → "price":"29430.2" (and qty), so the decoder keeps the exact text.
 _QUOTE_NUMBERS = re.compile(r'"(price|qty)"\s*:\s*(-?[0-9][0-9.eE+-]*)')
@@ -215,7 +219,7 @@ class KrakenBookProtocol(FeedProtocol):
         self.books: dict[str, L2Book] = {}
         self.errors: dict[str, str] = {}  # symbol (or "*") → the venue's last error text
         self.system_status = ""
-        self._bad_snapshots: dict[str, int] = {}
+        self._failures: dict[str, int] = {}  # symbol → books dropped since its last verified update
         # symbol → (asks, crc32 of their text, bids, their text or b"" when the C path did not keep
         # it) as last verified, and when the book was last published (a verified book is
         # published: a symbol here has a good book)
@@ -234,7 +238,7 @@ class KrakenBookProtocol(FeedProtocol):
 
     def on_open(self) -> list[str]:
         self.books = {}
-        self._bad_snapshots = {}
+        self._failures = {}
         self._sides = {}
         self.errors = {}
         wanted = []
@@ -381,19 +385,26 @@ class KrakenBookProtocol(FeedProtocol):
                 bid_text = "".join(map(memo.__getitem__, top_bids[:CHECKSUM_DEPTH])).encode()
             crc = zlib.crc32(bid_text, ask_crc)
         if crc != checksum:
-            self._sides.pop(sym, None)
-            if snapshot:
-                bad = self._bad_snapshots[sym] = self._bad_snapshots.get(sym, 0) + 1
-                if bad >= MAX_BAD_SNAPSHOTS:
-                    self._bad_snapshots[sym] = 0
-                    return [Resync("checksum", (sym,)), Reconnect("checksum")]
-            return self._resync("checksum", (sym,))
+            return self._failed("checksum", sym)
         self._sides[sym] = (top_asks, ask_crc, top_bids, bid_text, recv_ns)
-        if snapshot:
-            self._bad_snapshots[sym] = 0
         if top_bids and top_asks and top_bids[0][0] >= top_asks[0][0]:
-            return self._resync("crossed", (sym,))
+            return self._failed("crossed", sym)
+        if not snapshot and self._failures:
+            self._failures.pop(sym, None)  # a verified update: the book is being kept again
         return [BookChanged(sym, book.snapshot(recv_ns, depth))]
+
+    def _failed(self, reason: str, sym: str) -> list[FeedEvent]:
+        """`sym`'s book is wrong (`reason`): resubscribe it; after `MAX_RESYNCS` drops without a
+        verified update in between (snapshots that fail their checksum, or good snapshots whose
+        updates then fail), start the connection again with backoff rather than resubscribing at
+        the pace of the venue's updates."""
+        n = self._failures[sym] = self._failures.get(sym, 0) + 1
+        if n >= MAX_RESYNCS:
+            self._failures[sym] = 0
+            self.books.pop(sym, None)
+            self._sides.pop(sym, None)
+            return [Resync(reason, (sym,)), Reconnect(reason)]
+        return self._resync(reason, (sym,))
 
     def _exact(
         self, data: str, start: int, snapshot: bool, recv_ns: int, out: list[FeedEvent]

@@ -391,3 +391,27 @@ def test_a_size_past_64_bits_is_checksummed_exactly(monkeypatch: pytest.MonkeyPa
     assert p.on_frame(frame("update", "MATIC/USD", [("0.4999", "2.00000000")], [], bad), 3)[0] == Resync(
         "checksum", ("MATIC/USD",)
     )
+
+
+def test_good_snapshots_whose_updates_keep_failing_reconnect_instead_of_resubscribing_forever() -> None:
+    # A snapshot that verifies, then an update that does not, again and again (a book we keep
+    # wrongly): the third drop without a verified update in between reconnects (with backoff).
+    p = proto("ETH/USD")
+    bids, asks = [("100.00", "1.00000000")], [("101.00", "2.00000000")]
+    snap = frame("snapshot", "ETH/USD", bids, asks, crc_of(bids, asks, 2, 8))
+    bad_update = frame("update", "ETH/USD", [("100.00", "3.00000000")], [], 12345)
+    for _ in range(2):
+        assert [type(e) for e in p.on_frame(snap, 1)] == [BookChanged]
+        events = p.on_frame(bad_update, 2)
+        assert events[0] == Resync("checksum", ("ETH/USD",)) and not any(type(e) is Reconnect for e in events)
+    assert [type(e) for e in p.on_frame(snap, 3)] == [BookChanged]
+    assert p.on_frame(bad_update, 4) == [Resync("checksum", ("ETH/USD",)), Reconnect("checksum")]
+    # a verified update in between starts the count again
+    p = proto("ETH/USD")
+    good = [("100.00", "4.00000000")]
+    good_update = frame("update", "ETH/USD", good, [], crc_of(good, asks, 2, 8))
+    for _ in range(4):
+        p.on_frame(snap, 1)
+        assert [type(e) for e in p.on_frame(good_update, 2)] == [BookChanged]
+        events = p.on_frame(bad_update, 3)
+        assert not any(type(e) is Reconnect for e in events)

@@ -67,6 +67,24 @@ def test_subscribes_and_follows_the_real_capture(fake: KrakenFake, feed: FeedThr
     wait_for(lambda: client_top(feed, "BTC/USD") == fake_top(fake, "BTC/USD"), "the end of the capture")
     assert feed.status.resyncs == {} and feed.status.reconnects == 0
     assert feed.status.books >= 511
+    # the fake's checksums are the capture's own, line for line: its book and formatting are Kraken's
+    assert fake.capture_checksums_rewritten == 0
+
+
+def test_the_capture_after_a_change_to_the_book_carries_the_fakes_own_checksum(
+    fake: KrakenFake, feed: FeedThread
+) -> None:
+    # A test changes the book, then plays the capture on: Kraken's checksum is always of its own book,
+    # so the fake sends its own (not the capture's, which is of another book now) and nothing resyncs.
+    fake.play_capture(20)
+    wait_for(lambda: client_top(feed, "BTC/USD") == fake_top(fake, "BTC/USD"), "the capture's start")
+    bids, _ = fake.pairs["BTC/USD"].top(1)
+    px, qty = bids[0]
+    fake.update("BTC/USD", bids=[(str(px), str(qty + 1))])
+    assert fake.play_capture(100) == 100
+    wait_for(lambda: client_top(feed, "BTC/USD") == fake_top(fake, "BTC/USD"), "the capture played on")
+    assert feed.status.resyncs == {} and feed.status.reconnects == 0
+    assert fake.capture_checksums_rewritten > 0
 
 
 def test_a_bad_checksum_resubscribes_and_heals(fake: KrakenFake, feed: FeedThread) -> None:
