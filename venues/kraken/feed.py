@@ -123,8 +123,7 @@ class _LevelText(dict[Level, str]):
 
     def __init__(self, price_decimals: int, qty_decimals: int) -> None:
         super().__init__()
-        self.pdiv = 10 ** (9 - price_decimals)
-        self.qdiv = 10 ** (8 - qty_decimals)
+        self.pdiv, self.qdiv = _DIVISORS[(price_decimals, qty_decimals)]
 
     def __missing__(self, lv: Level) -> str:
         piece = self[lv] = f"{lv[0] // self.pdiv}{lv[1] // self.qdiv}"
@@ -372,17 +371,14 @@ class KrakenBookProtocol(FeedProtocol):
                 crc = _side_crc(top_bids, pdiv, qdiv, ask_crc)
             bid_text = b""
         if crc < 0:  # the Python path (also for a number past 64 bits, which the C one refuses)
-            memo = _text_memo(pd, ld)
-            if len(memo) > _CHECKSUM_MEMO_SIZE:
-                memo.clear()
             if kept is not None and kept[0] is top_asks:
                 ask_crc = kept[1]
             else:
-                ask_crc = zlib.crc32("".join(map(memo.__getitem__, top_asks[:CHECKSUM_DEPTH])).encode())
+                ask_crc = zlib.crc32(side_text(top_asks, pd, ld))
             if kept is not None and kept[2] is top_bids and kept[3]:
                 bid_text = kept[3]
             else:
-                bid_text = "".join(map(memo.__getitem__, top_bids[:CHECKSUM_DEPTH])).encode()
+                bid_text = side_text(top_bids, pd, ld)
             crc = zlib.crc32(bid_text, ask_crc)
         if crc != checksum:
             return self._failed("checksum", sym)

@@ -372,7 +372,6 @@ class FeedThread:
             self.status.symbols = new
             for s in dropped:
                 self.status.last_change_ns.pop(s, None)
-            for s in dropped:
                 self.status.invalid.pop(s, None)
             self.books.forget(dropped)
             self._lose("resubscribe")
