@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # pyproject.toml, and the C extensions it builds (a change to their source rebuilds them)
-NATIVE := setup.py edges/core/native/fastbook.c venues/live/native/fastfeed.c
+NATIVE := setup.py edges/core/native/fastbook.c venues/live/native/fastfeed.c venues/live/native/l2book.c
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(NATIVE) | cksum | cut -d' ' -f1)
 
 # Tests use the machine's real PostgreSQL and Redis (never SQLite, never an in-memory layer).

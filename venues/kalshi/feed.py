@@ -126,10 +126,6 @@ class _Book(L2Book):
         self._mirrored_from: list[tuple[Level, ...] | None] = [None, None]  # [YES bids, YES asks]
         self._mirrored: list[tuple[Level, ...]] = [(), ()]  # [NO asks, NO bids] mirrored from them
 
-    def add(self, side: int, px: int, delta: int) -> None:
-        lv = self._levels[side].get(px)
-        self.set(side, px, lv[1] + delta if lv is not None else delta)
-
     def tops(self) -> tuple[tuple[Level, ...], tuple[Level, ...], tuple[Level, ...], tuple[Level, ...]]:
         """(YES bids, YES asks, NO bids, NO asks), best first, `depth` levels each."""
         depth, source, mirrored = self._depth, self._mirrored_from, self._mirrored

@@ -9,21 +9,28 @@ top of book and the first levels are read off the ends of the list without sorti
 The best levels of each side, as the tuple a `BookSnapshot` holds, are kept between snapshots and
 built again only after a change within them: an update deeper in the book, or on the other side,
 costs a snapshot nothing but the snapshot object itself.
+
+This class is the reference. Where `pip install -e .` built venues/live/native/l2book.c, `L2Book` is
+the same book as a C type (`NativeL2Book`: one sorted array per side, best level last): the same
+answers and the same kept tuples, tested against this class (tests/venues/live/test_book.py), and a
+few µs less Python per frame. `SEQUENCE_NATIVE_FEED=0` (read at import) keeps this class.
 """
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_left, insort
+from typing import TYPE_CHECKING
 
 from venues.book import BookSnapshot, Level
 
-__all__ = ["L2Book", "snapshot_of"]
+__all__ = ["L2Book", "PyL2Book", "NativeL2Book", "snapshot_of", "native_books"]
 
 BID = 0
 ASK = 1
 
 
-class L2Book:
+class PyL2Book:
     """One instrument's book. Not thread-safe: one feed owns it."""
 
     __slots__ = ("_levels", "_prices", "_tops", "_top_depth")
@@ -71,6 +78,11 @@ class L2Book:
             n = self._top_depth
             if len(kept) < n or (price_1e9 >= kept[-1][0] if side == BID else price_1e9 <= kept[-1][0]):
                 tops[side] = None
+
+    def add(self, side: int, price_1e9: int, delta_1e8: int) -> None:
+        """Add a signed change to the size at a level (the level goes at <= 0): Kalshi's deltas."""
+        lv = self._levels[side].get(price_1e9)
+        self.set(side, price_1e9, lv[1] + delta_1e8 if lv is not None else delta_1e8)
 
     def size(self, side: int, price_1e9: int) -> int:
         """The size at a level (0 when there is none)."""
@@ -165,3 +177,33 @@ def snapshot_of(ts_ns: int, bids: tuple[Level, ...], asks: tuple[Level, ...]) ->
     snap._bids = bids
     snap._asks = asks
     return snap
+
+
+try:  # venues/live/native/l2book.c, built by `pip install -e .`
+    from venues.live._l2book import L2Book as _CBook
+except ImportError:  # pragma: no cover - a checkout whose extension was not built
+    _CBook = None
+
+if _CBook is not None:
+
+    class NativeL2Book(_CBook):  # type: ignore[misc,valid-type]
+        """`PyL2Book` in C (venues/live/native/l2book.c), with the same `snapshot`."""
+
+        __slots__ = ()
+
+        def snapshot(self, ts_ns: int, depth: int = 10) -> BookSnapshot:
+            return snapshot_of(ts_ns, self.top(BID, depth), self.top(ASK, depth))
+
+else:  # pragma: no cover
+    NativeL2Book = None  # type: ignore[assignment,misc]
+
+
+def native_books() -> bool:
+    """True when `L2Book` is the C type (built, and not turned off by SEQUENCE_NATIVE_FEED=0)."""
+    return NativeL2Book is not None and os.environ.get("SEQUENCE_NATIVE_FEED", "1") != "0"
+
+
+if TYPE_CHECKING or not native_books():  # noqa: SIM108 - the type checker sees the reference
+    L2Book = PyL2Book
+else:
+    L2Book = NativeL2Book

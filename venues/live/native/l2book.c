@@ -1,0 +1,534 @@
+/* venues.live._l2book: `L2Book` (venues/live/book.py) as a C type, the same interface and results.
+ *
+ * Every live feed keeps its books in one: each update is a `set` (Kalshi: `add`), each book handed
+ * on is a `top` of each side, and the checks read `best_prices`/`crossed`. In Python a side is a
+ * dict price -> level plus a sorted list of prices, so an update is a dict write and, for a new or
+ * emptied level, a bisect and a list insert; a few hundred bytecodes a frame, which a cold frame
+ * pays in full.
+ *
+ * Here a side is one sorted array of (key, level) with the best level LAST (key = price for bids,
+ * -price for asks, ascending), so the changes a venue sends most (near the top) move few entries,
+ * and the best levels are read off the end. A level is the (price, size) tuple a snapshot hands out:
+ * the objects given to `set`, kept as they are (a size is any int, never converted; a price must fit
+ * in 63 bits, which every venue's price x1e9 does by nine orders of magnitude).
+ *
+ * `top(side, depth)` keeps the tuple it built until a change reaches the best `depth` levels, the
+ * same rule as the Python class (a consumer compares by identity to skip an unchanged side).
+ * tests/venues/live/test_book.py runs both classes on random changes and compares every answer,
+ * the identity of the kept tuples included. The Python class stays as the reference and the fallback
+ * where this module was not built.
+ *
+ * Built by `pip install -e .` (setup.py) with the machine's compiler.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    long long key;   /* price (bids) or -price (asks): ascending, best last */
+    PyObject *level; /* the (price, size) tuple, owned */
+} Entry;
+
+typedef struct {
+    Entry *a;
+    Py_ssize_t n, cap;
+    PyObject *top; /* the best `top_depth` levels, best first, or NULL once a change reached them */
+} Side;
+
+typedef struct {
+    PyObject_HEAD
+    Side s[2];
+    Py_ssize_t top_depth;
+} Book;
+
+/* -- helpers ------------------------------------------------------------------------------------ */
+
+static int get_side(PyObject *o) {
+    long v = PyLong_AsLong(o);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v != 0 && v != 1) {
+        PyErr_SetString(PyExc_ValueError, "side must be 0 (bid) or 1 (ask)");
+        return -1;
+    }
+    return (int)v;
+}
+
+/* The sort key of `px` on `side`; -1 with an error set when it is not an int in 63 bits. */
+static int get_key(PyObject *px, int side, long long *key) {
+    if (!PyLong_Check(px)) {
+        PyErr_SetString(PyExc_TypeError, "a price must be an int");
+        return -1;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(px, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow || v == LLONG_MIN) {
+        PyErr_SetString(PyExc_ValueError, "price out of range");
+        return -1;
+    }
+    *key = side == 0 ? v : -v;
+    return 0;
+}
+
+/* 1 when qty > 0, 0 when not, -1 on error. */
+static int positive(PyObject *qty) {
+    if (PyLong_CheckExact(qty))
+        return _PyLong_Sign(qty) > 0;
+    PyObject *zero = PyLong_FromLong(0);
+    if (zero == NULL)
+        return -1;
+    int r = PyObject_RichCompareBool(qty, zero, Py_GT);
+    Py_DECREF(zero);
+    return r;
+}
+
+/* The first index whose key is >= key. */
+static Py_ssize_t lower_bound(const Side *sd, long long key) {
+    Py_ssize_t lo = 0, hi = sd->n;
+    /* most changes are near the top (the end): look there first */
+    if (hi > 0 && sd->a[hi - 1].key < key)
+        return hi;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) >> 1;
+        if (sd->a[mid].key < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int reserve(Side *sd, Py_ssize_t want) {
+    if (want <= sd->cap)
+        return 0;
+    Py_ssize_t cap = sd->cap ? sd->cap : 16;
+    while (cap < want)
+        cap *= 2;
+    Entry *a = PyMem_Realloc(sd->a, (size_t)cap * sizeof(Entry));
+    if (a == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    sd->a = a;
+    sd->cap = cap;
+    return 0;
+}
+
+/* A change at rank `rank` (0 = best) of a side: the kept top goes when the change is within it. */
+static void touched(Book *b, Side *sd, Py_ssize_t rank) {
+    if (sd->top != NULL && rank < b->top_depth)
+        Py_CLEAR(sd->top);
+}
+
+static void clear_side(Side *sd) {
+    for (Py_ssize_t i = 0; i < sd->n; i++)
+        Py_DECREF(sd->a[i].level);
+    sd->n = 0;
+    Py_CLEAR(sd->top);
+}
+
+/* Set the size at a level (qty <= 0 removes it; removing an absent level is a no-op). */
+static int book_set(Book *b, int side, PyObject *px, PyObject *qty) {
+    long long key;
+    if (get_key(px, side, &key) < 0)
+        return -1;
+    int pos = positive(qty);
+    if (pos < 0)
+        return -1;
+    Side *sd = &b->s[side];
+    Py_ssize_t i = lower_bound(sd, key);
+    int found = i < sd->n && sd->a[i].key == key;
+    if (pos) {
+        PyObject *level = PyTuple_Pack(2, px, qty);
+        if (level == NULL)
+            return -1;
+        if (found) {
+            Py_SETREF(sd->a[i].level, level);
+            touched(b, sd, sd->n - 1 - i);
+            return 0;
+        }
+        if (reserve(sd, sd->n + 1) < 0) {
+            Py_DECREF(level);
+            return -1;
+        }
+        memmove(&sd->a[i + 1], &sd->a[i], (size_t)(sd->n - i) * sizeof(Entry));
+        sd->a[i].key = key;
+        sd->a[i].level = level;
+        sd->n++;
+        touched(b, sd, sd->n - 1 - i);
+        return 0;
+    }
+    if (!found)
+        return 0;
+    Py_ssize_t rank = sd->n - 1 - i;
+    PyObject *old = sd->a[i].level;
+    memmove(&sd->a[i], &sd->a[i + 1], (size_t)(sd->n - i - 1) * sizeof(Entry));
+    sd->n--;
+    touched(b, sd, rank);
+    Py_DECREF(old);
+    return 0;
+}
+
+static PyObject *best_first(const Side *sd, Py_ssize_t depth) {
+    Py_ssize_t n = depth < sd->n ? depth : sd->n;
+    if (n < 0)
+        n = 0;
+    PyObject *out = PyTuple_New(n);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        PyObject *lv = sd->a[sd->n - 1 - j].level;
+        Py_INCREF(lv);
+        PyTuple_SET_ITEM(out, j, lv);
+    }
+    return out;
+}
+
+/* -- the type ---------------------------------------------------------------------------------- */
+
+static PyObject *Book_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    (void)args;
+    (void)kwds;
+    Book *b = (Book *)type->tp_alloc(type, 0);
+    return (PyObject *)b; /* tp_alloc zeroes the struct: empty sides, no kept tops, depth 0 */
+}
+
+static void Book_dealloc(Book *b) {
+    for (int s = 0; s < 2; s++) {
+        clear_side(&b->s[s]);
+        PyMem_Free(b->s[s].a);
+        b->s[s].a = NULL;
+    }
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+static PyObject *Book_clear(Book *b, PyObject *noargs) {
+    (void)noargs;
+    clear_side(&b->s[0]);
+    clear_side(&b->s[1]);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Book_set(Book *b, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "set(side, price_1e9, qty_1e8)");
+        return NULL;
+    }
+    int side = get_side(args[0]);
+    if (side < 0 || book_set(b, side, args[1], args[2]) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Book_add(Book *b, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "add(side, price_1e9, delta_1e8)");
+        return NULL;
+    }
+    int side = get_side(args[0]);
+    if (side < 0)
+        return NULL;
+    long long key;
+    if (get_key(args[1], side, &key) < 0)
+        return NULL;
+    Side *sd = &b->s[side];
+    Py_ssize_t i = lower_bound(sd, key);
+    PyObject *qty;
+    if (i < sd->n && sd->a[i].key == key)
+        qty = PyNumber_Add(PyTuple_GET_ITEM(sd->a[i].level, 1), args[2]);
+    else
+        qty = Py_NewRef(args[2]);
+    if (qty == NULL)
+        return NULL;
+    int r = book_set(b, side, args[1], qty);
+    Py_DECREF(qty);
+    if (r < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Book_size(Book *b, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "size(side, price_1e9)");
+        return NULL;
+    }
+    int side = get_side(args[0]);
+    if (side < 0)
+        return NULL;
+    long long key;
+    if (get_key(args[1], side, &key) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_ValueError))
+            return NULL;
+        PyErr_Clear(); /* a price no level can have */
+        return PyLong_FromLong(0);
+    }
+    Side *sd = &b->s[side];
+    Py_ssize_t i = lower_bound(sd, key);
+    if (i < sd->n && sd->a[i].key == key)
+        return Py_NewRef(PyTuple_GET_ITEM(sd->a[i].level, 1));
+    return PyLong_FromLong(0);
+}
+
+typedef struct {
+    long long key;
+    Py_ssize_t order;
+    PyObject *level; /* borrowed until kept */
+} Given;
+
+static int by_key_then_order(const void *x, const void *y) {
+    const Given *a = x, *b = y;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    return a->order < b->order ? -1 : (a->order > b->order);
+}
+
+/* One side of a snapshot: levels in any order, zero sizes skipped, a repeated price's last level
+ * kept (as the Python class's dict does). */
+static int load_side(Book *b, int side, PyObject *given) {
+    PyObject *seq = PySequence_Fast(given, "levels must be a sequence of (price, size)");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Given *g = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Given));
+    PyObject *made = PyList_New(0); /* the level tuples built here (owned until kept) */
+    if (g == NULL || made == NULL) {
+        PyMem_Free(g);
+        Py_XDECREF(made);
+        Py_DECREF(seq);
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *lv = items[i], *px, *qty;
+        if (PyTuple_CheckExact(lv) && PyTuple_GET_SIZE(lv) == 2) {
+            px = PyTuple_GET_ITEM(lv, 0);
+            qty = PyTuple_GET_ITEM(lv, 1);
+        } else {
+            PyObject *pair = PySequence_Tuple(lv);
+            if (pair == NULL)
+                goto fail;
+            if (PyTuple_GET_SIZE(pair) != 2) {
+                Py_DECREF(pair);
+                PyErr_SetString(PyExc_ValueError, "a level is a (price, size) pair");
+                goto fail;
+            }
+            int r = PyList_Append(made, pair);
+            Py_DECREF(pair);
+            if (r < 0)
+                goto fail;
+            lv = pair; /* alive in `made` */
+            px = PyTuple_GET_ITEM(lv, 0);
+            qty = PyTuple_GET_ITEM(lv, 1);
+        }
+        int pos = positive(qty);
+        if (pos < 0)
+            goto fail;
+        if (!pos)
+            continue;
+        if (get_key(px, side, &g[m].key) < 0)
+            goto fail;
+        g[m].order = i;
+        g[m].level = lv;
+        m++;
+    }
+    qsort(g, (size_t)m, sizeof(Given), by_key_then_order);
+    Side *sd = &b->s[side];
+    clear_side(sd);
+    if (reserve(sd, m) < 0)
+        goto fail;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (i + 1 < m && g[i + 1].key == g[i].key)
+            continue; /* a later level at the same price replaces this one */
+        sd->a[sd->n].key = g[i].key;
+        sd->a[sd->n].level = Py_NewRef(g[i].level);
+        sd->n++;
+    }
+    PyMem_Free(g);
+    Py_DECREF(made);
+    Py_DECREF(seq);
+    return 0;
+fail:
+    PyMem_Free(g);
+    Py_DECREF(made);
+    Py_DECREF(seq);
+    return -1;
+}
+
+static PyObject *Book_replace(Book *b, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "replace(bids, asks)");
+        return NULL;
+    }
+    if (load_side(b, 0, args[0]) < 0 || load_side(b, 1, args[1]) < 0)
+        return NULL;
+    Py_CLEAR(b->s[0].top);
+    Py_CLEAR(b->s[1].top);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Book_truncate(Book *b, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "truncate(side, depth)");
+        return NULL;
+    }
+    int side = get_side(args[0]);
+    if (side < 0)
+        return NULL;
+    Py_ssize_t depth = PyLong_AsSsize_t(args[1]);
+    if (depth == -1 && PyErr_Occurred())
+        return NULL;
+    Side *sd = &b->s[side];
+    Py_ssize_t extra = sd->n - (depth > 0 ? depth : 0);
+    if (extra <= 0)
+        Py_RETURN_NONE;
+    PyObject **dropped = PyMem_Malloc((size_t)extra * sizeof(PyObject *));
+    if (dropped == NULL)
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < extra; i++) /* the worst levels are at the front */
+        dropped[i] = sd->a[i].level;
+    memmove(&sd->a[0], &sd->a[extra], (size_t)(sd->n - extra) * sizeof(Entry));
+    sd->n -= extra;
+    Py_CLEAR(sd->top);
+    for (Py_ssize_t i = 0; i < extra; i++)
+        Py_DECREF(dropped[i]);
+    PyMem_Free(dropped);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Book_best(Book *b, PyObject *arg) {
+    int side = get_side(arg);
+    if (side < 0)
+        return NULL;
+    Side *sd = &b->s[side];
+    if (sd->n == 0)
+        Py_RETURN_NONE;
+    return Py_NewRef(sd->a[sd->n - 1].level);
+}
+
+static PyObject *Book_best_prices(Book *b, PyObject *noargs) {
+    (void)noargs;
+    Side *bids = &b->s[0], *asks = &b->s[1];
+    PyObject *bid = bids->n ? PyTuple_GET_ITEM(bids->a[bids->n - 1].level, 0) : Py_None;
+    PyObject *ask = asks->n ? PyTuple_GET_ITEM(asks->a[asks->n - 1].level, 0) : Py_None;
+    return PyTuple_Pack(2, bid, ask);
+}
+
+static PyObject *Book_levels(Book *b, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "levels(side, depth)");
+        return NULL;
+    }
+    int side = get_side(args[0]);
+    if (side < 0)
+        return NULL;
+    Py_ssize_t depth = PyLong_AsSsize_t(args[1]);
+    if (depth == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *t = best_first(&b->s[side], depth);
+    if (t == NULL)
+        return NULL;
+    PyObject *out = PySequence_List(t);
+    Py_DECREF(t);
+    return out;
+}
+
+static PyObject *Book_top(Book *b, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "top(side, depth)");
+        return NULL;
+    }
+    int side = get_side(args[0]);
+    if (side < 0)
+        return NULL;
+    Py_ssize_t depth = PyLong_AsSsize_t(args[1]);
+    if (depth == -1 && PyErr_Occurred())
+        return NULL;
+    if (depth != b->top_depth) {
+        b->top_depth = depth;
+        Py_CLEAR(b->s[0].top);
+        Py_CLEAR(b->s[1].top);
+    }
+    Side *sd = &b->s[side];
+    if (sd->top == NULL) {
+        sd->top = best_first(sd, depth);
+        if (sd->top == NULL)
+            return NULL;
+    }
+    return Py_NewRef(sd->top);
+}
+
+static PyObject *Book_depth(Book *b, PyObject *arg) {
+    int side = get_side(arg);
+    if (side < 0)
+        return NULL;
+    return PyLong_FromSsize_t(b->s[side].n);
+}
+
+static PyObject *Book_crossed(Book *b, void *closure) {
+    (void)closure;
+    const Side *bids = &b->s[0], *asks = &b->s[1];
+    /* best bid >= best ask; the ask's key is -price */
+    return PyBool_FromLong(bids->n && asks->n && bids->a[bids->n - 1].key >= -asks->a[asks->n - 1].key);
+}
+
+static PyMethodDef Book_methods[] = {
+    {"clear", (PyCFunction)Book_clear, METH_NOARGS, "Empty both sides."},
+    {"set", (PyCFunction)(void (*)(void))Book_set, METH_FASTCALL,
+     "Set the size at a level (0 removes it). Removing an absent level is a no-op."},
+    {"add", (PyCFunction)(void (*)(void))Book_add, METH_FASTCALL,
+     "Add a signed change to the size at a level (the level goes at <= 0)."},
+    {"size", (PyCFunction)(void (*)(void))Book_size, METH_FASTCALL, "The size at a level (0 when there is none)."},
+    {"replace", (PyCFunction)(void (*)(void))Book_replace, METH_FASTCALL,
+     "Load a snapshot (levels in any order; zero sizes are skipped)."},
+    {"truncate", (PyCFunction)(void (*)(void))Book_truncate, METH_FASTCALL,
+     "Keep only the best `depth` levels of a side."},
+    {"best", (PyCFunction)Book_best, METH_O, "The best level of a side, or None."},
+    {"best_prices", (PyCFunction)Book_best_prices, METH_NOARGS,
+     "(best bid price, best ask price), None for an empty side."},
+    {"levels", (PyCFunction)(void (*)(void))Book_levels, METH_FASTCALL,
+     "The best `depth` levels of a side, best first."},
+    {"top", (PyCFunction)(void (*)(void))Book_top, METH_FASTCALL,
+     "levels(side, depth) as a tuple, the same tuple as last time when nothing in it changed."},
+    {"depth", (PyCFunction)Book_depth, METH_O, "How many levels a side has."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Book_getset[] = {
+    {"crossed", (getter)Book_crossed, NULL, "True when the best bid is at or above the best ask.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject BookType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "venues.live._l2book.L2Book",
+    .tp_doc = "One instrument's level-2 book (venues/live/book.py's L2Book, in C). Not thread-safe.",
+    .tp_basicsize = sizeof(Book),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_new = Book_new,
+    .tp_dealloc = (destructor)Book_dealloc,
+    .tp_methods = Book_methods,
+    .tp_getset = Book_getset,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_l2book", "venues/live/book.py's L2Book as a C type.", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__l2book(void) {
+    if (PyType_Ready(&BookType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "L2Book", (PyObject *)&BookType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
