@@ -39,6 +39,7 @@ from edges.selectors import Assignment, artifact_bytes, edge_assignments
 from edges.services import AlgoReport, LogLine, TraceRecord
 from sequence_site.realtime import edge_nudge_channel
 from venues.instruments import PREDICTION_VENUES, SPOT_VENUES, instruments_for_venue
+from venues.live.book import native_books
 from venues.marketdata.store import Recorder
 from venues.paper import DEFAULT_PAPER_SEED
 from venues.sim.adapter import SimVenueAdapter
@@ -689,11 +690,17 @@ class EdgeRunner:
             "edges up: %s",
             ", ".join(f"{w.edge_id} ({'sandbox' if w.is_sandbox else 'live'})" for w in self.workers),
         )
-        if any(hasattr(w.adapter, "set_consumer") for w in self.workers) and not native_book_calls():
-            logger.warning(
-                "live books reach the algos through the Python path: edges.core._fastbook was not "
-                "built (no C compiler at install?) or SEQUENCE_NATIVE_BOOK=0; several µs slower a book"
-            )
+        if any(hasattr(w.adapter, "set_consumer") for w in self.workers):
+            if not native_book_calls():
+                logger.warning(
+                    "live books reach the algos through the Python path: edges.core._fastbook was not "
+                    "built (no C compiler at install?) or SEQUENCE_NATIVE_BOOK=0; several µs slower a book"
+                )
+            if not native_books():
+                logger.warning(
+                    "live feeds keep their books in Python: venues.live._l2book was not built (no C "
+                    "compiler at install?) or SEQUENCE_NATIVE_FEED=0; a µs or two slower a frame"
+                )
         lock = self.lock
         held = False  # whether this thread holds the lock (a feed thread may hold it for a moment)
         try:

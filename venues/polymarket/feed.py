@@ -57,7 +57,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from venues.live.book import ASK, BID, L2Book
+from venues.live.book import ASK, BID, L2Book, native_books
 from venues.live.protocol import (
     BookChanged,
     FeedEvent,
@@ -69,6 +69,13 @@ from venues.live.protocol import (
 )
 
 __all__ = ["PolymarketFeed", "DEFAULT_WS_URL", "parse_price_1e9", "parse_qty_1e8"]
+
+try:  # venues/live/native/l2book.c: the common price_change in one C call, on the C books
+    from venues.live._l2book import apply_price_changes as _apply_price_changes
+except ImportError:  # pragma: no cover - a checkout whose extension was not built
+    _apply_price_changes = None
+if not native_books():
+    _apply_price_changes = None
 
 DEFAULT_WS_URL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
 
@@ -423,6 +430,18 @@ class PolymarketFeed(FeedProtocol):
     def _on_price_change(self, ev: dict[str, Any], recv_ns: int, out: list[FeedEvent]) -> None:
         ts_ms = self._ts_ms(ev)
         changes = ev.get("price_changes")
+        if _apply_price_changes is not None and type(changes) is list and ts_ms is not None:
+            # The common case in one C call (venues/live/native/l2book.c); None when the message
+            # needs this method's path (nothing was changed then).
+            done = _apply_price_changes(changes, self._tokens, ts_ms)
+            if done is not None:
+                for tok, verdict in done:
+                    if verdict:
+                        self._resync([tok], "crossed" if verdict == 1 else "gap", recv_ns, out)
+                    else:
+                        tok.changed_ns = recv_ns
+                        self._emit(tok, recv_ns, out)
+                return
         if changes is None and "asset_id" in ev:  # the 2024 single-level form
             changes = [ev]
             legacy = True

@@ -43,6 +43,8 @@ typedef struct {
     Py_ssize_t top_depth;
 } Book;
 
+static PyTypeObject BookType;
+
 /* -- helpers ------------------------------------------------------------------------------------ */
 
 static int get_side(PyObject *o) {
@@ -478,6 +480,281 @@ static PyObject *Book_crossed(Book *b, void *closure) {
     return PyBool_FromLong(bids->n && asks->n && bids->a[bids->n - 1].key >= -asks->a[asks->n - 1].key);
 }
 
+/* -- Polymarket's price_change, applied in one call ------------------------------------------------
+ *
+ * apply_price_changes(changes, tokens, ts_ms) -> list | None
+ *
+ * The common case of venues/polymarket/feed.py `PolymarketFeed._on_price_change`, which stays the
+ * reference and takes every other case: a `price_changes` list whose entries are all dicts for
+ * tokens we either skip (not ours, no snapshot yet, older than the snapshot we hold) or apply (side
+ * BUY or SELL, price and size decimal texts of at most 18 digits, best_bid/best_ask absent, "" or
+ * such texts too, a C book). Anything else (an entry that is not a dict, an update older than one
+ * applied since the snapshot, a text that is not a plain decimal, ...) answers None before a book or
+ * token is touched, and the Python path handles the whole message. Otherwise the books take the
+ * changes in order, each token applied gets its `hash` (when the entry's is a string) and
+ * `last_ts_ms`, and the answer is [(token, verdict)] in the order tokens were first touched: 0 the
+ * book agrees with the venue's best bid and ask of the token's last entry, 1 crossed, 2 disagrees (a
+ * lost update). The caller emits or resyncs each, as the Python path does.
+ * tests/venues/polymarket/test_polymarket_native.py runs both paths on the same random messages
+ * and compares every event and book. */
+
+static PyObject *a_synced, *a_last_ts_ms, *a_book_ts_ms, *a_book, *a_hash;
+static PyObject *k_asset_id, *k_side, *k_price, *k_size, *k_hash, *k_best_bid, *k_best_ask;
+
+#define ONE_1E9 1000000000LL
+
+static const long long POW10[19] = {
+    1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL, 100000000LL, 1000000000LL,
+    10000000000LL, 100000000000LL, 1000000000000LL, 10000000000000LL, 100000000000000LL,
+    1000000000000000LL, 10000000000000000LL, 100000000000000000LL, 1000000000000000000LL,
+};
+
+/* Polymarket's decimal text as an integer x10^digits, as venues/polymarket/feed.py `_fixed` reads
+ * it ("0.52", ".48", "1000", "12.50", "5."; no sign, exponent or space; decimals past `digits` only
+ * zeros). 1 and *out set; 0 when it is not such a text, or has more than 18 digits: the Python path
+ * decides then. */
+static int parse_fixed(PyObject *text, int digits, long long *out) {
+    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text))
+        return 0;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    const char *c = (const char *)PyUnicode_DATA(text);
+    if (len == 0 || len > 40)
+        return 0;
+    Py_ssize_t i = 0, whole = 0, frac = 0, used = 0;
+    unsigned long long v = 0;
+    for (; i < len && c[i] != '.'; i++) {
+        if (c[i] < '0' || c[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned)(c[i] - '0');
+        if (++used > 18)
+            return 0;
+        whole++;
+    }
+    if (i < len) { /* the dot */
+        for (i++; i < len; i++) {
+            if (c[i] < '0' || c[i] > '9')
+                return 0; /* a second dot too */
+            if (frac >= digits) {
+                if (c[i] != '0')
+                    return 0; /* a decimal the scale cannot hold */
+                continue;
+            }
+            v = v * 10 + (unsigned)(c[i] - '0');
+            if (++used > 18)
+                return 0;
+            frac++;
+        }
+        if (whole == 0 && frac == 0)
+            return 0; /* "." (digits > 0: a "." followed by digits keeps at least one) */
+    } else if (whole == 0) {
+        return 0;
+    }
+    unsigned long long scale = (unsigned long long)POW10[digits - frac];
+    if (v > (unsigned long long)LLONG_MAX / scale)
+        return 0;
+    *out = (long long)(v * scale);
+    return 1;
+}
+
+typedef struct {
+    PyObject *tok; /* borrowed from `tokens` */
+    Book *book;    /* borrowed: the token holds it */
+    int side;
+    long long px, qty;
+    PyObject *hash;  /* borrowed from the entry; NULL when absent */
+    int has_best;    /* best_bid or best_ask given (not absent or None) */
+    long long bb, ba; /* 0 for absent, None or "" */
+} Change;
+
+typedef struct {
+    PyObject *tok;
+    Book *book;
+    int has_best;
+    long long bb, ba;
+} Touched;
+
+/* A best_bid/best_ask field: 1 and *out (0 for absent, None or ""), 0 when the Python path must
+ * read it. */
+static int best_value(PyObject *field, long long *out) {
+    *out = 0;
+    if (field == NULL || field == Py_None)
+        return 1;
+    if (PyUnicode_CheckExact(field) && PyUnicode_GET_LENGTH(field) == 0)
+        return 1;
+    return parse_fixed(field, 9, out);
+}
+
+/* Does the book's top agree with the venue's best bid and ask (venues/polymarket/feed.py
+ * `_tops_agree`)? An empty side is a bid of 0 or an ask of 0 or 1. */
+static int tops_agree(const Book *b, const Touched *t) {
+    if (!t->has_best)
+        return 1;
+    const Side *bs = &b->s[0], *as = &b->s[1];
+    if (bs->n == 0 ? t->bb != 0 : bs->a[bs->n - 1].key != t->bb)
+        return 0;
+    if (as->n == 0)
+        return t->ba == 0 || t->ba == ONE_1E9;
+    return -as->a[as->n - 1].key == t->ba;
+}
+
+static PyObject *item(PyObject *d, PyObject *key, int *err) {
+    PyObject *v = PyDict_GetItemWithError(d, key);
+    if (v == NULL && PyErr_Occurred())
+        *err = 1;
+    return v;
+}
+
+static PyObject *apply_price_changes(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 3 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "apply_price_changes(list, tokens dict, ts_ms)");
+        return NULL;
+    }
+    PyObject *changes = args[0], *tokens = args[1], *ts_ms = args[2];
+    Py_ssize_t n = PyList_GET_SIZE(changes);
+    Change *cs = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Change));
+    Touched *ts = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Touched));
+    PyObject *out = NULL;
+    if (cs == NULL || ts == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t m = 0, nt = 0;
+    int err = 0;
+    /* 1. read and check every entry; nothing changes yet */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *ch = PyList_GET_ITEM(changes, i);
+        if (!PyDict_CheckExact(ch))
+            goto python;
+        PyObject *aid = item(ch, k_asset_id, &err);
+        if (err)
+            goto done;
+        if (aid == NULL)
+            continue; /* names no token: not ours */
+        if (!PyUnicode_CheckExact(aid))
+            goto python;
+        PyObject *tok = PyDict_GetItemWithError(tokens, aid);
+        if (tok == NULL) {
+            if (PyErr_Occurred())
+                goto done;
+            continue; /* not ours */
+        }
+        PyObject *v = PyObject_GetAttr(tok, a_synced);
+        if (v == NULL)
+            goto done;
+        int synced = PyObject_IsTrue(v);
+        Py_DECREF(v);
+        if (synced < 0)
+            goto done;
+        if (!synced)
+            continue; /* waiting for its snapshot, which will include this */
+        PyObject *last = PyObject_GetAttr(tok, a_last_ts_ms);
+        if (last == NULL)
+            goto done;
+        int older = PyObject_RichCompareBool(ts_ms, last, Py_LT);
+        if (older != 0) {
+            PyObject *snap = older > 0 ? PyObject_GetAttr(tok, a_book_ts_ms) : NULL;
+            int at_snapshot = snap ? PyObject_RichCompareBool(last, snap, Py_EQ) : -1;
+            Py_XDECREF(snap);
+            Py_DECREF(last);
+            if (at_snapshot < 0)
+                goto done;
+            if (at_snapshot)
+                continue; /* older than the snapshot we hold, nothing since: it has it */
+            goto python;  /* out of order */
+        }
+        Py_DECREF(last);
+        Change *c = &cs[m];
+        PyObject *side = item(ch, k_side, &err), *price = item(ch, k_price, &err), *size = item(ch, k_size, &err);
+        c->hash = item(ch, k_hash, &err);
+        PyObject *bb = item(ch, k_best_bid, &err), *ba = item(ch, k_best_ask, &err);
+        if (err)
+            goto done;
+        if (side == NULL || !PyUnicode_CheckExact(side))
+            goto python;
+        if (PyUnicode_CompareWithASCIIString(side, "BUY") == 0)
+            c->side = 0;
+        else if (PyUnicode_CompareWithASCIIString(side, "SELL") == 0)
+            c->side = 1;
+        else
+            goto python;
+        if (price == NULL || size == NULL || !parse_fixed(price, 9, &c->px) || !parse_fixed(size, 8, &c->qty))
+            goto python;
+        c->has_best = !((bb == NULL || bb == Py_None) && (ba == NULL || ba == Py_None));
+        if (!best_value(bb, &c->bb) || !best_value(ba, &c->ba))
+            goto python;
+        PyObject *book = PyObject_GetAttr(tok, a_book);
+        if (book == NULL)
+            goto done;
+        int native = PyObject_TypeCheck(book, &BookType);
+        Py_DECREF(book); /* the token keeps it */
+        if (!native)
+            goto python;
+        c->book = (Book *)book;
+        c->tok = tok;
+        m++;
+    }
+    /* 2. apply them in order */
+    for (Py_ssize_t i = 0; i < m; i++) {
+        Change *c = &cs[i];
+        PyObject *px = PyLong_FromLongLong(c->px);
+        PyObject *qty = px ? PyLong_FromLongLong(c->qty) : NULL;
+        int r = qty ? book_set(c->book, c->side, px, qty) : -1;
+        Py_XDECREF(px);
+        Py_XDECREF(qty);
+        if (r < 0)
+            goto done;
+        if (c->hash != NULL && PyUnicode_CheckExact(c->hash) && PyObject_SetAttr(c->tok, a_hash, c->hash) < 0)
+            goto done;
+        Py_ssize_t j = 0;
+        while (j < nt && ts[j].tok != c->tok)
+            j++;
+        if (j == nt) {
+            ts[nt].tok = c->tok;
+            ts[nt].book = c->book;
+            nt++;
+        }
+        ts[j].has_best = c->has_best;
+        ts[j].bb = c->bb;
+        ts[j].ba = c->ba;
+    }
+    /* 3. each token touched: its time, and whether its book is still the venue's */
+    out = PyList_New(nt);
+    if (out == NULL)
+        goto done;
+    for (Py_ssize_t j = 0; j < nt; j++) {
+        if (PyObject_SetAttr(ts[j].tok, a_last_ts_ms, ts_ms) < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        const Side *bs = &ts[j].book->s[0], *as = &ts[j].book->s[1];
+        long verdict;
+        if (bs->n && as->n && bs->a[bs->n - 1].key >= -as->a[as->n - 1].key)
+            verdict = 1; /* crossed */
+        else
+            verdict = tops_agree(ts[j].book, &ts[j]) ? 0 : 2;
+        PyObject *pair = Py_BuildValue("(Ol)", ts[j].tok, verdict);
+        if (pair == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, j, pair);
+    }
+    goto done;
+python:
+    out = Py_NewRef(Py_None);
+done:
+    PyMem_Free(cs);
+    PyMem_Free(ts);
+    return out;
+}
+
+static PyMethodDef module_methods[] = {
+    {"apply_price_changes", (PyCFunction)(void (*)(void))apply_price_changes, METH_FASTCALL,
+     "Polymarket's price_change entries applied to C books in one call (None: take the Python path)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMethodDef Book_methods[] = {
     {"clear", (PyCFunction)Book_clear, METH_NOARGS, "Empty both sides."},
     {"set", (PyCFunction)(void (*)(void))Book_set, METH_FASTCALL,
@@ -517,12 +794,23 @@ static PyTypeObject BookType = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_l2book", "venues/live/book.py's L2Book as a C type.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_l2book", "venues/live/book.py's L2Book as a C type.", -1, module_methods,
 };
+
+static int intern(PyObject **slot, const char *text) {
+    *slot = PyUnicode_InternFromString(text);
+    return *slot == NULL ? -1 : 0;
+}
 
 PyMODINIT_FUNC PyInit__l2book(void) {
     if (PyType_Ready(&BookType) < 0)
         return NULL;
+    if (intern(&a_synced, "synced") || intern(&a_last_ts_ms, "last_ts_ms") || intern(&a_book_ts_ms, "book_ts_ms") ||
+        intern(&a_book, "book") || intern(&a_hash, "hash") || intern(&k_asset_id, "asset_id") ||
+        intern(&k_side, "side") || intern(&k_price, "price") || intern(&k_size, "size") || intern(&k_hash, "hash") ||
+        intern(&k_best_bid, "best_bid") || intern(&k_best_ask, "best_ask"))
+        return NULL;
+
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
