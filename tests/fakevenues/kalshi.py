@@ -28,7 +28,9 @@ remainders cancelled; cancel, resting orders, fills (`fill_id` = `trade_id`); th
 Faults for the tests (call from the test thread): `lose_next(n)` (messages applied but never sent:
 a seq gap and a book that moved), `skip_seq(n)` (a seq jump), `inject_crossed(ticker)` (a delta
 that crosses the book, not applied to the truth), `send_error(code, ticker)` (codes 10/17/25 end the
-subscription as Kalshi says), `forget_subscription(ticker)`, `burst(...)`, and the base class's
+subscription as Kalshi says), `throttle_subscribes(n)` (the next n valid subscribes refused with code
+27, "Too many requests": Kalshi documents the code but not the limit, so the fake imposes none of its
+own), `forget_subscription(ticker)`, `burst(...)`, and the base class's
 `inject` (malformed JSON), `disconnect_all`, `set_silent`, `fail_http` (429).
 """
 
@@ -75,6 +77,7 @@ _ERRORS = {
     8: "Unknown channel name", 10: "Channel error", 11: "Invalid parameter",
     12: "Exactly one subscription ID is required", 13: "Unsupported action", 14: "Market Ticker required",
     15: "Action required", 16: "Market not found", 17: "Internal error", 25: "Subscription buffer overflow",
+    27: "Too many requests",
 }  # fmt: skip
 # GET /markets?status= words → the market statuses they match (getting_started/market_lifecycle)
 _STATUS_FILTER = {
@@ -140,6 +143,7 @@ class FakeKalshi(FakeVenueServer):
         self.errors_sent: list[int] = []
         self._lose = 0
         self._skip = 0
+        self._throttle = 0
         # portfolio: key id → account; every account's orders and fills
         self.balances: dict[str, int] = {KEY_ID: 100_000}  # cents
         self.orders: list[_Order] = []
@@ -247,6 +251,9 @@ class FakeKalshi(FakeVenueServer):
             for t in tickers:
                 if t not in self.books:
                     return await self._error(ws, cmd_id, 16, t)
+        if self._throttle:
+            self._throttle -= 1
+            return await self._error(ws, cmd_id, 27)
         conn = self.conns[ws]
         for channel in channels:
             sub = _Sub(conn.next_sid, channel, tickers if channel == "orderbook_delta" else [])
@@ -390,6 +397,10 @@ class FakeKalshi(FakeVenueServer):
     def skip_seq(self, n: int = 1) -> None:
         """The next book message's seq jumps by `n`."""
         self._skip += n
+
+    def throttle_subscribes(self, n: int = 1) -> None:
+        """The next `n` valid subscribe commands are refused with error 27 (Too many requests)."""
+        self._throttle += n
 
     def inject_crossed(self, ticker: str) -> None:
         """A delta whose YES bid crosses the best NO bid; the true book does not change."""

@@ -17,8 +17,11 @@ NOTES.md items 8-18):
 - Errors (`type: "error"`, `msg.code`) are acted on per code (`_ERROR_ACTIONS`): a subscription the
   venue ended (10 channel error, 17 internal, 18 timeout, 25 buffer overflow) is resubscribed; a
   market the venue does not know (16) is dropped and reported; 6 (already subscribed, retired) and
-  7 (unknown sid, after our own unsubscribe raced the venue) are harmless; anything else means we
-  and the venue disagree on the protocol: reconnect (with the loop's backoff).
+  7 (unknown sid, after our own unsubscribe raced the venue) are harmless; a subscribe refused for
+  its rate (27, too many requests; the limit is not documented) is reported (`Resync("throttled")`)
+  and sent again with the next `list_subscriptions` reply, paced by the heartbeat instead of
+  reconnecting (a new connection would send every subscribe at once again); anything else means
+  we and the venue disagree on the protocol: reconnect (with the loop's backoff).
 
 YES and NO books: Kalshi's symbols here are the market ticker plus "-YES"/"-NO" (as
 `venues.instruments` names Kalshi tokens); a bare ticker means both. A YES bid at p is a NO ask at
@@ -62,6 +65,7 @@ _ERROR_ACTIONS: dict[int, str] = {
     17: "resubscribe",  # internal error: the subscription ended
     18: "resubscribe",  # command timeout: the subscribe was not done
     25: "resubscribe",  # subscription buffer overflow: the subscription ended
+    27: "throttled",  # too many requests: the command was refused for its rate
 }
 _MEMO_SIZE = 16_384  # parsed price/size strings kept per feed
 _MAX_ATTEMPTS = 3  # resubscribes of one market without a snapshot in between, then reconnect
@@ -172,6 +176,7 @@ class KalshiFeed(FeedProtocol):
         self._last_emit: dict[str, int] = {}
         self._deferred: set[str] = set()  # tickers changed since end_of_read (defer_books)
         self._attempts: dict[str, int] = {}
+        self._throttled: set[str] = set()  # tickers whose subscribe the venue refused for its rate
         self._confirm_ns = int(self.confirm_after_s * 1e9)
         self._px_memo: dict[str, int] = {}
         self._qty_memo: dict[str, int] = {}
@@ -208,6 +213,7 @@ class KalshiFeed(FeedProtocol):
         self._last_emit.clear()
         self._deferred.clear()
         self._attempts.clear()
+        self._throttled.clear()
         return [self._subscribe_frame(t) for t in self._outputs]
 
     def ping_frame(self) -> str | None:
@@ -378,6 +384,9 @@ class KalshiFeed(FeedProtocol):
         for ticker in list(self._ready):
             if self._last_emit.get(ticker, 0) <= limit:
                 out += self._emit(ticker, recv_ns)
+        if self._throttled:  # refused for their rate one heartbeat ago: ask again
+            out += [Send(self._subscribe_frame(t)) for t in self._throttled if t in self._outputs]
+            self._throttled.clear()
         return out
 
     def _on_error(self, m: dict[str, Any]) -> list[FeedEvent]:
@@ -388,6 +397,11 @@ class KalshiFeed(FeedProtocol):
         if action == "ignore":
             return []
         tickers = self._pending.pop(m.get("id"), None)  # type: ignore[arg-type]
+        if action == "throttled":
+            if tickers is None:  # an unsubscribe or a list refused: nothing of ours waits on it
+                return []
+            self._throttled.update(tickers)
+            return [Resync("throttled", self._symbols_of(tickers))]
         named = msg.get("market_ticker")
         if tickers is None and named in self._outputs:
             # An error about a live subscription: find its sid by the market it names.
@@ -454,6 +468,7 @@ class KalshiFeed(FeedProtocol):
 
     def _forget(self, ticker: str) -> None:
         self._outputs.pop(ticker, None)
+        self._throttled.discard(ticker)
         self._books.pop(ticker, None)
         self._ready.discard(ticker)
         self._last_emit.pop(ticker, None)

@@ -258,6 +258,29 @@ def test_error_codes():
     assert [c["cmd"] for c in sends(events)] == ["unsubscribe", "subscribe"]
 
 
+def test_a_subscribe_refused_for_its_rate_is_sent_again_with_the_next_heartbeat():
+    """27 (too many requests): no reconnect, which would send every subscribe at once again; the
+    market is reported and asked for again when the next list_subscriptions reply comes."""
+    feed, cmds = open_feed([f"{FED}-YES", BTC])
+    assert feed.on_frame(subscribed(cmds[0]["id"], 2), 1) == []
+    err = {"id": cmds[1]["id"], "type": "error", "msg": {"code": 27, "msg": "Too many requests"}}
+    events = feed.on_frame(frame(err), 2)
+    assert events == [Resync("throttled", (f"{BTC}-YES", f"{BTC}-NO"))]  # nothing sent yet
+    # a 27 for a command that waits on nothing of ours (an unsubscribe, a list): nothing to do
+    assert feed.on_frame(frame({"id": 77, "type": "error", "msg": {"code": 27}}), 3) == []
+    heartbeat = {"id": 0, "type": "ok", "msg": [{"channel": "orderbook_delta", "sid": 2}]}
+    (again,) = sends(feed.on_frame(frame(heartbeat), 4))
+    assert again["cmd"] == "subscribe" and again["params"]["market_ticker"] == BTC
+    assert sends(feed.on_frame(frame(heartbeat), 5)) == []  # asked once, not at every heartbeat
+    # refused again: again at the following heartbeat, still without reconnecting
+    err["id"] = again["id"]
+    assert feed.on_frame(frame(err), 6) == [Resync("throttled", (f"{BTC}-YES", f"{BTC}-NO"))]
+    (third,) = sends(feed.on_frame(frame(heartbeat), 7))
+    assert third["params"]["market_ticker"] == BTC
+    assert feed.on_frame(subscribed(third["id"], 3), 8) == []
+    assert feed.subscriptions() == {2: (FED,), 3: (BTC,)}
+
+
 def test_list_subscriptions_reply_confirms_quiet_books_and_finds_lost_subscriptions():
     feed = started()
     alive = {

@@ -192,6 +192,19 @@ def test_venue_error_ending_a_subscription_resubscribes(fake):
         feed.stop()
 
 
+def test_a_subscribe_refused_for_its_rate_is_retried_at_the_heartbeat_without_reconnecting(fake):
+    fake.throttle_subscribes(2)  # both markets' first subscribes get 27, Too many requests
+    feed = start_feed(fake, symbols=(FED, BTC), ping_interval_s=0.2)
+    try:
+        wait_for(lambda: feed.status.resyncs.get("throttled") == 2, "both refusals")
+        wait_for(lambda: matches(feed, fake, FED) and matches(feed, fake, BTC), "both markets' books")
+        assert fake.errors_sent.count(27) == 2
+        assert feed.status.reconnects == 0 and feed.status.connects == 1
+        assert not feed.status.invalid  # the books came: nothing left marked dropped
+    finally:
+        feed.stop()
+
+
 def test_heartbeat_finds_a_subscription_the_venue_lost(fake):
     feed = start_feed(fake, ping_interval_s=0.2)
     try:
