@@ -75,8 +75,10 @@ class PyL2Book:
         if kept is not None:
             # A level added or removed within the kept best levels (or on a side too short to have
             # levels beyond them) moves them; one worse than the last kept one leaves them.
+            # (A top of no levels, depth 0, no change reaches.)
             n = self._top_depth
-            if len(kept) < n or (price_1e9 >= kept[-1][0] if side == BID else price_1e9 <= kept[-1][0]):
+            beyond = kept and (price_1e9 < kept[-1][0] if side == BID else price_1e9 > kept[-1][0])
+            if len(kept) < n or (kept and not beyond):
                 tops[side] = None
 
     def add(self, side: int, price_1e9: int, delta_1e8: int) -> None:
@@ -96,7 +98,7 @@ class PyL2Book:
             self._levels[side].clear()
             self._levels[side].update(levels)
             self._prices[side][:] = sorted(levels)
-        self._tops[BID] = self._tops[ASK] = None
+            self._tops[side] = None
 
     def truncate(self, side: int, depth: int) -> None:
         """Keep only the best `depth` levels of a side (a venue that streams a fixed depth drops the

@@ -113,15 +113,19 @@ def _fixed(text: Any, digits: int) -> int:
 _PRICE_MEMO: dict[str, int] = {}
 _QTY_MEMO: dict[str, int] = {}
 _MEMO_MAX = 65_536
+_ONE_1E9 = 1_000_000_000  # a price of 1
 
 
 def parse_price_1e9(text: Any) -> int:
-    """Polymarket price text → price ×1e9 (exact); `_BadNumber` (a ValueError) when it isn't one."""
+    """Polymarket price text → price ×1e9 (exact); `_BadNumber` (a ValueError) when it isn't one. A
+    price is a probability: past 1 it is no price of Polymarket's (a malformed message)."""
     try:
         return _PRICE_MEMO[text]
     except (KeyError, TypeError):
         pass
     value = _fixed(text, 9)
+    if value > _ONE_1E9:
+        raise _BadNumber(text)
     if len(_PRICE_MEMO) >= _MEMO_MAX:
         _PRICE_MEMO.clear()
     _PRICE_MEMO[text] = value

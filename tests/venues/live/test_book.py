@@ -189,3 +189,36 @@ def test_the_native_book_refuses_what_it_cannot_hold() -> None:
     with pytest.raises(ValueError):
         book.replace([(100, 1, 2)], [])
     assert book.depth(BID) == 0 and book.size(BID, 2**64) == 0
+    # Prices and sizes are exact ints, what every feed parses text to: so no Python code (a size's
+    # __gt__, __add__ or __del__) runs while a side is changed. The Python class takes any number.
+    for price, size in ((100, 1.5), (100, "1"), (100, True), (100.0, 1), (True, 1)):
+        with pytest.raises(TypeError):
+            book.set(BID, price, size)
+    with pytest.raises(TypeError):
+        book.add(BID, 100, 1.5)
+    book.replace([(100, 5), [90, 2]], [(110, 1)])  # a level as a list is kept as a tuple
+    before = (book.levels(BID, 10), book.levels(ASK, 10))
+    assert before == ([(100, 5), (90, 2)], [(110, 1)])
+    for bad in ([(100, 5), (95, 1.5)], [(100, 5), "x"], [(100, 5), (2**63, 1)], 5):
+        with pytest.raises((TypeError, ValueError)):
+            book.replace(bad, [(120, 1)])  # type: ignore[arg-type]
+        assert (book.levels(BID, 10), book.levels(ASK, 10)) == before  # a bad side changes nothing
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_a_top_of_no_levels_survives_changes(cls: type[PyL2Book]) -> None:
+    book = cls()
+    assert book.top(BID, 0) == ()
+    book.set(BID, 100, 1)  # the Python class indexed the last kept level of an empty top here
+    book.set(BID, 100, 0)
+    assert book.top(BID, 0) == () and book.top(BID, 1) == ()
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_a_snapshot_whose_asks_are_bad_leaves_no_stale_top_of_its_bids(cls: type[PyL2Book]) -> None:
+    book = cls()
+    book.replace([(100, 1)], [(110, 1)])
+    assert book.top(BID, 5) == ((100, 1),)
+    with pytest.raises((TypeError, ValueError)):
+        book.replace([(101, 2)], [(111, "x")])  # type: ignore[list-item]
+    assert book.top(BID, 5) == ((101, 2),) == tuple(book.levels(BID, 5))

@@ -7,7 +7,7 @@ The messages come from a model of the venue's books, so most updates are consist
 best_bid/best_ask are the model's), and among them: entries for tokens not ours and with no token,
 updates older than the snapshot or than the last update, texts that are not plain decimals (signs,
 exponents, spaces, a second dot, more decimals than the scale, more than 18 digits), bad sides,
-best prices that disagree (a lost update), updates that cross the book, entries that are not dicts,
+prices past 1, best prices that disagree (a lost update), updates that cross the book, entries that are not dicts,
 the 2024 single-level form, arrays of events, and snapshots that bring resynced tokens back."""
 
 from __future__ import annotations
@@ -148,7 +148,9 @@ class Venue:
         elif how == 1:
             del entry["asset_id"]
         elif how == 2:
-            entry["price"] = rng.choice(["-0.5", "1e-2", " 0.5", "0.5.1", "0.5000000001", "", ".", "0.x"])
+            entry["price"] = rng.choice(
+                ["-0.5", "1e-2", " 0.5", "0.5.1", "0.5000000001", "", ".", "0.x", "1.5", "10000000000"]
+            )  # a price past 1 is no price of Polymarket's
         elif how == 3:
             entry["size"] = rng.choice(["-1", "1e3", "12 ", "1.000000001", "1" * 19, "1" * 41, "NaN"])
         elif how == 4:
@@ -170,7 +172,7 @@ class Venue:
         elif how == 11:
             entry["price"] = "0.99" if entry["side"] == "BUY" else "0.01"  # crosses our book
         elif how == 12:
-            entry["best_bid"] = rng.choice([5, "1e-1", "0.1.1"])
+            entry["best_bid"] = rng.choice([5, "1e-1", "0.1.1", "2", "10000000000"])
         elif how == 13:
             entry["price"] = rng.choice([5, None, ["0.5"]])
         elif how == 14:
@@ -321,3 +323,32 @@ def test_the_c_call_checks_the_top_as_the_python_path_does(
         and (best_ask == ours_ask if ours_ask else best_ask in (None, "", "0", "1"))
     )
     assert verdict == (0 if agree else 2)
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("price", ["1.5", "10000000000", "9223372036.854775808"])
+def test_a_price_past_one_is_a_malformed_message_on_both_paths(
+    native: bool, price: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Polymarket price is a probability. One past 1 (past what a C book can hold, too) resyncs its
+    token as malformed, in a snapshot or an update, with the C call or without; nothing reconnects."""
+    if not native:
+        monkeypatch.setattr(pm, "_apply_price_changes", None)
+    f = pm.PolymarketFeed([A], ws_url="ws://x")
+    f.on_open()
+    good = {"event_type": "book", "asset_id": A, "timestamp": "1",
+            "bids": [{"price": "0.40", "size": "10"}], "asks": [{"price": "0.60", "size": "10"}]}  # fmt: skip
+    assert [type(e) for e in f.on_frame(orjson.dumps(good), 1)] == [BookChanged]
+    change = {"event_type": "price_change", "market": "0xabc", "timestamp": "2",
+              "price_changes": [{"asset_id": A, "side": "SELL", "price": price, "size": "1"}]}  # fmt: skip
+    events = f.on_frame(orjson.dumps(change), 2)
+    assert [_event(e) for e in events if type(e) is Resync] == [("resync", "malformed", (A,))]
+    assert not any(type(e) is Reconnect for e in events)
+    bad = dict(good, timestamp="3", asks=[{"price": price, "size": "1"}])
+    f.on_frame(orjson.dumps(good), 3)  # the fresh snapshot after the resync
+    events = f.on_frame(orjson.dumps(dict(bad, timestamp="4")), 4)
+    assert [_event(e) for e in events if type(e) is Resync] == [("resync", "malformed", (A,))]
+    assert not any(type(e) is Reconnect for e in events)
+    with pytest.raises(ValueError):
+        pm.parse_price_1e9(price)
+    assert pm.parse_price_1e9("1") == 1_000_000_000

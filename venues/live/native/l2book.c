@@ -9,8 +9,13 @@
  * Here a side is one sorted array of (key, level) with the best level LAST (key = price for bids,
  * -price for asks, ascending), so the changes a venue sends most (near the top) move few entries,
  * and the best levels are read off the end. A level is the (price, size) tuple a snapshot hands out:
- * the objects given to `set`, kept as they are (a size is any int, never converted; a price must fit
- * in 63 bits, which every venue's price x1e9 does by nine orders of magnitude).
+ * the ints given to `set`, kept as they are (a size of any magnitude, never converted; a price must
+ * fit in 63 bits, which every venue's price x1e9 does by nine orders of magnitude).
+ *
+ * Prices and sizes must be exact ints (what every feed parses text to; anything else is a TypeError,
+ * where the Python class would take any number). So no Python code runs while a side is being
+ * changed (no __gt__, __add__ or __del__ of a size), and the book holds only tuples of ints: it can
+ * be in no reference cycle, and is not a GC type.
  *
  * `top(side, depth)` keeps the tuple it built until a change reaches the best `depth` levels, the
  * same rule as the Python class (a consumer compares by identity to skip an unchanged side).
@@ -60,7 +65,7 @@ static int get_side(PyObject *o) {
 
 /* The sort key of `px` on `side`; -1 with an error set when it is not an int in 63 bits. */
 static int get_key(PyObject *px, int side, long long *key) {
-    if (!PyLong_Check(px)) {
+    if (!PyLong_CheckExact(px)) {
         PyErr_SetString(PyExc_TypeError, "a price must be an int");
         return -1;
     }
@@ -76,16 +81,13 @@ static int get_key(PyObject *px, int side, long long *key) {
     return 0;
 }
 
-/* 1 when qty > 0, 0 when not, -1 on error. */
+/* 1 when qty > 0, 0 when not, -1 with a TypeError when it is not an exact int. */
 static int positive(PyObject *qty) {
-    if (PyLong_CheckExact(qty))
-        return _PyLong_Sign(qty) > 0;
-    PyObject *zero = PyLong_FromLong(0);
-    if (zero == NULL)
+    if (!PyLong_CheckExact(qty)) {
+        PyErr_SetString(PyExc_TypeError, "a size must be an int");
         return -1;
-    int r = PyObject_RichCompareBool(qty, zero, Py_GT);
-    Py_DECREF(zero);
-    return r;
+    }
+    return _PyLong_Sign(qty) > 0;
 }
 
 /* The first index whose key is >= key. */
@@ -126,11 +128,17 @@ static void touched(Book *b, Side *sd, Py_ssize_t rank) {
         Py_CLEAR(sd->top);
 }
 
+/* Empty a side. The levels are detached before they are released (as `truncate` does), so the
+ * side is consistent whatever a release does. */
 static void clear_side(Side *sd) {
-    for (Py_ssize_t i = 0; i < sd->n; i++)
-        Py_DECREF(sd->a[i].level);
-    sd->n = 0;
+    Entry *a = sd->a;
+    Py_ssize_t n = sd->n;
+    sd->a = NULL;
+    sd->n = sd->cap = 0;
     Py_CLEAR(sd->top);
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_DECREF(a[i].level);
+    PyMem_Free(a);
 }
 
 /* Set the size at a level (qty <= 0 removes it; removing an absent level is a no-op). */
@@ -200,11 +208,8 @@ static PyObject *Book_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
 }
 
 static void Book_dealloc(Book *b) {
-    for (int s = 0; s < 2; s++) {
-        clear_side(&b->s[s]);
-        PyMem_Free(b->s[s].a);
-        b->s[s].a = NULL;
-    }
+    clear_side(&b->s[0]);
+    clear_side(&b->s[1]);
     Py_TYPE(b)->tp_free((PyObject *)b);
 }
 
@@ -237,9 +242,13 @@ static PyObject *Book_add(Book *b, PyObject *const *args, Py_ssize_t nargs) {
     long long key;
     if (get_key(args[1], side, &key) < 0)
         return NULL;
+    if (!PyLong_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "a size must be an int");
+        return NULL;
+    }
     Side *sd = &b->s[side];
     Py_ssize_t i = lower_bound(sd, key);
-    PyObject *qty;
+    PyObject *qty; /* int + int: no Python code runs */
     if (i < sd->n && sd->a[i].key == key)
         qty = PyNumber_Add(PyTuple_GET_ITEM(sd->a[i].level, 1), args[2]);
     else
@@ -278,7 +287,7 @@ static PyObject *Book_size(Book *b, PyObject *const *args, Py_ssize_t nargs) {
 typedef struct {
     long long key;
     Py_ssize_t order;
-    PyObject *level; /* borrowed until kept */
+    PyObject *level; /* owned until kept */
 } Given;
 
 static int by_key_then_order(const void *x, const void *y) {
@@ -288,77 +297,89 @@ static int by_key_then_order(const void *x, const void *y) {
     return a->order < b->order ? -1 : (a->order > b->order);
 }
 
+/* One level of a snapshot as the (price, size) tuple kept: a 2-tuple of exact ints as it is, a
+ * 2-list as a new tuple; NULL with an error for anything else. New reference. */
+static PyObject *level_of(PyObject *lv) {
+    PyObject *px, *qty;
+    if (PyTuple_CheckExact(lv) && PyTuple_GET_SIZE(lv) == 2) {
+        px = PyTuple_GET_ITEM(lv, 0);
+        qty = PyTuple_GET_ITEM(lv, 1);
+    } else if (PyList_CheckExact(lv) && PyList_GET_SIZE(lv) == 2) {
+        px = PyList_GET_ITEM(lv, 0);
+        qty = PyList_GET_ITEM(lv, 1);
+    } else {
+        PyErr_SetString(PyExc_ValueError, "a level is a (price, size) pair");
+        return NULL;
+    }
+    if (!PyLong_CheckExact(px) || !PyLong_CheckExact(qty)) {
+        PyErr_SetString(PyExc_TypeError, "a level's price and size must be ints");
+        return NULL;
+    }
+    return PyTuple_CheckExact(lv) ? Py_NewRef(lv) : PyTuple_Pack(2, px, qty);
+}
+
 /* One side of a snapshot: levels in any order, zero sizes skipped, a repeated price's last level
- * kept (as the Python class's dict does). */
+ * kept (as the Python class's dict does). Every level is read and checked, and the new side built,
+ * before the old one is let go: a bad side leaves that side as it was (as in the Python class). */
 static int load_side(Book *b, int side, PyObject *given) {
     PyObject *seq = PySequence_Fast(given, "levels must be a sequence of (price, size)");
     if (seq == NULL)
         return -1;
+    /* From here no Python code runs (exact tuples, lists and ints only), so `seq`'s items stay. */
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
     Given *g = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Given));
-    PyObject *made = PyList_New(0); /* the level tuples built here (owned until kept) */
-    if (g == NULL || made == NULL) {
-        PyMem_Free(g);
-        Py_XDECREF(made);
+    if (g == NULL) {
         Py_DECREF(seq);
-        if (!PyErr_Occurred())
-            PyErr_NoMemory();
+        PyErr_NoMemory();
         return -1;
     }
     Py_ssize_t m = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *lv = items[i], *px, *qty;
-        if (PyTuple_CheckExact(lv) && PyTuple_GET_SIZE(lv) == 2) {
-            px = PyTuple_GET_ITEM(lv, 0);
-            qty = PyTuple_GET_ITEM(lv, 1);
-        } else {
-            PyObject *pair = PySequence_Tuple(lv);
-            if (pair == NULL)
-                goto fail;
-            if (PyTuple_GET_SIZE(pair) != 2) {
-                Py_DECREF(pair);
-                PyErr_SetString(PyExc_ValueError, "a level is a (price, size) pair");
-                goto fail;
-            }
-            int r = PyList_Append(made, pair);
-            Py_DECREF(pair);
-            if (r < 0)
-                goto fail;
-            lv = pair; /* alive in `made` */
-            px = PyTuple_GET_ITEM(lv, 0);
-            qty = PyTuple_GET_ITEM(lv, 1);
-        }
-        int pos = positive(qty);
-        if (pos < 0)
+        PyObject *lv = level_of(items[i]);
+        if (lv == NULL)
             goto fail;
-        if (!pos)
+        if (!positive(PyTuple_GET_ITEM(lv, 1))) {
+            Py_DECREF(lv);
             continue;
-        if (get_key(px, side, &g[m].key) < 0)
+        }
+        if (get_key(PyTuple_GET_ITEM(lv, 0), side, &g[m].key) < 0) {
+            Py_DECREF(lv);
             goto fail;
+        }
         g[m].order = i;
         g[m].level = lv;
         m++;
     }
     qsort(g, (size_t)m, sizeof(Given), by_key_then_order);
-    Side *sd = &b->s[side];
-    clear_side(sd);
-    if (reserve(sd, m) < 0)
+    Entry *a = PyMem_Malloc((size_t)(m ? m : 1) * sizeof(Entry));
+    if (a == NULL) {
+        PyErr_NoMemory();
         goto fail;
+    }
+    Py_ssize_t kept = 0;
     for (Py_ssize_t i = 0; i < m; i++) {
-        if (i + 1 < m && g[i + 1].key == g[i].key)
-            continue; /* a later level at the same price replaces this one */
-        sd->a[sd->n].key = g[i].key;
-        sd->a[sd->n].level = Py_NewRef(g[i].level);
-        sd->n++;
+        if (i + 1 < m && g[i + 1].key == g[i].key) {
+            Py_CLEAR(g[i].level); /* a later level at the same price replaces this one */
+            continue;
+        }
+        a[kept].key = g[i].key;
+        a[kept].level = g[i].level; /* the reference moves to the side */
+        g[i].level = NULL;
+        kept++;
     }
     PyMem_Free(g);
-    Py_DECREF(made);
     Py_DECREF(seq);
+    Side *sd = &b->s[side];
+    clear_side(sd);
+    sd->a = a;
+    sd->n = kept;
+    sd->cap = m ? m : 1;
     return 0;
 fail:
+    for (Py_ssize_t i = 0; i < m; i++)
+        Py_XDECREF(g[i].level);
     PyMem_Free(g);
-    Py_DECREF(made);
     Py_DECREF(seq);
     return -1;
 }
@@ -487,8 +508,8 @@ static PyObject *Book_crossed(Book *b, void *closure) {
  * The common case of venues/polymarket/feed.py `PolymarketFeed._on_price_change`, which stays the
  * reference and takes every other case: a `price_changes` list whose entries are all dicts for
  * tokens we either skip (not ours, no snapshot yet, older than the snapshot we hold) or apply (side
- * BUY or SELL, price and size decimal texts of at most 18 digits, best_bid/best_ask absent, "" or
- * such texts too, a C book). Anything else (an entry that is not a dict, an update older than one
+ * BUY or SELL, a price text of at most 1 and a size text of at most 18 digits, best_bid/best_ask
+ * absent, "" or such price texts too, a C book, the message's time and the token's times small ints). Anything else (an entry that is not a dict, an update older than one
  * applied since the snapshot, a text that is not a plain decimal, ...) answers None before a book or
  * token is touched, and the Python path handles the whole message. Otherwise the books take the
  * changes in order, each token applied gets its `hash` (when the entry's is a string) and
@@ -557,17 +578,17 @@ static int parse_fixed(PyObject *text, int digits, long long *out) {
 }
 
 typedef struct {
-    PyObject *tok; /* borrowed from `tokens` */
-    Book *book;    /* borrowed: the token holds it */
+    PyObject *tok;   /* owned until the call ends */
+    Book *book;      /* owned until the call ends */
     int side;
     long long px, qty;
-    PyObject *hash;  /* borrowed from the entry; NULL when absent */
+    PyObject *hash;  /* owned until the call ends; NULL when absent */
     int has_best;    /* best_bid or best_ask given (not absent or None) */
     long long bb, ba; /* 0 for absent, None or "" */
 } Change;
 
 typedef struct {
-    PyObject *tok;
+    PyObject *tok; /* borrowed from a Change */
     Book *book;
     int has_best;
     long long bb, ba;
@@ -581,7 +602,7 @@ static int best_value(PyObject *field, long long *out) {
         return 1;
     if (PyUnicode_CheckExact(field) && PyUnicode_GET_LENGTH(field) == 0)
         return 1;
-    return parse_fixed(field, 9, out);
+    return parse_fixed(field, 9, out) && *out <= ONE_1E9; /* past 1 is no price of Polymarket's */
 }
 
 /* Does the book's top agree with the venue's best bid and ask (venues/polymarket/feed.py
@@ -604,26 +625,56 @@ static PyObject *item(PyObject *d, PyObject *key, int *err) {
     return v;
 }
 
+/* An int attribute of a token as a C value: 1 and *out, 0 when it is not a small exact int (the
+ * Python path decides then), -1 on error. */
+static int int_attr(PyObject *tok, PyObject *name, long long *out) {
+    PyObject *v = PyObject_GetAttr(tok, name);
+    if (v == NULL)
+        return -1;
+    int ok = 0;
+    if (PyLong_CheckExact(v)) {
+        int overflow = 0;
+        *out = PyLong_AsLongLongAndOverflow(v, &overflow);
+        ok = !overflow && !(*out == -1 && PyErr_Occurred());
+        PyErr_Clear();
+    }
+    Py_DECREF(v);
+    return ok;
+}
+
 static PyObject *apply_price_changes(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
     if (nargs != 3 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1])) {
         PyErr_SetString(PyExc_TypeError, "apply_price_changes(list, tokens dict, ts_ms)");
         return NULL;
     }
-    PyObject *changes = args[0], *tokens = args[1], *ts_ms = args[2];
-    Py_ssize_t n = PyList_GET_SIZE(changes);
+    PyObject *tokens = args[1], *ts_obj = args[2];
+    if (!PyLong_CheckExact(ts_obj))
+        Py_RETURN_NONE;
+    int overflow = 0;
+    long long ts_ms = PyLong_AsLongLongAndOverflow(ts_obj, &overflow);
+    if (overflow || (ts_ms == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    /* An owned copy of the entries (the tokens' attributes are read through Python's protocols, and
+     * whatever that runs cannot take an entry away from under us); every token, book and hash kept
+     * is owned too, until the call ends. */
+    PyObject *changes = PyList_AsTuple(args[0]);
+    if (changes == NULL)
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(changes), m = 0, nt = 0;
     Change *cs = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Change));
     Touched *ts = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Touched));
     PyObject *out = NULL;
+    int err = 0;
     if (cs == NULL || ts == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    Py_ssize_t m = 0, nt = 0;
-    int err = 0;
     /* 1. read and check every entry; nothing changes yet */
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *ch = PyList_GET_ITEM(changes, i);
+        PyObject *ch = PyTuple_GET_ITEM(changes, i);
         if (!PyDict_CheckExact(ch))
             goto python;
         PyObject *aid = item(ch, k_asset_id, &err);
@@ -639,57 +690,71 @@ static PyObject *apply_price_changes(PyObject *self, PyObject *const *args, Py_s
                 goto done;
             continue; /* not ours */
         }
+        Py_INCREF(tok);
         PyObject *v = PyObject_GetAttr(tok, a_synced);
-        if (v == NULL)
+        if (v == NULL) {
+            Py_DECREF(tok);
             goto done;
-        int synced = PyObject_IsTrue(v);
-        Py_DECREF(v);
-        if (synced < 0)
-            goto done;
-        if (!synced)
-            continue; /* waiting for its snapshot, which will include this */
-        PyObject *last = PyObject_GetAttr(tok, a_last_ts_ms);
-        if (last == NULL)
-            goto done;
-        int older = PyObject_RichCompareBool(ts_ms, last, Py_LT);
-        if (older != 0) {
-            PyObject *snap = older > 0 ? PyObject_GetAttr(tok, a_book_ts_ms) : NULL;
-            int at_snapshot = snap ? PyObject_RichCompareBool(last, snap, Py_EQ) : -1;
-            Py_XDECREF(snap);
-            Py_DECREF(last);
-            if (at_snapshot < 0)
+        }
+        Py_DECREF(v); /* only compared with True and False (static objects) below */
+        if (v != Py_True) {
+            Py_DECREF(tok);
+            if (v == Py_False)
+                continue; /* waiting for its snapshot, which will include this */
+            goto python;
+        }
+        long long last, snap;
+        int r = int_attr(tok, a_last_ts_ms, &last);
+        if (r > 0 && ts_ms < last)
+            r = int_attr(tok, a_book_ts_ms, &snap);
+        if (r <= 0) {
+            Py_DECREF(tok);
+            if (r < 0)
                 goto done;
-            if (at_snapshot)
+            goto python;
+        }
+        if (ts_ms < last) {
+            Py_DECREF(tok);
+            if (last == snap)
                 continue; /* older than the snapshot we hold, nothing since: it has it */
             goto python;  /* out of order */
         }
-        Py_DECREF(last);
+        /* the entry's fields, read and parsed with no Python code in between */
         Change *c = &cs[m];
         PyObject *side = item(ch, k_side, &err), *price = item(ch, k_price, &err), *size = item(ch, k_size, &err);
-        c->hash = item(ch, k_hash, &err);
+        PyObject *hash = item(ch, k_hash, &err);
         PyObject *bb = item(ch, k_best_bid, &err), *ba = item(ch, k_best_ask, &err);
-        if (err)
-            goto done;
-        if (side == NULL || !PyUnicode_CheckExact(side))
+        int ok = !err && side != NULL && PyUnicode_CheckExact(side);
+        if (ok) {
+            if (PyUnicode_CompareWithASCIIString(side, "BUY") == 0)
+                c->side = 0;
+            else if (PyUnicode_CompareWithASCIIString(side, "SELL") == 0)
+                c->side = 1;
+            else
+                ok = 0;
+        }
+        ok = ok && price != NULL && size != NULL && parse_fixed(price, 9, &c->px) && c->px <= ONE_1E9 &&
+             parse_fixed(size, 8, &c->qty);
+        if (ok) {
+            c->has_best = !((bb == NULL || bb == Py_None) && (ba == NULL || ba == Py_None));
+            ok = best_value(bb, &c->bb) && best_value(ba, &c->ba);
+        }
+        if (!ok) {
+            Py_DECREF(tok);
+            if (err)
+                goto done;
             goto python;
-        if (PyUnicode_CompareWithASCIIString(side, "BUY") == 0)
-            c->side = 0;
-        else if (PyUnicode_CompareWithASCIIString(side, "SELL") == 0)
-            c->side = 1;
-        else
-            goto python;
-        if (price == NULL || size == NULL || !parse_fixed(price, 9, &c->px) || !parse_fixed(size, 8, &c->qty))
-            goto python;
-        c->has_best = !((bb == NULL || bb == Py_None) && (ba == NULL || ba == Py_None));
-        if (!best_value(bb, &c->bb) || !best_value(ba, &c->ba))
-            goto python;
+        }
+        c->hash = hash != NULL && PyUnicode_CheckExact(hash) ? Py_NewRef(hash) : NULL;
         PyObject *book = PyObject_GetAttr(tok, a_book);
-        if (book == NULL)
-            goto done;
-        int native = PyObject_TypeCheck(book, &BookType);
-        Py_DECREF(book); /* the token keeps it */
-        if (!native)
+        if (book == NULL || !PyObject_TypeCheck(book, &BookType)) {
+            Py_XDECREF(book);
+            Py_XDECREF(c->hash);
+            Py_DECREF(tok);
+            if (book == NULL)
+                goto done;
             goto python;
+        }
         c->book = (Book *)book;
         c->tok = tok;
         m++;
@@ -704,7 +769,7 @@ static PyObject *apply_price_changes(PyObject *self, PyObject *const *args, Py_s
         Py_XDECREF(qty);
         if (r < 0)
             goto done;
-        if (c->hash != NULL && PyUnicode_CheckExact(c->hash) && PyObject_SetAttr(c->tok, a_hash, c->hash) < 0)
+        if (c->hash != NULL && PyObject_SetAttr(c->tok, a_hash, c->hash) < 0)
             goto done;
         Py_ssize_t j = 0;
         while (j < nt && ts[j].tok != c->tok)
@@ -723,7 +788,7 @@ static PyObject *apply_price_changes(PyObject *self, PyObject *const *args, Py_s
     if (out == NULL)
         goto done;
     for (Py_ssize_t j = 0; j < nt; j++) {
-        if (PyObject_SetAttr(ts[j].tok, a_last_ts_ms, ts_ms) < 0) {
+        if (PyObject_SetAttr(ts[j].tok, a_last_ts_ms, ts_obj) < 0) {
             Py_CLEAR(out);
             goto done;
         }
@@ -744,8 +809,14 @@ static PyObject *apply_price_changes(PyObject *self, PyObject *const *args, Py_s
 python:
     out = Py_NewRef(Py_None);
 done:
+    for (Py_ssize_t i = 0; i < m; i++) {
+        Py_DECREF(cs[i].tok);
+        Py_DECREF(cs[i].book);
+        Py_XDECREF(cs[i].hash);
+    }
     PyMem_Free(cs);
     PyMem_Free(ts);
+    Py_DECREF(changes);
     return out;
 }
 
