@@ -15,7 +15,8 @@
  * Prices and sizes must be exact ints (what every feed parses text to; anything else is a TypeError,
  * where the Python class would take any number). So no Python code runs while a side is being
  * changed (no __gt__, __add__ or __del__ of a size), and the book holds only tuples of ints: it can
- * be in no reference cycle, and is not a GC type.
+ * be in no reference cycle, and is not a GC type. A book belongs to one feed: nothing else (no
+ * finalizer run by a garbage collection during an allocation here) changes it during a call.
  *
  * `top(side, depth)` keeps the tuple it built until a change reaches the best `depth` levels, the
  * same rule as the Python class (a consumer compares by identity to skip an unchanged side).
@@ -149,13 +150,14 @@ static int book_set(Book *b, int side, PyObject *px, PyObject *qty) {
     int pos = positive(qty);
     if (pos < 0)
         return -1;
+    /* the new level first: its allocation may collect garbage, before the side is looked at */
+    PyObject *level = pos ? PyTuple_Pack(2, px, qty) : NULL;
+    if (pos && level == NULL)
+        return -1;
     Side *sd = &b->s[side];
     Py_ssize_t i = lower_bound(sd, key);
     int found = i < sd->n && sd->a[i].key == key;
     if (pos) {
-        PyObject *level = PyTuple_Pack(2, px, qty);
-        if (level == NULL)
-            return -1;
         if (found) {
             Py_SETREF(sd->a[i].level, level);
             touched(b, sd, sd->n - 1 - i);
@@ -322,12 +324,11 @@ static PyObject *level_of(PyObject *lv) {
  * kept (as the Python class's dict does). Every level is read and checked, and the new side built,
  * before the old one is let go: a bad side leaves that side as it was (as in the Python class). */
 static int load_side(Book *b, int side, PyObject *given) {
-    PyObject *seq = PySequence_Fast(given, "levels must be a sequence of (price, size)");
+    PyObject *seq = PySequence_Tuple(given); /* ours: nothing can take a level away from it */
     if (seq == NULL)
         return -1;
-    /* From here no Python code runs (exact tuples, lists and ints only), so `seq`'s items stay. */
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
+    PyObject **items = &PyTuple_GET_ITEM(seq, 0);
     Given *g = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Given));
     if (g == NULL) {
         Py_DECREF(seq);
