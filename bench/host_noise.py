@@ -10,7 +10,11 @@ commit met the target on one 2-vCPU VM and missed it on another the same day (do
   ticks are HZ a second; the rest are the host taking the vCPU away, invisible to the guest);
 - cold work: `orjson.loads` of a Kalshi delta, back to back (warm), after 1 ms of spinning in
   Python, after 1 ms of spinning on `epoll` (what a busy-polling feed thread does), and after a 1 ms
-  sleep (what a sleeping feed thread does): how much the host leaves in the caches between frames.
+  sleep (what a sleeping feed thread does): how much the host leaves in the caches between frames;
+- a frame from another process: a child writes the delta to a socket pair every millisecond (as the
+  benchmarks' fake venue does), this process spins on `epoll` and times `recv` + `orjson.loads`
+  from the moment the socket is readable: the machine's floor of bench/feed_to_algo.py without
+  WebSocket framing. On one host this was 5-9 µs while the single-process rows above were quiet.
 
 Nothing here is Sequence's code; the figures are the machine's.
 """
@@ -95,6 +99,45 @@ def cold_decode(mode: str, samples: int) -> tuple[float, float]:
     return statistics.median(out) / 1e3, out[int(len(out) * 0.99)] / 1e3
 
 
+def from_another_process(samples: int) -> tuple[float, float]:
+    """`recv` + `orjson.loads` of a frame another process wrote, a frame a millisecond, this thread
+    spinning on epoll: (p50, p99 µs)."""
+    a, b = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the sender: one frame a millisecond, paced by spinning (no sleep's wake-up)
+        b.close()
+        clock = time.perf_counter
+        try:
+            for _ in range(samples + 1):
+                end = clock() + 0.001
+                while clock() < end:
+                    pass
+                a.send(FRAME)
+        finally:
+            os._exit(0)
+    a.close()
+    b.setblocking(False)
+    ep = select.epoll()
+    ep.register(b, select.EPOLLIN)
+    out: list[int] = []
+    try:
+        while len(out) < samples:
+            while not ep.poll(0):
+                pass
+            t0 = time.time_ns()
+            data = b.recv(65536)
+            if not data:
+                break
+            orjson.loads(data[: len(FRAME)])
+            out.append(time.time_ns() - t0)
+    finally:
+        ep.close()
+        b.close()
+        os.waitpid(pid, 0)
+    out.sort()
+    return statistics.median(out) / 1e3, out[int(len(out) * 0.99)] / 1e3
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=2.0, help="how long the spinning thread runs")
@@ -120,6 +163,8 @@ def main() -> None:
     ):
         p50, p99 = cold_decode(mode, args.samples)
         print(f"| {label} | {p50:.2f} | {p99:.2f} |")
+    p50, p99 = from_another_process(args.samples)
+    print(f"| recv + decode, a frame a ms from another process, spinning on epoll | {p50:.2f} | {p99:.2f} |")
 
 
 if __name__ == "__main__":
