@@ -76,9 +76,10 @@ class PyL2Book:
             # A level added or removed within the kept best levels (or on a side too short to have
             # levels beyond them) moves them; one worse than the last kept one leaves them.
             # (A top of no levels, depth 0, no change reaches.)
-            n = self._top_depth
-            beyond = kept and (price_1e9 < kept[-1][0] if side == BID else price_1e9 > kept[-1][0])
-            if len(kept) < n or (kept and not beyond):
+            last = kept[-1][0] if kept else None
+            if len(kept) < self._top_depth or (
+                last is not None and (price_1e9 >= last if side == BID else price_1e9 <= last)
+            ):
                 tops[side] = None
 
     def add(self, side: int, price_1e9: int, delta_1e8: int) -> None:
